@@ -1,0 +1,1 @@
+"""Benchmarks: runners, the on-device agent, latency statistics and energy figures."""

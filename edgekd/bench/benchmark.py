@@ -1,0 +1,99 @@
+"""Benchmark a .tflite on a device: runner → raw samples → statistics, energy and caveats."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from edgekd.bench.energy import energy_per_inference
+from edgekd.bench.runners import BenchSettings, get_runner
+from edgekd.bench.stats import LatencyStats, latency_stats, stability_warnings
+from edgekd.errors import BenchmarkError
+from edgekd.profiles.loader import ProfileEntry
+from edgekd.quantize.inspect import check_tflite_bytes
+
+
+@dataclass
+class BenchmarkResult:
+    model: str
+    device: str
+    runner: str
+    ok: bool
+    path: str
+    size_bytes: int
+    requested_runs: int
+    latency: LatencyStats | None = None
+    init_ms: float | None = None
+    first_inference_ms: float | None = None
+    peak_memory_mb: float | None = None
+    memory_delta_mb: float | None = None
+    energy: dict | None = None
+    environment: dict = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+    error: str | None = None
+
+    def as_dict(self) -> dict:
+        document = {
+            "model": self.model,
+            "device": self.device,
+            "runner": self.runner,
+            "ok": self.ok,
+            "path": self.path,
+            "size_bytes": self.size_bytes,
+            "requested_runs": self.requested_runs,
+        }
+        if self.latency is not None:
+            document["runs"] = self.latency.count
+            document["latency_ms"] = self.latency.as_dict()
+            document["latency_source"] = "measured"
+        document.update(
+            init_ms=_round(self.init_ms),
+            first_inference_ms=_round(self.first_inference_ms),
+            peak_memory_mb=_round(self.peak_memory_mb),
+            memory_delta_mb=_round(self.memory_delta_mb),
+            energy=self.energy,
+            environment=self.environment,
+            warnings=self.warnings,
+        )
+        if self.error:
+            document["error"] = self.error
+        return document
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(float(value), 4)
+
+
+def benchmark(model_path: Path, entry: ProfileEntry, settings: BenchSettings, label: str | None = None) -> BenchmarkResult:
+    """Benchmark ``model_path`` on the device of ``entry``; failures raise ``BenchmarkError``."""
+    profile = entry.profile
+    model_path = Path(model_path)
+    if not model_path.is_file():
+        raise BenchmarkError(f"model {model_path} does not exist; check the path")
+    data = model_path.read_bytes()
+    check_tflite_bytes(data, str(model_path))
+    if settings.runs < 1 or settings.min_seconds < 0 or settings.warmup < 0:
+        raise BenchmarkError("--runs must be at least 1, --min-seconds and --warmup not negative")
+    runner = get_runner(profile)
+    raw = runner.run(model_path, profile, settings)
+    stats = latency_stats(raw["latencies_ms"])
+    warnings = stability_warnings(stats, settings.runs, bool(raw.get("stopped_by_max_seconds")))
+    before, after = raw.get("rss_before_load_mb"), raw.get("rss_after_mb")
+    return BenchmarkResult(
+        model=label or model_path.stem,
+        device=profile.name,
+        runner=profile.transport.type.value,
+        ok=True,
+        path=str(model_path),
+        size_bytes=len(data),
+        requested_runs=settings.runs,
+        latency=stats,
+        init_ms=raw.get("init_ms"),
+        first_inference_ms=raw.get("first_inference_ms"),
+        peak_memory_mb=raw.get("peak_rss_mb"),
+        memory_delta_mb=(after - before) if before is not None and after is not None else None,
+        energy=energy_per_inference(profile, stats.mean),
+        environment={**raw.get("environment", {}), "measured_seconds": raw.get("measured_seconds")},
+        warnings=warnings,
+    )
+

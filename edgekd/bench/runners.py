@@ -1,0 +1,91 @@
+"""Runners move a model to where it runs, start the agent, and return its raw JSON.
+
+One runner per transport, registered by name; statistics and energy are computed
+elsewhere from what a runner returns. This version ships the ``local`` runner; ``ssh`` and
+``adb`` profiles exist as data and get a clear "no runner yet" error.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from edgekd.errors import BenchmarkError, known_names
+from edgekd.profiles.schema import DeviceProfile
+
+AGENT = Path(__file__).with_name("agent.py")
+
+
+@dataclass(frozen=True)
+class BenchSettings:
+    runs: int = 100
+    min_seconds: float = 1.0
+    warmup: int = 10
+    threads: int | None = None  # None: the profile's default
+    timeout_seconds: float = 600.0
+
+    def threads_for(self, profile: DeviceProfile) -> int:
+        return self.threads or profile.runtime.default_threads
+
+
+class Runner(Protocol):
+    def run(self, model_path: Path, profile: DeviceProfile, settings: BenchSettings) -> dict: ...
+
+
+class LocalRunner:
+    """Runs the agent in a child process on this machine.
+
+    A child process isolates the measurement from edgekd's own memory and threads (and a
+    crash in the native interpreter from edgekd itself).
+    """
+
+    def run(self, model_path: Path, profile: DeviceProfile, settings: BenchSettings) -> dict:
+        command = [
+            sys.executable, str(AGENT), str(model_path),
+            "--runs", str(settings.runs),
+            "--min-seconds", str(settings.min_seconds),
+            "--warmup", str(settings.warmup),
+            "--threads", str(settings.threads_for(profile)),
+        ]
+        try:
+            completed = subprocess.run(command, capture_output=True, text=True, timeout=settings.timeout_seconds, check=False)
+        except subprocess.TimeoutExpired:
+            raise BenchmarkError(f"the benchmark of {model_path.name} on {profile.name} took longer than {settings.timeout_seconds:.0f} s; lower --runs or --min-seconds") from None
+        return parse_agent_output(completed.stdout, completed.stderr, completed.returncode, profile.name)
+
+
+def parse_agent_output(stdout: str, stderr: str, returncode: int, device: str) -> dict:
+    """The agent's JSON document (its last stdout line), or a ``BenchmarkError`` saying why not."""
+    lines = [line for line in stdout.strip().splitlines() if line.startswith("{")]
+    if not lines:
+        tail = " ".join(stderr.strip().splitlines()[-2:])[:300] or f"exit status {returncode}"
+        raise BenchmarkError(f"the benchmark agent on {device} produced no result: {tail}")
+    try:
+        document = json.loads(lines[-1])
+    except json.JSONDecodeError:
+        raise BenchmarkError(f"the benchmark agent on {device} printed malformed JSON") from None
+    if not document.get("ok"):
+        raise BenchmarkError(f"{device}: {document.get('error', 'the agent failed without a reason')}")
+    return document
+
+
+_RUNNERS: dict[str, Runner] = {"local": LocalRunner()}
+
+
+def get_runner(profile: DeviceProfile) -> Runner:
+    transport = profile.transport.type.value
+    if transport not in _RUNNERS:
+        raise BenchmarkError(
+            f"device {profile.name!r} is reached over {transport!r}, and this version of edgekd has no {transport} "
+            f"runner yet (runners: {known_names(_RUNNERS)}); its profile can still be shown with "
+            f"`edgekd devices show {profile.name}`"
+        )
+    return _RUNNERS[transport]
+
+
+def has_runner(profile: DeviceProfile) -> bool:
+    return profile.transport.type.value in _RUNNERS

@@ -1,0 +1,1 @@
+"""The command-line edge: parse flags, call the library, turn EdgekdError into a message."""

@@ -1,0 +1,60 @@
+"""``edgekd bench``: latency (and energy, where it can be had) of .tflite files on devices."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from edgekd.cli.common import emit_json, json_option, stderr_reporter
+from edgekd.errors import BenchmarkError
+
+
+@click.command()
+@click.argument("model_paths", metavar="FILE.tflite...", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--device", "devices", multiple=True, default=("host",), show_default=True, help="Device profile name (repeatable).")
+@click.option("--runs", type=int, default=100, show_default=True, help="Minimum number of measured runs.")
+@click.option("--min-seconds", type=float, default=1.0, show_default=True, help="Minimum measured duration.")
+@click.option("--warmup", type=int, default=10, show_default=True, help="Warm-up runs before measuring.")
+@click.option("--threads", type=int, default=None, help="Interpreter threads (default: the profile's).")
+@json_option
+def bench(model_paths, devices, runs, min_seconds, warmup, threads, as_json) -> None:
+    """Benchmark .tflite files through LiteRT on the named devices.
+
+    Runs warm-up, then at least --runs invocations and at least --min-seconds; reports
+    count, mean, std, min, p50, p90, p99, max, first-inference and init time, peak memory,
+    and energy per inference labelled measured or estimated (or absent, with the reason).
+
+    \b
+    Example:
+      edgekd bench student_int8.tflite teacher_float32.tflite --device host --runs 500
+    """
+    from edgekd.bench.runners import BenchSettings
+    from edgekd.pipeline import TfliteArtifact, bench_stage
+    from edgekd.profiles.loader import get_profile
+    from edgekd.quantize.inspect import check_tflite_bytes
+    from edgekd.results.table import BENCH_HEADERS, bench_rows, format_table
+
+    for name in devices:
+        get_profile(name)
+    for path in model_paths:
+        if not path.is_file():
+            raise BenchmarkError(f"model {path} does not exist; check the path")
+        check_tflite_bytes(path.read_bytes(), str(path))
+    artifacts = [TfliteArtifact(path.stem, path, {}) for path in model_paths]
+    settings = BenchSettings(runs=runs, min_seconds=min_seconds, warmup=warmup, threads=threads)
+    results = bench_stage(artifacts, list(devices), settings, stderr_reporter())
+    for result in results:
+        result["path"] = str(next(p for p in model_paths if p.stem == result["model"]))
+    if as_json:
+        emit_json(results)
+    else:
+        click.echo(format_table(BENCH_HEADERS, bench_rows(results)))
+        for result in results:
+            energy = result.get("energy") or {}
+            if result["ok"] and energy.get("reason"):
+                click.echo(f"energy on {result['device']}: absent ({energy['reason']})")
+                break
+    failures = [r for r in results if not r["ok"]]
+    if failures:
+        raise BenchmarkError(f"{len(failures)} of {len(results)} benchmark(s) failed: {failures[0]['error']}")

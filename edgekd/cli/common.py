@@ -1,0 +1,59 @@
+"""Shared CLI plumbing: error handling, JSON output, output folders."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+import sys
+import traceback
+from pathlib import Path
+
+import click
+
+from edgekd.errors import EdgekdError
+
+
+class EdgekdGroup(click.Group):
+    """Turns library errors into one line on stderr and an exit code; never a traceback for user errors."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except EdgekdError as exc:
+            click.echo(f"edgekd: error: {exc}", err=True)
+            ctx.exit(exc.exit_code)
+        except KeyboardInterrupt:
+            click.echo("edgekd: interrupted; unfinished outputs were discarded and earlier results are untouched", err=True)
+            ctx.exit(130)
+        except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
+            raise
+        except Exception as exc:  # a bug in edgekd, not the user's fault: say so, briefly
+            if os.environ.get("EDGEKD_DEBUG"):
+                traceback.print_exc()
+            message = " ".join(str(exc).split())[:300]
+            click.echo(
+                f"edgekd: internal error: {type(exc).__name__}: {message} "
+                "(set EDGEKD_DEBUG=1 for the traceback and please report it)",
+                err=True,
+            )
+            ctx.exit(70)
+
+
+def emit_json(document) -> None:
+    click.echo(json.dumps(document, indent=2, default=str))
+
+
+def default_run_folder(prefix: str) -> Path:
+    stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    return Path("runs") / f"{prefix}-{stamp}"
+
+
+def stderr_reporter(total_stages: int = 0, quiet: bool = False):
+    from edgekd.progress import Reporter
+
+    return Reporter(total_stages=total_stages, quiet=quiet, stream=sys.stderr)
+
+
+json_option = click.option("--json", "as_json", is_flag=True, help="Print the result as JSON instead of a table.")
+force_option = click.option("--force", is_flag=True, help="Replace an existing output (only once the new one is complete).")

@@ -1,0 +1,60 @@
+"""``edgekd devices list|show``: the device profiles edgekd knows."""
+
+from __future__ import annotations
+
+import click
+
+from edgekd.cli.common import EdgekdGroup, emit_json, json_option
+from edgekd.results.table import format_table
+
+
+@click.group(cls=EdgekdGroup)
+def devices() -> None:
+    """Device profiles: built-in ones, ./devices, and the folder named by $EDGEKD_DEVICES."""
+
+
+@devices.command("list")
+@json_option
+def list_devices(as_json: bool) -> None:
+    """List every profile with its transport and runtime.
+
+    \b
+    Example:
+      edgekd devices list
+    """
+    from edgekd.bench.runners import has_runner
+    from edgekd.profiles.loader import discover
+
+    entries = discover()
+    if as_json:
+        emit_json([{"name": n, "origin": e.origin, "path": str(e.path), **e.profile.model_dump(mode="json")} for n, e in entries.items()])
+        return
+    rows = [
+        [name, e.profile.display_name, e.profile.kind, e.profile.transport.type.value,
+         "yes" if has_runner(e.profile) else "not yet", ",".join(d.value for d in e.profile.runtime.delegates), e.origin]
+        for name, e in sorted(entries.items())
+    ]
+    click.echo(format_table(("name", "device", "kind", "transport", "runner", "delegates", "origin"), rows))
+
+
+@devices.command("show")
+@click.argument("name")
+@json_option
+def show_device(name: str, as_json: bool) -> None:
+    """Show one profile in full.
+
+    \b
+    Example:
+      edgekd devices show rpi4
+    """
+    import yaml
+
+    from edgekd.profiles.loader import get_profile
+
+    entry = get_profile(name)
+    document = entry.profile.model_dump(mode="json")
+    if as_json:
+        emit_json(document)
+        return
+    click.echo(f"# {entry.profile.display_name} ({entry.origin}: {entry.path})")
+    click.echo(yaml.safe_dump(document, sort_keys=False).rstrip())

@@ -1,0 +1,67 @@
+"""``edgekd run CONFIG.yaml`` and ``edgekd demo`` (``run`` with the built-in config)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from edgekd.artifacts import staged_output_folder
+from edgekd.cli.common import default_run_folder, emit_json, force_option, json_option, stderr_reporter
+from edgekd.config import PipelineConfig, demo_config, load_config
+from edgekd.results.table import BENCH_HEADERS, MODEL_HEADERS, bench_rows, format_table, model_rows
+
+STAGES = 5
+
+
+def _execute(config: PipelineConfig, out: Path, force: bool, as_json: bool, kind: str) -> None:
+    from edgekd.pipeline import run_pipeline
+
+    reporter = stderr_reporter(STAGES)
+    with staged_output_folder(out, force) as staging:
+        document = run_pipeline(config, staging, reporter, kind=kind)
+    if as_json:
+        emit_json(document)
+        return
+    click.echo(format_table(MODEL_HEADERS, model_rows(document["models"])))
+    click.echo()
+    click.echo(document["distillation"]["verdict"])
+    if document["benchmarks"]:
+        click.echo()
+        click.echo(format_table(BENCH_HEADERS, bench_rows(document["benchmarks"])))
+    click.echo()
+    click.echo(f"Results: {out / 'results.json'}   Report: {out / 'report.md'}")
+
+
+@click.command()
+@click.option("--out", type=click.Path(path_type=Path), help="Output folder (default: runs/demo-<timestamp>).")
+@force_option
+@json_option
+def demo(out: Path | None, force: bool, as_json: bool) -> None:
+    """Run the whole pipeline on MNIST-1D, generated offline.
+
+    Trains a teacher, distils a student with 1/20 of its MACs (next to a scratch control),
+    converts it to int8 TFLite, checks the .tflite's accuracy through LiteRT, benchmarks
+    on this machine and writes results.json and report.md.
+
+    \b
+    Example:
+      edgekd demo --out runs/my-demo
+    """
+    _execute(demo_config(), out or default_run_folder("demo"), force, as_json, "demo")
+
+
+@click.command()
+@click.argument("config_path", metavar="CONFIG.yaml", type=click.Path(path_type=Path))
+@click.option("--out", type=click.Path(path_type=Path), help="Output folder (default: runs/run-<timestamp>).")
+@force_option
+@json_option
+def run(config_path: Path, out: Path | None, force: bool, as_json: bool) -> None:
+    """Run the whole pipeline from one YAML config (the README shows the demo's).
+
+    \b
+    Example:
+      edgekd run pipeline.yaml --out runs/pipeline
+    """
+    config = load_config(config_path)
+    _execute(config, out or default_run_folder("run"), force, as_json, "run")

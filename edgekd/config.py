@@ -1,0 +1,125 @@
+"""The pipeline config: one typed object, parsed once from YAML (``edgekd run``) or built in (``edgekd demo``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from edgekd.errors import ConfigError
+from edgekd.validation import parse_yaml_mapping, validate
+
+CONFIG_VERSION = 1
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DataConfig(Section):
+    spec: str = Field(default="mnist1d", description="DATA spec: mnist1d[:options], npz:PATH or images:DIR")
+
+
+class TeacherConfig(Section):
+    path: str | None = Field(default=None, description="a Keras model file; omit to train one")
+    builder: str = "cnn"
+    epochs: int = Field(default=60, ge=1)
+    batch_size: int = Field(default=128, ge=1)
+    learning_rate: float = Field(default=1e-3, gt=0)
+    trust_model: bool = False
+
+
+class StudentConfig(Section):
+    spec: str = Field(default="auto", description="builder[:key=value], auto, or a Keras model file")
+    max_mac_fraction: float = Field(default=0.05, gt=0, le=1, description="auto students stay within this fraction of the teacher's MACs")
+    epochs: int = Field(default=10, ge=1, description="epochs over the distillation set; the control gets the same number of steps")
+    batch_size: int = Field(default=128, ge=1)
+    learning_rate: float = Field(default=3e-3, gt=0)
+
+
+class DistillConfig(Section):
+    method: str = "kd"
+    params: dict[str, float] = Field(default_factory=lambda: {"temperature": 1.0, "alpha": 0.0})
+    transfer_set: bool = True
+    control: bool = True
+
+
+class QuantizeConfig(Section):
+    mode: str = "int8"
+    representative_samples: int = Field(default=500, ge=1)
+
+
+class BenchConfig(Section):
+    devices: list[str] = Field(default_factory=lambda: ["host"])
+    runs: int = Field(default=200, ge=1)
+    min_seconds: float = Field(default=1.0, ge=0)
+    warmup: int = Field(default=20, ge=0)
+    threads: int | None = Field(default=None, ge=1)
+
+
+class PipelineConfig(Section):
+    schema_version: int = CONFIG_VERSION
+    seed: int = 0
+    data: DataConfig = DataConfig()
+    teacher: TeacherConfig = TeacherConfig()
+    student: StudentConfig = StudentConfig()
+    distill: DistillConfig = DistillConfig()
+    quantize: QuantizeConfig = QuantizeConfig()
+    bench: BenchConfig = BenchConfig()
+
+
+DEMO_CONFIG_YAML = """\
+# edgekd demo: the built-in pipeline on MNIST-1D (generated offline).
+schema_version: 1
+seed: 0
+data:
+  # 10,000 labelled samples (8,000 train / 2,000 test) and a 40,000-sample unlabelled
+  # transfer set from another seed, which the teacher labels for distillation.
+  spec: mnist1d:samples=10000,transfer=40000
+teacher:
+  builder: cnn          # 1-D CNN, about 340 K MACs
+  epochs: 60
+  batch_size: 128
+  learning_rate: 0.001
+student:
+  spec: auto            # the largest `conv` student within 1/20 of the teacher's MACs
+  max_mac_fraction: 0.05
+  epochs: 10            # over labelled + transfer set; the scratch control gets as many steps
+  batch_size: 128
+  learning_rate: 0.003
+distill:
+  method: kd
+  # Soft targets at T=1 on the transfer set (function matching) beat T=4/alpha=0.5 here.
+  params: {temperature: 1.0, alpha: 0.0}
+  transfer_set: true
+  control: true
+quantize:
+  mode: int8
+  representative_samples: 500
+bench:
+  devices: [host]
+  runs: 200
+  min_seconds: 1.0
+  warmup: 20
+"""
+
+
+def parse_config(text: str, source: str = "config") -> PipelineConfig:
+    """Parse YAML text into a ``PipelineConfig``; errors name the field and the problem."""
+    config = validate(PipelineConfig, parse_yaml_mapping(text, source, ConfigError, "a config"), source, ConfigError)
+    if config.schema_version != CONFIG_VERSION:
+        raise ConfigError(f"{source}: schema_version {config.schema_version} is not supported; use {CONFIG_VERSION}")
+    return config
+
+
+def load_config(path: Path) -> PipelineConfig:
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read config {path}: {exc.strerror}") from None
+    return parse_config(text, str(path))
+
+
+def demo_config() -> PipelineConfig:
+    return parse_config(DEMO_CONFIG_YAML, "built-in demo config")

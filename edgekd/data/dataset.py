@@ -1,0 +1,108 @@
+"""The in-memory dataset every stage works on, validated once when it is built."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from edgekd.errors import DataError
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """Labelled train/test splits, plus an optional unlabelled transfer set for distillation.
+
+    ``x_*`` are float32 arrays shaped ``(N, *input_shape)``; ``y_*`` are int64 class indices.
+    Construction validates lengths, label range, finiteness and non-emptiness, so a bad
+    dataset fails before any training starts.
+    """
+
+    name: str
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    num_classes: int
+    class_names: tuple[str, ...] = ()
+    x_unlabeled: np.ndarray | None = None
+    description: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        _check_split(self.name, "train", self.x_train, self.y_train, self.num_classes)
+        _check_split(self.name, "test", self.x_test, self.y_test, self.num_classes)
+        if self.x_train.shape[1:] != self.x_test.shape[1:]:
+            raise DataError(
+                f"{self.name}: x_train samples have shape {self.x_train.shape[1:]} but x_test samples "
+                f"have {self.x_test.shape[1:]}; both splits must share one input shape"
+            )
+        if self.x_unlabeled is not None:
+            if len(self.x_unlabeled) == 0:
+                raise DataError(f"{self.name}: x_unlabeled is empty; drop it or give it samples")
+            if self.x_unlabeled.shape[1:] != self.x_train.shape[1:]:
+                raise DataError(
+                    f"{self.name}: x_unlabeled samples have shape {self.x_unlabeled.shape[1:]}, "
+                    f"expected {self.x_train.shape[1:]} like x_train"
+                )
+            _check_finite(self.name, "x_unlabeled", self.x_unlabeled)
+        if self.num_classes < 2:
+            raise DataError(f"{self.name}: needs at least 2 classes, found {self.num_classes}")
+        if self.class_names and len(self.class_names) != self.num_classes:
+            raise DataError(f"{self.name}: {len(self.class_names)} class names for {self.num_classes} classes")
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        """Shape of one sample, without the batch dimension."""
+        return tuple(int(d) for d in self.x_train.shape[1:])
+
+    def summary(self) -> dict:
+        """A JSON-ready description for results documents."""
+        return {
+            "name": self.name,
+            "input_shape": list(self.input_shape),
+            "num_classes": self.num_classes,
+            "train_samples": int(len(self.x_train)),
+            "test_samples": int(len(self.x_test)),
+            "unlabeled_samples": 0 if self.x_unlabeled is None else int(len(self.x_unlabeled)),
+            **self.description,
+        }
+
+    def validation_split(self, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Split the training set into (x_fit, y_fit, x_val, y_val), stratification-free but seeded."""
+        order = np.random.default_rng(seed).permutation(len(self.x_train))
+        n_val = max(1, int(round(len(order) * fraction)))
+        if n_val >= len(order):
+            raise DataError(f"{self.name}: {len(order)} training samples are too few to hold out a validation split")
+        val, fit = order[:n_val], order[n_val:]
+        return self.x_train[fit], self.y_train[fit], self.x_train[val], self.y_train[val]
+
+
+def _check_split(name: str, split: str, x: np.ndarray, y: np.ndarray, num_classes: int) -> None:
+    if x.ndim < 2:
+        raise DataError(f"{name}: x_{split} has shape {x.shape}; expected (samples, features...)")
+    if len(x) == 0:
+        raise DataError(f"{name}: the {split} split is empty; provide at least one sample")
+    if y.ndim != 1:
+        raise DataError(f"{name}: y_{split} has shape {y.shape}; expected a 1-D array of class indices")
+    if len(x) != len(y):
+        raise DataError(
+            f"{name}: x_{split} has {len(x)} samples but y_{split} has {len(y)}; they must match"
+        )
+    if not np.issubdtype(y.dtype, np.integer):
+        raise DataError(f"{name}: y_{split} has dtype {y.dtype}; expected integer class indices")
+    low, high = int(y.min()), int(y.max())
+    if low < 0 or high >= num_classes:
+        raise DataError(
+            f"{name}: y_{split} holds labels from {low} to {high}, outside 0..{num_classes - 1}; "
+            "labels must be class indices starting at 0"
+        )
+    _check_finite(name, f"x_{split}", x)
+
+
+def _check_finite(name: str, array_name: str, x: np.ndarray) -> None:
+    if not np.issubdtype(x.dtype, np.floating):
+        raise DataError(f"{name}: {array_name} has dtype {x.dtype}; expected floating point")
+    bad = ~np.isfinite(x)
+    if bad.any():
+        sample = int(np.argwhere(bad)[0][0])
+        raise DataError(f"{name}: {array_name} contains NaN or Inf (first at sample {sample}); clean the data")

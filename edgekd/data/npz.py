@@ -1,0 +1,76 @@
+"""``npz:PATH``: arrays x_train, y_train, x_test, y_test, and optionally x_unlabeled, class_names."""
+
+from __future__ import annotations
+
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+from edgekd.data.dataset import Dataset
+from edgekd.data.spec import register
+from edgekd.errors import DataError
+from edgekd.progress import Reporter
+
+REQUIRED = ("x_train", "y_train", "x_test", "y_test")
+
+
+@register("npz", "npz:PATH (x_train, y_train, x_test, y_test; optional x_unlabeled, class_names)")
+def load_npz(argument: str, options: dict[str, str], reporter: Reporter) -> Dataset:
+    path = Path(argument)
+    if not path.is_file():
+        raise DataError(f"npz file {path} does not exist; check the path after 'npz:'")
+    try:
+        # allow_pickle=False: an .npz must never be able to run code while loading.
+        with np.load(path, allow_pickle=False) as archive:
+            arrays = {key: archive[key] for key in archive.files}
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
+        raise DataError(f"{path} is not a readable .npz archive ({exc}); save it with numpy.savez") from None
+    missing = [key for key in REQUIRED if key not in arrays]
+    if missing:
+        raise DataError(
+            f"{path} lacks array(s) {', '.join(missing)}; it has {', '.join(sorted(arrays)) or 'none'} "
+            f"and needs {', '.join(REQUIRED)}"
+        )
+    y_train, y_test = (_labels(path, name, arrays[name]) for name in ("y_train", "y_test"))
+    if "class_names" in arrays:
+        class_names = tuple(str(name) for name in arrays["class_names"].tolist())
+        num_classes = len(class_names)
+    else:
+        class_names = ()
+        num_classes = int(max(y_train.max(initial=0), y_test.max(initial=0))) + 1
+    return Dataset(
+        name=path.name,
+        x_train=_features(path, "x_train", arrays["x_train"]),
+        y_train=y_train,
+        x_test=_features(path, "x_test", arrays["x_test"]),
+        y_test=y_test,
+        num_classes=num_classes,
+        class_names=class_names,
+        x_unlabeled=_features(path, "x_unlabeled", arrays["x_unlabeled"]) if "x_unlabeled" in arrays else None,
+        description={"source": str(path)},
+    )
+
+
+def _features(path: Path, name: str, x: np.ndarray) -> np.ndarray:
+    if not (np.issubdtype(x.dtype, np.floating) or np.issubdtype(x.dtype, np.integer)):
+        raise DataError(f"{path}: {name} has dtype {x.dtype}; expected numbers")
+    if x.ndim == 2:
+        # (N, length) signals become (N, length, 1): one channel, ready for Conv1D.
+        x = x[..., None]
+    return x.astype(np.float32)
+
+
+def _labels(path: Path, name: str, y: np.ndarray) -> np.ndarray:
+    if y.ndim == 2 and y.shape[1] > 1:
+        raise DataError(f"{path}: {name} looks one-hot encoded {y.shape}; store class indices (argmax) instead")
+    y = y.reshape(-1)
+    if np.issubdtype(y.dtype, np.floating):
+        if len(y) and not np.all(np.isfinite(y)):
+            raise DataError(f"{path}: {name} contains NaN or Inf; labels must be class indices")
+        if len(y) and not np.all(y == np.round(y)):
+            raise DataError(f"{path}: {name} holds non-integer values; labels must be class indices")
+        y = y.astype(np.int64)
+    elif not np.issubdtype(y.dtype, np.integer):
+        raise DataError(f"{path}: {name} has dtype {y.dtype}; labels must be integer class indices")
+    return y.astype(np.int64)

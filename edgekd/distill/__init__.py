@@ -1,0 +1,1 @@
+"""Distillation: losses registered by name, the training loop and the Distiller."""

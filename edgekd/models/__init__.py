@@ -1,0 +1,1 @@
+"""Models: builders for teachers and students, safe loading, MAC and parameter counting."""

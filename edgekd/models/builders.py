@@ -1,0 +1,137 @@
+"""Teacher and student builders, registered by name and adapted to the input's rank.
+
+A sample shaped ``(length, channels)`` gets Conv1D layers, ``(height, width, channels)``
+gets Conv2D, so the same builder serves signals and images. Every builder outputs
+**logits** (no softmax): distillation softens them with a temperature, and argmax is the
+same either way.
+
+Students are built in tf_keras (see ``edgekd.models.frameworks``), teachers in Keras 3.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from edgekd.errors import ModelError, known_names
+from edgekd.models.complexity import model_macs
+from edgekd.models.frameworks import Framework, keras_module
+
+
+@dataclass(frozen=True)
+class Builder:
+    """Builds a classifier for an input shape and class count from numeric size options."""
+
+    name: str
+    description: str
+    framework: Framework
+    defaults: dict[str, float]
+    # The option that auto-sizing scales to reach a MAC budget.
+    size_option: str
+    build_fn: Callable[..., object]
+
+    def build(self, input_shape: tuple[int, ...], num_classes: int, **options: float):
+        unknown = set(options) - set(self.defaults)
+        if unknown:
+            raise ModelError(
+                f"unknown option(s) {', '.join(sorted(unknown))} for builder {self.name!r}; "
+                f"known: {known_names(self.defaults)}"
+            )
+        if len(input_shape) not in (2, 3):
+            raise ModelError(
+                f"builder {self.name!r} supports inputs shaped (length, channels) or (height, width, channels); "
+                f"got {input_shape}"
+            )
+        merged = {**self.defaults, **options}
+        keras = keras_module(self.framework)
+        return self.build_fn(keras, tuple(input_shape), int(num_classes), **merged)
+
+
+_BUILDERS: dict[str, Builder] = {}
+
+
+def register(builder: Builder) -> Builder:
+    _BUILDERS[builder.name] = builder
+    return builder
+
+
+def get_builder(name: str) -> Builder:
+    if name not in _BUILDERS:
+        raise ModelError(f"unknown model builder {name!r}; known: {known_names(_BUILDERS)}")
+    return _BUILDERS[name]
+
+
+def builder_names(framework: Framework | None = None) -> list[str]:
+    return sorted(n for n, b in _BUILDERS.items() if framework is None or b.framework is framework)
+
+
+def _conv(keras, rank: int):
+    return keras.layers.Conv1D if rank == 2 else keras.layers.Conv2D
+
+
+def _channels(width: float, base: int) -> int:
+    return max(1, int(round(base * width)))
+
+
+def _build_teacher_cnn(keras, input_shape, num_classes, width):
+    conv = _conv(keras, len(input_shape))
+    layers = [
+        keras.Input(input_shape),
+        conv(_channels(width, 32), 5 if len(input_shape) == 2 else 3, padding="same", activation="relu"),
+        conv(_channels(width, 64), 5 if len(input_shape) == 2 else 3, strides=2, padding="same", activation="relu"),
+        conv(_channels(width, 64), 3, strides=2, padding="same", activation="relu"),
+    ]
+    # Signals keep position (MNIST-1D's digits are shifted patterns); images pool it away.
+    layers.append(keras.layers.Flatten() if len(input_shape) == 2 else keras.layers.GlobalAveragePooling2D())
+    layers.append(keras.layers.Dense(num_classes, name="logits"))
+    return keras.Sequential(layers, name="teacher_cnn")
+
+
+def _build_student_conv(keras, input_shape, num_classes, width):
+    conv = _conv(keras, len(input_shape))
+    layers = [
+        keras.Input(input_shape),
+        conv(_channels(width, 8), 5 if len(input_shape) == 2 else 3, strides=2, padding="same", activation="relu"),
+        conv(_channels(width, 16), 3, strides=2, padding="same", activation="relu"),
+        keras.layers.Flatten() if len(input_shape) == 2 else keras.layers.GlobalAveragePooling2D(),
+        keras.layers.Dense(num_classes, name="logits"),
+    ]
+    return keras.Sequential(layers, name="student_conv")
+
+
+def _build_student_mlp(keras, input_shape, num_classes, hidden):
+    return keras.Sequential(
+        [
+            keras.Input(input_shape),
+            keras.layers.Flatten(),
+            keras.layers.Dense(max(1, int(round(hidden))), activation="relu"),
+            keras.layers.Dense(num_classes, name="logits"),
+        ],
+        name="student_mlp",
+    )
+
+
+register(Builder("cnn", "teacher: three convolutions and a dense head", Framework.KERAS3, {"width": 1.0}, "width", _build_teacher_cnn))
+register(Builder("conv", "student: two strided convolutions and a dense head", Framework.TF_KERAS, {"width": 1.0}, "width", _build_student_conv))
+register(Builder("mlp", "student: one hidden dense layer", Framework.TF_KERAS, {"hidden": 32.0}, "hidden", _build_student_mlp))
+
+
+def build_within_budget(builder: Builder, input_shape, num_classes: int, max_macs: int):
+    """The largest model of ``builder`` (scaling its size option) with at most ``max_macs`` MACs."""
+    scale = 1.0
+    best = None
+    base = builder.defaults[builder.size_option]
+    # Geometric search over the size option: 1/16x to 8x the default in eighth-octave steps.
+    candidates = sorted({base * 2 ** (k / 8) for k in range(-32, 25)})
+    for value in candidates:
+        model = builder.build(input_shape, num_classes, **{builder.size_option: value})
+        if model_macs(model) <= max_macs:
+            best, scale = model, value
+        else:
+            break
+    if best is None:
+        raise ModelError(
+            f"no {builder.name!r} student fits {max_macs:,} MACs (1/20 of the teacher) for input {tuple(input_shape)}; "
+            "pass --student with an explicit size, e.g. --student mlp:hidden=8"
+        )
+    return best, {builder.size_option: round(scale, 4)}

@@ -1,0 +1,54 @@
+"""Multiply-accumulate and parameter counts of Keras models (Keras 3 and tf_keras alike).
+
+MACs count one multiply-accumulate per weight use for one sample (batch 1): dense,
+convolution (1-D/2-D, grouped), depthwise and separable convolution. Element-wise ops,
+pooling and activations are not counted: they are small next to these on the models edgekd
+builds, and the same convention is used for .tflite files in ``edgekd.quantize.inspect``,
+so Keras and TFLite figures agree.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+
+_WEIGHTED = {"Dense", "Conv1D", "Conv2D", "Conv3D", "DepthwiseConv1D", "DepthwiseConv2D", "SeparableConv1D", "SeparableConv2D"}
+
+
+def _shape(tensor) -> tuple[int, ...]:
+    return tuple(int(d) for d in tuple(tensor.shape)[1:])
+
+
+def layer_macs(layer) -> int:
+    """MACs for one sample through ``layer``; 0 for layers that do not multiply weights."""
+    kind = type(layer).__name__
+    if kind not in _WEIGHTED:
+        # Nested models count through their own layers; everything else is weight-free here.
+        return sum(layer_macs(inner) for inner in getattr(layer, "layers", ()))
+    out_shape = _shape(layer.output)
+    in_shape = _shape(layer.input)
+    outputs = math.prod(out_shape)
+    if kind == "Dense":
+        return outputs * in_shape[-1]
+    kernel = math.prod(layer.kernel_size)
+    in_channels = in_shape[-1]
+    if kind in ("Conv1D", "Conv2D", "Conv3D"):
+        return outputs * kernel * in_channels // int(getattr(layer, "groups", 1) or 1)
+    if kind in ("DepthwiseConv1D", "DepthwiseConv2D"):
+        return outputs * kernel
+    # SeparableConv: depthwise over every input channel, then a 1x1 pointwise projection.
+    multiplier = int(layer.depth_multiplier)
+    spatial = math.prod(out_shape[:-1])
+    return spatial * kernel * in_channels * multiplier + outputs * in_channels * multiplier
+
+
+def model_macs(model) -> int:
+    """Total MACs for one sample."""
+    return int(sum(layer_macs(layer) for layer in model.layers))
+
+
+def model_params(model) -> int:
+    """Number of weights (trainable and not), as Keras counts them."""
+    return int(sum(int(np.prod(w.shape)) for w in model.weights))

@@ -1,0 +1,26 @@
+"""Predictions and accuracy of Keras models (either Keras), as numpy."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from edgekd.errors import ModelError
+
+
+def predict_logits(model, x: np.ndarray, batch_size: int = 1024) -> np.ndarray:
+    """Class scores as logits; a model that ends in softmax has its probabilities turned back into log-probabilities."""
+    outputs = np.asarray(model.predict(x, batch_size=batch_size, verbose=0), dtype=np.float32)
+    if outputs.ndim != 2:
+        raise ModelError(f"model {model.name!r} outputs shape {outputs.shape[1:]}; expected one score per class")
+    if not np.all(np.isfinite(outputs)):
+        raise ModelError(f"model {model.name!r} produced NaN or Inf outputs; check its weights")
+    looks_like_probabilities = outputs.min() >= 0.0 and np.allclose(outputs.sum(axis=1), 1.0, atol=1e-3)
+    if looks_like_probabilities:
+        # log(p) differs from the logits only by a per-sample constant, which softmax ignores.
+        return np.log(np.clip(outputs, 1e-12, 1.0))
+    return outputs
+
+
+def accuracy(model, x: np.ndarray, y: np.ndarray) -> float:
+    """Top-1 accuracy of a Keras model."""
+    return float(np.mean(np.argmax(predict_logits(model, x), axis=1) == y))

@@ -1,0 +1,65 @@
+"""The one place that decides which Keras each kind of model uses.
+
+- Users' models (teachers, or students they bring) are **Keras 3** files: TensorFlow 2.16+
+  saves ``.keras`` files that ``tf_keras`` cannot read.
+- Students edgekd builds are **tf_keras** (Keras 2) models, because TFMOT 0.8.1 (QAT,
+  pruning, clustering) accepts only those.
+
+Both run on the same TensorFlow, side by side in one process; edgekd never touches
+``tf.keras`` or ``TF_USE_LEGACY_KERAS`` so the choice here is the only one. TensorFlow and
+both Keras packages are imported lazily so that ``edgekd --help`` and ``edgekd inspect``
+stay fast.
+"""
+
+from __future__ import annotations
+
+import enum
+import os
+from types import ModuleType
+
+from edgekd.native_output import captured_native_output
+
+
+class Framework(str, enum.Enum):
+    """Which Keras implementation a model belongs to."""
+
+    KERAS3 = "keras3"
+    TF_KERAS = "tf_keras"
+
+
+def tensorflow() -> ModuleType:
+    """Import TensorFlow once, keeping its start-up chatter (CUDA probing, oneDNN) off the terminal."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    with captured_native_output():
+        import tensorflow as tf
+    return tf
+
+
+def keras_module(framework: Framework) -> ModuleType:
+    """The Keras package for ``framework``."""
+    tensorflow()
+    if framework is Framework.KERAS3:
+        import keras
+
+        return keras
+    import tf_keras
+
+    return tf_keras
+
+
+def user_keras() -> ModuleType:
+    """Keras 3: for teachers and user-supplied models."""
+    return keras_module(Framework.KERAS3)
+
+
+def student_keras() -> ModuleType:
+    """tf_keras: for the students edgekd builds, so they can go through TFMOT later."""
+    return keras_module(Framework.TF_KERAS)
+
+
+def framework_of(model) -> Framework:
+    """Tell which Keras a live model object comes from."""
+    module = type(model).__module__
+    if module.startswith("tf_keras"):
+        return Framework.TF_KERAS
+    return Framework.KERAS3

@@ -1,0 +1,121 @@
+"""Loading and saving Keras models, always in safe mode unless the user opts in.
+
+A ``.keras`` file records the Keras version that wrote it (``metadata.json``): 3.x files
+load with Keras 3, 2.x files (students edgekd built with tf_keras) with tf_keras. Safe
+mode refuses to deserialize Python code such as ``Lambda`` layers; ``trust=True``
+(``--trust-model``) lifts that, knowingly.
+"""
+
+from __future__ import annotations
+
+import json
+import zipfile
+from pathlib import Path
+
+from edgekd.errors import ModelError
+from edgekd.models.frameworks import Framework, framework_of, keras_module, tensorflow
+from edgekd.native_output import captured_native_output
+
+
+def keras_file_framework(path: Path) -> Framework:
+    """Which Keras wrote a ``.keras`` archive, read from its metadata without loading it."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            names = set(archive.namelist())
+            if "config.json" not in names:
+                raise ModelError(f"{path} is a zip archive but not a Keras model (no config.json inside)")
+            metadata = json.loads(archive.read("metadata.json")) if "metadata.json" in names else {}
+    except zipfile.BadZipFile:
+        raise ModelError(f"{path} is not a Keras .keras file (not a zip archive); it may be truncated or another format") from None
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ModelError(f"cannot read {path}: {exc}") from None
+    version = str(metadata.get("keras_version", "3"))
+    return Framework.TF_KERAS if version.startswith("2.") else Framework.KERAS3
+
+
+def load_model(path: str | Path, trust: bool = False):
+    """Load a Keras model from a ``.keras`` file or a SavedModel folder.
+
+    Raises ``ModelError`` with the reason and the fix for a missing, corrupt or unsafe file.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise ModelError(f"model {path} does not exist; check the path")
+    if path.is_dir():
+        return _load_saved_model(path, trust)
+    if path.suffix == ".h5":
+        if not trust:
+            raise ModelError(
+                f"{path} is a legacy HDF5 model, which cannot be loaded safely; re-save it as .keras, "
+                "or pass --trust-model if you trust its source"
+            )
+        return _load_keras_file(path, Framework.KERAS3, trust)
+    if path.suffix != ".keras":
+        raise ModelError(f"{path} is not a Keras model file; expected a .keras file or a SavedModel folder")
+    return _load_keras_file(path, keras_file_framework(path), trust)
+
+
+def _load_keras_file(path: Path, framework: Framework, trust: bool):
+    keras = keras_module(framework)
+    try:
+        with captured_native_output():
+            if framework is Framework.KERAS3:
+                return keras.saving.load_model(path, compile=False, safe_mode=not trust)
+            return keras.models.load_model(path, compile=False, safe_mode=not trust)
+    except Exception as exc:  # Keras raises many types for a bad file; all mean the same to the user.
+        reason = " ".join(str(exc).split())[:300]
+        hint = ""
+        if "safe_mode" in reason or "Lambda" in reason or "custom" in reason.lower():
+            hint = "; the model holds code (a Lambda or custom object): pass --trust-model only if you trust its source"
+        raise ModelError(f"cannot load Keras model {path}: {reason}{hint}") from None
+
+
+def _load_saved_model(path: Path, trust: bool):
+    if not (path / "saved_model.pb").exists():
+        raise ModelError(f"{path} is a folder but not a SavedModel (no saved_model.pb); give a .keras file or a SavedModel folder")
+    keras = keras_module(Framework.KERAS3)
+    tensorflow()
+    try:
+        with captured_native_output():
+            layer = keras.layers.TFSMLayer(str(path), call_endpoint="serving_default")
+    except Exception as exc:
+        raise ModelError(f"cannot load SavedModel {path}: {' '.join(str(exc).split())[:300]}") from None
+    spec = _saved_model_input_spec(path)
+    inputs = keras.Input(spec[1:])
+    outputs = layer(inputs)
+    if isinstance(outputs, dict):
+        if len(outputs) != 1:
+            raise ModelError(f"SavedModel {path} has outputs {sorted(outputs)}; edgekd needs exactly one (the class scores)")
+        outputs = next(iter(outputs.values()))
+    return keras.Model(inputs, outputs, name=path.name)
+
+
+def _saved_model_input_spec(path: Path) -> tuple:
+    tf = tensorflow()
+    loaded = tf.saved_model.load(str(path))
+    signature = loaded.signatures["serving_default"]
+    specs = list(signature.structured_input_signature[1].values())
+    if len(specs) != 1:
+        raise ModelError(f"SavedModel {path} takes {len(specs)} inputs; edgekd needs exactly one")
+    return tuple(specs[0].shape)
+
+
+def save_model(model, path: Path) -> None:
+    """Save ``model`` as ``.keras`` atomically (Keras writes to a temporary name we then rename)."""
+    import os
+    import tempfile
+
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".keras", dir=path.parent)
+    os.close(fd)
+    try:
+        with captured_native_output():
+            model.save(tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def describe_framework(model) -> str:
+    return framework_of(model).value

@@ -1,0 +1,265 @@
+"""The stages wired together from one ``PipelineConfig``.
+
+Each stage is a function the matching CLI command also calls on its own, so ``edgekd
+distill`` / ``quantize`` / ``bench`` and ``edgekd run`` / ``demo`` share one implementation.
+Stages write into a folder they are given; the caller decides where it lives and makes
+it appear atomically (see ``edgekd.artifacts.staged_output_folder``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from edgekd.artifacts import write_bytes_atomic, write_json_atomic, write_text_atomic
+from edgekd.bench.benchmark import BenchmarkResult, benchmark
+from edgekd.bench.energy import estimated_latency_ms
+from edgekd.bench.runners import BenchSettings
+from edgekd.config import BenchConfig, PipelineConfig, StudentConfig, TeacherConfig
+from edgekd.data.dataset import Dataset
+from edgekd.data.representative import representative_samples
+from edgekd.data.spec import load_dataset
+from edgekd.distill.distiller import distill
+from edgekd.distill.losses import make_loss
+from edgekd.distill.trainer import TrainingBudget, fit, hard_label_objective
+from edgekd.errors import EdgekdError
+from edgekd.models.builders import get_builder
+from edgekd.models.complexity import model_macs, model_params
+from edgekd.models.evaluate import accuracy as keras_accuracy
+from edgekd.models.evaluate import predict_logits
+from edgekd.models.frameworks import framework_of
+from edgekd.models.io import load_model, save_model
+from edgekd.models.students import resolve_student
+from edgekd.profiles.loader import discover, get_profile
+from edgekd.progress import SILENT, Reporter
+from edgekd.quantize import evaluate as tflite_eval
+from edgekd.quantize.convert import convert
+from edgekd.quantize.inspect import inspect_tflite
+from edgekd.results.document import model_record, new_document
+from edgekd.results.report import render_markdown
+
+TEACHER_VALIDATION_FRACTION = 0.1
+
+
+def keras_record(role: str, model, dataset: Dataset, path: Path, **extra) -> dict:
+    return model_record(
+        role,
+        accuracy=keras_accuracy(model, dataset.x_test, dataset.y_test),
+        accuracy_source="keras model on the test split",
+        params=model_params(model),
+        macs=model_macs(model),
+        size_bytes=path.stat().st_size,
+        path=path.name,
+        fmt=f"keras ({framework_of(model).value})",
+        **extra,
+    )
+
+
+def obtain_teacher(config: TeacherConfig, dataset: Dataset, seed: int, out: Path, reporter: Reporter, document: dict):
+    """Load the teacher, or build and train one (Keras 3) and save it as ``teacher.keras``."""
+    if config.path:
+        teacher = load_model(config.path, trust=config.trust_model)
+        record_path = Path(config.path)
+        source = "loaded"
+    else:
+        teacher = get_builder(config.builder).build(dataset.input_shape, dataset.num_classes)
+        x_fit, y_fit, x_val, y_val = dataset.validation_split(TEACHER_VALIDATION_FRACTION, seed)
+        budget = TrainingBudget.for_epochs(config.epochs, len(x_fit), config.batch_size, config.learning_rate)
+        history = fit(teacher, x_fit, y_fit, hard_label_objective(), budget, (x_val, y_val), seed, reporter, "training teacher")
+        document.setdefault("training", {})["teacher"] = history.as_dict()
+        record_path = out / "teacher.keras"
+        save_model(teacher, record_path)
+        source = "trained"
+    record = keras_record("teacher", teacher, dataset, record_path, source=source)
+    if config.path:
+        record["path"] = str(Path(config.path))
+    return teacher, record
+
+
+def distill_stage(config: PipelineConfig, teacher, dataset: Dataset, out: Path, reporter: Reporter, document: dict):
+    """Distil a student and train its scratch control; save both as .keras and record them."""
+    teacher_macs = model_macs(teacher)
+    student, description = resolve_student(
+        config.student.spec, dataset.input_shape, dataset.num_classes, teacher_macs,
+        config.student.max_mac_fraction, trust=config.teacher.trust_model,
+    )
+    loss = make_loss(config.distill.method, dataset.num_classes, **config.distill.params)
+    student_config: StudentConfig = config.student
+    outcome = distill(
+        teacher, student, dataset, loss, student_config.epochs, student_config.batch_size, student_config.learning_rate,
+        config.seed, use_transfer_set=config.distill.transfer_set, train_control=config.distill.control, reporter=reporter,
+    )
+    kd_path = out / "student_kd.keras"
+    save_model(outcome.student_kd, kd_path)
+    document["models"]["student_kd"] = keras_record("student_kd", outcome.student_kd, dataset, kd_path, student=description)
+    training = document.setdefault("training", {})
+    training["student_kd"] = outcome.kd_history.as_dict()
+    if outcome.student_scratch is not None:
+        scratch_path = out / "student_scratch.keras"
+        save_model(outcome.student_scratch, scratch_path)
+        document["models"]["student_scratch"] = keras_record("student_scratch", outcome.student_scratch, dataset, scratch_path)
+        training["student_scratch"] = outcome.scratch_history.as_dict()
+    document["distillation"] = distillation_summary(document["models"], loss.describe(), outcome)
+    return outcome.student_kd
+
+
+def distillation_summary(models: dict, loss: dict, outcome) -> dict:
+    teacher, kd = models["teacher"], models["student_kd"]
+    scratch = models.get("student_scratch")
+    summary = {
+        **loss,
+        "transfer_samples": outcome.transfer_samples,
+        "budget": {"steps": outcome.budget.steps, "batch_size": outcome.budget.batch_size, "learning_rate": outcome.budget.learning_rate},
+        "student_mac_fraction": round(kd["macs"] / teacher["macs"], 6) if teacher["macs"] else None,
+        "accuracy_kept": round(kd["accuracy"] / teacher["accuracy"], 6) if teacher["accuracy"] else None,
+    }
+    if scratch is not None:
+        gain = 100 * (kd["accuracy"] - scratch["accuracy"])
+        summary["gain_over_control_points"] = round(gain, 3)
+        summary["verdict"] = (
+            f"distillation {'helped' if gain > 0 else 'did not help'}: {kd['accuracy']:.2%} vs {scratch['accuracy']:.2%} "
+            f"for the scratch control ({gain:+.2f} points, same architecture and {outcome.budget.steps} steps)"
+        )
+    else:
+        summary["verdict"] = "no scratch control was trained (--no-control): distillation's gain is unknown"
+    return summary
+
+
+@dataclass
+class TfliteArtifact:
+    role: str
+    path: Path
+    record: dict
+
+
+def quantize_stage(model, role: str, mode: str, dataset: Dataset, representative_count: int, seed: int,
+                   out_file: Path, reference_role: str | None = None) -> TfliteArtifact:
+    """Convert ``model`` in ``mode``, save it, and measure the .tflite itself through LiteRT."""
+    representative = representative_samples(dataset.x_train, representative_count, seed) if mode == "int8" else None
+    data = convert(model, mode, representative)
+    scores = tflite_eval.predict(data, dataset.x_test)
+    predicted = np.argmax(scores, axis=1)
+    keras_predicted = np.argmax(predict_logits(model, dataset.x_test), axis=1)
+    report = inspect_tflite(data)
+    write_bytes_atomic(out_file, data)
+    record = model_record(
+        role,
+        accuracy=float(np.mean(predicted == dataset.y_test)),
+        accuracy_source="the .tflite through the LiteRT interpreter on the test split",
+        params=report.params,
+        macs=report.macs,
+        size_bytes=len(data),
+        path=out_file.name,
+        fmt=f"tflite ({mode})",
+        mode=mode,
+        agreement_with_keras=round(float(np.mean(predicted == keras_predicted)), 6),
+        converted_from=reference_role,
+        input={"dtype": report.inputs[0].dtype, "scale": list(report.inputs[0].scale), "zero_point": list(report.inputs[0].zero_point)},
+        output={"dtype": report.outputs[0].dtype, "scale": list(report.outputs[0].scale), "zero_point": list(report.outputs[0].zero_point)},
+    )
+    return TfliteArtifact(role, out_file, record)
+
+
+def bench_settings(config: BenchConfig) -> BenchSettings:
+    return BenchSettings(runs=config.runs, min_seconds=config.min_seconds, warmup=config.warmup, threads=config.threads)
+
+
+def bench_stage(artifacts: list[TfliteArtifact], devices: list[str], settings: BenchSettings, reporter: Reporter) -> list[dict]:
+    """Benchmark every artifact on every device; a device that fails yields a failed entry, not a crash."""
+    results = []
+    entries = [get_profile(name) for name in devices]
+    for entry in entries:
+        for artifact in artifacts:
+            with reporter.bar(1, f"benchmarking {artifact.role} on {entry.profile.name}", unit="model") as bar:
+                try:
+                    result = benchmark(artifact.path, entry, settings, label=artifact.role)
+                except EdgekdError as exc:
+                    result = BenchmarkResult(
+                        model=artifact.role, device=entry.profile.name, runner=entry.profile.transport.type.value,
+                        ok=False, path=str(artifact.path), size_bytes=artifact.path.stat().st_size,
+                        requested_runs=settings.runs, error=str(exc),
+                    )
+                    reporter.say(f"  {entry.profile.name}: {exc}")
+                bar.update(1)
+            document = result.as_dict()
+            document["path"] = artifact.path.name
+            results.append(document)
+    return results
+
+
+def profile_estimates(artifacts: list[TfliteArtifact]) -> list[dict]:
+    """Latency estimated from MACs for every profile with a throughput figure (devices not at hand)."""
+    estimates = []
+    for entry in discover().values():
+        for artifact in artifacts:
+            integer = artifact.record.get("mode") == "int8"
+            latency = estimated_latency_ms(entry.profile, artifact.record["macs"] or 0, integer)
+            if latency["value_ms"] is None or not entry.profile.supports(artifact.record.get("mode", "float32")):
+                continue
+            energy = None
+            if entry.profile.power_model.active_watts is not None:
+                energy = {"value_mj": entry.profile.power_model.active_watts * latency["value_ms"], "source": "estimated",
+                          "method": "profile active_watts x estimated latency"}
+            estimates.append({"model": artifact.role, "device": entry.profile.name, "latency_ms": latency, "energy": energy})
+    return estimates
+
+
+@dataclass
+class TrainedModels:
+    dataset: Dataset
+    teacher: object
+    student: object
+
+
+def run_distillation(config: PipelineConfig, out: Path, reporter: Reporter, document: dict) -> TrainedModels:
+    """Data, teacher and distillation stages: the part ``edgekd distill`` runs on its own."""
+    with reporter.stage("loading data", "data"):
+        dataset = load_dataset(config.data.spec, reporter)
+    document["data"] = dataset.summary()
+    for name in config.bench.devices:  # fail on an unknown device now, not after training
+        get_profile(name)
+    with reporter.stage("loading the teacher" if config.teacher.path else "training the teacher", "teacher"):
+        teacher, record = obtain_teacher(config.teacher, dataset, config.seed, out, reporter, document)
+        document["models"]["teacher"] = record
+    with reporter.stage("distilling the student and training its scratch control", "distill"):
+        student = distill_stage(config, teacher, dataset, out, reporter, document)
+    return TrainedModels(dataset, teacher, student)
+
+
+def write_results(document: dict, out: Path, reporter: Reporter) -> None:
+    document["timings_s"] = dict(reporter.durations)
+    write_json_atomic(out / "results.json", document)
+    write_text_atomic(out / "report.md", render_markdown(document))
+
+
+def distill_only(config: PipelineConfig, out: Path, reporter: Reporter = SILENT) -> dict:
+    """``edgekd distill``: the training stages alone, with results.json and report.md."""
+    document = new_document("distill", config.model_dump(mode="json"), seeds={"training": config.seed})
+    run_distillation(config, out, reporter, document)
+    write_results(document, out, reporter)
+    return document
+
+
+def run_pipeline(config: PipelineConfig, out: Path, reporter: Reporter = SILENT, kind: str = "run") -> dict:
+    """Run every stage into ``out``; returns the results document (also written as results.json)."""
+    document = new_document(kind, config.model_dump(mode="json"), seeds={"training": config.seed})
+    trained = run_distillation(config, out, reporter, document)
+    dataset = trained.dataset
+    artifacts = []
+    with reporter.stage("converting to TFLite and checking accuracy through LiteRT", "quantize"):
+        for model, role, mode, reference in (
+            (trained.teacher, "teacher_float32", "float32", "teacher"),
+            (trained.student, "student_float32", "float32", "student_kd"),
+            (trained.student, f"student_{config.quantize.mode}", config.quantize.mode, "student_kd"),
+        ):
+            artifact = quantize_stage(model, role, mode, dataset, config.quantize.representative_samples, config.seed,
+                                      out / f"{role}.tflite", reference)
+            document["models"][role] = artifact.record
+            artifacts.append(artifact)
+    with reporter.stage(f"benchmarking on {', '.join(config.bench.devices)}", "bench"):
+        document["benchmarks"] = bench_stage(artifacts, config.bench.devices, bench_settings(config.bench), reporter)
+        document["estimates"] = profile_estimates(artifacts)
+    write_results(document, out, reporter)
+    return document

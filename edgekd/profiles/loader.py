@@ -1,0 +1,78 @@
+"""Find and load device profiles: built-in ones, ``./devices``, and ``$EDGEKD_DEVICES``.
+
+Later folders override earlier ones by name, so a user can shadow a built-in profile.
+YAML is read with ``yaml.safe_load`` only: a profile is data and can never construct
+Python objects.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from edgekd.errors import ProfileError, known_names
+from edgekd.profiles.schema import DeviceProfile
+from edgekd.validation import parse_yaml_mapping, validate
+
+
+@dataclass(frozen=True)
+class ProfileEntry:
+    profile: DeviceProfile
+    path: Path
+    origin: str  # "built-in", "project" or "user"
+
+
+def builtin_folder() -> Path:
+    """The built-in profiles, installed inside the package as ``edgekd.builtin_devices``."""
+    spec = importlib.util.find_spec("edgekd.builtin_devices")
+    if spec is not None and spec.submodule_search_locations:
+        for location in spec.submodule_search_locations:
+            if Path(location).is_dir():
+                return Path(location)
+    # Running from a source checkout that was not installed: the top-level devices/ folder.
+    return Path(__file__).resolve().parents[2] / "devices"
+
+
+def search_folders() -> list[tuple[str, Path]]:
+    folders = [("built-in", builtin_folder())]
+    project = Path.cwd() / "devices"
+    if project.is_dir() and project.resolve() != folders[0][1].resolve():
+        folders.append(("project", project))
+    user = os.environ.get("EDGEKD_DEVICES")
+    if user:
+        folders.append(("user", Path(user)))
+    return folders
+
+
+def load_profile_file(path: Path) -> DeviceProfile:
+    """Load and validate one profile file; errors name the file, the field and the expectation."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ProfileError(f"{path}: cannot read ({exc.strerror})") from None
+    return validate(DeviceProfile, parse_yaml_mapping(text, str(path), ProfileError, "a profile"), str(path), ProfileError)
+
+
+def discover() -> dict[str, ProfileEntry]:
+    """All profiles by name; a malformed file raises ``ProfileError`` naming it."""
+    entries: dict[str, ProfileEntry] = {}
+    for origin, folder in search_folders():
+        if not folder.is_dir():
+            if origin == "user":
+                raise ProfileError(f"EDGEKD_DEVICES={folder} is not a folder; point it at a folder of *.yaml profiles")
+            continue
+        for path in sorted(folder.glob("*.yaml")):
+            profile = load_profile_file(path)
+            if profile.name != path.stem:
+                raise ProfileError(f"{path}: field 'name' is {profile.name!r} but the file is named {path.stem!r}; make them equal")
+            entries[profile.name] = ProfileEntry(profile, path, origin)
+    return entries
+
+
+def get_profile(name: str) -> ProfileEntry:
+    entries = discover()
+    if name not in entries:
+        raise ProfileError(f"unknown device {name!r}; known: {known_names(entries)} (see `edgekd devices list`)")
+    return entries[name]

@@ -1,0 +1,1 @@
+"""Quantization: conversion modes, .tflite evaluation through LiteRT, and .tflite inspection."""

@@ -1,0 +1,60 @@
+"""Convert a Keras model (Keras 3 or tf_keras) to TFLite bytes; saving is the caller's job."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from edgekd.errors import ConversionError, DataError
+from edgekd.models.frameworks import tensorflow
+from edgekd.native_output import captured_native_output
+from edgekd.quantize.modes import get_mode
+
+TFLITE_IDENTIFIER = b"TFL3"
+
+
+def convert(model, mode: str = "int8", representative: np.ndarray | None = None) -> bytes:
+    """Convert ``model`` in ``mode``; int8 calibrates on ``representative`` samples (no batch axis dropped).
+
+    >>> tflite_bytes = convert(student, "int8", representative_samples(x_train, 200))  # doctest: +SKIP
+    """
+    spec = get_mode(mode)
+    tf = tensorflow()
+    generator = None
+    if spec.needs_representative_data:
+        if representative is None or len(representative) == 0:
+            raise DataError(f"mode {mode} needs a representative dataset and none (or an empty one) was given")
+        expected = tuple(int(d) for d in model.input_shape[1:])
+        if tuple(representative.shape[1:]) != expected:
+            raise DataError(
+                f"representative samples are shaped {tuple(representative.shape[1:])} but the model expects {expected}"
+            )
+        if not np.all(np.isfinite(representative)):
+            raise DataError("the representative dataset contains NaN or Inf; int8 calibration would be meaningless")
+        _check_weights_finite(model)
+        samples = representative.astype(np.float32)
+
+        def generator():
+            for sample in samples:
+                yield [sample[None, ...]]
+
+    with captured_native_output() as captured:
+        try:
+            converter = tf.lite.TFLiteConverter.from_keras_model(model)
+            spec.configure(converter, tf, generator)
+            result = converter.convert()
+        except Exception as exc:
+            detail = " ".join(str(exc).split())[:400]
+            raise ConversionError(
+                f"TFLite conversion to {mode} failed: {detail}"
+                + ("; an op may lack an int8 kernel: try --mode float32 or replace the layer" if mode == "int8" else "")
+            ) from None
+    if result[4:8] != TFLITE_IDENTIFIER:
+        raise ConversionError(f"the converter returned something that is not a TFLite flatbuffer ({captured.text[-200:]})")
+    return bytes(result)
+
+
+def _check_weights_finite(model) -> None:
+    for layer in model.layers:
+        for weight in layer.get_weights():
+            if not np.all(np.isfinite(weight)):
+                raise ConversionError(f"layer {layer.name!r} has NaN or Inf weights; quantization ranges would be undefined")

@@ -1,0 +1,1 @@
+"""Results: the results.json document, tables and reports."""

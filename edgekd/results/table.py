@@ -1,0 +1,68 @@
+"""Plain-text tables for the terminal (and Markdown tables for reports)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+
+def format_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
+    """Left-aligned columns separated by two spaces."""
+    cells = [[str(h) for h in headers]] + [["" if c is None else str(c) for c in row] for row in rows]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
+    lines = ["  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip() for row in cells]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
+    head = "| " + " | ".join(headers) + " |"
+    rule = "|" + "|".join("---" for _ in headers) + "|"
+    body = ["| " + " | ".join("" if c is None else str(c) for c in row) + " |" for row in rows]
+    return "\n".join([head, rule, *body])
+
+
+def percent(value: float | None) -> str:
+    return "n/a" if value is None else f"{100 * value:.2f}%"
+
+
+def kib(size: int | None) -> str:
+    return "n/a" if size is None else f"{size / 1024:.1f} KiB"
+
+
+def count(value: int | None) -> str:
+    return "n/a" if value is None else f"{value:,}"
+
+
+def milliseconds(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.4f}"
+
+
+def energy(entry: dict | None) -> str:
+    if not entry or entry.get("value_mj") is None:
+        return "n/a"
+    return f"{entry['value_mj']:.4g} mJ ({entry['source']})"
+
+
+MODEL_HEADERS = ("model", "format", "accuracy", "measured by", "params", "MACs", "size")
+
+
+def model_rows(models: dict) -> list[list[str]]:
+    return [
+        [role, m["format"], percent(m["accuracy"]), m["accuracy_source"].split(" on ")[0], count(m["params"]), count(m["macs"]), kib(m["size_bytes"])]
+        for role, m in models.items()
+    ]
+
+
+BENCH_HEADERS = ("model", "device", "runs", "mean ms", "p50 ms", "p90 ms", "p99 ms", "energy/inference", "status")
+
+
+def bench_rows(benchmarks: list[dict]) -> list[list[str]]:
+    rows = []
+    for b in benchmarks:
+        latency = b.get("latency_ms") or {}
+        status = "ok" if b["ok"] else f"failed: {b.get('error', '')}"
+        if b["ok"] and b.get("warnings"):
+            status = "ok, " + "; ".join(b["warnings"])
+        rows.append([b["model"], b["device"], b.get("runs", "n/a"), milliseconds(latency.get("mean")), milliseconds(latency.get("p50")),
+                     milliseconds(latency.get("p90")), milliseconds(latency.get("p99")), energy(b.get("energy")), status])
+    return rows
