@@ -30,6 +30,8 @@ def write_bytes_atomic(path: Path, data: bytes) -> None:
     except OSError as exc:
         raise OutputError(f"cannot write {path}: {exc.strerror}; choose a writable location") from exc
     try:
+        # mkstemp creates 0600; give the artifact the permissions a plain open() would.
+        os.fchmod(fd, 0o666 & ~_umask())
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()
@@ -43,6 +45,12 @@ def write_bytes_atomic(path: Path, data: bytes) -> None:
         with contextlib.suppress(OSError):
             os.unlink(tmp_name)
         raise
+
+
+def _umask() -> int:
+    current = os.umask(0)
+    os.umask(current)
+    return current
 
 
 def write_text_atomic(path: Path, text: str) -> None:
@@ -93,6 +101,8 @@ def staged_output_folder(target: Path, force: bool = False) -> Iterator[Path]:
     target = Path(target)
     check_output_folder(target, force)
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.partial-", dir=target.parent))
+    # mkdtemp creates 0700; the finished folder should look like one made by mkdir.
+    staging.chmod(0o777 & ~_umask())
     try:
         yield staging
     except BaseException:

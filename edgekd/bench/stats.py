@@ -9,8 +9,10 @@ import numpy as np
 from edgekd.errors import BenchmarkError
 
 # A run whose spread or tail exceeds these is flagged: the numbers may not be repeatable.
-WIDE_SPREAD_CV = 0.25
-TAIL_RATIO = 5.0
+# Robust measures (quartiles, p99 against the median): at microsecond latencies a handful of
+# scheduler hiccups dominate std and max without saying anything about the model.
+WIDE_SPREAD_IQR_RATIO = 0.25
+TAIL_P99_RATIO = 3.0
 
 
 @dataclass(frozen=True)
@@ -20,6 +22,7 @@ class LatencyStats:
     std: float
     min: float
     p50: float
+    iqr: float
     p90: float
     p99: float
     max: float
@@ -35,13 +38,14 @@ def latency_stats(samples_ms) -> LatencyStats:
         raise BenchmarkError("no latency samples were recorded")
     if not np.all(np.isfinite(samples)) or np.any(samples < 0):
         raise BenchmarkError("latency samples contain negative, NaN or infinite values")
-    p50, p90, p99 = np.percentile(samples, [50, 90, 99])
+    p25, p50, p75, p90, p99 = np.percentile(samples, [25, 50, 75, 90, 99])
     return LatencyStats(
         count=int(samples.size),
         mean=float(samples.mean()),
         std=float(samples.std(ddof=1)) if samples.size > 1 else 0.0,
         min=float(samples.min()),
         p50=float(p50),
+        iqr=float(p75 - p25),
         p90=float(p90),
         p99=float(p99),
         max=float(samples.max()),
@@ -51,12 +55,13 @@ def latency_stats(samples_ms) -> LatencyStats:
 def stability_warnings(stats: LatencyStats, requested_runs: int, stopped_early: bool) -> list[str]:
     """Plain-language caveats about a latency distribution."""
     warnings = []
-    if stats.mean > 0 and stats.std / stats.mean > WIDE_SPREAD_CV:
+    if stats.p50 > 0 and stats.iqr / stats.p50 > WIDE_SPREAD_IQR_RATIO:
         warnings.append(
-            f"wide spread: std is {100 * stats.std / stats.mean:.0f}% of the mean; close other programs or pin threads"
+            f"wide spread: the middle half of the runs spans {100 * stats.iqr / stats.p50:.0f}% of the median; "
+            "close other programs or pin threads"
         )
-    if stats.mean > 0 and stats.max > TAIL_RATIO * stats.mean:
-        warnings.append(f"long tail: max {stats.max:.3f} ms is {stats.max / stats.mean:.1f}x the mean")
+    if stats.p50 > 0 and stats.p99 > TAIL_P99_RATIO * stats.p50:
+        warnings.append(f"long tail: p99 {stats.p99:.4g} ms is {stats.p99 / stats.p50:.1f}x the median (max {stats.max:.4g} ms)")
     if stopped_early or stats.count < requested_runs:
         warnings.append(f"only {stats.count} of {requested_runs} requested runs fit in the time limit")
     return warnings

@@ -11,6 +11,7 @@ cached logits travel packed in one target array ``[label, logit_0 … logit_K-1]
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -136,11 +137,10 @@ def fit(
                 best["weights"] = self.model.get_weights()
             bar.set_postfix(loss=f"{loss_value:.3f}", val_acc=f"{val:.3f}")
 
-    import time
-
     started = time.perf_counter()
     with reporter.bar(history.steps, description, unit="step") as bar:
-        model.fit(dataset, steps_per_epoch=steps_per_checkpoint, epochs=checkpoints, verbose=0, callbacks=[Watch()])
+        # The tf.data pipeline already shuffles; shuffle=False keeps Keras from warning about it.
+        model.fit(dataset, steps_per_epoch=steps_per_checkpoint, epochs=checkpoints, verbose=0, shuffle=False, callbacks=[Watch()])
     history.seconds = time.perf_counter() - started
     model.set_weights(best["weights"])
     return history

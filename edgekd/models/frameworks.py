@@ -14,6 +14,7 @@ stay fast.
 from __future__ import annotations
 
 import enum
+import functools
 import os
 from types import ModuleType
 
@@ -27,11 +28,19 @@ class Framework(str, enum.Enum):
     TF_KERAS = "tf_keras"
 
 
+@functools.cache
 def tensorflow() -> ModuleType:
-    """Import TensorFlow once, keeping its start-up chatter (CUDA probing, oneDNN) off the terminal."""
+    """Import TensorFlow once, keeping its start-up chatter (CUDA probing, oneDNN) off the terminal.
+
+    Cached, so calling it from inside traced loss functions costs nothing (and AutoGraph
+    does not try to convert it).
+    """
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     with captured_native_output():
         import tensorflow as tf
+
+        # Device discovery prints CUDA probing errors on machines without a GPU; do it here, quietly.
+        tf.config.list_physical_devices()
     return tf
 
 

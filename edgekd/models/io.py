@@ -9,11 +9,14 @@ mode refuses to deserialize Python code such as ``Lambda`` layers; ``trust=True`
 from __future__ import annotations
 
 import json
+import os
+import tempfile
 import zipfile
 from pathlib import Path
 
+from edgekd.artifacts import write_bytes_atomic
 from edgekd.errors import ModelError
-from edgekd.models.frameworks import Framework, framework_of, keras_module, tensorflow
+from edgekd.models.frameworks import Framework, keras_module, tensorflow
 from edgekd.native_output import captured_native_output
 
 
@@ -102,20 +105,14 @@ def _saved_model_input_spec(path: Path) -> tuple:
 
 def save_model(model, path: Path) -> None:
     """Save ``model`` as ``.keras`` atomically (Keras writes to a temporary name we then rename)."""
-    import os
-    import tempfile
-
     path = Path(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".keras", dir=path.parent)
     os.close(fd)
     try:
         with captured_native_output():
             model.save(tmp)
-        os.replace(tmp, path)
+        with open(tmp, "rb") as handle:
+            data = handle.read()
     finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-
-
-def describe_framework(model) -> str:
-    return framework_of(model).value
+        os.unlink(tmp)
+    write_bytes_atomic(path, data)

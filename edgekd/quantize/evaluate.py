@@ -44,6 +44,12 @@ def _dequantize(y: np.ndarray, detail: dict) -> np.ndarray:
 
 def predict(model_bytes: bytes, x: np.ndarray) -> np.ndarray:
     """Dequantized class scores for ``x`` (float samples), computed by LiteRT."""
+    # The interpreter announces its XNNPACK delegate on the terminal; keep that out of the CLI's output.
+    with captured_native_output():
+        return _predict(model_bytes, x)
+
+
+def _predict(model_bytes: bytes, x: np.ndarray) -> np.ndarray:
     interpreter = make_interpreter(model_bytes)
     input_detail = interpreter.get_input_details()
     if len(input_detail) != 1:

@@ -1,0 +1,125 @@
+"""Shared fixtures: real TensorFlow, real LiteRT, tiny generated data.
+
+Expensive artifacts (a trained teacher, one small end-to-end pipeline run) are built once
+per session and shared; tests that modify files copy them first.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+TINY_DATA = "mnist1d:samples=1500,transfer=3000"
+
+SMALL_CONFIG = f"""\
+schema_version: 1
+seed: 0
+data: {{spec: "{TINY_DATA}"}}
+teacher: {{epochs: 12}}
+student: {{epochs: 4}}
+quantize: {{representative_samples: 100}}
+bench: {{runs: 30, min_seconds: 0.05, warmup: 2}}
+"""
+
+
+def invoke(*args: str, cwd: Path | None = None, env: dict | None = None):
+    """Run the edgekd CLI in-process; returns click's Result with separate stdout and stderr."""
+    from edgekd.cli.main import cli
+
+    runner = CliRunner()
+    previous = Path.cwd()
+    try:
+        if cwd is not None:
+            os.chdir(cwd)
+        return runner.invoke(cli, list(args), env=env, catch_exceptions=False)
+    finally:
+        os.chdir(previous)
+
+
+def assert_clean_failure(result, *fragments: str) -> str:
+    """Non-zero exit, exactly one line on stderr naming the problem, no traceback."""
+    assert result.exit_code != 0, f"expected failure, got exit 0; stdout={result.stdout!r}"
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, f"expected one line on stderr, got: {result.stderr!r}"
+    assert "Traceback" not in result.stderr and "Traceback" not in result.stdout
+    assert lines[0].startswith("edgekd: error: "), lines[0]
+    for fragment in fragments:
+        assert fragment.lower() in lines[0].lower(), f"{fragment!r} not in {lines[0]!r}"
+    return lines[0]
+
+
+@pytest.fixture(scope="session")
+def tiny_dataset():
+    from edgekd.data.spec import load_dataset
+
+    return load_dataset(TINY_DATA)
+
+
+@pytest.fixture(scope="session")
+def teacher_file(tmp_path_factory, tiny_dataset) -> Path:
+    """A real Keras 3 teacher trained briefly on the tiny dataset, saved as .keras."""
+    from edgekd.distill.trainer import TrainingBudget, fit, hard_label_objective
+    from edgekd.models.builders import get_builder
+    from edgekd.models.io import save_model
+
+    teacher = get_builder("cnn").build(tiny_dataset.input_shape, tiny_dataset.num_classes)
+    x_fit, y_fit, x_val, y_val = tiny_dataset.validation_split(0.1, 0)
+    fit(teacher, x_fit, y_fit, hard_label_objective(), TrainingBudget(steps=120, batch_size=64, learning_rate=2e-3), (x_val, y_val), 0)
+    path = tmp_path_factory.mktemp("teacher") / "teacher.keras"
+    save_model(teacher, path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def pipeline_run(tmp_path_factory) -> tuple[Path, dict]:
+    """One real end-to-end `edgekd run` on a small config; (output folder, results document)."""
+    work = tmp_path_factory.mktemp("pipeline")
+    config = work / "small.yaml"
+    config.write_text(SMALL_CONFIG)
+    out = work / "out"
+    result = invoke("run", str(config), "--out", str(out))
+    assert result.exit_code == 0, result.stderr
+    return out, json.loads((out / "results.json").read_text())
+
+
+@pytest.fixture
+def npz_factory(tmp_path):
+    """Write an .npz dataset with overridable arrays."""
+
+    def make(name: str = "data.npz", **overrides) -> Path:
+        rng = np.random.default_rng(0)
+        arrays = {
+            "x_train": rng.standard_normal((40, 12, 1)).astype(np.float32),
+            "y_train": rng.integers(0, 3, 40),
+            "x_test": rng.standard_normal((10, 12, 1)).astype(np.float32),
+            "y_test": rng.integers(0, 3, 10),
+        }
+        arrays.update(overrides)
+        arrays = {k: v for k, v in arrays.items() if v is not None}
+        path = tmp_path / name
+        np.savez(path, **arrays)
+        return path
+
+    return make
+
+
+def snapshot(folder: Path) -> dict[str, bytes]:
+    """Every file under ``folder`` with its bytes, to prove nothing changed."""
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+@pytest.fixture
+def copy_of():
+    def copy(src: Path, dst: Path) -> Path:
+        shutil.copy(src, dst)
+        return dst
+
+    return copy

@@ -1,0 +1,119 @@
+"""Latency statistics, energy labelling, and the real agent through the local runner."""
+
+import ast
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from edgekd.bench.benchmark import benchmark
+from edgekd.bench.energy import energy_per_inference, estimated_latency_ms
+from edgekd.bench.runners import AGENT, BenchSettings, get_runner, parse_agent_output
+from edgekd.bench.stats import latency_stats, stability_warnings
+from edgekd.errors import BenchmarkError
+from edgekd.profiles.loader import get_profile
+
+
+@pytest.fixture(scope="module")
+def tiny_tflite(tmp_path_factory):
+    from edgekd.models.builders import get_builder
+    from edgekd.quantize.convert import convert
+
+    model = get_builder("conv").build((40, 1), 10)
+    path = tmp_path_factory.mktemp("bench") / "student_int8.tflite"
+    path.write_bytes(convert(model, "int8", np.random.default_rng(0).standard_normal((20, 40, 1)).astype(np.float32)))
+    return path
+
+
+def test_latency_stats_on_known_samples():
+    stats = latency_stats([1.0, 2.0, 3.0, 4.0, 100.0])
+    assert stats.count == 5 and stats.min == 1.0 and stats.max == 100.0
+    assert stats.mean == pytest.approx(22.0)
+    assert stats.p50 == pytest.approx(3.0)
+    assert stats.std == pytest.approx(np.std([1, 2, 3, 4, 100], ddof=1))
+    assert stats.p90 == pytest.approx(np.percentile([1, 2, 3, 4, 100], 90))
+
+
+def test_stability_warnings():
+    steady = latency_stats([1.0] * 98 + [1.01, 1.02])
+    assert stability_warnings(steady, 100, False) == []
+    spread = latency_stats(list(np.linspace(0.5, 2.0, 100)))
+    assert any("wide spread" in w for w in stability_warnings(spread, 100, False))
+    tail = latency_stats([1.0] * 95 + [10.0] * 5)
+    assert any("long tail" in w for w in stability_warnings(tail, 100, False))
+    assert any("only 100 of 500" in w for w in stability_warnings(steady, 500, True))
+
+
+def test_empty_or_invalid_samples_are_refused():
+    with pytest.raises(BenchmarkError, match="no latency samples"):
+        latency_stats([])
+    with pytest.raises(BenchmarkError, match="negative, NaN"):
+        latency_stats([1.0, float("nan")])
+
+
+def test_the_agent_runs_standalone_and_meets_both_minimums(tiny_tflite):
+    completed = subprocess.run(
+        [sys.executable, str(AGENT), str(tiny_tflite), "--runs", "50", "--min-seconds", "0.2", "--warmup", "3"],
+        capture_output=True, text=True, check=True, timeout=120,
+    )
+    document = json.loads(completed.stdout.strip().splitlines()[-1])
+    assert document["ok"] and len(document["latencies_ms"]) >= 50
+    assert document["measured_seconds"] >= 0.2
+    assert document["environment"]["runtime"] in ("ai_edge_litert", "tflite_runtime")
+
+
+def test_the_agent_imports_only_the_standard_library_numpy_and_a_tflite_runtime():
+    tree = ast.parse(AGENT.read_text())
+    imported = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            imported |= {alias.name.split(".")[0] for alias in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            imported.add(node.module.split(".")[0])
+    allowed = set(sys.stdlib_module_names) | {"numpy", "ai_edge_litert", "tflite_runtime"}
+    assert imported <= allowed, imported - allowed
+
+
+def test_local_benchmark_reports_distribution_memory_and_environment(tiny_tflite):
+    result = benchmark(tiny_tflite, get_profile("host"), BenchSettings(runs=40, min_seconds=0.1, warmup=2))
+    document = result.as_dict()
+    assert document["ok"] and document["runs"] >= 40 and document["latency_source"] == "measured"
+    for key in ("mean", "std", "min", "p50", "p90", "p99", "max"):
+        assert document["latency_ms"][key] >= 0
+    assert document["latency_ms"]["min"] <= document["latency_ms"]["p50"] <= document["latency_ms"]["p99"] <= document["latency_ms"]["max"]
+    assert document["first_inference_ms"] > 0 and document["init_ms"] > 0 and document["peak_memory_mb"] > 0
+    assert document["environment"]["threads"] == 1
+    # The host profile has no power model and there is no reader here: energy is absent, with the reason.
+    assert document["energy"]["value_mj"] is None and "no power reading" in document["energy"]["reason"]
+
+
+def test_device_without_a_runner_says_so(tiny_tflite):
+    with pytest.raises(BenchmarkError, match="reached over 'ssh'.*no ssh runner yet"):
+        benchmark(tiny_tflite, get_profile("rpi4"), BenchSettings())
+    assert get_runner(get_profile("host").profile) is not None
+
+
+def test_agent_failures_become_clear_errors():
+    with pytest.raises(BenchmarkError, match="produced no result: .*boom"):
+        parse_agent_output("", "Traceback\nboom", 1, "host")
+    with pytest.raises(BenchmarkError, match="cannot load model"):
+        parse_agent_output(json.dumps({"ok": False, "error": "cannot load model: bad"}), "", 4, "host")
+
+
+def test_energy_is_labelled_estimated_from_a_power_model():
+    profile = get_profile("rpi4").profile
+    energy = energy_per_inference(profile, mean_latency_ms=2.0)
+    assert energy["source"] == "estimated"
+    assert energy["value_mj"] == pytest.approx(5.4 * 2.0)
+    assert energy["above_idle_mj"] == pytest.approx((5.4 - 2.3) * 2.0)
+    measured = energy_per_inference(profile, 2.0, measured_power_w=4.0)
+    assert measured["source"] == "measured" and measured["value_mj"] == pytest.approx(8.0)
+
+
+def test_latency_estimate_from_macs_is_labelled():
+    profile = get_profile("rpi4").profile
+    estimate = estimated_latency_ms(profile, macs=17_600_000, integer=True)
+    assert estimate["source"] == "estimated" and estimate["value_ms"] == pytest.approx(1.0)
+    assert estimated_latency_ms(get_profile("host").profile, 10, True)["value_ms"] is None

@@ -1,0 +1,120 @@
+"""Builders, MAC counting (Keras against TFLite), safe loading."""
+
+import zipfile
+
+import pytest
+
+from edgekd.errors import ModelError
+from edgekd.models.builders import build_within_budget, builder_names, get_builder
+from edgekd.models.complexity import model_macs, model_params
+from edgekd.models.frameworks import Framework, framework_of
+from edgekd.models.io import load_model, save_model
+from edgekd.models.students import resolve_student
+
+
+def test_mac_count_by_hand_for_a_tiny_conv1d_model():
+    model = get_builder("conv").build((40, 1), 10, width=1.0)
+    # conv 8 filters k5 stride 2 -> (20, 8): 20*8*5*1 ; conv 16 k3 stride 2 -> (10, 16): 10*16*3*8 ; dense 160 -> 10
+    assert model_macs(model) == 20 * 8 * 5 + 10 * 16 * 3 * 8 + 160 * 10
+    assert model_params(model) == (5 * 8 + 8) + (3 * 8 * 16 + 16) + (160 * 10 + 10)
+
+
+@pytest.mark.parametrize("name", builder_names())
+@pytest.mark.parametrize("input_shape", [(40, 1), (12, 10, 3)])
+def test_every_builder_adapts_to_1d_and_2d_inputs(name, input_shape):
+    builder = get_builder(name)
+    model = builder.build(input_shape, 4)
+    assert tuple(model.input_shape[1:]) == input_shape
+    assert model.output_shape[-1] == 4
+    assert framework_of(model) is builder.framework
+    assert model_macs(model) > 0
+
+
+def test_students_are_tf_keras_and_teachers_keras3():
+    assert get_builder("conv").framework is Framework.TF_KERAS
+    assert get_builder("cnn").framework is Framework.KERAS3
+
+
+@pytest.mark.parametrize("input_shape", [(40, 1), (16, 16, 1)])
+def test_auto_student_fits_one_twentieth_of_the_teacher(input_shape):
+    teacher = get_builder("cnn").build(input_shape, 10)
+    budget = model_macs(teacher) // 20
+    student, options = build_within_budget(get_builder("conv"), input_shape, 10, budget)
+    assert model_macs(student) <= budget
+    # The largest that fits: one step bigger would not.
+    bigger = get_builder("conv").build(input_shape, 10, width=options["width"] * 2 ** (1 / 8) * 1.001)
+    assert model_macs(bigger) > budget or options["width"] >= 8
+
+
+def test_student_spec_forms():
+    model, description = resolve_student("mlp:hidden=16", (40, 1), 10, 10**6, 0.05)
+    assert description["builder"] == "mlp" and model.layers[-2].units == 16
+    with pytest.raises(ModelError, match="unknown model builder 'resnet'"):
+        resolve_student("resnet", (40, 1), 10, 10**6, 0.05)
+    with pytest.raises(ModelError, match="unknown option"):
+        resolve_student("conv:depth=3", (40, 1), 10, 10**6, 0.05)
+    with pytest.raises(ModelError, match="builds teachers"):
+        resolve_student("cnn", (40, 1), 10, 10**6, 0.05)
+    with pytest.raises(ModelError, match="no 'conv' student fits"):
+        resolve_student("auto", (40, 1), 10, 100, 0.05)
+
+
+def test_teacher_round_trips_in_safe_mode(teacher_file):
+    model = load_model(teacher_file)
+    assert framework_of(model) is Framework.KERAS3
+    assert tuple(model.input_shape[1:]) == (40, 1)
+
+
+def test_tf_keras_student_round_trips(tmp_path):
+    student = get_builder("conv").build((40, 1), 10)
+    path = tmp_path / "student.keras"
+    save_model(student, path)
+    assert framework_of(load_model(path)) is Framework.TF_KERAS
+
+
+def test_lambda_layer_is_refused_without_trust(tmp_path):
+    from edgekd.models.frameworks import user_keras
+
+    keras = user_keras()
+    inputs = keras.Input((4,))
+    model = keras.Model(inputs, keras.layers.Lambda(lambda t: t * 2.0)(inputs))
+    path = tmp_path / "lambda.keras"
+    model.save(path)
+    with pytest.raises(ModelError, match="trust-model"):
+        load_model(path)
+    assert load_model(path, trust=True) is not None
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        (b"", "not a zip archive"),
+        (b"<!doctype html><html>404</html>", "not a zip archive"),
+        (None, "not a Keras model"),
+    ],
+)
+def test_files_that_are_not_keras_models(tmp_path, content, message):
+    path = tmp_path / "model.keras"
+    if content is None:
+        with zipfile.ZipFile(path, "w") as archive:
+            archive.writestr("readme.txt", "hello")
+    else:
+        path.write_bytes(content)
+    with pytest.raises(ModelError, match=message):
+        load_model(path)
+
+
+def test_truncated_keras_file(tmp_path, teacher_file):
+    path = tmp_path / "cut.keras"
+    path.write_bytes(teacher_file.read_bytes()[:2000])
+    with pytest.raises(ModelError):
+        load_model(path)
+
+
+def test_missing_and_legacy_files(tmp_path):
+    with pytest.raises(ModelError, match="does not exist"):
+        load_model(tmp_path / "nope.keras")
+    legacy = tmp_path / "old.h5"
+    legacy.write_bytes(b"\x89HDF\r\n")
+    with pytest.raises(ModelError, match="legacy HDF5"):
+        load_model(legacy)

@@ -1,0 +1,88 @@
+"""Device profiles: every built-in validates; bad profiles name file, field and problem."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from edgekd.errors import ProfileError
+from edgekd.profiles.loader import builtin_folder, discover, get_profile, load_profile_file
+
+BUILTIN = sorted(p.stem for p in builtin_folder().glob("*.yaml"))
+VALID = (builtin_folder() / "rpi4.yaml").read_text()
+
+
+def test_builtins_include_host_pi_android_and_coral():
+    assert {"host", "rpi4", "pixel4", "coral-usb"} <= set(BUILTIN)
+
+
+@pytest.mark.parametrize("name", BUILTIN)
+def test_every_builtin_profile_validates_and_cites_sources(name):
+    profile = get_profile(name).profile
+    assert profile.name == name
+    assert profile.sources, "every profile says where its numbers come from"
+    if profile.quantization.supported != ["float32", "float16", "dynamic", "int8", "int16x8"]:
+        assert profile.quantization.reason, "limited modes need a reason"
+
+
+def test_coral_runs_int8_only_with_reason():
+    coral = get_profile("coral-usb").profile
+    assert coral.supports("int8") and not coral.supports("float32")
+    assert "int8" in coral.quantization.reason
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        (VALID.replace("kind: sbc", "kind: sbc\ncolour: red"), "field 'colour': unknown field"),
+        (VALID.replace("cores: 4", "cores: four"), "field 'hardware.cores'"),
+        (VALID.replace("schema_version: 1", "schema_version: 9"), "schema_version 9 is not supported"),
+        (VALID.replace("type: ssh", "type: bluetooth"), "field 'transport.type'"),
+        ("- just\n- a list\n", "must be a mapping"),
+        ("name: [unclosed", "not valid YAML"),
+        ("!!python/object/apply:os.system ['touch pwned']\n", "not valid YAML"),
+    ],
+)
+def test_bad_profiles_name_file_and_field(tmp_path, text, message):
+    path = tmp_path / "rpi4.yaml"
+    path.write_text(text)
+    with pytest.raises(ProfileError, match=message) as info:
+        load_profile_file(path)
+    assert str(path) in str(info.value)
+    assert not (tmp_path / "pwned").exists() and not Path("pwned").exists()
+
+
+def test_user_profiles_from_edgekd_devices(tmp_path, monkeypatch):
+    (tmp_path / "mybox.yaml").write_text(VALID.replace("name: rpi4", "name: mybox"))
+    monkeypatch.setenv("EDGEKD_DEVICES", str(tmp_path))
+    entries = discover()
+    assert entries["mybox"].origin == "user" and "rpi4" in entries
+
+
+def test_profile_name_must_match_file(tmp_path, monkeypatch):
+    (tmp_path / "other.yaml").write_text(VALID)
+    monkeypatch.setenv("EDGEKD_DEVICES", str(tmp_path))
+    with pytest.raises(ProfileError, match="file is named 'other'"):
+        discover()
+
+
+def test_unknown_device_lists_the_known_ones():
+    with pytest.raises(ProfileError, match="unknown device 'rpi9'; known: .*rpi4"):
+        get_profile("rpi9")
+
+
+def test_builtin_profiles_are_found_from_a_non_editable_install(tmp_path):
+    root = Path(__file__).resolve().parents[1]
+    target = tmp_path / "site"
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation", "--target", str(target), str(root)],
+        check=True, capture_output=True, timeout=300,
+    )
+    code = "from edgekd.profiles.loader import builtin_folder, discover; print(builtin_folder()); print(sorted(discover()))"
+    env = {**os.environ, "PYTHONPATH": str(target)}
+    completed = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, env=env, check=True)
+    folder, names = completed.stdout.strip().splitlines()
+    assert folder.startswith(str(target)), folder
+    assert "rpi4" in names and "host" in names

@@ -1,0 +1,106 @@
+"""Conversion to TFLite, accuracy through LiteRT, and flatbuffer inspection."""
+
+import numpy as np
+import pytest
+
+from edgekd.errors import ConfigError, ConversionError, DataError, ModelError
+from edgekd.models.builders import get_builder
+from edgekd.models.complexity import model_macs
+from edgekd.quantize.convert import convert
+from edgekd.quantize.evaluate import accuracy, predict
+from edgekd.quantize.inspect import inspect_tflite
+from edgekd.quantize.modes import mode_names
+
+
+@pytest.fixture(scope="module")
+def student_and_data(tiny_dataset):
+    from edgekd.distill.trainer import TrainingBudget, fit, hard_label_objective
+
+    student = get_builder("conv").build(tiny_dataset.input_shape, tiny_dataset.num_classes, width=1.5)
+    x_fit, y_fit, x_val, y_val = tiny_dataset.validation_split(0.1, 0)
+    fit(student, x_fit, y_fit, hard_label_objective(), TrainingBudget(steps=300, batch_size=64), (x_val, y_val), 0)
+    return student, tiny_dataset
+
+
+@pytest.mark.parametrize("mode", mode_names())
+def test_every_mode_converts_to_a_tflite_that_litert_runs(student_and_data, mode):
+    student, data = student_and_data
+    tflite = convert(student, mode, data.x_train[:50])
+    assert tflite[4:8] == b"TFL3"
+    scores = predict(tflite, data.x_test[:7])
+    assert scores.shape == (7, data.num_classes)
+
+
+def test_int8_is_fully_integer_and_within_a_few_points_of_float(student_and_data):
+    from edgekd.models.evaluate import accuracy as keras_accuracy
+
+    student, data = student_and_data
+    tflite = convert(student, "int8", data.x_train[:200])
+    report = inspect_tflite(tflite)
+    assert report.inputs[0].dtype == "int8" and report.outputs[0].dtype == "int8"
+    assert report.inputs[0].scale and report.outputs[0].scale
+    assert "float32" not in report.tensor_dtypes
+    float_accuracy = keras_accuracy(student, data.x_test, data.y_test)
+    int8_accuracy = accuracy(tflite, data.x_test, data.y_test)
+    assert float_accuracy > 0.3, "the student should have learned something"
+    assert abs(int8_accuracy - float_accuracy) <= 0.03
+    assert len(tflite) < len(convert(student, "float32")) / 1.5
+
+
+@pytest.mark.parametrize("input_shape", [(40, 1), (12, 12, 1)])
+def test_tflite_macs_and_params_match_keras(input_shape):
+    rng = np.random.default_rng(0)
+    for name in ("cnn", "conv", "mlp"):
+        model = get_builder(name).build(input_shape, 5)
+        # Untrained biases are all zero and the converter drops zero biases; make them real.
+        model.set_weights([rng.standard_normal(w.shape).astype(np.float32) for w in model.get_weights()])
+        report = inspect_tflite(convert(model, "float32"))
+        assert report.macs == model_macs(model), name
+        assert report.params == pytest.approx(model.count_params(), rel=0.01), name
+
+
+def test_conversion_refuses_bad_calibration_data(student_and_data):
+    student, data = student_and_data
+    with pytest.raises(DataError, match="empty"):
+        convert(student, "int8", data.x_train[:0])
+    with pytest.raises(DataError, match="shaped"):
+        convert(student, "int8", np.zeros((5, 39, 1), np.float32))
+    bad = data.x_train[:5].copy()
+    bad[2, 3, 0] = np.nan
+    with pytest.raises(DataError, match="NaN"):
+        convert(student, "int8", bad)
+    with pytest.raises(ConfigError, match="unknown quantization mode 'int4'; known: float32, int8"):
+        convert(student, "int4", data.x_train[:5])
+
+
+def test_nan_weights_are_named_before_conversion():
+    model = get_builder("mlp").build((6, 1), 3)
+    weights = model.layers[-1].get_weights()
+    weights[0][0, 0] = np.nan
+    model.layers[-1].set_weights(weights)
+    with pytest.raises(ConversionError, match="layer 'logits' has NaN"):
+        convert(model, "int8", np.zeros((4, 6, 1), np.float32))
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        (b"", "too short"),
+        (b"<!DOCTYPE html><html><body>Not found</body></html>", "HTML page"),
+        (b"version https://git-lfs.github.com/spec/v1\noid sha256:abc\nsize 12\n", "Git LFS pointer"),
+        (b"PK\x03\x04" + b"\x00" * 40, "zip archive"),
+    ],
+)
+def test_inspect_refuses_files_that_are_not_tflite(content, message):
+    with pytest.raises(ModelError, match=message):
+        inspect_tflite(content, "model.tflite")
+
+
+def test_inspect_survives_truncation(student_and_data):
+    student, _ = student_and_data
+    tflite = convert(student, "float32")
+    for cut in (16, 64, len(tflite) // 2):
+        try:
+            inspect_tflite(tflite[:cut])
+        except ModelError:
+            pass
