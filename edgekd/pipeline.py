@@ -16,15 +16,15 @@ import numpy as np
 from edgekd.artifacts import write_bytes_atomic, write_json_atomic, write_text_atomic
 from edgekd.bench.benchmark import BenchmarkResult, benchmark
 from edgekd.bench.energy import estimated_latency_ms
-from edgekd.bench.runners import BenchSettings
+from edgekd.bench.runners import BenchSettings, get_runner
 from edgekd.config import BenchConfig, PipelineConfig, StudentConfig, TeacherConfig
 from edgekd.data.dataset import Dataset
 from edgekd.data.representative import representative_samples
-from edgekd.data.spec import load_dataset
+from edgekd.data.spec import load_dataset, parse_spec
 from edgekd.distill.distiller import distill
 from edgekd.distill.losses import make_loss
 from edgekd.distill.trainer import TrainingBudget, fit, hard_label_objective
-from edgekd.errors import EdgekdError
+from edgekd.errors import EdgekdError, ModelError
 from edgekd.models.builders import get_builder
 from edgekd.models.complexity import model_macs, model_params
 from edgekd.models.evaluate import accuracy as keras_accuracy
@@ -213,13 +213,28 @@ class TrainedModels:
     student: object
 
 
+def preflight(config: PipelineConfig) -> None:
+    """Cheap checks that fail before any slow stage: specs parse, files exist, names are known."""
+    parse_spec(config.data.spec)
+    if config.teacher.path and not Path(config.teacher.path).exists():
+        raise ModelError(f"teacher model {config.teacher.path} does not exist; check --teacher or pass --train-teacher")
+    # The class count is not known before the data loads; checks that need it run again later.
+    make_loss(config.distill.method, None, **config.distill.params)
+    check_devices(config.bench.devices)
+
+
+def check_devices(names: list[str]) -> None:
+    """Every device is known and has a runner; raises before anything is trained or measured."""
+    for name in names:
+        get_runner(get_profile(name).profile)
+
+
 def run_distillation(config: PipelineConfig, out: Path, reporter: Reporter, document: dict) -> TrainedModels:
     """Data, teacher and distillation stages: the part ``edgekd distill`` runs on its own."""
+    preflight(config)
     with reporter.stage("loading data", "data"):
         dataset = load_dataset(config.data.spec, reporter)
     document["data"] = dataset.summary()
-    for name in config.bench.devices:  # fail on an unknown device now, not after training
-        get_profile(name)
     with reporter.stage("loading the teacher" if config.teacher.path else "training the teacher", "teacher"):
         teacher, record = obtain_teacher(config.teacher, dataset, config.seed, out, reporter, document)
         document["models"]["teacher"] = record

@@ -45,15 +45,19 @@ def invoke(*args: str, cwd: Path | None = None, env: dict | None = None):
 
 
 def assert_clean_failure(result, *fragments: str) -> str:
-    """Non-zero exit, exactly one line on stderr naming the problem, no traceback."""
+    """Non-zero exit, one error line on stderr naming the problem (after any progress lines), no traceback."""
     assert result.exit_code != 0, f"expected failure, got exit 0; stdout={result.stdout!r}"
     lines = [line for line in result.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1, f"expected one line on stderr, got: {result.stderr!r}"
     assert "Traceback" not in result.stderr and "Traceback" not in result.stdout
-    assert lines[0].startswith("edgekd: error: "), lines[0]
+    errors = [line for line in lines if line.startswith("edgekd: ")]
+    assert len(errors) == 1 and lines[-1] == errors[0], f"expected one closing error line, got: {result.stderr!r}"
+    progress = [line for line in lines[:-1] if not (line.startswith("[") or line.strip().startswith("done in"))]
+    assert not progress, f"unexpected output before the error: {progress}"
+    line = errors[0]
+    assert line.startswith("edgekd: error: "), line
     for fragment in fragments:
-        assert fragment.lower() in lines[0].lower(), f"{fragment!r} not in {lines[0]!r}"
-    return lines[0]
+        assert fragment.lower() in line.lower(), f"{fragment!r} not in {line!r}"
+    return line
 
 
 @pytest.fixture(scope="session")

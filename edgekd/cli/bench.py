@@ -30,13 +30,11 @@ def bench(model_paths, devices, runs, min_seconds, warmup, threads, as_json) -> 
       edgekd bench student_int8.tflite teacher_float32.tflite --device host --runs 500
     """
     from edgekd.bench.runners import BenchSettings
-    from edgekd.pipeline import TfliteArtifact, bench_stage
-    from edgekd.profiles.loader import get_profile
+    from edgekd.pipeline import TfliteArtifact, bench_stage, check_devices
     from edgekd.quantize.inspect import check_tflite_bytes
     from edgekd.results.table import BENCH_HEADERS, bench_rows, format_table
 
-    for name in devices:
-        get_profile(name)
+    check_devices(list(devices))
     for path in model_paths:
         if not path.is_file():
             raise BenchmarkError(f"model {path} does not exist; check the path")

@@ -21,8 +21,8 @@ class DistillationLoss:
 
     name: ClassVar[str] = ""
 
-    def check(self, num_classes: int) -> None:
-        """Raise ``ConfigError`` if this loss cannot work for ``num_classes`` classes."""
+    def check(self, num_classes: int | None) -> None:
+        """Raise ``ConfigError`` if this loss cannot work for ``num_classes`` classes (None: not known yet)."""
 
     def compute_loss(self, labels, student_logits, teacher_logits):
         """Per-sample loss, shape (batch,). ``labels`` are int32 with -1 for unlabelled samples."""
@@ -48,7 +48,7 @@ class KnowledgeDistillation(DistillationLoss):
     temperature: float = 4.0
     alpha: float = 0.5
 
-    def check(self, num_classes: int) -> None:
+    def check(self, num_classes: int | None) -> None:
         if not self.temperature > 0:
             raise ConfigError(f"kd temperature must be positive, got {self.temperature}")
         if not 0.0 <= self.alpha <= 1.0:
@@ -82,7 +82,7 @@ def loss_names() -> list[str]:
     return sorted(_LOSSES)
 
 
-def make_loss(name: str, num_classes: int, **params) -> DistillationLoss:
+def make_loss(name: str, num_classes: int | None, **params) -> DistillationLoss:
     """Build and check the loss registered as ``name``."""
     if name not in _LOSSES:
         raise ConfigError(f"unknown distillation method {name!r}; known: {known_names(_LOSSES)}")

@@ -1,0 +1,190 @@
+"""The CLI end to end on a small config, and every bad input: one line, non-zero exit, nothing half-written."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import SMALL_CONFIG, TINY_DATA, assert_clean_failure, invoke, snapshot
+
+EXPECTED_FILES = {
+    "teacher.keras", "student_kd.keras", "student_scratch.keras", "teacher_float32.tflite",
+    "student_float32.tflite", "student_int8.tflite", "results.json", "report.md",
+}
+
+
+def test_run_writes_models_results_and_report(pipeline_run):
+    out, document = pipeline_run
+    assert EXPECTED_FILES <= {p.name for p in out.iterdir()}
+    assert not [p for p in out.parent.iterdir() if ".partial-" in p.name], "staging folder left behind"
+    models = document["models"]
+    for role in ("teacher", "student_kd", "student_scratch", "student_int8", "teacher_float32"):
+        for key in ("accuracy", "params", "macs", "size_bytes", "path"):
+            assert models[role][key] is not None, (role, key)
+        assert (out / models[role]["path"]).is_file()
+    assert models["student_kd"]["macs"] * 20 <= models["teacher"]["macs"]
+    assert "LiteRT" in models["student_int8"]["accuracy_source"]
+    assert models["student_int8"]["input"]["dtype"] == "int8" and models["student_int8"]["output"]["dtype"] == "int8"
+    assert models["student_int8"]["size_bytes"] * 1.5 < models["student_float32"]["size_bytes"]
+    # int8 accuracy measured by LiteRT stays within a few points of the float student's.
+    assert abs(models["student_int8"]["accuracy"] - models["student_kd"]["accuracy"]) <= 0.04
+    assert document["distillation"]["method"] == "kd" and "gain_over_control_points" in document["distillation"]
+    assert document["distillation"]["transfer_samples"] == 3000
+    for key in ("config", "seeds", "versions", "data", "timings_s"):
+        assert document[key], key
+    assert document["versions"]["tensorflow"] and document["versions"]["ai-edge-litert"]
+
+
+def test_benchmarks_in_results_are_measured_and_energy_says_why_it_is_absent(pipeline_run):
+    _, document = pipeline_run
+    benchmarks = document["benchmarks"]
+    assert {b["model"] for b in benchmarks} == {"teacher_float32", "student_float32", "student_int8"}
+    for b in benchmarks:
+        assert b["ok"] and b["device"] == "host" and b["runs"] >= 30
+        assert set(b["latency_ms"]) >= {"mean", "std", "p50", "p90", "p99"}
+        assert b["energy"]["value_mj"] is None and b["energy"]["reason"]
+    estimates = document["estimates"]
+    assert estimates and all(e["latency_ms"]["source"] == "estimated" for e in estimates)
+    assert not any(e["device"] == "coral-usb" and e["model"] != "student_int8" for e in estimates)
+
+
+def test_report_states_the_verdict_and_sources(pipeline_run):
+    out, document = pipeline_run
+    report = (out / "report.md").read_text()
+    assert document["distillation"]["verdict"] in report
+    assert "Estimated, not measured" in report and "through the LiteRT interpreter" in report
+
+
+def test_existing_output_folder_is_refused_and_untouched(pipeline_run, tmp_path):
+    out, _ = pipeline_run
+    before = snapshot(out)
+    config = tmp_path / "c.yaml"
+    config.write_text(SMALL_CONFIG)
+    result = invoke("run", str(config), "--out", str(out))
+    assert_clean_failure(result, "already exists", "--force")
+    assert snapshot(out) == before
+
+
+def test_inspect_and_its_json(pipeline_run):
+    out, _ = pipeline_run
+    result = invoke("inspect", str(out / "student_int8.tflite"))
+    assert result.exit_code == 0
+    assert "int8" in result.stdout and "CONV_2D" in result.stdout and "scale=" in result.stdout
+    document = json.loads(invoke("inspect", str(out / "student_int8.tflite"), "--json").stdout)
+    assert document["inputs"][0]["dtype"] == "int8" and document["macs"] > 0
+
+
+def test_bench_command(pipeline_run):
+    out, _ = pipeline_run
+    result = invoke("bench", str(out / "student_int8.tflite"), "--runs", "20", "--min-seconds", "0.05", "--json")
+    assert result.exit_code == 0, result.stderr
+    (entry,) = json.loads(result.stdout)
+    assert entry["ok"] and entry["runs"] >= 20
+
+
+def test_quantize_command_writes_model_and_sidecar(pipeline_run, tmp_path):
+    out, _ = pipeline_run
+    target = tmp_path / "s.tflite"
+    result = invoke("quantize", str(out / "student_kd.keras"), "--data", TINY_DATA, "--out", str(target))
+    assert result.exit_code == 0, result.stderr
+    sidecar = json.loads((tmp_path / "s.results.json").read_text())
+    assert sidecar["models"]["s"]["mode"] == "int8" and sidecar["models"]["s"]["agreement_with_keras"] > 0.9
+    again = invoke("quantize", str(out / "student_kd.keras"), "--data", TINY_DATA, "--out", str(target))
+    assert_clean_failure(again, "already exists")
+
+
+def test_distill_with_a_user_teacher(teacher_file, tmp_path):
+    out = tmp_path / "kd"
+    result = invoke("distill", "--teacher", str(teacher_file), "--student", "conv:width=1", "--data", TINY_DATA,
+                    "--epochs", "1", "--out", str(out), "--json")
+    assert result.exit_code == 0, result.stderr
+    document = json.loads(result.stdout)
+    assert set(document["models"]) == {"teacher", "student_kd", "student_scratch"}
+    assert not (out / "teacher.keras").exists(), "a loaded teacher is not copied into the output"
+    # The exported student holds the student alone: far smaller than the teacher.
+    assert (out / "student_kd.keras").stat().st_size < teacher_file.stat().st_size / 2
+
+
+def test_devices_commands():
+    listing = invoke("devices", "list")
+    assert listing.exit_code == 0 and "rpi4" in listing.stdout and "not yet" in listing.stdout
+    shown = json.loads(invoke("devices", "show", "coral-usb", "--json").stdout)
+    assert shown["quantization"]["supported"] == ["int8"]
+
+
+@pytest.mark.parametrize("command", ["demo", "run", "distill", "quantize", "inspect", "bench", "devices list", "devices show"])
+def test_every_command_has_help_with_an_example(command):
+    result = invoke(*command.split(), "--help")
+    assert result.exit_code == 0 and "Example" in result.stdout
+
+
+@pytest.fixture
+def bad_inputs(tmp_path, teacher_file, npz_factory):
+    """Paths for the bad-input cases below."""
+    corrupt = tmp_path / "corrupt.keras"
+    corrupt.write_bytes(teacher_file.read_bytes()[:1500])
+    html = tmp_path / "page.tflite"
+    html.write_text("<!DOCTYPE html><html>404</html>")
+    return {
+        "teacher": teacher_file,
+        "corrupt": corrupt,
+        "html": html,
+        "missing_keys": npz_factory("missing.npz", y_test=None),
+        "mismatched": npz_factory("mismatch.npz", y_train=__import__("numpy").zeros(39, int)),
+        "out_of_range": npz_factory("range.npz", class_names=__import__("numpy").array(["a", "b"])),
+        "out": tmp_path / "out",
+        "config_unknown": _write(tmp_path / "unknown.yaml", "teacher: {epochz: 3}\n"),
+        "config_tag": _write(tmp_path / "tag.yaml", "!!python/object/apply:os.system ['touch pwned']\n"),
+    }
+
+
+def _write(path, text):
+    path.write_text(text)
+    return path
+
+
+BAD_CASES = [
+    ("missing teacher", ["distill", "--teacher", "{tmp}/nope.keras", "--data", TINY_DATA, "--out", "{out}"], ["does not exist"]),
+    ("corrupt teacher", ["distill", "--teacher", "{corrupt}", "--data", TINY_DATA, "--out", "{out}"], ["truncated"]),
+    ("teacher and train-teacher", ["distill", "--data", TINY_DATA, "--out", "{out}"], ["exactly one of --teacher"]),
+    ("bad data spec", ["distill", "--teacher", "{teacher}", "--data", "csv:x", "--out", "{out}"], ["unknown DATA scheme"]),
+    ("npz missing keys", ["distill", "--teacher", "{teacher}", "--data", "npz:{missing_keys}", "--out", "{out}"], ["lacks array"]),
+    ("npz mismatched", ["distill", "--teacher", "{teacher}", "--data", "npz:{mismatched}", "--out", "{out}"], ["has 39"]),
+    ("labels out of range", ["distill", "--teacher", "{teacher}", "--data", "npz:{out_of_range}", "--out", "{out}"], ["outside 0..1"]),
+    ("wrong input shape for teacher", ["distill", "--teacher", "{teacher}", "--data", "npz:{missing_keys}", "--out", "{out}"], ["lacks array"]),
+    ("student bigger than teacher", ["distill", "--teacher", "{teacher}", "--student", "conv:width=12", "--data", TINY_DATA, "--out", "{out}"], ["not fewer than the teacher"]),
+    ("unknown student builder", ["distill", "--teacher", "{teacher}", "--student", "resnet", "--data", TINY_DATA, "--out", "{out}"], ["unknown model builder"]),
+    ("unknown method", ["distill", "--teacher", "{teacher}", "--method", "dkdd", "--data", TINY_DATA, "--out", "{out}"], ["known: kd"]),
+    ("inspect html", ["inspect", "{html}"], ["HTML page"]),
+    ("inspect missing", ["inspect", "{tmp}/none.tflite"], ["does not exist"]),
+    ("quantize corrupt model", ["quantize", "{corrupt}", "--data", TINY_DATA, "--out", "{tmp}/q.tflite"], ["truncated"]),
+    ("quantize bad out", ["quantize", "{teacher}", "--data", TINY_DATA, "--out", "{tmp}/q.bin"], [".tflite"]),
+    ("bench unknown device", ["bench", "{html}", "--device", "rpi9"], ["unknown device 'rpi9'"]),
+    ("bench non-tflite", ["bench", "{html}"], ["not a TFLite model"]),
+    ("bench device without runner", ["bench", "{html}", "--device", "rpi4"], ["no ssh runner yet"]),
+    ("bench teacher keras file", ["bench", "{teacher}"], ["not a TFLite model", "zip archive"]),
+    ("devices show unknown", ["devices", "show", "nope"], ["unknown device"]),
+    ("run missing config", ["run", "{tmp}/none.yaml", "--out", "{out}"], ["cannot read config"]),
+    ("run unknown config key", ["run", "{config_unknown}", "--out", "{out}"], ["teacher.epochz"]),
+    ("run yaml python tag", ["run", "{config_tag}", "--out", "{out}"], ["not valid YAML"]),
+]
+
+
+@pytest.mark.parametrize("case, argv, fragments", BAD_CASES, ids=[c[0] for c in BAD_CASES])
+def test_bad_input_fails_cleanly_and_writes_nothing(bad_inputs, tmp_path, case, argv, fragments):
+    values = {"tmp": tmp_path, **bad_inputs}
+    args = [a.format(**values) for a in argv]
+    before = {p.name for p in tmp_path.iterdir()}
+    result = invoke(*args, cwd=tmp_path)
+    assert_clean_failure(result, *fragments)
+    after = {p.name for p in tmp_path.iterdir()}
+    assert after == before, f"{case} left {after - before}"
+    assert not (tmp_path / "pwned").exists()
+
+
+def test_real_entry_point_prints_one_line_and_no_traceback(tmp_path):
+    completed = subprocess.run([sys.executable, "-m", "edgekd.cli.main", "inspect", str(tmp_path / "x.tflite")],
+                               capture_output=True, text=True, timeout=120)
+    assert completed.returncode == 1
+    assert completed.stderr.strip().count("\n") == 0 and "does not exist" in completed.stderr
