@@ -15,7 +15,6 @@ import numpy as np
 
 from edgekd.artifacts import write_bytes_atomic, write_json_atomic, write_text_atomic
 from edgekd.bench.benchmark import BenchmarkResult, benchmark
-from edgekd.bench.energy import estimated_latency_ms
 from edgekd.bench.runners import BenchSettings, get_runner
 from edgekd.config import BenchConfig, PipelineConfig, StudentConfig, TeacherConfig
 from edgekd.data.dataset import Dataset
@@ -32,7 +31,7 @@ from edgekd.models.evaluate import predict_logits
 from edgekd.models.frameworks import framework_of
 from edgekd.models.io import load_model, save_model
 from edgekd.models.students import resolve_student
-from edgekd.profiles.loader import discover, get_profile
+from edgekd.profiles.loader import get_profile
 from edgekd.progress import SILENT, Reporter
 from edgekd.quantize import evaluate as tflite_eval
 from edgekd.quantize.convert import convert
@@ -189,23 +188,6 @@ def bench_stage(artifacts: list[TfliteArtifact], devices: list[str], settings: B
     return results
 
 
-def profile_estimates(artifacts: list[TfliteArtifact]) -> list[dict]:
-    """Latency estimated from MACs for every profile with a throughput figure (devices not at hand)."""
-    estimates = []
-    for entry in discover().values():
-        for artifact in artifacts:
-            integer = artifact.record.get("mode") == "int8"
-            latency = estimated_latency_ms(entry.profile, artifact.record["macs"] or 0, integer)
-            if latency["value_ms"] is None or not entry.profile.supports(artifact.record.get("mode", "float32")):
-                continue
-            energy = None
-            if entry.profile.power_model.active_watts is not None:
-                energy = {"value_mj": entry.profile.power_model.active_watts * latency["value_ms"], "source": "estimated",
-                          "method": "profile active_watts x estimated latency"}
-            estimates.append({"model": artifact.role, "device": entry.profile.name, "latency_ms": latency, "energy": energy})
-    return estimates
-
-
 @dataclass
 class TrainedModels:
     dataset: Dataset
@@ -275,6 +257,5 @@ def run_pipeline(config: PipelineConfig, out: Path, reporter: Reporter = SILENT,
             artifacts.append(artifact)
     with reporter.stage(f"benchmarking on {', '.join(config.bench.devices)}", "bench"):
         document["benchmarks"] = bench_stage(artifacts, config.bench.devices, bench_settings(config.bench), reporter)
-        document["estimates"] = profile_estimates(artifacts)
     write_results(document, out, reporter)
     return document

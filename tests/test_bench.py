@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from edgekd.bench.benchmark import benchmark
-from edgekd.bench.energy import energy_per_inference, estimated_latency_ms
+from edgekd.bench.energy import energy_per_inference
 from edgekd.bench.runners import AGENT, BenchSettings, get_runner, parse_agent_output
 from edgekd.bench.stats import latency_stats, stability_warnings
 from edgekd.errors import BenchmarkError
@@ -111,9 +111,3 @@ def test_energy_is_labelled_estimated_from_a_power_model():
     measured = energy_per_inference(profile, 2.0, measured_power_w=4.0)
     assert measured["source"] == "measured" and measured["value_mj"] == pytest.approx(8.0)
 
-
-def test_latency_estimate_from_macs_is_labelled():
-    profile = get_profile("rpi4").profile
-    estimate = estimated_latency_ms(profile, macs=17_600_000, integer=True)
-    assert estimate["source"] == "estimated" and estimate["value_ms"] == pytest.approx(1.0)
-    assert estimated_latency_ms(get_profile("host").profile, 10, True)["value_ms"] is None

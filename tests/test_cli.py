@@ -44,16 +44,13 @@ def test_benchmarks_in_results_are_measured_and_energy_says_why_it_is_absent(pip
         assert b["ok"] and b["device"] == "host" and b["runs"] >= 30
         assert set(b["latency_ms"]) >= {"mean", "std", "p50", "p90", "p99"}
         assert b["energy"]["value_mj"] is None and b["energy"]["reason"]
-    estimates = document["estimates"]
-    assert estimates and all(e["latency_ms"]["source"] == "estimated" for e in estimates)
-    assert not any(e["device"] == "coral-usb" and e["model"] != "student_int8" for e in estimates)
 
 
 def test_report_states_the_verdict_and_sources(pipeline_run):
     out, document = pipeline_run
     report = (out / "report.md").read_text()
     assert document["distillation"]["verdict"] in report
-    assert "Estimated, not measured" in report and "through the LiteRT interpreter" in report
+    assert "through the LiteRT interpreter" in report and "Energy on host is absent" in report
 
 
 def test_existing_output_folder_is_refused_and_untouched(pipeline_run, tmp_path):

@@ -34,10 +34,3 @@ def energy_per_inference(profile: DeviceProfile, mean_latency_ms: float, measure
     result["value_mj"] = round(result["value_mj"], 9)
     return result
 
-
-def estimated_latency_ms(profile: DeviceProfile, macs: int, integer: bool) -> dict:
-    """Latency estimated from MACs and the profile's throughput figure, for devices not at hand."""
-    rate = profile.power_model.int8_macs_per_second if integer else profile.power_model.float_macs_per_second
-    if not rate:
-        return {"value_ms": None, "source": None, "reason": f"profile {profile.name} has no {'int8' if integer else 'float'} throughput figure"}
-    return {"value_ms": macs / rate * 1e3, "source": "estimated", "method": f"MACs / profile {profile.name} {'int8' if integer else 'float'}_macs_per_second"}

@@ -32,7 +32,7 @@ def bench(model_paths, devices, runs, min_seconds, warmup, threads, as_json) -> 
     from edgekd.bench.runners import BenchSettings
     from edgekd.pipeline import TfliteArtifact, bench_stage, check_devices
     from edgekd.quantize.inspect import check_tflite_bytes
-    from edgekd.results.table import BENCH_HEADERS, bench_rows, format_table
+    from edgekd.results.table import BENCH_HEADERS, bench_rows, energy_notes, format_table
 
     check_devices(list(devices))
     for path in model_paths:
@@ -48,11 +48,8 @@ def bench(model_paths, devices, runs, min_seconds, warmup, threads, as_json) -> 
         emit_json(results)
     else:
         click.echo(format_table(BENCH_HEADERS, bench_rows(results)))
-        for result in results:
-            energy = result.get("energy") or {}
-            if result["ok"] and energy.get("reason"):
-                click.echo(f"energy on {result['device']}: absent ({energy['reason']})")
-                break
+        for note in energy_notes(results):
+            click.echo(note)
     failures = [r for r in results if not r["ok"]]
     if failures:
         raise BenchmarkError(f"{len(failures)} of {len(results)} benchmark(s) failed: {failures[0]['error']}")

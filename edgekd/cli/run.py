@@ -9,7 +9,7 @@ import click
 from edgekd.artifacts import staged_output_folder
 from edgekd.cli.common import default_run_folder, emit_json, force_option, json_option, stderr_reporter
 from edgekd.config import PipelineConfig, demo_config, load_config
-from edgekd.results.table import BENCH_HEADERS, MODEL_HEADERS, bench_rows, format_table, model_rows
+from edgekd.results.table import BENCH_HEADERS, MODEL_HEADERS, bench_rows, energy_notes, format_table, model_rows
 
 STAGES = 5
 
@@ -29,6 +29,8 @@ def _execute(config: PipelineConfig, out: Path, force: bool, as_json: bool, kind
     if document["benchmarks"]:
         click.echo()
         click.echo(format_table(BENCH_HEADERS, bench_rows(document["benchmarks"])))
+        for note in energy_notes(document["benchmarks"]):
+            click.echo(note)
     click.echo()
     click.echo(f"Results: {out / 'results.json'}   Report: {out / 'report.md'}")
 

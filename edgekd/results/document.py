@@ -2,7 +2,7 @@
 
 Schema (documented in the README): ``schema_version``, ``kind``, ``created``,
 ``edgekd_version``, ``versions``, ``seeds``, ``config``, ``data``, ``models`` (role →
-record), ``distillation``, ``benchmarks`` (list), ``estimates`` (list), ``timings_s``.
+record), ``distillation``, ``benchmarks`` (list), ``timings_s``.
 """
 
 from __future__ import annotations
@@ -41,7 +41,6 @@ def new_document(kind: str, config: dict | None = None, seeds: dict | None = Non
         "data": {},
         "models": {},
         "benchmarks": [],
-        "estimates": [],
         "timings_s": {},
     }
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from edgekd.results.table import BENCH_HEADERS, MODEL_HEADERS, bench_rows, count, markdown_table, milliseconds, model_rows
+from edgekd.results.table import BENCH_HEADERS, MODEL_HEADERS, bench_rows, count, energy_notes, markdown_table, milliseconds, model_rows
 
 
 def render_markdown(document: dict) -> str:
@@ -50,11 +50,7 @@ def render_markdown(document: dict) -> str:
             markdown_table(BENCH_HEADERS, bench_rows(benchmarks)),
             "",
         ]
-        for b in benchmarks:
-            energy = b.get("energy") or {}
-            if b["ok"] and energy.get("value_mj") is None and energy.get("reason"):
-                lines += [f"- Energy on {b['device']} is absent: {energy['reason']}."]
-                break
+        lines += [f"- {note}" for note in energy_notes(benchmarks)]
         env = next((b.get("environment") for b in benchmarks if b["ok"]), None)
         if env:
             lines += [
@@ -62,19 +58,6 @@ def render_markdown(document: dict) -> str:
                 f"{env.get('machine')} {env.get('system')}, CPUs {env.get('affinity')}.",
                 "",
             ]
-    estimates = document.get("estimates") or []
-    if estimates:
-        rows = [[e["model"], e["device"], milliseconds(e["latency_ms"]["value_ms"]),
-                 "n/a" if not e.get("energy") else f"{e['energy']['value_mj']:.4g} mJ"] for e in estimates]
-        lines += [
-            "## Estimates for devices not at hand",
-            "",
-            "**Estimated, not measured**: MACs divided by each profile's published throughput figure "
-            "(a large-model figure; small models run less efficiently, so treat these as lower bounds on latency).",
-            "",
-            markdown_table(("model", "device", "est. latency ms", "est. energy/inference"), rows),
-            "",
-        ]
     if document.get("timings_s"):
         lines += ["## Stage timings", "", markdown_table(("stage", "seconds"), [[k, f"{v:.1f}"] for k, v in document["timings_s"].items()]), ""]
     return "\n".join(lines)

@@ -34,7 +34,10 @@ def count(value: int | None) -> str:
 
 
 def milliseconds(value: float | None) -> str:
-    return "n/a" if value is None else f"{value:.4f}"
+    # Three significant figures: tiny models run in microseconds, large ones in tens of ms.
+    if value is None:
+        return "n/a"
+    return f"{value:.3g}" if value < 100 else f"{value:.1f}"
 
 
 def energy(entry: dict | None) -> str:
@@ -66,3 +69,14 @@ def bench_rows(benchmarks: list[dict]) -> list[list[str]]:
         rows.append([b["model"], b["device"], b.get("runs", "n/a"), milliseconds(latency.get("mean")), milliseconds(latency.get("p50")),
                      milliseconds(latency.get("p90")), milliseconds(latency.get("p99")), energy(b.get("energy")), status])
     return rows
+
+
+def energy_notes(benchmarks: list[dict]) -> list[str]:
+    """One line per device whose energy is absent, saying why (a blank column would hide it)."""
+    notes, seen = [], set()
+    for b in benchmarks:
+        reason = (b.get("energy") or {}).get("reason")
+        if b["ok"] and reason and b["device"] not in seen:
+            seen.add(b["device"])
+            notes.append(f"Energy on {b['device']} is absent: {reason}.")
+    return notes
