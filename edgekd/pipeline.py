@@ -28,7 +28,7 @@ from edgekd.models.builders import get_builder
 from edgekd.models.complexity import model_macs, model_params
 from edgekd.models.evaluate import accuracy as keras_accuracy
 from edgekd.models.evaluate import predict_logits
-from edgekd.models.frameworks import framework_of
+from edgekd.models.frameworks import framework_of, seed_everything
 from edgekd.models.io import load_model, save_model
 from edgekd.models.students import resolve_student
 from edgekd.profiles.loader import get_profile
@@ -214,6 +214,8 @@ def check_devices(names: list[str]) -> None:
 def run_distillation(config: PipelineConfig, out: Path, reporter: Reporter, document: dict) -> TrainedModels:
     """Data, teacher and distillation stages: the part ``edgekd distill`` runs on its own."""
     preflight(config)
+    # Before anything is built: weight initialisation draws from these generators.
+    seed_everything(config.seed)
     with reporter.stage("loading data", "data"):
         dataset = load_dataset(config.data.spec, reporter)
     document["data"] = dataset.summary()

@@ -72,3 +72,9 @@ def framework_of(model) -> Framework:
     if module.startswith("tf_keras"):
         return Framework.TF_KERAS
     return Framework.KERAS3
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, numpy, TensorFlow and both Keras packages, so model initialisation repeats."""
+    for framework in Framework:
+        keras_module(framework).utils.set_random_seed(seed)
