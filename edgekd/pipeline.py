@@ -16,11 +16,11 @@ import numpy as np
 from edgekd.artifacts import write_bytes_atomic, write_json_atomic, write_text_atomic
 from edgekd.bench.benchmark import BenchmarkResult, benchmark
 from edgekd.bench.runners import BenchSettings, get_runner
-from edgekd.config import BenchConfig, PipelineConfig, StudentConfig, TeacherConfig
+from edgekd.config import BenchConfig, PipelineConfig, TeacherConfig
 from edgekd.data.dataset import Dataset
 from edgekd.data.representative import representative_samples
 from edgekd.data.spec import load_dataset, parse_spec
-from edgekd.distill.distiller import distill
+from edgekd.distill.distiller import check_model_fits_data, distill
 from edgekd.distill.losses import make_loss
 from edgekd.distill.trainer import TrainingBudget, fit, hard_label_objective
 from edgekd.errors import EdgekdError, ModelError
@@ -49,32 +49,35 @@ def keras_record(role: str, model, dataset: Dataset, path: Path, **extra) -> dic
         accuracy_source="keras model on the test split",
         params=model_params(model),
         macs=model_macs(model),
-        size_bytes=path.stat().st_size,
+        size_bytes=_size_on_disk(path),
         path=path.name,
         fmt=f"keras ({framework_of(model).value})",
         **extra,
     )
 
 
+def _size_on_disk(path: Path) -> int:
+    # A SavedModel is a folder: its size is that of the files inside.
+    if path.is_dir():
+        return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+    return path.stat().st_size
+
+
 def obtain_teacher(config: TeacherConfig, dataset: Dataset, seed: int, out: Path, reporter: Reporter, document: dict):
     """Load the teacher, or build and train one (Keras 3) and save it as ``teacher.keras``."""
     if config.path:
         teacher = load_model(config.path, trust=config.trust_model)
-        record_path = Path(config.path)
-        source = "loaded"
-    else:
-        teacher = get_builder(config.builder).build(dataset.input_shape, dataset.num_classes)
-        x_fit, y_fit, x_val, y_val = dataset.validation_split(TEACHER_VALIDATION_FRACTION, seed)
-        budget = TrainingBudget.for_epochs(config.epochs, len(x_fit), config.batch_size, config.learning_rate)
-        history = fit(teacher, x_fit, y_fit, hard_label_objective(), budget, (x_val, y_val), seed, reporter, "training teacher")
-        document.setdefault("training", {})["teacher"] = history.as_dict()
-        record_path = out / "teacher.keras"
-        save_model(teacher, record_path)
-        source = "trained"
-    record = keras_record("teacher", teacher, dataset, record_path, source=source)
-    if config.path:
-        record["path"] = str(Path(config.path))
-    return teacher, record
+        check_model_fits_data(teacher, dataset, "teacher")
+        record = keras_record("teacher", teacher, dataset, Path(config.path), source="loaded")
+        record["path"] = config.path  # outside the output folder: keep the user's path
+        return teacher, record
+    teacher = get_builder(config.builder).build(dataset.input_shape, dataset.num_classes)
+    x_fit, y_fit, x_val, y_val = dataset.validation_split(TEACHER_VALIDATION_FRACTION, seed)
+    budget = TrainingBudget.for_epochs(config.epochs, len(x_fit), config.batch_size, config.learning_rate)
+    history = fit(teacher, x_fit, y_fit, hard_label_objective(), budget, (x_val, y_val), seed, reporter, "training teacher")
+    document.setdefault("training", {})["teacher"] = history.as_dict()
+    save_model(teacher, out / "teacher.keras")
+    return teacher, keras_record("teacher", teacher, dataset, out / "teacher.keras", source="trained")
 
 
 def distill_stage(config: PipelineConfig, teacher, dataset: Dataset, out: Path, reporter: Reporter, document: dict):
@@ -85,9 +88,8 @@ def distill_stage(config: PipelineConfig, teacher, dataset: Dataset, out: Path, 
         config.student.max_mac_fraction, trust=config.teacher.trust_model,
     )
     loss = make_loss(config.distill.method, dataset.num_classes, **config.distill.params)
-    student_config: StudentConfig = config.student
     outcome = distill(
-        teacher, student, dataset, loss, student_config.epochs, student_config.batch_size, student_config.learning_rate,
+        teacher, student, dataset, loss, config.student.epochs, config.student.batch_size, config.student.learning_rate,
         config.seed, use_transfer_set=config.distill.transfer_set, train_control=config.distill.control, reporter=reporter,
     )
     kd_path = out / "student_kd.keras"

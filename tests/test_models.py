@@ -118,3 +118,24 @@ def test_missing_and_legacy_files(tmp_path):
     legacy.write_bytes(b"\x89HDF\r\n")
     with pytest.raises(ModelError, match="legacy HDF5"):
         load_model(legacy)
+
+
+def test_savedmodel_teacher_loads_and_predicts_like_the_original(tmp_path, teacher_file):
+    import numpy as np
+
+    from edgekd.models.evaluate import predict_logits
+    from edgekd.native_output import captured_native_output
+
+    original = load_model(teacher_file)
+    folder = tmp_path / "teacher_savedmodel"
+    with captured_native_output():
+        original.export(str(folder))
+    loaded = load_model(folder)
+    x = np.random.default_rng(0).standard_normal((5, 40, 1)).astype(np.float32)
+    np.testing.assert_allclose(predict_logits(loaded, x), predict_logits(original, x), rtol=1e-4, atol=1e-5)
+    assert tuple(loaded.input_shape[1:]) == (40, 1)
+
+
+def test_folder_that_is_not_a_savedmodel(tmp_path):
+    with pytest.raises(ModelError, match="not a SavedModel"):
+        load_model(tmp_path)

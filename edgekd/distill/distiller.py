@@ -41,21 +41,26 @@ class DistillationOutcome:
     transfer_samples: int
 
 
+def check_model_fits_data(model, dataset: Dataset, role: str) -> None:
+    """The model takes the data's samples and has one output per class."""
+    model_input = tuple(int(d) for d in model.input_shape[1:])
+    if model_input != dataset.input_shape:
+        raise ModelError(
+            f"the {role} expects inputs shaped {model_input} but the data's samples are {dataset.input_shape}; "
+            "give data that matches the model"
+        )
+    outputs = int(model.output_shape[-1])
+    if outputs != dataset.num_classes:
+        raise ModelError(
+            f"the {role} has {outputs} outputs but the data has {dataset.num_classes} classes; "
+            "they must match (labels out of range for the model?)"
+        )
+
+
 def check_pairing(teacher, student, dataset: Dataset) -> None:
     """Fail before training when teacher, student and data do not fit together."""
-    for role, model in (("teacher", teacher), ("student", student)):
-        model_input = tuple(int(d) for d in model.input_shape[1:])
-        if model_input != dataset.input_shape:
-            raise ModelError(
-                f"the {role} expects inputs shaped {model_input} but the data's samples are {dataset.input_shape}; "
-                "give data that matches the model"
-            )
-        outputs = int(model.output_shape[-1])
-        if outputs != dataset.num_classes:
-            raise ModelError(
-                f"the {role} has {outputs} outputs but the data has {dataset.num_classes} classes; "
-                "they must match (labels out of range for the model?)"
-            )
+    check_model_fits_data(teacher, dataset, "teacher")
+    check_model_fits_data(student, dataset, "student")
     teacher_macs, student_macs = model_macs(teacher), model_macs(student)
     if teacher_macs and student_macs >= teacher_macs:
         raise ModelError(
