@@ -76,9 +76,7 @@ def check_output_folder(target: Path, force: bool) -> None:
     """Refuse to reuse an existing output folder unless ``force`` is set; fail before any work."""
     target = Path(target)
     if target.exists() and not force:
-        raise OutputError(
-            f"output folder {target} already exists; choose another --out or pass --force to replace it"
-        )
+        raise OutputError(f"output folder {target} already exists; choose another --out or pass --force to replace it")
     if target.exists() and not target.is_dir():
         raise OutputError(f"output path {target} exists and is not a folder; choose another --out")
     parent = target.parent

@@ -31,8 +31,12 @@ class TeacherConfig(Section):
 
 class StudentConfig(Section):
     spec: str = Field(default="auto", description="builder[:key=value], auto, or a Keras model file")
-    max_mac_fraction: float = Field(default=0.05, gt=0, le=1, description="auto students stay within this fraction of the teacher's MACs")
-    epochs: int = Field(default=10, ge=1, description="epochs over the distillation set; the control gets the same number of steps")
+    max_mac_fraction: float = Field(
+        default=0.05, gt=0, le=1, description="auto students stay within this fraction of the teacher's MACs"
+    )
+    epochs: int = Field(
+        default=10, ge=1, description="epochs over the distillation set; the control gets the same number of steps"
+    )
     batch_size: int = Field(default=128, ge=1)
     learning_rate: float = Field(default=3e-3, gt=0)
 

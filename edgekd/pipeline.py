@@ -74,7 +74,9 @@ def obtain_teacher(config: TeacherConfig, dataset: Dataset, seed: int, out: Path
     teacher = get_builder(config.builder).build(dataset.input_shape, dataset.num_classes)
     x_fit, y_fit, x_val, y_val = dataset.validation_split(TEACHER_VALIDATION_FRACTION, seed)
     budget = TrainingBudget.for_epochs(config.epochs, len(x_fit), config.batch_size, config.learning_rate)
-    history = fit(teacher, x_fit, y_fit, hard_label_objective(), budget, (x_val, y_val), seed, reporter, "training teacher")
+    history = fit(
+        teacher, x_fit, y_fit, hard_label_objective(), budget, (x_val, y_val), seed, reporter, "training teacher"
+    )
     document.setdefault("training", {})["teacher"] = history.as_dict()
     save_model(teacher, out / "teacher.keras")
     return teacher, keras_record("teacher", teacher, dataset, out / "teacher.keras", source="trained")
@@ -84,23 +86,40 @@ def distill_stage(config: PipelineConfig, teacher, dataset: Dataset, out: Path, 
     """Distil a student and train its scratch control; save both as .keras and record them."""
     teacher_macs = model_macs(teacher)
     student, description = resolve_student(
-        config.student.spec, dataset.input_shape, dataset.num_classes, teacher_macs,
-        config.student.max_mac_fraction, trust=config.teacher.trust_model,
+        config.student.spec,
+        dataset.input_shape,
+        dataset.num_classes,
+        teacher_macs,
+        config.student.max_mac_fraction,
+        trust=config.teacher.trust_model,
     )
     loss = make_loss(config.distill.method, dataset.num_classes, **config.distill.params)
     outcome = distill(
-        teacher, student, dataset, loss, config.student.epochs, config.student.batch_size, config.student.learning_rate,
-        config.seed, use_transfer_set=config.distill.transfer_set, train_control=config.distill.control, reporter=reporter,
+        teacher,
+        student,
+        dataset,
+        loss,
+        config.student.epochs,
+        config.student.batch_size,
+        config.student.learning_rate,
+        config.seed,
+        use_transfer_set=config.distill.transfer_set,
+        train_control=config.distill.control,
+        reporter=reporter,
     )
     kd_path = out / "student_kd.keras"
     save_model(outcome.student_kd, kd_path)
-    document["models"]["student_kd"] = keras_record("student_kd", outcome.student_kd, dataset, kd_path, student=description)
+    document["models"]["student_kd"] = keras_record(
+        "student_kd", outcome.student_kd, dataset, kd_path, student=description
+    )
     training = document.setdefault("training", {})
     training["student_kd"] = outcome.kd_history.as_dict()
     if outcome.student_scratch is not None:
         scratch_path = out / "student_scratch.keras"
         save_model(outcome.student_scratch, scratch_path)
-        document["models"]["student_scratch"] = keras_record("student_scratch", outcome.student_scratch, dataset, scratch_path)
+        document["models"]["student_scratch"] = keras_record(
+            "student_scratch", outcome.student_scratch, dataset, scratch_path
+        )
         training["student_scratch"] = outcome.scratch_history.as_dict()
     document["distillation"] = distillation_summary(document["models"], loss.describe(), outcome)
     return outcome.student_kd
@@ -112,7 +131,11 @@ def distillation_summary(models: dict, loss: dict, outcome) -> dict:
     summary = {
         **loss,
         "transfer_samples": outcome.transfer_samples,
-        "budget": {"steps": outcome.budget.steps, "batch_size": outcome.budget.batch_size, "learning_rate": outcome.budget.learning_rate},
+        "budget": {
+            "steps": outcome.budget.steps,
+            "batch_size": outcome.budget.batch_size,
+            "learning_rate": outcome.budget.learning_rate,
+        },
         "student_mac_fraction": round(kd["macs"] / teacher["macs"], 6) if teacher["macs"] else None,
         "accuracy_kept": round(kd["accuracy"] / teacher["accuracy"], 6) if teacher["accuracy"] else None,
     }
@@ -135,8 +158,16 @@ class TfliteArtifact:
     record: dict
 
 
-def quantize_stage(model, role: str, mode: str, dataset: Dataset, representative_count: int, seed: int,
-                   out_file: Path, reference_role: str | None = None) -> TfliteArtifact:
+def quantize_stage(
+    model,
+    role: str,
+    mode: str,
+    dataset: Dataset,
+    representative_count: int,
+    seed: int,
+    out_file: Path,
+    reference_role: str | None = None,
+) -> TfliteArtifact:
     """Convert ``model`` in ``mode``, save it, and measure the .tflite itself through LiteRT."""
     representative = representative_samples(dataset.x_train, representative_count, seed) if mode == "int8" else None
     data = convert(model, mode, representative)
@@ -157,8 +188,16 @@ def quantize_stage(model, role: str, mode: str, dataset: Dataset, representative
         mode=mode,
         agreement_with_keras=round(float(np.mean(predicted == keras_predicted)), 6),
         converted_from=reference_role,
-        input={"dtype": report.inputs[0].dtype, "scale": list(report.inputs[0].scale), "zero_point": list(report.inputs[0].zero_point)},
-        output={"dtype": report.outputs[0].dtype, "scale": list(report.outputs[0].scale), "zero_point": list(report.outputs[0].zero_point)},
+        input={
+            "dtype": report.inputs[0].dtype,
+            "scale": list(report.inputs[0].scale),
+            "zero_point": list(report.inputs[0].zero_point),
+        },
+        output={
+            "dtype": report.outputs[0].dtype,
+            "scale": list(report.outputs[0].scale),
+            "zero_point": list(report.outputs[0].zero_point),
+        },
     )
     return TfliteArtifact(role, out_file, record)
 
@@ -167,7 +206,9 @@ def bench_settings(config: BenchConfig) -> BenchSettings:
     return BenchSettings(runs=config.runs, min_seconds=config.min_seconds, warmup=config.warmup, threads=config.threads)
 
 
-def bench_stage(artifacts: list[TfliteArtifact], devices: list[str], settings: BenchSettings, reporter: Reporter) -> list[dict]:
+def bench_stage(
+    artifacts: list[TfliteArtifact], devices: list[str], settings: BenchSettings, reporter: Reporter
+) -> list[dict]:
     """Benchmark every artifact on every device; a device that fails yields a failed entry, not a crash."""
     results = []
     entries = [get_profile(name) for name in devices]
@@ -178,9 +219,14 @@ def bench_stage(artifacts: list[TfliteArtifact], devices: list[str], settings: B
                     result = benchmark(artifact.path, entry, settings, label=artifact.role)
                 except EdgekdError as exc:
                     result = BenchmarkResult(
-                        model=artifact.role, device=entry.profile.name, runner=entry.profile.transport.type.value,
-                        ok=False, path=str(artifact.path), size_bytes=artifact.path.stat().st_size,
-                        requested_runs=settings.runs, error=str(exc),
+                        model=artifact.role,
+                        device=entry.profile.name,
+                        runner=entry.profile.transport.type.value,
+                        ok=False,
+                        path=str(artifact.path),
+                        size_bytes=artifact.path.stat().st_size,
+                        requested_runs=settings.runs,
+                        error=str(exc),
                     )
                     reporter.say(f"  {entry.profile.name}: {exc}")
                 bar.update(1)
@@ -255,8 +301,16 @@ def run_pipeline(config: PipelineConfig, out: Path, reporter: Reporter = SILENT,
             (trained.student, "student_float32", "float32", "student_kd"),
             (trained.student, f"student_{config.quantize.mode}", config.quantize.mode, "student_kd"),
         ):
-            artifact = quantize_stage(model, role, mode, dataset, config.quantize.representative_samples, config.seed,
-                                      out / f"{role}.tflite", reference)
+            artifact = quantize_stage(
+                model,
+                role,
+                mode,
+                dataset,
+                config.quantize.representative_samples,
+                config.seed,
+                out / f"{role}.tflite",
+                reference,
+            )
             document["models"][role] = artifact.record
             artifacts.append(artifact)
     with reporter.stage(f"benchmarking on {', '.join(config.bench.devices)}", "bench"):

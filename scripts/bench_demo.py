@@ -45,7 +45,9 @@ def main() -> int:
         print(f"  {role:<16} {100 * models[role]['accuracy']:6.2f}%  ({models[role]['accuracy_source']})")
     print(f"  {document['distillation']['verdict']}")
     print(f"  student MACs / teacher MACs: {document['distillation']['student_mac_fraction']:.4f}")
-    print(f"  int8 size / float32 size (student): {models['student_int8']['size_bytes'] / models['student_float32']['size_bytes']:.3f}")
+    print(
+        f"  int8 size / float32 size (student): {models['student_int8']['size_bytes'] / models['student_float32']['size_bytes']:.3f}"
+    )
 
     latency = {b["model"]: b["latency_ms"]["p50"] for b in document["benchmarks"] if b["ok"]}
     if {"teacher_float32", "student_float32", "student_int8"} <= set(latency):

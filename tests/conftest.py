@@ -76,7 +76,15 @@ def teacher_file(tmp_path_factory, tiny_dataset) -> Path:
 
     teacher = get_builder("cnn").build(tiny_dataset.input_shape, tiny_dataset.num_classes)
     x_fit, y_fit, x_val, y_val = tiny_dataset.validation_split(0.1, 0)
-    fit(teacher, x_fit, y_fit, hard_label_objective(), TrainingBudget(steps=120, batch_size=64, learning_rate=2e-3), (x_val, y_val), 0)
+    fit(
+        teacher,
+        x_fit,
+        y_fit,
+        hard_label_objective(),
+        TrainingBudget(steps=120, batch_size=64, learning_rate=2e-3),
+        (x_val, y_val),
+        0,
+    )
     path = tmp_path_factory.mktemp("teacher") / "teacher.keras"
     save_model(teacher, path)
     return path

@@ -56,7 +56,10 @@ def test_empty_or_invalid_samples_are_refused():
 def test_the_agent_runs_standalone_and_meets_both_minimums(tiny_tflite):
     completed = subprocess.run(
         [sys.executable, str(AGENT), str(tiny_tflite), "--runs", "50", "--min-seconds", "0.2", "--warmup", "3"],
-        capture_output=True, text=True, check=True, timeout=120,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
     )
     document = json.loads(completed.stdout.strip().splitlines()[-1])
     assert document["ok"] and len(document["latencies_ms"]) >= 50
@@ -82,7 +85,12 @@ def test_local_benchmark_reports_distribution_memory_and_environment(tiny_tflite
     assert document["ok"] and document["runs"] >= 40 and document["latency_source"] == "measured"
     for key in ("mean", "std", "min", "p50", "p90", "p99", "max"):
         assert document["latency_ms"][key] >= 0
-    assert document["latency_ms"]["min"] <= document["latency_ms"]["p50"] <= document["latency_ms"]["p99"] <= document["latency_ms"]["max"]
+    assert (
+        document["latency_ms"]["min"]
+        <= document["latency_ms"]["p50"]
+        <= document["latency_ms"]["p99"]
+        <= document["latency_ms"]["max"]
+    )
     assert document["first_inference_ms"] > 0 and document["init_ms"] > 0 and document["peak_memory_mb"] > 0
     assert document["environment"]["threads"] == 1
     # The host profile has no power model and there is no reader here: energy is absent, with the reason.
@@ -110,4 +118,3 @@ def test_energy_is_labelled_estimated_from_a_power_model():
     assert energy["above_idle_mj"] == pytest.approx((5.4 - 2.3) * 2.0)
     measured = energy_per_inference(profile, 2.0, measured_power_w=4.0)
     assert measured["source"] == "measured" and measured["value_mj"] == pytest.approx(8.0)
-

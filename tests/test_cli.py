@@ -9,8 +9,14 @@ import pytest
 from tests.conftest import SMALL_CONFIG, TINY_DATA, assert_clean_failure, invoke, snapshot
 
 EXPECTED_FILES = {
-    "teacher.keras", "student_kd.keras", "student_scratch.keras", "teacher_float32.tflite",
-    "student_float32.tflite", "student_int8.tflite", "results.json", "report.md",
+    "teacher.keras",
+    "student_kd.keras",
+    "student_scratch.keras",
+    "teacher_float32.tflite",
+    "student_float32.tflite",
+    "student_int8.tflite",
+    "results.json",
+    "report.md",
 }
 
 
@@ -93,8 +99,20 @@ def test_quantize_command_writes_model_and_sidecar(pipeline_run, tmp_path):
 
 def test_distill_with_a_user_teacher(teacher_file, tmp_path):
     out = tmp_path / "kd"
-    result = invoke("distill", "--teacher", str(teacher_file), "--student", "conv:width=1", "--data", TINY_DATA,
-                    "--epochs", "1", "--out", str(out), "--json")
+    result = invoke(
+        "distill",
+        "--teacher",
+        str(teacher_file),
+        "--student",
+        "conv:width=1",
+        "--data",
+        TINY_DATA,
+        "--epochs",
+        "1",
+        "--out",
+        str(out),
+        "--json",
+    )
     assert result.exit_code == 0, result.stderr
     document = json.loads(result.stdout)
     assert set(document["models"]) == {"teacher", "student_kd", "student_scratch"}
@@ -110,7 +128,9 @@ def test_devices_commands():
     assert shown["quantization"]["supported"] == ["int8"]
 
 
-@pytest.mark.parametrize("command", ["demo", "run", "distill", "quantize", "inspect", "bench", "devices list", "devices show"])
+@pytest.mark.parametrize(
+    "command", ["demo", "run", "distill", "quantize", "inspect", "bench", "devices list", "devices show"]
+)
 def test_every_command_has_help_with_an_example(command):
     result = invoke(*command.split(), "--help")
     assert result.exit_code == 0 and "Example" in result.stdout
@@ -143,20 +163,60 @@ def _write(path, text):
 
 
 BAD_CASES = [
-    ("missing teacher", ["distill", "--teacher", "{tmp}/nope.keras", "--data", TINY_DATA, "--out", "{out}"], ["does not exist"]),
+    (
+        "missing teacher",
+        ["distill", "--teacher", "{tmp}/nope.keras", "--data", TINY_DATA, "--out", "{out}"],
+        ["does not exist"],
+    ),
     ("corrupt teacher", ["distill", "--teacher", "{corrupt}", "--data", TINY_DATA, "--out", "{out}"], ["truncated"]),
     ("teacher and train-teacher", ["distill", "--data", TINY_DATA, "--out", "{out}"], ["exactly one of --teacher"]),
-    ("bad data spec", ["distill", "--teacher", "{teacher}", "--data", "csv:x", "--out", "{out}"], ["unknown DATA scheme"]),
-    ("npz missing keys", ["distill", "--teacher", "{teacher}", "--data", "npz:{missing_keys}", "--out", "{out}"], ["lacks array"]),
-    ("npz mismatched", ["distill", "--teacher", "{teacher}", "--data", "npz:{mismatched}", "--out", "{out}"], ["has 39"]),
-    ("labels out of range", ["distill", "--teacher", "{teacher}", "--data", "npz:{out_of_range}", "--out", "{out}"], ["outside 0..1"]),
-    ("wrong input shape for teacher", ["distill", "--teacher", "{teacher}", "--data", "npz:{other_shape}", "--out", "{out}"], ["expects inputs shaped (40, 1)"]),
-    ("student bigger than teacher", ["distill", "--teacher", "{teacher}", "--student", "conv:width=12", "--data", TINY_DATA, "--out", "{out}"], ["not fewer than the teacher"]),
-    ("unknown student builder", ["distill", "--teacher", "{teacher}", "--student", "resnet", "--data", TINY_DATA, "--out", "{out}"], ["unknown model builder"]),
-    ("unknown method", ["distill", "--teacher", "{teacher}", "--method", "dkdd", "--data", TINY_DATA, "--out", "{out}"], ["known: kd"]),
+    (
+        "bad data spec",
+        ["distill", "--teacher", "{teacher}", "--data", "csv:x", "--out", "{out}"],
+        ["unknown DATA scheme"],
+    ),
+    (
+        "npz missing keys",
+        ["distill", "--teacher", "{teacher}", "--data", "npz:{missing_keys}", "--out", "{out}"],
+        ["lacks array"],
+    ),
+    (
+        "npz mismatched",
+        ["distill", "--teacher", "{teacher}", "--data", "npz:{mismatched}", "--out", "{out}"],
+        ["has 39"],
+    ),
+    (
+        "labels out of range",
+        ["distill", "--teacher", "{teacher}", "--data", "npz:{out_of_range}", "--out", "{out}"],
+        ["outside 0..1"],
+    ),
+    (
+        "wrong input shape for teacher",
+        ["distill", "--teacher", "{teacher}", "--data", "npz:{other_shape}", "--out", "{out}"],
+        ["expects inputs shaped (40, 1)"],
+    ),
+    (
+        "student bigger than teacher",
+        ["distill", "--teacher", "{teacher}", "--student", "conv:width=12", "--data", TINY_DATA, "--out", "{out}"],
+        ["not fewer than the teacher"],
+    ),
+    (
+        "unknown student builder",
+        ["distill", "--teacher", "{teacher}", "--student", "resnet", "--data", TINY_DATA, "--out", "{out}"],
+        ["unknown model builder"],
+    ),
+    (
+        "unknown method",
+        ["distill", "--teacher", "{teacher}", "--method", "dkdd", "--data", TINY_DATA, "--out", "{out}"],
+        ["known: kd"],
+    ),
     ("inspect html", ["inspect", "{html}"], ["HTML page"]),
     ("inspect missing", ["inspect", "{tmp}/none.tflite"], ["does not exist"]),
-    ("quantize corrupt model", ["quantize", "{corrupt}", "--data", TINY_DATA, "--out", "{tmp}/q.tflite"], ["truncated"]),
+    (
+        "quantize corrupt model",
+        ["quantize", "{corrupt}", "--data", TINY_DATA, "--out", "{tmp}/q.tflite"],
+        ["truncated"],
+    ),
     ("quantize bad out", ["quantize", "{teacher}", "--data", TINY_DATA, "--out", "{tmp}/q.bin"], [".tflite"]),
     ("bench unknown device", ["bench", "{html}", "--device", "rpi9"], ["unknown device 'rpi9'"]),
     ("bench non-tflite", ["bench", "{html}"], ["not a TFLite model"]),
@@ -182,7 +242,72 @@ def test_bad_input_fails_cleanly_and_writes_nothing(bad_inputs, tmp_path, case, 
 
 
 def test_real_entry_point_prints_one_line_and_no_traceback(tmp_path):
-    completed = subprocess.run([sys.executable, "-m", "edgekd.cli.main", "inspect", str(tmp_path / "x.tflite")],
-                               capture_output=True, text=True, timeout=120)
+    completed = subprocess.run(
+        [sys.executable, "-m", "edgekd.cli.main", "inspect", str(tmp_path / "x.tflite")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert completed.returncode == 1
     assert completed.stderr.strip().count("\n") == 0 and "does not exist" in completed.stderr
+
+
+def test_distill_with_a_student_file_the_user_brings(teacher_file, tmp_path):
+    from edgekd.models.frameworks import user_keras
+
+    keras = user_keras()
+    student = keras.Sequential([keras.Input((40, 1)), keras.layers.Flatten(), keras.layers.Dense(10)])
+    student_path = tmp_path / "my_student.keras"
+    student.save(student_path)
+    out = tmp_path / "kd"
+    result = invoke(
+        "distill",
+        "--teacher",
+        str(teacher_file),
+        "--student",
+        str(student_path),
+        "--data",
+        TINY_DATA,
+        "--epochs",
+        "1",
+        "--no-control",
+        "--out",
+        str(out),
+        "--json",
+    )
+    assert result.exit_code == 0, result.stderr
+    document = json.loads(result.stdout)
+    assert document["models"]["student_kd"]["student"]["source"] == "file"
+    assert "student_scratch" not in document["models"] and "unknown" in document["distillation"]["verdict"]
+
+
+def test_distill_on_an_image_folder_trains_a_conv2d_teacher(tmp_path):
+    import numpy as np
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    images = tmp_path / "images"
+    for label, brightness in (("dark", 40), ("light", 200)):
+        (images / label).mkdir(parents=True)
+        for i in range(12):
+            pixels = np.clip(rng.normal(brightness, 30, (10, 10)), 0, 255).astype(np.uint8)
+            Image.fromarray(pixels, mode="L").save(images / label / f"{i}.png")
+    out = tmp_path / "kd"
+    result = invoke(
+        "distill",
+        "--train-teacher",
+        "--data",
+        f"images:{images}",
+        "--teacher-epochs",
+        "3",
+        "--epochs",
+        "2",
+        "--out",
+        str(out),
+        "--json",
+    )
+    assert result.exit_code == 0, result.stderr
+    document = json.loads(result.stdout)
+    assert document["data"]["input_shape"] == [10, 10, 1]
+    assert document["models"]["student_kd"]["macs"] * 20 <= document["models"]["teacher"]["macs"]
+    assert (out / "teacher.keras").is_file()

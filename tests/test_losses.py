@@ -20,7 +20,7 @@ def hinton_by_hand(label, student, teacher, temperature, alpha):
     p_student_1 = softmax(student, 1.0)
     hard = -math.log(p_student_1[label])
     p_t, p_s = softmax(teacher, temperature), softmax(student, temperature)
-    kl = sum(t * math.log(t / s) for t, s in zip(p_t, p_s))
+    kl = sum(t * math.log(t / s) for t, s in zip(p_t, p_s, strict=True))
     return alpha * hard + (1 - alpha) * temperature**2 * kl
 
 
@@ -28,7 +28,9 @@ def kd_value(loss, labels, student, teacher):
     from edgekd.models.frameworks import tensorflow
 
     tf = tensorflow()
-    value = loss.compute_loss(tf.constant(labels, tf.int32), tf.constant(student, tf.float32), tf.constant(teacher, tf.float32))
+    value = loss.compute_loss(
+        tf.constant(labels, tf.int32), tf.constant(student, tf.float32), tf.constant(teacher, tf.float32)
+    )
     return value.numpy()
 
 
@@ -49,14 +51,14 @@ def test_kd_soft_term_scales_with_t_squared():
     soft_only = KnowledgeDistillation(temperature=4.0, alpha=0.0)
     got = kd_value(soft_only, [0], [STUDENT], [TEACHER])[0]
     p_t, p_s = softmax(TEACHER, 4.0), softmax(STUDENT, 4.0)
-    kl = sum(t * math.log(t / s) for t, s in zip(p_t, p_s))
+    kl = sum(t * math.log(t / s) for t, s in zip(p_t, p_s, strict=True))
     assert got == pytest.approx(16.0 * kl, rel=1e-5)
 
 
 def test_kd_teacher_is_the_target_not_the_student():
     loss = KnowledgeDistillation(temperature=2.0, alpha=0.0)
     forward = kd_value(loss, [0], [STUDENT], [TEACHER])[0]
-    swapped_by_hand = 4.0 * sum(s * math.log(s / t) for t, s in zip(softmax(TEACHER, 2.0), softmax(STUDENT, 2.0)))
+    swapped_by_hand = 4.0 * sum(s * math.log(s / t) for t, s in zip(softmax(TEACHER, 2.0), softmax(STUDENT, 2.0), strict=True))
     assert forward != pytest.approx(swapped_by_hand, rel=1e-3)
     assert forward == pytest.approx(hinton_by_hand(0, STUDENT, TEACHER, 2.0, 0.0), rel=1e-5)
 
@@ -85,7 +87,10 @@ def test_unknown_method_lists_the_known_ones():
         make_loss("kdd", num_classes=3)
 
 
-@pytest.mark.parametrize("params, message", [({"temperature": 0.0}, "temperature"), ({"alpha": 1.5}, "alpha"), ({"beta": 1.0}, "unknown parameter")])
+@pytest.mark.parametrize(
+    "params, message",
+    [({"temperature": 0.0}, "temperature"), ({"alpha": 1.5}, "alpha"), ({"beta": 1.0}, "unknown parameter")],
+)
 def test_bad_kd_parameters_fail_before_training(params, message):
     with pytest.raises(ConfigError, match=message):
         make_loss("kd", num_classes=3, **params)

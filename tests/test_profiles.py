@@ -77,12 +77,27 @@ def test_builtin_profiles_are_found_from_a_non_editable_install(tmp_path):
     root = Path(__file__).resolve().parents[1]
     target = tmp_path / "site"
     subprocess.run(
-        [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation", "--target", str(target), str(root)],
-        check=True, capture_output=True, timeout=300,
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--no-deps",
+            "--no-build-isolation",
+            "--target",
+            str(target),
+            str(root),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=300,
     )
     code = "from edgekd.profiles.loader import builtin_folder, discover; print(builtin_folder()); print(sorted(discover()))"
     env = {**os.environ, "PYTHONPATH": str(target)}
-    completed = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, env=env, check=True)
+    completed = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, env=env, check=True
+    )
     folder, names = completed.stdout.strip().splitlines()
     assert folder.startswith(str(target)), folder
     assert "rpi4" in names and "host" in names

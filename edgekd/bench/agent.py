@@ -39,17 +39,15 @@ def _peak_rss_mb():
 
 def _load_interpreter_class():
     try:
-        from ai_edge_litert.interpreter import Interpreter
-
         import ai_edge_litert
+        from ai_edge_litert.interpreter import Interpreter
 
         return Interpreter, "ai_edge_litert", getattr(ai_edge_litert, "__version__", "unknown")
     except ImportError:
         pass
     try:
-        from tflite_runtime.interpreter import Interpreter
-
         import tflite_runtime
+        from tflite_runtime.interpreter import Interpreter
 
         return Interpreter, "tflite_runtime", getattr(tflite_runtime, "__version__", "unknown")
     except ImportError:

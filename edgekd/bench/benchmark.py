@@ -64,7 +64,9 @@ def _round(value: float | None) -> float | None:
     return None if value is None else round(float(value), 4)
 
 
-def benchmark(model_path: Path, entry: ProfileEntry, settings: BenchSettings, label: str | None = None) -> BenchmarkResult:
+def benchmark(
+    model_path: Path, entry: ProfileEntry, settings: BenchSettings, label: str | None = None
+) -> BenchmarkResult:
     """Benchmark ``model_path`` on the device of ``entry``; failures raise ``BenchmarkError``."""
     profile = entry.profile
     model_path = Path(model_path)
@@ -96,4 +98,3 @@ def benchmark(model_path: Path, entry: ProfileEntry, settings: BenchSettings, la
         environment={**raw.get("environment", {}), "measured_seconds": raw.get("measured_seconds")},
         warnings=warnings,
     )
-

@@ -18,11 +18,19 @@ def energy_per_inference(profile: DeviceProfile, mean_latency_ms: float, measure
     seconds = mean_latency_ms / 1e3
     model = profile.power_model
     if measured_power_w is not None:
-        result = {"value_mj": measured_power_w * seconds * 1e3, "source": "measured", "power_w": measured_power_w,
-                  "method": f"mean power from {profile.power.reader} during the measured runs x mean latency"}
+        result = {
+            "value_mj": measured_power_w * seconds * 1e3,
+            "source": "measured",
+            "power_w": measured_power_w,
+            "method": f"mean power from {profile.power.reader} during the measured runs x mean latency",
+        }
     elif model.active_watts is not None:
-        result = {"value_mj": model.active_watts * seconds * 1e3, "source": "estimated", "power_w": model.active_watts,
-                  "method": f"profile {profile.name} power_model.active_watts x measured mean latency"}
+        result = {
+            "value_mj": model.active_watts * seconds * 1e3,
+            "source": "estimated",
+            "power_w": model.active_watts,
+            "method": f"profile {profile.name} power_model.active_watts x measured mean latency",
+        }
     else:
         reason = (
             f"no power reading (reader {profile.power.reader!r} gives none here) and no power_model.active_watts in "
@@ -33,4 +41,3 @@ def energy_per_inference(profile: DeviceProfile, mean_latency_ms: float, measure
         result["above_idle_mj"] = max(0.0, result["power_w"] - model.idle_watts) * seconds * 1e3
     result["value_mj"] = round(result["value_mj"], 9)
     return result
-

@@ -45,16 +45,26 @@ class LocalRunner:
 
     def run(self, model_path: Path, profile: DeviceProfile, settings: BenchSettings) -> dict:
         command = [
-            sys.executable, str(AGENT), str(model_path),
-            "--runs", str(settings.runs),
-            "--min-seconds", str(settings.min_seconds),
-            "--warmup", str(settings.warmup),
-            "--threads", str(settings.threads_for(profile)),
+            sys.executable,
+            str(AGENT),
+            str(model_path),
+            "--runs",
+            str(settings.runs),
+            "--min-seconds",
+            str(settings.min_seconds),
+            "--warmup",
+            str(settings.warmup),
+            "--threads",
+            str(settings.threads_for(profile)),
         ]
         try:
-            completed = subprocess.run(command, capture_output=True, text=True, timeout=settings.timeout_seconds, check=False)
+            completed = subprocess.run(
+                command, capture_output=True, text=True, timeout=settings.timeout_seconds, check=False
+            )
         except subprocess.TimeoutExpired:
-            raise BenchmarkError(f"the benchmark of {model_path.name} on {profile.name} took longer than {settings.timeout_seconds:.0f} s; lower --runs or --min-seconds") from None
+            raise BenchmarkError(
+                f"the benchmark of {model_path.name} on {profile.name} took longer than {settings.timeout_seconds:.0f} s; lower --runs or --min-seconds"
+            ) from None
         return parse_agent_output(completed.stdout, completed.stderr, completed.returncode, profile.name)
 
 

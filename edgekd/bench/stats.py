@@ -61,7 +61,9 @@ def stability_warnings(stats: LatencyStats, requested_runs: int, stopped_early: 
             "close other programs or pin threads"
         )
     if stats.p50 > 0 and stats.p99 > TAIL_P99_RATIO * stats.p50:
-        warnings.append(f"long tail: p99 {stats.p99:.4g} ms is {stats.p99 / stats.p50:.1f}x the median (max {stats.max:.4g} ms)")
+        warnings.append(
+            f"long tail: p99 {stats.p99:.4g} ms is {stats.p99 / stats.p50:.1f}x the median (max {stats.max:.4g} ms)"
+        )
     if stopped_early or stats.count < requested_runs:
         warnings.append(f"only {stats.count} of {requested_runs} requested runs fit in the time limit")
     return warnings

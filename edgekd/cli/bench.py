@@ -12,7 +12,9 @@ from edgekd.errors import BenchmarkError
 
 @click.command()
 @click.argument("model_paths", metavar="FILE.tflite...", nargs=-1, required=True, type=click.Path(path_type=Path))
-@click.option("--device", "devices", multiple=True, default=("host",), show_default=True, help="Device profile name (repeatable).")
+@click.option(
+    "--device", "devices", multiple=True, default=("host",), show_default=True, help="Device profile name (repeatable)."
+)
 @click.option("--runs", type=int, default=100, show_default=True, help="Minimum number of measured runs.")
 @click.option("--min-seconds", type=float, default=1.0, show_default=True, help="Minimum measured duration.")
 @click.option("--warmup", type=int, default=10, show_default=True, help="Warm-up runs before measuring.")

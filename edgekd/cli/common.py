@@ -24,7 +24,9 @@ class EdgekdGroup(click.Group):
             click.echo(f"edgekd: error: {exc}", err=True)
             ctx.exit(exc.exit_code)
         except KeyboardInterrupt:
-            click.echo("edgekd: interrupted; unfinished outputs were discarded and earlier results are untouched", err=True)
+            click.echo(
+                "edgekd: interrupted; unfinished outputs were discarded and earlier results are untouched", err=True
+            )
             ctx.exit(130)
         except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
             raise
@@ -56,4 +58,6 @@ def stderr_reporter(total_stages: int = 0, quiet: bool = False):
 
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Print the result as JSON instead of a table.")
-force_option = click.option("--force", is_flag=True, help="Replace an existing output (only once the new one is complete).")
+force_option = click.option(
+    "--force", is_flag=True, help="Replace an existing output (only once the new one is complete)."
+)

@@ -27,11 +27,23 @@ def list_devices(as_json: bool) -> None:
 
     entries = discover()
     if as_json:
-        emit_json([{"name": n, "origin": e.origin, "path": str(e.path), **e.profile.model_dump(mode="json")} for n, e in entries.items()])
+        emit_json(
+            [
+                {"name": n, "origin": e.origin, "path": str(e.path), **e.profile.model_dump(mode="json")}
+                for n, e in entries.items()
+            ]
+        )
         return
     rows = [
-        [name, e.profile.display_name, e.profile.kind, e.profile.transport.type.value,
-         "yes" if has_runner(e.profile) else "not yet", ",".join(d.value for d in e.profile.runtime.delegates), e.origin]
+        [
+            name,
+            e.profile.display_name,
+            e.profile.kind,
+            e.profile.transport.type.value,
+            "yes" if has_runner(e.profile) else "not yet",
+            ",".join(d.value for d in e.profile.runtime.delegates),
+            e.origin,
+        ]
         for name, e in sorted(entries.items())
     ]
     click.echo(format_table(("name", "device", "kind", "transport", "runner", "delegates", "origin"), rows))

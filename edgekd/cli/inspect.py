@@ -30,19 +30,24 @@ def inspect(model_path: Path, as_json: bool) -> None:
     if as_json:
         emit_json(document)
         return
-    click.echo(f"{model_path}: {kib(report.size_bytes)}, {count(report.params)} parameters, {count(report.macs)} MACs per inference")
+    click.echo(
+        f"{model_path}: {kib(report.size_bytes)}, {count(report.params)} parameters, {count(report.macs)} MACs per inference"
+    )
     click.echo()
     rows = []
     for role, tensors in (("input", report.inputs), ("output", report.outputs)):
         for tensor in tensors:
             quantization = (
                 f"scale={tensor.scale[0]:.6g} zero_point={tensor.zero_point[0] if tensor.zero_point else 0}"
-                if len(tensor.scale) == 1 else (f"per-channel ({len(tensor.scale)})" if tensor.scale else "none")
+                if len(tensor.scale) == 1
+                else (f"per-channel ({len(tensor.scale)})" if tensor.scale else "none")
             )
             rows.append([role, tensor.name, tensor.dtype, list(tensor.shape_signature), quantization])
     click.echo(format_table(("", "name", "dtype", "shape", "quantization"), rows))
     click.echo()
-    click.echo(format_table(("op", "count", "MACs"), [[op["op"], op["count"], count(op["macs"])] for op in document["ops"]]))
+    click.echo(
+        format_table(("op", "count", "MACs"), [[op["op"], op["count"], count(op["macs"])] for op in document["ops"]])
+    )
     click.echo()
     click.echo("tensor dtypes: " + ", ".join(f"{dtype} x{n}" for dtype, n in report.tensor_dtypes.items()))
     for note in report.notes:

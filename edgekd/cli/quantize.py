@@ -13,12 +13,22 @@ from edgekd.quantize.modes import mode_names
 
 @click.command()
 @click.argument("model_path", metavar="MODEL", type=click.Path(path_type=Path))
-@click.option("--data", "data_spec", default="mnist1d", show_default=True, help="Calibration and test data (DATA spec).")
+@click.option(
+    "--data", "data_spec", default="mnist1d", show_default=True, help="Calibration and test data (DATA spec)."
+)
 @click.option("--out", "out_file", required=True, type=click.Path(path_type=Path), help="The .tflite file to write.")
 @click.option("--mode", default="int8", show_default=True, type=click.Choice(mode_names()), help="Conversion mode.")
-@click.option("--representative-samples", type=int, default=500, show_default=True, help="Training samples used to calibrate int8 ranges.")
+@click.option(
+    "--representative-samples",
+    type=int,
+    default=500,
+    show_default=True,
+    help="Training samples used to calibrate int8 ranges.",
+)
 @click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--trust-model", is_flag=True, help="Allow model files that contain code (Lambda layers, custom objects).")
+@click.option(
+    "--trust-model", is_flag=True, help="Allow model files that contain code (Lambda layers, custom objects)."
+)
 @force_option
 @json_option
 def quantize(model_path, data_spec, out_file, mode, representative_samples, seed, trust_model, force, as_json) -> None:
@@ -53,8 +63,11 @@ def quantize(model_path, data_spec, out_file, mode, representative_samples, seed
         dataset = load_dataset(data_spec, reporter)
     with reporter.stage(f"converting to {mode} and measuring it through LiteRT", "quantize"):
         artifact = quantize_stage(model, out_file.stem, mode, dataset, representative_samples, seed, out_file, "keras")
-    document = new_document("quantize", {"model": str(model_path), "data": data_spec, "mode": mode,
-                                         "representative_samples": representative_samples}, {"representative": seed})
+    document = new_document(
+        "quantize",
+        {"model": str(model_path), "data": data_spec, "mode": mode, "representative_samples": representative_samples},
+        {"representative": seed},
+    )
     document["data"] = dataset.summary()
     document["models"] = {out_file.stem: artifact.record}
     document["timings_s"] = dict(reporter.durations)

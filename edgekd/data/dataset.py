@@ -85,9 +85,7 @@ def _check_split(name: str, split: str, x: np.ndarray, y: np.ndarray, num_classe
     if y.ndim != 1:
         raise DataError(f"{name}: y_{split} has shape {y.shape}; expected a 1-D array of class indices")
     if len(x) != len(y):
-        raise DataError(
-            f"{name}: x_{split} has {len(x)} samples but y_{split} has {len(y)}; they must match"
-        )
+        raise DataError(f"{name}: x_{split} has {len(x)} samples but y_{split} has {len(y)}; they must match")
     if not np.issubdtype(y.dtype, np.integer):
         raise DataError(f"{name}: y_{split} has dtype {y.dtype}; expected integer class indices")
     low, high = int(y.min()), int(y.max())

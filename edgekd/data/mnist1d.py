@@ -32,7 +32,9 @@ def _preserved_global_rng():
         np.random.set_state(np_state)
 
 
-def generate(samples: int, seed: int, reporter: Reporter = SILENT, label: str = "MNIST-1D") -> tuple[np.ndarray, np.ndarray]:
+def generate(
+    samples: int, seed: int, reporter: Reporter = SILENT, label: str = "MNIST-1D"
+) -> tuple[np.ndarray, np.ndarray]:
     """Generate ``samples`` MNIST-1D signals shaped (N, 40, 1) and their labels, deterministically."""
     from mnist1d.data import get_dataset_args, make_dataset
 
@@ -67,7 +69,9 @@ def _int_option(options: dict[str, str], key: str) -> int:
     return value
 
 
-def load_mnist1d(samples: int, transfer: int, seed: int, reporter: Reporter = SILENT, test_fraction: float = 0.2) -> Dataset:
+def load_mnist1d(
+    samples: int, transfer: int, seed: int, reporter: Reporter = SILENT, test_fraction: float = 0.2
+) -> Dataset:
     """Labelled MNIST-1D (split train/test) plus a fresh unlabelled transfer set from another seed."""
     if samples < 10:
         raise DataError(f"mnist1d samples={samples} is too small; use at least 10")
@@ -86,7 +90,11 @@ def load_mnist1d(samples: int, transfer: int, seed: int, reporter: Reporter = SI
         num_classes=10,
         class_names=tuple(str(i) for i in range(10)),
         x_unlabeled=x_unlabeled,
-        description={"source": "mnist1d.make_dataset (generated offline)", "seed": seed, "transfer_seed": seed + 1_000_003},
+        description={
+            "source": "mnist1d.make_dataset (generated offline)",
+            "seed": seed,
+            "transfer_seed": seed + 1_000_003,
+        },
     )
 
 

@@ -52,7 +52,9 @@ def parse_spec(text: str) -> DataSpec:
         raise DataError(f"empty DATA spec; use one of: {spec_grammar()}")
     scheme, _, argument = text.partition(":")
     if scheme not in _LOADERS:
-        raise DataError(f"unknown DATA scheme {scheme!r} in {text!r}; known: {known_names(_LOADERS)} ({spec_grammar()})")
+        raise DataError(
+            f"unknown DATA scheme {scheme!r} in {text!r}; known: {known_names(_LOADERS)} ({spec_grammar()})"
+        )
     options: dict[str, str] = {}
     if scheme == "mnist1d" and argument:
         for item in argument.split(","):

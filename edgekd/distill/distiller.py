@@ -104,12 +104,21 @@ def distill(
         bar.update(len(x_kd))
     budget = TrainingBudget.for_epochs(epochs, len(x_kd), batch_size, learning_rate)
     kd_history = fit(
-        student, x_kd, pack_targets(labels_kd, teacher_logits), distillation_objective(loss), budget,
-        (x_val, y_val), seed, reporter, f"distilling ({loss.name})",
+        student,
+        x_kd,
+        pack_targets(labels_kd, teacher_logits),
+        distillation_objective(loss),
+        budget,
+        (x_val, y_val),
+        seed,
+        reporter,
+        f"distilling ({loss.name})",
     )
     scratch_history = None
     if control is not None:
         scratch_history = fit(
             control, x_fit, y_fit, hard_label_objective(), budget, (x_val, y_val), seed, reporter, "scratch control"
         )
-    return DistillationOutcome(student, control, kd_history, scratch_history, budget, 0 if transfer is None else len(transfer))
+    return DistillationOutcome(
+        student, control, kd_history, scratch_history, budget, 0 if transfer is None else len(transfer)
+    )

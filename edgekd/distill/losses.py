@@ -90,7 +90,9 @@ def make_loss(name: str, num_classes: int | None, **params) -> DistillationLoss:
     allowed = {f.name for f in fields(cls)}
     unknown = set(params) - allowed
     if unknown:
-        raise ConfigError(f"unknown parameter(s) {', '.join(sorted(unknown))} for method {name!r}; known: {known_names(allowed)}")
+        raise ConfigError(
+            f"unknown parameter(s) {', '.join(sorted(unknown))} for method {name!r}; known: {known_names(allowed)}"
+        )
     loss = cls(**params)
     loss.check(num_classes)
     return loss

@@ -140,7 +140,14 @@ def fit(
     started = time.perf_counter()
     with reporter.bar(history.steps, description, unit="step") as bar:
         # The tf.data pipeline already shuffles; shuffle=False keeps Keras from warning about it.
-        model.fit(dataset, steps_per_epoch=steps_per_checkpoint, epochs=checkpoints, verbose=0, shuffle=False, callbacks=[Watch()])
+        model.fit(
+            dataset,
+            steps_per_epoch=steps_per_checkpoint,
+            epochs=checkpoints,
+            verbose=0,
+            shuffle=False,
+            callbacks=[Watch()],
+        )
     history.seconds = time.perf_counter() - started
     model.set_weights(best["weights"])
     return history

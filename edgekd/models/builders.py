@@ -111,9 +111,31 @@ def _build_student_mlp(keras, input_shape, num_classes, hidden):
     )
 
 
-register(Builder("cnn", "teacher: three convolutions and a dense head", Framework.KERAS3, {"width": 1.0}, "width", _build_teacher_cnn))
-register(Builder("conv", "student: two strided convolutions and a dense head", Framework.TF_KERAS, {"width": 1.0}, "width", _build_student_conv))
-register(Builder("mlp", "student: one hidden dense layer", Framework.TF_KERAS, {"hidden": 32.0}, "hidden", _build_student_mlp))
+register(
+    Builder(
+        "cnn",
+        "teacher: three convolutions and a dense head",
+        Framework.KERAS3,
+        {"width": 1.0},
+        "width",
+        _build_teacher_cnn,
+    )
+)
+register(
+    Builder(
+        "conv",
+        "student: two strided convolutions and a dense head",
+        Framework.TF_KERAS,
+        {"width": 1.0},
+        "width",
+        _build_student_conv,
+    )
+)
+register(
+    Builder(
+        "mlp", "student: one hidden dense layer", Framework.TF_KERAS, {"hidden": 32.0}, "hidden", _build_student_mlp
+    )
+)
 
 
 def build_within_budget(builder: Builder, input_shape, num_classes: int, max_macs: int):

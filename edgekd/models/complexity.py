@@ -13,8 +13,16 @@ import math
 
 import numpy as np
 
-
-_WEIGHTED = {"Dense", "Conv1D", "Conv2D", "Conv3D", "DepthwiseConv1D", "DepthwiseConv2D", "SeparableConv1D", "SeparableConv2D"}
+_WEIGHTED = {
+    "Dense",
+    "Conv1D",
+    "Conv2D",
+    "Conv3D",
+    "DepthwiseConv1D",
+    "DepthwiseConv2D",
+    "SeparableConv1D",
+    "SeparableConv2D",
+}
 
 
 def _shape(tensor) -> tuple[int, ...]:

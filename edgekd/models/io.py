@@ -29,7 +29,9 @@ def keras_file_framework(path: Path) -> Framework:
                 raise ModelError(f"{path} is a zip archive but not a Keras model (no config.json inside)")
             metadata = json.loads(archive.read("metadata.json")) if "metadata.json" in names else {}
     except zipfile.BadZipFile:
-        raise ModelError(f"{path} is not a Keras .keras file (not a zip archive); it may be truncated or another format") from None
+        raise ModelError(
+            f"{path} is not a Keras .keras file (not a zip archive); it may be truncated or another format"
+        ) from None
     except (OSError, json.JSONDecodeError) as exc:
         raise ModelError(f"cannot read {path}: {exc}") from None
     version = str(metadata.get("keras_version", "3"))
@@ -75,7 +77,9 @@ def _load_keras_file(path: Path, framework: Framework, trust: bool):
 
 def _load_saved_model(path: Path, trust: bool):
     if not (path / "saved_model.pb").exists():
-        raise ModelError(f"{path} is a folder but not a SavedModel (no saved_model.pb); give a .keras file or a SavedModel folder")
+        raise ModelError(
+            f"{path} is a folder but not a SavedModel (no saved_model.pb); give a .keras file or a SavedModel folder"
+        )
     keras = keras_module(Framework.KERAS3)
     tensorflow()
     try:
@@ -88,7 +92,9 @@ def _load_saved_model(path: Path, trust: bool):
     outputs = layer(inputs)
     if isinstance(outputs, dict):
         if len(outputs) != 1:
-            raise ModelError(f"SavedModel {path} has outputs {sorted(outputs)}; edgekd needs exactly one (the class scores)")
+            raise ModelError(
+                f"SavedModel {path} has outputs {sorted(outputs)}; edgekd needs exactly one (the class scores)"
+            )
         outputs = next(iter(outputs.values()))
     return keras.Model(inputs, outputs, name=path.name)
 

@@ -28,8 +28,14 @@ def parse_builder_spec(spec: str) -> tuple[str, dict[str, float]]:
     return name.strip(), options
 
 
-def resolve_student(spec: str, input_shape: tuple[int, ...], num_classes: int, teacher_macs: int,
-                    max_mac_fraction: float, trust: bool = False) -> tuple[object, dict]:
+def resolve_student(
+    spec: str,
+    input_shape: tuple[int, ...],
+    num_classes: int,
+    teacher_macs: int,
+    max_mac_fraction: float,
+    trust: bool = False,
+) -> tuple[object, dict]:
     """Build or load the student; returns (model, description for results)."""
     spec = (spec or "auto").strip()
     if spec.endswith(".keras") or spec.endswith(".h5") or Path(spec).exists():
@@ -42,6 +48,8 @@ def resolve_student(spec: str, input_shape: tuple[int, ...], num_classes: int, t
     name, options = parse_builder_spec(spec)
     builder = get_builder(name)
     if builder.framework is not Framework.TF_KERAS:
-        raise ModelError(f"builder {name!r} builds teachers, not students; student builders: {known_names(builder_names(Framework.TF_KERAS))}")
+        raise ModelError(
+            f"builder {name!r} builds teachers, not students; student builders: {known_names(builder_names(Framework.TF_KERAS))}"
+        )
     model = builder.build(input_shape, num_classes, **options)
     return model, {"spec": spec, "builder": name, "options": options, "macs": model_macs(model)}

@@ -52,7 +52,9 @@ def load_profile_file(path: Path) -> DeviceProfile:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ProfileError(f"{path}: cannot read ({exc.strerror})") from None
-    return validate(DeviceProfile, parse_yaml_mapping(text, str(path), ProfileError, "a profile"), str(path), ProfileError)
+    return validate(
+        DeviceProfile, parse_yaml_mapping(text, str(path), ProfileError, "a profile"), str(path), ProfileError
+    )
 
 
 def discover() -> dict[str, ProfileEntry]:
@@ -66,7 +68,9 @@ def discover() -> dict[str, ProfileEntry]:
         for path in sorted(folder.glob("*.yaml")):
             profile = load_profile_file(path)
             if profile.name != path.stem:
-                raise ProfileError(f"{path}: field 'name' is {profile.name!r} but the file is named {path.stem!r}; make them equal")
+                raise ProfileError(
+                    f"{path}: field 'name' is {profile.name!r} but the file is named {path.stem!r}; make them equal"
+                )
             entries[profile.name] = ProfileEntry(profile, path, origin)
     return entries
 

@@ -64,7 +64,9 @@ class Connection(Strict):
 
 
 class PowerSource(Strict):
-    reader: str = Field(default="none", description="none, rapl, vcgencmd_pmic, ina2xx, android_battery, tegrastats, external_csv")
+    reader: str = Field(
+        default="none", description="none, rapl, vcgencmd_pmic, ina2xx, android_battery, tegrastats, external_csv"
+    )
     notes: str | None = None
 
 

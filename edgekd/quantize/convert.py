@@ -49,7 +49,9 @@ def convert(model, mode: str = "int8", representative: np.ndarray | None = None)
                 + ("; an op may lack an int8 kernel: try --mode float32 or replace the layer" if mode == "int8" else "")
             ) from None
     if result[4:8] != TFLITE_IDENTIFIER:
-        raise ConversionError(f"the converter returned something that is not a TFLite flatbuffer ({captured.text[-200:]})")
+        raise ConversionError(
+            f"the converter returned something that is not a TFLite flatbuffer ({captured.text[-200:]})"
+        )
     return bytes(result)
 
 
@@ -57,4 +59,6 @@ def _check_weights_finite(model) -> None:
     for layer in model.layers:
         for weight in layer.get_weights():
             if not np.all(np.isfinite(weight)):
-                raise ConversionError(f"layer {layer.name!r} has NaN or Inf weights; quantization ranges would be undefined")
+                raise ConversionError(
+                    f"layer {layer.name!r} has NaN or Inf weights; quantization ranges would be undefined"
+                )

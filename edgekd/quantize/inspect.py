@@ -26,7 +26,13 @@ class TensorInfo:
 
     def as_dict(self) -> dict:
         quantization = {"scale": list(self.scale), "zero_point": list(self.zero_point)} if self.scale else None
-        return {"name": self.name, "dtype": self.dtype, "shape": list(self.shape), "shape_signature": list(self.shape_signature), "quantization": quantization}
+        return {
+            "name": self.name,
+            "dtype": self.dtype,
+            "shape": list(self.shape),
+            "shape_signature": list(self.shape_signature),
+            "quantization": quantization,
+        }
 
 
 @dataclass(frozen=True)
@@ -75,13 +81,17 @@ class ModelReport:
 
 
 def _enum_names(enum_class) -> dict[int, str]:
-    return {value: name for name, value in vars(enum_class).items() if not name.startswith("_") and isinstance(value, int)}
+    return {
+        value: name for name, value in vars(enum_class).items() if not name.startswith("_") and isinstance(value, int)
+    }
 
 
 def check_tflite_bytes(data: bytes, source: str = "model") -> None:
     """Refuse bytes that are not a TFLite flatbuffer, with a hint at what they are instead."""
     if len(data) < 8:
-        raise ModelError(f"{source} is {len(data)} bytes long, too short for a TFLite model; the file is empty or truncated")
+        raise ModelError(
+            f"{source} is {len(data)} bytes long, too short for a TFLite model; the file is empty or truncated"
+        )
     if data[4:8] != TFLITE_IDENTIFIER:
         head = data[:64].lstrip().lower()
         hint = ""
@@ -198,4 +208,3 @@ def _op_macs(name: str, inputs, outputs, tensor_at) -> int:
         lhs = tensor_at(inputs[0]).shape
         return per_sample_outputs * (lhs[-1] if lhs else 0)
     return 0
-

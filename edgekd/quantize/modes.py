@@ -53,7 +53,9 @@ def register(mode: Mode) -> None:
 
 
 register(Mode(QuantizationMode.FLOAT32, "float32 weights and activations (baseline)", False, _configure_float32))
-register(Mode(QuantizationMode.INT8, "full integer: int8 weights, activations, input and output", True, _configure_int8))
+register(
+    Mode(QuantizationMode.INT8, "full integer: int8 weights, activations, input and output", True, _configure_int8)
+)
 
 
 def get_mode(name: str) -> Mode:

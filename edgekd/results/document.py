@@ -32,7 +32,7 @@ def new_document(kind: str, config: dict | None = None, seeds: dict | None = Non
     return {
         "schema_version": RESULTS_SCHEMA_VERSION,
         "kind": kind,
-        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
         "edgekd_version": edgekd.__version__,
         "versions": library_versions(),
         "machine": {"platform": platform.platform(), "processor": platform.processor() or platform.machine()},
@@ -45,8 +45,18 @@ def new_document(kind: str, config: dict | None = None, seeds: dict | None = Non
     }
 
 
-def model_record(role: str, *, accuracy: float | None, accuracy_source: str, params: int | None, macs: int | None,
-                 size_bytes: int, path: str, fmt: str, **extra) -> dict:
+def model_record(
+    role: str,
+    *,
+    accuracy: float | None,
+    accuracy_source: str,
+    params: int | None,
+    macs: int | None,
+    size_bytes: int,
+    path: str,
+    fmt: str,
+    **extra,
+) -> dict:
     """One entry of ``models``: every figure with where it came from."""
     return {
         "role": role,

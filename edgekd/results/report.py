@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
-from edgekd.results.table import BENCH_HEADERS, MODEL_HEADERS, bench_rows, count, energy_notes, markdown_table, milliseconds, model_rows
+from edgekd.results.table import (
+    BENCH_HEADERS,
+    MODEL_HEADERS,
+    bench_rows,
+    count,
+    energy_notes,
+    markdown_table,
+    model_rows,
+)
 
 
 def render_markdown(document: dict) -> str:
@@ -21,7 +29,14 @@ def render_markdown(document: dict) -> str:
         "",
     ]
     if document.get("models"):
-        lines += ["## Models", "", "Accuracy is top-1 on the test split.", "", markdown_table(MODEL_HEADERS, model_rows(document["models"])), ""]
+        lines += [
+            "## Models",
+            "",
+            "Accuracy is top-1 on the test split.",
+            "",
+            markdown_table(MODEL_HEADERS, model_rows(document["models"])),
+            "",
+        ]
     distillation = document.get("distillation")
     if distillation:
         params = ", ".join(f"{k}={v}" for k, v in distillation.items() if k in ("temperature", "alpha"))
@@ -59,5 +74,10 @@ def render_markdown(document: dict) -> str:
                 "",
             ]
     if document.get("timings_s"):
-        lines += ["## Stage timings", "", markdown_table(("stage", "seconds"), [[k, f"{v:.1f}"] for k, v in document["timings_s"].items()]), ""]
+        lines += [
+            "## Stage timings",
+            "",
+            markdown_table(("stage", "seconds"), [[k, f"{v:.1f}"] for k, v in document["timings_s"].items()]),
+            "",
+        ]
     return "\n".join(lines)

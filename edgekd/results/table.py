@@ -51,7 +51,15 @@ MODEL_HEADERS = ("model", "format", "accuracy", "measured by", "params", "MACs",
 
 def model_rows(models: dict) -> list[list[str]]:
     return [
-        [role, m["format"], percent(m["accuracy"]), m["accuracy_source"].split(" on ")[0], count(m["params"]), count(m["macs"]), kib(m["size_bytes"])]
+        [
+            role,
+            m["format"],
+            percent(m["accuracy"]),
+            m["accuracy_source"].split(" on ")[0],
+            count(m["params"]),
+            count(m["macs"]),
+            kib(m["size_bytes"]),
+        ]
         for role, m in models.items()
     ]
 
@@ -66,8 +74,19 @@ def bench_rows(benchmarks: list[dict]) -> list[list[str]]:
         status = "ok" if b["ok"] else f"failed: {b.get('error', '')}"
         if b["ok"] and b.get("warnings"):
             status = "ok, " + "; ".join(b["warnings"])
-        rows.append([b["model"], b["device"], b.get("runs", "n/a"), milliseconds(latency.get("mean")), milliseconds(latency.get("p50")),
-                     milliseconds(latency.get("p90")), milliseconds(latency.get("p99")), energy(b.get("energy")), status])
+        rows.append(
+            [
+                b["model"],
+                b["device"],
+                b.get("runs", "n/a"),
+                milliseconds(latency.get("mean")),
+                milliseconds(latency.get("p50")),
+                milliseconds(latency.get("p90")),
+                milliseconds(latency.get("p99")),
+                energy(b.get("energy")),
+                status,
+            ]
+        )
     return rows
 
 
