@@ -23,7 +23,7 @@ from edgekd.data.spec import load_dataset, parse_spec
 from edgekd.distill.distiller import check_model_fits_data, distill
 from edgekd.distill.losses import make_loss
 from edgekd.distill.trainer import TrainingBudget, fit, hard_label_objective
-from edgekd.errors import EdgekdError, ModelError
+from edgekd.errors import ConversionError, EdgekdError, ModelError
 from edgekd.models.builders import get_builder
 from edgekd.models.complexity import model_macs, model_params
 from edgekd.models.evaluate import accuracy as keras_accuracy
@@ -34,8 +34,10 @@ from edgekd.models.students import resolve_student
 from edgekd.profiles.loader import get_profile
 from edgekd.progress import SILENT, Reporter
 from edgekd.quantize import evaluate as tflite_eval
+from edgekd.quantize.checks import accuracy_drop_points, detected_mode, float_ops
 from edgekd.quantize.convert import convert
 from edgekd.quantize.inspect import inspect_tflite
+from edgekd.quantize.modes import DEFAULT_OPTIONS, QuantizeOptions, get_mode, mode_names
 from edgekd.results.document import model_record, new_document
 from edgekd.results.report import render_markdown
 
@@ -167,18 +169,45 @@ def quantize_stage(
     seed: int,
     out_file: Path,
     reference_role: str | None = None,
+    options: QuantizeOptions = DEFAULT_OPTIONS,
+    max_drop_points: float = 1.0,
+    strict: bool = False,
 ) -> TfliteArtifact:
-    """Convert ``model`` in ``mode``, save it, and measure the .tflite itself through LiteRT."""
-    representative = representative_samples(dataset.x_train, representative_count, seed) if mode == "int8" else None
-    data = convert(model, mode, representative)
-    scores = tflite_eval.predict(data, dataset.x_test)
-    predicted = np.argmax(scores, axis=1)
+    """Convert ``model`` in ``mode``, check the .tflite through LiteRT, then save it.
+
+    Checks: accuracy and top-1 agreement against the Keras model, and for integer-only
+    modes that no op stayed float. Failed checks are warnings, or errors with ``strict``
+    (and then nothing is written).
+    """
+    spec = get_mode(mode)
+    representative = (
+        representative_samples(dataset.x_train, representative_count, seed) if spec.needs_representative_data else None
+    )
+    data = convert(model, mode, representative, options)
+    predicted = np.argmax(tflite_eval.predict(data, dataset.x_test), axis=1)
     keras_predicted = np.argmax(predict_logits(model, dataset.x_test), axis=1)
     report = inspect_tflite(data)
+    accuracy = float(np.mean(predicted == dataset.y_test))
+    keras_accuracy_value = float(np.mean(keras_predicted == dataset.y_test))
+    drop = accuracy_drop_points(keras_accuracy_value, accuracy)
+    warnings = []
+    if drop > max_drop_points:
+        warnings.append(
+            f"{role}: {mode} conversion lost {drop:.2f} points of accuracy ({keras_accuracy_value:.2%} -> {accuracy:.2%}), "
+            f"more than --max-drop {max_drop_points:g}; try int16x8, or quantization-aware training"
+        )
+    left_float = float_ops(report) if spec.integer_only else []
+    if left_float:
+        warnings.append(
+            f"{role}: {len(left_float)} op(s) stayed float in {mode} mode: {', '.join(left_float[:5])}; "
+            "integer-only hardware cannot run them"
+        )
+    if strict and warnings:
+        raise ConversionError(f"--strict: {warnings[0]}; nothing was written")
     write_bytes_atomic(out_file, data)
     record = model_record(
         role,
-        accuracy=float(np.mean(predicted == dataset.y_test)),
+        accuracy=accuracy,
         accuracy_source="the .tflite through the LiteRT interpreter on the test split",
         params=report.params,
         macs=report.macs,
@@ -186,8 +215,12 @@ def quantize_stage(
         path=out_file.name,
         fmt=f"tflite ({mode})",
         mode=mode,
+        detected_mode=detected_mode(report),
         agreement_with_keras=round(float(np.mean(predicted == keras_predicted)), 6),
+        accuracy_drop_points=round(drop, 4),
         converted_from=reference_role,
+        float_ops=left_float,
+        warnings=warnings,
         input={
             "dtype": report.inputs[0].dtype,
             "scale": list(report.inputs[0].scale),
@@ -200,6 +233,46 @@ def quantize_stage(
         },
     )
     return TfliteArtifact(role, out_file, record)
+
+
+# Short runs: enough to rank the modes on the host, not a full benchmark.
+MODE_COMPARISON_BENCH = BenchSettings(runs=100, min_seconds=0.3, warmup=10)
+
+
+def compare_modes(
+    model,
+    stem: str,
+    dataset: Dataset,
+    out: Path,
+    representative_count: int,
+    seed: int,
+    options: QuantizeOptions,
+    max_drop_points: float,
+    strict: bool,
+    reporter: Reporter = SILENT,
+) -> tuple[dict, list[dict]]:
+    """Convert ``model`` in every mode into ``out/<stem>_<mode>.tflite``, check each, time each on the host."""
+    records, artifacts = {}, []
+    with reporter.bar(len(mode_names()), "converting", unit="mode") as bar:
+        for mode in mode_names():
+            role = f"{stem}_{mode}"
+            artifact = quantize_stage(
+                model,
+                role,
+                mode,
+                dataset,
+                representative_count,
+                seed,
+                out / f"{role}.tflite",
+                "keras",
+                options,
+                max_drop_points,
+                strict,
+            )
+            records[role] = artifact.record
+            artifacts.append(artifact)
+            bar.update(1)
+    return records, bench_stage(artifacts, ["host"], MODE_COMPARISON_BENCH, reporter)
 
 
 def bench_settings(config: BenchConfig) -> BenchSettings:

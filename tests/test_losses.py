@@ -58,7 +58,9 @@ def test_kd_soft_term_scales_with_t_squared():
 def test_kd_teacher_is_the_target_not_the_student():
     loss = KnowledgeDistillation(temperature=2.0, alpha=0.0)
     forward = kd_value(loss, [0], [STUDENT], [TEACHER])[0]
-    swapped_by_hand = 4.0 * sum(s * math.log(s / t) for t, s in zip(softmax(TEACHER, 2.0), softmax(STUDENT, 2.0), strict=True))
+    swapped_by_hand = 4.0 * sum(
+        s * math.log(s / t) for t, s in zip(softmax(TEACHER, 2.0), softmax(STUDENT, 2.0), strict=True)
+    )
     assert forward != pytest.approx(swapped_by_hand, rel=1e-3)
     assert forward == pytest.approx(hinton_by_hand(0, STUDENT, TEACHER, 2.0, 0.0), rel=1e-5)
 

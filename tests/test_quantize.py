@@ -9,7 +9,8 @@ from edgekd.models.complexity import model_macs
 from edgekd.quantize.convert import convert
 from edgekd.quantize.evaluate import accuracy, predict
 from edgekd.quantize.inspect import inspect_tflite
-from edgekd.quantize.modes import mode_names
+from edgekd.quantize.checks import detected_mode, float_ops
+from edgekd.quantize.modes import QuantizeOptions, get_mode, mode_names
 
 
 @pytest.fixture(scope="module")
@@ -23,12 +24,32 @@ def student_and_data(tiny_dataset):
 
 
 @pytest.mark.parametrize("mode", mode_names())
-def test_every_mode_converts_to_a_tflite_that_litert_runs(student_and_data, mode):
+def test_every_mode_converts_to_a_tflite_that_litert_runs_and_is_recognised(student_and_data, mode):
     student, data = student_and_data
     tflite = convert(student, mode, data.x_train[:50])
     assert tflite[4:8] == b"TFL3"
     scores = predict(tflite, data.x_test[:7])
     assert scores.shape == (7, data.num_classes)
+    report = inspect_tflite(tflite)
+    assert detected_mode(report) == mode
+    if get_mode(mode).integer_only:
+        assert float_ops(report) == []
+    else:
+        assert float_ops(report), "float modes compute in float"
+
+
+def test_int8_with_uint8_io_and_per_tensor_weights(student_and_data):
+    student, data = student_and_data
+    per_channel = inspect_tflite(convert(student, "int8", data.x_train[:50]))
+    tflite = convert(student, "int8", data.x_train[:50], QuantizeOptions(io_dtype="uint8", per_channel=False))
+    report = inspect_tflite(tflite)
+    assert report.inputs[0].dtype == "uint8" and report.outputs[0].dtype == "uint8"
+    conv_weights = lambda r: [t for t in r.tensors if t.is_constant and t.dtype == "int8" and len(t.shape) == 4]  # noqa: E731
+    assert all(len(t.scale) == 1 for t in conv_weights(report))
+    assert any(len(t.scale) > 1 for t in conv_weights(per_channel))
+    assert predict(tflite, data.x_test[:3]).shape == (3, data.num_classes)
+    with pytest.raises(ConfigError, match="int8 or uint8"):
+        QuantizeOptions(io_dtype="int16")
 
 
 def test_int8_is_fully_integer_and_within_a_few_points_of_float(student_and_data):
@@ -69,7 +90,9 @@ def test_conversion_refuses_bad_calibration_data(student_and_data):
     bad[2, 3, 0] = np.nan
     with pytest.raises(DataError, match="NaN"):
         convert(student, "int8", bad)
-    with pytest.raises(ConfigError, match="unknown quantization mode 'int4'; known: float32, int8"):
+    with pytest.raises(
+        ConfigError, match="unknown quantization mode 'int4'; known: dynamic, float16, float32, int16x8, int8"
+    ):
         convert(student, "int4", data.x_train[:5])
 
 

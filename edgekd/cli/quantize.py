@@ -1,4 +1,4 @@
-"""``edgekd quantize``: convert a Keras model to TFLite and measure the .tflite itself."""
+"""``edgekd quantize``: convert a Keras model to TFLite and check the .tflite itself."""
 
 from __future__ import annotations
 
@@ -10,14 +10,36 @@ from edgekd.cli.common import emit_json, force_option, json_option, stderr_repor
 from edgekd.errors import OutputError
 from edgekd.quantize.modes import mode_names
 
+ALL = "all"
+
 
 @click.command()
 @click.argument("model_path", metavar="MODEL", type=click.Path(path_type=Path))
 @click.option(
     "--data", "data_spec", default="mnist1d", show_default=True, help="Calibration and test data (DATA spec)."
 )
-@click.option("--out", "out_file", required=True, type=click.Path(path_type=Path), help="The .tflite file to write.")
-@click.option("--mode", default="int8", show_default=True, type=click.Choice(mode_names()), help="Conversion mode.")
+@click.option(
+    "--out",
+    "out_path",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="The .tflite file to write; a folder with --mode all.",
+)
+@click.option(
+    "--mode",
+    default="int8",
+    show_default=True,
+    type=click.Choice([*mode_names(), ALL]),
+    help="Conversion mode; 'all' writes every mode into the --out folder and compares them.",
+)
+@click.option(
+    "--io-dtype",
+    type=click.Choice(["int8", "uint8"]),
+    default="int8",
+    show_default=True,
+    help="Input/output type of int8 models.",
+)
+@click.option("--per-tensor", is_flag=True, help="Per-tensor weight scales instead of per-channel (int8).")
 @click.option(
     "--representative-samples",
     type=int,
@@ -25,56 +47,124 @@ from edgekd.quantize.modes import mode_names
     show_default=True,
     help="Training samples used to calibrate int8 ranges.",
 )
+@click.option(
+    "--max-drop",
+    type=float,
+    default=1.0,
+    show_default=True,
+    help="Warn when the .tflite loses more than this many accuracy points against the Keras model.",
+)
+@click.option("--strict", is_flag=True, help="Fail (and write nothing) when a check fails, instead of warning.")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option(
     "--trust-model", is_flag=True, help="Allow model files that contain code (Lambda layers, custom objects)."
 )
 @force_option
 @json_option
-def quantize(model_path, data_spec, out_file, mode, representative_samples, seed, trust_model, force, as_json) -> None:
+def quantize(
+    model_path,
+    data_spec,
+    out_path,
+    mode,
+    io_dtype,
+    per_tensor,
+    representative_samples,
+    max_drop,
+    strict,
+    seed,
+    trust_model,
+    force,
+    as_json,
+) -> None:
     """Convert MODEL (.keras or SavedModel) to TFLite; int8 by default.
 
-    The .tflite's own accuracy is measured through the LiteRT interpreter on the test split,
-    with its top-1 agreement with the Keras model. Writes FILE.tflite and FILE.results.json.
+    Every .tflite is checked through the LiteRT interpreter on the test split: its accuracy,
+    its top-1 agreement with the Keras model (warning past --max-drop points), and for
+    full-integer modes that no op stayed float. Writes FILE.tflite and FILE.results.json;
+    with --mode all, DIR/<model>_<mode>.tflite for every mode and DIR/results.json.
 
     \b
-    Example:
+    Examples:
       edgekd quantize runs/kd/student_kd.keras --data mnist1d --out student_int8.tflite
+      edgekd quantize runs/kd/student_kd.keras --mode all --out runs/modes
     """
-    from edgekd.artifacts import write_json_atomic
+    from edgekd.artifacts import check_output_folder, staged_output_folder, write_json_atomic
     from edgekd.data.spec import load_dataset
     from edgekd.models.io import load_model
-    from edgekd.pipeline import quantize_stage
+    from edgekd.pipeline import compare_modes, quantize_stage
+    from edgekd.quantize.modes import QuantizeOptions
     from edgekd.results.document import new_document
-    from edgekd.results.table import MODEL_HEADERS, format_table, model_rows
+    from edgekd.results.table import MODE_HEADERS, MODEL_HEADERS, format_table, mode_rows, model_rows
 
-    if out_file.suffix != ".tflite":
-        raise OutputError(f"--out {out_file} should end in .tflite")
-    sidecar = out_file.with_suffix(".results.json")
-    for path in (out_file, sidecar):
-        if path.exists() and not force:
-            raise OutputError(f"{path} already exists; choose another --out or pass --force to replace it")
-    if not out_file.parent.is_dir():
-        raise OutputError(f"folder {out_file.parent} does not exist; create it or choose another --out")
+    options = QuantizeOptions(io_dtype=io_dtype, per_channel=not per_tensor)
+    if mode == ALL:
+        check_output_folder(out_path, force)
+    else:
+        _check_output_file(out_path, force)
+    config = {
+        "model": str(model_path),
+        "data": data_spec,
+        "mode": mode,
+        "io_dtype": io_dtype,
+        "per_channel": not per_tensor,
+        "representative_samples": representative_samples,
+        "max_drop": max_drop,
+        "strict": strict,
+    }
+    document = new_document("quantize", config, {"representative": seed})
     reporter = stderr_reporter(3)
     with reporter.stage("loading the model", "load"):
         model = load_model(model_path, trust=trust_model)
     with reporter.stage("loading data", "data"):
         dataset = load_dataset(data_spec, reporter)
-    with reporter.stage(f"converting to {mode} and measuring it through LiteRT", "quantize"):
-        artifact = quantize_stage(model, out_file.stem, mode, dataset, representative_samples, seed, out_file, "keras")
-    document = new_document(
-        "quantize",
-        {"model": str(model_path), "data": data_spec, "mode": mode, "representative_samples": representative_samples},
-        {"representative": seed},
-    )
     document["data"] = dataset.summary()
-    document["models"] = {out_file.stem: artifact.record}
-    document["timings_s"] = dict(reporter.durations)
-    write_json_atomic(sidecar, document)
+    stem = model_path.stem if model_path.suffix else model_path.name
+    if mode == ALL:
+        with staged_output_folder(out_path, force) as staging:
+            with reporter.stage("converting in every mode, checking each through LiteRT and timing it", "quantize"):
+                document["models"], document["benchmarks"] = compare_modes(
+                    model, stem, dataset, staging, representative_samples, seed, options, max_drop, strict, reporter
+                )
+            document["timings_s"] = dict(reporter.durations)
+            write_json_atomic(staging / "results.json", document)
+        table = format_table(MODE_HEADERS, mode_rows(document["models"], document["benchmarks"]))
+        written = f"Wrote {len(document['models'])} models and results.json into {out_path}"
+    else:
+        with reporter.stage(f"converting to {mode} and checking it through LiteRT", "quantize"):
+            artifact = quantize_stage(
+                model,
+                out_path.stem,
+                mode,
+                dataset,
+                representative_samples,
+                seed,
+                out_path,
+                "keras",
+                options,
+                max_drop,
+                strict,
+            )
+        document["models"] = {out_path.stem: artifact.record}
+        document["timings_s"] = dict(reporter.durations)
+        write_json_atomic(out_path.with_suffix(".results.json"), document)
+        table = format_table(MODEL_HEADERS, model_rows(document["models"]))
+        table += f"\ntop-1 agreement with the Keras model: {100 * artifact.record['agreement_with_keras']:.2f}%"
+        written = f"Wrote {out_path} and {out_path.with_suffix('.results.json')}"
+    for record in document["models"].values():
+        for warning in record["warnings"]:
+            reporter.say(f"edgekd: warning: {warning}")
     if as_json:
         emit_json(document)
         return
-    click.echo(format_table(MODEL_HEADERS, model_rows(document["models"])))
-    click.echo(f"top-1 agreement with the Keras model: {100 * artifact.record['agreement_with_keras']:.2f}%")
-    click.echo(f"Wrote {out_file} and {sidecar}")
+    click.echo(table)
+    click.echo(written)
+
+
+def _check_output_file(out_file: Path, force: bool) -> None:
+    if out_file.suffix != ".tflite":
+        raise OutputError(f"--out {out_file} should end in .tflite (or use --mode all with a folder)")
+    for path in (out_file, out_file.with_suffix(".results.json")):
+        if path.exists() and not force:
+            raise OutputError(f"{path} already exists; choose another --out or pass --force to replace it")
+    if not out_file.parent.is_dir():
+        raise OutputError(f"folder {out_file.parent} does not exist; create it or choose another --out")

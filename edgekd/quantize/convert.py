@@ -7,12 +7,14 @@ import numpy as np
 from edgekd.errors import ConversionError, DataError
 from edgekd.models.frameworks import tensorflow
 from edgekd.native_output import captured_native_output
-from edgekd.quantize.modes import get_mode
+from edgekd.quantize.modes import DEFAULT_OPTIONS, QuantizeOptions, get_mode
 
 TFLITE_IDENTIFIER = b"TFL3"
 
 
-def convert(model, mode: str = "int8", representative: np.ndarray | None = None) -> bytes:
+def convert(
+    model, mode: str = "int8", representative: np.ndarray | None = None, options: QuantizeOptions = DEFAULT_OPTIONS
+) -> bytes:
     """Convert ``model`` in ``mode``; int8 calibrates on ``representative`` samples (no batch axis dropped).
 
     >>> tflite_bytes = convert(student, "int8", representative_samples(x_train, 200))  # doctest: +SKIP
@@ -40,13 +42,17 @@ def convert(model, mode: str = "int8", representative: np.ndarray | None = None)
     with captured_native_output() as captured:
         try:
             converter = tf.lite.TFLiteConverter.from_keras_model(model)
-            spec.configure(converter, tf, generator)
+            spec.configure(converter, tf, generator, options)
             result = converter.convert()
         except Exception as exc:
             detail = " ".join(str(exc).split())[:400]
             raise ConversionError(
                 f"TFLite conversion to {mode} failed: {detail}"
-                + ("; an op may lack an int8 kernel: try --mode float32 or replace the layer" if mode == "int8" else "")
+                + (
+                    "; an op may lack an integer kernel: try --mode int16x8 or --mode dynamic, or replace the layer"
+                    if spec.integer_only
+                    else ""
+                )
             ) from None
     if result[4:8] != TFLITE_IDENTIFIER:
         raise ConversionError(

@@ -23,6 +23,8 @@ class TensorInfo:
     shape_signature: tuple[int, ...]
     scale: tuple[float, ...] = ()
     zero_point: tuple[int, ...] = ()
+    # Weights and other constants carry data in the file; activations do not.
+    is_constant: bool = False
 
     def as_dict(self) -> dict:
         quantization = {"scale": list(self.scale), "zero_point": list(self.zero_point)} if self.scale else None
@@ -49,6 +51,7 @@ class ModelReport:
     inputs: list[TensorInfo]
     outputs: list[TensorInfo]
     operators: list[OperatorInfo]
+    tensors: list[TensorInfo]
     tensor_dtypes: dict[str, int]
     params: int
     subgraphs: int
@@ -124,7 +127,9 @@ def _parse(data: bytes) -> ModelReport:
     type_names = _enum_names(schema.TensorType)
     op_names = _enum_names(schema.BuiltinOperator)
     graph = model.Subgraphs(0)
-    tensors = [_tensor(graph.Tensors(i), type_names) for i in range(graph.TensorsLength())]
+    tensors = [
+        _tensor(graph.Tensors(i), type_names, _has_data(model, graph.Tensors(i))) for i in range(graph.TensorsLength())
+    ]
 
     def tensor_at(index: int) -> TensorInfo:
         if not 0 <= index < len(tensors):
@@ -143,20 +148,14 @@ def _parse(data: bytes) -> ModelReport:
         outputs = tuple(int(v) for v in op.OutputsAsNumpy()) if op.OutputsLength() else ()
         operators.append(OperatorInfo(name, _op_macs(name, inputs, outputs, tensor_at), inputs, outputs))
 
-    params = 0
-    for i in range(graph.TensorsLength()):
-        tensor = graph.Tensors(i)
-        buffer_index = tensor.Buffer()
-        if 0 < buffer_index < model.BuffersLength():
-            buffer = model.Buffers(buffer_index)
-            if buffer.DataLength() > 0 or buffer.Size() > 0:
-                params += math.prod(tensors[i].shape) if tensors[i].shape else 1
+    params = sum(math.prod(t.shape) if t.shape else 1 for t in tensors if t.is_constant)
     dtypes = Counter(t.dtype for t in tensors)
     return ModelReport(
         size_bytes=len(data),
         inputs=[tensor_at(int(i)) for i in graph.InputsAsNumpy()],
         outputs=[tensor_at(int(i)) for i in graph.OutputsAsNumpy()],
         operators=operators,
+        tensors=tensors,
         tensor_dtypes=dict(sorted(dtypes.items())),
         params=int(params),
         subgraphs=model.SubgraphsLength(),
@@ -165,7 +164,16 @@ def _parse(data: bytes) -> ModelReport:
     )
 
 
-def _tensor(tensor, type_names: dict[int, str]) -> TensorInfo:
+def _has_data(model, tensor) -> bool:
+    index = tensor.Buffer()
+    if not 0 < index < model.BuffersLength():
+        return False
+    buffer = model.Buffers(index)
+    # Small buffers sit inline (Data); large models keep them after the flatbuffer (Offset/Size).
+    return buffer.DataLength() > 0 or buffer.Size() > 0
+
+
+def _tensor(tensor, type_names: dict[int, str], is_constant: bool) -> TensorInfo:
     shape = tuple(int(d) for d in tensor.ShapeAsNumpy()) if tensor.ShapeLength() else ()
     signature = tuple(int(d) for d in tensor.ShapeSignatureAsNumpy()) if tensor.ShapeSignatureLength() else shape
     quantization = tensor.Quantization()
@@ -181,6 +189,7 @@ def _tensor(tensor, type_names: dict[int, str]) -> TensorInfo:
         shape_signature=signature,
         scale=scale,
         zero_point=zero_point,
+        is_constant=is_constant,
     )
 
 

@@ -99,3 +99,23 @@ def energy_notes(benchmarks: list[dict]) -> list[str]:
             seen.add(b["device"])
             notes.append(f"Energy on {b['device']} is absent: {reason}.")
     return notes
+
+
+MODE_HEADERS = ("mode", "size", "accuracy", "drop (points)", "agreement", "host p50 ms", "checks")
+
+
+def mode_rows(models: dict, benchmarks: list[dict]) -> list[list[str]]:
+    """One row per conversion mode: size, accuracy through LiteRT, agreement with Keras, host latency."""
+    latency = {b["model"]: (b.get("latency_ms") or {}).get("p50") for b in benchmarks if b["ok"]}
+    return [
+        [
+            m["mode"],
+            kib(m["size_bytes"]),
+            percent(m["accuracy"]),
+            f"{m['accuracy_drop_points']:+.2f}",
+            percent(m["agreement_with_keras"]),
+            milliseconds(latency.get(role)),
+            "ok" if not m["warnings"] else f"{len(m['warnings'])} warning(s)",
+        ]
+        for role, m in models.items()
+    ]
