@@ -13,20 +13,30 @@ from edgekd.results.table import count, format_table, kib
 
 @click.command()
 @click.argument("model_path", metavar="FILE.tflite", type=click.Path(path_type=Path))
+@click.option(
+    "--edgetpu", is_flag=True, help="Add an Edge TPU verdict: which ops would map, where the graph splits, why."
+)
 @json_option
-def inspect(model_path: Path, as_json: bool) -> None:
+def inspect(model_path: Path, edgetpu: bool, as_json: bool) -> None:
     """Show inputs/outputs (dtype, shape, quantization), ops with MACs, tensor dtypes, parameters and size.
 
     \b
-    Example:
+    Examples:
       edgekd inspect runs/demo-20261125-120000/student_int8.tflite
+      edgekd inspect student_int8.tflite --edgetpu
     """
+    from edgekd.quantize.checks import detected_mode
+    from edgekd.quantize.edgetpu import edgetpu_verdict
     from edgekd.quantize.inspect import inspect_tflite
 
     if not model_path.is_file():
         raise ModelError(f"{model_path} does not exist or is not a file")
     report = inspect_tflite(model_path.read_bytes(), str(model_path))
     document = report.as_dict()
+    document["detected_mode"] = detected_mode(report)
+    verdict = edgetpu_verdict(report) if edgetpu else None
+    if verdict is not None:
+        document["edgetpu"] = verdict.as_dict()
     if as_json:
         emit_json(document)
         return
@@ -52,3 +62,13 @@ def inspect(model_path: Path, as_json: bool) -> None:
     click.echo("tensor dtypes: " + ", ".join(f"{dtype} x{n}" for dtype, n in report.tensor_dtypes.items()))
     for note in report.notes:
         click.echo(f"note: {note}")
+    if verdict is not None:
+        click.echo()
+        click.echo(f"Edge TPU: {verdict.summary()}")
+        for problem in verdict.model_problems[1:]:
+            click.echo(f"  also: {problem}")
+        rows = [[v.index, v.op, "Edge TPU" if v.on_edgetpu else "CPU", v.reason] for v in verdict.ops]
+        click.echo(format_table(("#", "op", "runs on", "why"), rows))
+        for note in verdict.notes:
+            click.echo(f"note: {note}")
+        click.echo(f"rules: {document['edgetpu']['op_table']}")

@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from edgekd.cli.common import emit_json, force_option, json_option, stderr_reporter
-from edgekd.errors import OutputError
+from edgekd.errors import ConfigError, OutputError
 from edgekd.quantize.modes import mode_names
 
 ALL = "all"
@@ -54,6 +54,11 @@ ALL = "all"
     show_default=True,
     help="Warn when the .tflite loses more than this many accuracy points against the Keras model.",
 )
+@click.option(
+    "--edgetpu",
+    is_flag=True,
+    help="Also check Edge TPU readiness and compile with edgetpu_compiler when it is installed (int8 only).",
+)
 @click.option("--strict", is_flag=True, help="Fail (and write nothing) when a check fails, instead of warning.")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option(
@@ -70,6 +75,7 @@ def quantize(
     per_tensor,
     representative_samples,
     max_drop,
+    edgetpu,
     strict,
     seed,
     trust_model,
@@ -87,6 +93,7 @@ def quantize(
     Examples:
       edgekd quantize runs/kd/student_kd.keras --data mnist1d --out student_int8.tflite
       edgekd quantize runs/kd/student_kd.keras --mode all --out runs/modes
+      edgekd quantize runs/kd/student_kd.keras --out student_int8.tflite --edgetpu
     """
     from edgekd.artifacts import check_output_folder, staged_output_folder, write_json_atomic
     from edgekd.data.spec import load_dataset
@@ -97,6 +104,10 @@ def quantize(
     from edgekd.results.table import MODE_HEADERS, MODEL_HEADERS, format_table, mode_rows, model_rows
 
     options = QuantizeOptions(io_dtype=io_dtype, per_channel=not per_tensor)
+    if edgetpu and mode != "int8":
+        raise ConfigError(
+            f"--edgetpu needs --mode int8: the Edge TPU runs only fully 8-bit quantized models, not {mode}"
+        )
     if mode == ALL:
         check_output_folder(out_path, force)
     else:
@@ -145,11 +156,21 @@ def quantize(
                 strict,
             )
         document["models"] = {out_path.stem: artifact.record}
+        if edgetpu:
+            document["edgetpu"] = _edgetpu_stage(out_path, reporter)
         document["timings_s"] = dict(reporter.durations)
         write_json_atomic(out_path.with_suffix(".results.json"), document)
         table = format_table(MODEL_HEADERS, model_rows(document["models"]))
         table += f"\ntop-1 agreement with the Keras model: {100 * artifact.record['agreement_with_keras']:.2f}%"
         written = f"Wrote {out_path} and {out_path.with_suffix('.results.json')}"
+        if edgetpu:
+            table += f"\nEdge TPU (edgekd's rules): {document['edgetpu']['verdict']['summary']}"
+            compiled = document["edgetpu"].get("compiler")
+            if compiled:
+                table += (
+                    f"\nedgetpu_compiler {compiled['version']}: {compiled['edgetpu_ops']} of {compiled['total_ops']} ops "
+                    f"on the Edge TPU, {compiled['subgraphs']} subgraph(s); wrote {compiled['path']}"
+                )
     for record in document["models"].values():
         for warning in record["warnings"]:
             reporter.say(f"edgekd: warning: {warning}")
@@ -158,6 +179,24 @@ def quantize(
         return
     click.echo(table)
     click.echo(written)
+
+
+def _edgetpu_stage(tflite_path: Path, reporter) -> dict:
+    """Edge TPU verdict from the rules, and the real compiler's result when it is installed."""
+    from edgekd.quantize.edgetpu import edgetpu_verdict
+    from edgekd.quantize.edgetpu_compiler import HOW_TO_GET, compile_for_edgetpu, compiler_available
+    from edgekd.quantize.inspect import inspect_tflite
+
+    result = {"verdict": edgetpu_verdict(inspect_tflite(tflite_path.read_bytes())).as_dict()}
+    if not compiler_available():
+        reporter.say(f"edgekd: note: {HOW_TO_GET}")
+        result["compiler"] = None
+        result["compiler_note"] = HOW_TO_GET
+        return result
+    with reporter.stage("compiling for the Edge TPU with edgetpu_compiler", "edgetpu"):
+        compiled_path, log = compile_for_edgetpu(tflite_path, tflite_path.parent)
+    result["compiler"] = {**vars(log), "path": str(compiled_path)}
+    return result
 
 
 def _check_output_file(out_file: Path, force: bool) -> None:
