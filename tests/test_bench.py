@@ -118,3 +118,15 @@ def test_energy_is_labelled_estimated_from_a_power_model():
     assert energy["above_idle_mj"] == pytest.approx((5.4 - 2.3) * 2.0)
     measured = energy_per_inference(profile, 2.0, measured_power_w=4.0)
     assert measured["source"] == "measured" and measured["value_mj"] == pytest.approx(8.0)
+
+
+def test_coral_refuses_a_float_model_with_the_profiles_reason(tmp_path):
+    from edgekd.bench.benchmark import check_device_can_run
+    from edgekd.errors import ProfileError
+    from edgekd.models.builders import get_builder
+    from edgekd.quantize.convert import convert
+
+    data = convert(get_builder("mlp").build((6, 1), 3), "float32")
+    with pytest.raises(ProfileError, match="float32 model and device coral-usb runs only int8: The Edge TPU executes only"):
+        check_device_can_run(get_profile("coral-usb"), data, "model.tflite")
+    check_device_can_run(get_profile("host"), data, "model.tflite")

@@ -8,9 +8,10 @@ from pathlib import Path
 from edgekd.bench.energy import energy_per_inference
 from edgekd.bench.runners import BenchSettings, get_runner
 from edgekd.bench.stats import LatencyStats, latency_stats, stability_warnings
-from edgekd.errors import BenchmarkError
+from edgekd.errors import BenchmarkError, ProfileError
 from edgekd.profiles.loader import ProfileEntry
-from edgekd.quantize.inspect import check_tflite_bytes
+from edgekd.quantize.checks import detected_mode
+from edgekd.quantize.inspect import check_tflite_bytes, inspect_tflite
 
 
 @dataclass
@@ -60,6 +61,19 @@ class BenchmarkResult:
         return document
 
 
+def check_device_can_run(entry: ProfileEntry, data: bytes, source: str) -> None:
+    """Refuse a model whose quantization the device cannot run, with the profile's reason."""
+    check_tflite_bytes(data, source)
+    profile = entry.profile
+    mode = detected_mode(inspect_tflite(data, source))
+    if not profile.supports(mode):
+        reason = f": {profile.quantization.reason}" if profile.quantization.reason else ""
+        raise ProfileError(
+            f"{source} is a {mode} model and device {profile.name} runs only {', '.join(profile.quantization.supported)}"
+            f"{reason}"
+        )
+
+
 def _round(value: float | None) -> float | None:
     return None if value is None else round(float(value), 4)
 
@@ -73,7 +87,7 @@ def benchmark(
     if not model_path.is_file():
         raise BenchmarkError(f"model {model_path} does not exist; check the path")
     data = model_path.read_bytes()
-    check_tflite_bytes(data, str(model_path))
+    check_device_can_run(entry, data, str(model_path))
     if settings.runs < 1 or settings.min_seconds < 0 or settings.warmup < 0:
         raise BenchmarkError("--runs must be at least 1, --min-seconds and --warmup not negative")
     runner = get_runner(profile)

@@ -31,16 +31,19 @@ def bench(model_paths, devices, runs, min_seconds, warmup, threads, as_json) -> 
     Example:
       edgekd bench student_int8.tflite teacher_float32.tflite --device host --runs 500
     """
+    from edgekd.bench.benchmark import check_device_can_run
     from edgekd.bench.runners import BenchSettings
     from edgekd.pipeline import TfliteArtifact, bench_stage, check_devices
-    from edgekd.quantize.inspect import check_tflite_bytes
+    from edgekd.profiles.loader import get_profile
     from edgekd.results.table import BENCH_HEADERS, bench_rows, energy_notes, format_table
 
-    check_devices(list(devices))
+    entries = [get_profile(name) for name in devices]
     for path in model_paths:
         if not path.is_file():
             raise BenchmarkError(f"model {path} does not exist; check the path")
-        check_tflite_bytes(path.read_bytes(), str(path))
+        for entry in entries:
+            check_device_can_run(entry, path.read_bytes(), str(path))
+    check_devices(list(devices))
     artifacts = [TfliteArtifact(path.stem, path, {}) for path in model_paths]
     settings = BenchSettings(runs=runs, min_seconds=min_seconds, warmup=warmup, threads=threads)
     results = bench_stage(artifacts, list(devices), settings, stderr_reporter())
