@@ -58,8 +58,15 @@ def test_int8_conv2d_student_maps_entirely():
     assert "would map to the Edge TPU (one subgraph)" in verdict.summary()
 
 
-def test_conv1d_student_splits_at_the_first_op_outside_the_table():
-    verdict = edgetpu_verdict(converted((40, 1), "int8"))
+def test_int8_signal_student_maps_entirely():
+    # Signal students are Conv2D over a (1, length, channels) view with a static batch.
+    report = converted((40, 1), "int8")
+    assert [op.op for op in report.operators] == ["RESHAPE", "CONV_2D", "CONV_2D", "RESHAPE", "FULLY_CONNECTED"]
+    assert edgetpu_verdict(report).first_cpu_op is None
+
+
+def test_conv1d_model_splits_at_the_first_op_outside_the_table():
+    verdict = edgetpu_verdict(converted((40, 1), "int8", builder="cnn"))
     first = verdict.first_cpu_op
     assert first.op == "EXPAND_DIMS" and first.index == 0
     assert "edgetpu_compiler" in first.reason

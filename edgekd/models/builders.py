@@ -88,14 +88,25 @@ def _build_teacher_cnn(keras, input_shape, num_classes, width):
 
 
 def _build_student_conv(keras, input_shape, num_classes, width):
-    conv = _conv(keras, len(input_shape))
-    layers = [
-        keras.Input(input_shape),
-        conv(_channels(width, 8), 5 if len(input_shape) == 2 else 3, strides=2, padding="same", activation="relu"),
-        conv(_channels(width, 16), 3, strides=2, padding="same", activation="relu"),
-        keras.layers.Flatten() if len(input_shape) == 2 else keras.layers.GlobalAveragePooling2D(),
-        keras.layers.Dense(num_classes, name="logits"),
-    ]
+    if len(input_shape) == 2:
+        # Signals run as Conv2D over a (1, length, channels) view: the same arithmetic as
+        # Conv1D, but TFMOT can quantize it (its registry has no Conv1D) and the .tflite has
+        # RESHAPE + CONV_2D, which the Edge TPU maps, instead of EXPAND_DIMS.
+        layers = [
+            keras.Input(input_shape),
+            keras.layers.Reshape((1, *input_shape)),
+            keras.layers.Conv2D(_channels(width, 8), (1, 5), strides=(1, 2), padding="same", activation="relu"),
+            keras.layers.Conv2D(_channels(width, 16), (1, 3), strides=(1, 2), padding="same", activation="relu"),
+            keras.layers.Flatten(),
+        ]
+    else:
+        layers = [
+            keras.Input(input_shape),
+            keras.layers.Conv2D(_channels(width, 8), 3, strides=2, padding="same", activation="relu"),
+            keras.layers.Conv2D(_channels(width, 16), 3, strides=2, padding="same", activation="relu"),
+            keras.layers.GlobalAveragePooling2D(),
+        ]
+    layers.append(keras.layers.Dense(num_classes, name="logits"))
     return keras.Sequential(layers, name="student_conv")
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from edgekd.errors import ConversionError, DataError
-from edgekd.models.frameworks import tensorflow
+from edgekd.models.frameworks import Framework, framework_of, tensorflow
 from edgekd.native_output import captured_native_output
 from edgekd.quantize.modes import DEFAULT_OPTIONS, QuantizeOptions, get_mode
 
@@ -41,7 +41,7 @@ def convert(
 
     with captured_native_output() as captured:
         try:
-            converter = tf.lite.TFLiteConverter.from_keras_model(model)
+            converter = _converter(tf, model, options.static_batch)
             spec.configure(converter, tf, generator, options)
             result = converter.convert()
         except Exception as exc:
@@ -59,6 +59,14 @@ def convert(
             f"the converter returned something that is not a TFLite flatbuffer ({captured.text[-200:]})"
         )
     return bytes(result)
+
+
+def _converter(tf, model, static_batch: bool):
+    if static_batch and framework_of(model) is Framework.TF_KERAS:
+        spec = tf.TensorSpec([1, *model.input_shape[1:]], tf.float32)
+        function = tf.function(lambda inputs: model(inputs, training=False)).get_concrete_function(spec)
+        return tf.lite.TFLiteConverter.from_concrete_functions([function], model)
+    return tf.lite.TFLiteConverter.from_keras_model(model)
 
 
 def _check_weights_finite(model) -> None:

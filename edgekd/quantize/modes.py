@@ -33,6 +33,11 @@ class QuantizeOptions:
     # Per-channel weight scales (the converter's default) keep conv accuracy; per-tensor
     # is only for targets that require it.
     per_channel: bool = True
+    # Batch fixed at 1: the shape arithmetic folds into constants (no SHAPE/PACK ops) and the
+    # Edge TPU and microcontrollers need static shapes. Applies to tf_keras models; Keras 3
+    # models convert with a dynamic batch (their concrete functions keep resource variables
+    # that int8 calibration cannot read).
+    static_batch: bool = True
 
     def __post_init__(self) -> None:
         if self.io_dtype not in ("int8", "uint8"):
