@@ -220,7 +220,7 @@ BAD_CASES = [
     ("quantize bad out", ["quantize", "{teacher}", "--data", TINY_DATA, "--out", "{tmp}/q.bin"], [".tflite"]),
     ("bench unknown device", ["bench", "{html}", "--device", "rpi9"], ["unknown device 'rpi9'"]),
     ("bench non-tflite", ["bench", "{html}"], ["not a TFLite model"]),
-    ("bench device without runner", ["bench", "{html}", "--device", "rpi4"], ["no ssh runner yet"]),
+    ("bench html on a device without runner", ["bench", "{html}", "--device", "rpi4"], ["not a TFLite model"]),
     ("bench teacher keras file", ["bench", "{teacher}"], ["not a TFLite model", "zip archive"]),
     ("devices show unknown", ["devices", "show", "nope"], ["unknown device"]),
     ("run missing config", ["run", "{tmp}/none.yaml", "--out", "{out}"], ["cannot read config"]),
@@ -239,6 +239,12 @@ def test_bad_input_fails_cleanly_and_writes_nothing(bad_inputs, tmp_path, case, 
     after = {p.name for p in tmp_path.iterdir()}
     assert after == before, f"{case} left {after - before}"
     assert not (tmp_path / "pwned").exists()
+
+
+def test_bench_on_a_device_without_a_runner_explains(pipeline_run):
+    out, _ = pipeline_run
+    result = invoke("bench", str(out / "student_int8.tflite"), "--device", "rpi4")
+    assert_clean_failure(result, "no ssh runner yet")
 
 
 def test_real_entry_point_prints_one_line_and_no_traceback(tmp_path):
