@@ -127,6 +127,8 @@ def test_coral_refuses_a_float_model_with_the_profiles_reason(tmp_path):
     from edgekd.quantize.convert import convert
 
     data = convert(get_builder("mlp").build((6, 1), 3), "float32")
-    with pytest.raises(ProfileError, match="float32 model and device coral-usb runs only int8: The Edge TPU executes only"):
+    with pytest.raises(
+        ProfileError, match="float32 model and device coral-usb runs only int8: The Edge TPU executes only"
+    ):
         check_device_can_run(get_profile("coral-usb"), data, "model.tflite")
     check_device_can_run(get_profile("host"), data, "model.tflite")

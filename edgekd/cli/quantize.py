@@ -11,6 +11,7 @@ from edgekd.errors import ConfigError, OutputError
 from edgekd.quantize.modes import mode_names
 
 ALL = "all"
+QAT = "qat"
 
 
 @click.command()
@@ -29,8 +30,9 @@ ALL = "all"
     "--mode",
     default="int8",
     show_default=True,
-    type=click.Choice([*mode_names(), ALL]),
-    help="Conversion mode; 'all' writes every mode into the --out folder and compares them.",
+    type=click.Choice([*mode_names(), QAT, ALL]),
+    help="Conversion mode; 'qat' fine-tunes with quantization-aware training first (tf_keras models); "
+    "'all' writes every post-training mode into the --out folder and compares them.",
 )
 @click.option(
     "--io-dtype",
@@ -55,6 +57,17 @@ ALL = "all"
     help="Warn when the .tflite loses more than this many accuracy points against the Keras model.",
 )
 @click.option(
+    "--teacher",
+    "teacher_path",
+    type=click.Path(path_type=Path),
+    help="With --mode qat: keep distilling from this teacher during quantization-aware training.",
+)
+@click.option("--qat-epochs", type=int, default=3, show_default=True, help="Epochs of quantization-aware training.")
+@click.option(
+    "--temperature", type=float, default=1.0, show_default=True, help="Distillation temperature for --teacher."
+)
+@click.option("--alpha", type=float, default=0.0, show_default=True, help="Hard-label weight for --teacher.")
+@click.option(
     "--edgetpu",
     is_flag=True,
     help="Also check Edge TPU readiness and compile with edgetpu_compiler when it is installed (int8 only).",
@@ -75,6 +88,10 @@ def quantize(
     per_tensor,
     representative_samples,
     max_drop,
+    teacher_path,
+    qat_epochs,
+    temperature,
+    alpha,
     edgetpu,
     strict,
     seed,
@@ -94,6 +111,7 @@ def quantize(
       edgekd quantize runs/kd/student_kd.keras --data mnist1d --out student_int8.tflite
       edgekd quantize runs/kd/student_kd.keras --mode all --out runs/modes
       edgekd quantize runs/kd/student_kd.keras --out student_int8.tflite --edgetpu
+      edgekd quantize runs/kd/student_kd.keras --mode qat --teacher runs/kd/teacher.keras --out student_qat.tflite
     """
     from edgekd.artifacts import check_output_folder, staged_output_folder, write_json_atomic
     from edgekd.data.spec import load_dataset
@@ -104,7 +122,9 @@ def quantize(
     from edgekd.results.table import MODE_HEADERS, MODEL_HEADERS, format_table, mode_rows, model_rows
 
     options = QuantizeOptions(io_dtype=io_dtype, per_channel=not per_tensor)
-    if edgetpu and mode != "int8":
+    if teacher_path and mode != QAT:
+        raise ConfigError("--teacher is for --mode qat (distillation during quantization-aware training)")
+    if edgetpu and mode not in ("int8", QAT):
         raise ConfigError(
             f"--edgetpu needs --mode int8: the Edge TPU runs only fully 8-bit quantized models, not {mode}"
         )
@@ -141,11 +161,17 @@ def quantize(
         table = format_table(MODE_HEADERS, mode_rows(document["models"], document["benchmarks"]))
         written = f"Wrote {len(document['models'])} models and results.json into {out_path}"
     else:
+        if mode == QAT:
+            with reporter.stage("quantization-aware training", "qat"):
+                model, history, qat_description = _qat(
+                    model, teacher_path, dataset, qat_epochs, temperature, alpha, seed, trust_model, reporter
+                )
+            document["training"] = {"qat": history.as_dict()}
         with reporter.stage(f"converting to {mode} and checking it through LiteRT", "quantize"):
             artifact = quantize_stage(
                 model,
                 out_path.stem,
-                mode,
+                "int8" if mode == QAT else mode,
                 dataset,
                 representative_samples,
                 seed,
@@ -155,6 +181,8 @@ def quantize(
                 max_drop,
                 strict,
             )
+        if mode == QAT:
+            artifact.record.update(mode=QAT, qat=qat_description)
         document["models"] = {out_path.stem: artifact.record}
         if edgetpu:
             document["edgetpu"] = _edgetpu_stage(out_path, reporter)
@@ -179,6 +207,22 @@ def quantize(
         return
     click.echo(table)
     click.echo(written)
+
+
+def _qat(model, teacher_path, dataset, epochs, temperature, alpha, seed, trust_model, reporter):
+    from edgekd.distill.losses import make_loss
+    from edgekd.models.io import load_model
+    from edgekd.quantize.qat import quantization_aware_training
+
+    teacher = load_model(teacher_path, trust=trust_model) if teacher_path else None
+    loss = make_loss("kd", dataset.num_classes, temperature=temperature, alpha=alpha) if teacher is not None else None
+    quantized, history = quantization_aware_training(model, dataset, epochs, seed, teacher, loss, reporter=reporter)
+    description = {
+        "epochs": epochs,
+        "teacher": str(teacher_path) if teacher_path else None,
+        "distillation": loss.describe() if loss else None,
+    }
+    return quantized, history, description
 
 
 def _edgetpu_stage(tflite_path: Path, reporter) -> dict:

@@ -75,6 +75,22 @@ def fresh_copy(model):
     return keras.models.clone_model(model)
 
 
+def distillation_set(
+    teacher, dataset: Dataset, x_fit: np.ndarray, y_fit: np.ndarray, use_transfer_set: bool, reporter: Reporter = SILENT
+) -> tuple[np.ndarray, np.ndarray, int]:
+    """Inputs and packed targets (label or -1, teacher logits) for distillation; the teacher runs once here."""
+    x_parts, y_parts = [x_fit], [y_fit]
+    transfer = dataset.x_unlabeled if use_transfer_set else None
+    if transfer is not None:
+        x_parts.append(transfer)
+        y_parts.append(np.full(len(transfer), -1, dtype=np.int64))
+    x_kd = np.concatenate(x_parts)
+    with reporter.bar(len(x_kd), "caching teacher logits", unit="samples") as bar:
+        teacher_logits = predict_logits(teacher, x_kd)
+        bar.update(len(x_kd))
+    return x_kd, pack_targets(np.concatenate(y_parts), teacher_logits), 0 if transfer is None else len(transfer)
+
+
 def distill(
     teacher,
     student,
@@ -92,21 +108,12 @@ def distill(
     check_pairing(teacher, student, dataset)
     control = fresh_copy(student) if train_control else None
     x_fit, y_fit, x_val, y_val = dataset.validation_split(VALIDATION_FRACTION, seed)
-    x_parts, y_parts = [x_fit], [y_fit]
-    transfer = dataset.x_unlabeled if use_transfer_set else None
-    if transfer is not None:
-        x_parts.append(transfer)
-        y_parts.append(np.full(len(transfer), -1, dtype=np.int64))
-    x_kd = np.concatenate(x_parts)
-    labels_kd = np.concatenate(y_parts)
-    with reporter.bar(len(x_kd), "caching teacher logits", unit="samples") as bar:
-        teacher_logits = predict_logits(teacher, x_kd)
-        bar.update(len(x_kd))
+    x_kd, targets, transfer_samples = distillation_set(teacher, dataset, x_fit, y_fit, use_transfer_set, reporter)
     budget = TrainingBudget.for_epochs(epochs, len(x_kd), batch_size, learning_rate)
     kd_history = fit(
         student,
         x_kd,
-        pack_targets(labels_kd, teacher_logits),
+        targets,
         distillation_objective(loss),
         budget,
         (x_val, y_val),
@@ -119,6 +126,4 @@ def distill(
         scratch_history = fit(
             control, x_fit, y_fit, hard_label_objective(), budget, (x_val, y_val), seed, reporter, "scratch control"
         )
-    return DistillationOutcome(
-        student, control, kd_history, scratch_history, budget, 0 if transfer is None else len(transfer)
-    )
+    return DistillationOutcome(student, control, kd_history, scratch_history, budget, transfer_samples)
