@@ -35,6 +35,7 @@ from edgekd.profiles.loader import get_profile
 from edgekd.progress import SILENT, Reporter
 from edgekd.quantize import evaluate as tflite_eval
 from edgekd.quantize.checks import accuracy_drop_points, detected_mode, float_ops
+from edgekd.quantize.compress import gzip_size
 from edgekd.quantize.convert import convert
 from edgekd.quantize.inspect import inspect_tflite
 from edgekd.quantize.modes import DEFAULT_OPTIONS, QuantizeOptions, get_mode, mode_names
@@ -214,6 +215,7 @@ def quantize_stage(
         size_bytes=len(data),
         path=out_file.name,
         fmt=f"tflite ({mode})",
+        gzip_bytes=gzip_size(data),
         mode=mode,
         detected_mode=detected_mode(report),
         agreement_with_keras=round(float(np.mean(predicted == keras_predicted)), 6),

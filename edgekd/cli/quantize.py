@@ -68,6 +68,15 @@ QAT = "qat"
 )
 @click.option("--alpha", type=float, default=0.0, show_default=True, help="Hard-label weight for --teacher.")
 @click.option(
+    "--prune", default=None, help="Magnitude pruning before conversion: a sparsity such as 0.5, or 2:4 (structured)."
+)
+@click.option(
+    "--cluster", "clusters", type=int, default=0, help="Weight clustering before conversion: number of centroids."
+)
+@click.option(
+    "--compress-epochs", type=int, default=2, show_default=True, help="Fine-tuning epochs after pruning/clustering."
+)
+@click.option(
     "--edgetpu",
     is_flag=True,
     help="Also check Edge TPU readiness and compile with edgetpu_compiler when it is installed (int8 only).",
@@ -90,6 +99,9 @@ def quantize(
     max_drop,
     teacher_path,
     qat_epochs,
+    prune,
+    clusters,
+    compress_epochs,
     temperature,
     alpha,
     edgetpu,
@@ -112,6 +124,7 @@ def quantize(
       edgekd quantize runs/kd/student_kd.keras --mode all --out runs/modes
       edgekd quantize runs/kd/student_kd.keras --out student_int8.tflite --edgetpu
       edgekd quantize runs/kd/student_kd.keras --mode qat --teacher runs/kd/teacher.keras --out student_qat.tflite
+      edgekd quantize runs/kd/student_kd.keras --prune 2:4 --out student_sparse_int8.tflite
     """
     from edgekd.artifacts import check_output_folder, staged_output_folder, write_json_atomic
     from edgekd.data.spec import load_dataset
@@ -122,6 +135,11 @@ def quantize(
     from edgekd.results.table import MODE_HEADERS, MODEL_HEADERS, format_table, mode_rows, model_rows
 
     options = QuantizeOptions(io_dtype=io_dtype, per_channel=not per_tensor)
+    from edgekd.quantize.compress import Compression
+
+    compression = Compression(prune=prune, clusters=clusters, epochs=compress_epochs)
+    if compression.active and mode == QAT:
+        raise ConfigError("--prune/--cluster go with post-training modes; QAT after them would undo the sparsity")
     if teacher_path and mode != QAT:
         raise ConfigError("--teacher is for --mode qat (distillation during quantization-aware training)")
     if edgetpu and mode not in ("int8", QAT):
@@ -149,6 +167,12 @@ def quantize(
     with reporter.stage("loading data", "data"):
         dataset = load_dataset(data_spec, reporter)
     document["data"] = dataset.summary()
+    if compression.active:
+        from edgekd.quantize.compress import compress, weight_sparsity
+
+        with reporter.stage("pruning/clustering with fine-tuning", "compress"):
+            model = compress(model, compression, dataset, seed, reporter)
+        document["compression"] = {**compression.describe(), "kernel_sparsity": round(weight_sparsity(model), 6)}
     stem = model_path.stem if model_path.suffix else model_path.name
     if mode == ALL:
         with staged_output_folder(out_path, force) as staging:
@@ -183,6 +207,8 @@ def quantize(
             )
         if mode == QAT:
             artifact.record.update(mode=QAT, qat=qat_description)
+        if compression.active:
+            artifact.record["compression"] = document["compression"]
         document["models"] = {out_path.stem: artifact.record}
         if edgetpu:
             document["edgetpu"] = _edgetpu_stage(out_path, reporter)
@@ -190,6 +216,9 @@ def quantize(
         write_json_atomic(out_path.with_suffix(".results.json"), document)
         table = format_table(MODEL_HEADERS, model_rows(document["models"]))
         table += f"\ntop-1 agreement with the Keras model: {100 * artifact.record['agreement_with_keras']:.2f}%"
+        table += f"\nsize {artifact.record['size_bytes']:,} bytes, {artifact.record['gzip_bytes']:,} gzipped"
+        if compression.active:
+            table += f" (kernel sparsity {100 * document['compression']['kernel_sparsity']:.1f}%)"
         written = f"Wrote {out_path} and {out_path.with_suffix('.results.json')}"
         if edgetpu:
             table += f"\nEdge TPU (edgekd's rules): {document['edgetpu']['verdict']['summary']}"

@@ -97,8 +97,14 @@ def fit(
     seed: int,
     reporter: Reporter = SILENT,
     description: str = "training",
+    extra_callbacks: tuple = (),
+    keep_best: bool = True,
 ) -> TrainingHistory:
-    """Train ``model`` in place for ``budget.steps`` steps and restore its best validation weights."""
+    """Train ``model`` in place for ``budget.steps`` steps and (by default) restore its best validation weights.
+
+    ``keep_best=False`` keeps the final weights: needed when a wrapper's state follows a
+    schedule (pruning masks), where an early checkpoint would undo it.
+    """
     tf = tensorflow()
     keras = keras_module(framework_of(model))
     keras.utils.set_random_seed(seed)
@@ -146,8 +152,9 @@ def fit(
             epochs=checkpoints,
             verbose=0,
             shuffle=False,
-            callbacks=[Watch()],
+            callbacks=[Watch(), *extra_callbacks],
         )
     history.seconds = time.perf_counter() - started
-    model.set_weights(best["weights"])
+    if keep_best:
+        model.set_weights(best["weights"])
     return history
