@@ -80,3 +80,39 @@ def test_float_modes_keep_the_fragile_model_exact(fragile_model):
     )
     assert result.exit_code == 0, result.stderr
     assert json.loads(result.stdout)["models"]["f"]["accuracy_drop_points"] == 0
+
+
+def test_debug_ranks_layers_by_quantization_error(pipeline_run, tmp_path):
+    out, _ = pipeline_run
+    result = invoke(
+        "quantize",
+        str(out / "student_kd.keras"),
+        "--data",
+        TINY_DATA,
+        "--debug",
+        "--out",
+        str(tmp_path / "d.tflite"),
+        "--json",
+    )
+    assert result.exit_code == 0, result.stderr
+    errors = json.loads(result.stdout)["layer_errors"]
+    assert {e["op"] for e in errors} >= {"CONV_2D", "FULLY_CONNECTED"}
+    steps = [e["rmse_per_scale"] for e in errors]
+    assert steps == sorted(steps, reverse=True) and all(s >= 0 for s in steps)
+
+
+def test_debug_needs_an_integer_mode(pipeline_run, tmp_path):
+    out, _ = pipeline_run
+    result = invoke(
+        "quantize",
+        str(out / "student_kd.keras"),
+        "--data",
+        TINY_DATA,
+        "--debug",
+        "--mode",
+        "float16",
+        "--out",
+        str(tmp_path / "d.tflite"),
+    )
+    assert_clean_failure(result, "--debug", "int8")
+    assert list(tmp_path.iterdir()) == []

@@ -8,7 +8,7 @@ import click
 
 from edgekd.cli.common import emit_json, force_option, json_option, stderr_reporter
 from edgekd.errors import ConfigError, OutputError
-from edgekd.quantize.modes import mode_names
+from edgekd.quantize.modes import get_mode, mode_names
 
 ALL = "all"
 QAT = "qat"
@@ -76,6 +76,7 @@ QAT = "qat"
 @click.option(
     "--compress-epochs", type=int, default=2, show_default=True, help="Fine-tuning epochs after pruning/clustering."
 )
+@click.option("--debug", is_flag=True, help="Per-layer quantization error (TFLite's debugger), worst layers first.")
 @click.option(
     "--edgetpu",
     is_flag=True,
@@ -97,6 +98,7 @@ def quantize(
     per_tensor,
     representative_samples,
     max_drop,
+    debug,
     teacher_path,
     qat_epochs,
     prune,
@@ -140,6 +142,10 @@ def quantize(
     compression = Compression(prune=prune, clusters=clusters, epochs=compress_epochs)
     if compression.active and mode == QAT:
         raise ConfigError("--prune/--cluster go with post-training modes; QAT after them would undo the sparsity")
+    if debug and mode not in (QAT, ALL) and not get_mode(mode).integer_only:
+        raise ConfigError(f"--debug compares integer layers with float ones; it needs --mode int8 or int16x8, not {mode}")
+    if debug and mode == ALL:
+        raise ConfigError("--debug works on one mode at a time; choose --mode int8 or int16x8")
     if teacher_path and mode != QAT:
         raise ConfigError("--teacher is for --mode qat (distillation during quantization-aware training)")
     if edgetpu and mode not in ("int8", QAT):
@@ -209,6 +215,10 @@ def quantize(
             artifact.record.update(mode=QAT, qat=qat_description)
         if compression.active:
             artifact.record["compression"] = document["compression"]
+        if debug:
+            document["layer_errors"] = _layer_errors(
+                model, "int8" if mode == QAT else mode, dataset, representative_samples, seed, options, reporter
+            )
         document["models"] = {out_path.stem: artifact.record}
         if edgetpu:
             document["edgetpu"] = _edgetpu_stage(out_path, reporter)
@@ -220,6 +230,13 @@ def quantize(
         if compression.active:
             table += f" (kernel sparsity {100 * document['compression']['kernel_sparsity']:.1f}%)"
         written = f"Wrote {out_path} and {out_path.with_suffix('.results.json')}"
+        if debug:
+            worst = document["layer_errors"][:5]
+            table += "\n\nlayers losing the most (RMSE in quantization steps; about 0.29 is the rounding floor):\n"
+            table += format_table(
+                ("op", "tensor", "rmse/scale", "rmse"),
+                [[e["op"], e["tensor"][:50], f"{e['rmse_per_scale']:.3f}", f"{e['rmse']:.4g}"] for e in worst],
+            )
         if edgetpu:
             table += f"\nEdge TPU (edgekd's rules): {document['edgetpu']['verdict']['summary']}"
             compiled = document["edgetpu"].get("compiler")
@@ -236,6 +253,15 @@ def quantize(
         return
     click.echo(table)
     click.echo(written)
+
+
+def _layer_errors(model, mode, dataset, count, seed, options, reporter) -> list[dict]:
+    from edgekd.data.representative import representative_samples
+    from edgekd.quantize.debug import layer_errors
+
+    with reporter.stage("measuring per-layer quantization error", "debug"):
+        errors = layer_errors(model, mode, representative_samples(dataset.x_train, count, seed), options)
+    return [e.as_dict() for e in errors]
 
 
 def _qat(model, teacher_path, dataset, epochs, temperature, alpha, seed, trust_model, reporter):

@@ -20,40 +20,18 @@ def convert(
     >>> tflite_bytes = convert(student, "int8", representative_samples(x_train, 200))  # doctest: +SKIP
     """
     spec = get_mode(mode)
-    tf = tensorflow()
-    generator = None
-    if spec.needs_representative_data:
-        if representative is None or len(representative) == 0:
-            raise DataError(f"mode {mode} needs a representative dataset and none (or an empty one) was given")
-        expected = tuple(int(d) for d in model.input_shape[1:])
-        if tuple(representative.shape[1:]) != expected:
-            raise DataError(
-                f"representative samples are shaped {tuple(representative.shape[1:])} but the model expects {expected}"
-            )
-        if not np.all(np.isfinite(representative)):
-            raise DataError("the representative dataset contains NaN or Inf; int8 calibration would be meaningless")
-        _check_weights_finite(model)
-        samples = representative.astype(np.float32)
-
-        def generator():
-            for sample in samples:
-                yield [sample[None, ...]]
-
+    generator = representative_generator(model, mode, representative)
     with captured_native_output() as captured:
         try:
-            converter = _converter(tf, model, options.static_batch)
-            spec.configure(converter, tf, generator, options)
-            result = converter.convert()
+            result = configured_converter(model, mode, generator, options).convert()
         except Exception as exc:
             detail = " ".join(str(exc).split())[:400]
-            raise ConversionError(
-                f"TFLite conversion to {mode} failed: {detail}"
-                + (
-                    "; an op may lack an integer kernel: try --mode int16x8 or --mode dynamic, or replace the layer"
-                    if spec.integer_only
-                    else ""
-                )
-            ) from None
+            hint = (
+                "; an op may lack an integer kernel: try --mode int16x8 or --mode dynamic, or replace the layer"
+                if spec.integer_only
+                else ""
+            )
+            raise ConversionError(f"TFLite conversion to {mode} failed: {detail}{hint}") from None
     if result[4:8] != TFLITE_IDENTIFIER:
         raise ConversionError(
             f"the converter returned something that is not a TFLite flatbuffer ({captured.text[-200:]})"
@@ -61,10 +39,45 @@ def convert(
     return bytes(result)
 
 
+def representative_generator(model, mode: str, representative: np.ndarray | None):
+    """A checked calibration generator for modes that need one (None otherwise)."""
+    if not get_mode(mode).needs_representative_data:
+        return None
+    if representative is None or len(representative) == 0:
+        raise DataError(f"mode {mode} needs a representative dataset and none (or an empty one) was given")
+    expected = tuple(int(d) for d in model.input_shape[1:])
+    if tuple(representative.shape[1:]) != expected:
+        raise DataError(
+            f"representative samples are shaped {tuple(representative.shape[1:])} but the model expects {expected}"
+        )
+    if not np.all(np.isfinite(representative)):
+        raise DataError("the representative dataset contains NaN or Inf; int8 calibration would be meaningless")
+    _check_weights_finite(model)
+    samples = representative.astype(np.float32)
+
+    def generator():
+        for sample in samples:
+            yield [sample[None, ...]]
+
+    return generator
+
+
+def configured_converter(model, mode: str, generator, options: QuantizeOptions = DEFAULT_OPTIONS):
+    """A ``TFLiteConverter`` for ``model`` set up for ``mode``, not yet run."""
+    tf = tensorflow()
+    converter = _converter(tf, model, options.static_batch)
+    get_mode(mode).configure(converter, tf, generator, options)
+    return converter
+
+
 def _converter(tf, model, static_batch: bool):
     if static_batch and framework_of(model) is Framework.TF_KERAS:
         spec = tf.TensorSpec([1, *model.input_shape[1:]], tf.float32)
-        function = tf.function(lambda inputs: model(inputs, training=False)).get_concrete_function(spec)
+
+        def serve(inputs):
+            return model(inputs, training=False)
+
+        function = tf.function(serve, autograph=False).get_concrete_function(spec)
         return tf.lite.TFLiteConverter.from_concrete_functions([function], model)
     return tf.lite.TFLiteConverter.from_keras_model(model)
 
