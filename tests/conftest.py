@@ -44,6 +44,12 @@ def invoke(*args: str, cwd: Path | None = None, env: dict | None = None):
         os.chdir(previous)
 
 
+def quantize_student(pipeline_run, *args: str):
+    """`edgekd quantize` on the shared pipeline run's distilled student, with the tiny data."""
+    out, _ = pipeline_run
+    return invoke("quantize", str(out / "student_kd.keras"), "--data", TINY_DATA, *args)
+
+
 def assert_clean_failure(result, *fragments: str) -> str:
     """Non-zero exit, one error line on stderr naming the problem (after any progress lines), no traceback."""
     assert result.exit_code != 0, f"expected failure, got exit 0; stdout={result.stdout!r}"

@@ -7,18 +7,15 @@ import pytest
 
 from edgekd.errors import ConfigError
 from edgekd.quantize.compress import Compression, gzip_size
-from tests.conftest import TINY_DATA, assert_clean_failure, invoke
+from tests.conftest import TINY_DATA, assert_clean_failure, invoke, quantize_student
 
 
 @pytest.mark.parametrize("prune, expected", [("0.5", 0.5), ("2:4", 0.5)])
 def test_pruning_reaches_its_sparsity_and_shrinks_the_gzip_size(pipeline_run, tmp_path, prune, expected):
     out, document = pipeline_run
     target = tmp_path / "p.tflite"
-    result = invoke(
-        "quantize",
-        str(out / "student_kd.keras"),
-        "--data",
-        TINY_DATA,
+    result = quantize_student(
+        pipeline_run,
         "--prune",
         prune,
         "--compress-epochs",
@@ -55,11 +52,8 @@ def test_two_of_four_structure(pipeline_run, tmp_path):
 def test_clustering_limits_distinct_weights(pipeline_run, tmp_path):
     out, _ = pipeline_run
     target = tmp_path / "c.tflite"
-    result = invoke(
-        "quantize",
-        str(out / "student_kd.keras"),
-        "--data",
-        TINY_DATA,
+    result = quantize_student(
+        pipeline_run,
         "--cluster",
         "8",
         "--compress-epochs",
@@ -89,11 +83,8 @@ def test_compression_refuses_keras3_and_qat(teacher_file, pipeline_run, tmp_path
     )
     assert_clean_failure(result, "need a tf_keras model")
     out, _ = pipeline_run
-    result = invoke(
-        "quantize",
-        str(out / "student_kd.keras"),
-        "--data",
-        TINY_DATA,
+    result = quantize_student(
+        pipeline_run,
         "--prune",
         "0.5",
         "--mode",

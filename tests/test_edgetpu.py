@@ -10,7 +10,7 @@ import pytest
 from edgekd.errors import ModelError
 from edgekd.quantize.edgetpu import edgetpu_verdict, parse_compiler_log
 from edgekd.quantize.inspect import ModelReport, OperatorInfo, TensorInfo
-from tests.conftest import TINY_DATA, assert_clean_failure, invoke
+from tests.conftest import assert_clean_failure, invoke, quantize_student
 
 # The summary printed by edgetpu_compiler (google-coral/edgetpu issues; shared/reference/FACTS.md).
 COMPILER_LOG = """\
@@ -128,11 +128,8 @@ def test_compiler_log_is_parsed():
 def test_quantize_edgetpu_without_the_compiler_says_how_to_get_it(pipeline_run, tmp_path, monkeypatch):
     out, _ = pipeline_run
     monkeypatch.setenv("PATH", str(tmp_path))
-    result = invoke(
-        "quantize",
-        str(out / "student_kd.keras"),
-        "--data",
-        TINY_DATA,
+    result = quantize_student(
+        pipeline_run,
         "--out",
         str(tmp_path / "s.tflite"),
         "--edgetpu",
@@ -162,7 +159,7 @@ def test_quantize_edgetpu_runs_the_compiler_when_present(pipeline_run, tmp_path,
     fake.chmod(fake.stat().st_mode | stat.S_IEXEC)
     monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
     target = tmp_path / "s.tflite"
-    result = invoke("quantize", str(out / "student_kd.keras"), "--data", TINY_DATA, "--out", str(target), "--edgetpu")
+    result = quantize_student(pipeline_run, "--out", str(target), "--edgetpu")
     assert result.exit_code == 0, result.stderr
     assert (tmp_path / "s_edgetpu.tflite").is_file()
     assert "78 of 84 ops on the Edge TPU" in result.stdout
@@ -172,11 +169,8 @@ def test_quantize_edgetpu_runs_the_compiler_when_present(pipeline_run, tmp_path,
 
 def test_edgetpu_needs_int8(pipeline_run, tmp_path):
     out, _ = pipeline_run
-    result = invoke(
-        "quantize",
-        str(out / "student_kd.keras"),
-        "--data",
-        TINY_DATA,
+    result = quantize_student(
+        pipeline_run,
         "--mode",
         "float32",
         "--out",

@@ -3,7 +3,7 @@
 import json
 import os
 
-from tests.conftest import TINY_DATA, assert_clean_failure, invoke
+from tests.conftest import TINY_DATA, assert_clean_failure, invoke, quantize_student
 
 
 def test_tfmot_import_does_not_switch_keras_for_the_process():
@@ -17,11 +17,8 @@ def test_tfmot_import_does_not_switch_keras_for_the_process():
 def test_qat_with_distillation_produces_a_full_int8_model(pipeline_run, tmp_path):
     out, _ = pipeline_run
     target = tmp_path / "qat.tflite"
-    result = invoke(
-        "quantize",
-        str(out / "student_kd.keras"),
-        "--data",
-        TINY_DATA,
+    result = quantize_student(
+        pipeline_run,
         "--mode",
         "qat",
         "--teacher",
@@ -44,11 +41,8 @@ def test_qat_with_distillation_produces_a_full_int8_model(pipeline_run, tmp_path
 
 def test_qat_without_a_teacher_trains_on_labels(pipeline_run, tmp_path):
     out, _ = pipeline_run
-    result = invoke(
-        "quantize",
-        str(out / "student_kd.keras"),
-        "--data",
-        TINY_DATA,
+    result = quantize_student(
+        pipeline_run,
         "--mode",
         "qat",
         "--qat-epochs",
@@ -71,11 +65,8 @@ def test_qat_refuses_keras3_models_with_the_reason(teacher_file, tmp_path):
 
 def test_teacher_only_goes_with_qat(pipeline_run, tmp_path):
     out, _ = pipeline_run
-    result = invoke(
-        "quantize",
-        str(out / "student_kd.keras"),
-        "--data",
-        TINY_DATA,
+    result = quantize_student(
+        pipeline_run,
         "--teacher",
         str(out / "teacher.keras"),
         "--out",

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from edgekd.quantize.modes import mode_names
-from tests.conftest import TINY_DATA, assert_clean_failure, invoke
+from tests.conftest import assert_clean_failure, invoke, quantize_student
 
 
 @pytest.fixture(scope="module")
@@ -33,9 +33,7 @@ def fragile_model(tmp_path_factory):
 def test_mode_all_writes_every_mode_and_compares_them(pipeline_run, tmp_path):
     out, _ = pipeline_run
     target = tmp_path / "modes"
-    result = invoke(
-        "quantize", str(out / "student_kd.keras"), "--data", TINY_DATA, "--mode", "all", "--out", str(target), "--json"
-    )
+    result = quantize_student(pipeline_run, "--mode", "all", "--out", str(target), "--json")
     assert result.exit_code == 0, result.stderr
     document = json.loads(result.stdout)
     assert {p.name for p in target.glob("*.tflite")} == {f"student_kd_{mode}.tflite" for mode in mode_names()}
@@ -46,9 +44,7 @@ def test_mode_all_writes_every_mode_and_compares_them(pipeline_run, tmp_path):
         assert record["detected_mode"] == record["mode"]
         assert 0.0 <= record["agreement_with_keras"] <= 1.0
     assert {b["model"] for b in document["benchmarks"] if b["ok"]} == set(document["models"])
-    table = invoke(
-        "quantize", str(out / "student_kd.keras"), "--data", TINY_DATA, "--mode", "all", "--out", str(target)
-    )
+    table = quantize_student(pipeline_run, "--mode", "all", "--out", str(target))
     assert_clean_failure(table, "already exists")
 
 
@@ -84,11 +80,8 @@ def test_float_modes_keep_the_fragile_model_exact(fragile_model):
 
 def test_debug_ranks_layers_by_quantization_error(pipeline_run, tmp_path):
     out, _ = pipeline_run
-    result = invoke(
-        "quantize",
-        str(out / "student_kd.keras"),
-        "--data",
-        TINY_DATA,
+    result = quantize_student(
+        pipeline_run,
         "--debug",
         "--out",
         str(tmp_path / "d.tflite"),
@@ -103,11 +96,8 @@ def test_debug_ranks_layers_by_quantization_error(pipeline_run, tmp_path):
 
 def test_debug_needs_an_integer_mode(pipeline_run, tmp_path):
     out, _ = pipeline_run
-    result = invoke(
-        "quantize",
-        str(out / "student_kd.keras"),
-        "--data",
-        TINY_DATA,
+    result = quantize_student(
+        pipeline_run,
         "--debug",
         "--mode",
         "float16",

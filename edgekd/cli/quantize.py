@@ -143,7 +143,9 @@ def quantize(
     if compression.active and mode == QAT:
         raise ConfigError("--prune/--cluster go with post-training modes; QAT after them would undo the sparsity")
     if debug and mode not in (QAT, ALL) and not get_mode(mode).integer_only:
-        raise ConfigError(f"--debug compares integer layers with float ones; it needs --mode int8 or int16x8, not {mode}")
+        raise ConfigError(
+            f"--debug compares integer layers with float ones; it needs --mode int8 or int16x8, not {mode}"
+        )
     if debug and mode == ALL:
         raise ConfigError("--debug works on one mode at a time; choose --mode int8 or int16x8")
     if teacher_path and mode != QAT:

@@ -58,6 +58,23 @@ def compress(model, compression: Compression, dataset: Dataset, seed: int, repor
     toolkit = tfmot()
     x_fit, y_fit, x_val, y_val = dataset.validation_split(VALIDATION_FRACTION, seed)
     budget = TrainingBudget.for_epochs(compression.epochs, len(x_fit), 128, 1e-4)
+
+    def fine_tune(wrapped, description: str, callbacks: tuple = ()) -> None:
+        # keep_best=False: an early checkpoint would predate the masks or centroids.
+        fit(
+            wrapped,
+            x_fit,
+            y_fit,
+            hard_label_objective(),
+            budget,
+            (x_val, y_val),
+            seed,
+            reporter,
+            description,
+            extra_callbacks=callbacks,
+            keep_best=False,
+        )
+
     if compression.prune is not None:
         sparsity = toolkit.sparsity.keras
         if compression.prune == "2:4":
@@ -66,35 +83,12 @@ def compress(model, compression: Compression, dataset: Dataset, seed: int, repor
             # Masks update every step, so the target sparsity holds from the first step on.
             schedule = sparsity.ConstantSparsity(float(compression.prune), begin_step=0, frequency=1)
             wrapped = _wrap(lambda: sparsity.prune_low_magnitude(model, pruning_schedule=schedule))
-        fit(
-            wrapped,
-            x_fit,
-            y_fit,
-            hard_label_objective(),
-            budget,
-            (x_val, y_val),
-            seed,
-            reporter,
-            f"pruning ({compression.prune})",
-            extra_callbacks=(sparsity.UpdatePruningStep(),),
-            keep_best=False,
-        )
+        fine_tune(wrapped, f"pruning ({compression.prune})", (sparsity.UpdatePruningStep(),))
         model = sparsity.strip_pruning(wrapped)
     if compression.clusters:
         clustering = toolkit.clustering.keras
         wrapped = _wrap(lambda: clustering.cluster_weights(model, number_of_clusters=compression.clusters))
-        fit(
-            wrapped,
-            x_fit,
-            y_fit,
-            hard_label_objective(),
-            budget,
-            (x_val, y_val),
-            seed,
-            reporter,
-            f"clustering ({compression.clusters} centroids)",
-            keep_best=False,
-        )
+        fine_tune(wrapped, f"clustering ({compression.clusters} centroids)")
         model = clustering.strip_clustering(wrapped)
     return model
 

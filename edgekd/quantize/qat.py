@@ -62,8 +62,13 @@ def quantization_aware_training(
     batch_size: int = 128,
     learning_rate: float = 1e-4,
     reporter: Reporter = SILENT,
+    steps: int | None = None,
 ) -> tuple[object, TrainingHistory]:
-    """Fine-tune a fake-quantized copy of ``model``; with ``teacher`` and ``loss``, by distillation."""
+    """Fine-tune a fake-quantized copy of ``model``; with ``teacher`` and ``loss``, by distillation.
+
+    ``steps`` overrides ``epochs`` so that runs with and without a transfer set can get the
+    same number of optimizer steps.
+    """
     check_model_fits_data(model, dataset, "model")
     quantized = quantize_annotated(model)
     x_fit, y_fit, x_val, y_val = dataset.validation_split(VALIDATION_FRACTION, seed)
@@ -74,6 +79,10 @@ def quantization_aware_training(
         description = f"quantization-aware training with {loss.name} from the teacher"
     else:
         x_train, targets, objective, description = x_fit, y_fit, hard_label_objective(), "quantization-aware training"
-    budget = TrainingBudget.for_epochs(epochs, len(x_train), batch_size, learning_rate)
+    budget = (
+        TrainingBudget(steps, batch_size, learning_rate)
+        if steps
+        else TrainingBudget.for_epochs(epochs, len(x_train), batch_size, learning_rate)
+    )
     history = fit(quantized, x_train, targets, objective, budget, (x_val, y_val), seed, reporter, description)
     return quantized, history
