@@ -15,7 +15,8 @@ import numpy as np
 
 from edgekd.artifacts import write_bytes_atomic, write_json_atomic, write_text_atomic
 from edgekd.bench.benchmark import BenchmarkResult, benchmark
-from edgekd.bench.runners import BenchSettings, get_runner
+from edgekd.bench.registry import get_runner
+from edgekd.bench.runners import BenchSettings
 from edgekd.config import BenchConfig, PipelineConfig, TeacherConfig
 from edgekd.data.dataset import Dataset
 from edgekd.data.representative import representative_samples

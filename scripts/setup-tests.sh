@@ -1,9 +1,20 @@
 #!/usr/bin/env bash
 # Install everything the test suite needs on a fresh machine with Python 3.11.
-# System packages the tests start for real (an sshd, a browser) are installed here too,
-# so that `.ci/run` fails on a missing install step instead of hiding it.
+# System packages the tests start for real are installed here too, so that `.ci/run`
+# fails on a missing install step instead of hiding it:
+#   openssh-server / openssh-client: the SSH runner is tested against a real sshd on 127.0.0.1.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+need_apt=()
+command -v /usr/sbin/sshd >/dev/null 2>&1 || need_apt+=(openssh-server)
+command -v ssh >/dev/null 2>&1 || need_apt+=(openssh-client)
+if [ ${#need_apt[@]} -gt 0 ]; then
+  SUDO=""
+  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
+fi
 
 python3 -m pip install --quiet --upgrade pip
 python3 -m pip install --quiet '.[test]'

@@ -10,7 +10,8 @@ import pytest
 
 from edgekd.bench.benchmark import benchmark
 from edgekd.bench.energy import energy_per_inference
-from edgekd.bench.runners import AGENT, BenchSettings, get_runner, parse_agent_output
+from edgekd.bench.registry import get_runner
+from edgekd.bench.runners import AGENT, BenchSettings, parse_agent_output
 from edgekd.bench.stats import latency_stats, stability_warnings
 from edgekd.errors import BenchmarkError
 from edgekd.profiles.loader import get_profile

@@ -6,7 +6,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from edgekd.bench.energy import energy_per_inference
-from edgekd.bench.runners import BenchSettings, get_runner
+from edgekd.bench.registry import get_runner
+from edgekd.bench.runners import BenchSettings
 from edgekd.bench.stats import LatencyStats, latency_stats, stability_warnings
 from edgekd.errors import BenchmarkError, ProfileError
 from edgekd.profiles.loader import ProfileEntry

@@ -1,8 +1,7 @@
-"""Runners move a model to where it runs, start the agent, and return its raw JSON.
+"""What every runner shares: settings, the agent file, the agent's output, and the local runner.
 
-One runner per transport, registered by name; statistics and energy are computed
-elsewhere from what a runner returns. This version ships the ``local`` runner; ``ssh`` and
-``adb`` profiles exist as data and get a clear "no runner yet" error.
+A runner moves a model to where it runs, starts the agent, and returns its raw JSON;
+statistics and energy are computed elsewhere. The registry is ``edgekd.bench.registry``.
 """
 
 from __future__ import annotations
@@ -14,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from edgekd.errors import BenchmarkError, known_names
+from edgekd.errors import BenchmarkError
 from edgekd.profiles.schema import DeviceProfile
 
 AGENT = Path(__file__).with_name("agent.py")
@@ -81,21 +80,3 @@ def parse_agent_output(stdout: str, stderr: str, returncode: int, device: str) -
     if not document.get("ok"):
         raise BenchmarkError(f"{device}: {document.get('error', 'the agent failed without a reason')}")
     return document
-
-
-_RUNNERS: dict[str, Runner] = {"local": LocalRunner()}
-
-
-def get_runner(profile: DeviceProfile) -> Runner:
-    transport = profile.transport.type.value
-    if transport not in _RUNNERS:
-        raise BenchmarkError(
-            f"device {profile.name!r} is reached over {transport!r}, and this version of edgekd has no {transport} "
-            f"runner yet (runners: {known_names(_RUNNERS)}); its profile can still be shown with "
-            f"`edgekd devices show {profile.name}`"
-        )
-    return _RUNNERS[transport]
-
-
-def has_runner(profile: DeviceProfile) -> bool:
-    return profile.transport.type.value in _RUNNERS

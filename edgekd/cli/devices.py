@@ -22,7 +22,7 @@ def list_devices(as_json: bool) -> None:
     Example:
       edgekd devices list
     """
-    from edgekd.bench.runners import has_runner
+    from edgekd.bench.registry import has_runner
     from edgekd.profiles.loader import discover
 
     entries = discover()

@@ -1,0 +1,144 @@
+"""The SSH runner against a real sshd on 127.0.0.1, running the real agent on the far side."""
+
+import glob
+import json
+from pathlib import Path
+
+import pytest
+
+from edgekd.bench.benchmark import benchmark
+from edgekd.bench.runners import BenchSettings
+from edgekd.bench.ssh import remote_command
+from edgekd.errors import BenchmarkError
+from edgekd.profiles.loader import get_profile
+from tests.conftest import invoke
+from tests.sshd import free_port, keygen, start_sshd
+
+QUICK = BenchSettings(runs=20, min_seconds=0.05, warmup=2, timeout_seconds=120)
+
+
+@pytest.fixture(scope="module")
+def sshd(tmp_path_factory):
+    server = start_sshd(tmp_path_factory.mktemp("sshd"))
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def device(sshd, tmp_path, monkeypatch):
+    """Write a profile for the loopback device (with overrides) and return its entry."""
+    folder = tmp_path / "devices"
+    folder.mkdir()
+    monkeypatch.setenv("EDGEKD_DEVICES", str(folder))
+
+    def make(name="loopback", **overrides):
+        (folder / f"{name}.yaml").write_text(sshd.profile_yaml(name, **overrides))
+        return get_profile(name)
+
+    return make
+
+
+@pytest.fixture(scope="module")
+def model_file(tmp_path_factory):
+    import numpy as np
+
+    from edgekd.models.builders import get_builder
+    from edgekd.quantize.convert import convert
+
+    path = tmp_path_factory.mktemp("model") / "student_int8.tflite"
+    samples = np.random.default_rng(0).standard_normal((10, 40, 1)).astype(np.float32)
+    path.write_bytes(convert(get_builder("conv").build((40, 1), 10), "int8", samples))
+    return path
+
+
+def remote_folders() -> set[str]:
+    return set(glob.glob("/tmp/edgekd.*"))
+
+
+def test_benchmark_over_ssh_runs_the_agent_and_cleans_up(device, model_file):
+    before = remote_folders()
+    result = benchmark(model_file, device(), QUICK).as_dict()
+    assert result["ok"] and result["runner"] == "ssh" and result["runs"] >= 20
+    assert result["environment"]["runtime"] == "ai_edge_litert"
+    assert remote_folders() == before, "the temporary folder on the device was left behind"
+
+
+def test_hostile_file_name_benchmarks_and_runs_nothing(device, model_file, tmp_path):
+    device()
+    hostile = tmp_path / "x'; touch pwned; '.tflite"
+    hostile.write_bytes(model_file.read_bytes())
+    result = invoke(
+        "bench", str(hostile), "--device", "loopback", "--runs", "10", "--min-seconds", "0.05", "--json", cwd=tmp_path
+    )
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout)[0]["ok"]
+    for place in (tmp_path, Path.home(), Path("/"), Path("/tmp")):
+        assert not (place / "pwned").exists()
+
+
+def test_remote_commands_quote_every_word():
+    assert (
+        remote_command("python3", "a b.py", "x'; touch pwned; '") == "python3 'a b.py' 'x'\"'\"'; touch pwned; '\"'\"''"
+    )
+
+
+def test_unknown_host_key_is_refused(device, model_file, tmp_path):
+    empty = tmp_path / "known_hosts_empty"
+    empty.write_text("")
+    with pytest.raises(BenchmarkError, match="not in .*never accepts host keys silently"):
+        benchmark(model_file, device(known_hosts=str(empty)), QUICK)
+
+
+def test_changed_host_key_is_refused_loudly(sshd, device, model_file, tmp_path):
+    other = keygen(tmp_path / "other_host_key")
+    key_type, key_data = (tmp_path / "other_host_key.pub").read_text().split()[:2]
+    wrong = tmp_path / "known_hosts_wrong"
+    wrong.write_text(f"[127.0.0.1]:{sshd.port} {key_type} {key_data}\n")
+    assert other.exists()
+    with pytest.raises(BenchmarkError, match="host key of 127.0.0.1"):
+        benchmark(model_file, device(known_hosts=str(wrong)), QUICK)
+
+
+def test_refused_user_key(device, model_file, tmp_path):
+    stranger = keygen(tmp_path / "stranger_key")
+    with pytest.raises(BenchmarkError, match="refused the key"):
+        benchmark(model_file, device(key_file=str(stranger)), QUICK)
+
+
+def test_nothing_listening_is_reported_after_bounded_retries(device, model_file):
+    with pytest.raises(BenchmarkError, match="connection refused.*after 3 attempts"):
+        benchmark(model_file, device(port=free_port()), QUICK)
+
+
+def test_missing_python_on_the_device(device, model_file):
+    with pytest.raises(BenchmarkError, match="was not found on the device"):
+        benchmark(model_file, device(python="/nonexistent/python3"), QUICK)
+
+
+def test_a_failing_device_does_not_stop_the_others(sshd, device, model_file):
+    device("good")
+    device("bad", port=free_port())
+    result = invoke(
+        "bench",
+        str(model_file),
+        "--device",
+        "good",
+        "--device",
+        "bad",
+        "--runs",
+        "10",
+        "--min-seconds",
+        "0.05",
+        "--json",
+    )
+    assert result.exit_code != 0
+    by_device = {entry["device"]: entry for entry in json.loads(result.stdout)}
+    assert by_device["good"]["ok"] and not by_device["bad"]["ok"]
+    assert "connection refused" in by_device["bad"]["error"]
+    assert "1 of 2 benchmark(s) failed" in result.stderr
+
+
+def test_devices_list_shows_the_ssh_runner(device):
+    device()
+    listing = invoke("devices", "list")
+    assert "loopback" in listing.stdout and "user" in listing.stdout
