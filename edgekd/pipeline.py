@@ -8,6 +8,7 @@ it appear atomically (see ``edgekd.artifacts.staged_output_folder``).
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -285,12 +286,19 @@ def bench_settings(config: BenchConfig) -> BenchSettings:
 def bench_stage(
     artifacts: list[TfliteArtifact], devices: list[str], settings: BenchSettings, reporter: Reporter
 ) -> list[dict]:
-    """Benchmark every artifact on every device; a device that fails yields a failed entry, not a crash."""
-    results = []
+    """Benchmark every artifact on every device; a device that fails yields failed entries, not a crash.
+
+    Devices run concurrently (each on its own hardware, one thread each: runners wait on
+    subprocesses), models on one device one after another, so they never compete.
+    """
     entries = [get_profile(name) for name in devices]
-    for entry in entries:
-        for artifact in artifacts:
-            with reporter.bar(1, f"benchmarking {artifact.role} on {entry.profile.name}", unit="model") as bar:
+
+    def on_device(position: int, entry) -> list[dict]:
+        documents = []
+        with reporter.bar(
+            len(artifacts), f"benchmarking on {entry.profile.name}", unit="model", position=position
+        ) as bar:
+            for artifact in artifacts:
                 try:
                     result = benchmark(artifact.path, entry, settings, label=artifact.role)
                 except EdgekdError as exc:
@@ -306,10 +314,14 @@ def bench_stage(
                     )
                     reporter.say(f"  {entry.profile.name}: {exc}")
                 bar.update(1)
-            document = result.as_dict()
-            document["path"] = artifact.path.name
-            results.append(document)
-    return results
+                document = result.as_dict()
+                document["path"] = artifact.path.name
+                documents.append(document)
+        return documents
+
+    with ThreadPoolExecutor(max_workers=max(1, len(entries))) as pool:
+        per_device = list(pool.map(on_device, range(len(entries)), entries))
+    return [document for documents in per_device for document in documents]
 
 
 @dataclass

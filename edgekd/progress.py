@@ -45,12 +45,13 @@ class Reporter:
         self.durations[key or title] = round(elapsed, 3)
         self.say(f"{' ' * len(counter)}done in {elapsed:.1f} s")
 
-    def bar(self, total: int, description: str, unit: str = "it") -> tqdm:
-        """A progress bar on stderr, shown only in a terminal."""
+    def bar(self, total: int, description: str, unit: str = "it", position: int | None = None) -> tqdm:
+        """A progress bar on stderr, shown only in a terminal; ``position`` stacks concurrent bars."""
         return tqdm(
             total=total,
             desc=description,
             unit=unit,
+            position=position,
             file=self.stream,
             leave=False,
             disable=True if self.quiet else None,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -33,6 +34,8 @@ class BenchmarkResult:
     environment: dict = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     error: str | None = None
+    started: float | None = None  # unix time, for ordering and overlap across devices
+    finished: float | None = None
 
     def as_dict(self) -> dict:
         document = {
@@ -59,6 +62,7 @@ class BenchmarkResult:
         )
         if self.error:
             document["error"] = self.error
+        document["started"], document["finished"] = self.started, self.finished
         return document
 
 
@@ -92,7 +96,9 @@ def benchmark(
     if settings.runs < 1 or settings.min_seconds < 0 or settings.warmup < 0:
         raise BenchmarkError("--runs must be at least 1, --min-seconds and --warmup not negative")
     runner = get_runner(profile)
+    started = time.time()
     raw = runner.run(model_path, profile, settings)
+    finished = time.time()
     stats = latency_stats(raw["latencies_ms"])
     warnings = stability_warnings(stats, settings.runs, bool(raw.get("stopped_by_max_seconds")))
     before, after = raw.get("rss_before_load_mb"), raw.get("rss_after_mb")
@@ -112,4 +118,6 @@ def benchmark(
         energy=energy_per_inference(profile, stats.mean),
         environment={**raw.get("environment", {}), "measured_seconds": raw.get("measured_seconds")},
         warnings=warnings,
+        started=started,
+        finished=finished,
     )
