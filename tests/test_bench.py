@@ -99,8 +99,8 @@ def test_local_benchmark_reports_distribution_memory_and_environment(tiny_tflite
 
 
 def test_device_without_a_runner_says_so(tiny_tflite):
-    with pytest.raises(BenchmarkError, match="reached over 'ssh'.*no ssh runner yet"):
-        benchmark(tiny_tflite, get_profile("rpi4"), BenchSettings())
+    with pytest.raises(BenchmarkError, match="reached over 'adb'.*no adb runner yet"):
+        benchmark(tiny_tflite, get_profile("pixel4"), BenchSettings())
     assert get_runner(get_profile("host").profile) is not None
 
 

@@ -243,8 +243,8 @@ def test_bad_input_fails_cleanly_and_writes_nothing(bad_inputs, tmp_path, case, 
 
 def test_bench_on_a_device_without_a_runner_explains(pipeline_run):
     out, _ = pipeline_run
-    result = invoke("bench", str(out / "student_int8.tflite"), "--device", "rpi4")
-    assert_clean_failure(result, "no ssh runner yet")
+    result = invoke("bench", str(out / "student_int8.tflite"), "--device", "pixel4")
+    assert_clean_failure(result, "no adb runner yet")
 
 
 def test_real_entry_point_prints_one_line_and_no_traceback(tmp_path):

@@ -11,7 +11,7 @@ from edgekd.bench.runners import BenchSettings
 from edgekd.bench.ssh import remote_command
 from edgekd.errors import BenchmarkError
 from edgekd.profiles.loader import get_profile
-from tests.conftest import invoke
+from tests.conftest import assert_clean_failure, invoke
 from tests.sshd import free_port, keygen, start_sshd
 
 QUICK = BenchSettings(runs=20, min_seconds=0.05, warmup=2, timeout_seconds=120)
@@ -156,3 +156,16 @@ def test_devices_are_benchmarked_concurrently(sshd, device, model_file):
     one, two = results
     # Overlapping measurement windows: the second device did not wait for the first.
     assert one["started"] < two["finished"] and two["started"] < one["finished"]
+
+
+def test_devices_check_reaches_the_device_and_finds_its_runtime(device):
+    device()
+    result = invoke("devices", "check", "loopback", "--json")
+    assert result.exit_code == 0, result.stderr
+    document = json.loads(result.stdout)
+    assert document["reachable"] and document["runtime"] == "ai_edge_litert"
+
+
+def test_devices_check_on_an_unreachable_device(device):
+    device(port=free_port())
+    assert_clean_failure(invoke("devices", "check", "loopback"), "connection refused")

@@ -63,9 +63,31 @@ def _random_input(np, detail, rng):
     return rng.standard_normal(shape).astype(dtype)
 
 
+def _environment(np, runtime, runtime_version, threads):
+    try:
+        affinity = sorted(os.sched_getaffinity(0))
+    except AttributeError:
+        affinity = None
+    return {
+        "runtime": runtime,
+        "runtime_version": runtime_version,
+        "numpy_version": np.__version__,
+        "python": platform.python_version(),
+        "machine": platform.machine(),
+        "system": platform.system(),
+        "release": platform.release(),
+        "processor": platform.processor(),
+        "cpu_count": os.cpu_count(),
+        "affinity": affinity,
+        "threads": threads,
+        "delegate": "default (XNNPACK where the runtime applies it)",
+    }
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("model")
+    parser.add_argument("model", nargs="?", help="the .tflite to benchmark (omit with --probe)")
+    parser.add_argument("--probe", action="store_true", help="only report the runtime and environment")
     parser.add_argument("--runs", type=int, default=100)
     parser.add_argument("--min-seconds", type=float, default=1.0)
     parser.add_argument("--warmup", type=int, default=10)
@@ -81,6 +103,10 @@ def main(argv=None):
         result["error"] = "no TFLite runtime: install ai-edge-litert (or tflite-runtime) on the device"
         print(json.dumps(result))
         return 3
+    if args.probe or args.model is None:
+        result.update(ok=True, environment=_environment(np, runtime, runtime_version, args.threads))
+        print(json.dumps(result))
+        return 0
     rss_before = _rss_mb()
     started = time.perf_counter()
     try:
@@ -112,10 +138,6 @@ def main(argv=None):
         if (len(latencies) >= args.runs and elapsed >= args.min_seconds) or elapsed >= args.max_seconds:
             break
 
-    try:
-        affinity = sorted(os.sched_getaffinity(0))
-    except AttributeError:
-        affinity = None
     result.update(
         ok=True,
         latencies_ms=latencies,
@@ -127,20 +149,7 @@ def main(argv=None):
         rss_after_mb=_rss_mb(),
         peak_rss_mb=_peak_rss_mb(),
         stopped_by_max_seconds=len(latencies) < args.runs,
-        environment={
-            "runtime": runtime,
-            "runtime_version": runtime_version,
-            "numpy_version": np.__version__,
-            "python": platform.python_version(),
-            "machine": platform.machine(),
-            "system": platform.system(),
-            "release": platform.release(),
-            "processor": platform.processor(),
-            "cpu_count": os.cpu_count(),
-            "affinity": affinity,
-            "threads": args.threads,
-            "delegate": "default (XNNPACK where the runtime applies it)",
-        },
+        environment=_environment(np, runtime, runtime_version, args.threads),
     )
     print(json.dumps(result))
     return 0

@@ -34,6 +34,8 @@ class BenchSettings:
 class Runner(Protocol):
     def run(self, model_path: Path, profile: DeviceProfile, settings: BenchSettings) -> dict: ...
 
+    def probe(self, profile: DeviceProfile) -> dict: ...
+
 
 class LocalRunner:
     """Runs the agent in a child process on this machine.
@@ -56,13 +58,17 @@ class LocalRunner:
             "--threads",
             str(settings.threads_for(profile)),
         ]
+        return self._agent(command, settings.timeout_seconds, profile, f"the benchmark of {model_path.name}")
+
+    def probe(self, profile: DeviceProfile) -> dict:
+        return self._agent([sys.executable, str(AGENT), "--probe"], 60, profile, "the runtime probe")
+
+    def _agent(self, command: list[str], timeout: float, profile: DeviceProfile, what: str) -> dict:
         try:
-            completed = subprocess.run(
-                command, capture_output=True, text=True, timeout=settings.timeout_seconds, check=False
-            )
+            completed = subprocess.run(command, capture_output=True, text=True, timeout=timeout, check=False)
         except subprocess.TimeoutExpired:
             raise BenchmarkError(
-                f"the benchmark of {model_path.name} on {profile.name} took longer than {settings.timeout_seconds:.0f} s; lower --runs or --min-seconds"
+                f"{what} on {profile.name} took longer than {timeout:.0f} s; lower --runs or --min-seconds"
             ) from None
         return parse_agent_output(completed.stdout, completed.stderr, completed.returncode, profile.name)
 

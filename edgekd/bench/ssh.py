@@ -101,7 +101,9 @@ def _classify(stderr: str, target: SshTarget, device: str) -> tuple[str, bool]:
         return f"{device}: {where} refused the key {target.key_file or '(default)'} for user {target.user}", False
     if "connection refused" in text:
         return f"{device}: nothing accepts SSH connections at {where} (connection refused); check host and port", True
-    if "timed out" in text or "no route to host" in text or "could not resolve" in text or "name or service" in text:
+    if "could not resolve" in text or "name or service" in text:
+        return f"{device}: cannot resolve host {target.host!r}; check transport.host in its profile", False
+    if "timed out" in text or "no route to host" in text:
         return f"{device}: {where} is unreachable ({stderr.strip().splitlines()[-1][:120]})", True
     last = stderr.strip().splitlines()[-1] if stderr.strip() else "no error output"
     return f"{device}: ssh to {where} failed: {last[:200]}", True
@@ -111,28 +113,36 @@ class SshRunner:
     """Benchmarks through OpenSSH; returns the agent's raw JSON like every runner."""
 
     def run(self, model_path: Path, profile: DeviceProfile, settings: BenchSettings) -> dict:
+        arguments = [
+            "--runs",
+            str(settings.runs),
+            "--min-seconds",
+            str(settings.min_seconds),
+            "--warmup",
+            str(settings.warmup),
+            "--threads",
+            str(settings.threads_for(profile)),
+        ]
+        return self._agent(profile, settings.timeout_seconds, model_path, arguments)
+
+    def probe(self, profile: DeviceProfile) -> dict:
+        """Reach the device and report its Python, TFLite runtime and machine (`edgekd devices check`)."""
+        return self._agent(profile, 60, None, ["--probe"])
+
+    def _agent(self, profile: DeviceProfile, timeout: float, model_path: Path | None, arguments: list[str]) -> dict:
         target = SshTarget.from_profile(profile)
         python = profile.runtime.python or "python3"
         folder = self._ssh(target, profile.name, remote_command("mktemp", "-d", "/tmp/edgekd.XXXXXXXX"), 30).strip()
         if not folder.startswith("/tmp/edgekd."):
             raise BenchmarkError(f"{profile.name}: could not create a temporary folder on the device (got {folder!r})")
         try:
-            self._copy(target, profile.name, model_path, f"{folder}/model.tflite")
+            model_argument = []
+            if model_path is not None:
+                self._copy(target, profile.name, model_path, f"{folder}/model.tflite")
+                model_argument = [f"{folder}/model.tflite"]
             self._copy(target, profile.name, AGENT, f"{folder}/agent.py")
-            command = remote_command(
-                python,
-                f"{folder}/agent.py",
-                f"{folder}/model.tflite",
-                "--runs",
-                str(settings.runs),
-                "--min-seconds",
-                str(settings.min_seconds),
-                "--warmup",
-                str(settings.warmup),
-                "--threads",
-                str(settings.threads_for(profile)),
-            )
-            completed = self._run(target, command, settings.timeout_seconds, profile.name)
+            command = remote_command(python, f"{folder}/agent.py", *model_argument, *arguments)
+            completed = self._run(target, command, timeout, profile.name)
             if completed.returncode == 127 or "not found" in completed.stderr and not completed.stdout:
                 raise BenchmarkError(
                     f"{profile.name}: {python!r} was not found on the device; set runtime.python in its profile"

@@ -70,3 +70,28 @@ def show_device(name: str, as_json: bool) -> None:
         return
     click.echo(f"# {entry.profile.display_name} ({entry.origin}: {entry.path})")
     click.echo(yaml.safe_dump(document, sort_keys=False).rstrip())
+
+
+@devices.command("check")
+@click.argument("name")
+@json_option
+def check_device(name: str, as_json: bool) -> None:
+    """Check that a device is reachable and has a Python TFLite runtime, by running the agent's probe there.
+
+    \b
+    Example:
+      edgekd devices check rpi4
+    """
+    from edgekd.bench.registry import get_runner
+    from edgekd.profiles.loader import get_profile
+
+    entry = get_profile(name)
+    environment = get_runner(entry.profile).probe(entry.profile)["environment"]
+    if as_json:
+        emit_json({"device": name, "reachable": True, **environment})
+        return
+    click.echo(
+        f"{name}: reachable over {entry.profile.transport.type.value}; {environment['runtime']} "
+        f"{environment['runtime_version']}, Python {environment['python']}, numpy {environment['numpy_version']}, "
+        f"{environment['machine']} {environment['system']} {environment['release']}, {environment['cpu_count']} CPUs"
+    )
