@@ -133,3 +133,8 @@ def test_coral_refuses_a_float_model_with_the_profiles_reason(tmp_path):
     ):
         check_device_can_run(get_profile("coral-usb"), data, "model.tflite")
     check_device_can_run(get_profile("host"), data, "model.tflite")
+
+
+def test_a_delegate_the_agent_cannot_load_is_refused_not_measured_on_the_cpu(tiny_tflite):
+    with pytest.raises(BenchmarkError, match="edgetpu delegate, which this version's agent does not load"):
+        benchmark(tiny_tflite, get_profile("coral-usb"), BenchSettings())

@@ -12,6 +12,7 @@ from edgekd.bench.runners import BenchSettings
 from edgekd.bench.stats import LatencyStats, latency_stats, stability_warnings
 from edgekd.errors import BenchmarkError, ProfileError
 from edgekd.profiles.loader import ProfileEntry
+from edgekd.profiles.schema import Delegate
 from edgekd.quantize.checks import detected_mode
 from edgekd.quantize.inspect import check_tflite_bytes, inspect_tflite
 
@@ -66,6 +67,10 @@ class BenchmarkResult:
         return document
 
 
+# Delegates the agent applies today: XNNPACK is LiteRT's default CPU path.
+AGENT_DELEGATES = {Delegate.XNNPACK, Delegate.NONE}
+
+
 def check_device_can_run(entry: ProfileEntry, data: bytes, source: str) -> None:
     """Refuse a model whose quantization the device cannot run, with the profile's reason."""
     check_tflite_bytes(data, source)
@@ -96,6 +101,12 @@ def benchmark(
     if settings.runs < 1 or settings.min_seconds < 0 or settings.warmup < 0:
         raise BenchmarkError("--runs must be at least 1, --min-seconds and --warmup not negative")
     runner = get_runner(profile)
+    unsupported = [d.value for d in profile.runtime.delegates if d not in AGENT_DELEGATES]
+    if unsupported:
+        raise BenchmarkError(
+            f"device {profile.name} runs models through the {', '.join(unsupported)} delegate, which this version's "
+            "agent does not load yet; benchmarking would measure the CPU instead, so edgekd refuses"
+        )
     started = time.time()
     raw = runner.run(model_path, profile, settings)
     finished = time.time()
