@@ -11,14 +11,164 @@ with the raw per-run latencies; statistics are computed by the caller.
 """
 
 import argparse
+import glob
 import json
 import os
 import platform
+import re
 import resource
+import subprocess
 import sys
+import threading
 import time
 
 AGENT_VERSION = 1
+
+
+# ---- power readers: one small class each; read() returns watts now (or None) --------------
+# Sysfs readers take a root folder so that tests can point them at a fake tree in the real format.
+
+
+class RaplReader:
+    """Intel RAPL package energy (µJ) from powercap; power = energy difference / time, with counter wrap."""
+
+    name = "rapl"
+
+    def __init__(self, root="/"):
+        zones = sorted(glob.glob(os.path.join(root, "sys/class/powercap/intel-rapl:[0-9]")))
+        if not zones:
+            raise RuntimeError("no RAPL zone under /sys/class/powercap (virtual machines and non-Intel CPUs lack it)")
+        self.zones = zones
+        self.last = None
+
+    def _energy(self):
+        total = []
+        for zone in self.zones:
+            with open(os.path.join(zone, "energy_uj")) as handle:
+                energy = int(handle.read())
+            with open(os.path.join(zone, "max_energy_range_uj")) as handle:
+                total.append((energy, int(handle.read())))
+        return total, time.monotonic()
+
+    def read(self):
+        now = self._energy()
+        previous, self.last = self.last, now
+        if previous is None:
+            return None
+        joules = 0.0
+        # No zip(strict=): device Pythons (e.g. Raspberry Pi OS) may predate 3.10.
+        for (before, wrap), (after, _) in zip(previous[0], now[0]):  # noqa: B905
+            joules += ((after - before) % wrap) / 1e6  # the counter wraps at max_energy_range_uj
+        elapsed = now[1] - previous[1]
+        return joules / elapsed if elapsed > 0 else None
+
+
+class Ina2xxReader:
+    """INA219/INA226/INA260 through hwmon: power1_input (µW), else in1_input (mV) x curr1_input (mA)."""
+
+    name = "ina2xx"
+
+    def __init__(self, root="/"):
+        self.folder = None
+        for folder in sorted(glob.glob(os.path.join(root, "sys/class/hwmon/hwmon*"))):
+            try:
+                with open(os.path.join(folder, "name")) as handle:
+                    if handle.read().strip().startswith("ina2"):
+                        self.folder = folder
+                        break
+            except OSError:
+                continue
+        if self.folder is None:
+            raise RuntimeError("no ina2xx hwmon device under /sys/class/hwmon")
+
+    def _value(self, name):
+        with open(os.path.join(self.folder, name)) as handle:
+            return float(handle.read())
+
+    def read(self):
+        if os.path.exists(os.path.join(self.folder, "power1_input")):
+            return self._value("power1_input") / 1e6
+        return self._value("in1_input") / 1e3 * self._value("curr1_input") / 1e3
+
+
+class AndroidBatteryReader:
+    """Battery current_now (µA, sign differs by vendor) x voltage_now (µV); unplug USB power while measuring."""
+
+    name = "android_battery"
+
+    def __init__(self, root="/"):
+        candidates = sorted(glob.glob(os.path.join(root, "sys/class/power_supply/*/current_now")))
+        batteries = [
+            os.path.dirname(c) for c in candidates if os.path.exists(os.path.join(os.path.dirname(c), "voltage_now"))
+        ]
+        if not batteries:
+            raise RuntimeError("no battery with current_now and voltage_now under /sys/class/power_supply")
+        preferred = [b for b in batteries if os.path.basename(b) == "battery"]
+        self.folder = (preferred or batteries)[0]
+
+    def read(self):
+        with open(os.path.join(self.folder, "current_now")) as handle:
+            microamps = abs(float(handle.read()))
+        with open(os.path.join(self.folder, "voltage_now")) as handle:
+            microvolts = float(handle.read())
+        return microamps * microvolts / 1e12
+
+
+def parse_pmic_read_adc(text):
+    """Raspberry Pi 5 `vcgencmd pmic_read_adc`: sum V x A over rails reporting both (EXT5V has voltage only)."""
+    amps, volts = {}, {}
+    for rail, kind, value in re.findall(r"(\w+)_([AV]) \w+\(\d+\)=([\d.]+)[AV]", text):
+        (amps if kind == "A" else volts)[rail] = float(value)
+    rails = set(amps) & set(volts)
+    return sum(amps[r] * volts[r] for r in rails) if rails else None
+
+
+class VcgencmdPmicReader:
+    """Raspberry Pi 5 PMIC rails: the sum of the SoC-side rails, not total board input power."""
+
+    name = "vcgencmd_pmic"
+
+    def __init__(self, root="/"):
+        self.command = ["vcgencmd", "pmic_read_adc"]
+        if self.read() is None:
+            raise RuntimeError("vcgencmd pmic_read_adc gave no rail readings (a Raspberry Pi 5 is needed)")
+
+    def read(self):
+        try:
+            output = subprocess.run(self.command, capture_output=True, text=True, timeout=2).stdout
+        except (OSError, subprocess.TimeoutExpired):
+            return None
+        return parse_pmic_read_adc(output)
+
+
+def parse_tegrastats(line):
+    """Jetson `tegrastats`: total input power in watts from VDD_IN (Orin) or POM_5V_IN (Nano), current value."""
+    match = re.search(r"(?:VDD_IN|POM_5V_IN) (\d+)(?:mW)?/(\d+)", line)
+    return int(match.group(1)) / 1e3 if match else None
+
+
+POWER_READERS = {reader.name: reader for reader in (RaplReader, Ina2xxReader, AndroidBatteryReader, VcgencmdPmicReader)}
+
+
+class PowerSampler(threading.Thread):
+    """Samples a reader in the background during the measured runs."""
+
+    def __init__(self, reader, interval):
+        super().__init__(daemon=True)
+        self.reader, self.interval = reader, interval
+        self.samples, self.stop_event = [], threading.Event()
+
+    def run(self):
+        self.reader.read()  # primes counter-based readers (RAPL)
+        while not self.stop_event.wait(self.interval):
+            value = self.reader.read()
+            if value is not None:
+                self.samples.append(value)
+
+    def finish(self):
+        self.stop_event.set()
+        self.join(timeout=5)
+        return self.samples
 
 
 def _rss_mb():
@@ -93,6 +243,9 @@ def main(argv=None):
     parser.add_argument("--warmup", type=int, default=10)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--max-seconds", type=float, default=300.0)
+    parser.add_argument("--power-reader", choices=sorted(POWER_READERS), help="sample power during the measured runs")
+    parser.add_argument("--power-root", default="/", help="root of the sysfs tree to read (for tests)")
+    parser.add_argument("--power-interval", type=float, default=0.02, help="seconds between power samples")
     args = parser.parse_args(argv)
 
     import numpy as np
@@ -127,6 +280,14 @@ def main(argv=None):
     for _ in range(args.warmup):
         interpreter.invoke()
 
+    sampler, power_error = None, None
+    if args.power_reader:
+        try:
+            sampler = PowerSampler(POWER_READERS[args.power_reader](args.power_root), args.power_interval)
+            sampler.start()
+        except (RuntimeError, OSError) as exc:
+            power_error = f"{args.power_reader}: {exc}"
+
     latencies = []
     clock = time.perf_counter
     began = clock()
@@ -138,8 +299,20 @@ def main(argv=None):
         if (len(latencies) >= args.runs and elapsed >= args.min_seconds) or elapsed >= args.max_seconds:
             break
 
+    power = None
+    if sampler is not None:
+        samples = sampler.finish()
+        power = {
+            "reader": args.power_reader,
+            "samples": len(samples),
+            "mean_w": sum(samples) / len(samples) if samples else None,
+            "interval_s": args.power_interval,
+        }
+    elif power_error:
+        power = {"reader": args.power_reader, "error": power_error}
     result.update(
         ok=True,
+        power=power,
         latencies_ms=latencies,
         measured_seconds=clock() - began,
         init_ms=init_ms,

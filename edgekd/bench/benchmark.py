@@ -84,6 +84,15 @@ def check_device_can_run(entry: ProfileEntry, data: bytes, source: str) -> None:
         )
 
 
+def _measured_power(power: dict | None) -> tuple[float | None, str | None]:
+    """(mean watts during the measured runs, or None; why there is no reading, if the reader failed)."""
+    if not power:
+        return None, None
+    if power.get("mean_w") is not None:
+        return float(power["mean_w"]), None
+    return None, power.get("error") or f"{power.get('reader')}: no samples during the measured runs"
+
+
 def _round(value: float | None) -> float | None:
     return None if value is None else round(float(value), 4)
 
@@ -126,7 +135,7 @@ def benchmark(
         first_inference_ms=raw.get("first_inference_ms"),
         peak_memory_mb=raw.get("peak_rss_mb"),
         memory_delta_mb=(after - before) if before is not None and after is not None else None,
-        energy=energy_per_inference(profile, stats.mean),
+        energy=energy_per_inference(profile, stats.mean, *_measured_power(raw.get("power"))),
         environment={**raw.get("environment", {}), "measured_seconds": raw.get("measured_seconds")},
         warnings=warnings,
         started=started,

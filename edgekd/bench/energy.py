@@ -9,7 +9,12 @@ from __future__ import annotations
 from edgekd.profiles.schema import DeviceProfile
 
 
-def energy_per_inference(profile: DeviceProfile, mean_latency_ms: float, measured_power_w: float | None = None) -> dict:
+def energy_per_inference(
+    profile: DeviceProfile,
+    mean_latency_ms: float,
+    measured_power_w: float | None = None,
+    reader_error: str | None = None,
+) -> dict:
     """Millijoules per inference as ``{value_mj, source, method}``, or ``{value_mj: None, reason}``.
 
     energy = mean power during the measured runs x mean latency. Above idle (when the idle
@@ -32,10 +37,10 @@ def energy_per_inference(profile: DeviceProfile, mean_latency_ms: float, measure
             "method": f"profile {profile.name} power_model.active_watts x measured mean latency",
         }
     else:
-        reason = (
-            f"no power reading (reader {profile.power.reader!r} gives none here) and no power_model.active_watts in "
-            f"profile {profile.name}"
+        reading = (
+            f"the reader failed: {reader_error}" if reader_error else f"reader {profile.power.reader!r} gives none here"
         )
+        reason = f"no power reading ({reading}) and no power_model.active_watts in profile {profile.name}"
         return {"value_mj": None, "source": None, "reason": reason}
     if model.idle_watts is not None:
         result["above_idle_mj"] = max(0.0, result["power_w"] - model.idle_watts) * seconds * 1e3

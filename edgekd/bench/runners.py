@@ -26,9 +26,32 @@ class BenchSettings:
     warmup: int = 10
     threads: int | None = None  # None: the profile's default
     timeout_seconds: float = 600.0
+    # Root of the sysfs tree the agent's power reader reads ("/" on a real device; tests use a fake tree).
+    power_root: str = "/"
 
     def threads_for(self, profile: DeviceProfile) -> int:
         return self.threads or profile.runtime.default_threads
+
+
+# Power readers the agent implements (see agent.py); other profile readers are not sampled on the device.
+AGENT_POWER_READERS = {"rapl", "ina2xx", "android_battery", "vcgencmd_pmic"}
+
+
+def agent_arguments(profile: DeviceProfile, settings: BenchSettings) -> list[str]:
+    """The agent's options for a benchmark on ``profile`` (the model path goes before them)."""
+    arguments = [
+        "--runs",
+        str(settings.runs),
+        "--min-seconds",
+        str(settings.min_seconds),
+        "--warmup",
+        str(settings.warmup),
+        "--threads",
+        str(settings.threads_for(profile)),
+    ]
+    if profile.power.reader in AGENT_POWER_READERS:
+        arguments += ["--power-reader", profile.power.reader, "--power-root", settings.power_root]
+    return arguments
 
 
 class Runner(Protocol):
@@ -45,19 +68,7 @@ class LocalRunner:
     """
 
     def run(self, model_path: Path, profile: DeviceProfile, settings: BenchSettings) -> dict:
-        command = [
-            sys.executable,
-            str(AGENT),
-            str(model_path),
-            "--runs",
-            str(settings.runs),
-            "--min-seconds",
-            str(settings.min_seconds),
-            "--warmup",
-            str(settings.warmup),
-            "--threads",
-            str(settings.threads_for(profile)),
-        ]
+        command = [sys.executable, str(AGENT), str(model_path), *agent_arguments(profile, settings)]
         return self._agent(command, settings.timeout_seconds, profile, f"the benchmark of {model_path.name}")
 
     def probe(self, profile: DeviceProfile) -> dict:

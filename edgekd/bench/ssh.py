@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from edgekd.bench.runners import AGENT, BenchSettings, parse_agent_output
+from edgekd.bench.runners import AGENT, BenchSettings, agent_arguments, parse_agent_output
 from edgekd.errors import BenchmarkError, ProfileError
 from edgekd.profiles.schema import DeviceProfile
 
@@ -113,16 +113,7 @@ class SshRunner:
     """Benchmarks through OpenSSH; returns the agent's raw JSON like every runner."""
 
     def run(self, model_path: Path, profile: DeviceProfile, settings: BenchSettings) -> dict:
-        arguments = [
-            "--runs",
-            str(settings.runs),
-            "--min-seconds",
-            str(settings.min_seconds),
-            "--warmup",
-            str(settings.warmup),
-            "--threads",
-            str(settings.threads_for(profile)),
-        ]
+        arguments = agent_arguments(profile, settings)
         return self._agent(profile, settings.timeout_seconds, model_path, arguments)
 
     def probe(self, profile: DeviceProfile) -> dict:

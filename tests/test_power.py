@@ -1,0 +1,107 @@
+"""Power readers on fake sysfs trees in the real formats, and measured energy end to end."""
+
+import pytest
+
+from edgekd.bench import agent
+from edgekd.bench.benchmark import benchmark
+from edgekd.bench.runners import BenchSettings
+from edgekd.profiles.loader import get_profile
+
+# Raspberry Pi 5 `vcgencmd pmic_read_adc` lines (shared/reference/FACTS.md).
+PMIC = """\
+ VDD_CORE_A current(7)=6.22421000A
+ VDD_CORE_V volt(15)=0.86173300V
+ EXT5V_V volt(24)=5.09066000V
+"""
+
+
+def write(path, text):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+
+
+def test_rapl_power_from_energy_difference_across_a_counter_wrap(tmp_path, monkeypatch):
+    zone = tmp_path / "sys/class/powercap/intel-rapl:0"
+    write(zone / "max_energy_range_uj", "1000000\n")
+    write(zone / "energy_uj", "900000\n")
+    clock = iter([10.0, 12.0])
+    monkeypatch.setattr(agent.time, "monotonic", lambda: next(clock))
+    reader = agent.RaplReader(str(tmp_path))
+    assert reader.read() is None  # the first read only primes the counter
+    write(zone / "energy_uj", "100000\n")  # wrapped: 900000 -> 1000000 -> 100000 is 0.2 J
+    assert reader.read() == pytest.approx(0.2 / 2.0)
+
+
+def test_ina2xx_power_input_and_voltage_current_fallback(tmp_path):
+    hwmon = tmp_path / "sys/class/hwmon/hwmon3"
+    write(tmp_path / "sys/class/hwmon/hwmon0/name", "coretemp\n")
+    write(hwmon / "name", "ina219\n")
+    write(hwmon / "in1_input", "5000\n")
+    write(hwmon / "curr1_input", "500\n")
+    assert agent.Ina2xxReader(str(tmp_path)).read() == pytest.approx(2.5)
+    write(hwmon / "power1_input", "3100000\n")
+    assert agent.Ina2xxReader(str(tmp_path)).read() == pytest.approx(3.1)
+
+
+def test_android_battery_power_ignores_the_vendor_sign(tmp_path):
+    battery = tmp_path / "sys/class/power_supply/battery"
+    write(battery / "current_now", "-450000\n")
+    write(battery / "voltage_now", "3900000\n")
+    write(tmp_path / "sys/class/power_supply/usb/online", "0\n")
+    assert agent.AndroidBatteryReader(str(tmp_path)).read() == pytest.approx(0.45 * 3.9)
+
+
+def test_pmic_and_tegrastats_formats():
+    assert agent.parse_pmic_read_adc(PMIC) == pytest.approx(6.22421 * 0.861733)
+    assert agent.parse_pmic_read_adc("nothing") is None
+    assert agent.parse_tegrastats("RAM 2158/7620MB ... VDD_IN 5832mW/5852mW VDD_CPU_GPU_CV 1190mW/1190mW") == 5.832
+    assert agent.parse_tegrastats("RAM 1811/3964MB ... POM_5V_IN 1750/1628 POM_5V_GPU 0/0") == 1.75
+
+
+@pytest.mark.parametrize("reader", sorted(agent.POWER_READERS))
+def test_every_reader_explains_a_missing_source(reader, tmp_path):
+    if reader == "vcgencmd_pmic":
+        pytest.importorskip("shutil").which("vcgencmd") and pytest.fail(
+            "vcgencmd exists here; test needs a machine without it"
+        )
+    with pytest.raises(RuntimeError):
+        agent.POWER_READERS[reader](str(tmp_path))
+
+
+@pytest.fixture(scope="module")
+def model_file(tmp_path_factory):
+    import numpy as np
+
+    from edgekd.models.builders import get_builder
+    from edgekd.quantize.convert import convert
+
+    path = tmp_path_factory.mktemp("power_model") / "m.tflite"
+    path.write_bytes(convert(get_builder("mlp").build((8, 1), 3), "int8", np.ones((4, 8, 1), np.float32)))
+    return path
+
+
+def test_measured_energy_end_to_end_through_the_agent(tmp_path, monkeypatch, model_file):
+    write(tmp_path / "sys/class/hwmon/hwmon0/name", "ina226\n")
+    write(tmp_path / "sys/class/hwmon/hwmon0/power1_input", "2500000\n")
+    devices = tmp_path / "devices"
+    devices.mkdir()
+    profile = (
+        get_profile("host")
+        .path.read_text()
+        .replace("name: host", "name: metered")
+        .replace("reader: rapl", "reader: ina2xx")
+    )
+    (devices / "metered.yaml").write_text(profile)
+    monkeypatch.setenv("EDGEKD_DEVICES", str(devices))
+    settings = BenchSettings(runs=20, min_seconds=0.3, warmup=2, power_root=str(tmp_path))
+    result = benchmark(model_file, get_profile("metered"), settings).as_dict()
+    energy = result["energy"]
+    assert energy["source"] == "measured" and energy["power_w"] == pytest.approx(2.5)
+    assert energy["value_mj"] == pytest.approx(2.5 * result["latency_ms"]["mean"], rel=1e-3)
+
+
+def test_a_failing_reader_is_named_in_the_absent_energy(model_file):
+    result = benchmark(
+        model_file, get_profile("host"), BenchSettings(runs=5, min_seconds=0.0, warmup=1, power_root="/nonexistent")
+    ).as_dict()
+    assert result["energy"]["value_mj"] is None and "the reader failed: rapl" in result["energy"]["reason"]
