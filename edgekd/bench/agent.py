@@ -127,9 +127,9 @@ class VcgencmdPmicReader:
     """Raspberry Pi 5 PMIC rails: the sum of the SoC-side rails, not total board input power."""
 
     name = "vcgencmd_pmic"
+    command = ["vcgencmd", "pmic_read_adc"]
 
     def __init__(self, root="/"):
-        self.command = ["vcgencmd", "pmic_read_adc"]
         if self.read() is None:
             raise RuntimeError("vcgencmd pmic_read_adc gave no rail readings (a Raspberry Pi 5 is needed)")
 
