@@ -135,6 +135,29 @@ def test_coral_refuses_a_float_model_with_the_profiles_reason(tmp_path):
     check_device_can_run(get_profile("host"), data, "model.tflite")
 
 
-def test_a_delegate_the_agent_cannot_load_is_refused_not_measured_on_the_cpu(tiny_tflite):
-    with pytest.raises(BenchmarkError, match="edgetpu delegate, which this version's agent does not load"):
-        benchmark(tiny_tflite, get_profile("coral-usb"), BenchSettings())
+@pytest.fixture
+def tpu_profile(tmp_path, monkeypatch):
+    """A local profile asking for the Edge TPU delegate (which cannot load here: no libedgetpu)."""
+
+    def make(fallback: bool):
+        text = get_profile("host").path.read_text().replace("name: host", "name: tpu")
+        text = text.replace(
+            "delegates: [xnnpack]", f"delegates: [edgetpu]\n  allow_cpu_fallback: {str(fallback).lower()}"
+        )
+        (tmp_path / "tpu.yaml").write_text(text)
+        monkeypatch.setenv("EDGEKD_DEVICES", str(tmp_path))
+        return get_profile("tpu")
+
+    return make
+
+
+def test_a_delegate_that_cannot_load_fails_with_its_library_named(tiny_tflite, tpu_profile):
+    with pytest.raises(BenchmarkError, match=r"cannot load the edgetpu delegate \(libedgetpu.so.1\)"):
+        benchmark(tiny_tflite, tpu_profile(False), BenchSettings(runs=5, min_seconds=0.0, warmup=1))
+
+
+def test_allowed_fallback_runs_on_the_cpu_and_says_so(tiny_tflite, tpu_profile):
+    result = benchmark(tiny_tflite, tpu_profile(True), BenchSettings(runs=5, min_seconds=0.0, warmup=1)).as_dict()
+    assert result["ok"] and result["environment"]["delegate"] == "cpu (fallback)"
+    assert any("ran on the CPU, not the requested delegate" in w for w in result["warnings"])
+    assert any("not compiled by edgetpu_compiler" in w for w in result["warnings"])

@@ -187,6 +187,38 @@ def _peak_rss_mb():
     return peak / 1e6 if sys.platform == "darwin" else peak / 1e3
 
 
+DEFAULT_DELEGATE_LIBRARIES = {"edgetpu": "libedgetpu.so.1"}
+
+
+def _load_delegate_function(runtime):
+    if runtime == "ai_edge_litert":
+        from ai_edge_litert.interpreter import load_delegate
+    else:
+        from tflite_runtime.interpreter import load_delegate
+    return load_delegate
+
+
+def _make_interpreter(Interpreter, runtime, args):
+    """The interpreter with the requested delegate; returns (interpreter, delegate description, fallback note)."""
+    if args.delegate in (None, "xnnpack"):
+        return Interpreter(model_path=args.model, num_threads=args.threads), "xnnpack (runtime default)", None
+    if args.delegate == "none":
+        return Interpreter(model_path=args.model, num_threads=args.threads), "runtime default", None
+    library = args.delegate_library or DEFAULT_DELEGATE_LIBRARIES.get(args.delegate)
+    try:
+        if not library:
+            raise ValueError(f"no library known for the {args.delegate} delegate; set runtime.delegate_library")
+        delegate = _load_delegate_function(runtime)(library)
+        interpreter = Interpreter(model_path=args.model, experimental_delegates=[delegate], num_threads=args.threads)
+        return interpreter, f"{args.delegate} ({library})", None
+    except (ValueError, RuntimeError, OSError) as exc:
+        reason = f"cannot load the {args.delegate} delegate ({library}): " + " ".join(str(exc).split())[:200]
+        if not args.allow_fallback:
+            raise RuntimeError(reason) from None
+        interpreter = Interpreter(model_path=args.model, num_threads=args.threads)
+        return interpreter, "cpu (fallback)", reason
+
+
 def _load_interpreter_class():
     try:
         import ai_edge_litert
@@ -230,7 +262,6 @@ def _environment(np, runtime, runtime_version, threads):
         "cpu_count": os.cpu_count(),
         "affinity": affinity,
         "threads": threads,
-        "delegate": "default (XNNPACK where the runtime applies it)",
     }
 
 
@@ -243,6 +274,9 @@ def main(argv=None):
     parser.add_argument("--warmup", type=int, default=10)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--max-seconds", type=float, default=300.0)
+    parser.add_argument("--delegate", help="xnnpack (default), none, edgetpu, gpu, nnapi")
+    parser.add_argument("--delegate-library", help="shared library of the delegate")
+    parser.add_argument("--allow-fallback", action="store_true", help="run on the CPU if the delegate cannot load")
     parser.add_argument("--power-reader", choices=sorted(POWER_READERS), help="sample power during the measured runs")
     parser.add_argument("--power-root", default="/", help="root of the sysfs tree to read (for tests)")
     parser.add_argument("--power-interval", type=float, default=0.02, help="seconds between power samples")
@@ -263,7 +297,12 @@ def main(argv=None):
     rss_before = _rss_mb()
     started = time.perf_counter()
     try:
-        interpreter = Interpreter(model_path=args.model, num_threads=args.threads)
+        interpreter, delegate, fallback = _make_interpreter(Interpreter, runtime, args)
+    except RuntimeError as exc:
+        result["error"] = str(exc)
+        print(json.dumps(result))
+        return 5
+    try:
         interpreter.allocate_tensors()
     except (ValueError, RuntimeError) as exc:
         result["error"] = "cannot load model: " + " ".join(str(exc).split())[:300]
@@ -322,7 +361,8 @@ def main(argv=None):
         rss_after_mb=_rss_mb(),
         peak_rss_mb=_peak_rss_mb(),
         stopped_by_max_seconds=len(latencies) < args.runs,
-        environment=_environment(np, runtime, runtime_version, args.threads),
+        environment={**_environment(np, runtime, runtime_version, args.threads), "delegate": delegate},
+        delegate_fallback=fallback,
     )
     print(json.dumps(result))
     return 0

@@ -67,10 +67,6 @@ class BenchmarkResult:
         return document
 
 
-# Delegates the agent applies today: XNNPACK is LiteRT's default CPU path.
-AGENT_DELEGATES = {Delegate.XNNPACK, Delegate.NONE}
-
-
 def check_device_can_run(entry: ProfileEntry, data: bytes, source: str) -> None:
     """Refuse a model whose quantization the device cannot run, with the profile's reason."""
     check_tflite_bytes(data, source)
@@ -82,6 +78,10 @@ def check_device_can_run(entry: ProfileEntry, data: bytes, source: str) -> None:
             f"{source} is a {mode} model and device {profile.name} runs only {', '.join(profile.quantization.supported)}"
             f"{reason}"
         )
+
+
+def _edgetpu_compiled(data: bytes) -> bool:
+    return any(op.op == "CUSTOM:edgetpu-custom-op" for op in inspect_tflite(data).operators)
 
 
 def _measured_power(power: dict | None) -> tuple[float | None, str | None]:
@@ -110,17 +110,18 @@ def benchmark(
     if settings.runs < 1 or settings.min_seconds < 0 or settings.warmup < 0:
         raise BenchmarkError("--runs must be at least 1, --min-seconds and --warmup not negative")
     runner = get_runner(profile)
-    unsupported = [d.value for d in profile.runtime.delegates if d not in AGENT_DELEGATES]
-    if unsupported:
-        raise BenchmarkError(
-            f"device {profile.name} runs models through the {', '.join(unsupported)} delegate, which this version's "
-            "agent does not load yet; benchmarking would measure the CPU instead, so edgekd refuses"
-        )
     started = time.time()
     raw = runner.run(model_path, profile, settings)
     finished = time.time()
     stats = latency_stats(raw["latencies_ms"])
     warnings = stability_warnings(stats, settings.runs, bool(raw.get("stopped_by_max_seconds")))
+    if raw.get("delegate_fallback"):
+        warnings.append(f"ran on the CPU, not the requested delegate: {raw['delegate_fallback']}")
+    if profile.runtime.delegates[:1] == [Delegate.EDGETPU] and not _edgetpu_compiled(data):
+        warnings.append(
+            "the model was not compiled by edgetpu_compiler, so the Edge TPU runs none of it; "
+            "benchmark the *_edgetpu.tflite from `edgekd quantize --edgetpu`"
+        )
     before, after = raw.get("rss_before_load_mb"), raw.get("rss_after_mb")
     return BenchmarkResult(
         model=label or model_path.stem,

@@ -49,6 +49,12 @@ def agent_arguments(profile: DeviceProfile, settings: BenchSettings) -> list[str
         "--threads",
         str(settings.threads_for(profile)),
     ]
+    delegate = profile.runtime.delegates[0].value if profile.runtime.delegates else "xnnpack"
+    arguments += ["--delegate", delegate]
+    if profile.runtime.delegate_library:
+        arguments += ["--delegate-library", profile.runtime.delegate_library]
+    if profile.runtime.allow_cpu_fallback:
+        arguments.append("--allow-fallback")
     if profile.power.reader in AGENT_POWER_READERS:
         arguments += ["--power-reader", profile.power.reader, "--power-root", settings.power_root]
     return arguments

@@ -42,7 +42,15 @@ class Hardware(Strict):
 class Runtime(Strict):
     interpreter: str = Field(description="ai_edge_litert, tflite_runtime or benchmark_model")
     python: str | None = Field(default="python3", description="Python on the device, for the agent")
-    delegates: list[Delegate] = Field(default_factory=lambda: [Delegate.XNNPACK])
+    delegates: list[Delegate] = Field(
+        default_factory=lambda: [Delegate.XNNPACK], description="available delegates; benchmarks use the first"
+    )
+    delegate_library: str | None = Field(
+        default=None, description="shared library for the first delegate (default: libedgetpu.so.1 for edgetpu)"
+    )
+    allow_cpu_fallback: bool = Field(
+        default=False, description="run on the CPU (and say so) when the delegate fails to load, instead of failing"
+    )
     default_threads: int = Field(default=1, ge=1)
     benchmark_binary: str | None = None
     cpu_affinity: str | None = Field(default=None, description="taskset mask, e.g. f0 for big cores")
