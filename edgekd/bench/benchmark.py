@@ -9,7 +9,7 @@ from pathlib import Path
 from edgekd.bench.energy import energy_per_inference
 from edgekd.bench.registry import get_runner
 from edgekd.bench.runners import BenchSettings
-from edgekd.bench.stats import LatencyStats, latency_stats, stability_warnings
+from edgekd.bench.stats import LatencyStats, latency_stats, stability_warnings, stats_from_summary
 from edgekd.errors import BenchmarkError, ProfileError
 from edgekd.profiles.loader import ProfileEntry
 from edgekd.profiles.schema import Delegate
@@ -51,7 +51,7 @@ class BenchmarkResult:
         if self.latency is not None:
             document["runs"] = self.latency.count
             document["latency_ms"] = self.latency.as_dict()
-            document["latency_source"] = "measured"
+            document["latency_source"] = "measured" if self.runner != "adb" else "measured (benchmark_model summary)"
         document.update(
             init_ms=_round(self.init_ms),
             first_inference_ms=_round(self.first_inference_ms),
@@ -113,7 +113,7 @@ def benchmark(
     started = time.time()
     raw = runner.run(model_path, profile, settings)
     finished = time.time()
-    stats = latency_stats(raw["latencies_ms"])
+    stats = latency_stats(raw["latencies_ms"]) if "latencies_ms" in raw else stats_from_summary(raw["summary_ms"])
     warnings = stability_warnings(stats, settings.runs, bool(raw.get("stopped_by_max_seconds")))
     if raw.get("delegate_fallback"):
         warnings.append(f"ran on the CPU, not the requested delegate: {raw['delegate_fallback']}")

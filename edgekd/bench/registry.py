@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from edgekd.bench.adb import AdbRunner
 from edgekd.bench.runners import LocalRunner, Runner
 from edgekd.bench.ssh import SshRunner
 from edgekd.errors import BenchmarkError, known_names
 from edgekd.profiles.schema import DeviceProfile
 
-_RUNNERS: dict[str, Runner] = {"local": LocalRunner(), "ssh": SshRunner()}
+_RUNNERS: dict[str, Runner] = {"local": LocalRunner(), "ssh": SshRunner(), "adb": AdbRunner()}
 
 
 def get_runner(profile: DeviceProfile) -> Runner:

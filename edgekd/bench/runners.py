@@ -28,6 +28,8 @@ class BenchSettings:
     timeout_seconds: float = 600.0
     # Root of the sysfs tree the agent's power reader reads ("/" on a real device; tests use a fake tree).
     power_root: str = "/"
+    # LiteRT's benchmark_model for adb devices (a local file to push, or a path on the device).
+    benchmark_binary: str | None = None
 
     def threads_for(self, profile: DeviceProfile) -> int:
         return self.threads or profile.runtime.default_threads

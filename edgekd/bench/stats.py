@@ -21,14 +21,21 @@ class LatencyStats:
     mean: float
     std: float
     min: float
-    p50: float
-    iqr: float
-    p90: float
-    p99: float
+    p50: float | None
+    iqr: float | None
+    p90: float | None
+    p99: float | None
     max: float
+    # Only from tools that report them instead of raw samples (LiteRT's benchmark_model).
+    p5: float | None = None
+    p95: float | None = None
 
     def as_dict(self) -> dict:
-        return {key: (round(value, 6) if isinstance(value, float) else value) for key, value in asdict(self).items()}
+        return {
+            key: (round(value, 6) if isinstance(value, float) else value)
+            for key, value in asdict(self).items()
+            if value is not None or key in ("p90", "p99")
+        }
 
 
 def latency_stats(samples_ms) -> LatencyStats:
@@ -52,15 +59,34 @@ def latency_stats(samples_ms) -> LatencyStats:
     )
 
 
+def stats_from_summary(summary: dict) -> LatencyStats:
+    """Statistics a tool reported itself (milliseconds); percentiles it did not report stay None."""
+    if not summary.get("count"):
+        raise BenchmarkError("the benchmark tool reported no measured runs")
+    return LatencyStats(
+        count=int(summary["count"]),
+        mean=float(summary["mean"]),
+        std=float(summary.get("std") or 0.0),
+        min=float(summary["min"]),
+        p50=summary.get("p50"),
+        iqr=None,
+        p90=None,
+        p99=None,
+        max=float(summary["max"]),
+        p5=summary.get("p5"),
+        p95=summary.get("p95"),
+    )
+
+
 def stability_warnings(stats: LatencyStats, requested_runs: int, stopped_early: bool) -> list[str]:
     """Plain-language caveats about a latency distribution."""
     warnings = []
-    if stats.p50 > 0 and stats.iqr / stats.p50 > WIDE_SPREAD_IQR_RATIO:
+    if stats.p50 and stats.iqr is not None and stats.iqr / stats.p50 > WIDE_SPREAD_IQR_RATIO:
         warnings.append(
             f"wide spread: the middle half of the runs spans {100 * stats.iqr / stats.p50:.0f}% of the median; "
             "close other programs or pin threads"
         )
-    if stats.p50 > 0 and stats.p99 > TAIL_P99_RATIO * stats.p50:
+    if stats.p50 and stats.p99 is not None and stats.p99 > TAIL_P99_RATIO * stats.p50:
         warnings.append(
             f"long tail: p99 {stats.p99:.4g} ms is {stats.p99 / stats.p50:.1f}x the median (max {stats.max:.4g} ms)"
         )

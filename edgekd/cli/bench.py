@@ -19,8 +19,9 @@ from edgekd.errors import BenchmarkError
 @click.option("--min-seconds", type=float, default=1.0, show_default=True, help="Minimum measured duration.")
 @click.option("--warmup", type=int, default=10, show_default=True, help="Warm-up runs before measuring.")
 @click.option("--threads", type=int, default=None, help="Interpreter threads (default: the profile's).")
+@click.option("--benchmark-binary", help="LiteRT benchmark_model for adb devices (overrides the profile).")
 @json_option
-def bench(model_paths, devices, runs, min_seconds, warmup, threads, as_json) -> None:
+def bench(model_paths, devices, runs, min_seconds, warmup, threads, benchmark_binary, as_json) -> None:
     """Benchmark .tflite files through LiteRT on the named devices.
 
     Runs warm-up, then at least --runs invocations and at least --min-seconds; reports
@@ -45,7 +46,9 @@ def bench(model_paths, devices, runs, min_seconds, warmup, threads, as_json) -> 
             check_device_can_run(entry, path.read_bytes(), str(path))
     check_devices(list(devices))
     artifacts = [TfliteArtifact(path.stem, path, {}) for path in model_paths]
-    settings = BenchSettings(runs=runs, min_seconds=min_seconds, warmup=warmup, threads=threads)
+    settings = BenchSettings(
+        runs=runs, min_seconds=min_seconds, warmup=warmup, threads=threads, benchmark_binary=benchmark_binary
+    )
     results = bench_stage(artifacts, list(devices), settings, stderr_reporter())
     for result in results:
         result["path"] = str(next(p for p in model_paths if p.stem == result["model"]))

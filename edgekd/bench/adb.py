@@ -1,0 +1,132 @@
+"""The adb runner: push the model and LiteRT's benchmark_model to an Android device and run it there.
+
+The agent cannot run on a phone (no Python), so this runner drives the official
+`benchmark_model` binary, pinned to the profile's CPUs with `taskset` (big.LITTLE scheduling
+otherwise adds large variance), and parses its summary. Every word of the remote command
+is quoted; the remote folder is always removed.
+"""
+
+from __future__ import annotations
+
+import secrets
+import shlex
+import shutil
+import subprocess
+from pathlib import Path
+
+from edgekd.bench.benchmark_model import parse_benchmark_model
+from edgekd.bench.runners import BenchSettings
+from edgekd.errors import BenchmarkError
+from edgekd.profiles.schema import Delegate, DeviceProfile
+
+DELEGATE_FLAGS = {
+    Delegate.XNNPACK: ["--use_xnnpack=true"],
+    Delegate.GPU: ["--use_gpu=true"],
+    Delegate.NNAPI: ["--use_nnapi=true"],
+    Delegate.NONE: ["--use_xnnpack=false"],
+}
+
+
+def benchmark_command(binary: str, model: str, profile: DeviceProfile, settings: BenchSettings) -> list[str]:
+    """The words of the benchmark_model command line on the device (before quoting)."""
+    words = ["taskset", profile.runtime.cpu_affinity] if profile.runtime.cpu_affinity else []
+    delegate = profile.runtime.delegates[0] if profile.runtime.delegates else Delegate.XNNPACK
+    if delegate not in DELEGATE_FLAGS:
+        raise BenchmarkError(f"{profile.name}: benchmark_model has no flag for the {delegate.value} delegate")
+    return [
+        *words,
+        binary,
+        f"--graph={model}",
+        f"--num_threads={settings.threads_for(profile)}",
+        f"--num_runs={settings.runs}",
+        f"--min_secs={settings.min_seconds}",
+        f"--warmup_runs={settings.warmup}",
+        "--report_peak_memory_footprint=true",
+        *DELEGATE_FLAGS[delegate],
+    ]
+
+
+class AdbRunner:
+    def __init__(self, executable: str = "adb"):
+        self.executable = executable
+
+    def _adb(self, profile: DeviceProfile, *args: str, timeout: float = 60, stdin=None) -> subprocess.CompletedProcess:
+        if shutil.which(self.executable) is None:
+            raise BenchmarkError(
+                "adb is not installed; install it (Debian: apt-get install adb) and enable USB debugging"
+            )
+        serial = ["-s", profile.transport.serial] if profile.transport.serial else []
+        try:
+            completed = subprocess.run(
+                [self.executable, *serial, *args], capture_output=True, text=True, timeout=timeout, check=False
+            )
+        except subprocess.TimeoutExpired:
+            raise BenchmarkError(f"{profile.name}: adb {args[0]} gave no answer within {timeout:.0f} s") from None
+        text = (completed.stdout + completed.stderr).lower()
+        if (
+            completed.returncode != 0
+            or "no devices/emulators found" in text
+            or "not found" in text
+            and "device" in text
+        ):
+            detail = (completed.stderr or completed.stdout).strip().splitlines()[-1:] or ["no output"]
+            raise BenchmarkError(f"{profile.name}: adb {args[0]} failed: {detail[0][:200]}")
+        return completed
+
+    def _shell(self, profile: DeviceProfile, *words: str, timeout: float = 60) -> str:
+        completed = self._adb(profile, "shell", " ".join(shlex.quote(w) for w in words), timeout=timeout)
+        return completed.stdout + completed.stderr
+
+    def run(self, model_path: Path, profile: DeviceProfile, settings: BenchSettings) -> dict:
+        binary = settings.benchmark_binary or profile.runtime.benchmark_binary
+        if not binary:
+            raise BenchmarkError(
+                f"{profile.name}: no benchmark_model binary; set runtime.benchmark_binary in the profile or pass "
+                "--benchmark-binary (LiteRT's Android build of tensorflow/lite/tools/benchmark)"
+            )
+        folder = f"/data/local/tmp/edgekd-{secrets.token_hex(4)}"
+        self._shell(profile, "mkdir", "-p", folder)
+        try:
+            if Path(binary).is_file():
+                self._adb(profile, "push", str(binary), f"{folder}/benchmark_model", timeout=300)
+                self._shell(profile, "chmod", "755", f"{folder}/benchmark_model")
+                binary = f"{folder}/benchmark_model"
+            self._adb(profile, "push", str(model_path), f"{folder}/model.tflite", timeout=300)
+            output = self._shell(
+                profile,
+                *benchmark_command(binary, f"{folder}/model.tflite", profile, settings),
+                timeout=settings.timeout_seconds,
+            )
+            result = parse_benchmark_model(output, profile.name)
+            result["environment"] = {
+                "runtime": "benchmark_model",
+                "runtime_version": None,
+                "threads": settings.threads_for(profile),
+                "affinity": profile.runtime.cpu_affinity,
+                "delegate": profile.runtime.delegates[0].value if profile.runtime.delegates else None,
+                "serial": profile.transport.serial,
+            }
+            return result
+        finally:
+            try:
+                self._shell(profile, "rm", "-rf", folder)
+            except BenchmarkError:
+                pass
+
+    def probe(self, profile: DeviceProfile) -> dict:
+        model = self._shell(profile, "getprop", "ro.product.model").strip()
+        release = self._shell(profile, "getprop", "ro.build.version.release").strip()
+        abi = self._shell(profile, "getprop", "ro.product.cpu.abi").strip()
+        return {
+            "ok": True,
+            "environment": {
+                "runtime": "benchmark_model",
+                "runtime_version": None,
+                "python": None,
+                "numpy_version": None,
+                "machine": abi,
+                "system": f"Android {release}",
+                "release": model,
+                "cpu_count": None,
+            },
+        }

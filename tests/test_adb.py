@@ -1,0 +1,135 @@
+"""The adb runner: command construction and the benchmark_model parser on its real recorded format.
+
+No phone or emulator is reachable here, so a stand-in `adb` on PATH records its arguments and
+answers `benchmark_model` with the output format LiteRT's tool prints (shared/reference/FACTS.md).
+"""
+
+import json
+import os
+import shlex
+import stat
+import sys
+
+import pytest
+
+from edgekd.bench.adb import benchmark_command
+from edgekd.bench.benchmark import benchmark
+from edgekd.bench.benchmark_model import parse_benchmark_model
+from edgekd.bench.runners import BenchSettings
+from edgekd.errors import BenchmarkError
+from edgekd.profiles.loader import get_profile
+from tests.conftest import assert_clean_failure, invoke
+
+RECORDED = """\
+STARTING!
+Log parameter values verbosely: [0]
+Graph: [/data/local/tmp/model.tflite]
+count=50 first=60000 curr=58000 min=55000 max=70000 avg=58000 std=2000 p5=56000 median=57500 p95=62000
+count=1000 first=52162 curr=49785 min=49088 max=686105 avg=63743.2 std=60716 p5=49620 median=51891 p95=68628
+Inference timings in us: Init: 119515, First inference: 87112, Warmup (avg): 58147.4, Inference (avg): 63743.2
+Memory footprint delta from the start of the tool (MB): init=3.2 overall=10.5
+Overall peak memory footprint (MB) via periodic monitoring: 12.4
+"""
+
+
+def test_parser_reads_the_measured_runs_not_the_warmup():
+    result = parse_benchmark_model(RECORDED, "pixel4")
+    summary = result["summary_ms"]
+    assert (
+        summary["count"] == 1000
+        and summary["mean"] == pytest.approx(63.7432)
+        and summary["p50"] == pytest.approx(51.891)
+    )
+    assert summary["p95"] == pytest.approx(68.628) and summary["max"] == pytest.approx(686.105)
+    assert result["init_ms"] == pytest.approx(119.515) and result["first_inference_ms"] == pytest.approx(87.112)
+    assert result["peak_rss_mb"] == 12.4
+    with pytest.raises(BenchmarkError, match="no timing statistics"):
+        parse_benchmark_model("Segmentation fault", "pixel4")
+
+
+def test_command_is_pinned_threaded_and_names_the_delegate():
+    settings = BenchSettings(runs=200, min_seconds=2.0, warmup=5)
+    words = benchmark_command(
+        "/data/local/tmp/x/benchmark_model", "/data/local/tmp/x/model.tflite", get_profile("pixel4").profile, settings
+    )
+    assert words[:2] == ["taskset", "f0"]
+    assert "--num_threads=4" in words and "--num_runs=200" in words and "--min_secs=2.0" in words
+    assert "--use_xnnpack=true" in words and "--graph=/data/local/tmp/x/model.tflite" in words
+
+
+@pytest.fixture
+def fake_adb(tmp_path, monkeypatch):
+    log = tmp_path / "adb.log"
+    script = tmp_path / "bin" / "adb"
+    script.parent.mkdir()
+    script.write_text(f"""#!{sys.executable}
+import json, sys
+args = sys.argv[1:]
+open({str(log)!r}, "a").write(json.dumps(args) + "\\n")
+if args[:1] == ["-s"]:
+    args = args[2:]
+if args[0] == "shell" and "benchmark_model" in args[1] and "--graph" in args[1]:
+    print({RECORDED!r})
+elif args[0] == "shell" and "getprop" in args[1]:
+    print({{"ro.product.model": "Pixel 4", "ro.build.version.release": "13", "ro.product.cpu.abi": "arm64-v8a"}}.get(args[1].split()[-1], ""))
+""")
+    script.chmod(script.stat().st_mode | stat.S_IEXEC)
+    monkeypatch.setenv("PATH", f"{script.parent}{os.pathsep}{os.environ['PATH']}")
+    return log
+
+
+@pytest.fixture(scope="module")
+def model_file(tmp_path_factory):
+    import numpy as np
+
+    from edgekd.models.builders import get_builder
+    from edgekd.quantize.convert import convert
+
+    path = tmp_path_factory.mktemp("adb_model") / "x'; touch pwned; '.tflite"
+    path.write_bytes(convert(get_builder("mlp").build((8, 1), 3), "int8", np.ones((4, 8, 1), np.float32)))
+    return path
+
+
+def test_adb_benchmark_pushes_runs_parses_and_cleans_up(fake_adb, model_file, tmp_path):
+    binary = tmp_path / "benchmark_model"
+    binary.write_bytes(b"\x7fELF fake")
+    result = benchmark(
+        model_file, get_profile("pixel4"), BenchSettings(runs=1000, benchmark_binary=str(binary))
+    ).as_dict()
+    assert result["ok"] and result["runner"] == "adb" and result["runs"] == 1000
+    assert result["latency_ms"]["mean"] == pytest.approx(63.7432) and result["latency_ms"]["p99"] is None
+    assert result["latency_source"] == "measured (benchmark_model summary)"
+    calls = [json.loads(line) for line in fake_adb.read_text().splitlines()]
+    pushes = [c for c in calls if c[0] == "push"]
+    assert pushes[0][1] == str(binary) and pushes[1][1] == str(model_file)
+    assert pushes[1][2].endswith("/model.tflite"), "the device never sees the local file name"
+    run = next(c for c in calls if c[0] == "shell" and "--graph" in c[1])
+    assert shlex.split(run[1])[:2] == ["taskset", "f0"]
+    assert calls[-1][0] == "shell" and shlex.split(calls[-1][1])[:2] == ["rm", "-rf"]
+    assert not (tmp_path / "pwned").exists()
+
+
+def test_adb_without_a_benchmark_binary_says_what_to_set(fake_adb, model_file):
+    with pytest.raises(BenchmarkError, match="no benchmark_model binary"):
+        benchmark(model_file, get_profile("pixel4"), BenchSettings())
+
+
+def test_adb_missing_says_how_to_install(model_file, monkeypatch, tmp_path):
+    monkeypatch.setenv("PATH", str(tmp_path))
+    with pytest.raises(BenchmarkError, match="adb is not installed"):
+        benchmark(model_file, get_profile("pixel4"), BenchSettings(benchmark_binary="/data/local/tmp/benchmark_model"))
+
+
+def test_devices_check_over_adb(fake_adb):
+    result = invoke("devices", "check", "pixel4")
+    assert result.exit_code == 0, result.stderr
+    assert "Pixel 4" in result.stdout and "Android 13" in result.stdout
+
+
+def test_bench_cli_passes_the_binary(fake_adb, model_file, tmp_path):
+    binary = tmp_path / "benchmark_model"
+    binary.write_bytes(b"fake")
+    ok = invoke("bench", str(model_file), "--device", "pixel4", "--benchmark-binary", str(binary), "--json")
+    assert ok.exit_code == 0, ok.stderr
+    missing = invoke("bench", str(model_file), "--device", "pixel4")
+    assert_clean_failure(missing, "no benchmark_model binary")
