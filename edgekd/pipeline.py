@@ -312,7 +312,6 @@ def bench_stage(
                         requested_runs=settings.runs,
                         error=str(exc),
                     )
-                    reporter.say(f"  {entry.profile.name}: {exc}")
                 bar.update(1)
                 document = result.as_dict()
                 document["path"] = artifact.path.name
