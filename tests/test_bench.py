@@ -98,9 +98,12 @@ def test_local_benchmark_reports_distribution_memory_and_environment(tiny_tflite
     assert document["energy"]["value_mj"] is None and "no power reading" in document["energy"]["reason"]
 
 
-def test_device_without_a_runner_says_so(tiny_tflite):
-    with pytest.raises(BenchmarkError, match="reached over 'adb'.*no adb runner yet"):
-        benchmark(tiny_tflite, get_profile("pixel4"), BenchSettings())
+def test_a_transport_without_a_runner_says_so(tiny_tflite, monkeypatch):
+    from edgekd.bench import registry
+
+    monkeypatch.setattr(registry, "_RUNNERS", {"local": registry._RUNNERS["local"]})
+    with pytest.raises(BenchmarkError, match="reached over 'ssh'.*no ssh runner yet \\(runners: local\\)"):
+        benchmark(tiny_tflite, get_profile("rpi4"), BenchSettings())
     assert get_runner(get_profile("host").profile) is not None
 
 
