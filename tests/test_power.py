@@ -105,3 +105,30 @@ def test_a_failing_reader_is_named_in_the_absent_energy(model_file):
         model_file, get_profile("host"), BenchSettings(runs=5, min_seconds=0.0, warmup=1, power_root="/nonexistent")
     ).as_dict()
     assert result["energy"]["value_mj"] is None and "the reader failed: rapl" in result["energy"]["reason"]
+
+
+def test_get_throttled_flags_now_and_since_boot():
+    state = agent.parse_get_throttled("throttled=0x50005")
+    assert state["now"] == ["under-voltage", "throttled"] and state["since_boot"] == ["under-voltage", "throttled"]
+    assert agent.parse_get_throttled("throttled=0x0")["now"] == []
+    assert agent.parse_get_throttled("garbage") is None
+
+
+def test_thermal_state_reads_the_hottest_zone(tmp_path):
+    write(tmp_path / "sys/class/thermal/thermal_zone0/temp", "45000\n")
+    write(tmp_path / "sys/class/thermal/thermal_zone1/temp", "61500\n")
+    assert agent.thermal_state(str(tmp_path))["max_temp_c"] == 61.5
+
+
+def test_thermal_warnings():
+    from edgekd.bench.stats import thermal_warnings
+
+    calm = {"before": {"max_temp_c": 40.0, "throttled": None}, "after": {"max_temp_c": 42.0, "throttled": None}}
+    assert thermal_warnings(calm) == []
+    hot = {
+        "before": {"max_temp_c": 50.0, "throttled": agent.parse_get_throttled("throttled=0x0")},
+        "after": {"max_temp_c": 71.0, "throttled": agent.parse_get_throttled("throttled=0x40004")},
+    }
+    warnings = " ".join(thermal_warnings(hot))
+    assert "throttling now: throttled" in warnings and "occurred during the run: throttled" in warnings
+    assert "heated from 50 to 71 C" in warnings

@@ -147,6 +147,40 @@ def parse_tegrastats(line):
     return int(match.group(1)) / 1e3 if match else None
 
 
+# ---- thermal state: read before and after the measured runs ------------------------------
+
+THROTTLED_BITS = {0: "under-voltage", 1: "frequency capped", 2: "throttled", 3: "soft temperature limit"}
+
+
+def parse_get_throttled(text):
+    """Raspberry Pi `vcgencmd get_throttled` (throttled=0x50005): (current flags, flags seen since boot)."""
+    match = re.search(r"throttled=(0x[0-9a-fA-F]+)", text)
+    if not match:
+        return None
+    value = int(match.group(1), 16)
+    now = [name for bit, name in THROTTLED_BITS.items() if value & (1 << bit)]
+    since_boot = [name for bit, name in THROTTLED_BITS.items() if value & (1 << (bit + 16))]
+    return {"raw": match.group(1), "now": now, "since_boot": since_boot}
+
+
+def thermal_state(root="/"):
+    """Hottest thermal zone in degrees C, and the Pi's throttling flags where vcgencmd exists."""
+    temperatures = []
+    for path in glob.glob(os.path.join(root, "sys/class/thermal/thermal_zone*/temp")):
+        try:
+            with open(path) as handle:
+                temperatures.append(int(handle.read()) / 1000.0)
+        except (OSError, ValueError):
+            continue
+    state = {"max_temp_c": max(temperatures) if temperatures else None}
+    try:
+        output = subprocess.run(["vcgencmd", "get_throttled"], capture_output=True, text=True, timeout=2).stdout
+        state["throttled"] = parse_get_throttled(output)
+    except (OSError, subprocess.TimeoutExpired):
+        state["throttled"] = None
+    return state
+
+
 POWER_READERS = {reader.name: reader for reader in (RaplReader, Ina2xxReader, AndroidBatteryReader, VcgencmdPmicReader)}
 
 
@@ -319,6 +353,7 @@ def main(argv=None):
     for _ in range(args.warmup):
         interpreter.invoke()
 
+    thermal_before = thermal_state(args.power_root)
     sampler, power_error = None, None
     if args.power_reader:
         try:
@@ -351,6 +386,7 @@ def main(argv=None):
         power = {"reader": args.power_reader, "error": power_error}
     result.update(
         ok=True,
+        thermal={"before": thermal_before, "after": thermal_state(args.power_root)},
         power=power,
         latencies_ms=latencies,
         measured_seconds=clock() - began,

@@ -9,7 +9,7 @@ from pathlib import Path
 from edgekd.bench.energy import energy_per_inference
 from edgekd.bench.registry import get_runner
 from edgekd.bench.runners import BenchSettings
-from edgekd.bench.stats import LatencyStats, latency_stats, stability_warnings, stats_from_summary
+from edgekd.bench.stats import LatencyStats, latency_stats, stability_warnings, stats_from_summary, thermal_warnings
 from edgekd.errors import BenchmarkError, ProfileError
 from edgekd.profiles.loader import ProfileEntry
 from edgekd.profiles.schema import Delegate
@@ -115,6 +115,7 @@ def benchmark(
     finished = time.time()
     stats = latency_stats(raw["latencies_ms"]) if "latencies_ms" in raw else stats_from_summary(raw["summary_ms"])
     warnings = stability_warnings(stats, settings.runs, bool(raw.get("stopped_by_max_seconds")))
+    warnings += thermal_warnings(raw.get("thermal"))
     if raw.get("delegate_fallback"):
         warnings.append(f"ran on the CPU, not the requested delegate: {raw['delegate_fallback']}")
     if profile.runtime.delegates[:1] == [Delegate.EDGETPU] and not _edgetpu_compiled(data):
@@ -137,7 +138,11 @@ def benchmark(
         peak_memory_mb=raw.get("peak_rss_mb"),
         memory_delta_mb=(after - before) if before is not None and after is not None else None,
         energy=energy_per_inference(profile, stats.mean, *_measured_power(raw.get("power"))),
-        environment={**raw.get("environment", {}), "measured_seconds": raw.get("measured_seconds")},
+        environment={
+            **raw.get("environment", {}),
+            "measured_seconds": raw.get("measured_seconds"),
+            "thermal": raw.get("thermal"),
+        },
         warnings=warnings,
         started=started,
         finished=finished,

@@ -93,3 +93,25 @@ def stability_warnings(stats: LatencyStats, requested_runs: int, stopped_early: 
     if stopped_early or stats.count < requested_runs:
         warnings.append(f"only {stats.count} of {requested_runs} requested runs fit in the time limit")
     return warnings
+
+
+def thermal_warnings(thermal: dict | None) -> list[str]:
+    """Throttling during or before the run, and a large temperature rise, as plain warnings."""
+    if not thermal:
+        return []
+    warnings = []
+    after = (thermal.get("after") or {}).get("throttled") or {}
+    before = (thermal.get("before") or {}).get("throttled") or {}
+    if after.get("now"):
+        warnings.append(
+            f"throttling now: {', '.join(after['now'])} (get_throttled {after.get('raw')}); results are slowed"
+        )
+    new = sorted(set(after.get("since_boot", [])) - set(before.get("since_boot", [])))
+    if new:
+        warnings.append(f"throttling occurred during the run: {', '.join(new)}")
+    start, end = (thermal.get("before") or {}).get("max_temp_c"), (thermal.get("after") or {}).get("max_temp_c")
+    if start is not None and end is not None and end - start > 10:
+        warnings.append(
+            f"the device heated from {start:.0f} to {end:.0f} C during the run; later runs may be throttled"
+        )
+    return warnings
