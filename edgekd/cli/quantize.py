@@ -133,6 +133,7 @@ def quantize(
     from edgekd.models.io import load_model
     from edgekd.pipeline import compare_modes, quantize_stage
     from edgekd.quantize.modes import QuantizeOptions
+    from edgekd.quantize.stages import edgetpu_stage, layer_error_stage, qat_stage
     from edgekd.results.document import new_document
     from edgekd.results.table import MODE_HEADERS, MODEL_HEADERS, format_table, mode_rows, model_rows
 
@@ -195,7 +196,7 @@ def quantize(
     else:
         if mode == QAT:
             with reporter.stage("quantization-aware training", "qat"):
-                model, history, qat_description = _qat(
+                model, history, qat_description = qat_stage(
                     model, teacher_path, dataset, qat_epochs, temperature, alpha, seed, trust_model, reporter
                 )
             document["training"] = {"qat": history.as_dict()}
@@ -218,12 +219,12 @@ def quantize(
         if compression.active:
             artifact.record["compression"] = document["compression"]
         if debug:
-            document["layer_errors"] = _layer_errors(
+            document["layer_errors"] = layer_error_stage(
                 model, "int8" if mode == QAT else mode, dataset, representative_samples, seed, options, reporter
             )
         document["models"] = {out_path.stem: artifact.record}
         if edgetpu:
-            document["edgetpu"] = _edgetpu_stage(out_path, reporter)
+            document["edgetpu"] = edgetpu_stage(out_path, reporter)
         document["timings_s"] = dict(reporter.durations)
         write_json_atomic(out_path.with_suffix(".results.json"), document)
         table = format_table(MODEL_HEADERS, model_rows(document["models"]))
@@ -255,49 +256,6 @@ def quantize(
         return
     click.echo(table)
     click.echo(written)
-
-
-def _layer_errors(model, mode, dataset, count, seed, options, reporter) -> list[dict]:
-    from edgekd.data.representative import representative_samples
-    from edgekd.quantize.debug import layer_errors
-
-    with reporter.stage("measuring per-layer quantization error", "debug"):
-        errors = layer_errors(model, mode, representative_samples(dataset.x_train, count, seed), options)
-    return [e.as_dict() for e in errors]
-
-
-def _qat(model, teacher_path, dataset, epochs, temperature, alpha, seed, trust_model, reporter):
-    from edgekd.distill.losses import make_loss
-    from edgekd.models.io import load_model
-    from edgekd.quantize.qat import quantization_aware_training
-
-    teacher = load_model(teacher_path, trust=trust_model) if teacher_path else None
-    loss = make_loss("kd", dataset.num_classes, temperature=temperature, alpha=alpha) if teacher is not None else None
-    quantized, history = quantization_aware_training(model, dataset, epochs, seed, teacher, loss, reporter=reporter)
-    description = {
-        "epochs": epochs,
-        "teacher": str(teacher_path) if teacher_path else None,
-        "distillation": loss.describe() if loss else None,
-    }
-    return quantized, history, description
-
-
-def _edgetpu_stage(tflite_path: Path, reporter) -> dict:
-    """Edge TPU verdict from the rules, and the real compiler's result when it is installed."""
-    from edgekd.quantize.edgetpu import edgetpu_verdict
-    from edgekd.quantize.edgetpu_compiler import HOW_TO_GET, compile_for_edgetpu, compiler_available
-    from edgekd.quantize.inspect import inspect_tflite
-
-    result = {"verdict": edgetpu_verdict(inspect_tflite(tflite_path.read_bytes())).as_dict()}
-    if not compiler_available():
-        reporter.say(f"edgekd: note: {HOW_TO_GET}")
-        result["compiler"] = None
-        result["compiler_note"] = HOW_TO_GET
-        return result
-    with reporter.stage("compiling for the Edge TPU with edgetpu_compiler", "edgetpu"):
-        compiled_path, log = compile_for_edgetpu(tflite_path, tflite_path.parent)
-    result["compiler"] = {**vars(log), "path": str(compiled_path)}
-    return result
 
 
 def _check_output_file(out_file: Path, force: bool) -> None:
