@@ -169,3 +169,21 @@ def test_devices_check_reaches_the_device_and_finds_its_runtime(device):
 def test_devices_check_on_an_unreachable_device(device):
     device(port=free_port())
     assert_clean_failure(invoke("devices", "check", "loopback"), "connection refused")
+
+
+def host_fingerprint(sshd) -> str:
+    import subprocess
+
+    output = subprocess.run(["ssh-keygen", "-lf", str(sshd.folder / "host_key.pub")], capture_output=True, text=True)
+    return output.stdout.split()[1]
+
+
+def test_trusting_a_host_key_by_fingerprint_then_benchmarking(sshd, device, model_file, tmp_path):
+    known = tmp_path / "fresh_known_hosts"
+    device(known_hosts=str(known))
+    wrong = invoke("devices", "trust", "loopback", "--fingerprint", "SHA256:" + "A" * 43)
+    assert_clean_failure(wrong, "nothing was trusted")
+    assert not known.exists() or known.read_text() == ""
+    right = invoke("devices", "trust", "loopback", "--fingerprint", host_fingerprint(sshd))
+    assert right.exit_code == 0, right.stderr
+    assert benchmark(model_file, get_profile("loopback"), QUICK).ok

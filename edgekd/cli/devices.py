@@ -95,3 +95,23 @@ def check_device(name: str, as_json: bool) -> None:
         f"{environment['runtime_version']}, Python {environment['python']}, numpy {environment['numpy_version']}, "
         f"{environment['machine']} {environment['system']} {environment['release']}, {environment['cpu_count']} CPUs"
     )
+
+
+@devices.command("trust")
+@click.argument("name")
+@click.option("--fingerprint", required=True, help="The host key's SHA256 fingerprint, read on the device itself.")
+def trust_device(name: str, fingerprint: str) -> None:
+    """Trust an SSH device's host key after checking it against the fingerprint you read on the device.
+
+    On the device: ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub
+
+    \b
+    Example:
+      edgekd devices trust rpi4 --fingerprint SHA256:abc...
+    """
+    from edgekd.bench.host_keys import trust_host_key
+    from edgekd.profiles.loader import get_profile
+
+    entry = get_profile(name)
+    line = trust_host_key(entry.profile, fingerprint)
+    click.echo(f"trusted {line.split()[0]} ({line.split()[1]}) in {entry.profile.transport.known_hosts}")

@@ -1,0 +1,66 @@
+"""Trusting an SSH device's host key explicitly: by its fingerprint, never blindly.
+
+The user reads the fingerprint on the device (``ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub``)
+and passes it; edgekd fetches the key with ssh-keyscan and adds it to the profile's
+known_hosts only if the fingerprints match.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import tempfile
+from pathlib import Path
+
+from edgekd.bench.ssh import SshTarget
+from edgekd.errors import BenchmarkError
+from edgekd.profiles.schema import DeviceProfile
+
+
+def _fingerprints(key_lines: list[str]) -> dict[str, str]:
+    """SHA256 fingerprint -> known_hosts line, computed by ssh-keygen."""
+    result = {}
+    for line in key_lines:
+        with tempfile.NamedTemporaryFile("w", suffix=".pub") as handle:
+            handle.write(line + "\n")
+            handle.flush()
+            completed = subprocess.run(["ssh-keygen", "-lf", handle.name], capture_output=True, text=True, check=False)
+        if completed.returncode == 0:
+            result[completed.stdout.split()[1]] = line
+    return result
+
+
+def trust_host_key(profile: DeviceProfile, fingerprint: str) -> str:
+    """Add the device's host key to its known_hosts if it matches ``fingerprint``; returns the line added."""
+    target = SshTarget.from_profile(profile)
+    if not fingerprint.startswith("SHA256:"):
+        raise BenchmarkError(
+            f"fingerprint {fingerprint!r} should look like SHA256:...; read it on the device with "
+            "ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub"
+        )
+    try:
+        scan = subprocess.run(
+            ["ssh-keyscan", "-p", str(target.port), "-T", "10", target.host],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        raise BenchmarkError(f"{profile.name}: ssh-keyscan got no answer from {target.host}:{target.port}") from None
+    lines = [line for line in scan.stdout.splitlines() if line and not line.startswith("#")]
+    if not lines:
+        raise BenchmarkError(
+            f"{profile.name}: no host key could be read from {target.host}:{target.port}; is sshd running?"
+        )
+    offered = _fingerprints(lines)
+    if fingerprint not in offered:
+        raise BenchmarkError(
+            f"{profile.name}: the host key at {target.host}:{target.port} has fingerprint(s) {', '.join(sorted(offered))}, "
+            f"not {fingerprint}; nothing was trusted (check you are talking to the right device)"
+        )
+    line = offered[fingerprint]
+    known_hosts = Path(target.known_hosts)
+    known_hosts.parent.mkdir(parents=True, exist_ok=True)
+    with open(known_hosts, "a", encoding="utf-8") as handle:
+        handle.write(line + "\n")
+    return line
