@@ -84,13 +84,20 @@ def _edgetpu_compiled(data: bytes) -> bool:
     return any(op.op == "CUSTOM:edgetpu-custom-op" for op in inspect_tflite(data).operators)
 
 
-def _measured_power(power: dict | None) -> tuple[float | None, str | None]:
-    """(mean watts during the measured runs, or None; why there is no reading, if the reader failed)."""
+def _measured_power(power: dict | None, profile) -> tuple[float | None, str | None]:
+    """(mean watts during the measured runs, or None; why there is no reading, if there is a reason to give)."""
     if not power:
+        if profile.power.reader != "none":
+            return None, (
+                f"{profile.power.reader} is not sampled by the {profile.transport.type.value} runner in this version"
+            )
         return None, None
     if power.get("mean_w") is not None:
         return float(power["mean_w"]), None
-    return None, power.get("error") or f"{power.get('reader')}: no samples during the measured runs"
+    return (
+        None,
+        f"the reader failed: {power.get('error') or power.get('reader') + ': no samples during the measured runs'}",
+    )
 
 
 def _round(value: float | None) -> float | None:
@@ -137,7 +144,7 @@ def benchmark(
         first_inference_ms=raw.get("first_inference_ms"),
         peak_memory_mb=raw.get("peak_rss_mb"),
         memory_delta_mb=(after - before) if before is not None and after is not None else None,
-        energy=energy_per_inference(profile, stats.mean, *_measured_power(raw.get("power"))),
+        energy=energy_per_inference(profile, stats.mean, *_measured_power(raw.get("power"), profile)),
         environment={
             **raw.get("environment", {}),
             "measured_seconds": raw.get("measured_seconds"),

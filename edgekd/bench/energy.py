@@ -37,9 +37,7 @@ def energy_per_inference(
             "method": f"profile {profile.name} power_model.active_watts x measured mean latency",
         }
     else:
-        reading = (
-            f"the reader failed: {reader_error}" if reader_error else f"reader {profile.power.reader!r} gives none here"
-        )
+        reading = reader_error or f"power.reader is {profile.power.reader!r}"
         reason = f"no power reading ({reading}) and no power_model.active_watts in profile {profile.name}"
         return {"value_mj": None, "source": None, "reason": reason}
     if model.idle_watts is not None:
