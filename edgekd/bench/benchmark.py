@@ -14,7 +14,7 @@ from edgekd.errors import BenchmarkError, ProfileError
 from edgekd.profiles.loader import ProfileEntry
 from edgekd.profiles.schema import Delegate
 from edgekd.quantize.checks import detected_mode
-from edgekd.quantize.inspect import check_tflite_bytes, inspect_tflite
+from edgekd.quantize.inspect import ModelReport, check_tflite_bytes, inspect_tflite
 
 
 @dataclass
@@ -67,21 +67,23 @@ class BenchmarkResult:
         return document
 
 
-def check_device_can_run(entry: ProfileEntry, data: bytes, source: str) -> None:
-    """Refuse a model whose quantization the device cannot run, with the profile's reason."""
+def check_device_can_run(entry: ProfileEntry, data: bytes, source: str) -> ModelReport:
+    """Refuse a model whose quantization the device cannot run, with the profile's reason; returns its report."""
     check_tflite_bytes(data, source)
     profile = entry.profile
-    mode = detected_mode(inspect_tflite(data, source))
+    report = inspect_tflite(data, source)
+    mode = detected_mode(report)
     if not profile.supports(mode):
         reason = f": {profile.quantization.reason}" if profile.quantization.reason else ""
         raise ProfileError(
             f"{source} is a {mode} model and device {profile.name} runs only {', '.join(profile.quantization.supported)}"
             f"{reason}"
         )
+    return report
 
 
-def _edgetpu_compiled(data: bytes) -> bool:
-    return any(op.op == "CUSTOM:edgetpu-custom-op" for op in inspect_tflite(data).operators)
+def _edgetpu_compiled(report: ModelReport) -> bool:
+    return any(op.op == "CUSTOM:edgetpu-custom-op" for op in report.operators)
 
 
 def _measured_power(power: dict | None, profile) -> tuple[float | None, str | None]:
@@ -113,7 +115,7 @@ def benchmark(
     if not model_path.is_file():
         raise BenchmarkError(f"model {model_path} does not exist; check the path")
     data = model_path.read_bytes()
-    check_device_can_run(entry, data, str(model_path))
+    report = check_device_can_run(entry, data, str(model_path))
     if settings.runs < 1 or settings.min_seconds < 0 or settings.warmup < 0:
         raise BenchmarkError("--runs must be at least 1, --min-seconds and --warmup not negative")
     runner = get_runner(profile)
@@ -125,7 +127,7 @@ def benchmark(
     warnings += thermal_warnings(raw.get("thermal"))
     if raw.get("delegate_fallback"):
         warnings.append(f"ran on the CPU, not the requested delegate: {raw['delegate_fallback']}")
-    if profile.runtime.delegates[:1] == [Delegate.EDGETPU] and not _edgetpu_compiled(data):
+    if profile.runtime.delegates[:1] == [Delegate.EDGETPU] and not _edgetpu_compiled(report):
         warnings.append(
             "the model was not compiled by edgetpu_compiler, so the Edge TPU runs none of it; "
             "benchmark the *_edgetpu.tflite from `edgekd quantize --edgetpu`"
