@@ -97,6 +97,18 @@ def teacher_file(tmp_path_factory, tiny_dataset) -> Path:
 
 
 @pytest.fixture(scope="session")
+def int8_model_file(tmp_path_factory) -> Path:
+    """A small int8 .tflite (the conv student for MNIST-1D inputs), converted for real once per session."""
+    from edgekd.models.builders import get_builder
+    from edgekd.quantize.convert import convert
+
+    path = tmp_path_factory.mktemp("int8_model") / "student_int8.tflite"
+    samples = np.random.default_rng(0).standard_normal((20, 40, 1)).astype(np.float32)
+    path.write_bytes(convert(get_builder("conv").build((40, 1), 10), "int8", samples))
+    return path
+
+
+@pytest.fixture(scope="session")
 def pipeline_run(tmp_path_factory) -> tuple[Path, dict]:
     """One real end-to-end `edgekd run` on a small config; (output folder, results document)."""
     work = tmp_path_factory.mktemp("pipeline")

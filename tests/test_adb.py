@@ -78,15 +78,11 @@ elif args[0] == "shell" and "getprop" in args[1]:
     return log
 
 
-@pytest.fixture(scope="module")
-def model_file(tmp_path_factory):
-    import numpy as np
-
-    from edgekd.models.builders import get_builder
-    from edgekd.quantize.convert import convert
-
-    path = tmp_path_factory.mktemp("adb_model") / "x'; touch pwned; '.tflite"
-    path.write_bytes(convert(get_builder("mlp").build((8, 1), 3), "int8", np.ones((4, 8, 1), np.float32)))
+@pytest.fixture
+def model_file(int8_model_file, tmp_path):
+    # A hostile name: the device must never see it, and nothing on this side may run it.
+    path = tmp_path / "x'; touch pwned; '.tflite"
+    path.write_bytes(int8_model_file.read_bytes())
     return path
 
 

@@ -17,15 +17,9 @@ from edgekd.errors import BenchmarkError
 from edgekd.profiles.loader import get_profile
 
 
-@pytest.fixture(scope="module")
-def tiny_tflite(tmp_path_factory):
-    from edgekd.models.builders import get_builder
-    from edgekd.quantize.convert import convert
-
-    model = get_builder("conv").build((40, 1), 10)
-    path = tmp_path_factory.mktemp("bench") / "student_int8.tflite"
-    path.write_bytes(convert(model, "int8", np.random.default_rng(0).standard_normal((20, 40, 1)).astype(np.float32)))
-    return path
+@pytest.fixture
+def tiny_tflite(int8_model_file):
+    return int8_model_file
 
 
 def test_latency_stats_on_known_samples():

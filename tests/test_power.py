@@ -68,16 +68,9 @@ def test_every_reader_explains_a_missing_source(reader, tmp_path):
         agent.POWER_READERS[reader](str(tmp_path))
 
 
-@pytest.fixture(scope="module")
-def model_file(tmp_path_factory):
-    import numpy as np
-
-    from edgekd.models.builders import get_builder
-    from edgekd.quantize.convert import convert
-
-    path = tmp_path_factory.mktemp("power_model") / "m.tflite"
-    path.write_bytes(convert(get_builder("mlp").build((8, 1), 3), "int8", np.ones((4, 8, 1), np.float32)))
-    return path
+@pytest.fixture
+def model_file(int8_model_file):
+    return int8_model_file
 
 
 def test_measured_energy_end_to_end_through_the_agent(tmp_path, monkeypatch, model_file):

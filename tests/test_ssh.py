@@ -38,17 +38,9 @@ def device(sshd, tmp_path, monkeypatch):
     return make
 
 
-@pytest.fixture(scope="module")
-def model_file(tmp_path_factory):
-    import numpy as np
-
-    from edgekd.models.builders import get_builder
-    from edgekd.quantize.convert import convert
-
-    path = tmp_path_factory.mktemp("model") / "student_int8.tflite"
-    samples = np.random.default_rng(0).standard_normal((10, 40, 1)).astype(np.float32)
-    path.write_bytes(convert(get_builder("conv").build((40, 1), 10), "int8", samples))
-    return path
+@pytest.fixture
+def model_file(int8_model_file):
+    return int8_model_file
 
 
 def remote_folders() -> set[str]:
