@@ -43,7 +43,9 @@ class StudentConfig(Section):
 
 class DistillConfig(Section):
     method: str = "kd"
-    params: dict[str, float] = Field(default_factory=lambda: {"temperature": 1.0, "alpha": 0.0})
+    params: dict[str, float] | None = Field(
+        default=None, description="the method's parameters; omitted ones take the method's defaults"
+    )
     transfer_set: bool = True
     control: bool = True
 

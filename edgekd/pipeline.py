@@ -23,7 +23,7 @@ from edgekd.data.dataset import Dataset
 from edgekd.data.representative import representative_samples
 from edgekd.data.spec import load_dataset, parse_spec
 from edgekd.distill.distiller import check_model_fits_data, distill
-from edgekd.distill.losses import make_loss
+from edgekd.distill.losses import default_parameters, make_loss
 from edgekd.distill.trainer import TrainingBudget, fit, hard_label_objective
 from edgekd.errors import ConversionError, EdgekdError, ModelError
 from edgekd.models.builders import get_builder
@@ -98,7 +98,7 @@ def distill_stage(config: PipelineConfig, teacher, dataset: Dataset, out: Path, 
         config.student.max_mac_fraction,
         trust=config.teacher.trust_model,
     )
-    loss = make_loss(config.distill.method, dataset.num_classes, **config.distill.params)
+    loss = make_loss(config.distill.method, dataset.num_classes, **distillation_parameters(config))
     outcome = distill(
         teacher,
         student,
@@ -330,13 +330,18 @@ class TrainedModels:
     student: object
 
 
+def distillation_parameters(config: PipelineConfig) -> dict[str, float]:
+    """The method's defaults (the measured recipe for kd), overridden by the config's params."""
+    return {**default_parameters(config.distill.method), **(config.distill.params or {})}
+
+
 def preflight(config: PipelineConfig) -> None:
     """Cheap checks that fail before any slow stage: specs parse, files exist, names are known."""
     parse_spec(config.data.spec)
     if config.teacher.path and not Path(config.teacher.path).exists():
         raise ModelError(f"teacher model {config.teacher.path} does not exist; check --teacher or pass --train-teacher")
     # The class count is not known before the data loads; checks that need it run again later.
-    make_loss(config.distill.method, None, **config.distill.params)
+    make_loss(config.distill.method, None, **distillation_parameters(config))
     check_devices(config.bench.devices)
 
 
@@ -354,6 +359,8 @@ def run_distillation(config: PipelineConfig, out: Path, reporter: Reporter, docu
     with reporter.stage("loading data", "data"):
         dataset = load_dataset(config.data.spec, reporter)
     document["data"] = dataset.summary()
+    # Class-dependent checks (dkd needs 3+ classes) as soon as the class count is known.
+    make_loss(config.distill.method, dataset.num_classes, **distillation_parameters(config))
     with reporter.stage("loading the teacher" if config.teacher.path else "training the teacher", "teacher"):
         teacher, record = obtain_teacher(config.teacher, dataset, config.seed, out, reporter, document)
         document["models"]["teacher"] = record

@@ -208,7 +208,7 @@ BAD_CASES = [
     (
         "unknown method",
         ["distill", "--teacher", "{teacher}", "--method", "dkdd", "--data", TINY_DATA, "--out", "{out}"],
-        ["known: kd"],
+        ["known: dist, dkd, kd"],
     ),
     ("inspect html", ["inspect", "{html}"], ["HTML page"]),
     ("inspect missing", ["inspect", "{tmp}/none.tflite"], ["does not exist"]),
@@ -311,3 +311,51 @@ def test_distill_on_an_image_folder_trains_a_conv2d_teacher(tmp_path):
     assert document["data"]["input_shape"] == [10, 10, 1]
     assert document["models"]["student_kd"]["macs"] * 20 <= document["models"]["teacher"]["macs"]
     assert (out / "teacher.keras").is_file()
+
+
+@pytest.mark.parametrize(
+    "method, extra, recorded",
+    [
+        ("dkd", ["--param", "beta=2"], {"alpha": 1.0, "beta": 2.0, "temperature": 4.0}),
+        ("dist", ["--temperature", "2"], {"beta": 1.0, "gamma": 1.0, "temperature": 2.0}),
+    ],
+)
+def test_distill_with_other_methods_records_their_parameters(teacher_file, tmp_path, method, extra, recorded):
+    result = invoke(
+        "distill",
+        "--teacher",
+        str(teacher_file),
+        "--method",
+        method,
+        *extra,
+        "--data",
+        TINY_DATA,
+        "--epochs",
+        "1",
+        "--no-control",
+        "--out",
+        str(tmp_path / method),
+        "--json",
+    )
+    assert result.exit_code == 0, result.stderr
+    distillation = json.loads(result.stdout)["distillation"]
+    assert distillation["method"] == method
+    assert {k: distillation[k] for k in recorded} == recorded
+
+
+def test_bad_method_parameters_fail_before_training(teacher_file, tmp_path, npz_factory):
+    import numpy as np
+
+    bad = invoke("distill", "--teacher", str(teacher_file), "--param", "beta", "--out", str(tmp_path / "a"))
+    assert_clean_failure(bad, "KEY=NUMBER")
+    unknown = invoke(
+        "distill", "--teacher", str(teacher_file), "--method", "dist", "--alpha", "0.5", "--out", str(tmp_path / "b")
+    )
+    assert_clean_failure(unknown, "unknown parameter(s) alpha for method 'dist'")
+    two_classes = npz_factory("two.npz", y_train=np.arange(40) % 2, y_test=np.arange(10) % 2)
+    refused = invoke(
+        "distill", "--train-teacher", "--method", "dkd", "--data", f"npz:{two_classes}", "--out", str(tmp_path / "c")
+    )
+    assert_clean_failure(refused, "at least 3 classes")
+    assert "training the teacher" not in refused.stderr
+    assert not any((tmp_path / name).exists() for name in "abc")

@@ -85,7 +85,7 @@ def test_every_registered_loss_builds_and_returns_one_finite_value_per_sample(na
 
 
 def test_unknown_method_lists_the_known_ones():
-    with pytest.raises(ConfigError, match=r"unknown distillation method 'kdd'; known: kd"):
+    with pytest.raises(ConfigError, match=r"unknown distillation method 'kdd'; known: dist, dkd, kd"):
         make_loss("kdd", num_classes=3)
 
 
@@ -96,3 +96,61 @@ def test_unknown_method_lists_the_known_ones():
 def test_bad_kd_parameters_fail_before_training(params, message):
     with pytest.raises(ConfigError, match=message):
         make_loss("kd", num_classes=3, **params)
+
+
+def kl(p, q):
+    return sum(a * math.log(a / b) for a, b in zip(p, q, strict=True))
+
+
+def dkd_by_hand(label, student, teacher, alpha, beta, temperature):
+    """Zhao et al. 2022, eq. (3)-(5): CE + (alpha * TCKD + beta * NCKD) * T^2."""
+    p_s, p_t = softmax(student, temperature), softmax(teacher, temperature)
+    b_s, b_t = [p_s[label], 1 - p_s[label]], [p_t[label], 1 - p_t[label]]
+    others = [i for i in range(len(student)) if i != label]
+    q_s = softmax([student[i] for i in others], temperature)
+    q_t = softmax([teacher[i] for i in others], temperature)
+    ce = -math.log(softmax(student, 1.0)[label])
+    return ce + (alpha * kl(b_t, b_s) + beta * kl(q_t, q_s)) * temperature**2
+
+
+STUDENT4 = [1.0, 2.0, 0.5, -1.0]
+TEACHER4 = [2.0, 1.0, 0.1, 0.3]
+
+
+def test_dkd_matches_the_papers_decomposition():
+    loss = make_loss("dkd", 4, alpha=1.0, beta=8.0, temperature=4.0)
+    got = kd_value(loss, [1], [STUDENT4], [TEACHER4])[0]
+    assert got == pytest.approx(dkd_by_hand(1, STUDENT4, TEACHER4, 1.0, 8.0, 4.0), rel=1e-4)
+
+
+def test_dkd_on_unlabelled_samples_uses_the_teachers_class_without_ce():
+    loss = make_loss("dkd", 4, alpha=1.0, beta=2.0, temperature=2.0)
+    got = kd_value(loss, [-1], [STUDENT4], [TEACHER4])[0]
+    teacher_class = TEACHER4.index(max(TEACHER4))
+    ce = -math.log(softmax(STUDENT4, 1.0)[teacher_class])
+    assert got == pytest.approx(dkd_by_hand(teacher_class, STUDENT4, TEACHER4, 1.0, 2.0, 2.0) - ce, rel=1e-4)
+
+
+def test_dkd_refuses_two_classes():
+    with pytest.raises(ConfigError, match="at least 3 classes"):
+        make_loss("dkd", 2)
+
+
+def pearson(a, b):
+    ma, mb = sum(a) / len(a), sum(b) / len(b)
+    cov = sum((x - ma) * (y - mb) for x, y in zip(a, b, strict=True))
+    return cov / math.sqrt(sum((x - ma) ** 2 for x in a) * sum((y - mb) ** 2 for y in b))
+
+
+def test_dist_matches_inter_and_intra_class_pearson_by_hand():
+    students, teachers = [STUDENT4, [0.2, -0.4, 1.5, 0.0]], [TEACHER4, [0.0, 0.5, 2.0, -1.0]]
+    temperature, beta, gamma = 2.0, 1.0, 2.0
+    p_s = [softmax(row, temperature) for row in students]
+    p_t = [softmax(row, temperature) for row in teachers]
+    inter = [1 - pearson(s, t) for s, t in zip(p_s, p_t, strict=True)]
+    columns = range(4)
+    intra = sum(1 - pearson([r[c] for r in p_s], [r[c] for r in p_t]) for c in columns) / 4
+    expected = [temperature**2 * (beta * i + gamma * intra) for i in inter]
+    got = kd_value(make_loss("dist", 4, beta=beta, gamma=gamma, temperature=temperature), [0, 1], students, teachers)
+    assert got == pytest.approx(expected, rel=1e-4)
+    assert kd_value(make_loss("dist", 4), [0, 1], teachers, teachers) == pytest.approx([0.0, 0.0], abs=1e-5)

@@ -9,6 +9,7 @@ import click
 from edgekd.artifacts import staged_output_folder
 from edgekd.cli.common import default_run_folder, emit_json, force_option, json_option, stderr_reporter
 from edgekd.config import BenchConfig, DataConfig, DistillConfig, PipelineConfig, StudentConfig, TeacherConfig
+from edgekd.distill.losses import loss_names
 from edgekd.errors import ConfigError
 from edgekd.results.table import MODEL_HEADERS, format_table, model_rows
 
@@ -36,13 +37,14 @@ from edgekd.results.table import MODEL_HEADERS, format_table, model_rows
     help="mnist1d[:samples=N,transfer=N,seed=S], npz:PATH or images:DIR.",
 )
 @click.option("--out", type=click.Path(path_type=Path), help="Output folder (default: runs/distill-<timestamp>).")
-@click.option("--method", default="kd", show_default=True, help="Distillation method.")
+@click.option("--method", default="kd", show_default=True, help=f"Distillation method: {', '.join(loss_names())}.")
 @click.option(
-    "--temperature", type=float, default=1.0, show_default=True, help="Softening temperature T (loss scaled by T^2)."
+    "--temperature", type=float, default=None, help="Softening temperature T (losses scale by T^2); kd default 1."
 )
 @click.option(
-    "--alpha", type=float, default=0.0, show_default=True, help="Weight of the hard-label loss on labelled samples."
+    "--alpha", type=float, default=None, help="kd: weight of the hard-label loss (default 0); dkd: target-class weight."
 )
+@click.option("--param", "params", multiple=True, metavar="KEY=VALUE", help="Any parameter of the method, e.g. beta=8.")
 @click.option("--epochs", type=int, default=10, show_default=True, help="Student epochs over the distillation set.")
 @click.option("--teacher-epochs", type=int, default=60, show_default=True, help="Epochs for --train-teacher.")
 @click.option("--batch-size", type=int, default=128, show_default=True)
@@ -65,6 +67,7 @@ def distill(
     method,
     temperature,
     alpha,
+    params,
     epochs,
     teacher_epochs,
     batch_size,
@@ -84,6 +87,7 @@ def distill(
     Examples:
       edgekd distill --train-teacher --data mnist1d --out runs/kd
       edgekd distill --teacher teacher.keras --student conv:width=1.5 --data npz:data.npz --out runs/kd
+      edgekd distill --train-teacher --method dkd --param beta=8 --out runs/dkd
     """
     if bool(teacher_path) == bool(train_teacher):
         raise ConfigError("give exactly one of --teacher PATH or --train-teacher")
@@ -96,7 +100,7 @@ def distill(
         student=StudentConfig(spec=student_spec, epochs=epochs, batch_size=batch_size),
         distill=DistillConfig(
             method=method,
-            params={"temperature": temperature, "alpha": alpha},
+            params=_method_parameters(temperature, alpha, params),
             transfer_set=not no_transfer,
             control=not no_control,
         ),
@@ -114,3 +118,21 @@ def distill(
     click.echo()
     click.echo(document["distillation"]["verdict"])
     click.echo(f"Results: {out / 'results.json'}")
+
+
+def _method_parameters(temperature: float | None, alpha: float | None, items: tuple[str, ...]) -> dict[str, float]:
+    """Only what the user gave: each method fills in its own defaults (alpha means different things)."""
+    parameters: dict[str, float] = {}
+    if temperature is not None:
+        parameters["temperature"] = temperature
+    if alpha is not None:
+        parameters["alpha"] = alpha
+    for item in items:
+        key, sep, value = item.partition("=")
+        try:
+            parameters[key.strip()] = float(value)
+        except ValueError:
+            sep = ""
+        if not sep or not key.strip():
+            raise ConfigError(f"--param {item!r} should be KEY=NUMBER, e.g. --param beta=8")
+    return parameters
