@@ -47,7 +47,7 @@ def load_model(path: str | Path, trust: bool = False):
     if not path.exists():
         raise ModelError(f"model {path} does not exist; check the path")
     if path.is_dir():
-        return _load_saved_model(path, trust)
+        return _load_saved_model(path)
     if path.suffix == ".h5":
         if not trust:
             raise ModelError(
@@ -75,13 +75,13 @@ def _load_keras_file(path: Path, framework: Framework, trust: bool):
         raise ModelError(f"cannot load Keras model {path}: {reason}{hint}") from None
 
 
-def _load_saved_model(path: Path, trust: bool):
+def _load_saved_model(path: Path):
+    # A SavedModel holds graphs, not Python objects: safe mode (and --trust-model) does not apply.
     if not (path / "saved_model.pb").exists():
         raise ModelError(
             f"{path} is a folder but not a SavedModel (no saved_model.pb); give a .keras file or a SavedModel folder"
         )
     keras = keras_module(Framework.KERAS3)
-    tensorflow()
     try:
         with captured_native_output():
             layer = keras.layers.TFSMLayer(str(path), call_endpoint="serving_default")
