@@ -88,6 +88,24 @@ def check_output_folder(target: Path, force: bool) -> None:
         raise OutputError(f"cannot write into {parent}: permission denied; choose another --out")
 
 
+def _remove_abandoned_staging(target: Path) -> None:
+    """Staging folders left by killed runs (SIGKILL skips every cleanup): their process no longer exists."""
+    for leftover in target.parent.glob(f".{target.name}.partial-*-*"):
+        pid = leftover.name.rsplit(".partial-", 1)[1].split("-", 1)[0]
+        if pid.isdigit() and not _process_exists(int(pid)):
+            shutil.rmtree(leftover, ignore_errors=True)
+
+
+def _process_exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 @contextlib.contextmanager
 def staged_output_folder(target: Path, force: bool = False) -> Iterator[Path]:
     """Yield a staging folder that becomes ``target`` only if the block completes.
@@ -98,7 +116,8 @@ def staged_output_folder(target: Path, force: bool = False) -> Iterator[Path]:
     """
     target = Path(target)
     check_output_folder(target, force)
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.partial-", dir=target.parent))
+    _remove_abandoned_staging(target)
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.partial-{os.getpid()}-", dir=target.parent))
     # mkdtemp creates 0700; the finished folder should look like one made by mkdir.
     staging.chmod(0o777 & ~_umask())
     try:

@@ -27,6 +27,12 @@ class TeacherConfig(Section):
     batch_size: int = Field(default=128, ge=1)
     learning_rate: float = Field(default=1e-3, gt=0)
     trust_model: bool = False
+    ensemble: list[str] = Field(
+        default_factory=list, description="more teacher files whose soft targets are averaged with the first's"
+    )
+    weights: list[float] | None = Field(
+        default=None, description="one weight per teacher (path first, then ensemble) for the averaged soft targets"
+    )
 
 
 class StudentConfig(Section):
@@ -39,15 +45,23 @@ class StudentConfig(Section):
     )
     batch_size: int = Field(default=128, ge=1)
     learning_rate: float = Field(default=3e-3, gt=0)
+    patience: int | None = Field(
+        default=None, ge=1, description="stop after this many validation checkpoints (of 10) without improvement"
+    )
 
 
 class DistillConfig(Section):
-    method: str = "kd"
-    params: dict[str, float] | None = Field(
-        default=None, description="the method's parameters; omitted ones take the method's defaults"
+    method: str = Field(default="kd", description="a method, or several joined by + (kd+fitnet)")
+    params: dict[str, float | str] | None = Field(
+        default=None,
+        description="parameters as key or method.key (method.weight weighs a term); omitted ones take defaults",
     )
     transfer_set: bool = True
     control: bool = True
+    augment: list[str] = Field(
+        default_factory=list, description="augmentations (shift, noise, mixup); the teacher then runs online"
+    )
+    strategy: str = Field(default="default", description="tf.distribute strategy: default, mirrored, multiworker")
 
 
 class QuantizeConfig(Section):

@@ -22,10 +22,13 @@ from edgekd.config import BenchConfig, PipelineConfig, TeacherConfig
 from edgekd.data.dataset import Dataset
 from edgekd.data.representative import representative_samples
 from edgekd.data.spec import load_dataset, parse_spec
-from edgekd.distill.distiller import check_model_fits_data, distill
-from edgekd.distill.losses import default_parameters, make_loss
-from edgekd.distill.trainer import TrainingBudget, fit, hard_label_objective
-from edgekd.errors import ConversionError, EdgekdError, ModelError
+from edgekd.distill.augment import parse_augmentations
+from edgekd.distill.checkpoints import CheckpointFolder
+from edgekd.distill.distiller import DistillationSettings, check_model_fits_data, distill
+from edgekd.distill.losses import Objective, make_objective
+from edgekd.distill.strategies import check_strategy, make_strategy
+from edgekd.distill.trainer import TrainingBudget, TrainingControl, fit, hard_label_objective
+from edgekd.errors import ConfigError, ConversionError, EdgekdError, ModelError
 from edgekd.models.builders import get_builder
 from edgekd.models.complexity import model_macs, model_params
 from edgekd.models.evaluate import accuracy as keras_accuracy
@@ -68,7 +71,28 @@ def _size_on_disk(path: Path) -> int:
     return path.stat().st_size
 
 
-def obtain_teacher(config: TeacherConfig, dataset: Dataset, seed: int, out: Path, reporter: Reporter, document: dict):
+@dataclass(frozen=True)
+class TrainingContext:
+    """What every training stage of one run shares: checkpoints, early stopping and the strategy."""
+
+    checkpoints: CheckpointFolder | None = None
+    patience: int | None = None
+    strategy: object | None = None
+
+    def control(self, role: str, patience: bool = True) -> TrainingControl:
+        checkpoint = self.checkpoints.role(role) if self.checkpoints is not None else None
+        return TrainingControl(checkpoint, self.patience if patience else None, self.strategy)
+
+
+def obtain_teacher(
+    config: TeacherConfig,
+    dataset: Dataset,
+    seed: int,
+    out: Path,
+    reporter: Reporter,
+    document: dict,
+    context: TrainingContext = TrainingContext(),
+):
     """Load the teacher, or build and train one (Keras 3) and save it as ``teacher.keras``."""
     if config.path:
         teacher = load_model(config.path, trust=config.trust_model)
@@ -76,18 +100,52 @@ def obtain_teacher(config: TeacherConfig, dataset: Dataset, seed: int, out: Path
         record = keras_record("teacher", teacher, dataset, Path(config.path), source="loaded")
         record["path"] = config.path  # outside the output folder: keep the user's path
         return teacher, record
-    teacher = get_builder(config.builder).build(dataset.input_shape, dataset.num_classes)
+    with context.control("teacher").scope():
+        teacher = get_builder(config.builder).build(dataset.input_shape, dataset.num_classes)
     x_fit, y_fit, x_val, y_val = dataset.validation_split(TEACHER_VALIDATION_FRACTION, seed)
     budget = TrainingBudget.for_epochs(config.epochs, len(x_fit), config.batch_size, config.learning_rate)
     history = fit(
-        teacher, x_fit, y_fit, hard_label_objective(), budget, (x_val, y_val), seed, reporter, "training teacher"
+        teacher,
+        x_fit,
+        y_fit,
+        hard_label_objective(),
+        budget,
+        (x_val, y_val),
+        seed,
+        reporter,
+        "training teacher",
+        control=context.control("teacher", patience=False),
     )
     document.setdefault("training", {})["teacher"] = history.as_dict()
     save_model(teacher, out / "teacher.keras")
     return teacher, keras_record("teacher", teacher, dataset, out / "teacher.keras", source="trained")
 
 
-def distill_stage(config: PipelineConfig, teacher, dataset: Dataset, out: Path, reporter: Reporter, document: dict):
+def ensemble_teachers(config: TeacherConfig, dataset: Dataset) -> tuple[list, list[dict]]:
+    """The extra teachers whose soft targets are averaged with the main teacher's."""
+    models, records = [], []
+    for index, path in enumerate(config.ensemble, start=2):
+        model = load_model(path, trust=config.trust_model)
+        check_model_fits_data(model, dataset, f"teacher {index} ({path})")
+        records.append(keras_record(f"teacher_{index}", model, dataset, Path(path), source="loaded") | {"path": path})
+        models.append(model)
+    return models, records
+
+
+def objective_for(config: PipelineConfig, num_classes: int | None) -> Objective:
+    """The weighted sum of losses the config names, with each method's defaults filled in."""
+    return make_objective(config.distill.method, num_classes, config.distill.params)
+
+
+def distill_stage(
+    config: PipelineConfig,
+    teacher,
+    dataset: Dataset,
+    out: Path,
+    reporter: Reporter,
+    document: dict,
+    context: TrainingContext = TrainingContext(),
+):
     """Distil a student and train its scratch control; save both as .keras and record them."""
     teacher_macs = model_macs(teacher)
     student, description = resolve_student(
@@ -98,20 +156,22 @@ def distill_stage(config: PipelineConfig, teacher, dataset: Dataset, out: Path, 
         config.student.max_mac_fraction,
         trust=config.teacher.trust_model,
     )
-    loss = make_loss(config.distill.method, dataset.num_classes, **distillation_parameters(config))
-    outcome = distill(
-        teacher,
-        student,
-        dataset,
-        loss,
-        config.student.epochs,
-        config.student.batch_size,
-        config.student.learning_rate,
-        config.seed,
+    objective = objective_for(config, dataset.num_classes)
+    extra_teachers, extra_records = ensemble_teachers(config.teacher, dataset)
+    settings = DistillationSettings(
+        epochs=config.student.epochs,
+        batch_size=config.student.batch_size,
+        learning_rate=config.student.learning_rate,
+        seed=config.seed,
         use_transfer_set=config.distill.transfer_set,
         train_control=config.distill.control,
-        reporter=reporter,
+        augmentations=parse_augmentations(config.distill.augment),
+        teacher_weights=tuple(config.teacher.weights) if config.teacher.weights is not None else None,
+        patience=context.patience,
+        strategy=context.strategy,
+        checkpoints=context.checkpoints,
     )
+    outcome = distill([teacher, *extra_teachers], student, dataset, objective, settings, reporter)
     kd_path = out / "student_kd.keras"
     save_model(outcome.student_kd, kd_path)
     document["models"]["student_kd"] = keras_record(
@@ -126,8 +186,31 @@ def distill_stage(config: PipelineConfig, teacher, dataset: Dataset, out: Path, 
             "student_scratch", outcome.student_scratch, dataset, scratch_path
         )
         training["student_scratch"] = outcome.scratch_history.as_dict()
-    document["distillation"] = distillation_summary(document["models"], loss.describe(), outcome)
+    summary = distillation_summary(document["models"], objective.describe(), outcome)
+    summary["teacher_outputs"] = outcome.teacher_mode
+    summary["augment"] = list(config.distill.augment)
+    summary["strategy"] = {"name": config.distill.strategy, "replicas": outcome.kd_history.replicas}
+    if outcome.features:
+        summary["features"] = [feature.describe() for feature in outcome.features]
+    if extra_records:
+        weights = list(settings.teacher_weights or [1.0] * (1 + len(extra_records)))
+        summary["ensemble"] = {"teachers": [document["models"]["teacher"], *extra_records], "weights": weights}
+    document["distillation"] = summary
+    write_text_atomic(out / "training.csv", training_curves_csv(training))
     return outcome.student_kd
+
+
+def training_curves_csv(training: dict) -> str:
+    """One row per validation checkpoint of every training run: the curves behind the report's plots."""
+    terms = sorted({term for history in training.values() for term in history.get("terms", {})})
+    lines = [",".join(["run", "checkpoint", "step", "loss", "val_accuracy", *terms])]
+    for run, history in training.items():
+        per_checkpoint = history.get("steps_per_checkpoint", 0)
+        for index, (loss, val) in enumerate(zip(history["loss"], history["val_accuracy"], strict=True)):
+            values = [history.get("terms", {}).get(term, [None] * (index + 1))[index] for term in terms]
+            cells = [run, str(index + 1), str(round((index + 1) * per_checkpoint)), f"{loss:.6g}", f"{val:.6g}"]
+            lines.append(",".join(cells + ["" if v is None else f"{v:.6g}" for v in values]))
+    return "\n".join(lines) + "\n"
 
 
 def distillation_summary(models: dict, loss: dict, outcome) -> dict:
@@ -330,18 +413,23 @@ class TrainedModels:
     student: object
 
 
-def distillation_parameters(config: PipelineConfig) -> dict[str, float]:
-    """The method's defaults (the measured recipe for kd), overridden by the config's params."""
-    return {**default_parameters(config.distill.method), **(config.distill.params or {})}
-
-
 def preflight(config: PipelineConfig) -> None:
     """Cheap checks that fail before any slow stage: specs parse, files exist, names are known."""
     parse_spec(config.data.spec)
-    if config.teacher.path and not Path(config.teacher.path).exists():
-        raise ModelError(f"teacher model {config.teacher.path} does not exist; check --teacher or pass --train-teacher")
+    for path in filter(None, [config.teacher.path, *config.teacher.ensemble]):
+        if not Path(path).exists():
+            raise ModelError(f"teacher model {path} does not exist; check --teacher or pass --train-teacher")
+    if config.teacher.ensemble and not config.teacher.path:
+        raise ConfigError("an ensemble of teachers needs the first teacher as a file too (teacher.path / --teacher)")
+    teachers = 1 + len(config.teacher.ensemble)
+    if config.teacher.weights is not None and len(config.teacher.weights) != teachers:
+        raise ConfigError(
+            f"{len(config.teacher.weights)} teacher weights for {teachers} teachers; give one per teacher"
+        )
     # The class count is not known before the data loads; checks that need it run again later.
-    make_loss(config.distill.method, None, **distillation_parameters(config))
+    objective_for(config, None)
+    parse_augmentations(config.distill.augment)
+    check_strategy(config.distill.strategy)
     check_devices(config.bench.devices)
 
 
@@ -351,7 +439,9 @@ def check_devices(names: list[str]) -> None:
         get_runner(get_profile(name).profile)
 
 
-def run_distillation(config: PipelineConfig, out: Path, reporter: Reporter, document: dict) -> TrainedModels:
+def run_distillation(
+    config: PipelineConfig, out: Path, reporter: Reporter, document: dict, checkpoints: CheckpointFolder | None = None
+) -> TrainedModels:
     """Data, teacher and distillation stages: the part ``edgekd distill`` runs on its own."""
     preflight(config)
     # Before anything is built: weight initialisation draws from these generators.
@@ -360,12 +450,13 @@ def run_distillation(config: PipelineConfig, out: Path, reporter: Reporter, docu
         dataset = load_dataset(config.data.spec, reporter)
     document["data"] = dataset.summary()
     # Class-dependent checks (dkd needs 3+ classes) as soon as the class count is known.
-    make_loss(config.distill.method, dataset.num_classes, **distillation_parameters(config))
+    objective_for(config, dataset.num_classes)
+    context = TrainingContext(checkpoints, config.student.patience, make_strategy(config.distill.strategy))
     with reporter.stage("loading the teacher" if config.teacher.path else "training the teacher", "teacher"):
-        teacher, record = obtain_teacher(config.teacher, dataset, config.seed, out, reporter, document)
+        teacher, record = obtain_teacher(config.teacher, dataset, config.seed, out, reporter, document, context)
         document["models"]["teacher"] = record
     with reporter.stage("distilling the student and training its scratch control", "distill"):
-        student = distill_stage(config, teacher, dataset, out, reporter, document)
+        student = distill_stage(config, teacher, dataset, out, reporter, document, context)
     return TrainedModels(dataset, teacher, student)
 
 
@@ -375,18 +466,26 @@ def write_results(document: dict, out: Path, reporter: Reporter) -> None:
     write_text_atomic(out / "report.md", render_markdown(document))
 
 
-def distill_only(config: PipelineConfig, out: Path, reporter: Reporter = SILENT) -> dict:
+def distill_only(
+    config: PipelineConfig, out: Path, reporter: Reporter = SILENT, checkpoints: CheckpointFolder | None = None
+) -> dict:
     """``edgekd distill``: the training stages alone, with results.json and report.md."""
     document = new_document("distill", config.model_dump(mode="json"), seeds={"training": config.seed})
-    run_distillation(config, out, reporter, document)
+    run_distillation(config, out, reporter, document, checkpoints)
     write_results(document, out, reporter)
     return document
 
 
-def run_pipeline(config: PipelineConfig, out: Path, reporter: Reporter = SILENT, kind: str = "run") -> dict:
+def run_pipeline(
+    config: PipelineConfig,
+    out: Path,
+    reporter: Reporter = SILENT,
+    kind: str = "run",
+    checkpoints: CheckpointFolder | None = None,
+) -> dict:
     """Run every stage into ``out``; returns the results document (also written as results.json)."""
     document = new_document(kind, config.model_dump(mode="json"), seeds={"training": config.seed})
-    trained = run_distillation(config, out, reporter, document)
+    trained = run_distillation(config, out, reporter, document, checkpoints)
     dataset = trained.dataset
     artifacts = []
     with reporter.stage("converting to TFLite and checking accuracy through LiteRT", "quantize"):

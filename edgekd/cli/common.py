@@ -61,3 +61,17 @@ json_option = click.option("--json", "as_json", is_flag=True, help="Print the re
 force_option = click.option(
     "--force", is_flag=True, help="Replace an existing output (only once the new one is complete)."
 )
+fresh_option = click.option(
+    "--fresh",
+    is_flag=True,
+    help="Discard checkpoints an interrupted run left for this --out and start training over.",
+)
+
+
+def checkpoints_for(out: Path, config, fresh: bool):
+    """Training checkpoints beside ``out``: an interrupted run resumes when the same command runs again."""
+    from edgekd.distill.checkpoints import checkpointed
+
+    return checkpointed(
+        out, config.model_dump(mode="json"), fresh, say=lambda line: click.echo(f"edgekd: {line}", err=True)
+    )

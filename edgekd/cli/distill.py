@@ -7,9 +7,19 @@ from pathlib import Path
 import click
 
 from edgekd.artifacts import staged_output_folder
-from edgekd.cli.common import default_run_folder, emit_json, force_option, json_option, stderr_reporter
+from edgekd.cli.common import (
+    checkpoints_for,
+    default_run_folder,
+    emit_json,
+    force_option,
+    fresh_option,
+    json_option,
+    stderr_reporter,
+)
 from edgekd.config import BenchConfig, DataConfig, DistillConfig, PipelineConfig, StudentConfig, TeacherConfig
+from edgekd.distill.augment import augmentation_names
 from edgekd.distill.losses import loss_names
+from edgekd.distill.strategies import strategy_names
 from edgekd.errors import ConfigError
 from edgekd.results.table import MODEL_HEADERS, format_table, model_rows
 
@@ -17,9 +27,17 @@ from edgekd.results.table import MODEL_HEADERS, format_table, model_rows
 @click.command()
 @click.option(
     "--teacher",
-    "teacher_path",
+    "teacher_paths",
     type=click.Path(path_type=Path),
-    help="Teacher model (.keras file or SavedModel folder).",
+    multiple=True,
+    help="Teacher model (.keras file or SavedModel folder); repeat for an ensemble whose soft targets are averaged.",
+)
+@click.option(
+    "--teacher-weight",
+    "teacher_weights",
+    type=float,
+    multiple=True,
+    help="Weight of each --teacher's soft targets, in the same order (default: equal).",
 )
 @click.option("--train-teacher", is_flag=True, help="Train a teacher first (the `cnn` builder) when none exists yet.")
 @click.option(
@@ -37,14 +55,41 @@ from edgekd.results.table import MODEL_HEADERS, format_table, model_rows
     help="mnist1d[:samples=N,transfer=N,seed=S], npz:PATH or images:DIR.",
 )
 @click.option("--out", type=click.Path(path_type=Path), help="Output folder (default: runs/distill-<timestamp>).")
-@click.option("--method", default="kd", show_default=True, help=f"Distillation method: {', '.join(loss_names())}.")
+@click.option(
+    "--method",
+    default="kd",
+    show_default=True,
+    help=f"Distillation method, or several joined by + (kd+fitnet): {', '.join(loss_names())}.",
+)
 @click.option(
     "--temperature", type=float, default=None, help="Softening temperature T (losses scale by T^2); kd default 1."
 )
 @click.option(
     "--alpha", type=float, default=None, help="kd: weight of the hard-label loss (default 0); dkd: target-class weight."
 )
-@click.option("--param", "params", multiple=True, metavar="KEY=VALUE", help="Any parameter of the method, e.g. beta=8.")
+@click.option(
+    "--param",
+    "params",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Any parameter of the method (beta=8), of one method (fitnet.student_layer=conv1), or a term weight (fitnet.weight=0.5).",
+)
+@click.option(
+    "--augment",
+    multiple=True,
+    type=click.Choice(augmentation_names()),
+    help="Augment inputs (repeatable); the teacher then runs online on the same view.",
+)
+@click.option(
+    "--strategy",
+    type=click.Choice(strategy_names()),
+    default="default",
+    show_default=True,
+    help="tf.distribute strategy for training.",
+)
+@click.option(
+    "--patience", type=int, default=None, help="Early stopping: validation checkpoints (of 10) without improvement."
+)
 @click.option("--epochs", type=int, default=10, show_default=True, help="Student epochs over the distillation set.")
 @click.option("--teacher-epochs", type=int, default=60, show_default=True, help="Epochs for --train-teacher.")
 @click.option("--batch-size", type=int, default=128, show_default=True)
@@ -57,9 +102,11 @@ from edgekd.results.table import MODEL_HEADERS, format_table, model_rows
     "--trust-model", is_flag=True, help="Allow model files that contain code (Lambda layers, custom objects)."
 )
 @force_option
+@fresh_option
 @json_option
 def distill(
-    teacher_path,
+    teacher_paths,
+    teacher_weights,
     train_teacher,
     student_spec,
     data_spec,
@@ -68,6 +115,9 @@ def distill(
     temperature,
     alpha,
     params,
+    augment,
+    strategy,
+    patience,
     epochs,
     teacher_epochs,
     batch_size,
@@ -76,6 +126,7 @@ def distill(
     seed,
     trust_model,
     force,
+    fresh,
     as_json,
 ) -> None:
     """Distil a student from a teacher and train the same student from scratch as the control.
@@ -88,29 +139,42 @@ def distill(
       edgekd distill --train-teacher --data mnist1d --out runs/kd
       edgekd distill --teacher teacher.keras --student conv:width=1.5 --data npz:data.npz --out runs/kd
       edgekd distill --train-teacher --method dkd --param beta=8 --out runs/dkd
+      edgekd distill --teacher t.keras --method kd+fitnet --param fitnet.weight=0.5 --out runs/hints
+      edgekd distill --teacher a.keras --teacher b.keras --augment mixup --epochs 30 --out runs/ensemble
+
+    An interrupted run (Ctrl-C, a killed process) resumes from its last checkpoint when the
+    same command runs again.
     """
-    if bool(teacher_path) == bool(train_teacher):
+    if bool(teacher_paths) == bool(train_teacher):
         raise ConfigError("give exactly one of --teacher PATH or --train-teacher")
+    if patience is not None and patience < 1:
+        raise ConfigError(f"--patience must be at least 1, got {patience}")
     config = PipelineConfig(
         seed=seed,
         data=DataConfig(spec=data_spec),
         teacher=TeacherConfig(
-            path=str(teacher_path) if teacher_path else None, epochs=teacher_epochs, trust_model=trust_model
+            path=str(teacher_paths[0]) if teacher_paths else None,
+            ensemble=[str(p) for p in teacher_paths[1:]],
+            weights=list(teacher_weights) or None,
+            epochs=teacher_epochs,
+            trust_model=trust_model,
         ),
-        student=StudentConfig(spec=student_spec, epochs=epochs, batch_size=batch_size),
+        student=StudentConfig(spec=student_spec, epochs=epochs, batch_size=batch_size, patience=patience),
         distill=DistillConfig(
             method=method,
             params=_method_parameters(temperature, alpha, params),
             transfer_set=not no_transfer,
             control=not no_control,
+            augment=list(augment),
+            strategy=strategy,
         ),
         bench=BenchConfig(devices=[]),
     )
     from edgekd.pipeline import distill_only
 
     out = out or default_run_folder("distill")
-    with staged_output_folder(out, force) as staging:
-        document = distill_only(config, staging, stderr_reporter(3))
+    with checkpoints_for(out, config, fresh) as checkpoints, staged_output_folder(out, force) as staging:
+        document = distill_only(config, staging, stderr_reporter(3), checkpoints)
     if as_json:
         emit_json(document)
         return
@@ -120,19 +184,21 @@ def distill(
     click.echo(f"Results: {out / 'results.json'}")
 
 
-def _method_parameters(temperature: float | None, alpha: float | None, items: tuple[str, ...]) -> dict[str, float]:
+def _method_parameters(
+    temperature: float | None, alpha: float | None, items: tuple[str, ...]
+) -> dict[str, float | str] | None:
     """Only what the user gave: each method fills in its own defaults (alpha means different things)."""
-    parameters: dict[str, float] = {}
+    parameters: dict[str, float | str] = {}
     if temperature is not None:
         parameters["temperature"] = temperature
     if alpha is not None:
         parameters["alpha"] = alpha
     for item in items:
         key, sep, value = item.partition("=")
+        if not sep or not key.strip() or not value.strip():
+            raise ConfigError(f"--param {item!r} should be KEY=VALUE, e.g. --param beta=8")
         try:
             parameters[key.strip()] = float(value)
         except ValueError:
-            sep = ""
-        if not sep or not key.strip():
-            raise ConfigError(f"--param {item!r} should be KEY=NUMBER, e.g. --param beta=8")
-    return parameters
+            parameters[key.strip()] = value.strip()  # a layer name; the method checks its type
+    return parameters or None

@@ -7,19 +7,27 @@ from pathlib import Path
 import click
 
 from edgekd.artifacts import staged_output_folder
-from edgekd.cli.common import default_run_folder, emit_json, force_option, json_option, stderr_reporter
+from edgekd.cli.common import (
+    checkpoints_for,
+    default_run_folder,
+    emit_json,
+    force_option,
+    fresh_option,
+    json_option,
+    stderr_reporter,
+)
 from edgekd.config import PipelineConfig, demo_config, load_config
 from edgekd.results.table import BENCH_HEADERS, MODEL_HEADERS, bench_rows, energy_notes, format_table, model_rows
 
 STAGES = 5
 
 
-def _execute(config: PipelineConfig, out: Path, force: bool, as_json: bool, kind: str) -> None:
+def _execute(config: PipelineConfig, out: Path, force: bool, as_json: bool, kind: str, fresh: bool) -> None:
     from edgekd.pipeline import run_pipeline
 
     reporter = stderr_reporter(STAGES)
-    with staged_output_folder(out, force) as staging:
-        document = run_pipeline(config, staging, reporter, kind=kind)
+    with checkpoints_for(out, config, fresh) as checkpoints, staged_output_folder(out, force) as staging:
+        document = run_pipeline(config, staging, reporter, kind=kind, checkpoints=checkpoints)
     if as_json:
         emit_json(document)
         return
@@ -38,8 +46,9 @@ def _execute(config: PipelineConfig, out: Path, force: bool, as_json: bool, kind
 @click.command()
 @click.option("--out", type=click.Path(path_type=Path), help="Output folder (default: runs/demo-<timestamp>).")
 @force_option
+@fresh_option
 @json_option
-def demo(out: Path | None, force: bool, as_json: bool) -> None:
+def demo(out: Path | None, force: bool, fresh: bool, as_json: bool) -> None:
     """Run the whole pipeline on MNIST-1D, generated offline.
 
     Trains a teacher, distils a student with 1/20 of its MACs (next to a scratch control),
@@ -50,15 +59,16 @@ def demo(out: Path | None, force: bool, as_json: bool) -> None:
     Example:
       edgekd demo --out runs/my-demo
     """
-    _execute(demo_config(), out or default_run_folder("demo"), force, as_json, "demo")
+    _execute(demo_config(), out or default_run_folder("demo"), force, as_json, "demo", fresh)
 
 
 @click.command()
 @click.argument("config_path", metavar="CONFIG.yaml", type=click.Path(path_type=Path))
 @click.option("--out", type=click.Path(path_type=Path), help="Output folder (default: runs/run-<timestamp>).")
 @force_option
+@fresh_option
 @json_option
-def run(config_path: Path, out: Path | None, force: bool, as_json: bool) -> None:
+def run(config_path: Path, out: Path | None, force: bool, fresh: bool, as_json: bool) -> None:
     """Run the whole pipeline from one YAML config (the README shows the demo's).
 
     \b
@@ -66,4 +76,4 @@ def run(config_path: Path, out: Path | None, force: bool, as_json: bool) -> None
       edgekd run pipeline.yaml --out runs/pipeline
     """
     config = load_config(config_path)
-    _execute(config, out or default_run_folder("run"), force, as_json, "run")
+    _execute(config, out or default_run_folder("run"), force, as_json, "run", fresh)

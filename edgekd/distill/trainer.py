@@ -10,13 +10,15 @@ cached logits travel packed in one target array ``[label, logit_0 … logit_K-1]
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from edgekd.distill.losses import DistillationLoss
+from edgekd.distill.checkpoints import RoleCheckpoint, TrainingState
+from edgekd.distill.losses import DistillationBatch, DistillationLoss
 from edgekd.errors import EdgekdError
 from edgekd.models.evaluate import accuracy
 from edgekd.models.frameworks import framework_of, keras_module, tensorflow
@@ -40,24 +42,53 @@ class TrainingBudget:
 
 @dataclass
 class TrainingHistory:
-    """What happened during training, for results and curves."""
+    """What happened during training, for results, curves and resuming."""
 
     steps: int
+    steps_per_checkpoint: int = 0
     seconds: float = 0.0
     loss: list[float] = field(default_factory=list)
     val_accuracy: list[float] = field(default_factory=list)
     best_val_accuracy: float = 0.0
     best_checkpoint: int = 0
+    # Per-term losses of a combined objective, one value per checkpoint.
+    terms: dict[str, list[float]] = field(default_factory=dict)
+    stopped_early: bool = False
+    # The checkpoints a run was resumed from (one entry per interruption).
+    resumed_from: list[int] = field(default_factory=list)
+    replicas: int = 1
 
     def as_dict(self) -> dict:
         return {
             "steps": self.steps,
+            "steps_per_checkpoint": self.steps_per_checkpoint,
             "seconds": round(self.seconds, 3),
             "loss": [round(v, 6) for v in self.loss],
             "val_accuracy": [round(v, 6) for v in self.val_accuracy],
             "best_val_accuracy": round(self.best_val_accuracy, 6),
             "best_checkpoint": self.best_checkpoint,
+            "terms": {k: [round(v, 6) for v in values] for k, values in self.terms.items()},
+            "stopped_early": self.stopped_early,
+            "resumed_from": list(self.resumed_from),
+            "replicas": self.replicas,
         }
+
+    @staticmethod
+    def from_dict(document: dict) -> TrainingHistory:
+        return TrainingHistory(**{k: document[k] for k in TrainingHistory.__dataclass_fields__ if k in document})
+
+
+@dataclass(frozen=True)
+class TrainingControl:
+    """How a run is looked after: checkpoints to resume from, early stopping, a tf.distribute strategy."""
+
+    checkpoint: RoleCheckpoint | None = None
+    # Stop after this many validation checkpoints without improvement (None: never).
+    patience: int | None = None
+    strategy: object | None = None
+
+    def scope(self):
+        return self.strategy.scope() if self.strategy is not None else contextlib.nullcontext()
 
 
 def pack_targets(labels: np.ndarray, teacher_logits: np.ndarray) -> np.ndarray:
@@ -72,7 +103,7 @@ def distillation_objective(loss: DistillationLoss):
     def objective(packed_targets, student_logits):
         labels = tf.cast(packed_targets[:, 0], tf.int32)
         teacher_logits = tf.cast(packed_targets[:, 1:], student_logits.dtype)
-        return tf.reduce_mean(loss.compute_loss(labels, student_logits, teacher_logits))
+        return tf.reduce_mean(loss.compute(DistillationBatch(labels, student_logits, teacher_logits)))
 
     return objective
 
@@ -90,7 +121,7 @@ def hard_label_objective():
 def fit(
     model,
     x: np.ndarray,
-    targets: np.ndarray,
+    targets,
     objective,
     budget: TrainingBudget,
     validation: tuple[np.ndarray, np.ndarray],
@@ -99,62 +130,119 @@ def fit(
     description: str = "training",
     extra_callbacks: tuple = (),
     keep_best: bool = True,
+    control: TrainingControl = TrainingControl(),
 ) -> TrainingHistory:
     """Train ``model`` in place for ``budget.steps`` steps and (by default) restore its best validation weights.
 
-    ``keep_best=False`` keeps the final weights: needed when a wrapper's state follows a
-    schedule (pruning masks), where an early checkpoint would undo it.
+    ``objective`` is a Keras loss, or None for a model that computes its own (the
+    distillation wrapper). ``targets`` may be a dict of arrays. ``keep_best=False`` keeps the
+    final weights: needed when a wrapper's state follows a schedule (pruning masks), where
+    an early checkpoint would undo it. With ``control.strategy`` the model must have been
+    built in that strategy's scope.
     """
     tf = tensorflow()
     keras = keras_module(framework_of(model))
     keras.utils.set_random_seed(seed)
+    checkpoints = max(1, min(budget.checkpoints, budget.steps))
+    steps_per_checkpoint = math.ceil(budget.steps / checkpoints)
+    resume = control.checkpoint.load() if control.checkpoint is not None else None
+    with control.scope():
+        schedule = keras.optimizers.schedules.CosineDecay(budget.learning_rate, steps_per_checkpoint * checkpoints)
+        optimizer = keras.optimizers.Adam(schedule)
+        model.compile(optimizer=optimizer, loss=objective)
+        if resume is not None:
+            _restore(model, optimizer, resume, description)
+    if resume is not None:
+        history = TrainingHistory.from_dict(resume.history)
+        history.resumed_from.append(resume.completed)
+        best = {"weights": resume.best_weights}
+    else:
+        history = TrainingHistory(steps=steps_per_checkpoint * checkpoints, steps_per_checkpoint=steps_per_checkpoint)
+        best = {"weights": None}
+    history.replicas = int(getattr(control.strategy, "num_replicas_in_sync", 1))
+    start = resume.completed if resume is not None else 0
+    # The same shuffled stream as an uninterrupted run: skip the batches already trained on.
     dataset = (
         tf.data.Dataset.from_tensor_slices((x, targets))
         .shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
         .repeat()
         .batch(budget.batch_size)
+        .skip(start * steps_per_checkpoint)
         .prefetch(tf.data.AUTOTUNE)
     )
-    checkpoints = max(1, min(budget.checkpoints, budget.steps))
-    steps_per_checkpoint = math.ceil(budget.steps / checkpoints)
-    schedule = keras.optimizers.schedules.CosineDecay(budget.learning_rate, steps_per_checkpoint * checkpoints)
-    model.compile(optimizer=keras.optimizers.Adam(schedule), loss=objective)
-    history = TrainingHistory(steps=steps_per_checkpoint * checkpoints)
     x_val, y_val = validation
-    best = {"weights": None}
 
     class Watch(keras.callbacks.Callback):
         def on_train_batch_end(self, batch, logs=None):
             bar.update(1)
 
         def on_epoch_end(self, epoch, logs=None):
-            loss_value = float((logs or {}).get("loss", float("nan")))
+            logs = logs or {}
+            loss_value = float(logs.get("loss", float("nan")))
             if not math.isfinite(loss_value):
                 self.model.stop_training = True
+                broken = [k for k, v in logs.items() if k != "loss" and not math.isfinite(float(v))]
+                term = f" (in the {', '.join(broken)} term)" if broken else ""
+                kept = f"; the last good checkpoint ({epoch}) is kept" if control.checkpoint and epoch else ""
                 raise EdgekdError(
-                    f"{description}: the loss became {loss_value} at checkpoint {epoch + 1}; "
+                    f"{description}: the loss became {loss_value}{term} at checkpoint {epoch + 1}{kept}; "
                     "lower the learning rate or check the data for extreme values"
                 )
             val = accuracy(self.model, x_val, y_val)
             history.loss.append(loss_value)
             history.val_accuracy.append(val)
+            for key, value in logs.items():
+                if key != "loss":
+                    history.terms.setdefault(key, []).append(float(value))
             if best["weights"] is None or val > history.best_val_accuracy:
                 history.best_val_accuracy, history.best_checkpoint = val, epoch + 1
                 best["weights"] = self.model.get_weights()
+            if control.patience is not None and epoch + 1 - history.best_checkpoint >= control.patience:
+                self.model.stop_training = history.stopped_early = True
+            history.seconds += time.perf_counter() - started[0]
+            started[0] = time.perf_counter()
+            if control.checkpoint is not None:
+                control.checkpoint.save(
+                    TrainingState(
+                        epoch + 1,
+                        self.model.get_weights(),
+                        [np.array(v.numpy()) for v in optimizer.variables],
+                        best["weights"],
+                        history.as_dict() | {"seconds": history.seconds},
+                    )
+                )
             bar.set_postfix(loss=f"{loss_value:.3f}", val_acc=f"{val:.3f}")
 
-    started = time.perf_counter()
-    with reporter.bar(history.steps, description, unit="step") as bar:
-        # The tf.data pipeline already shuffles; shuffle=False keeps Keras from warning about it.
-        model.fit(
-            dataset,
-            steps_per_epoch=steps_per_checkpoint,
-            epochs=checkpoints,
-            verbose=0,
-            shuffle=False,
-            callbacks=[Watch(), *extra_callbacks],
-        )
-    history.seconds = time.perf_counter() - started
-    if keep_best:
+    started = [time.perf_counter()]
+    if start < checkpoints and not history.stopped_early:
+        with reporter.bar(history.steps, description, unit="step") as bar, control.scope():
+            bar.update(start * steps_per_checkpoint)
+            # The tf.data pipeline already shuffles; shuffle=False keeps Keras from warning about it.
+            model.fit(
+                dataset,
+                steps_per_epoch=steps_per_checkpoint,
+                epochs=checkpoints,
+                initial_epoch=start,
+                verbose=0,
+                shuffle=False,
+                callbacks=[Watch(), *extra_callbacks],
+            )
+    if keep_best and best["weights"] is not None:
         model.set_weights(best["weights"])
     return history
+
+
+def _restore(model, optimizer, state: TrainingState, description: str) -> None:
+    """Put a checkpoint's weights and optimizer state back (the optimizer's slots are built first)."""
+    try:
+        model.set_weights(state.weights)
+        optimizer.build(model.trainable_variables)
+        variables = list(optimizer.variables)
+        if len(variables) != len(state.optimizer):
+            raise ValueError(f"{len(state.optimizer)} optimizer values for {len(variables)} variables")
+        for variable, value in zip(variables, state.optimizer, strict=True):
+            variable.assign(value)
+    except ValueError as exc:
+        raise EdgekdError(
+            f"{description}: the checkpoint does not fit this model ({exc}); rerun with --fresh to start over"
+        ) from None

@@ -75,14 +75,20 @@ def _channels(width: float, base: int) -> int:
 
 def _build_teacher_cnn(keras, input_shape, num_classes, width):
     conv = _conv(keras, len(input_shape))
+    kernel = 5 if len(input_shape) == 2 else 3
+    # Layer names are fixed so feature methods can name them (teacher_layer=conv3).
     layers = [
         keras.Input(input_shape),
-        conv(_channels(width, 32), 5 if len(input_shape) == 2 else 3, padding="same", activation="relu"),
-        conv(_channels(width, 64), 5 if len(input_shape) == 2 else 3, strides=2, padding="same", activation="relu"),
-        conv(_channels(width, 64), 3, strides=2, padding="same", activation="relu"),
+        conv(_channels(width, 32), kernel, padding="same", activation="relu", name="conv1"),
+        conv(_channels(width, 64), kernel, strides=2, padding="same", activation="relu", name="conv2"),
+        conv(_channels(width, 64), 3, strides=2, padding="same", activation="relu", name="conv3"),
     ]
     # Signals keep position (MNIST-1D's digits are shifted patterns); images pool it away.
-    layers.append(keras.layers.Flatten() if len(input_shape) == 2 else keras.layers.GlobalAveragePooling2D())
+    layers.append(
+        keras.layers.Flatten(name="flatten")
+        if len(input_shape) == 2
+        else keras.layers.GlobalAveragePooling2D(name="pool")
+    )
     layers.append(keras.layers.Dense(num_classes, name="logits"))
     return keras.Sequential(layers, name="teacher_cnn")
 
@@ -94,28 +100,63 @@ def _build_student_conv(keras, input_shape, num_classes, width):
         # RESHAPE + CONV_2D, which the Edge TPU maps, instead of EXPAND_DIMS.
         layers = [
             keras.Input(input_shape),
-            keras.layers.Reshape((1, *input_shape)),
-            keras.layers.Conv2D(_channels(width, 8), (1, 5), strides=(1, 2), padding="same", activation="relu"),
-            keras.layers.Conv2D(_channels(width, 16), (1, 3), strides=(1, 2), padding="same", activation="relu"),
-            keras.layers.Flatten(),
+            keras.layers.Reshape((1, *input_shape), name="as_image"),
+            keras.layers.Conv2D(
+                _channels(width, 8), (1, 5), strides=(1, 2), padding="same", activation="relu", name="conv1"
+            ),
+            keras.layers.Conv2D(
+                _channels(width, 16), (1, 3), strides=(1, 2), padding="same", activation="relu", name="conv2"
+            ),
+            keras.layers.Flatten(name="flatten"),
         ]
     else:
         layers = [
             keras.Input(input_shape),
-            keras.layers.Conv2D(_channels(width, 8), 3, strides=2, padding="same", activation="relu"),
-            keras.layers.Conv2D(_channels(width, 16), 3, strides=2, padding="same", activation="relu"),
-            keras.layers.GlobalAveragePooling2D(),
+            keras.layers.Conv2D(_channels(width, 8), 3, strides=2, padding="same", activation="relu", name="conv1"),
+            keras.layers.Conv2D(_channels(width, 16), 3, strides=2, padding="same", activation="relu", name="conv2"),
+            keras.layers.GlobalAveragePooling2D(name="pool"),
         ]
     layers.append(keras.layers.Dense(num_classes, name="logits"))
     return keras.Sequential(layers, name="student_conv")
+
+
+def _build_student_dsconv(keras, input_shape, num_classes, width, blocks):
+    """MobileNet-style: a strided stem, then depthwise-separable blocks (depthwise + 1x1 pointwise), width-scaled."""
+    signal = len(input_shape) == 2
+    layers = [keras.Input(input_shape)]
+    if signal:
+        # The same (1, length) view as `conv`: TFMOT and the Edge TPU take DepthwiseConv2D, not 1-D ops.
+        layers.append(keras.layers.Reshape((1, *input_shape), name="as_image"))
+    kernel = (1, 5) if signal else 3
+    stride = (1, 2) if signal else 2
+    layers.append(
+        keras.layers.Conv2D(_channels(width, 8), kernel, strides=stride, padding="same", activation="relu", name="stem")
+    )
+    for index in range(1, max(1, int(round(blocks))) + 1):
+        layers += [
+            keras.layers.DepthwiseConv2D(
+                (1, 3) if signal else 3,
+                # TensorFlow's depthwise kernels need equal strides; on a height-1 view, 2 halves the length only.
+                strides=2 if index == 1 else 1,
+                padding="same",
+                activation="relu",
+                name=f"block{index}_depthwise",
+            ),
+            keras.layers.Conv2D(
+                _channels(width, 16 * index), 1, padding="same", activation="relu", name=f"block{index}_pointwise"
+            ),
+        ]
+    layers.append(keras.layers.Flatten(name="flatten") if signal else keras.layers.GlobalAveragePooling2D(name="pool"))
+    layers.append(keras.layers.Dense(num_classes, name="logits"))
+    return keras.Sequential(layers, name="student_dsconv")
 
 
 def _build_student_mlp(keras, input_shape, num_classes, hidden):
     return keras.Sequential(
         [
             keras.Input(input_shape),
-            keras.layers.Flatten(),
-            keras.layers.Dense(max(1, int(round(hidden))), activation="relu"),
+            keras.layers.Flatten(name="flatten"),
+            keras.layers.Dense(max(1, int(round(hidden))), activation="relu", name="hidden"),
             keras.layers.Dense(num_classes, name="logits"),
         ],
         name="student_mlp",
@@ -140,6 +181,16 @@ register(
         {"width": 1.0},
         "width",
         _build_student_conv,
+    )
+)
+register(
+    Builder(
+        "dsconv",
+        "student: a strided stem and depthwise-separable blocks (MobileNet-style), width multiplier",
+        Framework.TF_KERAS,
+        {"width": 1.0, "blocks": 1.0},
+        "width",
+        _build_student_dsconv,
     )
 )
 register(

@@ -9,13 +9,21 @@ from edgekd.errors import ModelError
 
 def predict_logits(model, x: np.ndarray, batch_size: int = 1024) -> np.ndarray:
     """Class scores as logits; a model that ends in softmax has its probabilities turned back into log-probabilities."""
-    outputs = np.asarray(model.predict(x, batch_size=batch_size, verbose=0), dtype=np.float32)
+    return as_logits(model.predict(x, batch_size=batch_size, verbose=0), model.name)
+
+
+def looks_like_probabilities(outputs: np.ndarray) -> bool:
+    return bool(outputs.min() >= 0.0 and np.allclose(outputs.sum(axis=1), 1.0, atol=1e-3))
+
+
+def as_logits(outputs, name: str) -> np.ndarray:
+    """Check a model's class outputs and turn probabilities into log-probabilities."""
+    outputs = np.asarray(outputs, dtype=np.float32)
     if outputs.ndim != 2:
-        raise ModelError(f"model {model.name!r} outputs shape {outputs.shape[1:]}; expected one score per class")
+        raise ModelError(f"model {name!r} outputs shape {outputs.shape[1:]}; expected one score per class")
     if not np.all(np.isfinite(outputs)):
-        raise ModelError(f"model {model.name!r} produced NaN or Inf outputs; check its weights")
-    looks_like_probabilities = outputs.min() >= 0.0 and np.allclose(outputs.sum(axis=1), 1.0, atol=1e-3)
-    if looks_like_probabilities:
+        raise ModelError(f"model {name!r} produced NaN or Inf outputs; check its weights")
+    if looks_like_probabilities(outputs):
         # log(p) differs from the logits only by a per-sample constant, which softmax ignores.
         return np.log(np.clip(outputs, 1e-12, 1.0))
     return outputs

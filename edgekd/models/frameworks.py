@@ -41,7 +41,21 @@ def tensorflow() -> ModuleType:
 
         # Device discovery prints CUDA probing errors on machines without a GPU; do it here, quietly.
         tf.config.list_physical_devices()
+        _split_cpu(tf)
     return tf
+
+
+def _split_cpu(tf) -> None:
+    """``EDGEKD_CPU_DEVICES=N``: N logical CPU devices, so a mirrored strategy can replicate without GPUs."""
+    wanted = os.environ.get("EDGEKD_CPU_DEVICES", "").strip()
+    if not wanted:
+        return
+    from edgekd.errors import ConfigError
+
+    if not wanted.isdigit() or int(wanted) < 1:
+        raise ConfigError(f"EDGEKD_CPU_DEVICES must be a positive whole number, got {wanted!r}")
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * int(wanted))
 
 
 def keras_module(framework: Framework) -> ModuleType:
@@ -67,10 +81,12 @@ def student_keras() -> ModuleType:
 
 
 def framework_of(model) -> Framework:
-    """Tell which Keras a live model object comes from."""
-    module = type(model).__module__
-    if module.startswith("tf_keras"):
-        return Framework.TF_KERAS
+    """Tell which Keras a live model object comes from (subclasses count as their Keras base)."""
+    for cls in type(model).__mro__:
+        if cls.__module__.startswith("tf_keras"):
+            return Framework.TF_KERAS
+        if cls.__module__.startswith("keras"):
+            return Framework.KERAS3
     return Framework.KERAS3
 
 

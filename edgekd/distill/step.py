@@ -1,0 +1,155 @@
+"""The distillation training step: a tf_keras model that wraps the student and computes the objective.
+
+``fit`` trains this wrapper. It owns the student and, for feature methods, the adapters
+that project student features onto the teacher's; the exported student is
+``wrapper.student`` alone, never the adapters and never the teacher (which is not even
+tracked by the wrapper: it is held outside Keras' variable tracking).
+
+Teacher outputs come from the batch (cached once before training) or, when the inputs are
+augmented, from the teacher run online on the same augmented batch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from edgekd.distill.augment import Augmentation, augment
+from edgekd.distill.features import ResolvedFeature, flatten_feature, tap_model
+from edgekd.distill.losses import DistillationBatch, Objective
+from edgekd.models.frameworks import student_keras, tensorflow
+
+LABELS = "labels"
+TEACHER_LOGITS = "teacher_logits"
+
+
+def feature_target(key: str) -> str:
+    return f"teacher_feature_{key}"
+
+
+@dataclass(frozen=True)
+class OnlineTeachers:
+    """Teachers run inside the training step: tap models, ensemble weights, and whether they output probabilities."""
+
+    taps: tuple
+    weights: tuple[float, ...]
+    outputs_probabilities: tuple[bool, ...]
+    temperature: float
+
+
+def ensemble_logits(logits: list, weights, temperature: float):
+    """Logits whose softmax at ``temperature`` is the weighted average of the teachers' softened probabilities.
+
+    T * log(sum_i w_i softmax(z_i / T)): one teacher passes through unchanged (up to a
+    per-sample constant, which softmax ignores).
+    """
+    tf = tensorflow()
+    if len(logits) == 1:
+        return tf.convert_to_tensor(logits[0])
+    total = float(sum(weights))
+    stacked = tf.stack([tf.cast(z, tf.float32) / temperature for z in logits])
+    log_weights = tf.reshape(tf.math.log(tf.constant([w / total for w in weights], tf.float32)), [-1, 1, 1])
+    return temperature * tf.reduce_logsumexp(tf.nn.log_softmax(stacked) + log_weights, axis=0)
+
+
+class _Untracked:
+    """Keeps a Keras 3 teacher out of the tf_keras wrapper's variable tracking."""
+
+    def __init__(self, value):
+        self.value = value
+
+
+def build_wrapper(
+    student,
+    objective: Objective,
+    features: tuple[ResolvedFeature, ...],
+    total_steps: int,
+    online: OnlineTeachers | None = None,
+    augmentations: tuple[Augmentation, ...] = (),
+):
+    """A tf_keras model whose ``fit`` distils into ``student`` (built in the current strategy scope)."""
+    keras = student_keras()
+    tf = tensorflow()
+
+    class DistillationWrapper(keras.Model):
+        def __init__(self):
+            super().__init__(name=f"{student.name}_distillation")
+            self.student = student
+            self.taps = tap_model(student, features, "student") if features else None
+            self.adapters = {
+                f.request.key: keras.layers.Dense(f.teacher_shape.channels, name=f"adapter_{f.request.key}")
+                for f in features
+                if f.request.adapter
+            }
+            self._online = _Untracked(online)
+            self.loss_tracker = keras.metrics.Mean(name="loss")
+            self.term_trackers = [keras.metrics.Mean(name=loss.name) for _, loss in objective.terms]
+
+        @property
+        def metrics(self):
+            return [self.loss_tracker, *self.term_trackers]
+
+        def call(self, x, training=False):
+            return self.student(x, training=training)
+
+        def _teacher_targets(self, x, targets):
+            labels = tf.cast(tf.reshape(targets[LABELS], [-1]), tf.int32)
+            online_teachers = self._online.value
+            if online_teachers is None:
+                teacher_logits = tf.cast(targets[TEACHER_LOGITS], tf.float32)
+                teacher_features = {f.request.key: targets[feature_target(f.request.key)] for f in features}
+                return x, labels, teacher_logits, teacher_features
+            x, labels = augment(x, labels, augmentations)
+            logits, teacher_features = [], {}
+            for index, tap in enumerate(online_teachers.taps):
+                outputs = tap(x, training=False)
+                outputs = outputs if isinstance(outputs, list | tuple) else [outputs]
+                first = tf.cast(outputs[0], tf.float32)
+                if online_teachers.outputs_probabilities[index]:
+                    first = tf.math.log(tf.clip_by_value(first, 1e-12, 1.0))
+                logits.append(first)
+                if index == 0:  # feature methods learn from the first teacher
+                    for feature, value in zip(features, outputs[1:], strict=True):
+                        teacher_features[feature.request.key] = flatten_feature(
+                            tf.cast(value, tf.float32), feature.teacher_shape
+                        )
+            teacher_logits = ensemble_logits(logits, online_teachers.weights, online_teachers.temperature)
+            return (
+                x,
+                labels,
+                tf.stop_gradient(teacher_logits),
+                {k: tf.stop_gradient(v) for k, v in teacher_features.items()},
+            )
+
+        def train_step(self, data):
+            x, targets = data
+            x, labels, teacher_logits, teacher_features = self._teacher_targets(x, targets)
+            progress = tf.cast(self.optimizer.iterations, tf.float32) / float(max(1, total_steps))
+            with tf.GradientTape() as tape:
+                if self.taps is not None:
+                    outputs = self.taps(x, training=True)
+                    student_logits = outputs[0]
+                    student_features = {}
+                    for feature, value in zip(features, outputs[1:], strict=True):
+                        value = flatten_feature(value, feature.student_shape)
+                        adapter = self.adapters.get(feature.request.key)
+                        student_features[feature.request.key] = adapter(value) if adapter is not None else value
+                else:
+                    student_logits, student_features = self.student(x, training=True), {}
+                batch = DistillationBatch(
+                    labels, student_logits, teacher_logits, student_features, teacher_features, progress
+                )
+                term_values = [tf.reduce_mean(loss.compute(batch)) for _, loss in objective.terms]
+                total = tf.add_n(
+                    [weight * value for (weight, _), value in zip(objective.terms, term_values, strict=True)]
+                )
+                # Gradients are summed across replicas: each replica contributes its share.
+                scaled = total / tf.distribute.get_strategy().num_replicas_in_sync
+            variables = self.trainable_variables
+            gradients = tape.gradient(scaled, variables)
+            self.optimizer.apply_gradients(zip(gradients, variables, strict=True))
+            self.loss_tracker.update_state(total)
+            for tracker, value in zip(self.term_trackers, term_values, strict=True):
+                tracker.update_state(value)
+            return {m.name: m.result() for m in self.metrics}
+
+    return DistillationWrapper()
