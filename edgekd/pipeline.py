@@ -24,7 +24,7 @@ from edgekd.data.representative import representative_samples
 from edgekd.data.spec import load_dataset, parse_spec
 from edgekd.distill.augment import parse_augmentations
 from edgekd.distill.checkpoints import CheckpointFolder
-from edgekd.distill.distiller import DistillationSettings, check_model_fits_data, distill
+from edgekd.distill.distiller import DistillationSettings, check_model_fits_data, check_setup, distill
 from edgekd.distill.losses import Objective, make_objective
 from edgekd.distill.strategies import check_strategy, make_strategy
 from edgekd.distill.trainer import TrainingBudget, TrainingControl, fit, hard_label_objective
@@ -84,24 +84,20 @@ class TrainingContext:
         return TrainingControl(checkpoint, self.patience if patience else None, self.strategy)
 
 
-def obtain_teacher(
-    config: TeacherConfig,
-    dataset: Dataset,
-    seed: int,
-    out: Path,
-    reporter: Reporter,
-    document: dict,
-    context: TrainingContext = TrainingContext(),
-):
-    """Load the teacher, or build and train one (Keras 3) and save it as ``teacher.keras``."""
+def prepare_teacher(config: TeacherConfig, dataset: Dataset, context: TrainingContext = TrainingContext()):
+    """The teacher as a model: loaded from its file, or built (untrained) from its builder."""
     if config.path:
         teacher = load_model(config.path, trust=config.trust_model)
         check_model_fits_data(teacher, dataset, "teacher")
-        record = keras_record("teacher", teacher, dataset, Path(config.path), source="loaded")
-        record["path"] = config.path  # outside the output folder: keep the user's path
-        return teacher, record
+        return teacher
     with context.control("teacher").scope():
-        teacher = get_builder(config.builder).build(dataset.input_shape, dataset.num_classes)
+        return get_builder(config.builder).build(dataset.input_shape, dataset.num_classes)
+
+
+def train_teacher(
+    teacher, config: TeacherConfig, dataset: Dataset, seed: int, out: Path, reporter: Reporter, document: dict, context
+) -> dict:
+    """Train a built teacher (Keras 3), save it as ``teacher.keras`` and return its record."""
     x_fit, y_fit, x_val, y_val = dataset.validation_split(TEACHER_VALIDATION_FRACTION, seed)
     budget = TrainingBudget.for_epochs(config.epochs, len(x_fit), config.batch_size, config.learning_rate)
     history = fit(
@@ -118,7 +114,29 @@ def obtain_teacher(
     )
     document.setdefault("training", {})["teacher"] = history.as_dict()
     save_model(teacher, out / "teacher.keras")
-    return teacher, keras_record("teacher", teacher, dataset, out / "teacher.keras", source="trained")
+    return keras_record("teacher", teacher, dataset, out / "teacher.keras", source="trained")
+
+
+def teacher_record(config: TeacherConfig, teacher, dataset: Dataset) -> dict:
+    record = keras_record("teacher", teacher, dataset, Path(config.path), source="loaded")
+    record["path"] = config.path  # outside the output folder: keep the user's path
+    return record
+
+
+def obtain_teacher(
+    config: TeacherConfig,
+    dataset: Dataset,
+    seed: int,
+    out: Path,
+    reporter: Reporter,
+    document: dict,
+    context: TrainingContext = TrainingContext(),
+):
+    """Load the teacher, or build and train one (Keras 3) and save it as ``teacher.keras``."""
+    teacher = prepare_teacher(config, dataset, context)
+    if config.path:
+        return teacher, teacher_record(config, teacher, dataset)
+    return teacher, train_teacher(teacher, config, dataset, seed, out, reporter, document, context)
 
 
 def ensemble_teachers(config: TeacherConfig, dataset: Dataset) -> tuple[list, list[dict]]:
@@ -137,22 +155,31 @@ def objective_for(config: PipelineConfig, num_classes: int | None) -> Objective:
     return make_objective(config.distill.method, num_classes, config.distill.params)
 
 
-def distill_stage(
-    config: PipelineConfig,
-    teacher,
-    dataset: Dataset,
-    out: Path,
-    reporter: Reporter,
-    document: dict,
-    context: TrainingContext = TrainingContext(),
-):
-    """Distil a student and train its scratch control; save both as .keras and record them."""
-    teacher_macs = model_macs(teacher)
+@dataclass
+class DistillationPlan:
+    """Everything distillation needs, checked against each other before any training."""
+
+    student: object
+    description: dict
+    objective: Objective
+    settings: DistillationSettings
+    extra_teachers: list
+    extra_records: list[dict]
+
+
+def plan_distillation(
+    config: PipelineConfig, teacher, dataset: Dataset, context: TrainingContext = TrainingContext()
+) -> DistillationPlan:
+    """Resolve the student, the objective, the ensemble and the feature layers, and check they fit together.
+
+    Runs before the teacher trains (an untrained teacher has the same layers and shapes), so
+    a wrong layer name or a mismatched model fails in seconds, not after an hour.
+    """
     student, description = resolve_student(
         config.student.spec,
         dataset.input_shape,
         dataset.num_classes,
-        teacher_macs,
+        model_macs(teacher),
         config.student.max_mac_fraction,
         trust=config.teacher.trust_model,
     )
@@ -171,11 +198,25 @@ def distill_stage(
         strategy=context.strategy,
         checkpoints=context.checkpoints,
     )
-    outcome = distill([teacher, *extra_teachers], student, dataset, objective, settings, reporter)
+    check_setup([teacher, *extra_teachers], student, dataset, objective, settings)
+    return DistillationPlan(student, description, objective, settings, extra_teachers, extra_records)
+
+
+def distill_stage(
+    config: PipelineConfig,
+    teacher,
+    plan: DistillationPlan,
+    dataset: Dataset,
+    out: Path,
+    reporter: Reporter,
+    document: dict,
+):
+    """Distil the planned student and train its scratch control; save both as .keras and record them."""
+    outcome = distill([teacher, *plan.extra_teachers], plan.student, dataset, plan.objective, plan.settings, reporter)
     kd_path = out / "student_kd.keras"
     save_model(outcome.student_kd, kd_path)
     document["models"]["student_kd"] = keras_record(
-        "student_kd", outcome.student_kd, dataset, kd_path, student=description
+        "student_kd", outcome.student_kd, dataset, kd_path, student=plan.description
     )
     training = document.setdefault("training", {})
     training["student_kd"] = outcome.kd_history.as_dict()
@@ -186,15 +227,15 @@ def distill_stage(
             "student_scratch", outcome.student_scratch, dataset, scratch_path
         )
         training["student_scratch"] = outcome.scratch_history.as_dict()
-    summary = distillation_summary(document["models"], objective.describe(), outcome)
+    summary = distillation_summary(document["models"], plan.objective.describe(), outcome)
     summary["teacher_outputs"] = outcome.teacher_mode
     summary["augment"] = list(config.distill.augment)
     summary["strategy"] = {"name": config.distill.strategy, "replicas": outcome.kd_history.replicas}
     if outcome.features:
         summary["features"] = [feature.describe() for feature in outcome.features]
-    if extra_records:
-        weights = list(settings.teacher_weights or [1.0] * (1 + len(extra_records)))
-        summary["ensemble"] = {"teachers": [document["models"]["teacher"], *extra_records], "weights": weights}
+    if plan.extra_records:
+        weights = list(plan.settings.teacher_weights or [1.0] * (1 + len(plan.extra_records)))
+        summary["ensemble"] = {"teachers": [document["models"]["teacher"], *plan.extra_records], "weights": weights}
     document["distillation"] = summary
     write_text_atomic(out / "training.csv", training_curves_csv(training))
     return outcome.student_kd
@@ -453,10 +494,16 @@ def run_distillation(
     objective_for(config, dataset.num_classes)
     context = TrainingContext(checkpoints, config.student.patience, make_strategy(config.distill.strategy))
     with reporter.stage("loading the teacher" if config.teacher.path else "training the teacher", "teacher"):
-        teacher, record = obtain_teacher(config.teacher, dataset, config.seed, out, reporter, document, context)
-        document["models"]["teacher"] = record
+        teacher = prepare_teacher(config.teacher, dataset, context)
+        plan = plan_distillation(config, teacher, dataset, context)
+        if config.teacher.path:
+            document["models"]["teacher"] = teacher_record(config.teacher, teacher, dataset)
+        else:
+            document["models"]["teacher"] = train_teacher(
+                teacher, config.teacher, dataset, config.seed, out, reporter, document, context
+            )
     with reporter.stage("distilling the student and training its scratch control", "distill"):
-        student = distill_stage(config, teacher, dataset, out, reporter, document, context)
+        student = distill_stage(config, teacher, plan, dataset, out, reporter, document)
     return TrainedModels(dataset, teacher, student)
 
 

@@ -1,11 +1,12 @@
 """Distillation losses against values computed by hand from the papers' formulas."""
 
 import math
+import re
 
 import numpy as np
 import pytest
 
-from edgekd.distill.losses import KnowledgeDistillation, loss_names, make_loss
+from edgekd.distill.losses import DistillationBatch, KnowledgeDistillation, loss_names, make_loss, make_objective
 from edgekd.errors import ConfigError
 
 
@@ -77,15 +78,35 @@ def test_identical_logits_give_zero_soft_loss():
     assert kd_value(loss, [0], [TEACHER], [TEACHER])[0] == pytest.approx(0.0, abs=1e-6)
 
 
+def batch_for(loss, labels, student, teacher, student_features=None, teacher_features=None, progress=1.0):
+    from edgekd.models.frameworks import tensorflow
+
+    tf = tensorflow()
+    as_tensor = lambda v: tf.constant(v, tf.float32)  # noqa: E731
+    return DistillationBatch(
+        tf.constant(labels, tf.int32),
+        as_tensor(student),
+        as_tensor(teacher),
+        {k: as_tensor(v) for k, v in (student_features or {}).items()},
+        {k: as_tensor(v) for k, v in (teacher_features or {}).items()},
+        tf.constant(progress, tf.float32),
+    )
+
+
 @pytest.mark.parametrize("name", loss_names())
 def test_every_registered_loss_builds_and_returns_one_finite_value_per_sample(name):
     loss = make_loss(name, num_classes=3)
-    values = kd_value(loss, [0, -1, 2], [STUDENT] * 3, [TEACHER] * 3)
+    rng = np.random.default_rng(0)
+    # Feature maps of 4 positions; the adapter (fitnet) has already projected the student's.
+    student_features = {r.key: rng.normal(size=(3, 4, 2)) for r in loss.feature_requests()}
+    teacher_features = {r.key: rng.normal(size=(3, 4, 2)) for r in loss.feature_requests()}
+    batch = batch_for(loss, [0, -1, 2], [STUDENT] * 3, [TEACHER] * 3, student_features, teacher_features)
+    values = loss.compute(batch).numpy()
     assert values.shape == (3,) and np.all(np.isfinite(values))
 
 
 def test_unknown_method_lists_the_known_ones():
-    with pytest.raises(ConfigError, match=r"unknown distillation method 'kdd'; known: dist, dkd, kd"):
+    with pytest.raises(ConfigError, match=r"unknown distillation method 'kdd'; known: at, dist, dkd, fitnet, kd, rkd"):
         make_loss("kdd", num_classes=3)
 
 
@@ -154,3 +175,129 @@ def test_dist_matches_inter_and_intra_class_pearson_by_hand():
     got = kd_value(make_loss("dist", 4, beta=beta, gamma=gamma, temperature=temperature), [0, 1], students, teachers)
     assert got == pytest.approx(expected, rel=1e-4)
     assert kd_value(make_loss("dist", 4), [0, 1], teachers, teachers) == pytest.approx([0.0, 0.0], abs=1e-5)
+
+
+def test_fitnet_is_the_mean_squared_error_of_the_adapted_hint():
+    """Romero et al. 2015: || r(v_student) - u_teacher ||^2, here averaged over elements."""
+    student = [[[1.0, 2.0], [0.0, -1.0]]]  # one sample, 2 positions x 2 channels (already adapted)
+    teacher = [[[0.5, 2.5], [1.0, -1.0]]]
+    expected = ((1.0 - 0.5) ** 2 + (2.0 - 2.5) ** 2 + (0.0 - 1.0) ** 2 + 0.0) / 4
+    loss = make_loss("fitnet", 3)
+    got = loss.compute(batch_for(loss, [0], [STUDENT], [TEACHER], {"fitnet": student}, {"fitnet": teacher}))
+    assert got.numpy()[0] == pytest.approx(expected, rel=1e-6)
+
+
+def test_attention_transfer_matches_the_papers_maps_by_hand():
+    """Zagoruyko & Komodakis 2017: Q = mean_c A^2, normalised; beta/2 * mean_j (Q_s - Q_t)^2."""
+    student = [[[1.0, 0.0, 2.0], [0.0, 0.0, 1.0]]]  # 2 positions x 3 channels
+    teacher = [[[1.0, 1.0], [2.0, 0.0]]]  # 2 positions x 2 channels: channels may differ
+
+    def attention(sample):
+        q = [sum(v * v for v in position) / len(position) for position in sample]
+        norm = math.sqrt(sum(v * v for v in q))
+        return [v / norm for v in q]
+
+    q_s, q_t = attention(student[0]), attention(teacher[0])
+    beta = 1000.0
+    expected = beta / 2 * sum((a - b) ** 2 for a, b in zip(q_s, q_t, strict=True)) / 2
+    loss = make_loss("at", 3, beta=beta)
+    got = loss.compute(batch_for(loss, [0], [STUDENT], [TEACHER], {"at": student}, {"at": teacher}))
+    assert got.numpy()[0] == pytest.approx(expected, rel=1e-5)
+
+
+def rkd_by_hand(student, teacher, distance_weight, angle_weight):
+    """Park et al. 2019, as the authors' code computes it (smooth L1 averaged over all entries)."""
+    n = len(student)
+
+    def dist(a, b):
+        return math.sqrt(sum((x - y) ** 2 for x, y in zip(a, b, strict=True)))
+
+    def distances(e):
+        d = [[dist(e[i], e[j]) for j in range(n)] for i in range(n)]
+        positive = [v for row in d for v in row if v > 0]
+        mean = sum(positive) / len(positive)
+        return [[v / mean for v in row] for row in d]
+
+    def unit(v):
+        norm = math.sqrt(sum(x * x for x in v))
+        return [x / norm for x in v] if norm > 0 else [0.0 for _ in v]
+
+    def angles(e):
+        out = []
+        for j in range(n):
+            for i in range(n):
+                for k in range(n):
+                    e_ij = unit([a - b for a, b in zip(e[i], e[j], strict=True)])
+                    e_kj = unit([a - b for a, b in zip(e[k], e[j], strict=True)])
+                    out.append(sum(a * b for a, b in zip(e_ij, e_kj, strict=True)))
+        return out
+
+    def huber(xs, ys):
+        total = 0.0
+        for x, y in zip(xs, ys, strict=True):
+            error = abs(x - y)
+            total += 0.5 * error * error if error < 1 else error - 0.5
+        return total / len(xs)
+
+    d_s = [v for row in distances(student) for v in row]
+    d_t = [v for row in distances(teacher) for v in row]
+    return distance_weight * huber(d_s, d_t) + angle_weight * huber(angles(student), angles(teacher))
+
+
+def test_rkd_matches_distance_and_angle_relations_by_hand():
+    student = [[0.0, 1.0], [1.0, 0.0], [2.0, 2.0]]  # embeddings of different sizes are fine
+    teacher = [[0.0, 0.0, 1.0], [3.0, 0.0, 0.0], [1.0, 1.0, 1.0]]
+    loss = make_loss("rkd", 3, distance=25.0, angle=50.0)
+    got = loss.compute(batch_for(loss, [0, 1, 2], [STUDENT] * 3, [TEACHER] * 3, {"rkd": student}, {"rkd": teacher}))
+    expected = rkd_by_hand(student, teacher, 25.0, 50.0)
+    assert got.numpy() == pytest.approx([expected] * 3, rel=1e-4)
+    same = loss.compute(batch_for(loss, [0, 1, 2], [STUDENT] * 3, [TEACHER] * 3, {"rkd": teacher}, {"rkd": teacher}))
+    assert same.numpy() == pytest.approx([0.0] * 3, abs=1e-5)
+    # Relations ignore scale: a uniformly scaled embedding has the same distances (over their mean) and angles.
+    scaled = [[3 * v for v in row] for row in teacher]
+    assert loss.compute(
+        batch_for(loss, [0, 1, 2], [STUDENT] * 3, [TEACHER] * 3, {"rkd": scaled}, {"rkd": teacher})
+    ).numpy() == pytest.approx([0.0] * 3, abs=1e-4)
+
+
+def test_dkd_warm_up_ramps_the_distillation_terms_linearly():
+    loss = make_loss("dkd", 4, alpha=1.0, beta=8.0, temperature=4.0, warmup=0.2)
+    ce = -math.log(softmax(STUDENT4, 1.0)[1])
+    full = dkd_by_hand(1, STUDENT4, TEACHER4, 1.0, 8.0, 4.0)
+
+    def at(progress):
+        return loss.compute(batch_for(loss, [1], [STUDENT4], [TEACHER4], progress=progress)).numpy()[0]
+
+    assert at(0.0) == pytest.approx(ce, rel=1e-5)
+    assert at(0.1) == pytest.approx(ce + 0.5 * (full - ce), rel=1e-4)
+    assert at(0.2) == pytest.approx(full, rel=1e-4)
+    assert at(0.9) == pytest.approx(full, rel=1e-4)
+
+
+def test_objective_weighs_terms_and_routes_parameters():
+    objective = make_objective("kd+dist", 4, {"temperature": 2.0, "dist.weight": 0.25, "kd.alpha": 0.5})
+    (kd_weight, kd), (dist_weight, dist) = objective.terms
+    assert (kd_weight, kd.temperature, kd.alpha) == (1.0, 2.0, 0.5)
+    assert (dist_weight, dist.temperature) == (0.25, 2.0)
+    assert objective.describe()["method"] == "kd+dist"
+    # kd without parameters takes the measured recipe (T=1, alpha=0), not the paper's T=4.
+    alone = make_objective("kd", 4)
+    assert alone.describe() == {"method": "kd", "temperature": 1.0, "alpha": 0.0}
+
+
+@pytest.mark.parametrize(
+    "spec, params, message",
+    [
+        ("kd+", {}, "cannot parse method 'kd+'"),
+        ("kd+kd", {}, "names a method twice"),
+        ("kd+fitnett", {}, "unknown distillation method 'fitnett'"),
+        ("kd", {"fitnet.weight": 1.0}, "is for method 'fitnet', which 'kd' does not use"),
+        ("kd+fitnet", {"gamma": 1.0}, "unknown parameter 'gamma' for method 'kd+fitnet'"),
+        ("kd+fitnet", {"fitnet.weight": -1.0}, "must not be negative"),
+        ("kd", {"temperature": "hot"}, "must be a number"),
+        ("dkd", {"warmup": 1.5}, "fraction of the training steps"),
+    ],
+)
+def test_bad_objective_specs_fail_before_training(spec, params, message):
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        make_objective(spec, 4, params)

@@ -77,15 +77,14 @@ from edgekd.results.table import MODEL_HEADERS, format_table, model_rows
 @click.option(
     "--augment",
     multiple=True,
-    type=click.Choice(augmentation_names()),
-    help="Augment inputs (repeatable); the teacher then runs online on the same view.",
+    metavar="NAME",
+    help=f"Augment inputs (repeatable: {', '.join(augmentation_names())}); the teacher then runs online on the same view.",
 )
 @click.option(
     "--strategy",
-    type=click.Choice(strategy_names()),
     default="default",
     show_default=True,
-    help="tf.distribute strategy for training.",
+    help=f"tf.distribute strategy for training: {', '.join(strategy_names())}.",
 )
 @click.option(
     "--patience", type=int, default=None, help="Early stopping: validation checkpoints (of 10) without improvement."

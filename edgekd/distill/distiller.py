@@ -62,6 +62,8 @@ class DistillationSettings:
     patience: int | None = None
     strategy: object | None = None
     checkpoints: CheckpointFolder | None = None
+    # Run the teachers inside every step even without augmentation (for timing the difference).
+    online_teacher: bool = False
 
 
 @dataclass
@@ -131,6 +133,17 @@ def _teacher_weights(teachers: list, weights: tuple[float, ...] | None) -> tuple
     if any(w < 0 for w in weights) or not sum(weights) > 0:
         raise ConfigError(f"teacher weights must be non-negative and not all zero, got {list(weights)}")
     return tuple(float(w) for w in weights)
+
+
+def check_setup(
+    teachers: list, student, dataset: Dataset, objective: Objective, settings: DistillationSettings
+) -> tuple[tuple[float, ...], tuple[ResolvedFeature, ...]]:
+    """Everything that can be checked before training: pairings, teacher weights, feature layers and shapes."""
+    for teacher in teachers:
+        check_pairing(teacher, student, dataset)
+    return _teacher_weights(teachers, settings.teacher_weights), resolve(
+        objective.feature_requests(), teachers[0], student
+    )
 
 
 def distillation_inputs(dataset: Dataset, x_fit: np.ndarray, y_fit: np.ndarray, use_transfer_set: bool):
@@ -216,15 +229,12 @@ def distill(
     """Distil ``teachers`` (one model or a list) into ``student`` (trained in place) and train the scratch control."""
     teachers = list(teachers) if isinstance(teachers, list | tuple) else [teachers]
     objective = as_objective(loss)
-    for teacher in teachers:
-        check_pairing(teacher, student, dataset)
-    weights = _teacher_weights(teachers, settings.teacher_weights)
-    features = resolve(objective.feature_requests(), teachers[0], student)
+    weights, features = check_setup(teachers, student, dataset, objective, settings)
     temperature = _temperature(objective)
     control_model = fresh_copy(student) if settings.train_control else None
     x_fit, y_fit, x_val, y_val = dataset.validation_split(VALIDATION_FRACTION, settings.seed)
     x_kd, labels, transfer_samples = distillation_inputs(dataset, x_fit, y_fit, settings.use_transfer_set)
-    if settings.augmentations:
+    if settings.augmentations or settings.online_teacher:
         online = _online_teachers(teachers, weights, features, temperature, x_kd[:256])
         targets = {LABELS: labels}
     else:

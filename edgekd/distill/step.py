@@ -1,4 +1,4 @@
-"""The distillation training step: a tf_keras model that wraps the student and computes the objective.
+"""The distillation training step: a Keras model that wraps the student and computes the objective.
 
 ``fit`` trains this wrapper. It owns the student and, for feature methods, the adapters
 that project student features onto the teacher's; the exported student is
@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from edgekd.distill.augment import Augmentation, augment
 from edgekd.distill.features import ResolvedFeature, flatten_feature, tap_model
 from edgekd.distill.losses import DistillationBatch, Objective
-from edgekd.models.frameworks import student_keras, tensorflow
+from edgekd.models.frameworks import framework_of, keras_module, tensorflow
 
 LABELS = "labels"
 TEACHER_LOGITS = "teacher_logits"
@@ -52,7 +52,7 @@ def ensemble_logits(logits: list, weights, temperature: float):
 
 
 class _Untracked:
-    """Keeps a Keras 3 teacher out of the tf_keras wrapper's variable tracking."""
+    """Keeps the teachers out of the wrapper's variable tracking (and so out of its weights and gradients)."""
 
     def __init__(self, value):
         self.value = value
@@ -66,8 +66,12 @@ def build_wrapper(
     online: OnlineTeachers | None = None,
     augmentations: tuple[Augmentation, ...] = (),
 ):
-    """A tf_keras model whose ``fit`` distils into ``student`` (built in the current strategy scope)."""
-    keras = student_keras()
+    """A model of the student's own Keras whose ``fit`` distils into ``student`` (built in the current strategy scope).
+
+    Students edgekd builds are tf_keras; a student the user brings may be Keras 3. The
+    training step below is written against the API both share.
+    """
+    keras = keras_module(framework_of(student))
     tf = tensorflow()
 
     class DistillationWrapper(keras.Model):

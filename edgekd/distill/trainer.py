@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import statistics
 import time
 from dataclasses import dataclass, field
 
@@ -54,6 +55,8 @@ class TrainingHistory:
     # Per-term losses of a combined objective, one value per checkpoint.
     terms: dict[str, list[float]] = field(default_factory=dict)
     stopped_early: bool = False
+    # Seconds spent in training steps alone (no validation, no checkpoint writing), per checkpoint.
+    step_seconds: list[float] = field(default_factory=list)
     # The checkpoints a run was resumed from (one entry per interruption).
     resumed_from: list[int] = field(default_factory=list)
     replicas: int = 1
@@ -69,9 +72,17 @@ class TrainingHistory:
             "best_checkpoint": self.best_checkpoint,
             "terms": {k: [round(v, 6) for v in values] for k, values in self.terms.items()},
             "stopped_early": self.stopped_early,
+            "step_seconds": [round(v, 4) for v in self.step_seconds],
             "resumed_from": list(self.resumed_from),
             "replicas": self.replicas,
         }
+
+    def seconds_per_step(self) -> float | None:
+        """Median training time per step, leaving out the first checkpoint (it includes tracing)."""
+        timed = self.step_seconds[1:] or self.step_seconds
+        if not timed or not self.steps_per_checkpoint:
+            return None
+        return statistics.median(timed) / self.steps_per_checkpoint
 
     @staticmethod
     def from_dict(document: dict) -> TrainingHistory:
@@ -173,10 +184,14 @@ def fit(
     x_val, y_val = validation
 
     class Watch(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            self.epoch_started = time.perf_counter()
+
         def on_train_batch_end(self, batch, logs=None):
             bar.update(1)
 
         def on_epoch_end(self, epoch, logs=None):
+            history.step_seconds.append(time.perf_counter() - self.epoch_started)
             logs = logs or {}
             loss_value = float(logs.get("loss", float("nan")))
             if not math.isfinite(loss_value):

@@ -1,0 +1,282 @@
+"""Distillation end to end: feature methods, ensembles, online teachers, checkpoints, strategies.
+
+Real training throughout (tiny data, a few steps); interruptions are real signals sent to a
+real ``python -m edgekd`` process.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from edgekd.distill.checkpoints import CheckpointFolder, checkpoint_folder_for
+from edgekd.errors import EdgekdError, OutputError
+from tests.conftest import TINY_DATA, assert_clean_failure, invoke
+
+
+def distill_args(teacher_file: Path, out: Path, *extra: str) -> list[str]:
+    return [
+        "distill",
+        "--teacher",
+        str(teacher_file),
+        "--student",
+        "conv:width=1",
+        "--data",
+        TINY_DATA,
+        "--epochs",
+        "1",
+        "--out",
+        str(out),
+        *extra,
+    ]
+
+
+def test_feature_methods_resolve_layers_and_export_the_student_alone(teacher_file, tmp_path):
+    out = tmp_path / "hints"
+    result = invoke(
+        *distill_args(teacher_file, out, "--method", "kd+fitnet+at+rkd", "--param", "fitnet.weight=0.5", "--json")
+    )
+    assert result.exit_code == 0, result.stderr
+    document = json.loads(result.stdout)
+    summary = document["distillation"]
+    assert summary["method"] == "kd+fitnet+at+rkd"
+    assert [t["weight"] for t in summary["terms"]] == [1.0, 0.5, 1.0, 1.0]
+    features = {f["key"]: f for f in summary["features"]}
+    # The deepest feature maps by default: the teacher's conv3 and the student's conv2, 10 positions each.
+    assert (features["fitnet"]["teacher_layer"], features["fitnet"]["student_layer"]) == ("conv3", "conv2")
+    assert features["fitnet"]["teacher_shape"] == [10, 64] and features["fitnet"]["student_shape"] == [10, 16]
+    assert features["rkd"]["teacher_shape"] == [640] and features["rkd"]["student_shape"] == [160]
+    # Every term's loss is recorded per checkpoint, and the curves land in training.csv.
+    assert set(document["training"]["student_kd"]["terms"]) == {"kd", "fitnet", "at", "rkd"}
+    header, *rows = (out / "training.csv").read_text().splitlines()
+    assert header == "run,checkpoint,step,loss,val_accuracy,at,fitnet,kd,rkd"
+    assert {row.split(",")[0] for row in rows} == {"student_kd", "student_scratch"}
+
+    from edgekd.models.builders import get_builder
+    from edgekd.models.complexity import model_params
+    from edgekd.models.io import load_model
+
+    exported = load_model(out / "student_kd.keras")
+    fresh = get_builder("conv").build((40, 1), 10, width=1)
+    assert model_params(exported) == model_params(fresh) == document["models"]["student_kd"]["params"]
+    assert not [layer.name for layer in exported.layers if "adapter" in layer.name]
+
+
+@pytest.mark.parametrize(
+    "extra, fragments",
+    [
+        (
+            ["--method", "kd+fitnet", "--param", "fitnet.student_layer=conv9"],
+            ["the student has no layer 'conv9'; its layers: as_image, conv1, conv2, flatten, logits"],
+        ),
+        (
+            ["--method", "at", "--param", "at.teacher_layer=conv1"],
+            ["at: teacher 'conv1' (40 positions x 32) and student 'conv2' (10 positions x 16)", "same resolution"],
+        ),
+        (["--method", "at", "--student", "mlp"], ["has no feature maps"]),
+        (["--teacher-weight", "1", "--teacher-weight", "2"], ["2 teacher weights for 1 teachers"]),
+        (["--augment", "blur"], ["unknown augmentation 'blur'; known: mixup, noise, shift"]),
+        (["--strategy", "tpu"], ["unknown training strategy 'tpu'; known: default, mirrored, multiworker"]),
+        (["--patience", "0"], ["--patience must be at least 1"]),
+    ],
+    ids=[
+        "missing layer",
+        "positions differ",
+        "no feature maps",
+        "weights count",
+        "augmentation",
+        "strategy",
+        "patience",
+    ],
+)
+def test_bad_distillation_setups_fail_before_training_and_write_nothing(teacher_file, tmp_path, extra, fragments):
+    out = tmp_path / "out"
+    args = distill_args(teacher_file, out)
+    if "--student" in extra:
+        args[args.index("--student") : args.index("--student") + 2] = []
+    result = invoke(*args, *extra)
+    assert_clean_failure(result, *fragments)
+    assert "distilling" not in result.stderr
+    assert list(tmp_path.iterdir()) == [], "no output and no checkpoint folder"
+
+
+def test_ensemble_with_augmentation_runs_the_teachers_online(teacher_file, tmp_path):
+    out = tmp_path / "ensemble"
+    result = invoke(
+        *distill_args(
+            teacher_file, out, "--teacher", str(teacher_file), "--teacher-weight", "3", "--teacher-weight", "1"
+        ),
+        "--augment",
+        "shift",
+        "--augment",
+        "mixup",
+        "--student",
+        "dsconv",
+        "--json",
+    )
+    assert result.exit_code == 0, result.stderr
+    summary = json.loads(result.stdout)["distillation"]
+    assert summary["teacher_outputs"] == "online" and summary["augment"] == ["shift", "mixup"]
+    assert summary["ensemble"]["weights"] == [3.0, 1.0] and len(summary["ensemble"]["teachers"]) == 2
+
+
+def test_ensemble_soft_targets_are_the_weighted_average_of_the_teachers():
+    from edgekd.distill.step import ensemble_logits
+    from edgekd.models.frameworks import tensorflow
+
+    tf = tensorflow()
+    a, b = np.array([[2.0, 0.0, -1.0]]), np.array([[0.0, 1.0, 0.5]])
+    temperature = 2.0
+    mixed = np.asarray(ensemble_logits([a, b], (3.0, 1.0), temperature))
+    expected = 0.75 * tf.nn.softmax(a / temperature).numpy() + 0.25 * tf.nn.softmax(b / temperature).numpy()
+    assert tf.nn.softmax(mixed / temperature).numpy() == pytest.approx(expected, rel=1e-5)
+    assert np.asarray(ensemble_logits([a], (1.0,), temperature)) == pytest.approx(a)
+
+
+def run_edgekd(args: list[str], env: dict | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "edgekd", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, **(env or {})},
+    )
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(teacher_file, tmp_path_factory):
+    """The reference: the same command as the interrupted runs, run to the end."""
+    out = tmp_path_factory.mktemp("reference") / "run"
+    args = distill_args(teacher_file, out, "--epochs", "6", "--json")
+    completed = run_edgekd(args)
+    assert completed.returncode == 0, completed.stderr
+    return json.loads(completed.stdout)
+
+
+@pytest.mark.parametrize("sent", [signal.SIGINT, signal.SIGKILL], ids=["ctrl-c", "killed"])
+def test_an_interrupted_run_resumes_to_the_same_result(teacher_file, tmp_path, uninterrupted, sent):
+    out = tmp_path / "run"
+    args = distill_args(teacher_file, out, "--epochs", "6", "--json")
+    checkpoints = checkpoint_folder_for(out)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "edgekd", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    deadline = time.monotonic() + 240
+    while not (checkpoints / "student_kd.npz").exists():
+        assert process.poll() is None, process.communicate()[1]
+        assert time.monotonic() < deadline, "no checkpoint appeared"
+        time.sleep(0.05)
+    process.send_signal(sent)
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode in (130, -signal.SIGKILL), stderr
+    if sent == signal.SIGINT:
+        assert "run the same command again to resume" in stderr and "Traceback" not in stderr
+    assert not out.exists() and (checkpoints / "student_kd.npz").exists()
+
+    resumed = run_edgekd(args)
+    assert resumed.returncode == 0, resumed.stderr
+    assert "resuming from the checkpoints" in resumed.stderr
+    document = json.loads(resumed.stdout)
+    assert document["training"]["student_kd"]["resumed_from"], "the distillation run was resumed, not restarted"
+    for role in ("student_kd", "student_scratch"):
+        assert document["models"][role]["accuracy"] == pytest.approx(uninterrupted["models"][role]["accuracy"])
+    assert not checkpoints.exists(), "checkpoints are removed once the run completes"
+    assert not list(tmp_path.glob(".run.partial-*")), "the killed run's staging folder is cleaned up"
+
+
+def test_checkpoints_of_another_run_are_refused_until_fresh(teacher_file, tmp_path):
+    out = tmp_path / "run"
+    other = CheckpointFolder(checkpoint_folder_for(out), {"another": "config"})
+    other.open()
+    (other.folder / "student_kd.npz").write_bytes(b"from another run")
+    other.close()
+    refused = invoke(*distill_args(teacher_file, out))
+    assert_clean_failure(refused, "holds checkpoints of a run with a different config", "--fresh")
+    assert (other.folder / "student_kd.npz").read_bytes() == b"from another run"
+    fresh = invoke(*distill_args(teacher_file, out, "--fresh"))
+    assert fresh.exit_code == 0, fresh.stderr
+    assert not other.folder.exists()
+
+
+def test_one_run_at_a_time_per_checkpoint_folder(tmp_path):
+    first = CheckpointFolder(tmp_path / "checkpoints", {"a": 1})
+    first.open()
+    with pytest.raises(OutputError, match="another edgekd run is using"):
+        CheckpointFolder(tmp_path / "checkpoints", {"a": 1}).open()
+    first.close()
+    assert CheckpointFolder(tmp_path / "checkpoints", {"a": 1}).open() is False
+
+
+def test_a_corrupt_checkpoint_is_a_clear_error(tmp_path):
+    folder = CheckpointFolder(tmp_path / "checkpoints", {"a": 1})
+    folder.open()
+    folder.role("teacher").path.write_bytes(b"\x00" * 10)
+    with pytest.raises(OutputError, match="checkpoint .*teacher.npz is unreadable.*--fresh"):
+        folder.role("teacher").load()
+
+
+def tiny_fit(tiny_dataset, learning_rate: float, control):
+    from edgekd.distill.trainer import TrainingBudget, fit, hard_label_objective
+    from edgekd.models.builders import get_builder
+
+    model = get_builder("mlp").build(tiny_dataset.input_shape, tiny_dataset.num_classes, hidden=8)
+    x_fit, y_fit, x_val, y_val = tiny_dataset.validation_split(0.1, 0)
+    budget = TrainingBudget(steps=100, batch_size=64, learning_rate=learning_rate)
+    return fit(model, x_fit, y_fit, hard_label_objective(), budget, (x_val, y_val), 0, control=control)
+
+
+def test_early_stopping_stops_when_validation_stops_improving(tiny_dataset):
+    from edgekd.distill.trainer import TrainingControl
+
+    # A learning rate this small leaves the weights, and so validation accuracy, where they start.
+    history = tiny_fit(tiny_dataset, 1e-12, TrainingControl(patience=2))
+    assert history.stopped_early and len(history.val_accuracy) == 3 and history.best_checkpoint == 1
+    assert not tiny_fit(tiny_dataset, 1e-12, TrainingControl()).stopped_early
+
+
+def test_a_diverging_run_stops_naming_the_checkpoint_and_keeps_the_last_good_one(tiny_dataset, tmp_path):
+    from edgekd.distill.trainer import TrainingControl
+
+    folder = CheckpointFolder(tmp_path / "checkpoints", {"a": 1})
+    folder.open()
+    with pytest.raises(EdgekdError, match=r"the loss became nan at checkpoint \d+.*lower the learning rate"):
+        tiny_fit(tiny_dataset, 1e30, TrainingControl(checkpoint=folder.role("mlp")))
+
+
+def test_mirrored_strategy_replicates_over_two_logical_cpus(teacher_file, tmp_path):
+    out = tmp_path / "mirrored"
+    completed = run_edgekd(
+        distill_args(teacher_file, out, "--strategy", "mirrored", "--method", "kd+fitnet", "--json"),
+        env={"EDGEKD_CPU_DEVICES": "2"},
+    )
+    assert completed.returncode == 0, completed.stderr
+    document = json.loads(completed.stdout)
+    assert document["distillation"]["strategy"] == {"name": "mirrored", "replicas": 2}
+    for role in ("student_kd", "student_scratch"):
+        history = document["training"][role]
+        assert history["replicas"] == 2
+        assert history["loss"][-1] < history["loss"][0], f"{role} learned nothing under the strategy"
+
+
+def test_depthwise_separable_student_counts_and_converts(tiny_dataset, tmp_path):
+    from edgekd.models.builders import get_builder
+    from edgekd.models.complexity import layer_macs
+    from edgekd.pipeline import quantize_stage
+
+    student = get_builder("dsconv").build((40, 1), 10, width=1)
+    depthwise = student.get_layer("block1_depthwise")
+    # 8 channels, length 20 -> 10 (stride 2), kernel 3: one multiply per channel, position and tap.
+    assert layer_macs(depthwise) == 8 * 10 * 3
+    assert layer_macs(student.get_layer("block1_pointwise")) == 10 * 8 * 16
+    image = get_builder("dsconv").build((16, 16, 1), 4, width=0.5, blocks=2)
+    assert image.get_layer("block2_pointwise").filters == 16
+    artifact = quantize_stage(student, "student_int8", "int8", tiny_dataset, 50, 0, tmp_path / "s.tflite", "keras")
+    assert "LiteRT" in artifact.record["accuracy_source"] and artifact.record["accuracy"] > 0
