@@ -280,3 +280,33 @@ def test_depthwise_separable_student_counts_and_converts(tiny_dataset, tmp_path)
     assert image.get_layer("block2_pointwise").filters == 16
     artifact = quantize_stage(student, "student_int8", "int8", tiny_dataset, 50, 0, tmp_path / "s.tflite", "keras")
     assert "LiteRT" in artifact.record["accuracy_source"] and artifact.record["accuracy"] > 0
+
+
+def test_nan_during_distillation_names_the_term(teacher_file, tiny_dataset, tmp_path):
+    from edgekd.distill.distiller import DistillationSettings, distill
+    from edgekd.distill.losses import make_objective
+    from edgekd.models.builders import get_builder
+    from edgekd.models.io import load_model
+
+    teacher = load_model(teacher_file)
+    student = get_builder("conv").build(tiny_dataset.input_shape, tiny_dataset.num_classes, width=1)
+    folder = CheckpointFolder(tmp_path / "checkpoints", {"a": 1})
+    folder.open()
+    settings = DistillationSettings(2, 128, 1e30, 0, train_control=False, checkpoints=folder)
+    with pytest.raises(
+        EdgekdError, match=r"distilling \(kd\+fitnet\): the loss became nan \(in the .*term\) at checkpoint"
+    ):
+        distill(teacher, student, tiny_dataset, make_objective("kd+fitnet", 10), settings)
+
+
+def test_teacher_and_data_with_different_class_counts_are_refused(teacher_file, tmp_path, npz_factory):
+    rng = np.random.default_rng(0)
+    data = npz_factory(
+        "three.npz",
+        x_train=rng.standard_normal((40, 40, 1)).astype(np.float32),
+        x_test=rng.standard_normal((10, 40, 1)).astype(np.float32),
+    )
+    args = distill_args(teacher_file, tmp_path / "out")
+    args[args.index("--data") + 1] = f"npz:{data}"
+    assert_clean_failure(invoke(*args), "the teacher has 10 outputs but the data has 3 classes")
+    assert not (tmp_path / "out").exists()

@@ -253,6 +253,21 @@ def test_rkd_matches_distance_and_angle_relations_by_hand():
     assert got.numpy() == pytest.approx([expected] * 3, rel=1e-4)
     same = loss.compute(batch_for(loss, [0, 1, 2], [STUDENT] * 3, [TEACHER] * 3, {"rkd": teacher}, {"rkd": teacher}))
     assert same.numpy() == pytest.approx([0.0] * 3, abs=1e-5)
+    # Gradients stay finite although every sample's distance to itself is zero.
+    from edgekd.models.frameworks import tensorflow
+
+    tf = tensorflow()
+    variable = tf.Variable(student)
+    with tf.GradientTape() as tape:
+        batch = DistillationBatch(
+            tf.constant([0, 1, 2]),
+            tf.constant([STUDENT] * 3),
+            tf.constant([TEACHER] * 3),
+            {"rkd": variable * 1.0},
+            {"rkd": tf.constant(teacher, tf.float32)},
+        )
+        value = tf.reduce_sum(loss.compute(batch))
+    assert np.all(np.isfinite(tape.gradient(value, variable).numpy()))
     # Relations ignore scale: a uniformly scaled embedding has the same distances (over their mean) and angles.
     scaled = [[3 * v for v in row] for row in teacher]
     assert loss.compute(

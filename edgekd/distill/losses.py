@@ -331,10 +331,24 @@ def _distance_relations(embeddings):
 
 
 def _angle_relations(embeddings):
-    """cos of the angle at j between i and k, for every triplet (j, i, k); degenerate triplets give 0."""
+    """cos of the angle at j between i and k, for every triplet [j, i, k]; degenerate triplets (i or k = j) give 0.
+
+    From the Gram matrix G: <e_i - e_j, e_k - e_j> = G_ik - G_ij - G_jk + G_jj, over the
+    distances |e_i - e_j| |e_k - e_j|. O(B^2 D + B^3) instead of the B^3 D of forming every
+    difference vector, the same values as the authors' code.
+    """
     tf = tensorflow()
-    directions = tf.math.l2_normalize(embeddings[None, :, :] - embeddings[:, None, :], axis=-1)  # [j, i] = e_i - e_j
-    return tf.matmul(directions, directions, transpose_b=True)
+    gram = tf.matmul(embeddings, embeddings, transpose_b=True)
+    diagonal = tf.linalg.diag_part(gram)
+    squared = diagonal[:, None] + diagonal[None, :] - 2.0 * gram  # [j, i] = |e_i - e_j|^2
+    # Clamped so that neither the value nor the gradient of sqrt is infinite on the diagonal.
+    distances = tf.sqrt(tf.maximum(squared, 1e-12))
+    # dot[j, i, k] = G_ik - G_ij - G_jk + G_jj
+    dot = gram[None, :, :] - gram[:, :, None] - gram[:, None, :] + diagonal[:, None, None]
+    norms = distances[:, :, None] * distances[:, None, :]
+    apart = tf.logical_not(tf.cast(tf.eye(tf.shape(embeddings)[0]), tf.bool))
+    valid = tf.logical_and(apart[:, :, None], apart[:, None, :])
+    return tf.where(valid, dot / norms, 0.0)
 
 
 def _huber(student, teacher):

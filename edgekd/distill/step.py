@@ -86,7 +86,9 @@ def build_wrapper(
             }
             self._online = _Untracked(online)
             self.loss_tracker = keras.metrics.Mean(name="loss")
-            self.term_trackers = [keras.metrics.Mean(name=loss.name) for _, loss in objective.terms]
+            # Per-term losses only when there is more than one term (one term is the loss itself).
+            terms = objective.terms if len(objective.terms) > 1 else ()
+            self.term_trackers = [keras.metrics.Mean(name=loss.name) for _, loss in terms]
 
         @property
         def metrics(self):
@@ -152,7 +154,7 @@ def build_wrapper(
             gradients = tape.gradient(scaled, variables)
             self.optimizer.apply_gradients(zip(gradients, variables, strict=True))
             self.loss_tracker.update_state(total)
-            for tracker, value in zip(self.term_trackers, term_values, strict=True):
+            for tracker, value in zip(self.term_trackers, term_values, strict=False):
                 tracker.update_state(value)
             return {m.name: m.result() for m in self.metrics}
 
