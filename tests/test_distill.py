@@ -59,6 +59,11 @@ def test_feature_methods_resolve_layers_and_export_the_student_alone(teacher_fil
     header, *rows = (out / "training.csv").read_text().splitlines()
     assert header == "run,checkpoint,step,loss,val_accuracy,at,fitnet,kd,rkd"
     assert {row.split(",")[0] for row in rows} == {"student_kd", "student_scratch"}
+    report = (out / "report.md").read_text()
+    assert (
+        "`fitnet`: teacher layer `conv3` [10, 64] <- student layer `conv2` [10, 16] through a trainable adapter"
+        in report
+    )
 
     from edgekd.models.builders import get_builder
     from edgekd.models.complexity import model_params
@@ -189,6 +194,7 @@ def test_an_interrupted_run_resumes_to_the_same_result(teacher_file, tmp_path, u
     for role in ("student_kd", "student_scratch"):
         assert document["models"][role]["accuracy"] == pytest.approx(uninterrupted["models"][role]["accuracy"])
     assert not checkpoints.exists(), "checkpoints are removed once the run completes"
+    assert "student_kd was resumed from checkpoint" in (out / "report.md").read_text()
     assert not list(tmp_path.glob(".run.partial-*")), "the killed run's staging folder is cleaned up"
 
 

@@ -39,15 +39,16 @@ def render_markdown(document: dict) -> str:
         ]
     distillation = document.get("distillation")
     if distillation:
-        params = ", ".join(f"{k}={v}" for k, v in distillation.items() if k in ("temperature", "alpha"))
         lines += [
             "## Distillation",
             "",
-            f"Method `{distillation['method']}` ({params}), {count(distillation.get('transfer_samples'))} transfer samples, "
+            f"Method `{distillation['method']}` ({method_parameters(distillation)}), "
+            f"{count(distillation.get('transfer_samples'))} transfer samples, "
             f"{distillation['budget']['steps']} steps of batch {distillation['budget']['batch_size']} for each student.",
             "",
             f"**{distillation['verdict']}.**",
             "",
+            *distillation_details(distillation, document.get("training", {})),
         ]
         if distillation.get("student_mac_fraction") is not None:
             lines += [
@@ -81,3 +82,67 @@ def render_markdown(document: dict) -> str:
             "",
         ]
     return "\n".join(lines)
+
+
+def method_parameters(distillation: dict) -> str:
+    """``temperature=1.0, alpha=0.0`` for one method; ``kd: temperature=1.0 ...; fitnet x 0.5: ...`` for a sum."""
+    hidden = {"method", "weight"}
+
+    def one(entry: dict) -> str:
+        return ", ".join(f"{k}={v}" for k, v in entry.items() if k not in hidden and v != "") or "defaults"
+
+    terms = distillation.get("terms")
+    if not terms:
+        known = {k: v for k, v in distillation.items() if k in _METHOD_KEYS}
+        return one(known)
+    return "; ".join(f"{t['method']} x {t['weight']:g}: {one(t)}" for t in terms)
+
+
+# Keys a single method's description may carry in the distillation summary (its parameters).
+_METHOD_KEYS = {
+    "temperature",
+    "alpha",
+    "beta",
+    "gamma",
+    "warmup",
+    "distance",
+    "angle",
+    "teacher_layer",
+    "student_layer",
+}
+
+
+def distillation_details(distillation: dict, training: dict) -> list[str]:
+    """How the teachers were used, which features were matched, and what happened to long runs."""
+    lines = []
+    outputs = distillation.get("teacher_outputs")
+    if outputs:
+        augment = distillation.get("augment") or []
+        how = (
+            f"run online on augmented inputs ({', '.join(augment)})"
+            if augment
+            else ("cached once before training" if outputs == "cached" else "run online")
+        )
+        lines.append(f"- Teacher outputs: {how}.")
+    ensemble = distillation.get("ensemble")
+    if ensemble:
+        names = [t.get("path", t.get("role", "?")) for t in ensemble["teachers"]]
+        weights = ", ".join(f"{n} x {w:g}" for n, w in zip(names, ensemble["weights"], strict=True))
+        lines.append(f"- Soft targets averaged over {len(names)} teachers: {weights}.")
+    for feature in distillation.get("features", []):
+        lines.append(
+            f"- `{feature['key']}`: teacher layer `{feature['teacher_layer']}` {feature['teacher_shape']} "
+            f"<- student layer `{feature['student_layer']}` {feature['student_shape']}"
+            + (" through a trainable adapter (not exported)" if feature["adapter"] else "")
+            + "."
+        )
+    strategy = distillation.get("strategy")
+    if strategy and strategy.get("name") != "default":
+        lines.append(f"- Trained under `{strategy['name']}` with {strategy['replicas']} replica(s).")
+    for role, history in training.items():
+        if history.get("stopped_early"):
+            lines.append(f"- {role} stopped early after {len(history['loss'])} of 10 validation checkpoints.")
+        if history.get("resumed_from"):
+            points = ", ".join(str(p) for p in history["resumed_from"])
+            lines.append(f"- {role} was resumed from checkpoint {points} after an interruption.")
+    return [*lines, ""] if lines else []
