@@ -3,12 +3,14 @@
 # System packages the tests start for real are installed here too, so that `.ci/run`
 # fails on a missing install step instead of hiding it:
 #   openssh-server / openssh-client: the SSH runner is tested against a real sshd on 127.0.0.1.
+#   chromium (+ a font): the HTML report is rendered in a real headless browser.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need_apt=()
 command -v /usr/sbin/sshd >/dev/null 2>&1 || need_apt+=(openssh-server)
 command -v ssh >/dev/null 2>&1 || need_apt+=(openssh-client)
+command -v chromium >/dev/null 2>&1 || need_apt+=(chromium fonts-dejavu-core)
 if [ ${#need_apt[@]} -gt 0 ]; then
   SUDO=""
   [ "$(id -u)" -eq 0 ] || SUDO="sudo"

@@ -17,6 +17,19 @@ from click.testing import CliRunner
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+
+@pytest.fixture(scope="session", autouse=True)
+def results_store(tmp_path_factory) -> Path:
+    """Every command in the tests records into a store of the session's own, never ~/.edgekd."""
+    path = tmp_path_factory.mktemp("store") / "results.db"
+    previous = os.environ.get("EDGEKD_DB")
+    os.environ["EDGEKD_DB"] = str(path)
+    yield path
+    if previous is None:
+        os.environ.pop("EDGEKD_DB", None)
+    else:
+        os.environ["EDGEKD_DB"] = previous
+
 TINY_DATA = "mnist1d:samples=1500,transfer=3000"
 
 SMALL_CONFIG = f"""\

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from edgekd.cli.common import emit_json, json_option, stderr_reporter
+from edgekd.cli.common import db_option, emit_json, json_option, open_store, stderr_reporter, store_run
 from edgekd.errors import BenchmarkError
 
 
@@ -20,8 +20,9 @@ from edgekd.errors import BenchmarkError
 @click.option("--warmup", type=int, default=10, show_default=True, help="Warm-up runs before measuring.")
 @click.option("--threads", type=int, default=None, help="Interpreter threads (default: the profile's).")
 @click.option("--benchmark-binary", help="LiteRT benchmark_model for adb devices (overrides the profile).")
+@db_option
 @json_option
-def bench(model_paths, devices, runs, min_seconds, warmup, threads, benchmark_binary, as_json) -> None:
+def bench(model_paths, devices, runs, min_seconds, warmup, threads, benchmark_binary, db, as_json) -> None:
     """Benchmark .tflite files through LiteRT on the named devices.
 
     Runs warm-up, then at least --runs invocations and at least --min-seconds; reports
@@ -36,6 +37,7 @@ def bench(model_paths, devices, runs, min_seconds, warmup, threads, benchmark_bi
     from edgekd.bench.runners import BenchSettings
     from edgekd.pipeline import TfliteArtifact, bench_stage, check_devices
     from edgekd.profiles.loader import get_profile
+    from edgekd.results.document import new_document
     from edgekd.results.table import BENCH_HEADERS, bench_rows, energy_notes, format_table
 
     entries = [get_profile(name) for name in devices]
@@ -45,6 +47,7 @@ def bench(model_paths, devices, runs, min_seconds, warmup, threads, benchmark_bi
         for entry in entries:
             check_device_can_run(entry, path.read_bytes(), str(path))
     check_devices(list(devices))
+    store = open_store(db)
     artifacts = [TfliteArtifact(path.stem, path, {}) for path in model_paths]
     settings = BenchSettings(
         runs=runs, min_seconds=min_seconds, warmup=warmup, threads=threads, benchmark_binary=benchmark_binary
@@ -52,6 +55,10 @@ def bench(model_paths, devices, runs, min_seconds, warmup, threads, benchmark_bi
     results = bench_stage(artifacts, list(devices), settings, stderr_reporter())
     for result in results:
         result["path"] = str(next(p for p in model_paths if p.stem == result["model"]))
+    document = new_document("bench", {"devices": list(devices), "runs": runs, "min_seconds": min_seconds})
+    document["benchmarks"] = results
+    # Failed benchmarks are results too (which device failed, and why): they are stored.
+    store_run(store, document, None, {str(path): path for path in model_paths})
     if as_json:
         emit_json(results)
     else:

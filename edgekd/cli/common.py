@@ -75,3 +75,25 @@ def checkpoints_for(out: Path, config, fresh: bool):
     return checkpointed(
         out, config.model_dump(mode="json"), fresh, say=lambda line: click.echo(f"edgekd: {line}", err=True)
     )
+
+
+db_option = click.option(
+    "--db",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Results store (SQLite; default $EDGEKD_DB or ~/.edgekd/results.db).",
+)
+
+
+def open_store(db: Path | None):
+    """Open (and check) the results store before any long work, so a bad --db fails first."""
+    from edgekd.results.store import ResultsStore
+
+    return ResultsStore(db)
+
+
+def store_run(store, document: dict, out_path: Path | None, artifacts: dict[str, Path]) -> int:
+    """Record a finished run; says where on stderr."""
+    run_id = store.record(document, out_path, artifacts)
+    click.echo(f"edgekd: stored as run {run_id} in {store.path}", err=True)
+    return run_id

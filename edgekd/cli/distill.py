@@ -9,12 +9,15 @@ import click
 from edgekd.artifacts import staged_output_folder
 from edgekd.cli.common import (
     checkpoints_for,
+    db_option,
     default_run_folder,
     emit_json,
     force_option,
     fresh_option,
     json_option,
+    open_store,
     stderr_reporter,
+    store_run,
 )
 from edgekd.config import BenchConfig, DataConfig, DistillConfig, PipelineConfig, StudentConfig, TeacherConfig
 from edgekd.distill.augment import augmentation_names
@@ -102,6 +105,7 @@ from edgekd.results.table import MODEL_HEADERS, format_table, model_rows
 )
 @force_option
 @fresh_option
+@db_option
 @json_option
 def distill(
     teacher_paths,
@@ -126,6 +130,7 @@ def distill(
     trust_model,
     force,
     fresh,
+    db,
     as_json,
 ) -> None:
     """Distil a student from a teacher and train the same student from scratch as the control.
@@ -172,8 +177,12 @@ def distill(
     from edgekd.pipeline import distill_only
 
     out = out or default_run_folder("distill")
+    from edgekd.results.store import artifact_files
+
+    store = open_store(db)
     with checkpoints_for(out, config, fresh) as checkpoints, staged_output_folder(out, force) as staging:
         document = distill_only(config, staging, stderr_reporter(3), checkpoints)
+        store_run(store, document, out, artifact_files(staging))
     if as_json:
         emit_json(document)
         return

@@ -11,6 +11,7 @@ from edgekd.cli.devices import devices
 from edgekd.cli.distill import distill
 from edgekd.cli.inspect import inspect
 from edgekd.cli.quantize import quantize
+from edgekd.cli.results import compare, report, results
 from edgekd.cli.run import demo, run
 
 
@@ -27,10 +28,14 @@ def cli() -> None:
       edgekd quantize runs/kd/student_kd.keras --data mnist1d --out student.tflite
       edgekd inspect student.tflite
       edgekd bench student.tflite --device host
+    Then compare and report what the results store holds:
+      edgekd results list
+      edgekd compare --device rpi4
+      edgekd report latest
     """
 
 
-for command in (demo, run, distill, quantize, inspect, bench, devices):
+for command in (demo, run, distill, quantize, inspect, bench, devices, results, compare, report):
     cli.add_command(command)
 
 

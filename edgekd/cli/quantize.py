@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from edgekd.cli.common import emit_json, force_option, json_option, stderr_reporter
+from edgekd.cli.common import db_option, emit_json, force_option, json_option, open_store, stderr_reporter, store_run
 from edgekd.errors import ConfigError, OutputError
 from edgekd.quantize.modes import get_mode, mode_names
 
@@ -88,6 +88,7 @@ QAT = "qat"
     "--trust-model", is_flag=True, help="Allow model files that contain code (Lambda layers, custom objects)."
 )
 @force_option
+@db_option
 @json_option
 def quantize(
     model_path,
@@ -111,6 +112,7 @@ def quantize(
     seed,
     trust_model,
     force,
+    db,
     as_json,
 ) -> None:
     """Convert MODEL (.keras or SavedModel) to TFLite; int8 by default.
@@ -135,6 +137,7 @@ def quantize(
     from edgekd.quantize.modes import QuantizeOptions
     from edgekd.quantize.stages import edgetpu_stage, layer_error_stage, qat_stage
     from edgekd.results.document import new_document
+    from edgekd.results.store import artifact_files
     from edgekd.results.table import MODE_HEADERS, MODEL_HEADERS, format_table, mode_rows, model_rows
 
     options = QuantizeOptions(io_dtype=io_dtype, per_channel=not per_tensor)
@@ -170,6 +173,7 @@ def quantize(
         "strict": strict,
     }
     document = new_document("quantize", config, {"representative": seed})
+    store = open_store(db)
     reporter = stderr_reporter(3)
     with reporter.stage("loading the model", "load"):
         model = load_model(model_path, trust=trust_model)
@@ -191,6 +195,7 @@ def quantize(
                 )
             document["timings_s"] = dict(reporter.durations)
             write_json_atomic(staging / "results.json", document)
+            store_run(store, document, out_path, artifact_files(staging))
         table = format_table(MODE_HEADERS, mode_rows(document["models"], document["benchmarks"]))
         written = f"Wrote {len(document['models'])} models and results.json into {out_path}"
     else:
@@ -226,7 +231,9 @@ def quantize(
         if edgetpu:
             document["edgetpu"] = edgetpu_stage(out_path, reporter)
         document["timings_s"] = dict(reporter.durations)
-        write_json_atomic(out_path.with_suffix(".results.json"), document)
+        sidecar = out_path.with_suffix(".results.json")
+        write_json_atomic(sidecar, document)
+        store_run(store, document, out_path, {out_path.name: out_path, sidecar.name: sidecar})
         table = format_table(MODEL_HEADERS, model_rows(document["models"]))
         table += f"\ntop-1 agreement with the Keras model: {100 * artifact.record['agreement_with_keras']:.2f}%"
         table += f"\nsize {artifact.record['size_bytes']:,} bytes, {artifact.record['gzip_bytes']:,} gzipped"

@@ -9,12 +9,15 @@ import click
 from edgekd.artifacts import staged_output_folder
 from edgekd.cli.common import (
     checkpoints_for,
+    db_option,
     default_run_folder,
     emit_json,
     force_option,
     fresh_option,
     json_option,
+    open_store,
     stderr_reporter,
+    store_run,
 )
 from edgekd.config import PipelineConfig, demo_config, load_config
 from edgekd.results.table import BENCH_HEADERS, MODEL_HEADERS, bench_rows, energy_notes, format_table, model_rows
@@ -22,12 +25,19 @@ from edgekd.results.table import BENCH_HEADERS, MODEL_HEADERS, bench_rows, energ
 STAGES = 5
 
 
-def _execute(config: PipelineConfig, out: Path, force: bool, as_json: bool, kind: str, fresh: bool) -> None:
+def _execute(
+    config: PipelineConfig, out: Path, force: bool, as_json: bool, kind: str, fresh: bool, db: Path | None
+) -> None:
     from edgekd.pipeline import run_pipeline
+    from edgekd.results.html import write_report
+    from edgekd.results.store import artifact_files
 
     reporter = stderr_reporter(STAGES)
+    store = open_store(db)
     with checkpoints_for(out, config, fresh) as checkpoints, staged_output_folder(out, force) as staging:
         document = run_pipeline(config, staging, reporter, kind=kind, checkpoints=checkpoints)
+        write_report(document, staging / "report.html", staging)
+        store_run(store, document, out, artifact_files(staging))
     if as_json:
         emit_json(document)
         return
@@ -40,15 +50,16 @@ def _execute(config: PipelineConfig, out: Path, force: bool, as_json: bool, kind
         for note in energy_notes(document["benchmarks"]):
             click.echo(note)
     click.echo()
-    click.echo(f"Results: {out / 'results.json'}   Report: {out / 'report.md'}")
+    click.echo(f"Results: {out / 'results.json'}   Report: {out / 'report.html'} (and report.md)")
 
 
 @click.command()
 @click.option("--out", type=click.Path(path_type=Path), help="Output folder (default: runs/demo-<timestamp>).")
 @force_option
 @fresh_option
+@db_option
 @json_option
-def demo(out: Path | None, force: bool, fresh: bool, as_json: bool) -> None:
+def demo(out: Path | None, force: bool, fresh: bool, db: Path | None, as_json: bool) -> None:
     """Run the whole pipeline on MNIST-1D, generated offline.
 
     Trains a teacher, distils a student with 1/20 of its MACs (next to a scratch control),
@@ -59,7 +70,7 @@ def demo(out: Path | None, force: bool, fresh: bool, as_json: bool) -> None:
     Example:
       edgekd demo --out runs/my-demo
     """
-    _execute(demo_config(), out or default_run_folder("demo"), force, as_json, "demo", fresh)
+    _execute(demo_config(), out or default_run_folder("demo"), force, as_json, "demo", fresh, db)
 
 
 @click.command()
@@ -67,8 +78,9 @@ def demo(out: Path | None, force: bool, fresh: bool, as_json: bool) -> None:
 @click.option("--out", type=click.Path(path_type=Path), help="Output folder (default: runs/run-<timestamp>).")
 @force_option
 @fresh_option
+@db_option
 @json_option
-def run(config_path: Path, out: Path | None, force: bool, fresh: bool, as_json: bool) -> None:
+def run(config_path: Path, out: Path | None, force: bool, fresh: bool, db: Path | None, as_json: bool) -> None:
     """Run the whole pipeline from one YAML config (the README shows the demo's).
 
     \b
@@ -76,4 +88,4 @@ def run(config_path: Path, out: Path | None, force: bool, fresh: bool, as_json: 
       edgekd run pipeline.yaml --out runs/pipeline
     """
     config = load_config(config_path)
-    _execute(config, out or default_run_folder("run"), force, as_json, "run", fresh)
+    _execute(config, out or default_run_folder("run"), force, as_json, "run", fresh, db)

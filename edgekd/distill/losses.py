@@ -293,7 +293,8 @@ class RelationalKD(DistillationLoss):
     Distance: psi_D(i, j) = ||t_i - t_j|| / mu, mu the mean distance over the batch's pairs;
     angle: psi_A(i, j, k) = cos of the angle at t_j between t_i and t_k. Each term is the
     Huber (smooth L1) loss between the student's and teacher's psi, averaged over pairs
-    (triplets); loss = distance * L_D + angle * L_A (the paper's weights 25 and 50).
+    (triplets); loss = distance * L_D + angle * L_A (the paper's weights 25 and 50). The
+    angle term runs on ``angle_samples`` of the batch (32 by default) to bound its B^3 cost.
     Embeddings default to each model's penultimate layer; their sizes may differ.
     """
 
@@ -302,6 +303,9 @@ class RelationalKD(DistillationLoss):
     angle: float = 50.0
     teacher_layer: str = ""
     student_layer: str = ""
+    # The angle term costs O(B^3): it uses the batch's first N samples (a random subset, since
+    # batches are shuffled). 0 uses the whole batch, as the paper does.
+    angle_samples: float = 32
 
     def feature_requests(self) -> tuple[FeatureRequest, ...]:
         return (FeatureRequest("rkd", self.teacher_layer, self.student_layer, "embedding", same_positions=False),)
@@ -309,12 +313,18 @@ class RelationalKD(DistillationLoss):
     def check(self, num_classes: int | None) -> None:
         if self.distance < 0 or self.angle < 0:
             raise ConfigError(f"rkd distance and angle weights must not be negative, got {self.distance}, {self.angle}")
+        if self.angle_samples < 0 or self.angle_samples == 1 or self.angle_samples != int(self.angle_samples):
+            raise ConfigError(
+                f"rkd angle_samples must be 0 (the whole batch) or a whole number >= 2, got {self.angle_samples}"
+            )
 
     def compute(self, batch: DistillationBatch):
         tf = tensorflow()
         student = _as_vectors(batch.student_features["rkd"])
         teacher = _as_vectors(batch.teacher_features["rkd"])
         loss = self.distance * _huber(_distance_relations(student), _distance_relations(teacher))
+        if self.angle_samples > 0:
+            student, teacher = student[: int(self.angle_samples)], teacher[: int(self.angle_samples)]
         loss += self.angle * _huber(_angle_relations(student), _angle_relations(teacher))
         return tf.fill([tf.shape(student)[0]], loss)
 

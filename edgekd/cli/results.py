@@ -1,0 +1,244 @@
+"""``edgekd results``, ``edgekd compare`` and ``edgekd report``: what the results store holds, side by side, as a report."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+
+import click
+
+from edgekd.cli.common import db_option, emit_json, force_option, json_option
+from edgekd.errors import OutputError
+
+
+def _store(db: Path | None, create: bool = False):
+    from edgekd.results.store import ResultsStore
+
+    return ResultsStore(db, create=create)
+
+
+def _load(ref: str, db: Path | None) -> tuple[str, dict]:
+    """A run id in the store, ``latest``, or a results.json file (or a run folder holding one)."""
+    from edgekd.results.store import StoreError
+
+    if ref == "latest" or ref.isdigit():
+        with _store(db) as store:
+            run_id = store.latest_id() if ref == "latest" else int(ref)
+            return f"run {run_id}", store.document(run_id)
+    path = Path(ref)
+    if path.is_dir():
+        path = path / "results.json"
+    if not path.is_file():
+        raise StoreError(f"{ref} is neither a run id in the store nor a results file; see edgekd results list")
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise StoreError(f"{path} is not a readable results.json ({exc})") from None
+    if not isinstance(document, dict) or "schema_version" not in document:
+        raise StoreError(f"{path} is not an edgekd results file (no schema_version)")
+    return str(path), document
+
+
+@click.group()
+def results() -> None:
+    """The results store: every run of demo, run, distill, quantize and bench."""
+
+
+@results.command("list")
+@click.option("--kind", help="Only runs of this command (demo, run, distill, quantize, bench).")
+@click.option("--device", help="Only runs that benchmarked this device.")
+@click.option("--model", help="Only runs with this model (role or benchmarked file name).")
+@click.option("--since", help="Only runs created at or after this ISO date, e.g. 2026-11-01.")
+@click.option("--limit", type=int, default=50, show_default=True)
+@db_option
+@json_option
+def list_runs(kind, device, model, since, limit, db, as_json) -> None:
+    """List stored runs, newest first."""
+    from edgekd.results.table import format_table
+
+    with _store(db, create=True) as store:
+        runs = store.runs(kind=kind, device=device, model=model, since=since, limit=limit)
+    if as_json:
+        emit_json([run.__dict__ for run in runs])
+        return
+    if not runs:
+        click.echo("no runs stored yet (edgekd demo, distill, quantize, bench and run record theirs)")
+        return
+    click.echo(
+        format_table(
+            ("id", "kind", "created", "models", "benchmarks", "output"),
+            [[r.id, r.kind, r.created, r.models, r.benchmarks, r.out_path or "-"] for r in runs],
+        )
+    )
+
+
+@results.command("show")
+@click.argument("run_id", type=int)
+@db_option
+@json_option
+def show(run_id, db, as_json) -> None:
+    """Show one run: its models, benchmarks and artifacts (with SHA-256)."""
+    from edgekd.results.table import BENCH_HEADERS, MODEL_HEADERS, bench_rows, format_table, model_rows
+
+    with _store(db) as store:
+        document = store.document(run_id)
+        artifacts = store.artifacts(run_id)
+    if as_json:
+        emit_json({"id": run_id, "document": document, "artifacts": artifacts})
+        return
+    click.echo(f"run {run_id}: {document.get('kind')} created {document.get('created')}")
+    if document.get("models"):
+        click.echo(format_table(MODEL_HEADERS, model_rows(document["models"])))
+    if document.get("distillation"):
+        click.echo(document["distillation"]["verdict"])
+    if document.get("benchmarks"):
+        click.echo(format_table(BENCH_HEADERS, bench_rows(document["benchmarks"])))
+    for artifact in artifacts:
+        click.echo(f"  {artifact['sha256'][:16]}  {artifact['size_bytes']:>10,}  {artifact['path']}")
+
+
+@results.command("export")
+@click.option("--csv", "as_csv", is_flag=True, help="One row per model and benchmark.")
+@click.option("--json", "as_json", is_flag=True, help="Every run's full document.")
+@click.option("--out", type=click.Path(path_type=Path), help="Write here instead of stdout.")
+@db_option
+def export(as_csv, as_json, out, db) -> None:
+    """Export the store as CSV or JSON."""
+    from edgekd.artifacts import write_text_atomic
+    from edgekd.results.compare import CompareError, build_rows
+
+    if as_csv == as_json:
+        raise OutputError("choose one of --csv or --json")
+    with _store(db, create=True) as store:
+        documents = [(str(run.id), store.document(run.id)) for run in reversed(store.runs())]
+    if as_json:
+        text = json.dumps([{"id": int(i), **doc} for i, doc in documents], indent=2) + "\n"
+    else:
+        buffer = io.StringIO()
+        rows = []
+        for run_id, document in documents:
+            try:
+                rows += [r.as_dict() for r in build_rows([(run_id, document)])]
+            except CompareError:  # a run with nothing in it contributes no rows
+                continue
+        fields = list(rows[0]) if rows else ["run"]
+        writer = csv.DictWriter(buffer, fieldnames=fields)
+        writer.writeheader()
+        writer.writerows(rows)
+        text = buffer.getvalue()
+    if out:
+        write_text_atomic(out, text)
+        click.echo(f"wrote {out}", err=True)
+    else:
+        click.echo(text, nl=False)
+
+
+@click.command()
+@click.argument("refs", nargs=-1)
+@click.option(
+    "--device",
+    "devices",
+    multiple=True,
+    help="Only this device (repeatable); estimated from its profile if unmeasured.",
+)
+@click.option("--model", "models", multiple=True, help="Only this model (repeatable).")
+@click.option("--since", help="With no REFS: the runs created since this ISO date.")
+@click.option(
+    "--baseline", default="teacher", show_default=True, help="Ratios against the model whose name starts with this."
+)
+@click.option("--csv", "as_csv", is_flag=True, help="Print CSV.")
+@db_option
+@json_option
+def compare(refs, devices, models, since, baseline, as_csv, db, as_json) -> None:
+    """Compare models and devices: accuracy, size, MACs, latency, energy, and ratios against a baseline.
+
+    REFS are run ids, results.json files (or run folders), or `latest`; with none, the
+    latest run (or every run matching --device/--model/--since). A device named with
+    --device that a run did not measure is compared from its profile's estimates, labelled so.
+
+    \b
+    Examples:
+      edgekd compare
+      edgekd compare 12 14 --device rpi4 --device host
+      edgekd compare runs/demo --device rpi4 --device coral-usb
+    """
+    from edgekd.results.compare import CompareError, build_rows, ratios
+    from edgekd.results.table import format_table, kib, milliseconds, percent
+
+    if refs:
+        documents = [_load(ref, db) for ref in refs]
+    elif since or models:
+        with _store(db) as store:
+            selected = store.runs(since=since, model=models[0] if len(models) == 1 else None)
+            documents = [(f"run {r.id}", store.document(r.id)) for r in reversed(selected)]
+        if not documents:
+            raise CompareError("nothing to compare: no stored run matches these filters (see edgekd results list)")
+    else:
+        documents = [_load("latest", db)]
+    rows = build_rows(documents, tuple(devices), tuple(models))
+    lines = ratios(rows, baseline)
+    if as_json:
+        emit_json({"rows": [r.as_dict() for r in rows], "ratios": lines, "baseline": baseline})
+        return
+    if as_csv:
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, fieldnames=list(rows[0].as_dict()))
+        writer.writeheader()
+        writer.writerows(r.as_dict() for r in rows)
+        click.echo(buffer.getvalue(), nl=False)
+        return
+    table = [
+        [
+            r.run,
+            r.model,
+            r.device,
+            percent(r.accuracy),
+            kib(r.size_bytes),
+            f"{r.macs:,}" if r.macs else "n/a",
+            milliseconds(r.p50_ms),
+            milliseconds(r.p90_ms),
+            f"{r.energy_mj:.4g} mJ ({r.energy_source})" if r.energy_mj is not None else "n/a",
+            r.latency_source if r.status == "ok" else r.status,
+        ]
+        for r in rows
+    ]
+    headers = ("run", "model", "device", "accuracy", "size", "MACs", "p50 ms", "p90 ms", "energy/inference", "latency")
+    click.echo(format_table(headers, table))
+    if any(r.latency_source == "estimated" for r in rows):
+        click.echo(
+            "Estimated rows come from the device profile (MACs / throughput, active watts); nothing was run there."
+        )
+    if lines:
+        click.echo()
+        for line in lines:
+            click.echo(line["text"])
+    elif not any(r.model.startswith(baseline) for r in rows):
+        click.echo(f"\nno {baseline!r} row to compare against (--baseline names the model to divide by)")
+
+
+@click.command()
+@click.argument("ref", default="latest")
+@click.option(
+    "--out", type=click.Path(path_type=Path), help="Folder for report.html and report.md (default: report-<run>)."
+)
+@force_option
+@db_option
+def report(ref, out, force, db) -> None:
+    """Write a self-contained HTML report (plots embedded) and its Markdown twin for a run.
+
+    REF is a run id, `latest` (default) or a results.json file or run folder.
+
+    \b
+    Example:
+      edgekd report 12 --out reports/run12
+    """
+    from edgekd.artifacts import staged_output_folder
+    from edgekd.results.html import write_report
+
+    name, document = _load(ref, db)
+    out = out or Path(f"report-{name.replace('run ', '').replace('/', '_')}")
+    with staged_output_folder(out, force) as staging:
+        write_report(document, staging / "report.html")
+    click.echo(f"Report: {out / 'report.html'} (and report.md)")

@@ -1,0 +1,291 @@
+"""The results store, comparisons and the HTML report (rendered in a real headless Chromium)."""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import shutil
+import sqlite3
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from edgekd.results.store import SCHEMA_VERSION, ResultsStore, StoreError, _create_v1
+from tests.conftest import assert_clean_failure, invoke
+
+
+def sample_document(kind: str = "bench", device: str = "host", p50: float = 0.01) -> dict:
+    from edgekd.results.document import new_document
+
+    document = new_document(kind)
+    document["models"] = {
+        "teacher_float32": {"accuracy": 0.9, "size_bytes": 1000, "macs": 500, "format": "tflite (float32)"}
+    }
+    document["benchmarks"] = [
+        {
+            "model": "teacher_float32",
+            "device": device,
+            "ok": True,
+            "latency_ms": {"p50": p50, "p90": 2 * p50},
+            "energy": {},
+        }
+    ]
+    return document
+
+
+def test_a_run_round_trips_with_its_artifact_hashes(tmp_path):
+    artifact = tmp_path / "model.tflite"
+    artifact.write_bytes(b"TFL3 model bytes")
+    with ResultsStore(tmp_path / "store.db") as store:
+        run_id = store.record(sample_document(), tmp_path, {"model.tflite": artifact})
+        assert store.document(run_id)["benchmarks"][0]["device"] == "host"
+        [stored] = store.artifacts(run_id)
+        assert stored["path"] == "model.tflite" and stored["size_bytes"] == 16
+        import hashlib
+
+        assert stored["sha256"] == hashlib.sha256(b"TFL3 model bytes").hexdigest()
+        assert [r.id for r in store.runs(device="host")] == [run_id] and not store.runs(device="rpi4")
+
+
+def test_an_older_store_is_migrated_in_place(tmp_path):
+    path = tmp_path / "old.db"
+    db = sqlite3.connect(path)
+    _create_v1(db)
+    db.execute("PRAGMA user_version = 1")
+    db.execute(
+        "INSERT INTO runs (kind, created, edgekd_version, results_schema, out_path, document) VALUES (?, ?, ?, ?, ?, ?)",
+        ("distill", "2026-01-01T00:00:00+00:00", "0.0.9", 1, None, json.dumps({"kind": "distill", "models": {}})),
+    )
+    db.commit()
+    db.close()
+    with ResultsStore(path) as store:
+        assert store.schema_version() == SCHEMA_VERSION == 2
+        assert store.document(1)["kind"] == "distill", "the old run survives the migration"
+        assert store.artifacts(1) == []
+        store.record(sample_document(), None, {})
+        assert len(store.runs()) == 2
+
+
+def test_a_store_from_a_newer_edgekd_is_refused_untouched(tmp_path):
+    path = tmp_path / "new.db"
+    db = sqlite3.connect(path)
+    db.execute("PRAGMA user_version = 99")
+    db.close()
+    before = path.read_bytes()
+    with pytest.raises(StoreError, match="schema version 99, newer than this edgekd reads"):
+        ResultsStore(path)
+    assert path.read_bytes() == before
+
+
+def test_a_file_that_is_not_sqlite_is_refused_untouched(tmp_path):
+    path = tmp_path / "notes.db"
+    path.write_text("my notes, not a database\n")
+    result = invoke("results", "list", "--db", str(path))
+    assert_clean_failure(result, "is not a SQLite database")
+    assert path.read_text() == "my notes, not a database\n"
+
+
+def test_a_locked_store_is_a_clear_error_and_loses_nothing(tmp_path):
+    path = tmp_path / "store.db"
+    with ResultsStore(path) as store:
+        store.record(sample_document(), None, {})
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")
+    try:
+        with ResultsStore(path, timeout=0.2) as store, pytest.raises(StoreError, match="is locked by another process"):
+            store.record(sample_document(), None, {})
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    with ResultsStore(path) as store:
+        assert len(store.runs()) == 1
+
+
+def test_a_failed_write_leaves_the_store_as_it_was(tmp_path):
+    path = tmp_path / "store.db"
+    with ResultsStore(path) as store:
+        store.record(sample_document(), None, {})
+        broken = sample_document()
+        # The run row goes in first; this model's accuracy (a list) cannot, so the write fails halfway.
+        broken["models"]["broken"] = {"accuracy": [0.5, 0.6]}
+        with pytest.raises(sqlite3.Error):
+            store.record(broken, None, {})
+        assert len(store.runs()) == 1
+        assert store.db.execute("SELECT COUNT(*) FROM benchmarks").fetchone()[0] == 1
+        assert store.db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+
+def _write_many(args) -> list[int]:
+    path, worker = args
+    ids = []
+    for index in range(5):
+        with ResultsStore(Path(path)) as store:
+            ids.append(store.record(sample_document(device=f"device{worker}", p50=0.01 * (index + 1)), None, {}))
+    return ids
+
+
+def test_concurrent_writers_lose_and_duplicate_nothing(tmp_path):
+    path = tmp_path / "store.db"
+    ResultsStore(path).close()
+    with multiprocessing.get_context("spawn").Pool(4) as pool:
+        ids = [i for chunk in pool.map(_write_many, [(str(path), w) for w in range(4)]) for i in chunk]
+    assert sorted(ids) == list(range(1, 21))
+    with ResultsStore(path) as store:
+        assert len(store.runs()) == 20
+        assert store.db.execute("SELECT COUNT(*) FROM benchmarks").fetchone()[0] == 20
+        for worker in range(4):
+            assert len(store.runs(device=f"device{worker}")) == 5
+
+
+def test_commands_record_their_runs_and_results_show_them(pipeline_run, results_store):
+    out, document = pipeline_run
+    listing = invoke("results", "list", "--kind", "run", "--json")
+    assert listing.exit_code == 0, listing.stderr
+    runs = [r for r in json.loads(listing.stdout) if r["out_path"] == str(out.resolve())]
+    assert len(runs) == 1 and runs[0]["benchmarks"] == len(document["benchmarks"])
+    shown = invoke("results", "show", str(runs[0]["id"]), "--json")
+    stored = json.loads(shown.stdout)
+    assert stored["document"]["models"]["student_int8"]["accuracy"] == document["models"]["student_int8"]["accuracy"]
+    assert {a["path"] for a in stored["artifacts"]} >= {"student_int8.tflite", "results.json", "report.html"}
+
+
+def test_an_unknown_run_names_the_nearest(tmp_path):
+    path = tmp_path / "store.db"
+    with ResultsStore(path) as store:
+        for _ in range(5):
+            store.record(sample_document(), None, {})
+    result = invoke("results", "show", "9", "--db", str(path))
+    assert_clean_failure(result, "no run 9", "nearest: 3, 4, 5")
+
+
+def test_export_csv_and_json(tmp_path):
+    path = tmp_path / "store.db"
+    with ResultsStore(path) as store:
+        store.record(sample_document(device="rpi4"), None, {})
+    as_csv = invoke("results", "export", "--csv", "--db", str(path))
+    header, row = as_csv.stdout.strip().splitlines()
+    assert header.startswith("run,model,device,accuracy") and ",rpi4," in row
+    as_json = invoke("results", "export", "--json", "--db", str(path))
+    assert json.loads(as_json.stdout)[0]["benchmarks"][0]["device"] == "rpi4"
+
+
+def test_compare_gives_ratios_against_the_teacher(pipeline_run):
+    out, document = pipeline_run
+    result = invoke("compare", str(out), "--json")
+    assert result.exit_code == 0, result.stderr
+    compared = json.loads(result.stdout)
+    measured = {r["model"]: r for r in compared["rows"] if r["device"] == "host"}
+    assert {"teacher_float32", "student_int8"} <= set(measured)
+    ratio = next(r for r in compared["ratios"] if r["model"] == "student_int8")
+    expected = measured["teacher_float32"]["p50_ms"] / measured["student_int8"]["p50_ms"]
+    assert ratio["speedup"] == pytest.approx(expected) and ratio["baseline"] == "teacher_float32"
+    assert "student_int8 on host:" in ratio["text"] and "(measured)" in ratio["text"]
+    table = invoke("compare", str(out))
+    assert ratio["text"] in table.stdout
+
+
+def test_compare_estimates_devices_no_run_measured_and_says_so(pipeline_run):
+    out, document = pipeline_run
+    result = invoke("compare", str(out), "--device", "rpi4", "--json")
+    rows = json.loads(result.stdout)["rows"]
+    assert rows and {r["latency_source"] for r in rows} == {"estimated"}
+    int8 = next(r for r in rows if r["model"] == "student_int8")
+    from edgekd.profiles.loader import get_profile
+
+    power = get_profile("rpi4").profile.power_model
+    assert int8["p50_ms"] == pytest.approx(1000 * int8["macs"] / power.int8_macs_per_second)
+    assert int8["energy_source"] == "estimated"
+    text = invoke("compare", str(out), "--device", "rpi4").stdout
+    assert "nothing was run there" in text and "(estimated)" in text
+
+
+def test_compare_refuses_other_schema_versions_and_empty_selections(pipeline_run, tmp_path):
+    out, document = pipeline_run
+    old = tmp_path / "old.json"
+    old.write_text(json.dumps({**document, "schema_version": 0}))
+    assert_clean_failure(invoke("compare", str(out), str(old)), "another schema version", "old.json (schema 0)")
+    assert_clean_failure(invoke("compare", str(out), "--device", "no-such-device"), "unknown device 'no-such-device'")
+    empty = tmp_path / "empty.db"
+    assert_clean_failure(invoke("compare", "--db", str(empty)), "no results store at")
+    assert not empty.exists(), "looking creates no store"
+
+
+def test_report_is_self_contained(pipeline_run, tmp_path):
+    out, _ = pipeline_run
+    result = invoke("report", str(out), "--out", str(tmp_path / "report"))
+    assert result.exit_code == 0, result.stderr
+    page = (tmp_path / "report" / "report.html").read_text()
+    assert page.count('<img alt="') >= 4 and page.count('src="data:image/png;base64,') == page.count("<img")
+    assert "http://" not in page and "https://" not in page and "<script" not in page
+    markdown = (tmp_path / "report" / "report.md").read_text()
+    assert "## Caveats" in markdown and "Energy on host is absent" in markdown
+    again = invoke("report", str(out), "--out", str(tmp_path / "report"))
+    assert_clean_failure(again, "already exists")
+
+
+HARNESS = """<!DOCTYPE html><html><body><pre id="result">pending</pre>
+<iframe id="report" src="report.html" width="1200" height="900"></iframe>
+<script>
+document.getElementById("report").addEventListener("load", () => {
+  const doc = document.getElementById("report").contentDocument;
+  const images = Array.from(doc.images);
+  const broken = images.filter(i => !(i.complete && i.naturalWidth > 0)).map(i => i.alt);
+  document.getElementById("result").textContent = JSON.stringify({images: images.length, broken: broken});
+});
+</script></body></html>
+"""
+
+
+def chromium(*args: str, profile: Path) -> subprocess.CompletedProcess:
+    binary = shutil.which("chromium") or shutil.which("chromium-browser")
+    assert binary, "chromium is missing: scripts/setup-tests.sh installs it"
+    flags = [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        f"--user-data-dir={profile}",
+    ]
+    return subprocess.run([binary, *flags, *args], capture_output=True, text=True, timeout=120)
+
+
+def test_the_demo_report_renders_in_a_real_browser(pipeline_run, tmp_path):
+    out, _ = pipeline_run
+    assert (out / "report.html").exists(), "edgekd run/demo end by writing the HTML report"
+    folder = tmp_path / "site"
+    folder.mkdir()
+    shutil.copy(out / "report.html", folder / "report.html")
+    (folder / "harness.html").write_text(HARNESS)
+    loaded = chromium(
+        "--allow-file-access-from-files",
+        "--enable-logging=stderr",
+        "--v=0",
+        "--virtual-time-budget=10000",
+        "--dump-dom",
+        (folder / "harness.html").as_uri(),
+        profile=tmp_path / "profile-a",
+    )
+    assert loaded.returncode == 0, loaded.stderr[-2000:]
+    marker = loaded.stdout.split('<pre id="result">', 1)[1].split("</pre>", 1)[0]
+    status = json.loads(marker)
+    assert status["images"] >= 4 and status["broken"] == [], status
+    console = [line for line in loaded.stderr.splitlines() if ":CONSOLE" in line and "report.html" in line]
+    assert console == [], console
+
+    shot = tmp_path / "shot.png"
+    taken = chromium(
+        f"--screenshot={shot}",
+        "--window-size=1200,2400",
+        (folder / "report.html").as_uri(),
+        profile=tmp_path / "profile-b",
+    )
+    assert taken.returncode == 0 and shot.exists(), taken.stderr[-2000:]
+    from PIL import Image
+
+    with Image.open(shot) as image:
+        colours = image.convert("L").getextrema()
+    assert colours[0] < 100 < colours[1], "the screenshot shows text and plots, not a blank page"
