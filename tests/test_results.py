@@ -289,3 +289,41 @@ def test_the_demo_report_renders_in_a_real_browser(pipeline_run, tmp_path):
     with Image.open(shot) as image:
         colours = image.convert("L").getextrema()
     assert colours[0] < 100 < colours[1], "the screenshot shows text and plots, not a blank page"
+
+
+WRITER = """
+import sys
+from edgekd.results.store import ResultsStore
+document = {"kind": "bench", "created": "2026", "schema_version": 1, "models": {},
+            "benchmarks": [{"model": f"m{i}", "device": "host", "ok": True, "latency_ms": {"p50": 1.0}} for i in range(300)]}
+with ResultsStore(sys.argv[1]) as store:
+    while True:
+        store.record(document, None, {})
+"""
+
+
+def test_killing_a_writer_mid_stream_leaves_every_stored_run_whole(tmp_path):
+    import signal
+    import sys
+    import time
+
+    path = tmp_path / "store.db"
+    writer = subprocess.Popen([sys.executable, "-c", WRITER, str(path)])
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            time.sleep(0.2)
+            if path.exists():
+                with ResultsStore(path) as store:
+                    if len(store.runs()) >= 5:
+                        break
+        writer.send_signal(signal.SIGKILL)
+        writer.wait(timeout=30)
+    finally:
+        if writer.poll() is None:
+            writer.kill()
+    with ResultsStore(path) as store:
+        assert store.db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        runs = store.runs()
+        assert len(runs) >= 5
+        assert {run.benchmarks for run in runs} == {300}, "every stored run is complete; a killed write left nothing"

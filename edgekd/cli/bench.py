@@ -57,14 +57,16 @@ def bench(model_paths, devices, runs, min_seconds, warmup, threads, benchmark_bi
         result["path"] = str(next(p for p in model_paths if p.stem == result["model"]))
     document = new_document("bench", {"devices": list(devices), "runs": runs, "min_seconds": min_seconds})
     document["benchmarks"] = results
+    failures = [r for r in results if not r["ok"]]
     # Failed benchmarks are results too (which device failed, and why): they are stored.
-    store_run(store, document, None, {str(path): path for path in model_paths})
+    run_id = store_run(store, document, None, {str(path): path for path in model_paths}, say=not failures)
     if as_json:
         emit_json(results)
     else:
         click.echo(format_table(BENCH_HEADERS, bench_rows(results)))
         for note in energy_notes(results):
             click.echo(note)
-    failures = [r for r in results if not r["ok"]]
     if failures:
-        raise BenchmarkError(f"{len(failures)} of {len(results)} benchmark(s) failed: {failures[0]['error']}")
+        raise BenchmarkError(
+            f"{len(failures)} of {len(results)} benchmark(s) failed (stored as run {run_id}): {failures[0]['error']}"
+        )

@@ -89,11 +89,16 @@ def open_store(db: Path | None):
     """Open (and check) the results store before any long work, so a bad --db fails first."""
     from edgekd.results.store import ResultsStore
 
-    return ResultsStore(db)
+    store = ResultsStore(db)
+    context = click.get_current_context(silent=True)
+    if context is not None:
+        context.call_on_close(store.close)
+    return store
 
 
-def store_run(store, document: dict, out_path: Path | None, artifacts: dict[str, Path]) -> int:
-    """Record a finished run; says where on stderr."""
+def store_run(store, document: dict, out_path: Path | None, artifacts: dict[str, Path], say: bool = True) -> int:
+    """Record a finished run; says where on stderr (``say=False`` when an error message follows)."""
     run_id = store.record(document, out_path, artifacts)
-    click.echo(f"edgekd: stored as run {run_id} in {store.path}", err=True)
+    if say:
+        click.echo(f"edgekd: stored as run {run_id} in {store.path}", err=True)
     return run_id

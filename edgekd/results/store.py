@@ -23,7 +23,6 @@ from edgekd.errors import EdgekdError
 
 SCHEMA_VERSION = 2
 BUSY_TIMEOUT_S = 10.0
-_SQLITE_MAGIC = b"SQLite format 3\x00"
 
 
 class StoreError(EdgekdError):
@@ -143,21 +142,20 @@ class ResultsStore:
         except sqlite3.OperationalError as exc:
             raise self._explain(exc) from None
         except sqlite3.DatabaseError as exc:
+            if "not a database" in str(exc):
+                raise StoreError(
+                    f"{self.path} is not a SQLite database; point --db (or EDGEKD_DB) at an edgekd results store"
+                ) from None
             raise StoreError(f"{self.path} is not a usable SQLite database ({exc}); use another --db") from None
 
     def _check_file(self, create: bool) -> None:
+        # The file's header is left to SQLite to judge: opening and closing the file here would
+        # release the POSIX locks this process's other connections hold on it (a documented
+        # way to corrupt a SQLite database).
         if self.path.is_dir():
             raise StoreError(f"results store {self.path} is a folder; give a file path with --db or EDGEKD_DB")
-        if not self.path.exists():
-            if not create:
-                raise StoreError(f"no results store at {self.path}; run a command first or give --db")
-            return
-        with open(self.path, "rb") as handle:
-            header = handle.read(len(_SQLITE_MAGIC))
-        if header and header != _SQLITE_MAGIC:
-            raise StoreError(
-                f"{self.path} is not a SQLite database; point --db (or EDGEKD_DB) at an edgekd results store"
-            )
+        if not self.path.exists() and not create:
+            raise StoreError(f"no results store at {self.path}; run a command first or give --db")
 
     def _explain(self, exc: sqlite3.OperationalError) -> StoreError:
         if "locked" in str(exc) or "busy" in str(exc):
