@@ -41,7 +41,7 @@ class StudentConfig(Section):
         default=0.05, gt=0, le=1, description="auto students stay within this fraction of the teacher's MACs"
     )
     epochs: int = Field(
-        default=10, ge=1, description="epochs over the distillation set; the control gets the same number of steps"
+        default=30, ge=1, description="epochs over the distillation set; the control gets the same number of steps"
     )
     batch_size: int = Field(default=128, ge=1)
     learning_rate: float = Field(default=3e-3, gt=0)
@@ -104,7 +104,7 @@ teacher:
 student:
   spec: auto            # the largest `conv` student within 1/20 of the teacher's MACs
   max_mac_fraction: 0.05
-  epochs: 10            # over labelled + transfer set; the scratch control gets as many steps
+  epochs: 30            # over labelled + transfer set; the scratch control gets as many steps
   batch_size: 128
   learning_rate: 0.003
 distill:

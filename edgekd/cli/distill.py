@@ -92,7 +92,7 @@ from edgekd.results.table import MODEL_HEADERS, format_table, model_rows
 @click.option(
     "--patience", type=int, default=None, help="Early stopping: validation checkpoints (of 10) without improvement."
 )
-@click.option("--epochs", type=int, default=10, show_default=True, help="Student epochs over the distillation set.")
+@click.option("--epochs", type=int, default=30, show_default=True, help="Student epochs over the distillation set.")
 @click.option("--teacher-epochs", type=int, default=60, show_default=True, help="Epochs for --train-teacher.")
 @click.option("--batch-size", type=int, default=128, show_default=True)
 @click.option(

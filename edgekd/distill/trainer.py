@@ -160,7 +160,11 @@ def fit(
     with control.scope():
         schedule = keras.optimizers.schedules.CosineDecay(budget.learning_rate, steps_per_checkpoint * checkpoints)
         optimizer = keras.optimizers.Adam(schedule)
-        model.compile(optimizer=optimizer, loss=objective)
+        # Several steps per call into the compiled function: on small models the per-step
+        # dispatch from Python costs as much as the arithmetic.
+        model.compile(
+            optimizer=optimizer, loss=objective, steps_per_execution=_steps_per_execution(steps_per_checkpoint)
+        )
         if resume is not None:
             _restore(model, optimizer, resume, description)
     if resume is not None:
@@ -186,9 +190,12 @@ def fit(
     class Watch(keras.callbacks.Callback):
         def on_epoch_begin(self, epoch, logs=None):
             self.epoch_started = time.perf_counter()
+            self.steps_shown = 0
 
         def on_train_batch_end(self, batch, logs=None):
-            bar.update(1)
+            # With several steps per execution, Keras reports the last batch index of each call.
+            bar.update(batch + 1 - self.steps_shown)
+            self.steps_shown = batch + 1
 
         def on_epoch_end(self, epoch, logs=None):
             history.step_seconds.append(time.perf_counter() - self.epoch_started)
@@ -245,6 +252,14 @@ def fit(
     if keep_best and best["weights"] is not None:
         model.set_weights(best["weights"])
     return history
+
+
+STEPS_PER_EXECUTION = 16
+
+
+def _steps_per_execution(steps_per_checkpoint: int) -> int:
+    """The largest divisor of a checkpoint's steps up to ``STEPS_PER_EXECUTION`` (a checkpoint ends on a call boundary)."""
+    return max(d for d in range(1, STEPS_PER_EXECUTION + 1) if steps_per_checkpoint % d == 0)
 
 
 def _restore(model, optimizer, state: TrainingState, description: str) -> None:
