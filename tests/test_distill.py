@@ -183,7 +183,7 @@ def test_an_interrupted_run_resumes_to_the_same_result(teacher_file, tmp_path, u
     _, stderr = process.communicate(timeout=120)
     assert process.returncode in (130, -signal.SIGKILL), stderr
     if sent == signal.SIGINT:
-        assert "run the same command again to resume" in stderr and "Traceback" not in stderr
+        assert f"run the same command again with --out {out} to resume" in stderr and "Traceback" not in stderr
     assert not out.exists() and (checkpoints / "student_kd.npz").exists()
 
     resumed = run_edgekd(args)

@@ -160,6 +160,6 @@ def checkpointed(output: Path, config: dict, fresh: bool, say=print) -> Iterator
         else:
             folder.close()
             if isinstance(exc, KeyboardInterrupt):
-                say(f"checkpoints kept in {folder.folder}: run the same command again to resume")
+                say(f"checkpoints kept in {folder.folder}: run the same command again with --out {output} to resume")
         raise
     folder.remove()
