@@ -30,6 +30,7 @@ def results_store(tmp_path_factory) -> Path:
     else:
         os.environ["EDGEKD_DB"] = previous
 
+
 TINY_DATA = "mnist1d:samples=1500,transfer=3000"
 
 SMALL_CONFIG = f"""\
