@@ -32,6 +32,53 @@ Overall peak memory footprint (MB) via periodic monitoring: 12.4
 """
 
 
+# `adb shell dumpsys thermalservice` on a Samsung A52 5G, Android 12 (android.stackexchange.com/q/246774).
+THERMALSERVICE = """\
+IsStatusOverride: false
+ThermalEventListeners:
+        callbacks: 1
+        killed: false
+        broadcasts count: -1
+ThermalStatusListeners:
+        callbacks: 4
+        killed: false
+        broadcasts count: -1
+Thermal Status: 0
+Cached temperatures:
+        Temperature{mValue=0.0, mType=2, mName=SUBBAT, mStatus=0}
+        Temperature{mValue=25.6, mType=0, mName=AP, mStatus=0}
+        Temperature{mValue=23.8, mType=2, mName=BAT, mStatus=0}
+        Temperature{mValue=24.7, mType=3, mName=LRB, mStatus=0}
+HAL Ready: true
+HAL connection:
+        ThermalHAL 2.0 connected: yes
+Current temperatures from HAL:
+        Temperature{mValue=25.6, mType=0, mName=AP, mStatus=0}
+        Temperature{mValue=23.8, mType=2, mName=BAT, mStatus=0}
+        Temperature{mValue=24.7, mType=3, mName=LRB, mStatus=0}
+        Temperature{mValue=25.7, mType=5, mName=PA, mStatus=0}
+        Temperature{mValue=0.0, mType=4, mName=USB, mStatus=0}
+Current cooling devices from HAL:
+"""
+
+
+def test_thermalservice_parser_reads_status_and_the_hottest_cpu_gpu_or_skin():
+    from edgekd.bench.android import parse_thermalservice
+
+    reading = parse_thermalservice(THERMALSERVICE)
+    # AP (CPU) 25.6 beats LRB (skin) 24.7; the battery (type 2) and PA (type 5) do not count.
+    assert reading == {"max_temp_c": 25.6, "android_status": 0, "android_status_name": "none"}
+
+
+def test_battery_parser_multiplies_microamps_by_microvolts():
+    from edgekd.bench.android import parse_battery
+
+    assert parse_battery("-412000\n3870000\n") == pytest.approx(0.412 * 3.87)
+    assert parse_battery("412000\n3870000") == pytest.approx(0.412 * 3.87), "the sign differs by vendor"
+    with pytest.raises(ValueError):
+        parse_battery("cat: current_now: No such file or directory")
+
+
 def test_parser_reads_the_measured_runs_not_the_warmup():
     result = parse_benchmark_model(RECORDED, "pixel4")
     summary = result["summary_ms"]
@@ -63,13 +110,25 @@ def fake_adb(tmp_path, monkeypatch):
     script = tmp_path / "bin" / "adb"
     script.parent.mkdir()
     script.write_text(f"""#!{sys.executable}
-import json, sys
+import json, os, sys
+THERMAL = {THERMALSERVICE!r}
 args = sys.argv[1:]
 open({str(log)!r}, "a").write(json.dumps(args) + "\\n")
 if args[:1] == ["-s"]:
     args = args[2:]
 if args[0] == "shell" and "benchmark_model" in args[1] and "--graph" in args[1]:
+    import time
+    time.sleep(0.3)  # long enough for the battery sampler's first reading
     print({RECORDED!r})
+elif args[0] == "shell" and args[1].endswith("/status"):
+    print(os.environ.get("FAKE_BATTERY_STATUS", "Discharging"))
+elif args[0] == "shell" and "current_now" in args[1]:
+    print("-412000\\n3870000")
+elif args[0] == "shell" and args[1] == "dumpsys thermalservice":
+    calls = {str(tmp_path / "thermal.count")!r}
+    count = int(open(calls).read()) if os.path.exists(calls) else 0
+    open(calls, "w").write(str(count + 1))
+    print(THERMAL.replace("Thermal Status: 0", "Thermal Status: %d" % (0 if count == 0 else 2)))
 elif args[0] == "shell" and "getprop" in args[1]:
     print({{"ro.product.model": "Pixel 4", "ro.build.version.release": "13", "ro.product.cpu.abi": "arm64-v8a"}}.get(args[1].split()[-1], ""))
 """)
@@ -129,3 +188,27 @@ def test_bench_cli_passes_the_binary(fake_adb, model_file, tmp_path):
     assert ok.exit_code == 0, ok.stderr
     missing = invoke("bench", str(model_file), "--device", "pixel4")
     assert_clean_failure(missing, "no benchmark_model binary")
+
+
+def test_adb_samples_the_battery_and_reads_thermal_status(fake_adb, model_file, tmp_path):
+    result = benchmark(
+        model_file, get_profile("pixel4"), BenchSettings(benchmark_binary="/data/local/tmp/benchmark_model")
+    ).as_dict()
+    energy = result["energy"]
+    assert energy["source"] == "measured" and energy["power_w"] == pytest.approx(0.412 * 3.87)
+    assert energy["value_mj"] == pytest.approx(0.412 * 3.87 * result["latency_ms"]["mean"], rel=1e-6)
+    thermal = result["environment"]["thermal"]
+    assert thermal["before"]["android_status"] == 0 and thermal["after"]["android_status"] == 2
+    assert any(
+        "Android thermal status moderate (2 of 6) after the run (it rose during the run)" in w
+        for w in result["warnings"]
+    )
+
+
+def test_a_charging_phone_gives_no_energy_measurement_and_says_why(fake_adb, model_file, monkeypatch):
+    monkeypatch.setenv("FAKE_BATTERY_STATUS", "Charging")
+    result = benchmark(
+        model_file, get_profile("pixel4"), BenchSettings(benchmark_binary="/data/local/tmp/benchmark_model")
+    ).as_dict()
+    assert result["energy"]["value_mj"] is None
+    assert "the phone is charging" in result["energy"]["reason"] and "adb tcpip" in result["energy"]["reason"]

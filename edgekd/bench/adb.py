@@ -14,6 +14,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
+from edgekd.bench.android import BATTERY, BatterySampler, parse_thermalservice
 from edgekd.bench.benchmark_model import parse_benchmark_model
 from edgekd.bench.runners import BenchSettings
 from edgekd.errors import BenchmarkError
@@ -92,12 +93,23 @@ class AdbRunner:
                 self._shell(profile, "chmod", "755", f"{folder}/benchmark_model")
                 binary = f"{folder}/benchmark_model"
             self._adb(profile, "push", str(model_path), f"{folder}/model.tflite", timeout=300)
-            output = self._shell(
-                profile,
-                *benchmark_command(binary, f"{folder}/model.tflite", profile, settings),
-                timeout=settings.timeout_seconds,
-            )
+            thermal_before = self._thermal(profile)
+            sampler = self._battery_sampler(profile)
+            if sampler is not None:
+                sampler.start()
+            try:
+                output = self._shell(
+                    profile,
+                    *benchmark_command(binary, f"{folder}/model.tflite", profile, settings),
+                    timeout=settings.timeout_seconds,
+                )
+            finally:
+                power = sampler.stop() if sampler is not None else None
             result = parse_benchmark_model(output, profile.name)
+            if power is not None:
+                result["power"] = power
+            if thermal_before is not None:
+                result["thermal"] = {"before": thermal_before, "after": self._thermal(profile)}
             result["environment"] = {
                 "runtime": "benchmark_model",
                 "runtime_version": None,
@@ -112,6 +124,35 @@ class AdbRunner:
                 self._shell(profile, "rm", "-rf", folder)
             except BenchmarkError:
                 pass
+
+    def _battery_sampler(self, profile: DeviceProfile) -> BatterySampler | None:
+        """A sampler of the battery during the runs, or None when the profile reads power otherwise.
+
+        A charging phone's battery current is net of the charger, so it measures nothing: the
+        sampler is then replaced by the reason.
+        """
+        if profile.power.reader != "android_battery":
+            return None
+        try:
+            status = self._shell(profile, "cat", f"{BATTERY}/status", timeout=10).strip()
+        except BenchmarkError as exc:
+            return _FailedSampler(f"cannot read {BATTERY}/status: {exc}")
+        if status.lower() in ("charging", "full"):
+            return _FailedSampler(
+                f"the phone is {status.lower()}, so its battery current is not its power draw; "
+                "use adb over Wi-Fi (adb tcpip) and unplug USB power to measure"
+            )
+        return BatterySampler(
+            lambda: self._shell(profile, "cat", f"{BATTERY}/current_now", f"{BATTERY}/voltage_now", timeout=10)
+        )
+
+    def _thermal(self, profile: DeviceProfile) -> dict | None:
+        """``dumpsys thermalservice`` (Android 10+); None when the phone does not answer it."""
+        try:
+            reading = parse_thermalservice(self._shell(profile, "dumpsys", "thermalservice", timeout=20))
+        except BenchmarkError:
+            return None
+        return reading if reading.get("android_status") is not None or reading.get("max_temp_c") is not None else None
 
     def probe(self, profile: DeviceProfile) -> dict:
         model = self._shell(profile, "getprop", "ro.product.model").strip()
@@ -130,3 +171,16 @@ class AdbRunner:
                 "cpu_count": None,
             },
         }
+
+
+class _FailedSampler:
+    """Stands in for a sampler that could not start: reports why there is no measurement."""
+
+    def __init__(self, reason: str):
+        self.reason = reason
+
+    def start(self) -> None:
+        pass
+
+    def stop(self) -> dict:
+        return {"reader": "android_battery", "error": self.reason}

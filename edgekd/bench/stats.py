@@ -109,6 +109,14 @@ def thermal_warnings(thermal: dict | None) -> list[str]:
     new = sorted(set(after.get("since_boot", [])) - set(before.get("since_boot", [])))
     if new:
         warnings.append(f"throttling occurred during the run: {', '.join(new)}")
+    status_before = (thermal.get("before") or {}).get("android_status")
+    status_after = (thermal.get("after") or {}).get("android_status")
+    if status_after:
+        name = (thermal.get("after") or {}).get("android_status_name", status_after)
+        began = " (it rose during the run)" if status_before is not None and status_after > status_before else ""
+        warnings.append(
+            f"Android thermal status {name} ({status_after} of 6) after the run{began}; results may be throttled"
+        )
     start, end = (thermal.get("before") or {}).get("max_temp_c"), (thermal.get("after") or {}).get("max_temp_c")
     if start is not None and end is not None and end - start > 10:
         warnings.append(
