@@ -125,3 +125,27 @@ def test_thermal_warnings():
     warnings = " ".join(thermal_warnings(hot))
     assert "throttling now: throttled" in warnings and "occurred during the run: throttled" in warnings
     assert "heated from 50 to 71 C" in warnings
+
+
+def test_tegrastats_reader_follows_the_tool_and_stops_it(tmp_path):
+    import os
+    import sys
+
+    tool = tmp_path / "usr/bin/tegrastats"
+    # The format of an Orin's tegrastats line (shared/reference/FACTS.md), printed every 50 ms.
+    write(
+        tool,
+        f"#!{sys.executable}\n"
+        "import sys, time\n"
+        "while True:\n"
+        "    print('RAM 2158/7620MB (lfb 1x4MB) CPU [3%@729] VDD_IN 5832mW/5852mW VDD_CPU_GPU_CV 1190mW/1190mW', flush=True)\n"
+        "    time.sleep(0.05)\n",
+    )
+    tool.chmod(0o755)
+    reader = agent.TegrastatsReader(str(tmp_path))
+    try:
+        assert reader.read() == pytest.approx(5.832)
+    finally:
+        reader.close()
+    assert reader.process.poll() is not None, "the tool is stopped with the sampler"
+    assert os.path.exists(tool)

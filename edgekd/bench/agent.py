@@ -147,6 +147,59 @@ def parse_tegrastats(line):
     return int(match.group(1)) / 1e3 if match else None
 
 
+class TegrastatsReader:
+    """NVIDIA Jetson: follows `tegrastats --interval 100` and returns the latest total input power."""
+
+    name = "tegrastats"
+
+    def __init__(self, root="/"):
+        candidate = os.path.join(root, "usr/bin/tegrastats")
+        executable = candidate if os.access(candidate, os.X_OK) else _which("tegrastats")
+        if not executable:
+            raise RuntimeError("tegrastats not found (Jetson boards ship it in /usr/bin)")
+        self.process = subprocess.Popen(
+            [executable, "--interval", "100"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            universal_newlines=True,
+        )
+        self.latest = None
+        self.thread = threading.Thread(target=self._follow)
+        self.thread.daemon = True
+        self.thread.start()
+        deadline = time.monotonic() + 2.0
+        while self.latest is None and time.monotonic() < deadline and self.process.poll() is None:
+            time.sleep(0.02)
+        if self.latest is None:
+            self.close()
+            raise RuntimeError("tegrastats printed no VDD_IN or POM_5V_IN reading within 2 s")
+
+    def _follow(self):
+        for line in self.process.stdout:
+            value = parse_tegrastats(line)
+            if value is not None:
+                self.latest = value
+
+    def read(self):
+        return self.latest
+
+    def close(self):
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+
+
+def _which(name):
+    for folder in os.environ.get("PATH", "").split(os.pathsep):
+        path = os.path.join(folder, name)
+        if os.access(path, os.X_OK):
+            return path
+    return None
+
+
 # ---- thermal state: read before and after the measured runs ------------------------------
 
 THROTTLED_BITS = {0: "under-voltage", 1: "frequency capped", 2: "throttled", 3: "soft temperature limit"}
@@ -181,7 +234,10 @@ def thermal_state(root="/"):
     return state
 
 
-POWER_READERS = {reader.name: reader for reader in (RaplReader, Ina2xxReader, AndroidBatteryReader, VcgencmdPmicReader)}
+POWER_READERS = {
+    reader.name: reader
+    for reader in (RaplReader, Ina2xxReader, AndroidBatteryReader, VcgencmdPmicReader, TegrastatsReader)
+}
 
 
 class PowerSampler(threading.Thread):
@@ -202,6 +258,9 @@ class PowerSampler(threading.Thread):
     def finish(self):
         self.stop_event.set()
         self.join(timeout=5)
+        close = getattr(self.reader, "close", None)
+        if close is not None:
+            close()
         return self.samples
 
 
