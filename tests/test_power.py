@@ -149,3 +149,42 @@ def test_tegrastats_reader_follows_the_tool_and_stops_it(tmp_path):
         reader.close()
     assert reader.process.poll() is not None, "the tool is stopped with the sampler"
     assert os.path.exists(tool)
+
+
+def test_an_external_meter_log_gives_measured_energy(tmp_path, monkeypatch, model_file):
+    import time
+
+    from edgekd.bench.meter import meter_samples
+
+    log = tmp_path / "meter.csv"
+    devices = tmp_path / "devices"
+    devices.mkdir()
+    profile = (
+        get_profile("host")
+        .path.read_text()
+        .replace("name: host", "name: lab")
+        .replace("reader: rapl", f"reader: external_csv\n  csv: {log}")
+    )
+    (devices / "lab.yaml").write_text(profile)
+    monkeypatch.setenv("EDGEKD_DEVICES", str(devices))
+    now = time.time()
+    # A USB meter's log with a header, volts and amps; samples from long before the run do not count.
+    rows = ["time,volts,amps", f"{now - 3600},5.0,9.0"] + [f"{now + i * 0.05},5.0,0.6" for i in range(400)]
+    log.write_text("\n".join(rows) + "\n")
+    result = benchmark(model_file, get_profile("lab"), BenchSettings(runs=20, min_seconds=0.3, warmup=2)).as_dict()
+    energy = result["energy"]
+    assert energy["source"] == "measured" and energy["power_w"] == pytest.approx(3.0)
+    assert "external meter" in energy["method"]
+    assert meter_samples(log)[0] == (pytest.approx(now - 3600), pytest.approx(45.0))
+    log.write_text("time,watts\n2026-01-01T00:00:00,4.0\n")
+    stale = benchmark(model_file, get_profile("lab"), BenchSettings(runs=5, min_seconds=0.0, warmup=1)).as_dict()
+    assert stale["energy"]["value_mj"] is None and "no samples between" in stale["energy"]["reason"]
+
+
+def test_a_meter_csv_outside_external_csv_is_a_profile_error():
+    from pydantic import ValidationError
+
+    from edgekd.profiles.schema import PowerSource
+
+    with pytest.raises(ValidationError, match="only read with reader: external_csv"):
+        PowerSource(reader="rapl", csv="meter.csv")

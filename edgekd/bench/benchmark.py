@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from edgekd.bench.energy import energy_per_inference
+from edgekd.bench.meter import mean_power
 from edgekd.bench.registry import get_runner
 from edgekd.bench.runners import BenchSettings
 from edgekd.bench.stats import LatencyStats, latency_stats, stability_warnings, stats_from_summary, thermal_warnings
@@ -86,8 +87,12 @@ def _edgetpu_compiled(report: ModelReport) -> bool:
     return any(op.op == "CUSTOM:edgetpu-custom-op" for op in report.operators)
 
 
-def _measured_power(power: dict | None, profile) -> tuple[float | None, str | None]:
+def _measured_power(power: dict | None, profile, started: float, finished: float) -> tuple[float | None, str | None]:
     """(mean watts during the measured runs, or None; why there is no reading, if there is a reason to give)."""
+    if profile.power.reader == "external_csv":
+        if not profile.power.csv:
+            return None, "power.reader is external_csv but power.csv names no log file"
+        return mean_power(Path(profile.power.csv), started, finished)
     if not power:
         if profile.power.reader != "none":
             return None, (
@@ -146,7 +151,9 @@ def benchmark(
         first_inference_ms=raw.get("first_inference_ms"),
         peak_memory_mb=raw.get("peak_rss_mb"),
         memory_delta_mb=(after - before) if before is not None and after is not None else None,
-        energy=energy_per_inference(profile, stats.mean, *_measured_power(raw.get("power"), profile)),
+        energy=energy_per_inference(
+            profile, stats.mean, *_measured_power(raw.get("power"), profile, started, finished)
+        ),
         environment={
             **raw.get("environment", {}),
             "measured_seconds": raw.get("measured_seconds"),

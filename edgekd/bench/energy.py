@@ -27,7 +27,12 @@ def energy_per_inference(
             "value_mj": measured_power_w * seconds * 1e3,
             "source": "measured",
             "power_w": measured_power_w,
-            "method": f"mean power from {profile.power.reader} during the measured runs x mean latency",
+            "method": (
+                "mean of the external meter's log between the benchmark's start and finish (loading and warm-up "
+                "included) x mean latency"
+                if profile.power.reader == "external_csv"
+                else f"mean power from {profile.power.reader} during the measured runs x mean latency"
+            ),
         }
     elif model.active_watts is not None:
         result = {

@@ -36,7 +36,7 @@ class BenchSettings:
 
 
 # Power readers the agent implements (see agent.py); other profile readers are not sampled on the device.
-AGENT_POWER_READERS = {"rapl", "ina2xx", "android_battery", "vcgencmd_pmic"}
+AGENT_POWER_READERS = {"rapl", "ina2xx", "android_battery", "vcgencmd_pmic", "tegrastats"}
 
 
 def agent_arguments(profile: DeviceProfile, settings: BenchSettings) -> list[str]:

@@ -75,7 +75,16 @@ class PowerSource(Strict):
     reader: str = Field(
         default="none", description="none, rapl, vcgencmd_pmic, ina2xx, android_battery, tegrastats, external_csv"
     )
+    # external_csv: the log an external meter writes on the machine running edgekd.
+    csv: str | None = None
     notes: str | None = None
+
+    @field_validator("csv")
+    @classmethod
+    def _csv_needs_its_reader(cls, value, info):
+        if value is not None and info.data.get("reader") != "external_csv":
+            raise ValueError("csv is only read with reader: external_csv")
+        return value
 
 
 class PowerModel(Strict):
