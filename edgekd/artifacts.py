@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from edgekd import interrupts
 from edgekd.errors import OutputError
 
 
@@ -122,6 +123,7 @@ def staged_output_folder(target: Path, force: bool = False) -> Iterator[Path]:
     staging.chmod(0o777 & ~_umask())
     try:
         yield staging
+        interrupts.check()  # a Ctrl-C during the block never lets a half-made output in
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise

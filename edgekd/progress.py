@@ -13,6 +13,8 @@ from contextlib import contextmanager
 
 from tqdm.auto import tqdm
 
+from edgekd import interrupts
+
 
 class Reporter:
     """Prints numbered stage lines and hands out progress bars.
@@ -40,7 +42,9 @@ class Reporter:
         counter = f"[{self._index}/{self.total_stages}] " if self.total_stages else ""
         self.say(f"{counter}{title} ...")
         started = time.perf_counter()
+        interrupts.check()
         yield
+        interrupts.check()
         elapsed = time.perf_counter() - started
         self.durations[key or title] = round(elapsed, 3)
         self.say(f"{' ' * len(counter)}done in {elapsed:.1f} s")

@@ -18,8 +18,11 @@ class EdgekdGroup(click.Group):
     """Turns library errors into one line on stderr and an exit code; never a traceback for user errors."""
 
     def invoke(self, ctx: click.Context):
+        from edgekd.interrupts import deferred_interrupts
+
         try:
-            return super().invoke(ctx)
+            with deferred_interrupts():
+                return super().invoke(ctx)
         except EdgekdError as exc:
             click.echo(f"edgekd: error: {exc}", err=True)
             ctx.exit(exc.exit_code)

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from edgekd import interrupts
 from edgekd.distill.checkpoints import RoleCheckpoint, TrainingState
 from edgekd.distill.losses import DistillationBatch, DistillationLoss
 from edgekd.errors import EdgekdError
@@ -196,6 +197,7 @@ def fit(
             # With several steps per execution, Keras reports the last batch index of each call.
             bar.update(batch + 1 - self.steps_shown)
             self.steps_shown = batch + 1
+            interrupts.check()
 
         def on_epoch_end(self, epoch, logs=None):
             history.step_seconds.append(time.perf_counter() - self.epoch_started)
@@ -237,7 +239,10 @@ def fit(
 
     started = [time.perf_counter()]
     if start < checkpoints and not history.stopped_early:
-        with reporter.bar(history.steps, description, unit="step") as bar, control.scope():
+        with (
+            reporter.bar(history.steps, description, unit="step") as bar,
+            control.scope(),
+        ):
             bar.update(start * steps_per_checkpoint)
             # The tf.data pipeline already shuffles; shuffle=False keeps Keras from warning about it.
             model.fit(
