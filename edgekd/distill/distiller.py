@@ -12,7 +12,7 @@ augmentation they run online inside the training step, on the same view as the s
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -76,7 +76,6 @@ class DistillationOutcome:
     transfer_samples: int
     features: tuple[ResolvedFeature, ...] = ()
     teacher_mode: str = "cached"
-    extra: dict = field(default_factory=dict)
 
 
 def check_model_fits_data(model, dataset: Dataset, role: str) -> None:

@@ -442,9 +442,6 @@ class Objective:
     def feature_requests(self) -> tuple[FeatureRequest, ...]:
         return tuple(request for _, loss in self.terms for request in loss.feature_requests())
 
-    def needs_features(self) -> bool:
-        return bool(self.feature_requests())
-
     def describe(self) -> dict:
         if len(self.terms) == 1 and self.terms[0][0] == 1.0:
             return self.terms[0][1].describe()
