@@ -4,6 +4,7 @@
 # fails on a missing install step instead of hiding it:
 #   openssh-server / openssh-client: the SSH runner is tested against a real sshd on 127.0.0.1.
 #   chromium (+ a font): the HTML report is rendered in a real headless browser.
+#   gcc: the C source `edgekd export` writes is compiled and checked against the .tflite.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -11,6 +12,7 @@ need_apt=()
 command -v /usr/sbin/sshd >/dev/null 2>&1 || need_apt+=(openssh-server)
 command -v ssh >/dev/null 2>&1 || need_apt+=(openssh-client)
 command -v chromium >/dev/null 2>&1 || need_apt+=(chromium fonts-dejavu-core)
+command -v gcc >/dev/null 2>&1 || need_apt+=(gcc libc6-dev)
 if [ ${#need_apt[@]} -gt 0 ]; then
   SUDO=""
   [ "$(id -u)" -eq 0 ] || SUDO="sudo"

@@ -9,6 +9,7 @@ from edgekd.cli.bench import bench
 from edgekd.cli.common import EdgekdGroup
 from edgekd.cli.devices import devices
 from edgekd.cli.distill import distill
+from edgekd.cli.export import export
 from edgekd.cli.inspect import inspect
 from edgekd.cli.quantize import quantize
 from edgekd.cli.results import compare, report, results
@@ -35,7 +36,7 @@ def cli() -> None:
     """
 
 
-for command in (demo, run, distill, quantize, inspect, bench, devices, results, compare, report):
+for command in (demo, run, distill, quantize, inspect, bench, devices, results, compare, report, export):
     cli.add_command(command)
 
 

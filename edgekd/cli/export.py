@@ -1,0 +1,89 @@
+"""``edgekd export``: a .tflite as C source for microcontroller firmware, with its metadata beside it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from edgekd.cli.common import emit_json, force_option, json_option
+from edgekd.errors import ConversionError, OutputError
+
+FORMATS = ("c",)
+
+
+@click.command()
+@click.argument("model_path", metavar="MODEL.tflite", type=click.Path(path_type=Path))
+@click.option("--format", "fmt", default="c", show_default=True, help=f"Export format: {', '.join(FORMATS)}.")
+@click.option("--out", type=click.Path(path_type=Path), required=True, help="Output folder.")
+@click.option("--name", help="C identifier of the array (default: from the file name; made valid if needed).")
+@force_option
+@json_option
+def export(model_path, fmt, out, name, force, as_json) -> None:
+    """Export a .tflite for a microcontroller: NAME.c (16-byte-aligned array), NAME.h (size, shapes,
+    quantization, a tensor-arena estimate) and NAME.json (metadata).
+
+    \b
+    Example:
+      edgekd export student_int8.tflite --format c --out firmware/model
+    """
+    from edgekd import __version__
+    from edgekd.artifacts import staged_output_folder, write_json_atomic, write_text_atomic
+    from edgekd.export.arena import estimate_arena
+    from edgekd.export.c_array import c_identifier, render_header, render_source
+    from edgekd.quantize.inspect import inspect_tflite
+    from edgekd.results.store import sha256_file
+
+    if fmt not in FORMATS:
+        raise OutputError(f"unknown export format {fmt!r}; known: {', '.join(FORMATS)}")
+    if not model_path.is_file():
+        raise ConversionError(f"model {model_path} does not exist; check the path")
+    data = model_path.read_bytes()
+    report = inspect_tflite(data, str(model_path))
+    identifier, changed = c_identifier(name or model_path.stem)
+    arena = estimate_arena(report)
+    comment = f"{model_path.name}, {len(data)} bytes, exported by edgekd {__version__}"
+    metadata = {
+        "model": model_path.name,
+        "sha256": sha256_file(model_path),
+        "size_bytes": len(data),
+        "c_identifier": identifier,
+        "inputs": [t.as_dict() for t in report.inputs],
+        "outputs": [t.as_dict() for t in report.outputs],
+        "macs": report.macs,
+        "arena_estimate": arena.as_dict(),
+        "edgekd_version": __version__,
+        **_results_metadata(model_path),
+    }
+    with staged_output_folder(out, force) as staging:
+        write_text_atomic(staging / f"{identifier}.h", render_header(identifier, report, arena.bytes, comment))
+        write_text_atomic(staging / f"{identifier}.c", render_source(identifier, f"{identifier}.h", data, comment))
+        write_json_atomic(staging / f"{identifier}.json", metadata)
+    if changed:
+        click.echo(f"edgekd: {name or model_path.stem!r} is not a valid C identifier; using {identifier!r}", err=True)
+    if as_json:
+        emit_json(metadata)
+        return
+    click.echo(f"Wrote {out / (identifier + '.c')}, {identifier}.h and {identifier}.json")
+    click.echo(f"model {len(data):,} bytes (flash); tensor arena estimate {arena.bytes:,} bytes (RAM): {arena.method}")
+
+
+def _results_metadata(model_path: Path) -> dict:
+    """What `edgekd quantize` recorded beside the file: accuracy, its source, the data and its labels."""
+    sidecar = model_path.with_suffix(".results.json")
+    if not sidecar.is_file():
+        return {"accuracy": None, "accuracy_source": f"no {sidecar.name} beside the model"}
+    try:
+        document = json.loads(sidecar.read_text(encoding="utf-8"))
+        record = next(iter(document.get("models", {}).values()))
+    except (OSError, ValueError, StopIteration, AttributeError):
+        return {"accuracy": None, "accuracy_source": f"{sidecar.name} is unreadable"}
+    data = document.get("data") or {}
+    return {
+        "accuracy": record.get("accuracy"),
+        "accuracy_source": record.get("accuracy_source"),
+        "data": data.get("name"),
+        "labels": data.get("class_names") or None,
+        "input_layout": data.get("input_shape"),
+    }

@@ -1,0 +1,1 @@
+"""Exporting models for where they run: C arrays for microcontroller firmware, with their metadata."""

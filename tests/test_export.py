@@ -1,0 +1,105 @@
+"""`edgekd export --format c`: the generated C compiles with the machine's gcc and holds the .tflite byte for byte."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+
+import pytest
+
+from tests.conftest import assert_clean_failure, invoke
+
+CHECK = r"""
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include "student_int8.h"
+
+int main(int argc, char **argv) {
+    FILE *file = fopen(argv[1], "rb");
+    if (!file) return 2;
+    unsigned char *bytes = malloc(STUDENT_INT8_SIZE + 1);
+    size_t read = fread(bytes, 1, STUDENT_INT8_SIZE + 1, file);
+    fclose(file);
+    if (read != STUDENT_INT8_SIZE || student_int8_len != STUDENT_INT8_SIZE) return 3;
+    for (size_t i = 0; i < read; i++) if (bytes[i] != student_int8[i]) return 4;
+    if (((uintptr_t)student_int8) % STUDENT_INT8_ALIGNMENT != 0) return 5;
+    if (STUDENT_INT8_INPUT_0_DIM_1 != 40 || STUDENT_INT8_OUTPUT_0_DIM_1 != 10) return 6;
+    printf("ok %u\n", student_int8_len);
+    return 0;
+}
+"""
+
+
+@pytest.fixture
+def exported(int8_model_file, tmp_path):
+    model = tmp_path / "student_int8.tflite"
+    model.write_bytes(int8_model_file.read_bytes())
+    result = invoke("export", str(model), "--format", "c", "--out", str(tmp_path / "c"), "--json")
+    assert result.exit_code == 0, result.stderr
+    return model, tmp_path / "c", json.loads(result.stdout)
+
+
+def test_the_c_array_compiles_and_equals_the_tflite(exported, tmp_path):
+    gcc = shutil.which("gcc")
+    assert gcc, "gcc is needed (build-essential)"
+    model, folder, _ = exported
+    (folder / "check.c").write_text(CHECK)
+    binary = tmp_path / "check"
+    build = subprocess.run(
+        [
+            gcc,
+            "-std=c11",
+            "-Wall",
+            "-Werror",
+            "-o",
+            str(binary),
+            str(folder / "check.c"),
+            str(folder / "student_int8.c"),
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert build.returncode == 0, build.stderr
+    run = subprocess.run([str(binary), str(model)], capture_output=True, text=True)
+    assert run.returncode == 0 and run.stdout == f"ok {model.stat().st_size}\n", (run.returncode, run.stdout)
+    # A byte changed in the .tflite is caught: the check compares every byte.
+    corrupted = tmp_path / "corrupted.tflite"
+    data = bytearray(model.read_bytes())
+    data[100] ^= 0xFF
+    corrupted.write_bytes(bytes(data))
+    assert subprocess.run([str(binary), str(corrupted)], capture_output=True).returncode == 4
+
+
+def test_metadata_and_the_arena_estimate(exported):
+    model, folder, metadata = exported
+    assert metadata["size_bytes"] == model.stat().st_size and metadata["c_identifier"] == "student_int8"
+    assert metadata["inputs"][0]["shape"] == [1, 40, 1] and metadata["inputs"][0]["quantization"]["scale"]
+    # The conv student's activations by hand (int8, one byte each): input 40, reshaped 40, conv1
+    # 20 x 8 = 160, conv2 10 x 16 = 160, flattened 160, logits 10. The largest pair alive at
+    # once is conv2 -> flatten (or conv1 -> conv2): 160 + 160 = 320 bytes.
+    assert metadata["arena_estimate"]["bytes"] == 320
+    header = (folder / "student_int8.h").read_text()
+    assert "#define STUDENT_INT8_ARENA_ESTIMATE 320" in header and "#define STUDENT_INT8_INPUT_0_ZERO_POINT" in header
+    assert json.loads((folder / "student_int8.json").read_text()) == metadata
+
+
+def test_an_invalid_identifier_is_sanitized_and_said(int8_model_file, tmp_path):
+    result = invoke("export", str(int8_model_file), "--out", str(tmp_path / "c"), "--name", "2nd-model v1")
+    assert result.exit_code == 0, result.stderr
+    assert "'2nd-model v1' is not a valid C identifier; using 'model_2nd_model_v1'" in result.stderr
+    assert (tmp_path / "c" / "model_2nd_model_v1.c").exists()
+
+
+def test_bad_exports_fail_cleanly_and_write_nothing(tmp_path):
+    page = tmp_path / "model.tflite"
+    page.write_text("<!DOCTYPE html><html>not a model</html>")
+    assert_clean_failure(invoke("export", str(page), "--out", str(tmp_path / "a")), "HTML")
+    assert_clean_failure(
+        invoke("export", str(tmp_path / "missing.tflite"), "--out", str(tmp_path / "b")), "does not exist"
+    )
+    assert_clean_failure(
+        invoke("export", str(page), "--format", "rust", "--out", str(tmp_path / "c")), "unknown export format"
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.tflite"]
