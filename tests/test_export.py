@@ -103,3 +103,33 @@ def test_bad_exports_fail_cleanly_and_write_nothing(tmp_path):
         invoke("export", str(page), "--format", "rust", "--out", str(tmp_path / "c")), "unknown export format"
     )
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model.tflite"]
+
+
+def test_fit_on_microcontroller_profiles(int8_model_file, tmp_path, monkeypatch):
+    inspected = invoke("inspect", str(int8_model_file), "--device", "nano33ble", "--json")
+    fit = json.loads(inspected.stdout)["fit"]
+    assert fit["fits"] is True and fit["flash"]["available"] == 1024 * 1024 and fit["ram"]["available"] == 256 * 1024
+    assert fit["ram"]["needed_estimate"] == 320
+    # A board with 4 KB of flash: the 8 KB model is refused by export, reported by inspect.
+    devices = tmp_path / "devices"
+    devices.mkdir()
+    from edgekd.profiles.loader import get_profile
+
+    text = get_profile("nano33ble").path.read_text().replace("name: nano33ble", "name: tiny-mcu")
+    (devices / "tiny-mcu.yaml").write_text(text.replace("flash_kb: 1024", "flash_kb: 4"))
+    monkeypatch.setenv("EDGEKD_DEVICES", str(devices))
+    refused = invoke("export", str(int8_model_file), "--out", str(tmp_path / "c"), "--device", "tiny-mcu")
+    assert_clean_failure(refused, "does not fit tiny-mcu", "bytes of flash and tiny-mcu has 4,096")
+    assert not (tmp_path / "c").exists()
+    report = invoke("inspect", str(int8_model_file), "--device", "tiny-mcu")
+    assert report.exit_code == 0 and "tiny-mcu: does NOT fit" in report.stdout
+
+
+def test_float_models_and_benchmarks_are_refused_on_microcontrollers(pipeline_run, tmp_path):
+    out, _ = pipeline_run
+    refused = invoke(
+        "export", str(out / "teacher_float32.tflite"), "--out", str(tmp_path / "c"), "--device", "esp32-s3"
+    )
+    assert_clean_failure(refused, "is a float32 model and device esp32-s3 runs only int8", "ESP-NN")
+    bench = invoke("bench", str(out / "student_int8.tflite"), "--device", "stm32h7")
+    assert_clean_failure(bench, "microcontroller flashed by its firmware toolchain", "edgekd export")

@@ -13,6 +13,12 @@ _RUNNERS: dict[str, Runner] = {"local": LocalRunner(), "ssh": SshRunner(), "adb"
 
 def get_runner(profile: DeviceProfile) -> Runner:
     transport = profile.transport.type.value
+    if transport == "none":
+        raise BenchmarkError(
+            f"device {profile.name!r} is a microcontroller flashed by its firmware toolchain; edgekd cannot run "
+            f"benchmarks there. Check the fit with `edgekd inspect MODEL --device {profile.name}` and build the "
+            f"firmware from `edgekd export MODEL --format c --device {profile.name}`"
+        )
     if transport not in _RUNNERS:
         raise BenchmarkError(
             f"device {profile.name!r} is reached over {transport!r}, and this version of edgekd has no {transport} "

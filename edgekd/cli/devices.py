@@ -40,7 +40,7 @@ def list_devices(as_json: bool) -> None:
             e.profile.display_name,
             e.profile.kind,
             e.profile.transport.type.value,
-            "yes" if has_runner(e.profile) else "not yet",
+            "yes" if has_runner(e.profile) else ("export" if e.profile.transport.type.value == "none" else "not yet"),
             ",".join(d.value for d in e.profile.runtime.delegates),
             e.origin,
         ]

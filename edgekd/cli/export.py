@@ -18,9 +18,12 @@ FORMATS = ("c",)
 @click.option("--format", "fmt", default="c", show_default=True, help=f"Export format: {', '.join(FORMATS)}.")
 @click.option("--out", type=click.Path(path_type=Path), required=True, help="Output folder.")
 @click.option("--name", help="C identifier of the array (default: from the file name; made valid if needed).")
+@click.option(
+    "--device", help="A microcontroller profile (esp32-s3, nano33ble, stm32h7, ...): refuse a model that does not fit."
+)
 @force_option
 @json_option
-def export(model_path, fmt, out, name, force, as_json) -> None:
+def export(model_path, fmt, out, name, device, force, as_json) -> None:
     """Export a .tflite for a microcontroller: NAME.c (16-byte-aligned array), NAME.h (size, shapes,
     quantization, a tensor-arena estimate) and NAME.json (metadata).
 
@@ -43,6 +46,7 @@ def export(model_path, fmt, out, name, force, as_json) -> None:
     report = inspect_tflite(data, str(model_path))
     identifier, changed = c_identifier(name or model_path.stem)
     arena = estimate_arena(report)
+    fit = _check_fit(device, data, str(model_path), report, arena) if device else None
     comment = f"{model_path.name}, {len(data)} bytes, exported by edgekd {__version__}"
     metadata = {
         "model": model_path.name,
@@ -56,6 +60,8 @@ def export(model_path, fmt, out, name, force, as_json) -> None:
         "edgekd_version": __version__,
         **_results_metadata(model_path),
     }
+    if fit is not None:
+        metadata["fit"] = fit
     with staged_output_folder(out, force) as staging:
         write_text_atomic(staging / f"{identifier}.h", render_header(identifier, report, arena.bytes, comment))
         write_text_atomic(staging / f"{identifier}.c", render_source(identifier, f"{identifier}.h", data, comment))
@@ -67,6 +73,26 @@ def export(model_path, fmt, out, name, force, as_json) -> None:
         return
     click.echo(f"Wrote {out / (identifier + '.c')}, {identifier}.h and {identifier}.json")
     click.echo(f"model {len(data):,} bytes (flash); tensor arena estimate {arena.bytes:,} bytes (RAM): {arena.method}")
+    if fit is not None:
+        click.echo(
+            f"fits {device}: {fit['flash']['available']:,} bytes of flash, {fit['ram']['available']:,} of RAM "
+            f"({fit['note']})"
+        )
+
+
+def _check_fit(device: str, data: bytes, source: str, report, arena) -> dict:
+    """The fit on ``device``; a model the device cannot run or hold is refused with the reason."""
+    from edgekd.bench.benchmark import check_device_can_run
+    from edgekd.errors import ProfileError
+    from edgekd.export.fit import fit_report
+    from edgekd.profiles.loader import get_profile
+
+    entry = get_profile(device)
+    check_device_can_run(entry, data, source)
+    fit = fit_report(report, arena, entry.profile)
+    if fit["problems"]:
+        raise ProfileError(f"{source} does not fit {device}: {'; '.join(fit['problems'])}")
+    return fit
 
 
 def _results_metadata(model_path: Path) -> dict:

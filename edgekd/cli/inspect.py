@@ -16,14 +16,18 @@ from edgekd.results.table import count, format_table, kib
 @click.option(
     "--edgetpu", is_flag=True, help="Add an Edge TPU verdict: which ops would map, where the graph splits, why."
 )
+@click.option(
+    "--device", help="Say whether the model fits this device: quantization, flash and RAM (microcontrollers)."
+)
 @json_option
-def inspect(model_path: Path, edgetpu: bool, as_json: bool) -> None:
+def inspect(model_path: Path, edgetpu: bool, device: str | None, as_json: bool) -> None:
     """Show inputs/outputs (dtype, shape, quantization), ops with MACs, tensor dtypes, parameters and size.
 
     \b
     Examples:
       edgekd inspect runs/demo-20261125-120000/student_int8.tflite
       edgekd inspect student_int8.tflite --edgetpu
+      edgekd inspect student_int8.tflite --device nano33ble
     """
     from edgekd.quantize.checks import detected_mode
     from edgekd.quantize.edgetpu import edgetpu_verdict
@@ -37,6 +41,8 @@ def inspect(model_path: Path, edgetpu: bool, as_json: bool) -> None:
     verdict = edgetpu_verdict(report) if edgetpu else None
     if verdict is not None:
         document["edgetpu"] = verdict.as_dict()
+    if device:
+        document["fit"] = _fit(device, model_path, report)
     if as_json:
         emit_json(document)
         return
@@ -72,3 +78,37 @@ def inspect(model_path: Path, edgetpu: bool, as_json: bool) -> None:
         for note in verdict.notes:
             click.echo(f"note: {note}")
         click.echo(f"rules: {document['edgetpu']['op_table']}")
+    if device:
+        fit = document["fit"]
+        verdict_text = {True: "fits", False: "does NOT fit", None: "fit unknown (the profile gives no flash/RAM)"}
+        click.echo()
+        click.echo(f"{device}: {verdict_text[fit['fits']]}")
+        flash, ram = fit["flash"], fit["ram"]
+        click.echo(f"  flash: model {flash['needed']:,} bytes of {_bytes(flash['available'])}")
+        click.echo(
+            f"  RAM: tensor arena about {ram['needed_estimate']:,} bytes of {_bytes(ram['available'])} ({ram['method']})"
+        )
+        for problem in fit["problems"]:
+            click.echo(f"  {problem}")
+        click.echo(f"  {fit['note']}")
+
+
+def _bytes(value: int | None) -> str:
+    return f"{value:,} bytes" if value is not None else "unknown"
+
+
+def _fit(device: str, model_path: Path, report) -> dict:
+    """Quantization the device runs, and flash and RAM against its limits (a report, not a refusal)."""
+    from edgekd.export.arena import estimate_arena
+    from edgekd.export.fit import fit_report
+    from edgekd.profiles.loader import get_profile
+    from edgekd.quantize.checks import detected_mode
+
+    profile = get_profile(device).profile
+    fit = fit_report(report, estimate_arena(report), profile)
+    mode = detected_mode(report)
+    if not profile.supports(mode):
+        reason = f": {profile.quantization.reason}" if profile.quantization.reason else ""
+        fit["problems"].insert(0, f"{device} runs only {', '.join(profile.quantization.supported)}, not {mode}{reason}")
+        fit["fits"] = False
+    return fit

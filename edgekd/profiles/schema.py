@@ -20,6 +20,8 @@ class Transport(str, enum.Enum):
     LOCAL = "local"
     SSH = "ssh"
     ADB = "adb"
+    # Microcontrollers: flashed by the user's firmware toolchain; edgekd exports and checks fit.
+    NONE = "none"
 
 
 class Delegate(str, enum.Enum):
@@ -35,8 +37,11 @@ class Hardware(Strict):
     cpu: str
     cores: int = Field(ge=1)
     clock_ghz: float = Field(gt=0)
-    memory_mb: int = Field(ge=1)
+    memory_mb: int | None = Field(default=None, ge=1)
     accelerator: str | None = None
+    # Microcontrollers: on-chip flash for the model (with the firmware) and RAM for the tensor arena.
+    flash_kb: int | None = Field(default=None, ge=1)
+    ram_kb: int | None = Field(default=None, ge=1)
 
 
 class Runtime(Strict):
