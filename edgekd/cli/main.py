@@ -7,6 +7,7 @@ import click
 from edgekd import __version__
 from edgekd.cli.bench import bench
 from edgekd.cli.common import EdgekdGroup
+from edgekd.cli.deploy import deploy
 from edgekd.cli.devices import devices
 from edgekd.cli.distill import distill
 from edgekd.cli.export import export
@@ -36,7 +37,7 @@ def cli() -> None:
     """
 
 
-for command in (demo, run, distill, quantize, inspect, bench, devices, results, compare, report, export):
+for command in (demo, run, distill, quantize, inspect, bench, devices, results, compare, report, export, deploy):
     cli.add_command(command)
 
 
