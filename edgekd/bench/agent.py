@@ -17,6 +17,7 @@ import os
 import platform
 import re
 import resource
+import shutil
 import subprocess
 import sys
 import threading
@@ -154,7 +155,7 @@ class TegrastatsReader:
 
     def __init__(self, root="/"):
         candidate = os.path.join(root, "usr/bin/tegrastats")
-        executable = candidate if os.access(candidate, os.X_OK) else _which("tegrastats")
+        executable = candidate if os.access(candidate, os.X_OK) else shutil.which("tegrastats")
         if not executable:
             raise RuntimeError("tegrastats not found (Jetson boards ship it in /usr/bin)")
         self.process = subprocess.Popen(
@@ -190,14 +191,6 @@ class TegrastatsReader:
                 self.process.wait(timeout=5)
             except subprocess.TimeoutExpired:
                 self.process.kill()
-
-
-def _which(name):
-    for folder in os.environ.get("PATH", "").split(os.pathsep):
-        path = os.path.join(folder, name)
-        if os.access(path, os.X_OK):
-            return path
-    return None
 
 
 # ---- thermal state: read before and after the measured runs ------------------------------
