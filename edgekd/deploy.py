@@ -16,7 +16,7 @@ import secrets
 import subprocess
 from pathlib import Path
 
-from edgekd.bench.ssh import SshTarget, _classify, remote_command
+from edgekd.bench.ssh import SshTarget, classify_ssh_failure, remote_command
 from edgekd.errors import BenchmarkError, ProfileError
 from edgekd.profiles.loader import ProfileEntry
 
@@ -47,7 +47,9 @@ class SshDeployer:
         except subprocess.TimeoutExpired:
             raise DeployError(f"{self.profile.name}: no answer within {timeout:.0f} s") from None
         if completed.returncode == 255:
-            raise DeployError(_classify(completed.stderr.decode(errors="replace"), self.target, self.profile.name)[0])
+            raise DeployError(
+                classify_ssh_failure(completed.stderr.decode(errors="replace"), self.target, self.profile.name)[0]
+            )
         return completed
 
     def _check(self, command: str, what: str) -> str:

@@ -85,7 +85,7 @@ def remote_command(*words: str) -> str:
     return " ".join(shlex.quote(word) for word in words)
 
 
-def _classify(stderr: str, target: SshTarget, device: str) -> tuple[str, bool]:
+def classify_ssh_failure(stderr: str, target: SshTarget, device: str) -> tuple[str, bool]:
     """A readable reason for an ssh failure, and whether retrying could help."""
     text = stderr.lower()
     where = f"{target.host}:{target.port}"
@@ -154,7 +154,7 @@ class SshRunner:
                 f"{device}: no answer within {timeout:.0f} s; the device may be hung or overloaded"
             ) from None
         if completed.returncode == 255:
-            reason, _ = _classify(completed.stderr, target, device)
+            reason, _ = classify_ssh_failure(completed.stderr, target, device)
             raise BenchmarkError(reason)
         return completed
 
@@ -170,7 +170,7 @@ class SshRunner:
                     return completed.stdout
                 if completed.returncode != 255:
                     raise BenchmarkError(f"{device}: remote command failed: {completed.stderr.strip()[-200:]}")
-                reason, retry = _classify(completed.stderr, target, device)
+                reason, retry = classify_ssh_failure(completed.stderr, target, device)
             if not retry or attempt == retries:
                 raise BenchmarkError(reason + (f" (after {attempt + 1} attempts)" if attempt else ""))
             time.sleep(RETRY_DELAY_S * (attempt + 1))
@@ -187,5 +187,5 @@ class SshRunner:
         if completed.returncode != 0:
             stderr = completed.stderr.decode(errors="replace")
             if completed.returncode == 255:
-                raise BenchmarkError(_classify(stderr, target, device)[0])
+                raise BenchmarkError(classify_ssh_failure(stderr, target, device)[0])
             raise BenchmarkError(f"{device}: copying {local.name} failed: {stderr.strip()[-200:]} (disk full?)")
