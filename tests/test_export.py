@@ -133,3 +133,22 @@ def test_float_models_and_benchmarks_are_refused_on_microcontrollers(pipeline_ru
     assert_clean_failure(refused, "is a float32 model and device esp32-s3 runs only int8", "ESP-NN")
     bench = invoke("bench", str(out / "student_int8.tflite"), "--device", "stm32h7")
     assert_clean_failure(bench, "microcontroller flashed by its firmware toolchain", "edgekd export")
+
+
+def test_metadata_travels_from_quantize_to_export_and_inspect(pipeline_run, tmp_path):
+    from tests.conftest import TINY_DATA
+
+    out, _ = pipeline_run
+    model = tmp_path / "s.tflite"
+    assert invoke("quantize", str(out / "student_kd.keras"), "--data", TINY_DATA, "--out", str(model)).exit_code == 0
+    accuracy = json.loads((tmp_path / "s.results.json").read_text())["models"]["s"]["accuracy"]
+    exported = invoke("export", str(model), "--out", str(tmp_path / "c"), "--json")
+    metadata = json.loads(exported.stdout)
+    assert metadata["accuracy"] == accuracy and "LiteRT" in metadata["accuracy_source"]
+    assert metadata["data"] == "mnist1d" and metadata["input_layout"] == [40, 1]
+    shown = json.loads(invoke("inspect", str(model), "--json").stdout)["metadata"]
+    assert shown["accuracy"] == {"value": accuracy, "source": "s.results.json"}
+    # Without any sidecar, inspect says nothing it does not know.
+    bare = tmp_path / "bare.tflite"
+    bare.write_bytes(model.read_bytes())
+    assert "metadata" not in json.loads(invoke("inspect", str(bare), "--json").stdout)

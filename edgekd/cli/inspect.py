@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import click
@@ -43,6 +44,9 @@ def inspect(model_path: Path, edgetpu: bool, device: str | None, as_json: bool) 
         document["edgetpu"] = verdict.as_dict()
     if device:
         document["fit"] = _fit(device, model_path, report)
+    metadata = _sidecar_metadata(model_path)
+    if metadata:
+        document["metadata"] = metadata
     if as_json:
         emit_json(document)
         return
@@ -78,6 +82,11 @@ def inspect(model_path: Path, edgetpu: bool, device: str | None, as_json: bool) 
         for note in verdict.notes:
             click.echo(f"note: {note}")
         click.echo(f"rules: {document['edgetpu']['op_table']}")
+    if metadata:
+        click.echo()
+        click.echo("metadata (" + ", ".join(sorted({m["source"] for m in metadata.values()})) + "):")
+        for key, entry in metadata.items():
+            click.echo(f"  {key}: {entry['value']}")
     if device:
         fit = document["fit"]
         verdict_text = {True: "fits", False: "does NOT fit", None: "fit unknown (the profile gives no flash/RAM)"}
@@ -91,6 +100,27 @@ def inspect(model_path: Path, edgetpu: bool, device: str | None, as_json: bool) 
         for problem in fit["problems"]:
             click.echo(f"  {problem}")
         click.echo(f"  {fit['note']}")
+
+
+def _sidecar_metadata(model_path: Path) -> dict:
+    """What edgekd wrote beside the file (quantize's .results.json, deploy's and export's .json), each with its source."""
+    from edgekd.cli.export import _results_metadata
+
+    found: dict = {}
+    deployed = model_path.with_name(model_path.name + ".json")
+    if deployed.is_file():
+        try:
+            sidecar = json.loads(deployed.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, ValueError):
+            sidecar = {}
+        for key in ("accuracy", "accuracy_source", "data", "labels", "input_layout", "edgekd_version"):
+            if sidecar.get(key) is not None:
+                found[key] = {"value": sidecar[key], "source": deployed.name}
+    if model_path.with_suffix(".results.json").is_file():
+        for key, value in _results_metadata(model_path).items():
+            if value is not None and key not in found:
+                found[key] = {"value": value, "source": model_path.with_suffix(".results.json").name}
+    return found
 
 
 def _bytes(value: int | None) -> str:
