@@ -51,7 +51,7 @@ def _metadata(model_path: Path, entry) -> dict:
     """Checks the device can run and hold the model; returns the metadata that goes beside it."""
     from edgekd import __version__
     from edgekd.bench.benchmark import check_device_can_run
-    from edgekd.cli.export import _results_metadata
+    from edgekd.export.metadata import results_metadata
 
     if not model_path.is_file():
         raise ProfileError(f"model {model_path} does not exist; check the path")
@@ -69,7 +69,7 @@ def _metadata(model_path: Path, entry) -> dict:
         "outputs": [t.as_dict() for t in report.outputs],
         "macs": report.macs,
         "edgekd_version": __version__,
-        **_results_metadata(model_path),
+        **results_metadata(model_path),
     }
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import click
@@ -35,6 +34,7 @@ def export(model_path, fmt, out, name, device, force, as_json) -> None:
     from edgekd.artifacts import staged_output_folder, write_json_atomic, write_text_atomic
     from edgekd.export.arena import estimate_arena
     from edgekd.export.c_array import c_identifier, render_header, render_source
+    from edgekd.export.metadata import results_metadata
     from edgekd.quantize.inspect import inspect_tflite
     from edgekd.results.store import sha256_file
 
@@ -58,7 +58,7 @@ def export(model_path, fmt, out, name, device, force, as_json) -> None:
         "macs": report.macs,
         "arena_estimate": arena.as_dict(),
         "edgekd_version": __version__,
-        **_results_metadata(model_path),
+        **results_metadata(model_path),
     }
     if fit is not None:
         metadata["fit"] = fit
@@ -93,23 +93,3 @@ def _check_fit(device: str, data: bytes, source: str, report, arena) -> dict:
     if fit["problems"]:
         raise ProfileError(f"{source} does not fit {device}: {'; '.join(fit['problems'])}")
     return fit
-
-
-def _results_metadata(model_path: Path) -> dict:
-    """What `edgekd quantize` recorded beside the file: accuracy, its source, the data and its labels."""
-    sidecar = model_path.with_suffix(".results.json")
-    if not sidecar.is_file():
-        return {"accuracy": None, "accuracy_source": f"no {sidecar.name} beside the model"}
-    try:
-        document = json.loads(sidecar.read_text(encoding="utf-8"))
-        record = next(iter(document.get("models", {}).values()))
-    except (OSError, ValueError, StopIteration, AttributeError):
-        return {"accuracy": None, "accuracy_source": f"{sidecar.name} is unreadable"}
-    data = document.get("data") or {}
-    return {
-        "accuracy": record.get("accuracy"),
-        "accuracy_source": record.get("accuracy_source"),
-        "data": data.get("name"),
-        "labels": data.get("class_names") or None,
-        "input_layout": data.get("input_shape"),
-    }

@@ -104,7 +104,7 @@ def inspect(model_path: Path, edgetpu: bool, device: str | None, as_json: bool) 
 
 def _sidecar_metadata(model_path: Path) -> dict:
     """What edgekd wrote beside the file (quantize's .results.json, deploy's and export's .json), each with its source."""
-    from edgekd.cli.export import _results_metadata
+    from edgekd.export.metadata import results_metadata
 
     found: dict = {}
     deployed = model_path.with_name(model_path.name + ".json")
@@ -117,7 +117,7 @@ def _sidecar_metadata(model_path: Path) -> dict:
             if sidecar.get(key) is not None:
                 found[key] = {"value": sidecar[key], "source": deployed.name}
     if model_path.with_suffix(".results.json").is_file():
-        for key, value in _results_metadata(model_path).items():
+        for key, value in results_metadata(model_path).items():
             if value is not None and key not in found:
                 found[key] = {"value": value, "source": model_path.with_suffix(".results.json").name}
     return found
