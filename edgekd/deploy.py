@@ -1,11 +1,16 @@
 """Put a model on a device, safely: upload under a temporary name, verify, then rename into place.
 
-Over SSH (the profile's strict host-key settings): the model and its metadata JSON are
-streamed to ``PATH.edgekd-upload-TOKEN``, their SHA-256 is checked on the device with
-``sha256sum``, the installed model (if any) is hard-linked to ``PATH.previous``, and only
-then does ``mv`` rename the upload over ``PATH``, an atomic step on POSIX filesystems. A
+One procedure for every transport, written in POSIX shell that a Linux board, Android's
+toybox and the host all run. The model (with its metadata embedded) and its metadata JSON
+go to ``PATH.edgekd-upload-TOKEN``; their SHA-256 is checked on the device with
+``sha256sum``; the installed model (if any) is hard-linked to ``PATH.previous``; only then
+does ``mv`` rename the upload over ``PATH``, an atomic step on POSIX filesystems. A
 connection that drops mid-upload leaves the installed model untouched (the partial upload
 fails its checksum and is removed). ``rollback`` renames ``PATH.previous`` back.
+
+The transports differ only in how a command runs and how bytes travel (:class:`Channel`):
+``ssh`` with the profile's strict host-key settings, ``adb shell``/``adb push``, and ``sh``
+on this machine.
 """
 
 from __future__ import annotations
@@ -13,14 +18,18 @@ from __future__ import annotations
 import hashlib
 import json
 import secrets
+import shutil
 import subprocess
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 from edgekd.bench.ssh import SshTarget, classify_ssh_failure, remote_command
 from edgekd.errors import BenchmarkError, ProfileError
 from edgekd.profiles.loader import ProfileEntry
 
-DEFAULT_FOLDER = "edgekd/models"
+# Relative to the login folder over SSH and on the host; Android has no writable home for a shell user.
+DEFAULT_FOLDER = {"ssh": "edgekd/models", "local": "edgekd/models", "adb": "/data/local/tmp/edgekd/models"}
 UPLOAD_TIMEOUT_S = 300
 
 
@@ -28,72 +37,146 @@ class DeployError(BenchmarkError):
     """The device could not be reached or refused the installation."""
 
 
-def remote_path_for(model: Path, path: str | None) -> str:
-    return path or f"{DEFAULT_FOLDER}/{model.name}"
+@dataclass(frozen=True)
+class Answer:
+    returncode: int
+    stdout: str
+    stderr: str
 
 
-class SshDeployer:
+class Channel(Protocol):
+    """How commands run and bytes travel to one device."""
+
+    def run(self, command: str, timeout: float = 60) -> Answer: ...
+
+    def upload(self, data: bytes, remote: str) -> Answer: ...
+
+
+class SshChannel:
     def __init__(self, entry: ProfileEntry):
-        self.profile = entry.profile
-        self.target = SshTarget.from_profile(self.profile)
+        self.name = entry.profile.name
+        self.target = SshTarget.from_profile(entry.profile)
 
-    def _ssh(
-        self, command: str, stdin=None, data: bytes | None = None, timeout: float = 60
-    ) -> subprocess.CompletedProcess:
+    def _ssh(self, command: str, data: bytes | None, timeout: float) -> Answer:
         argv = ["ssh", *self.target.options(), self.target.destination, "--", command]
-        feed = {"input": data} if data is not None else {"stdin": stdin if stdin is not None else subprocess.DEVNULL}
+        feed = {"input": data} if data is not None else {"stdin": subprocess.DEVNULL}
         try:
             completed = subprocess.run(argv, capture_output=True, timeout=timeout, check=False, **feed)
         except subprocess.TimeoutExpired:
-            raise DeployError(f"{self.profile.name}: no answer within {timeout:.0f} s") from None
+            raise DeployError(f"{self.name}: no answer within {timeout:.0f} s") from None
+        stderr = completed.stderr.decode(errors="replace")
         if completed.returncode == 255:
-            raise DeployError(
-                classify_ssh_failure(completed.stderr.decode(errors="replace"), self.target, self.profile.name)[0]
+            raise DeployError(classify_ssh_failure(stderr, self.target, self.name)[0])
+        return Answer(completed.returncode, completed.stdout.decode(errors="replace"), stderr)
+
+    def run(self, command: str, timeout: float = 60) -> Answer:
+        return self._ssh(command, None, timeout)
+
+    def upload(self, data: bytes, remote: str) -> Answer:
+        # Streamed into a quoted name: the local file name never reaches the device.
+        return self._ssh(f"cat > {remote_command(remote)}", data, UPLOAD_TIMEOUT_S)
+
+
+class AdbChannel:
+    def __init__(self, entry: ProfileEntry, executable: str = "adb"):
+        self.name = entry.profile.name
+        self.executable = executable
+        serial = entry.profile.transport.serial
+        self.prefix = ["-s", serial] if serial else []
+
+    def _adb(self, args: list[str], timeout: float) -> Answer:
+        if shutil.which(self.executable) is None:
+            raise DeployError("adb is not installed; install it (Debian: apt-get install adb) and enable USB debugging")
+        try:
+            completed = subprocess.run(
+                [self.executable, *self.prefix, *args], capture_output=True, text=True, timeout=timeout, check=False
             )
-        return completed
+        except subprocess.TimeoutExpired:
+            raise DeployError(f"{self.name}: adb {args[0]} gave no answer within {timeout:.0f} s") from None
+        text = completed.stderr.lower()
+        if "no devices/emulators found" in text or "device offline" in text or "unauthorized" in text:
+            raise DeployError(f"{self.name}: adb cannot reach the device: {completed.stderr.strip()[:200]}")
+        return Answer(completed.returncode, completed.stdout, completed.stderr)
+
+    def run(self, command: str, timeout: float = 60) -> Answer:
+        # adb's shell protocol (Android 7+) returns the remote exit status.
+        return self._adb(["shell", command], timeout)
+
+    def upload(self, data: bytes, remote: str) -> Answer:
+        # adb push takes a local file: a private temporary copy, so the user's name never matters.
+        import tempfile
+
+        with tempfile.TemporaryDirectory(prefix="edgekd-push-") as folder:
+            local = Path(folder) / "upload"
+            local.write_bytes(data)
+            return self._adb(["push", str(local), remote], UPLOAD_TIMEOUT_S)
+
+
+class LocalChannel:
+    """The host itself: the same shell steps, run by ``sh`` from the home folder."""
+
+    def __init__(self, entry: ProfileEntry):
+        self.name = entry.profile.name
+
+    def run(self, command: str, timeout: float = 60) -> Answer:
+        completed = subprocess.run(  # noqa: S603 - fixed argv; every word of ``command`` is quoted
+            ["/bin/sh", "-c", command], capture_output=True, text=True, timeout=timeout, check=False, cwd=Path.home()
+        )
+        return Answer(completed.returncode, completed.stdout, completed.stderr)
+
+    def upload(self, data: bytes, remote: str) -> Answer:
+        target = Path(remote) if Path(remote).is_absolute() else Path.home() / remote
+        try:
+            target.write_bytes(data)
+        except OSError as exc:
+            return Answer(1, "", f"{exc.strerror}: {target}")
+        return Answer(0, "", "")
+
+
+class Deployer:
+    """Install, replace and roll back a model at a path on one device, through its channel."""
+
+    def __init__(self, name: str, channel: Channel):
+        self.name = name
+        self.channel = channel
 
     def _check(self, command: str, what: str) -> str:
-        completed = self._ssh(command)
-        if completed.returncode != 0:
-            detail = completed.stderr.decode(errors="replace").strip().splitlines()[-1:] or ["no output"]
-            raise DeployError(f"{self.profile.name}: {what} failed: {detail[0][:200]}")
-        return completed.stdout.decode(errors="replace")
+        answer = self.channel.run(command)
+        if answer.returncode != 0:
+            detail = answer.stderr.strip().splitlines()[-1:] or answer.stdout.strip().splitlines()[-1:] or ["no output"]
+            raise DeployError(f"{self.name}: {what} failed: {detail[0][:200]}")
+        return answer.stdout
 
-    def upload(self, local: Path, remote: str) -> None:
-        """Stream ``local`` into ``remote`` (quoted); the local name never reaches the device."""
-        with open(local, "rb") as handle:
-            completed = self._ssh(f"cat > {remote_command(remote)}", stdin=handle, timeout=UPLOAD_TIMEOUT_S)
-        if completed.returncode != 0:
-            detail = completed.stderr.decode(errors="replace").strip()[-200:]
-            raise DeployError(
-                f"{self.profile.name}: uploading {local.name} failed: {detail} (no permission? disk full?)"
-            )
+    def _upload(self, data: bytes, remote: str, what: str) -> None:
+        answer = self.channel.upload(data, remote)
+        if answer.returncode != 0:
+            detail = answer.stderr.strip()[-200:]
+            raise DeployError(f"{self.name}: uploading {what} failed: {detail} (no permission? disk full?)")
 
     def sha256(self, remote: str) -> str:
         output = self._check(remote_command("sha256sum", "--", remote), f"checksumming {remote}")
         return output.split()[0] if output.split() else ""
 
-    def install(self, model: Path, metadata: dict, path: str) -> dict:
+    def install(self, model: bytes, metadata: dict, path: str, label: str) -> dict:
         token = secrets.token_hex(4)
         sidecar_path = f"{path}.json"
         staged_model, staged_sidecar = f"{path}.edgekd-upload-{token}", f"{sidecar_path}.edgekd-upload-{token}"
         folder = path.rsplit("/", 1)[0] if "/" in path else "."
         self._check(remote_command("mkdir", "-p", "--", folder), f"creating {folder}")
-        sidecar = json.dumps(metadata, indent=2).encode()
-        local_sha = hashlib.sha256(model.read_bytes()).hexdigest()
+        local_sha = hashlib.sha256(model).hexdigest()
         try:
-            self.upload(model, staged_model)
+            self._upload(model, staged_model, label)
             try:
                 remote_sha = self.sha256(staged_model)
             except DeployError:
                 remote_sha = "missing"
             if remote_sha != local_sha:
                 raise DeployError(
-                    f"{self.profile.name}: the upload did not arrive whole (its SHA-256 on the device is "
+                    f"{self.name}: the upload did not arrive whole (its SHA-256 on the device is "
                     f"{remote_sha[:12]}, not {local_sha[:12]}): the connection dropped or the disk is full; "
                     "the installed model was not touched"
                 )
-            self._upload_bytes(sidecar, staged_sidecar)
+            self._upload(json.dumps(metadata, indent=2).encode(), staged_sidecar, "the metadata")
             # Keep the installed version (hard links: no copy, no window without a model), then swap atomically.
             keep = (
                 f"if [ -e {remote_command(path)} ]; then ln -f -- {remote_command(path)} {remote_command(path + '.previous')}; fi; "
@@ -104,36 +187,44 @@ class SshDeployer:
             )
             self._check(keep, f"installing {path}")
         except BaseException:
-            self._ssh(remote_command("rm", "-f", "--", staged_model, staged_sidecar))
+            try:
+                self.channel.run(remote_command("rm", "-f", "--", staged_model, staged_sidecar))
+            except DeployError:
+                pass  # the device is gone; the staged name is never loaded by anything
             raise
-        return {"device": self.profile.name, "path": path, "metadata": sidecar_path, "sha256": local_sha}
-
-    def _upload_bytes(self, data: bytes, remote: str) -> None:
-        completed = self._ssh(f"cat > {remote_command(remote)}", data=data)
-        if completed.returncode != 0:
-            raise DeployError(f"{self.profile.name}: uploading the metadata failed: {completed.stderr.decode()[-200:]}")
+        return {"device": self.name, "path": path, "metadata": sidecar_path, "sha256": local_sha}
 
     def rollback(self, path: str) -> dict:
         previous = f"{path}.previous"
-        exists = self._ssh(f"test -e {remote_command(previous)}")
-        if exists.returncode != 0:
-            raise DeployError(f"{self.profile.name}: no previous version at {previous} to roll back to")
+        if self.channel.run(f"test -e {remote_command(previous)}").returncode != 0:
+            raise DeployError(f"{self.name}: no previous version at {previous} to roll back to")
         command = (
             f"mv -f -- {remote_command(previous)} {remote_command(path)} && "
             f"if [ -e {remote_command(path + '.json.previous')} ]; then "
             f"mv -f -- {remote_command(path + '.json.previous')} {remote_command(path + '.json')}; fi"
         )
         self._check(command, f"rolling back {path}")
-        return {"device": self.profile.name, "path": path, "restored_from": previous}
+        return {"device": self.name, "path": path, "restored_from": previous}
 
 
-def deployer_for(entry: ProfileEntry) -> SshDeployer:
+CHANNELS = {"ssh": SshChannel, "adb": AdbChannel, "local": LocalChannel}
+
+
+def deployer_for(entry: ProfileEntry) -> Deployer:
     transport = entry.profile.transport.type.value
-    if transport == "ssh":
-        return SshDeployer(entry)
     if transport == "none":
         raise ProfileError(
             f"{entry.profile.name} is a microcontroller: build its firmware from "
             f"`edgekd export MODEL --format c --device {entry.profile.name}` instead"
         )
-    raise ProfileError(f"deploying over {transport} is not supported yet (ssh is); device {entry.profile.name}")
+    return Deployer(entry.profile.name, CHANNELS[transport](entry))
+
+
+def remote_path_for(entry: ProfileEntry, model_name: str, path: str | None) -> str:
+    """Where the model goes: the user's path (a relative one, on the host, from the current folder) or the default."""
+    transport = entry.profile.transport.type.value
+    if path is None:
+        return f"{DEFAULT_FOLDER.get(transport, 'edgekd/models')}/{model_name}"
+    if transport == "local":
+        return str(Path(path).expanduser().absolute())
+    return path

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 import subprocess
+from pathlib import Path
 
 import pytest
 
 from edgekd.bench.ssh import remote_command
-from edgekd.deploy import SshDeployer
+from edgekd.deploy import Answer, SshChannel
+from edgekd.export.embedded import read_embedded_metadata
 from tests.conftest import assert_clean_failure, invoke
 from tests.sshd import start_sshd
 
@@ -45,42 +47,55 @@ def test_deploy_installs_keeps_the_previous_and_rolls_back(device, versions, tmp
     target = tmp_path / "board" / "models" / "model.tflite"
     installed = invoke("deploy", str(first), "--device", device, "--path", str(target), "--json")
     assert installed.exit_code == 0, installed.stderr
-    assert target.read_bytes() == first.read_bytes()
+    check_installed(target, "v1.tflite")
     metadata = json.loads((tmp_path / "board" / "models" / "model.tflite.json").read_text())
-    assert metadata["model"] == "v1.tflite" and metadata["inputs"][0]["dtype"] == "int8"
+    assert metadata["inputs"][0]["dtype"] == "int8"
+    v1 = target.read_bytes()
     again = invoke("deploy", str(second), "--device", device, "--path", str(target))
     assert again.exit_code == 0, again.stderr
-    assert target.read_bytes() == second.read_bytes()
-    assert (target.parent / "model.tflite.previous").read_bytes() == first.read_bytes()
+    check_installed(target, "v2.tflite")
+    assert (target.parent / "model.tflite.previous").read_bytes() == v1
     assert not list(target.parent.glob("*edgekd-upload*")), "no upload is left behind"
     back = invoke("deploy", "--rollback", "--device", device, "--path", str(target))
     assert back.exit_code == 0, back.stderr
-    assert target.read_bytes() == first.read_bytes()
+    assert target.read_bytes() == v1
     assert json.loads((target.parent / "model.tflite.json").read_text())["model"] == "v1.tflite"
     assert_clean_failure(
         invoke("deploy", "--rollback", "--device", device, "--path", str(target)), "no previous version"
     )
 
 
+def check_installed(target, model_name: str) -> None:
+    """The installed file is the model with its metadata inside, and the sidecar's checksum is the file's."""
+    import hashlib
+
+    data = target.read_bytes()
+    assert read_embedded_metadata(data)["model"] == model_name
+    sidecar = json.loads(target.with_name(target.name + ".json").read_text())
+    assert sidecar["model"] == model_name and sidecar["sha256"] == hashlib.sha256(data).hexdigest()
+
+
 def test_a_connection_cut_mid_upload_leaves_the_installed_model_intact(device, versions, tmp_path, monkeypatch):
     first, second = versions
     target = tmp_path / "board" / "model.tflite"
     assert invoke("deploy", str(first), "--device", device, "--path", str(target)).exit_code == 0
+    installed = target.read_bytes()
 
-    def cut_upload(self, local, remote):
+    def cut_upload(self, data, remote):
         # Half the bytes, then the ssh client dies: a real dropped connection to the real sshd.
         argv = ["ssh", *self.target.options(), self.target.destination, "--", f"cat > {remote_command(remote)}"]
         process = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        data = local.read_bytes()
         process.stdin.write(data[: len(data) // 2])
         process.stdin.flush()
         process.kill()
         process.wait()
+        # Report success, as a client that missed the cut would: the checksum on the device must catch it.
+        return Answer(0, "", "")
 
-    monkeypatch.setattr(SshDeployer, "upload", cut_upload)
+    monkeypatch.setattr(SshChannel, "upload", cut_upload)
     cut = invoke("deploy", str(second), "--device", device, "--path", str(target))
     assert_clean_failure(cut, "the upload did not arrive whole", "the installed model was not touched")
-    assert target.read_bytes() == first.read_bytes(), "the old model is in place and intact"
+    assert target.read_bytes() == installed, "the old model is in place and intact"
     assert not list(target.parent.glob("*edgekd-upload*"))
 
 
@@ -98,3 +113,96 @@ def test_deploy_refuses_what_the_device_cannot_run_or_reach(device, pipeline_run
     result = invoke("deploy", str(int8_model_file), "--device", device, "--path", str(blocker / "m.tflite"))
     assert_clean_failure(result, "board: creating", "failed")
     assert blocker.read_text() == "a file"
+
+
+def test_deploy_on_the_host_installs_replaces_and_rolls_back(versions, tmp_path, monkeypatch):
+    first, second = versions
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    (tmp_path / "home").mkdir()
+    # No --path: under the home folder, as over SSH.
+    assert invoke("deploy", str(first), "--device", "host").exit_code == 0
+    default = tmp_path / "home" / "edgekd" / "models" / "v1.tflite"
+    check_installed(default, "v1.tflite")
+    # A relative --path is taken from the current folder, as every local tool does.
+    monkeypatch.chdir(tmp_path)
+    for model in (first, second):
+        result = invoke("deploy", str(model), "--device", "host", "--path", "app/model.tflite")
+        assert result.exit_code == 0, result.stderr
+    target = tmp_path / "app" / "model.tflite"
+    check_installed(target, "v2.tflite")
+    assert read_embedded_metadata((target.parent / "model.tflite.previous").read_bytes())["model"] == "v1.tflite"
+    assert invoke("deploy", "--rollback", "--device", "host", "--path", "app/model.tflite").exit_code == 0
+    check_installed(target, "v1.tflite")
+    assert sorted(p.name for p in target.parent.iterdir()) == ["model.tflite", "model.tflite.json"]
+
+
+FAKE_ADB = """#!{python}
+# Stands in for adb with a device whose file system is this machine's: shell runs sh, push copies.
+import os, shutil, subprocess, sys
+args = sys.argv[1:]
+if args[:1] == ["-s"]:
+    args = args[2:]
+if args[0] == "shell":
+    sys.exit(subprocess.run(["/bin/sh", "-c", args[1]]).returncode)
+if args[0] == "push":
+    data = open(args[1], "rb").read()
+    if os.environ.get("FAKE_ADB_CUT"):
+        # The cable comes out halfway: adb reports the failure, half the bytes are on the device.
+        open(args[2], "wb").write(data[: len(data) // 2])
+        print("adb: error: failed to copy: connection reset", file=sys.stderr)
+        sys.exit(1)
+    shutil.copyfile(args[1], args[2])
+    print(f"{{args[1]}}: 1 file pushed.")
+    sys.exit(0)
+print("unknown command", file=sys.stderr)
+sys.exit(1)
+"""
+
+
+def test_deploy_over_adb_is_verified_atomic_and_safe_when_the_cable_is_pulled(versions, tmp_path, monkeypatch):
+    import os
+    import stat
+    import sys
+
+    first, second = versions
+    adb = tmp_path / "bin" / "adb"
+    adb.parent.mkdir()
+    adb.write_text(FAKE_ADB.format(python=sys.executable))
+    adb.chmod(adb.stat().st_mode | stat.S_IEXEC)
+    monkeypatch.setenv("PATH", f"{adb.parent}{os.pathsep}{os.environ['PATH']}")
+    target = tmp_path / "phone" / "files" / "model.tflite"
+    result = invoke("deploy", str(first), "--device", "pixel4", "--path", str(target))
+    assert result.exit_code == 0, result.stderr
+    check_installed(target, "v1.tflite")
+    installed = target.read_bytes()
+    monkeypatch.setenv("FAKE_ADB_CUT", "1")
+    cut = invoke("deploy", str(second), "--device", "pixel4", "--path", str(target))
+    assert_clean_failure(cut, "pixel4: uploading v2.tflite failed", "connection reset")
+    assert target.read_bytes() == installed and not list(target.parent.glob("*edgekd-upload*"))
+    monkeypatch.delenv("FAKE_ADB_CUT")
+    assert invoke("deploy", str(second), "--device", "pixel4", "--path", str(target)).exit_code == 0
+    check_installed(target, "v2.tflite")
+    assert invoke("deploy", "--rollback", "--device", "pixel4", "--path", str(target)).exit_code == 0
+    assert target.read_bytes() == installed
+
+
+def test_a_model_over_the_device_memory_budget_is_refused(tmp_path, monkeypatch):
+    import keras
+    import tensorflow as tf
+
+    # 400 K float32 weights: 1.6 MB, over a 1 MB budget.
+    inputs = keras.Input((1000,))
+    model = keras.Model(inputs, keras.layers.Dense(400)(inputs))
+    big = tmp_path / "big.tflite"
+    big.write_bytes(tf.lite.TFLiteConverter.from_keras_model(model).convert())
+    folder = tmp_path / "devices"
+    folder.mkdir()
+    host = (Path(__file__).parents[1] / "devices" / "host.yaml").read_text()
+    (folder / "kiosk.yaml").write_text(
+        host.replace("name: host", "name: kiosk").replace("memory_mb: 24576", "memory_mb: 24576\n  memory_budget_mb: 1")
+    )
+    monkeypatch.setenv("EDGEKD_DEVICES", str(folder))
+    target = tmp_path / "kiosk" / "model.tflite"
+    result = invoke("deploy", str(big), "--device", "kiosk", "--path", str(target))
+    assert_clean_failure(result, "more than kiosk's model budget of 1 MB", "of model")
+    assert not target.parent.exists()

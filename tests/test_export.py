@@ -62,11 +62,13 @@ def test_the_c_array_compiles_and_equals_the_tflite(exported, tmp_path):
         text=True,
     )
     assert build.returncode == 0, build.stderr
-    run = subprocess.run([str(binary), str(model)], capture_output=True, text=True)
-    assert run.returncode == 0 and run.stdout == f"ok {model.stat().st_size}\n", (run.returncode, run.stdout)
+    # The array is the exported .tflite: the model with its metadata inside.
+    shipped = folder / "student_int8.tflite"
+    run = subprocess.run([str(binary), str(shipped)], capture_output=True, text=True)
+    assert run.returncode == 0 and run.stdout == f"ok {shipped.stat().st_size}\n", (run.returncode, run.stdout)
     # A byte changed in the .tflite is caught: the check compares every byte.
     corrupted = tmp_path / "corrupted.tflite"
-    data = bytearray(model.read_bytes())
+    data = bytearray(shipped.read_bytes())
     data[100] ^= 0xFF
     corrupted.write_bytes(bytes(data))
     assert subprocess.run([str(binary), str(corrupted)], capture_output=True).returncode == 4
@@ -74,7 +76,8 @@ def test_the_c_array_compiles_and_equals_the_tflite(exported, tmp_path):
 
 def test_metadata_and_the_arena_estimate(exported):
     model, folder, metadata = exported
-    assert metadata["size_bytes"] == model.stat().st_size and metadata["c_identifier"] == "student_int8"
+    assert metadata["size_bytes"] == (folder / "student_int8.tflite").stat().st_size > model.stat().st_size
+    assert metadata["c_identifier"] == "student_int8"
     assert metadata["inputs"][0]["shape"] == [1, 40, 1] and metadata["inputs"][0]["quantization"]["scale"]
     # The conv student's activations by hand (int8, one byte each): input 40, reshaped 40, conv1
     # 20 x 8 = 160, conv2 10 x 16 = 160, flattened 160, logits 10. The largest pair alive at
@@ -145,10 +148,52 @@ def test_metadata_travels_from_quantize_to_export_and_inspect(pipeline_run, tmp_
     exported = invoke("export", str(model), "--out", str(tmp_path / "c"), "--json")
     metadata = json.loads(exported.stdout)
     assert metadata["accuracy"] == accuracy and "LiteRT" in metadata["accuracy_source"]
-    assert metadata["data"] == "mnist1d" and metadata["input_layout"] == [40, 1]
+    assert metadata["data"] == "mnist1d" and metadata["input_layout"] == [[1, 40, 1]]
+    assert metadata["labels"] == [str(i) for i in range(10)]
+    (normalization,) = metadata["input_normalization"]
+    assert normalization["quantization"]["scale"] > 0 and "not rescaled" in normalization["data"]["note"]
     shown = json.loads(invoke("inspect", str(model), "--json").stdout)["metadata"]
     assert shown["accuracy"] == {"value": accuracy, "source": "s.results.json"}
+    # The exported file carries it inside: inspect reads it with nothing beside the file.
+    alone = tmp_path / "alone.tflite"
+    alone.write_bytes((tmp_path / "c" / "s.tflite").read_bytes())
+    inside = json.loads(invoke("inspect", str(alone), "--json").stdout)["metadata"]
+    assert inside["accuracy"]["value"] == accuracy and inside["accuracy"]["source"].startswith("inside the .tflite")
+    assert inside["labels"]["value"] == [str(i) for i in range(10)]
     # Without any sidecar, inspect says nothing it does not know.
     bare = tmp_path / "bare.tflite"
     bare.write_bytes(model.read_bytes())
     assert "metadata" not in json.loads(invoke("inspect", str(bare), "--json").stdout)
+
+
+def test_embedded_metadata_changes_nothing_the_model_computes(int8_model_file):
+    import numpy as np
+    from ai_edge_litert.interpreter import Interpreter
+
+    from edgekd.export.embedded import buffer_alignments, embed_metadata, read_embedded_metadata
+
+    source = int8_model_file.read_bytes()
+    assert read_embedded_metadata(source) is None
+    once = embed_metadata(source, {"labels": ["a", "b"], "accuracy": 0.5})
+    twice = embed_metadata(once, {"labels": ["a", "b"], "accuracy": 0.75})
+    assert read_embedded_metadata(twice) == {"labels": ["a", "b"], "accuracy": 0.75}, "an earlier entry is replaced"
+    assert len(twice) == len(once)
+    # Re-packed buffers sit on 16-byte boundaries (TFLite Micro reads int32 biases in place).
+    assert all(offset % 16 == 0 for offset in buffer_alignments(twice))
+
+    def outputs(model: bytes) -> np.ndarray:
+        interpreter = Interpreter(model_content=model)
+        interpreter.allocate_tensors()
+        entry = interpreter.get_input_details()[0]
+        batch = np.random.default_rng(0).integers(-128, 128, size=(16, *entry["shape"][1:])).astype(entry["dtype"])
+        results = []
+        for sample in batch:
+            interpreter.set_tensor(entry["index"], sample[None])
+            interpreter.invoke()
+            results.append(interpreter.get_tensor(interpreter.get_output_details()[0]["index"]).copy())
+        return np.stack(results)
+
+    assert np.array_equal(outputs(source), outputs(twice))
+    damaged = bytearray(twice)
+    damaged[len(damaged) // 2 :] = bytes(len(damaged) - len(damaged) // 2)
+    assert read_embedded_metadata(bytes(damaged)) is None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import click
@@ -24,54 +25,57 @@ FORMATS = ("c",)
 @json_option
 def export(model_path, fmt, out, name, device, force, as_json) -> None:
     """Export a .tflite for a microcontroller: NAME.c (16-byte-aligned array), NAME.h (size, shapes,
-    quantization, a tensor-arena estimate) and NAME.json (metadata).
+    quantization, a tensor-arena estimate), NAME.tflite and NAME.json. The array and NAME.tflite are the
+    model with its metadata (labels, normalization, accuracy, MACs) embedded; NAME.json holds the same.
 
     \b
     Example:
       edgekd export student_int8.tflite --format c --out firmware/model
     """
     from edgekd import __version__
-    from edgekd.artifacts import staged_output_folder, write_json_atomic, write_text_atomic
+    from edgekd.artifacts import staged_output_folder, write_bytes_atomic, write_json_atomic, write_text_atomic
     from edgekd.export.arena import estimate_arena
     from edgekd.export.c_array import c_identifier, render_header, render_source
-    from edgekd.export.metadata import results_metadata
+    from edgekd.export.embedded import embed_metadata
+    from edgekd.export.metadata import model_metadata
     from edgekd.quantize.inspect import inspect_tflite
-    from edgekd.results.store import sha256_file
 
     if fmt not in FORMATS:
         raise OutputError(f"unknown export format {fmt!r}; known: {', '.join(FORMATS)}")
     if not model_path.is_file():
         raise ConversionError(f"model {model_path} does not exist; check the path")
-    data = model_path.read_bytes()
-    report = inspect_tflite(data, str(model_path))
+    source = model_path.read_bytes()
+    report = inspect_tflite(source, str(model_path))
     identifier, changed = c_identifier(name or model_path.stem)
     arena = estimate_arena(report)
+    carried = model_metadata(model_path, report)
+    # The firmware gets the model with its metadata inside; the same bytes go to NAME.tflite.
+    data = embed_metadata(source, carried)
+    report = inspect_tflite(data, str(model_path))
     fit = _check_fit(device, data, str(model_path), report, arena) if device else None
-    comment = f"{model_path.name}, {len(data)} bytes, exported by edgekd {__version__}"
+    comment = f"{model_path.name}, {len(data)} bytes with its metadata, exported by edgekd {__version__}"
     metadata = {
-        "model": model_path.name,
-        "sha256": sha256_file(model_path),
+        **carried,
+        "sha256": hashlib.sha256(data).hexdigest(),
         "size_bytes": len(data),
+        "source_sha256": hashlib.sha256(source).hexdigest(),
+        "metadata_inside": "the edgekd_metadata entry of the .tflite (and this file)",
         "c_identifier": identifier,
-        "inputs": [t.as_dict() for t in report.inputs],
-        "outputs": [t.as_dict() for t in report.outputs],
-        "macs": report.macs,
         "arena_estimate": arena.as_dict(),
-        "edgekd_version": __version__,
-        **results_metadata(model_path),
     }
     if fit is not None:
         metadata["fit"] = fit
     with staged_output_folder(out, force) as staging:
         write_text_atomic(staging / f"{identifier}.h", render_header(identifier, report, arena.bytes, comment))
         write_text_atomic(staging / f"{identifier}.c", render_source(identifier, f"{identifier}.h", data, comment))
+        write_bytes_atomic(staging / f"{identifier}.tflite", data)
         write_json_atomic(staging / f"{identifier}.json", metadata)
     if changed:
         click.echo(f"edgekd: {name or model_path.stem!r} is not a valid C identifier; using {identifier!r}", err=True)
     if as_json:
         emit_json(metadata)
         return
-    click.echo(f"Wrote {out / (identifier + '.c')}, {identifier}.h and {identifier}.json")
+    click.echo(f"Wrote {out / (identifier + '.c')}, {identifier}.h, {identifier}.tflite and {identifier}.json")
     click.echo(f"model {len(data):,} bytes (flash); tensor arena estimate {arena.bytes:,} bytes (RAM): {arena.method}")
     if fit is not None:
         click.echo(

@@ -36,7 +36,8 @@ def inspect(model_path: Path, edgetpu: bool, device: str | None, as_json: bool) 
 
     if not model_path.is_file():
         raise ModelError(f"{model_path} does not exist or is not a file")
-    report = inspect_tflite(model_path.read_bytes(), str(model_path))
+    data = model_path.read_bytes()
+    report = inspect_tflite(data, str(model_path))
     document = report.as_dict()
     document["detected_mode"] = detected_mode(report)
     verdict = edgetpu_verdict(report) if edgetpu else None
@@ -44,7 +45,7 @@ def inspect(model_path: Path, edgetpu: bool, device: str | None, as_json: bool) 
         document["edgetpu"] = verdict.as_dict()
     if device:
         document["fit"] = _fit(device, model_path, report)
-    metadata = _sidecar_metadata(model_path)
+    metadata = _carried_metadata(model_path, data)
     if metadata:
         document["metadata"] = metadata
     if as_json:
@@ -102,24 +103,38 @@ def inspect(model_path: Path, edgetpu: bool, device: str | None, as_json: bool) 
         click.echo(f"  {fit['note']}")
 
 
-def _sidecar_metadata(model_path: Path) -> dict:
-    """What edgekd wrote beside the file (quantize's .results.json, deploy's and export's .json), each with its source."""
+CARRIED_KEYS = (
+    "labels",
+    "input_normalization",
+    "input_layout",
+    "accuracy",
+    "accuracy_source",
+    "data",
+    "edgekd_version",
+)
+
+
+def _carried_metadata(model_path: Path, data: bytes) -> dict:
+    """What the model carries: inside the file first, then the sidecars edgekd wrote beside it, each with its source."""
+    from edgekd.export.embedded import read_embedded_metadata
     from edgekd.export.metadata import results_metadata
 
     found: dict = {}
+
+    def take(document: dict, source: str, keys=CARRIED_KEYS) -> None:
+        for key in keys:
+            if document.get(key) is not None and key not in found:
+                found[key] = {"value": document[key], "source": source}
+
+    take(read_embedded_metadata(data) or {}, "inside the .tflite (edgekd_metadata)")
     deployed = model_path.with_name(model_path.name + ".json")
     if deployed.is_file():
         try:
-            sidecar = json.loads(deployed.read_text(encoding="utf-8"))
+            take(json.loads(deployed.read_text(encoding="utf-8")), deployed.name)
         except (OSError, UnicodeDecodeError, ValueError):
-            sidecar = {}
-        for key in ("accuracy", "accuracy_source", "data", "labels", "input_layout", "edgekd_version"):
-            if sidecar.get(key) is not None:
-                found[key] = {"value": sidecar[key], "source": deployed.name}
+            pass
     if model_path.with_suffix(".results.json").is_file():
-        for key, value in results_metadata(model_path).items():
-            if value is not None and key not in found:
-                found[key] = {"value": value, "source": model_path.with_suffix(".results.json").name}
+        take(results_metadata(model_path), model_path.with_suffix(".results.json").name)
     return found
 
 

@@ -61,6 +61,7 @@ class Dataset:
             "name": self.name,
             "input_shape": list(self.input_shape),
             "num_classes": self.num_classes,
+            "class_names": list(self.class_names) or None,
             "train_samples": int(len(self.x_train)),
             "test_samples": int(len(self.x_test)),
             "unlabeled_samples": 0 if self.x_unlabeled is None else int(len(self.x_unlabeled)),

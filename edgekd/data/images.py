@@ -50,7 +50,12 @@ def load_images(argument: str, options: dict[str, str], reporter: Reporter) -> D
         y_test=y_test,
         num_classes=len(class_names),
         class_names=tuple(class_names),
-        description={"source": str(root), "image_mode": reference.get("mode"), "image_size": reference.get("size")},
+        description={
+            "source": str(root),
+            "image_mode": reference.get("mode"),
+            "image_size": reference.get("size"),
+            "normalization": {"mean": 0.0, "std": 255.0, "note": "pixel values / 255, in [0, 1]"},
+        },
     )
 
 

@@ -94,6 +94,7 @@ def load_mnist1d(
             "source": "mnist1d.make_dataset (generated offline)",
             "seed": seed,
             "transfer_seed": seed + 1_000_003,
+            "normalization": {"note": "signal values as make_dataset generates them, not rescaled"},
         },
     )
 

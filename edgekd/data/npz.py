@@ -48,7 +48,7 @@ def load_npz(argument: str, options: dict[str, str], reporter: Reporter) -> Data
         num_classes=num_classes,
         class_names=class_names,
         x_unlabeled=_features(path, "x_unlabeled", arrays["x_unlabeled"]) if "x_unlabeled" in arrays else None,
-        description={"source": str(path)},
+        description={"source": str(path), "normalization": {"note": "values as stored in the npz file"}},
     )
 
 

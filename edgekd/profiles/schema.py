@@ -38,10 +38,18 @@ class Hardware(Strict):
     cores: int = Field(ge=1)
     clock_ghz: float = Field(gt=0)
     memory_mb: int | None = Field(default=None, ge=1)
+    # What an application may spend on one model (file plus activations): less than memory_mb on a
+    # phone or a board that runs other work. Deploy refuses models above it.
+    memory_budget_mb: int | None = Field(default=None, ge=1)
     accelerator: str | None = None
     # Microcontrollers: on-chip flash for the model (with the firmware) and RAM for the tensor arena.
     flash_kb: int | None = Field(default=None, ge=1)
     ram_kb: int | None = Field(default=None, ge=1)
+
+    @property
+    def model_budget_mb(self) -> int | None:
+        """The memory a model may use: the budget when the profile sets one, else all of memory_mb."""
+        return self.memory_budget_mb if self.memory_budget_mb is not None else self.memory_mb
 
 
 class Runtime(Strict):
