@@ -6,9 +6,9 @@ names they do not know, so an entry changes nothing the model computes. edgekd s
 JSON document under ``edgekd_metadata``.
 
 The TFLite Support ``TFLITE_METADATA`` entry (a second flatbuffer schema) would be the one
-Android Studio reads, but its writer (``tflite-support``) pins protobuf 3 and cannot be
-installed beside TensorFlow 2.16+; this entry uses only the model schema that ships with
-ai-edge-litert.
+Android Studio reads, but its writer (``tflite-support`` 0.4.4, the last release) requires
+protobuf < 4 and TensorFlow 2.21 requires protobuf >= 6.31; this entry uses only the model
+schema that ships with ai-edge-litert.
 
 Re-packing goes through the schema's object API with one change: every buffer's data is
 aligned to 16 bytes (the schema's ``force_align: 16``, which the generated Python ignores).
