@@ -325,10 +325,16 @@ def quantize_stage(
         )
     left_float = float_ops(report) if spec.integer_only else []
     if left_float:
-        warnings.append(
-            f"{role}: {len(left_float)} op(s) stayed float in {mode} mode: {', '.join(left_float[:5])}; "
-            "integer-only hardware cannot run them"
+        problem = (
+            f"{role}: {len(left_float)} op(s) have no integer kernel and stayed float in {mode} mode: "
+            f"{', '.join(left_float[:5])}; integer-only hardware (Edge TPU, int8 microcontrollers) cannot run them"
         )
+        if not options.allow_float_ops:
+            raise ConversionError(
+                f"{problem}. Replace that layer, convert with --mode dynamic (float activations) or int16x8, or pass "
+                "--allow-float-ops to keep a mixed file; nothing was written"
+            )
+        warnings.append(problem)
     if strict and warnings:
         raise ConversionError(f"--strict: {warnings[0]}; nothing was written")
     write_bytes_atomic(out_file, data)
@@ -342,6 +348,7 @@ def quantize_stage(
         path=out_file.name,
         fmt=f"tflite ({mode})",
         gzip_bytes=gzip_size(data),
+        weight_bytes=report.weight_bytes,
         mode=mode,
         detected_mode=detected_mode(report),
         agreement_with_keras=round(float(np.mean(predicted == keras_predicted)), 6),

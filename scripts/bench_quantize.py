@@ -66,8 +66,14 @@ def main() -> int:
             )
             int8, float32 = records[f"{role}_int8"], records[f"{role}_float32"]
             ratio = float32["size_bytes"] / int8["size_bytes"]
+            weights = float32["weight_bytes"] / int8["weight_bytes"]
+            structure = {
+                name: r["size_bytes"] - r["weight_bytes"] for name, r in (("int8", int8), ("float32", float32))
+            }
             print(
-                f"  int8 vs float32: {ratio:.2f}x smaller (target >= 3: {'met' if ratio >= 3 else 'NOT met'}), "
+                f"  int8 vs float32: file {ratio:.2f}x smaller (target >= 3: {'met' if ratio >= 3 else 'NOT met'}); "
+                f"weights {weights:.2f}x smaller ({float32['weight_bytes']:,} -> {int8['weight_bytes']:,} bytes; "
+                f"structure {structure['float32']:,} -> {structure['int8']:,} bytes); "
                 f"{int8['accuracy_drop_points']:+.2f} points (target <= 1: "
                 f"{'met' if int8['accuracy_drop_points'] <= 1 else 'NOT met'})"
             )

@@ -127,3 +127,39 @@ def test_inspect_survives_truncation(student_and_data):
             inspect_tflite(tflite[:cut])
         except ModelError:
             pass
+
+
+@pytest.fixture(scope="module")
+def cumsum_saved_model(tmp_path_factory):
+    """A SavedModel with CUMSUM, an op LiteRT has no integer kernel for: the converter leaves it float."""
+    import tensorflow as tf
+
+    class Model(tf.Module):
+        def __init__(self):
+            super().__init__()
+            self.weights_ = tf.Variable(np.random.default_rng(0).standard_normal((40, 10)).astype(np.float32) * 0.1)
+
+        @tf.function(input_signature=[tf.TensorSpec([None, 40, 1], tf.float32)])
+        def __call__(self, x):
+            return tf.matmul(tf.math.cumsum(x[..., 0], axis=1), self.weights_)
+
+    folder = tmp_path_factory.mktemp("cumsum") / "model"
+    module = Model()
+    tf.saved_model.save(module, str(folder), signatures={"serving_default": module.__call__})
+    return folder
+
+
+def test_an_op_without_an_integer_kernel_is_named_and_nothing_is_written(cumsum_saved_model, tmp_path):
+    from tests.conftest import TINY_DATA, assert_clean_failure, invoke
+
+    out = tmp_path / "m.tflite"
+    failed = invoke("quantize", str(cumsum_saved_model), "--data", TINY_DATA, "--out", str(out))
+    line = assert_clean_failure(failed, "CUMSUM (op #", "no integer kernel", "--mode dynamic", "--allow-float-ops")
+    assert "nothing was written" in line
+    assert not out.exists() and not out.with_suffix(".results.json").exists()
+    # Asked for, a mixed file is written, and the float op is named in its record.
+    mixed = invoke("quantize", str(cumsum_saved_model), "--data", TINY_DATA, "--out", str(out), "--allow-float-ops")
+    assert mixed.exit_code == 0, mixed.stderr
+    assert "CUMSUM" in mixed.stderr
+    report = inspect_tflite(out.read_bytes())
+    assert [op.split(" ")[0] for op in float_ops(report)] == ["CUMSUM"]

@@ -70,9 +70,15 @@ class BenchmarkResult:
 
 def check_device_can_run(entry: ProfileEntry, data: bytes, source: str) -> ModelReport:
     """Refuse a model whose quantization the device cannot run, with the profile's reason; returns its report."""
+    from edgekd.quantize.verify import verify_model
+
     check_tflite_bytes(data, source)
+    # Loaded and run once in a sandboxed child first: a damaged or hostile file fails here, cleanly.
+    verification = verify_model(data, source, run_once=True)
     profile = entry.profile
     report = inspect_tflite(data, source)
+    if verification.note:
+        report.notes.append(verification.note)
     mode = detected_mode(report)
     if not profile.supports(mode):
         reason = f": {profile.quantization.reason}" if profile.quantization.reason else ""

@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from edgekd.cli.common import emit_json, force_option, json_option
-from edgekd.errors import ConversionError, OutputError
+from edgekd.errors import OutputError
 
 FORMATS = ("c",)
 
@@ -38,14 +38,11 @@ def export(model_path, fmt, out, name, device, force, as_json) -> None:
     from edgekd.export.c_array import c_identifier, render_header, render_source
     from edgekd.export.embedded import embed_metadata
     from edgekd.export.metadata import model_metadata
-    from edgekd.quantize.inspect import inspect_tflite
+    from edgekd.quantize.inspect import inspect_tflite, read_model_file
 
     if fmt not in FORMATS:
         raise OutputError(f"unknown export format {fmt!r}; known: {', '.join(FORMATS)}")
-    if not model_path.is_file():
-        raise ConversionError(f"model {model_path} does not exist; check the path")
-    source = model_path.read_bytes()
-    report = inspect_tflite(source, str(model_path))
+    source, report = read_model_file(model_path)
     identifier, changed = c_identifier(name or model_path.stem)
     arena = estimate_arena(report)
     carried = model_metadata(model_path, report)

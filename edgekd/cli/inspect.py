@@ -8,7 +8,6 @@ from pathlib import Path
 import click
 
 from edgekd.cli.common import emit_json, json_option
-from edgekd.errors import ModelError
 from edgekd.results.table import count, format_table, kib
 
 
@@ -32,12 +31,9 @@ def inspect(model_path: Path, edgetpu: bool, device: str | None, as_json: bool) 
     """
     from edgekd.quantize.checks import detected_mode
     from edgekd.quantize.edgetpu import edgetpu_verdict
-    from edgekd.quantize.inspect import inspect_tflite
+    from edgekd.quantize.inspect import read_model_file
 
-    if not model_path.is_file():
-        raise ModelError(f"{model_path} does not exist or is not a file")
-    data = model_path.read_bytes()
-    report = inspect_tflite(data, str(model_path))
+    data, report = read_model_file(model_path)
     document = report.as_dict()
     document["detected_mode"] = detected_mode(report)
     verdict = edgetpu_verdict(report) if edgetpu else None

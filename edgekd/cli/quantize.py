@@ -82,6 +82,11 @@ QAT = "qat"
     is_flag=True,
     help="Also check Edge TPU readiness and compile with edgetpu_compiler when it is installed (int8 only).",
 )
+@click.option(
+    "--allow-float-ops",
+    is_flag=True,
+    help="int8/int16x8: keep ops that have no integer kernel in float (a mixed file) instead of failing.",
+)
 @click.option("--strict", is_flag=True, help="Fail (and write nothing) when a check fails, instead of warning.")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option(
@@ -108,6 +113,7 @@ def quantize(
     temperature,
     alpha,
     edgetpu,
+    allow_float_ops,
     strict,
     seed,
     trust_model,
@@ -140,7 +146,7 @@ def quantize(
     from edgekd.results.store import artifact_files
     from edgekd.results.table import MODE_HEADERS, MODEL_HEADERS, format_table, mode_rows, model_rows
 
-    options = QuantizeOptions(io_dtype=io_dtype, per_channel=not per_tensor)
+    options = QuantizeOptions(io_dtype=io_dtype, per_channel=not per_tensor, allow_float_ops=allow_float_ops)
     from edgekd.quantize.compress import Compression
 
     compression = Compression(prune=prune, clusters=clusters, epochs=compress_epochs)

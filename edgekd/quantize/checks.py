@@ -40,14 +40,17 @@ def detected_mode(report: ModelReport) -> str:
 
 
 def float_ops(report: ModelReport) -> list[str]:
-    """Ops that read or write a float activation (constants do not count), named with their position."""
+    """Ops that read or write a float activation (constants do not count), named with their position
+    and the tensor they produce, whose name carries the Keras layer's path."""
     found = []
     for index, op in enumerate(report.operators):
         if op.op in BOUNDARY_OPS:
             continue
         touched = [report.tensors[i] for i in (*op.inputs, *op.outputs) if 0 <= i < len(report.tensors)]
         if any(t.dtype.startswith("float") and not t.is_constant for t in touched):
-            found.append(f"{op.op} (op #{index})")
+            produced = [report.tensors[i].name for i in op.outputs if 0 <= i < len(report.tensors)]
+            origin = f", output {produced[0].split(';')[0]!r}" if produced and produced[0] else ""
+            found.append(f"{op.op} (op #{index}{origin})")
     return found
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 from collections import Counter
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from edgekd.errors import ModelError
 
@@ -55,6 +56,9 @@ class ModelReport:
     tensor_dtypes: dict[str, int]
     params: int
     subgraphs: int
+    # Bytes of constant data (weights, biases, other constants); the rest of the file is structure:
+    # tensor and op tables, quantization parameters, names, signatures, metadata.
+    weight_bytes: int = 0
     description: str = ""
     notes: list[str] = field(default_factory=list)
 
@@ -77,6 +81,7 @@ class ModelReport:
             "ops": [{"op": name, "count": count, "macs": macs_by_op[name]} for name, count in self.op_counts.items()],
             "tensor_dtypes": self.tensor_dtypes,
             "params": self.params,
+            "weight_bytes": self.weight_bytes,
             "macs": self.macs,
             "subgraphs": self.subgraphs,
             "notes": self.notes,
@@ -107,6 +112,25 @@ def check_tflite_bytes(data: bytes, source: str = "model") -> None:
         raise ModelError(f"{source} is not a TFLite model: the 'TFL3' identifier is missing{hint}")
 
 
+def read_model_file(path: Path, run_once: bool = False) -> tuple[bytes, ModelReport]:
+    """Read a user's .tflite, have the interpreter verify it in a sandboxed child (see
+    ``edgekd.quantize.verify``), then parse it; every failure is one ModelError."""
+    from edgekd.quantize.verify import verify_model
+
+    if not path.is_file():
+        raise ModelError(f"{path} does not exist or is not a file")
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ModelError(f"cannot read {path}: {exc.strerror}") from None
+    check_tflite_bytes(data, str(path))
+    verification = verify_model(data, str(path), run_once=run_once)
+    report = inspect_tflite(data, str(path))
+    if verification.note:
+        report.notes.append(verification.note)
+    return data, report
+
+
 def inspect_tflite(data: bytes, source: str = "model") -> ModelReport:
     """Parse ``data`` into a ``ModelReport``; raises ``ModelError`` for anything that is not a valid model."""
     check_tflite_bytes(data, source)
@@ -130,6 +154,7 @@ def _parse(data: bytes) -> ModelReport:
     tensors = [
         _tensor(graph.Tensors(i), type_names, _has_data(model, graph.Tensors(i))) for i in range(graph.TensorsLength())
     ]
+    constant_buffers = {graph.Tensors(i).Buffer() for i in range(graph.TensorsLength()) if tensors[i].is_constant}
 
     def tensor_at(index: int) -> TensorInfo:
         if not 0 <= index < len(tensors):
@@ -159,6 +184,7 @@ def _parse(data: bytes) -> ModelReport:
         tensor_dtypes=dict(sorted(dtypes.items())),
         params=int(params),
         subgraphs=model.SubgraphsLength(),
+        weight_bytes=sum(_buffer_bytes(model, index) for index in constant_buffers),
         description=(model.Description() or b"").decode(errors="replace"),
         notes=["MACs are counted for CONV_2D, DEPTHWISE_CONV_2D, FULLY_CONNECTED and BATCH_MATMUL at batch 1"],
     )
@@ -171,6 +197,11 @@ def _has_data(model, tensor) -> bool:
     buffer = model.Buffers(index)
     # Small buffers sit inline (Data); large models keep them after the flatbuffer (Offset/Size).
     return buffer.DataLength() > 0 or buffer.Size() > 0
+
+
+def _buffer_bytes(model, index: int) -> int:
+    buffer = model.Buffers(index)
+    return buffer.DataLength() or buffer.Size()
 
 
 def _tensor(tensor, type_names: dict[int, str], is_constant: bool) -> TensorInfo:

@@ -38,6 +38,9 @@ class QuantizeOptions:
     # models convert with a dynamic batch (their concrete functions keep resource variables
     # that int8 calibration cannot read).
     static_batch: bool = True
+    # Integer modes: an op the converter left in float (it has no integer kernel) fails the
+    # conversion unless the user accepts a mixed file, which integer-only hardware cannot run.
+    allow_float_ops: bool = False
 
     def __post_init__(self) -> None:
         if self.io_dtype not in ("int8", "uint8"):
