@@ -212,3 +212,31 @@ def test_a_charging_phone_gives_no_energy_measurement_and_says_why(fake_adb, mod
     ).as_dict()
     assert result["energy"]["value_mj"] is None
     assert "the phone is charging" in result["energy"]["reason"] and "adb tcpip" in result["energy"]["reason"]
+
+
+def test_the_gpu_profile_says_what_the_delegate_will_do_with_the_model(fake_adb, model_file, cumsum_model_report):
+    from edgekd.bench.delegates import delegate_warnings
+    from edgekd.profiles.schema import Delegate
+
+    result = benchmark(
+        model_file, get_profile("galaxy-a52-gpu"), BenchSettings(benchmark_binary="/data/local/tmp/benchmark_model")
+    ).as_dict()
+    assert result["environment"]["delegate"] == "gpu" and result["environment"]["affinity"] == "c0"
+    assert any("this int8 model is dequantized there" in w for w in result["warnings"])
+    # The conv student's ops are all in the delegate's list; a CUMSUM is not.
+    assert not any("documented op list lacks" in w for w in result["warnings"])
+    (outside,) = [w for w in delegate_warnings(cumsum_model_report, Delegate.GPU) if "op list lacks" in w]
+    assert "CUMSUM" in outside and "CONV_2D" not in outside
+    assert delegate_warnings(cumsum_model_report, Delegate.XNNPACK) == []
+
+
+@pytest.fixture
+def cumsum_model_report():
+    import keras
+    import tensorflow as tf
+
+    from edgekd.quantize.inspect import inspect_tflite
+
+    inputs = keras.Input((8,))
+    outputs = keras.layers.Dense(4)(keras.ops.cumsum(inputs, axis=1))
+    return inspect_tflite(tf.lite.TFLiteConverter.from_keras_model(keras.Model(inputs, outputs)).convert())

@@ -6,6 +6,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from edgekd.bench.delegates import delegate_warnings
 from edgekd.bench.energy import energy_per_inference
 from edgekd.bench.meter import mean_power
 from edgekd.bench.registry import get_runner
@@ -136,6 +137,7 @@ def benchmark(
     stats = latency_stats(raw["latencies_ms"]) if "latencies_ms" in raw else stats_from_summary(raw["summary_ms"])
     warnings = stability_warnings(stats, settings.runs, bool(raw.get("stopped_by_max_seconds")))
     warnings += thermal_warnings(raw.get("thermal"))
+    warnings += delegate_warnings(report, profile.runtime.delegates[0]) if profile.runtime.delegates else []
     if raw.get("delegate_fallback"):
         warnings.append(f"ran on the CPU, not the requested delegate: {raw['delegate_fallback']}")
     if profile.runtime.delegates[:1] == [Delegate.EDGETPU] and not _edgetpu_compiled(report):
