@@ -81,6 +81,9 @@ def check_output_folder(target: Path, force: bool) -> None:
     if target.exists() and not target.is_dir():
         raise OutputError(f"output path {target} exists and is not a folder; choose another --out")
     parent = target.parent
+    blocking = next((p for p in (parent, *parent.parents) if p.exists() and not p.is_dir()), None)
+    if blocking is not None:
+        raise OutputError(f"{blocking} is a file, not a folder; choose another --out")
     try:
         parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:

@@ -61,7 +61,7 @@ class SshChannel:
         argv = ["ssh", *self.target.options(), self.target.destination, "--", command]
         feed = {"input": data} if data is not None else {"stdin": subprocess.DEVNULL}
         try:
-            completed = subprocess.run(argv, capture_output=True, timeout=timeout, check=False, **feed)
+            completed = subprocess.run(argv, capture_output=True, timeout=timeout, check=False, **feed)  # noqa: S603 - ssh argv list; every remote word is quoted by remote_command
         except subprocess.TimeoutExpired:
             raise DeployError(f"{self.name}: no answer within {timeout:.0f} s") from None
         stderr = completed.stderr.decode(errors="replace")
@@ -88,7 +88,7 @@ class AdbChannel:
         if shutil.which(self.executable) is None:
             raise DeployError("adb is not installed; install it (Debian: apt-get install adb) and enable USB debugging")
         try:
-            completed = subprocess.run(
+            completed = subprocess.run(  # noqa: S603 - argv list, no shell; the remote command is quoted word by word
                 [self.executable, *self.prefix, *args], capture_output=True, text=True, timeout=timeout, check=False
             )
         except subprocess.TimeoutExpired:

@@ -58,7 +58,7 @@ class AdbRunner:
             )
         serial = ["-s", profile.transport.serial] if profile.transport.serial else []
         try:
-            completed = subprocess.run(
+            completed = subprocess.run(  # noqa: S603 - argv list, no shell; the remote command is shlex-quoted word by word
                 [self.executable, *serial, *args], capture_output=True, text=True, timeout=timeout, check=False
             )
         except subprocess.TimeoutExpired:

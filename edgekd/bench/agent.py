@@ -136,7 +136,7 @@ class VcgencmdPmicReader:
 
     def read(self):
         try:
-            output = subprocess.run(self.command, capture_output=True, text=True, timeout=2).stdout
+            output = subprocess.run(self.command, capture_output=True, text=True, timeout=2).stdout  # noqa: S603 - fixed argv from the reader's own constants
         except (OSError, subprocess.TimeoutExpired):
             return None
         return parse_pmic_read_adc(output)
@@ -158,7 +158,7 @@ class TegrastatsReader:
         executable = candidate if os.access(candidate, os.X_OK) else shutil.which("tegrastats")
         if not executable:
             raise RuntimeError("tegrastats not found (Jetson boards ship it in /usr/bin)")
-        self.process = subprocess.Popen(
+        self.process = subprocess.Popen(  # noqa: S603 - tegrastats resolved with shutil.which, fixed arguments
             [executable, "--interval", "100"],
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
@@ -220,7 +220,7 @@ def thermal_state(root="/"):
             continue
     state = {"max_temp_c": max(temperatures) if temperatures else None}
     try:
-        output = subprocess.run(["vcgencmd", "get_throttled"], capture_output=True, text=True, timeout=2).stdout
+        output = subprocess.run(["vcgencmd", "get_throttled"], capture_output=True, text=True, timeout=2).stdout  # noqa: S603,S607 - Raspberry Pi OS tool found on PATH, fixed arguments
         state["throttled"] = parse_get_throttled(output)
     except (OSError, subprocess.TimeoutExpired):
         state["throttled"] = None

@@ -84,7 +84,7 @@ class LocalRunner:
 
     def _agent(self, command: list[str], timeout: float, profile: DeviceProfile, what: str) -> dict:
         try:
-            completed = subprocess.run(command, capture_output=True, text=True, timeout=timeout, check=False)
+            completed = subprocess.run(command, capture_output=True, text=True, timeout=timeout, check=False)  # noqa: S603 - argv list built by the runner (python, agent path, flags), no shell
         except subprocess.TimeoutExpired:
             raise BenchmarkError(
                 f"{what} on {profile.name} took longer than {timeout:.0f} s; lower --runs or --min-seconds"

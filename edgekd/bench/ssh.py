@@ -123,8 +123,8 @@ class SshRunner:
     def _agent(self, profile: DeviceProfile, timeout: float, model_path: Path | None, arguments: list[str]) -> dict:
         target = SshTarget.from_profile(profile)
         python = profile.runtime.python or "python3"
-        folder = self._ssh(target, profile.name, remote_command("mktemp", "-d", "/tmp/edgekd.XXXXXXXX"), 30).strip()
-        if not folder.startswith("/tmp/edgekd."):
+        folder = self._ssh(target, profile.name, remote_command("mktemp", "-d", "/tmp/edgekd.XXXXXXXX"), 30).strip()  # noqa: S108 - a mktemp -d template on the device: unique, mode 0700
+        if not folder.startswith("/tmp/edgekd."):  # noqa: S108 - checks mktemp's answer
             raise BenchmarkError(f"{profile.name}: could not create a temporary folder on the device (got {folder!r})")
         try:
             model_argument = []
@@ -148,7 +148,7 @@ class SshRunner:
     def _run(self, target: SshTarget, command: str, timeout: float, device: str) -> subprocess.CompletedProcess:
         argv = ["ssh", *target.options(), target.destination, "--", command]
         try:
-            completed = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, check=False)
+            completed = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, check=False)  # noqa: S603 - ssh argv list; every remote word is quoted by remote_command
         except subprocess.TimeoutExpired:
             raise BenchmarkError(
                 f"{device}: no answer within {timeout:.0f} s; the device may be hung or overloaded"
@@ -162,7 +162,7 @@ class SshRunner:
         for attempt in range(retries + 1):
             argv = ["ssh", *target.options(), target.destination, "--", command]
             try:
-                completed = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, check=False)
+                completed = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, check=False)  # noqa: S603 - as above
             except subprocess.TimeoutExpired:
                 reason, retry = f"{device}: no answer from {target.host}:{target.port} within {timeout:.0f} s", True
             else:
@@ -181,7 +181,7 @@ class SshRunner:
         argv = ["ssh", *target.options(), target.destination, "--", f"cat > {shlex.quote(remote_path)}"]
         with open(local, "rb") as handle:
             try:
-                completed = subprocess.run(argv, stdin=handle, capture_output=True, timeout=120, check=False)
+                completed = subprocess.run(argv, stdin=handle, capture_output=True, timeout=120, check=False)  # noqa: S603 - as above; the file travels on stdin
             except subprocess.TimeoutExpired:
                 raise BenchmarkError(f"{device}: copying {local.name} timed out") from None
         if completed.returncode != 0:

@@ -31,6 +31,12 @@ class EdgekdGroup(click.Group):
                 "edgekd: interrupted; unfinished outputs were discarded and earlier results are untouched", err=True
             )
             ctx.exit(130)
+        except click.UsageError as exc:
+            # One line, as for every other error, naming the command whose --help explains it.
+            path = exc.ctx.command_path.split()[1:] if exc.ctx is not None else []
+            where = f"`{' '.join(['edgekd', *path])} --help`"
+            click.echo(f"edgekd: error: {exc.format_message().rstrip('.')}; see {where}", err=True)
+            ctx.exit(exc.exit_code)
         except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
             raise
         except Exception as exc:  # a bug in edgekd, not the user's fault: say so, briefly
@@ -71,9 +77,13 @@ fresh_option = click.option(
 )
 
 
-def checkpoints_for(out: Path, config, fresh: bool):
+def checkpoints_for(out: Path, config, fresh: bool, force: bool):
     """Training checkpoints beside ``out``: an interrupted run resumes when the same command runs again."""
+    from edgekd.artifacts import check_output_folder
     from edgekd.distill.checkpoints import checkpointed
+
+    # The output's folder is checked first: the checkpoints live beside it.
+    check_output_folder(out, force)
 
     return checkpointed(
         out, config.model_dump(mode="json"), fresh, say=lambda line: click.echo(f"edgekd: {line}", err=True)

@@ -23,9 +23,12 @@ def list_devices(as_json: bool) -> None:
       edgekd devices list
     """
     from edgekd.bench.registry import has_runner
-    from edgekd.profiles.loader import discover
+    from edgekd.profiles.loader import discover_all
 
-    entries = discover()
+    entries, problems = discover_all()
+    # A broken profile is reported, not allowed to hide the others.
+    for problem in problems.values():
+        click.echo(f"edgekd: warning: skipped a profile: {problem}", err=True)
     if as_json:
         emit_json(
             [

@@ -180,7 +180,7 @@ def distill(
     from edgekd.results.store import artifact_files
 
     store = open_store(db)
-    with checkpoints_for(out, config, fresh) as checkpoints, staged_output_folder(out, force) as staging:
+    with checkpoints_for(out, config, fresh, force) as checkpoints, staged_output_folder(out, force) as staging:
         document = distill_only(config, staging, stderr_reporter(3), checkpoints)
         store_run(store, document, out, artifact_files(staging))
     if as_json:

@@ -277,5 +277,7 @@ def _check_output_file(out_file: Path, force: bool) -> None:
     for path in (out_file, out_file.with_suffix(".results.json")):
         if path.exists() and not force:
             raise OutputError(f"{path} already exists; choose another --out or pass --force to replace it")
+    if out_file.parent.exists() and not out_file.parent.is_dir():
+        raise OutputError(f"{out_file.parent} is a file, not a folder; choose another --out")
     if not out_file.parent.is_dir():
         raise OutputError(f"folder {out_file.parent} does not exist; create it or choose another --out")

@@ -34,7 +34,7 @@ def _execute(
 
     reporter = stderr_reporter(STAGES)
     store = open_store(db)
-    with checkpoints_for(out, config, fresh) as checkpoints, staged_output_folder(out, force) as staging:
+    with checkpoints_for(out, config, fresh, force) as checkpoints, staged_output_folder(out, force) as staging:
         document = run_pipeline(config, staging, reporter, kind=kind, checkpoints=checkpoints)
         write_report(document, staging / "report.html", staging)
         store_run(store, document, out, artifact_files(staging))

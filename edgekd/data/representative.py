@@ -16,7 +16,10 @@ def representative_samples(x_train: np.ndarray, count: int, seed: int = 0) -> np
     if len(x_train) == 0:
         raise DataError("the representative dataset is empty; int8 calibration needs training samples")
     if count <= 0:
-        raise DataError(f"representative sample count must be positive, got {count}")
+        raise DataError(
+            f"representative sample count must be positive, got {count}; pass --representative-samples N "
+            "(a few hundred training samples calibrate well)"
+        )
     if not np.all(np.isfinite(x_train)):
         raise DataError("the representative dataset contains NaN or Inf; int8 ranges would be meaningless")
     chosen = np.random.default_rng(seed).choice(len(x_train), size=min(count, len(x_train)), replace=False)

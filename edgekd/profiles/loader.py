@@ -57,26 +57,51 @@ def load_profile_file(path: Path) -> DeviceProfile:
     )
 
 
-def discover() -> dict[str, ProfileEntry]:
-    """All profiles by name; a malformed file raises ``ProfileError`` naming it."""
-    entries: dict[str, ProfileEntry] = {}
+def profile_files() -> dict[str, tuple[str, Path]]:
+    """Every profile file by name (its file stem), later folders overriding earlier ones."""
+    files: dict[str, tuple[str, Path]] = {}
     for origin, folder in search_folders():
         if not folder.is_dir():
             if origin == "user":
                 raise ProfileError(f"EDGEKD_DEVICES={folder} is not a folder; point it at a folder of *.yaml profiles")
             continue
         for path in sorted(folder.glob("*.yaml")):
-            profile = load_profile_file(path)
-            if profile.name != path.stem:
-                raise ProfileError(
-                    f"{path}: field 'name' is {profile.name!r} but the file is named {path.stem!r}; make them equal"
-                )
-            entries[profile.name] = ProfileEntry(profile, path, origin)
+            files[path.stem] = (origin, path)
+    return files
+
+
+def load_entry(origin: str, path: Path) -> ProfileEntry:
+    profile = load_profile_file(path)
+    if profile.name != path.stem:
+        raise ProfileError(
+            f"{path}: field 'name' is {profile.name!r} but the file is named {path.stem!r}; make them equal"
+        )
+    return ProfileEntry(profile, path, origin)
+
+
+def discover_all() -> tuple[dict[str, ProfileEntry], dict[str, ProfileError]]:
+    """All profiles by name, and the files that failed to load with their errors."""
+    entries: dict[str, ProfileEntry] = {}
+    problems: dict[str, ProfileError] = {}
+    for name, (origin, path) in profile_files().items():
+        try:
+            entries[name] = load_entry(origin, path)
+        except ProfileError as exc:
+            problems[name] = exc
+    return entries, problems
+
+
+def discover() -> dict[str, ProfileEntry]:
+    """All profiles by name; a malformed file raises ``ProfileError`` naming it."""
+    entries, problems = discover_all()
+    if problems:
+        raise next(iter(problems.values()))
     return entries
 
 
 def get_profile(name: str) -> ProfileEntry:
-    entries = discover()
-    if name not in entries:
-        raise ProfileError(f"unknown device {name!r}; known: {known_names(entries)} (see `edgekd devices list`)")
-    return entries[name]
+    """One profile; only its own file is read, so a broken profile elsewhere does not stop this one."""
+    files = profile_files()
+    if name not in files:
+        raise ProfileError(f"unknown device {name!r}; known: {known_names(files)} (see `edgekd devices list`)")
+    return load_entry(*files[name])

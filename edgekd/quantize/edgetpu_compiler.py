@@ -29,7 +29,7 @@ def compile_for_edgetpu(tflite_path: Path, out_dir: Path, timeout_seconds: float
         raise ConversionError(HOW_TO_GET)
     with tempfile.TemporaryDirectory(prefix=".edgetpu-", dir=out_dir) as scratch:
         try:
-            completed = subprocess.run(
+            completed = subprocess.run(  # noqa: S603 - edgetpu_compiler found with shutil.which, fixed flags
                 [executable, "-s", "-o", scratch, str(tflite_path)],
                 capture_output=True,
                 text=True,

@@ -292,7 +292,7 @@ class ResultsStore:
             values.append(since)
         where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
         query = (
-            "SELECT r.id, r.kind, r.created, r.out_path,"
+            "SELECT r.id, r.kind, r.created, r.out_path,"  # noqa: S608 - fixed clause strings; every value is a ? parameter
             " (SELECT COUNT(*) FROM models m WHERE m.run_id = r.id) AS models,"
             " (SELECT COUNT(*) FROM benchmarks b WHERE b.run_id = r.id) AS benchmarks"
             f" FROM runs r {where} ORDER BY r.id DESC"

@@ -1,0 +1,222 @@
+"""The catalogue of bad inputs, one case each, across every command.
+
+Each case asserts: a non-zero exit; one closing line on stderr that names the problem (no
+traceback); nothing half-written in the working folder; earlier results untouched (a
+finished run's folder byte for byte, and the results store's runs); and nothing executed
+(no `pwned` file). The README lists the catalogue with its count, checked below.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sqlite3
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.conftest import TINY_DATA, assert_clean_failure, invoke, snapshot
+
+PROFILE = """\
+schema_version: 1
+name: {name}
+display_name: A user's board
+kind: sbc
+hardware: {{soc: x, cpu: x, cores: 4, clock_ghz: 1.5, memory_mb: 1024}}
+runtime: {{interpreter: tflite_runtime, python: python3}}
+quantization: {{supported: [int8]}}
+transport: {{type: local}}
+"""
+
+
+def _write(path: Path, data: str | bytes) -> Path:
+    if isinstance(data, bytes):
+        path.write_bytes(data)
+    else:
+        path.write_text(data)
+    return path
+
+
+@pytest.fixture(scope="session")
+def hostile_models(tmp_path_factory, tiny_dataset):
+    """Keras 3 files that must not load by default: a Lambda layer, NaN weights, a legacy .h5."""
+    import keras
+
+    folder = tmp_path_factory.mktemp("hostile")
+    inputs = keras.Input(tiny_dataset.input_shape)
+    flat = keras.layers.Flatten()(inputs)
+    lam = keras.Model(inputs, keras.layers.Dense(10)(keras.layers.Lambda(lambda t: t * 2.0)(flat)))
+    lam.save(folder / "lambda.keras")
+    nan = keras.Model(inputs, keras.layers.Dense(10)(flat))
+    kernel, bias = nan.layers[-1].get_weights()
+    kernel[0, 0] = np.nan
+    nan.layers[-1].set_weights([kernel, bias])
+    nan.save(folder / "nan.keras")
+    nan.save(folder / "legacy.h5")
+    return folder
+
+
+@pytest.fixture
+def bad_inputs(tmp_path, teacher_file, npz_factory, int8_model_file, hostile_models):
+    """Every file the cases name, written before the case runs (so they count as 'before')."""
+    model = int8_model_file.read_bytes()
+    rng = np.random.default_rng(0)
+    good = {
+        "x_train": rng.standard_normal((40, 40, 1)).astype(np.float32),
+        "y_train": rng.integers(0, 10, 40),
+        "x_test": rng.standard_normal((10, 40, 1)).astype(np.float32),
+        "y_test": rng.integers(0, 10, 10),
+    }
+    nan_x = good["x_train"].copy()
+    nan_x[3, 5, 0] = np.nan
+    profiles = tmp_path / "profiles"
+    profiles.mkdir()
+    paths = {
+        "teacher": teacher_file,
+        "corrupt": _write(tmp_path / "corrupt.keras", teacher_file.read_bytes()[:1500]),
+        "not_keras": _write(tmp_path / "notes.keras", "these are my notes, not a model\n"),
+        "lambda": hostile_models / "lambda.keras",
+        "nan_weights": hostile_models / "nan.keras",
+        "legacy": hostile_models / "legacy.h5",
+        "html": _write(tmp_path / "page.tflite", "<!DOCTYPE html><html>404</html>"),
+        "lfs": _write(
+            tmp_path / "lfs.tflite",
+            "version https://git-lfs.github.com/spec/v1\noid sha256:4d7a21\nsize 8536\n",
+        ),
+        "empty": _write(tmp_path / "empty.tflite", b""),
+        "truncated": _write(tmp_path / "truncated.tflite", model[: len(model) // 2]),
+        "int8": int8_model_file,
+        "missing_keys": npz_factory("missing.npz", y_test=None),
+        "other_shape": npz_factory("shape.npz"),
+        "mismatched": npz_factory("mismatch.npz", y_train=np.zeros(39, int)),
+        "out_of_range": npz_factory("range.npz", class_names=np.array(["a", "b"])),
+        "empty_data": npz_factory("empty.npz", x_train=np.zeros((0, 40, 1), np.float32), y_train=np.zeros(0, int)),
+        "tiny_data": npz_factory(
+            "tiny.npz", **{**good, "x_train": good["x_train"][:1], "y_train": good["y_train"][:1]}
+        ),
+        "nan_data": npz_factory("nan.npz", **{**good, "x_train": nan_x}),
+        "text_data": npz_factory("text.npz", **{**good, "x_train": np.array([["a"] * 40] * 40)}),
+        "out": tmp_path / "out",
+        "a_file": _write(tmp_path / "a_file", "a file, not a folder"),
+        "config_unknown": _write(tmp_path / "unknown.yaml", "teacher: {epochz: 3}\n"),
+        "config_tag": _write(tmp_path / "tag.yaml", "!!python/object/apply:os.system ['touch pwned']\n"),
+        "config_type": _write(tmp_path / "type.yaml", "teacher: {epochs: many}\n"),
+        "not_sqlite": _write(tmp_path / "store.db", "not a database, but the user's file\n"),
+        "not_results": _write(tmp_path / "notes.json", '{"hello": "world"}\n'),
+        "profiles": profiles,
+    }
+    _write(profiles / "extra.yaml", PROFILE.format(name="extra") + "colour: blue\n")
+    _write(profiles / "typed.yaml", PROFILE.format(name="typed").replace("cores: 4", "cores: four"))
+    _write(profiles / "partial.yaml", PROFILE.format(name="partial").replace("transport: {type: local}\n", ""))
+    _write(profiles / "tagged.yaml", "!!python/object/apply:os.system ['touch pwned']\n")
+    return paths
+
+
+# (id, argv, fragments the one error line must contain, environment)
+CATALOGUE = [
+    # distill
+    ("distill: missing teacher", ["distill", "--teacher", "{tmp}/nope.keras", "--data", TINY_DATA, "--out", "{out}"], ["does not exist"]),
+    ("distill: truncated teacher", ["distill", "--teacher", "{corrupt}", "--data", TINY_DATA, "--out", "{out}"], ["truncated"]),
+    ("distill: a text file named .keras", ["distill", "--teacher", "{not_keras}", "--data", TINY_DATA, "--out", "{out}"], ["notes.keras"]),
+    ("distill: Lambda layer without --trust-model", ["distill", "--teacher", "{lambda}", "--data", TINY_DATA, "--out", "{out}"], ["--trust-model"]),
+    ("distill: legacy .h5 without --trust-model", ["distill", "--teacher", "{legacy}", "--data", TINY_DATA, "--out", "{out}"], [".h5"]),
+    ("distill: no teacher given", ["distill", "--data", TINY_DATA, "--out", "{out}"], ["exactly one of --teacher"]),
+    ("distill: unknown DATA scheme", ["distill", "--teacher", "{teacher}", "--data", "csv:x", "--out", "{out}"], ["unknown DATA scheme"]),
+    ("distill: npz missing an array", ["distill", "--teacher", "{teacher}", "--data", "npz:{missing_keys}", "--out", "{out}"], ["lacks array"]),
+    ("distill: npz with mismatched lengths", ["distill", "--teacher", "{teacher}", "--data", "npz:{mismatched}", "--out", "{out}"], ["has 39"]),
+    ("distill: labels out of range", ["distill", "--teacher", "{teacher}", "--data", "npz:{out_of_range}", "--out", "{out}"], ["outside 0..1"]),
+    ("distill: data shaped for another model", ["distill", "--teacher", "{teacher}", "--data", "npz:{other_shape}", "--out", "{out}"], ["expects inputs shaped (40, 1)"]),
+    ("distill: empty training set", ["distill", "--teacher", "{teacher}", "--data", "npz:{empty_data}", "--out", "{out}"], ["empty"]),
+    ("distill: one training sample", ["distill", "--teacher", "{teacher}", "--data", "npz:{tiny_data}", "--out", "{out}"], ["too few"]),
+    ("distill: NaN in the data", ["distill", "--teacher", "{teacher}", "--data", "npz:{nan_data}", "--out", "{out}"], ["NaN"]),
+    ("distill: strings instead of numbers", ["distill", "--teacher", "{teacher}", "--data", "npz:{text_data}", "--out", "{out}"], ["x_train"]),
+    ("distill: student bigger than the teacher", ["distill", "--teacher", "{teacher}", "--student", "conv:width=12", "--data", TINY_DATA, "--out", "{out}"], ["not fewer than the teacher"]),
+    ("distill: unknown student", ["distill", "--teacher", "{teacher}", "--student", "resnet", "--data", TINY_DATA, "--out", "{out}"], ["unknown model builder"]),
+    ("distill: unknown method", ["distill", "--teacher", "{teacher}", "--method", "dkdd", "--data", TINY_DATA, "--out", "{out}"], ["unknown distillation method 'dkdd'; known: at, dist, dkd, fitnet, kd, rkd"]),
+    ("distill: output under a file", ["distill", "--teacher", "{teacher}", "--data", TINY_DATA, "--out", "{a_file}/out"], ["a_file is a file, not a folder"]),
+    # quantize
+    ("quantize: truncated model", ["quantize", "{corrupt}", "--data", TINY_DATA, "--out", "{tmp}/q.tflite"], ["truncated"]),
+    ("quantize: NaN weights", ["quantize", "{nan_weights}", "--data", TINY_DATA, "--out", "{tmp}/q.tflite"], ["NaN"]),
+    ("quantize: unknown mode", ["quantize", "{teacher}", "--mode", "int4", "--data", TINY_DATA, "--out", "{tmp}/q.tflite"], ["int4", "int8", "see `edgekd quantize --help`"]),
+    ("quantize: output not .tflite", ["quantize", "{teacher}", "--data", TINY_DATA, "--out", "{tmp}/q.bin"], [".tflite"]),
+    ("quantize: no calibration samples", ["quantize", "{teacher}", "--data", TINY_DATA, "--representative-samples", "0", "--out", "{tmp}/q.tflite"], ["representative"]),
+    ("quantize: NaN in calibration data", ["quantize", "{teacher}", "--data", "npz:{nan_data}", "--out", "{tmp}/q.tflite"], ["NaN"]),
+    ("quantize: folder that cannot be written", ["quantize", "{teacher}", "--data", TINY_DATA, "--out", "{a_file}/q.tflite"], ["a_file is a file, not a folder"]),
+    # inspect
+    ("inspect: an HTML page", ["inspect", "{html}"], ["HTML page"]),
+    ("inspect: a Git LFS pointer", ["inspect", "{lfs}"], ["Git LFS pointer", "git lfs pull"]),
+    ("inspect: an empty file", ["inspect", "{empty}"], ["empty or truncated"]),
+    ("inspect: truncated with its identifier intact", ["inspect", "{truncated}"], ["not a usable TFLite model"]),
+    ("inspect: a .keras file", ["inspect", "{teacher}"], ["zip archive"]),
+    ("inspect: missing file", ["inspect", "{tmp}/none.tflite"], ["does not exist"]),
+    ("inspect: unknown device", ["inspect", "{int8}", "--device", "esp33"], ["unknown device 'esp33'"]),
+    # bench
+    ("bench: unknown device", ["bench", "{int8}", "--device", "rpi9"], ["unknown device 'rpi9'"]),
+    ("bench: not a TFLite file", ["bench", "{html}"], ["not a TFLite model"]),
+    ("bench: truncated model", ["bench", "{truncated}"], ["not a usable TFLite model"]),
+    ("bench: a microcontroller", ["bench", "{int8}", "--device", "stm32h7"], ["export"]),
+    ("bench: a .keras file", ["bench", "{teacher}"], ["zip archive"]),
+    # export and deploy
+    ("export: unknown format", ["export", "{int8}", "--format", "rust", "--out", "{out}"], ["unknown export format 'rust'"]),
+    ("export: a float model for an int8-only board", ["export", "{teacher_tflite}", "--out", "{out}", "--device", "nano33ble"], ["float32 model", "runs only int8"]),
+    ("deploy: unknown device", ["deploy", "{int8}", "--device", "rpi9"], ["unknown device 'rpi9'"]),
+    # devices (profiles from EDGEKD_DEVICES)
+    ("devices: a profile with an unknown key", ["devices", "show", "extra"], ["extra.yaml", "colour"], "profiles"),
+    ("devices: a profile with a wrong type", ["devices", "show", "typed"], ["typed.yaml", "hardware.cores"], "profiles"),
+    ("devices: a profile missing a field", ["devices", "show", "partial"], ["partial.yaml", "transport"], "profiles"),
+    ("devices: a profile with a Python YAML tag", ["devices", "show", "tagged"], ["tagged.yaml", "not valid YAML"], "profiles"),
+    ("devices: check an unknown device", ["devices", "check", "nope"], ["unknown device 'nope'"]),
+    # results, compare, report
+    ("results: show a run that does not exist", ["results", "show", "99999"], ["99999"]),
+    ("compare: a file that is not results.json", ["compare", "{not_results}"], ["notes.json"]),
+    ("report: a run that does not exist", ["report", "99999", "--out", "{out}"], ["99999"]),
+    ("results: a store that is not SQLite", ["results", "list", "--db", "{not_sqlite}"], ["store.db"]),
+    # run and demo
+    ("run: missing config", ["run", "{tmp}/none.yaml", "--out", "{out}"], ["cannot read config"]),
+    ("run: unknown config key", ["run", "{config_unknown}", "--out", "{out}"], ["teacher.epochz"]),
+    ("run: wrong type in the config", ["run", "{config_type}", "--out", "{out}"], ["teacher.epochs"]),
+    ("run: YAML tag that builds Python objects", ["run", "{config_tag}", "--out", "{out}"], ["not valid YAML"]),
+    ("demo: output folder exists (no --force)", ["demo", "--out", "{earlier}"], ["--force"]),
+    ("demo: output under a file", ["demo", "--out", "{a_file}/demo"], ["a_file is a file, not a folder"]),
+]  # fmt: skip
+
+
+@pytest.fixture
+def earlier_results(tmp_path, int8_model_file):
+    """A finished run's folder, which no failing command may touch."""
+    folder = tmp_path / "earlier"
+    folder.mkdir()
+    (folder / "results.json").write_text('{"schema_version": 1, "kind": "run"}\n')
+    (folder / "student_int8.tflite").write_bytes(int8_model_file.read_bytes())
+    return folder
+
+
+def store_runs() -> int:
+    with sqlite3.connect(os.environ["EDGEKD_DB"]) as connection:
+        return connection.execute("SELECT COUNT(*) FROM runs").fetchone()[0]
+
+
+@pytest.mark.parametrize("case", CATALOGUE, ids=[c[0] for c in CATALOGUE])
+def test_bad_input(case, bad_inputs, earlier_results, pipeline_run, tmp_path, monkeypatch):
+    name, argv, fragments, *env = case
+    out, _ = pipeline_run
+    values = {"tmp": tmp_path, "earlier": earlier_results, "teacher_tflite": out / "teacher_float32.tflite"}
+    values.update(bad_inputs)
+    if env:
+        monkeypatch.setenv("EDGEKD_DEVICES", str(bad_inputs[env[0]]))
+    args = [a.format(**values) for a in argv]
+    before, earlier, runs = snapshot(tmp_path), snapshot(earlier_results), store_runs()
+    result = invoke(*args, cwd=tmp_path)
+    assert_clean_failure(result, *fragments)
+    assert snapshot(tmp_path) == before, f"{name}: left or changed {set(snapshot(tmp_path)) ^ set(before)}"
+    assert snapshot(earlier_results) == earlier and store_runs() == runs
+    assert not (tmp_path / "pwned").exists() and not Path("pwned").exists()
+
+
+def test_the_readme_lists_the_catalogue_with_its_count():
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    match = re.search(r"catalogue of (\d+) bad inputs", readme)
+    assert match and int(match.group(1)) == len(CATALOGUE), "README: 'catalogue of N bad inputs' with the real N"
+    missing = [c[0] for c in CATALOGUE if c[0] not in readme]
+    assert not missing, f"README lacks {missing}"
