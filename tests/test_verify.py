@@ -41,6 +41,7 @@ def test_a_damaged_model_is_refused_by_the_flatbuffer_verifier(valid, tmp_path):
 
 
 def test_limits_turn_a_hang_an_allocation_and_a_crash_into_one_error(valid, monkeypatch):
+    monkeypatch.setattr(verify, "_VERIFIED", {})  # verify afresh, not from this process's cache
     with pytest.raises(ModelError, match="did not finish loading it within 0 s"):
         verify_model(valid, "m", time_limit_s=0.001)
     with pytest.raises(ModelError, match="failed allocating tensors.*under a 40 MB memory limit"):

@@ -11,6 +11,7 @@ edgekd or anything named in the model.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import signal
@@ -76,6 +77,10 @@ class Verification:
     note: str | None = None
 
 
+# Files already verified in this process (by content): `bench` checks each model per device.
+_VERIFIED: dict[tuple[str, bool, float, int], Verification] = {}
+
+
 def verify_model(
     data: bytes,
     source: str,
@@ -85,6 +90,13 @@ def verify_model(
 ) -> Verification:
     """Raise ModelError unless the LiteRT interpreter accepts ``data``; ``run_once`` also invokes it."""
     limit_mb = memory_mb if memory_mb is not None else memory_limit_mb()
+    key = (hashlib.sha256(data).hexdigest(), run_once, time_limit_s, limit_mb)
+    if key not in _VERIFIED:
+        _VERIFIED[key] = _verify_in_child(data, source, run_once, time_limit_s, limit_mb)
+    return _VERIFIED[key]
+
+
+def _verify_in_child(data: bytes, source: str, run_once: bool, time_limit_s: float, limit_mb: int) -> Verification:
     argv = [sys.executable, "-I", "-c", CHILD, str(limit_mb), "1" if run_once else "0"]
     try:
         completed = subprocess.run(  # noqa: S603 - fixed argv: this interpreter and our own child code
