@@ -12,14 +12,6 @@ from edgekd.bench.ssh import remote_command
 from edgekd.deploy import Answer, SshChannel
 from edgekd.export.embedded import read_embedded_metadata
 from tests.conftest import assert_clean_failure, invoke
-from tests.sshd import start_sshd
-
-
-@pytest.fixture(scope="module")
-def sshd(tmp_path_factory):
-    server = start_sshd(tmp_path_factory.mktemp("sshd-deploy"))
-    yield server
-    server.stop()
 
 
 @pytest.fixture

@@ -23,12 +23,11 @@ from tests.sshd import start_sshd
 
 
 @pytest.fixture(scope="module")
-def servers(tmp_path_factory):
-    """Two independent loopback devices (two sshd processes)."""
-    started = [start_sshd(tmp_path_factory.mktemp(f"sshd-fault-{i}")) for i in range(2)]
-    yield started
-    for server in started:
-        server.stop()
+def servers(sshd, tmp_path_factory):
+    """Two independent loopback devices: the module's sshd and a second sshd process."""
+    second = start_sshd(tmp_path_factory.mktemp("sshd-second"))
+    yield [sshd, second]
+    second.stop()
 
 
 def edgekd(*args: str, env: dict, **kwargs) -> subprocess.Popen:

@@ -12,16 +12,9 @@ from edgekd.bench.ssh import remote_command
 from edgekd.errors import BenchmarkError
 from edgekd.profiles.loader import get_profile
 from tests.conftest import assert_clean_failure, invoke
-from tests.sshd import free_port, keygen, start_sshd
+from tests.sshd import free_port, keygen
 
 QUICK = BenchSettings(runs=20, min_seconds=0.05, warmup=2, timeout_seconds=120)
-
-
-@pytest.fixture(scope="module")
-def sshd(tmp_path_factory):
-    server = start_sshd(tmp_path_factory.mktemp("sshd"))
-    yield server
-    server.stop()
 
 
 @pytest.fixture

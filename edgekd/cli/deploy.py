@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from edgekd.cli.common import emit_json, json_option
-from edgekd.errors import ConfigError, ProfileError
+from edgekd.errors import ConfigError, ModelError, ProfileError
 
 
 @click.command()
@@ -66,7 +66,7 @@ def _prepare(model_path: Path, entry) -> tuple[bytes, dict]:
     from edgekd.export.metadata import model_metadata
 
     if not model_path.is_file():
-        raise ProfileError(f"model {model_path} does not exist; check the path")
+        raise ModelError(f"model {model_path} does not exist; check the path")
     source = model_path.read_bytes()
     report = check_device_can_run(entry, source, str(model_path))
     metadata = model_metadata(model_path, report)
