@@ -203,3 +203,27 @@ def test_several_models_on_several_ssh_devices_with_concurrent_store_writes(
     secrets = [line for server in servers for line in server.user_key.read_text().splitlines()[1:-1]]
     exposed = "".join(out + err for out, err in outputs) + db.read_bytes().decode("latin-1")
     assert secrets and not [line for line in secrets if line in exposed]
+
+
+def test_a_full_disk_during_a_model_write_keeps_the_old_model(tmp_path):
+    # The writer every artifact goes through (quantize's .tflite included), in a process whose
+    # file-size limit the new model exceeds: the old model stays, no temporary file is left.
+    target = tmp_path / "model.tflite"
+    target.write_bytes(b"the model the application loads today")
+    code = (
+        "import sys\n"
+        "from edgekd.artifacts import write_bytes_atomic\n"
+        "from edgekd.errors import OutputError\n"
+        "try:\n"
+        f"    write_bytes_atomic({str(target)!r}, bytes(64 * 1024))\n"
+        "except OutputError as exc:\n"
+        "    print(exc)\n"
+        "    sys.exit(1)\n"
+    )
+    completed = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, preexec_fn=_limit_file_size(16 * 1024)
+    )
+    assert completed.returncode == 1, completed.stderr
+    assert "File too large" in completed.stdout and "nothing was written" in completed.stdout
+    assert target.read_bytes() == b"the model the application loads today"
+    assert [p.name for p in tmp_path.iterdir()] == ["model.tflite"]
