@@ -6,9 +6,13 @@ and only listed ops map, some with limits. The compiler partitions the graph onc
 op it cannot map, and every op after it, run on the CPU.
 
 The op table below is Coral's early published table (the one this project could verify; see
-shared/reference/FACTS.md) plus TRANSPOSE_CONV, which the current table lists (google-coral/
-edgetpu#684). Newer compilers map more ops, so an op outside the table is reported as
-"not in the table known to edgekd" with a pointer to the real compiler, not as a certainty.
+shared/reference/FACTS.md), plus TRANSPOSE_CONV, which the current table lists (google-coral/
+edgetpu#684), plus the ops and limits of the later table as Axis publishes it for the
+ARTPEC-7, whose deep-learning unit is an Edge TPU fed by edgetpu_compiler
+(developer.axis.com, ARTPEC-7 "Supported ops"): EXPAND_DIMS, PACK, PRELU, REDUCE_MAX,
+REDUCE_MIN and the unidirectional LSTM, each marked with that source. Coral's own current
+table could not be read here; an op outside all of these is reported as "not in the table
+known to edgekd" with a pointer to the real compiler, not as a certainty.
 """
 
 from __future__ import annotations
@@ -21,7 +25,11 @@ from edgekd.errors import ModelError
 from edgekd.quantize.checks import BOUNDARY_OPS
 from edgekd.quantize.inspect import ModelReport, OperatorInfo
 
-TABLE_SOURCE = "Coral's early published Edge TPU op table (FACTS.md) + TRANSPOSE_CONV (google-coral/edgetpu#684)"
+TABLE_SOURCE = (
+    "Coral's early published Edge TPU op table (FACTS.md) + TRANSPOSE_CONV (google-coral/edgetpu#684) + the later "
+    "table's ops as Axis publishes it for the ARTPEC-7's Edge TPU"
+)
+LATER_TABLE = "later table, as Axis publishes it for the ARTPEC-7's Edge TPU"
 EIGHT_BIT = {"int8", "uint8"}
 # int32 holds biases and shape constants in fully quantized models.
 ALLOWED_TYPES = EIGHT_BIT | {"int32"}
@@ -58,6 +66,8 @@ def _squeeze_limit(op: OperatorInfo, report: ModelReport) -> str | None:
 class OpRule:
     limitation: str | None = None
     check: Limit | None = None
+    # Where the rule comes from when it is not Coral's early table.
+    source: str | None = None
 
 
 EDGETPU_OPS: dict[str, OpRule] = {
@@ -90,13 +100,22 @@ EDGETPU_OPS: dict[str, OpRule] = {
         "no fused activation; a constant input only as an all-zero second input (not checked by edgekd)"
     ),
     "FULLY_CONNECTED": OpRule("default weight format; one-dimensional output", _output_1d),
-    "MEAN": OpRule("reduction along x and/or y only (not checked by edgekd)"),
-    "PAD": OpRule("padding along x and/or y only (not checked by edgekd)"),
+    "MEAN": OpRule(
+        "reduction along x and/or y only in the early table; the later one allows z when it is a multiple of 4, "
+        "never the batch (not checked by edgekd)"
+    ),
+    "PAD": OpRule("padding along x and/or y only in the early table; never the batch (not checked by edgekd)"),
     "RESIZE_BILINEAR": OpRule("3-D input/output; may stay on the CPU for precision"),
     "RESIZE_NEAREST_NEIGHBOR": OpRule("3-D input/output; may stay on the CPU for precision"),
     "SOFTMAX": OpRule("1-D input of at most 16,000 elements", _softmax_limit),
     "SQUEEZE": OpRule("only leading 1s", _squeeze_limit),
     "STRIDED_SLICE": OpRule("all strides 1, no ellipsis or new-axis mask (not checked by edgekd)"),
+    "EXPAND_DIMS": OpRule(source=LATER_TABLE),
+    "PACK": OpRule("no packing in the batch dimension (not checked by edgekd)", source=LATER_TABLE),
+    "PRELU": OpRule("alpha one-dimensional (not checked by edgekd)", source=LATER_TABLE),
+    "REDUCE_MAX": OpRule("not along the batch dimension (not checked by edgekd)", source=LATER_TABLE),
+    "REDUCE_MIN": OpRule("not along the batch dimension (not checked by edgekd)", source=LATER_TABLE),
+    "UNIDIRECTIONAL_SEQUENCE_LSTM": OpRule("unidirectional LSTM only", source=LATER_TABLE),
 }
 
 
@@ -177,9 +196,9 @@ def edgetpu_verdict(report: ModelReport) -> EdgeTpuVerdict:
             verdicts.append(OpVerdict(index, op.op, False, reason))
         else:
             rule = EDGETPU_OPS[op.op]
-            verdicts.append(
-                OpVerdict(index, op.op, True, f"maps{f' (limit: {rule.limitation})' if rule.limitation else ''}")
-            )
+            limit = f" (limit: {rule.limitation})" if rule.limitation else ""
+            source = f" [{rule.source}]" if rule.source else ""
+            verdicts.append(OpVerdict(index, op.op, True, f"maps{limit}{source}"))
     if problems:
         for verdict in verdicts:
             verdict.on_edgetpu = False
