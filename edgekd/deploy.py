@@ -18,12 +18,12 @@ from __future__ import annotations
 import hashlib
 import json
 import secrets
-import shutil
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+from edgekd.bench.adb import run_adb
 from edgekd.bench.ssh import SshTarget, classify_ssh_failure, remote_command
 from edgekd.errors import BenchmarkError, ProfileError
 from edgekd.profiles.loader import ProfileEntry
@@ -81,18 +81,10 @@ class AdbChannel:
     def __init__(self, entry: ProfileEntry, executable: str = "adb"):
         self.name = entry.profile.name
         self.executable = executable
-        serial = entry.profile.transport.serial
-        self.prefix = ["-s", serial] if serial else []
+        self.serial = entry.profile.transport.serial
 
     def _adb(self, args: list[str], timeout: float) -> Answer:
-        if shutil.which(self.executable) is None:
-            raise DeployError("adb is not installed; install it (Debian: apt-get install adb) and enable USB debugging")
-        try:
-            completed = subprocess.run(  # noqa: S603 - argv list, no shell; the remote command is quoted word by word
-                [self.executable, *self.prefix, *args], capture_output=True, text=True, timeout=timeout, check=False
-            )
-        except subprocess.TimeoutExpired:
-            raise DeployError(f"{self.name}: adb {args[0]} gave no answer within {timeout:.0f} s") from None
+        completed = run_adb(self.executable, self.name, self.serial, args, timeout)
         text = completed.stderr.lower()
         if "no devices/emulators found" in text or "device offline" in text or "unauthorized" in text:
             raise DeployError(f"{self.name}: adb cannot reach the device: {completed.stderr.strip()[:200]}")

@@ -47,22 +47,27 @@ def benchmark_command(binary: str, model: str, profile: DeviceProfile, settings:
     ]
 
 
+def run_adb(
+    executable: str, device: str, serial: str | None, args: list[str], timeout: float
+) -> subprocess.CompletedProcess:
+    """One adb call on the device with ``serial``; a missing adb or a silent device is a BenchmarkError."""
+    if shutil.which(executable) is None:
+        raise BenchmarkError("adb is not installed; install it (Debian: apt-get install adb) and enable USB debugging")
+    prefix = ["-s", serial] if serial else []
+    try:
+        return subprocess.run(  # noqa: S603 - argv list, no shell; remote commands are quoted word by word
+            [executable, *prefix, *args], capture_output=True, text=True, timeout=timeout, check=False
+        )
+    except subprocess.TimeoutExpired:
+        raise BenchmarkError(f"{device}: adb {args[0]} gave no answer within {timeout:.0f} s") from None
+
+
 class AdbRunner:
     def __init__(self, executable: str = "adb"):
         self.executable = executable
 
-    def _adb(self, profile: DeviceProfile, *args: str, timeout: float = 60, stdin=None) -> subprocess.CompletedProcess:
-        if shutil.which(self.executable) is None:
-            raise BenchmarkError(
-                "adb is not installed; install it (Debian: apt-get install adb) and enable USB debugging"
-            )
-        serial = ["-s", profile.transport.serial] if profile.transport.serial else []
-        try:
-            completed = subprocess.run(  # noqa: S603 - argv list, no shell; the remote command is shlex-quoted word by word
-                [self.executable, *serial, *args], capture_output=True, text=True, timeout=timeout, check=False
-            )
-        except subprocess.TimeoutExpired:
-            raise BenchmarkError(f"{profile.name}: adb {args[0]} gave no answer within {timeout:.0f} s") from None
+    def _adb(self, profile: DeviceProfile, *args: str, timeout: float = 60) -> subprocess.CompletedProcess:
+        completed = run_adb(self.executable, profile.name, profile.transport.serial, list(args), timeout)
         text = (completed.stdout + completed.stderr).lower()
         if (
             completed.returncode != 0

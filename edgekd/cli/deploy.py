@@ -58,12 +58,10 @@ def deploy(model_path, device, remote_path, rollback, as_json) -> None:
 
 def _prepare(model_path: Path, entry) -> tuple[bytes, dict]:
     """Checks the device can run and hold the model; returns the bytes to install and the metadata beside them."""
-    import hashlib
-
     from edgekd.bench.benchmark import check_device_can_run
     from edgekd.export.arena import estimate_arena
     from edgekd.export.embedded import embed_metadata
-    from edgekd.export.metadata import model_metadata
+    from edgekd.export.metadata import model_metadata, shipped_fields
 
     if not model_path.is_file():
         raise ModelError(f"model {model_path} does not exist; check the path")
@@ -81,13 +79,7 @@ def _prepare(model_path: Path, entry) -> tuple[bytes, dict]:
                 f"estimated), more than {entry.profile.name}'s model budget of {budget} MB "
                 "(hardware.memory_budget_mb, or its memory_mb); choose a smaller student or a larger device"
             )
-    return data, {
-        **metadata,
-        "size_bytes": len(data),
-        "sha256": hashlib.sha256(data).hexdigest(),
-        "source_sha256": hashlib.sha256(source).hexdigest(),
-        "metadata_inside": "the edgekd_metadata entry of the installed .tflite",
-    }
+    return data, {**metadata, **shipped_fields(source, data, "the edgekd_metadata entry of the installed .tflite")}
 
 
 def _say(result: dict, as_json: bool, line: str) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 import click
@@ -37,7 +36,7 @@ def export(model_path, fmt, out, name, device, force, as_json) -> None:
     from edgekd.export.arena import estimate_arena
     from edgekd.export.c_array import c_identifier, render_header, render_source
     from edgekd.export.embedded import embed_metadata
-    from edgekd.export.metadata import model_metadata
+    from edgekd.export.metadata import model_metadata, shipped_fields
     from edgekd.quantize.inspect import inspect_tflite, read_model_file
 
     if fmt not in FORMATS:
@@ -53,10 +52,7 @@ def export(model_path, fmt, out, name, device, force, as_json) -> None:
     comment = f"{model_path.name}, {len(data)} bytes with its metadata, exported by edgekd {__version__}"
     metadata = {
         **carried,
-        "sha256": hashlib.sha256(data).hexdigest(),
-        "size_bytes": len(data),
-        "source_sha256": hashlib.sha256(source).hexdigest(),
-        "metadata_inside": "the edgekd_metadata entry of the .tflite (and this file)",
+        **shipped_fields(source, data, "the edgekd_metadata entry of the .tflite (and this file)"),
         "c_identifier": identifier,
         "arena_estimate": arena.as_dict(),
     }

@@ -117,8 +117,8 @@ def _carried_metadata(model_path: Path, data: bytes) -> dict:
 
     found: dict = {}
 
-    def take(document: dict, source: str, keys=CARRIED_KEYS) -> None:
-        for key in keys:
+    def take(document: dict, source: str) -> None:
+        for key in CARRIED_KEYS:
             if document.get(key) is not None and key not in found:
                 found[key] = {"value": document[key], "source": source}
 

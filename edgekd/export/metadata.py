@@ -7,6 +7,7 @@ written beside the model as JSON and inside it (:mod:`edgekd.export.embedded`).
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -68,4 +69,14 @@ def model_metadata(model_path: Path, report: ModelReport) -> dict:
         "data": recorded.get("data"),
         "macs": report.macs,
         "edgekd_version": __version__,
+    }
+
+
+def shipped_fields(source: bytes, shipped: bytes, inside: str) -> dict:
+    """What identifies the bytes that leave edgekd: their size and hash, the source's hash, where the metadata is."""
+    return {
+        "size_bytes": len(shipped),
+        "sha256": hashlib.sha256(shipped).hexdigest(),
+        "source_sha256": hashlib.sha256(source).hexdigest(),
+        "metadata_inside": inside,
     }
