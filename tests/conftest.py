@@ -17,6 +17,13 @@ from click.testing import CliRunner
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+# Subprocesses (``python -m edgekd``, agents, stand-in tools) import this checkout's code, never
+# an installed copy that may be stale: the checkout leads their import path.
+CHECKOUT = Path(__file__).resolve().parent.parent
+os.environ["PYTHONPATH"] = os.pathsep.join(
+    [str(CHECKOUT), *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))]
+)
+
 
 @pytest.fixture(scope="session", autouse=True)
 def results_store(tmp_path_factory) -> Path:

@@ -14,3 +14,17 @@ def test_every_subpackage_is_listed_for_installation():
     listed = {line.strip() for line in config["options"]["packages"].splitlines() if line.strip()}
     on_disk = {".".join(init.parent.relative_to(ROOT).parts) for init in (ROOT / "edgekd").rglob("__init__.py")}
     assert on_disk <= listed, f"setup.cfg [options] packages lacks {sorted(on_disk - listed)}"
+
+
+def test_subprocesses_import_this_checkout_not_an_installed_copy(tmp_path):
+    import subprocess
+    import sys
+
+    completed = subprocess.run(
+        [sys.executable, "-c", "import edgekd; print(edgekd.__file__)"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert Path(completed.stdout.strip()).resolve() == (ROOT / "edgekd" / "__init__.py").resolve()
