@@ -51,7 +51,15 @@ class StudentConfig(Section):
 
 
 class DistillConfig(Section):
-    method: str = Field(default="kd", description="a method, or several joined by + (kd+fitnet)")
+    method: str = Field(
+        default="auto",
+        description="auto (choose among candidate recipes on validation), a method, or several joined by + (kd+fitnet)",
+    )
+    candidates: list[str] | None = Field(
+        default=None,
+        description="recipes auto tries, e.g. kd:temperature=4,alpha=0.5, dist, kd:augment=mixup, control "
+        "(default: edgekd.distill.recipes.DEFAULT_CANDIDATES)",
+    )
     params: dict[str, float | str] | None = Field(
         default=None,
         description="parameters as key or method.key (method.weight weighs a term); omitted ones take defaults",

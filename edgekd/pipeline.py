@@ -26,13 +26,14 @@ from edgekd.distill.augment import parse_augmentations
 from edgekd.distill.checkpoints import CheckpointFolder
 from edgekd.distill.distiller import DistillationSettings, check_model_fits_data, check_setup, distill
 from edgekd.distill.losses import Objective, make_objective
+from edgekd.distill.recipes import AUTO, DEFAULT_CANDIDATES, Recipe, parse_candidates
 from edgekd.distill.strategies import check_strategy, make_strategy
 from edgekd.distill.trainer import TrainingBudget, TrainingControl, fit, hard_label_objective
 from edgekd.errors import ConfigError, ConversionError, EdgekdError, ModelError
 from edgekd.models.builders import get_builder
 from edgekd.models.complexity import model_macs, model_params
+from edgekd.models.evaluate import CHANCE_MARGIN_POINTS, did_not_learn, predict_logits
 from edgekd.models.evaluate import accuracy as keras_accuracy
-from edgekd.models.evaluate import predict_logits
 from edgekd.models.frameworks import framework_of, seed_everything
 from edgekd.models.io import load_model, save_model
 from edgekd.models.students import resolve_student
@@ -51,15 +52,17 @@ TEACHER_VALIDATION_FRACTION = 0.1
 
 
 def keras_record(role: str, model, dataset: Dataset, path: Path, **extra) -> dict:
+    accuracy = keras_accuracy(model, dataset.x_test, dataset.y_test)
     return model_record(
         role,
-        accuracy=keras_accuracy(model, dataset.x_test, dataset.y_test),
+        accuracy=accuracy,
         accuracy_source="keras model on the test split",
         params=model_params(model),
         macs=model_macs(model),
         size_bytes=_size_on_disk(path),
         path=path.name,
         fmt=f"keras ({framework_of(model).value})",
+        did_not_learn=did_not_learn(accuracy, dataset.num_classes),
         **extra,
     )
 
@@ -150,9 +153,30 @@ def ensemble_teachers(config: TeacherConfig, dataset: Dataset) -> tuple[list, li
     return models, records
 
 
+def recipes_for(config: PipelineConfig, num_classes: int | None) -> tuple[Recipe, tuple[Recipe, ...]]:
+    """The fixed recipe the config names, or (with ``method: auto``) the candidates auto chooses among.
+
+    Returns (recipe, candidates): the recipe is the first candidate under auto.
+    """
+    distill_config = config.distill
+    if distill_config.method == AUTO:
+        if distill_config.params or distill_config.augment:
+            raise ConfigError(
+                "distill.params and distill.augment (--temperature, --alpha, --param, --augment) apply to one method; "
+                "with method auto, name them in the candidate recipes instead (kd:temperature=4,alpha=0.5 or "
+                "kd:augment=mixup), or choose a method"
+            )
+        candidates = parse_candidates(distill_config.candidates or DEFAULT_CANDIDATES, num_classes)
+        return next(r for r in candidates if not r.is_control), candidates
+    if distill_config.candidates:
+        raise ConfigError(f"distill.candidates are tried by method auto only; the method is {distill_config.method!r}")
+    objective = make_objective(distill_config.method, num_classes, distill_config.params)
+    return Recipe(distill_config.method, objective, parse_augmentations(distill_config.augment)), ()
+
+
 def objective_for(config: PipelineConfig, num_classes: int | None) -> Objective:
-    """The weighted sum of losses the config names, with each method's defaults filled in."""
-    return make_objective(config.distill.method, num_classes, config.distill.params)
+    """The weighted sum of losses the config names (the first candidate's under auto)."""
+    return recipes_for(config, num_classes)[0].objective
 
 
 @dataclass
@@ -161,7 +185,8 @@ class DistillationPlan:
 
     student: object
     description: dict
-    objective: Objective
+    recipe: Recipe
+    candidates: tuple[Recipe, ...]
     settings: DistillationSettings
     extra_teachers: list
     extra_records: list[dict]
@@ -183,7 +208,7 @@ def plan_distillation(
         config.student.max_mac_fraction,
         trust=config.teacher.trust_model,
     )
-    objective = objective_for(config, dataset.num_classes)
+    recipe, candidates = recipes_for(config, dataset.num_classes)
     extra_teachers, extra_records = ensemble_teachers(config.teacher, dataset)
     settings = DistillationSettings(
         epochs=config.student.epochs,
@@ -198,8 +223,10 @@ def plan_distillation(
         strategy=context.strategy,
         checkpoints=context.checkpoints,
     )
-    check_setup([teacher, *extra_teachers], student, dataset, objective, settings)
-    return DistillationPlan(student, description, objective, settings, extra_teachers, extra_records)
+    for checked in candidates or (recipe,):
+        if not checked.is_control:
+            check_setup([teacher, *extra_teachers], student, dataset, checked.objective, settings)
+    return DistillationPlan(student, description, recipe, candidates, settings, extra_teachers, extra_records)
 
 
 def distill_stage(
@@ -211,8 +238,18 @@ def distill_stage(
     reporter: Reporter,
     document: dict,
 ):
-    """Distil the planned student and train its scratch control; save both as .keras and record them."""
-    outcome = distill([teacher, *plan.extra_teachers], plan.student, dataset, plan.objective, plan.settings, reporter)
+    """Distil the planned student and train its scratch control; save both as .keras, ship the better, record them."""
+    outcome = distill(
+        [teacher, *plan.extra_teachers],
+        plan.student,
+        dataset,
+        plan.recipe,
+        plan.settings,
+        reporter,
+        candidates=plan.candidates,
+    )
+    for warning in plan.description.get("warnings", ()):
+        reporter.say(f"edgekd: warning: {warning}")
     kd_path = out / "student_kd.keras"
     save_model(outcome.student_kd, kd_path)
     document["models"]["student_kd"] = keras_record(
@@ -227,9 +264,19 @@ def distill_stage(
             "student_scratch", outcome.student_scratch, dataset, scratch_path
         )
         training["student_scratch"] = outcome.scratch_history.as_dict()
-    summary = distillation_summary(document["models"], plan.objective.describe(), outcome)
+    shipped = outcome.student_kd if outcome.shipped.role == "student_kd" else outcome.student_scratch
+    save_model(shipped, out / "student.keras")
+    document["models"]["student"] = keras_record(
+        "student",
+        shipped,
+        dataset,
+        out / "student.keras",
+        shipped_from=outcome.shipped.role,
+        reason=outcome.shipped.reason,
+    )
+    summary = distillation_summary(document["models"], outcome.recipe.objective.describe(), outcome)
     summary["teacher_outputs"] = outcome.teacher_mode
-    summary["augment"] = list(config.distill.augment)
+    summary["augment"] = [a.name for a in outcome.recipe.augmentations]
     summary["strategy"] = {"name": config.distill.strategy, "replicas": outcome.kd_history.replicas}
     if outcome.features:
         summary["features"] = [feature.describe() for feature in outcome.features]
@@ -238,7 +285,7 @@ def distill_stage(
         summary["ensemble"] = {"teachers": [document["models"]["teacher"], *plan.extra_records], "weights": weights}
     document["distillation"] = summary
     write_text_atomic(out / "training.csv", training_curves_csv(training))
-    return outcome.student_kd
+    return shipped
 
 
 def training_curves_csv(training: dict) -> str:
@@ -259,6 +306,7 @@ def distillation_summary(models: dict, loss: dict, outcome) -> dict:
     scratch = models.get("student_scratch")
     summary = {
         **loss,
+        "recipe": outcome.recipe.spec,
         "transfer_samples": outcome.transfer_samples,
         "budget": {
             "steps": outcome.budget.steps,
@@ -267,16 +315,30 @@ def distillation_summary(models: dict, loss: dict, outcome) -> dict:
         },
         "student_mac_fraction": round(kd["macs"] / teacher["macs"], 6) if teacher["macs"] else None,
         "accuracy_kept": round(kd["accuracy"] / teacher["accuracy"], 6) if teacher["accuracy"] else None,
+        "shipped": outcome.shipped.as_dict(),
     }
+    if outcome.candidates:
+        summary["selection"] = {
+            "candidates": [score.as_dict() for score in outcome.candidates],
+            "chosen": outcome.recipe.spec,
+            "fraction_of_budget": round(outcome.candidates[0].steps / outcome.budget.steps, 4),
+            "seconds": round(outcome.selection_seconds, 3),
+        }
+    not_learned = [role for role, record in models.items() if record.get("did_not_learn")]
     if scratch is not None:
         gain = 100 * (kd["accuracy"] - scratch["accuracy"])
         summary["gain_over_control_points"] = round(gain, 3)
         summary["verdict"] = (
             f"distillation {'helped' if gain > 0 else 'did not help'}: {kd['accuracy']:.2%} vs {scratch['accuracy']:.2%} "
-            f"for the scratch control ({gain:+.2f} points, same architecture and {outcome.budget.steps} steps)"
+            f"for the scratch control ({gain:+.2f} points, same architecture and {outcome.budget.steps} steps); "
+            f"shipped: {outcome.shipped.role} ({outcome.shipped.reason})"
         )
     else:
         summary["verdict"] = "no scratch control was trained (--no-control): distillation's gain is unknown"
+    if not_learned:
+        summary["verdict"] += (
+            f"; did not learn (within {CHANCE_MARGIN_POINTS:g} points of chance): {', '.join(not_learned)}"
+        )
     return summary
 
 
@@ -352,6 +414,7 @@ def quantize_stage(
         mode=mode,
         detected_mode=detected_mode(report),
         agreement_with_keras=round(float(np.mean(predicted == keras_predicted)), 6),
+        did_not_learn=did_not_learn(accuracy, dataset.num_classes),
         accuracy_drop_points=round(drop, 4),
         converted_from=reference_role,
         float_ops=left_float,
@@ -545,8 +608,8 @@ def run_pipeline(
     with reporter.stage("converting to TFLite and checking accuracy through LiteRT", "quantize"):
         for model, role, mode, reference in (
             (trained.teacher, "teacher_float32", "float32", "teacher"),
-            (trained.student, "student_float32", "float32", "student_kd"),
-            (trained.student, f"student_{config.quantize.mode}", config.quantize.mode, "student_kd"),
+            (trained.student, "student_float32", "float32", "student"),
+            (trained.student, f"student_{config.quantize.mode}", config.quantize.mode, "student"),
         ):
             artifact = quantize_stage(
                 model,

@@ -60,9 +60,18 @@ from edgekd.results.table import MODEL_HEADERS, format_table, model_rows
 @click.option("--out", type=click.Path(path_type=Path), help="Output folder (default: runs/distill-<timestamp>).")
 @click.option(
     "--method",
-    default="kd",
+    default="auto",
     show_default=True,
-    help=f"Distillation method, or several joined by + (kd+fitnet): {', '.join(loss_names())}.",
+    help="auto (try candidate recipes briefly, train the best on validation fully), or a method, or several "
+    f"joined by + (kd+fitnet): {', '.join(loss_names())}.",
+)
+@click.option(
+    "--candidate",
+    "candidates",
+    multiple=True,
+    metavar="RECIPE",
+    help="A recipe for --method auto to try (repeatable; replaces the defaults): METHOD[:key=value,...] or control, "
+    "e.g. kd:temperature=4,alpha=0.5, dist, kd:augment=mixup.",
 )
 @click.option(
     "--temperature", type=float, default=None, help="Softening temperature T (losses scale by T^2); kd default 1."
@@ -115,6 +124,7 @@ def distill(
     data_spec,
     out,
     method,
+    candidates,
     temperature,
     alpha,
     params,
@@ -135,16 +145,20 @@ def distill(
 ) -> None:
     """Distil a student from a teacher and train the same student from scratch as the control.
 
-    Writes student_kd.keras, student_scratch.keras (and teacher.keras with --train-teacher),
-    results.json and report.md into the output folder.
+    With --method auto (the default), each candidate recipe first trains briefly and the one
+    best on a validation split trains fully. The run ships student.keras: the distilled
+    student, or the control when it is better on validation (results.json says why).
+    Writes student.keras, student_kd.keras, student_scratch.keras (and teacher.keras with
+    --train-teacher), results.json and report.md into the output folder.
 
     \b
     Examples:
       edgekd distill --train-teacher --data mnist1d --out runs/kd
+      edgekd distill --teacher t.keras --data npz:data.npz --candidate kd:temperature=4 --candidate dist --out runs/auto
       edgekd distill --teacher teacher.keras --student conv:width=1.5 --data npz:data.npz --out runs/kd
       edgekd distill --train-teacher --method dkd --param beta=8 --out runs/dkd
       edgekd distill --teacher t.keras --method kd+fitnet --param fitnet.weight=0.5 --out runs/hints
-      edgekd distill --teacher a.keras --teacher b.keras --augment mixup --epochs 30 --out runs/ensemble
+      edgekd distill --teacher a.keras --teacher b.keras --method kd --augment mixup --out runs/ensemble
 
     An interrupted run (Ctrl-C, a killed process) resumes from its last checkpoint when the
     same command runs again.
@@ -166,6 +180,7 @@ def distill(
         student=StudentConfig(spec=student_spec, epochs=epochs, batch_size=batch_size, patience=patience),
         distill=DistillConfig(
             method=method,
+            candidates=list(candidates) or None,
             params=_method_parameters(temperature, alpha, params),
             transfer_set=not no_transfer,
             control=not no_control,

@@ -12,7 +12,8 @@ augmentation they run online inside the training step, on the same view as the s
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -21,6 +22,7 @@ from edgekd.distill.augment import Augmentation
 from edgekd.distill.checkpoints import CheckpointFolder
 from edgekd.distill.features import ResolvedFeature, flatten_feature, resolve, tap_model
 from edgekd.distill.losses import DistillationLoss, Objective
+from edgekd.distill.recipes import CONTROL, Recipe
 from edgekd.distill.step import (
     LABELS,
     TEACHER_LOGITS,
@@ -44,6 +46,10 @@ from edgekd.models.frameworks import framework_of, keras_module
 from edgekd.progress import SILENT, Reporter
 
 VALIDATION_FRACTION = 0.1
+# ``auto`` tries each candidate recipe on this fraction of the full budget: with the default
+# seven candidates the selection costs about 1.4 full runs, so the whole auto run stays
+# within about twice a fixed-recipe run (a distilled student and its control).
+SELECTION_FRACTION = 0.2
 
 
 @dataclass(frozen=True)
@@ -76,6 +82,12 @@ class DistillationOutcome:
     transfer_samples: int
     features: tuple[ResolvedFeature, ...] = ()
     teacher_mode: str = "cached"
+    # The recipe the distilled student trained with; with auto, each candidate's short-budget score.
+    recipe: Recipe | None = None
+    candidates: tuple = ()
+    selection_seconds: float = 0.0
+    # Which of the two the run hands on, and why.
+    shipped: object = None
 
 
 def check_model_fits_data(model, dataset: Dataset, role: str) -> None:
@@ -107,9 +119,16 @@ def check_pairing(teacher, student, dataset: Dataset) -> None:
 
 
 def fresh_copy(model):
-    """The same architecture with newly initialised weights (for the scratch control)."""
+    """The same architecture with newly initialised weights."""
     keras = keras_module(framework_of(model))
     return keras.models.clone_model(model)
+
+
+def twin(model):
+    """The same architecture starting from the same weights: the control differs from the student only by its targets."""
+    copy = fresh_copy(model)
+    copy.set_weights(model.get_weights())
+    return copy
 
 
 def as_objective(loss: DistillationLoss | Objective) -> Objective:
@@ -166,6 +185,58 @@ def distillation_set(
     return x_kd, pack_targets(labels, teacher_logits), transfer_samples
 
 
+class TeacherOutputs:
+    """The teachers' outputs on the distillation set, computed once and shared by every recipe that trains on them.
+
+    Logits are kept per teacher, so recipes at different temperatures each get the
+    ensemble averaged at their own temperature; features are the first teacher's.
+    """
+
+    def __init__(self, teachers: list, weights: tuple[float, ...], x_kd: np.ndarray, labels: np.ndarray):
+        self.teachers, self.weights, self.x_kd, self.labels = teachers, weights, x_kd, labels
+        self._logits: list[np.ndarray] | None = None
+        self._features: dict[str, np.ndarray] = {}
+
+    @staticmethod
+    def _key(feature: ResolvedFeature) -> str:
+        return f"{feature.request.key}:{feature.teacher_layer}:{feature.grid}"
+
+    def _compute(self, features: tuple[ResolvedFeature, ...], reporter: Reporter) -> None:
+        missing = tuple(f for f in features if self._key(f) not in self._features)
+        if self._logits is not None and not missing:
+            return
+        logits = []
+        with reporter.bar(len(self.x_kd) * len(self.teachers), "caching teacher outputs", unit="samples") as bar:
+            for index, teacher in enumerate(self.teachers):
+                wanted = missing if index == 0 else ()
+                if not wanted:
+                    if self._logits is None:
+                        logits.append(predict_logits(teacher, self.x_kd))
+                    bar.update(len(self.x_kd))
+                    continue
+                outputs = tap_model(teacher, wanted, "teacher").predict(self.x_kd, batch_size=1024, verbose=0)
+                logits.append(as_logits(outputs[0], teacher.name))
+                for feature, value in zip(wanted, outputs[1:], strict=True):
+                    value = flatten_feature(np.asarray(value, dtype=np.float32), feature.teacher_shape, feature.grid)
+                    if not np.all(np.isfinite(value)):
+                        raise ModelError(f"the teacher's layer {feature.teacher_layer!r} produced NaN or Inf")
+                    self._features[self._key(feature)] = value
+                bar.update(len(self.x_kd))
+        if self._logits is None:
+            self._logits = logits
+
+    def targets(
+        self, features: tuple[ResolvedFeature, ...], temperature: float, reporter: Reporter = SILENT
+    ) -> dict[str, np.ndarray]:
+        """Labels, the (ensembled) teacher logits at ``temperature`` and the requested features."""
+        self._compute(features, reporter)
+        targets: dict[str, np.ndarray] = {LABELS: self.labels}
+        targets[TEACHER_LOGITS] = np.asarray(ensemble_logits(self._logits, self.weights, temperature), dtype=np.float32)
+        for feature in features:
+            targets[feature_target(feature.request.key)] = self._features[self._key(feature)]
+        return targets
+
+
 def cached_targets(
     teachers: list,
     weights: tuple[float, ...],
@@ -176,24 +247,7 @@ def cached_targets(
     reporter: Reporter,
 ) -> dict[str, np.ndarray]:
     """Labels, the (ensembled) teacher logits and the first teacher's features, computed once."""
-    targets: dict[str, np.ndarray] = {LABELS: labels}
-    all_logits = []
-    with reporter.bar(len(x_kd) * len(teachers), "caching teacher outputs", unit="samples") as bar:
-        for index, teacher in enumerate(teachers):
-            wanted = features if index == 0 else ()
-            if not wanted:
-                all_logits.append(predict_logits(teacher, x_kd))
-            else:
-                outputs = tap_model(teacher, wanted, "teacher").predict(x_kd, batch_size=1024, verbose=0)
-                all_logits.append(as_logits(outputs[0], teacher.name))
-                for feature, value in zip(wanted, outputs[1:], strict=True):
-                    value = flatten_feature(np.asarray(value, dtype=np.float32), feature.teacher_shape)
-                    if not np.all(np.isfinite(value)):
-                        raise ModelError(f"the teacher's layer {feature.teacher_layer!r} produced NaN or Inf")
-                    targets[feature_target(feature.request.key)] = value
-            bar.update(len(x_kd))
-    targets[TEACHER_LOGITS] = np.asarray(ensemble_logits(all_logits, weights, temperature), dtype=np.float32)
-    return targets
+    return TeacherOutputs(teachers, weights, x_kd, labels).targets(features, temperature, reporter)
 
 
 def _online_teachers(teachers, weights, features, temperature, x_probe) -> OnlineTeachers:
@@ -217,70 +271,239 @@ def _control(settings: DistillationSettings, role: str) -> TrainingControl:
     return TrainingControl(checkpoint, settings.patience, settings.strategy)
 
 
+@dataclass
+class _Run:
+    """What every recipe of one distillation trains on: the splits, the distillation set and the teachers' outputs."""
+
+    teachers: list
+    weights: tuple[float, ...]
+    x_fit: np.ndarray
+    y_fit: np.ndarray
+    x_val: np.ndarray
+    y_val: np.ndarray
+    outputs: TeacherOutputs
+    transfer_samples: int
+    settings: DistillationSettings
+
+    @staticmethod
+    def prepare(teachers: list, dataset: Dataset, weights: tuple[float, ...], settings: DistillationSettings) -> _Run:
+        x_fit, y_fit, x_val, y_val = dataset.validation_split(VALIDATION_FRACTION, settings.seed)
+        x_kd, labels, transfer_samples = distillation_inputs(dataset, x_fit, y_fit, settings.use_transfer_set)
+        outputs = TeacherOutputs(teachers, weights, x_kd, labels)
+        return _Run(teachers, weights, x_fit, y_fit, x_val, y_val, outputs, transfer_samples, settings)
+
+    def budget(self, fraction: float = 1.0) -> TrainingBudget:
+        """The full budget (epochs over the distillation set), or a fraction of its steps for a short trial."""
+        settings = self.settings
+        full = TrainingBudget.for_epochs(
+            settings.epochs, len(self.outputs.x_kd), settings.batch_size, settings.learning_rate
+        )
+        return full if fraction >= 1 else replace(full, steps=max(1, round(full.steps * fraction)))
+
+    def train(
+        self, student, recipe: Recipe, budget: TrainingBudget, role: str, description: str, reporter: Reporter
+    ) -> tuple[TrainingHistory, str, tuple[ResolvedFeature, ...]]:
+        """Train ``student`` in place with ``recipe``; returns its history, how the teacher ran and the features used."""
+        settings = self.settings
+        features = () if recipe.is_control else resolve(recipe.objective.feature_requests(), self.teachers[0], student)
+        trained = _in_scope(student, settings)
+        if recipe.is_control:
+            history = fit(
+                trained,
+                self.x_fit,
+                self.y_fit,
+                hard_label_objective(),
+                budget,
+                (self.x_val, self.y_val),
+                settings.seed,
+                reporter,
+                description,
+                control=_control(settings, role),
+            )
+            mode = "none"
+        else:
+            objective = recipe.objective
+            temperature = _temperature(objective)
+            if recipe.augmentations or settings.online_teacher:
+                x_kd = self.outputs.x_kd
+                online = _online_teachers(self.teachers, self.weights, features, temperature, x_kd[:256])
+                targets, mode = {LABELS: self.outputs.labels}, "online"
+            else:
+                online, mode = None, "cached"
+                targets = self.outputs.targets(features, temperature, reporter)
+            with _control(settings, role).scope():
+                wrapper = build_wrapper(trained, objective, features, budget.steps, online, recipe.augmentations)
+            history = fit(
+                wrapper,
+                self.outputs.x_kd,
+                targets,
+                None,
+                budget,
+                (self.x_val, self.y_val),
+                settings.seed,
+                reporter,
+                description,
+                control=_control(settings, role),
+            )
+        if trained is not student:
+            student.set_weights(trained.get_weights())
+        return history, mode, features
+
+
+@dataclass(frozen=True)
+class CandidateScore:
+    """One recipe tried by ``auto`` on the short budget, scored on the validation split."""
+
+    recipe: str
+    description: dict
+    val_accuracy: float
+    val_loss: float
+    steps: int
+    seconds: float
+
+    def as_dict(self) -> dict:
+        return {
+            "recipe": self.recipe,
+            **self.description,
+            "val_accuracy": round(self.val_accuracy, 6),
+            "val_loss": round(self.val_loss, 6),
+            "steps": self.steps,
+            "seconds": round(self.seconds, 3),
+        }
+
+
+def validation_score(model, x_val: np.ndarray, y_val: np.ndarray) -> tuple[float, float]:
+    """(top-1 accuracy, mean cross-entropy against the labels): accuracy ranks, the loss breaks ties."""
+    logits = predict_logits(model, x_val)
+    shifted = logits - logits.max(axis=1, keepdims=True)
+    log_probabilities = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+    loss = float(-np.mean(log_probabilities[np.arange(len(y_val)), y_val]))
+    return float(np.mean(np.argmax(logits, axis=1) == y_val)), loss
+
+
+def _better(a: tuple[float, float], b: tuple[float, float]) -> bool:
+    """Is score ``a`` better than ``b``: higher accuracy, or the same accuracy and a lower loss."""
+    return a[0] > b[0] or (a[0] == b[0] and a[1] < b[1])
+
+
+def _role_name(index: int, recipe: Recipe) -> str:
+    readable = "".join(c if c.isalnum() else "-" for c in recipe.spec)
+    return f"candidate{index}-{readable}"[:80]
+
+
+def select_recipe(
+    run: _Run,
+    student,
+    candidates: tuple[Recipe, ...],
+    fraction: float,
+    reporter: Reporter,
+) -> tuple[Recipe, tuple[CandidateScore, ...]]:
+    """Train each candidate from the student's initial weights on a short budget; the best distillation recipe wins."""
+    initial = student.get_weights()
+    budget = run.budget(fraction)
+    scores = []
+    for index, recipe in enumerate(candidates, start=1):
+        trial = twin(student)
+        trial.set_weights(initial)
+        started = time.perf_counter()
+        run.train(trial, recipe, budget, _role_name(index, recipe), f"trying {recipe.spec}", reporter)
+        accuracy_value, loss = validation_score(trial, run.x_val, run.y_val)
+        scores.append(
+            CandidateScore(
+                recipe.spec, recipe.describe(), accuracy_value, loss, budget.steps, time.perf_counter() - started
+            )
+        )
+    ranked = sorted(
+        (pair for pair in zip(candidates, scores, strict=True) if not pair[0].is_control),
+        key=lambda pair: (-pair[1].val_accuracy, pair[1].val_loss),
+    )
+    return ranked[0][0], tuple(scores)
+
+
+@dataclass(frozen=True)
+class Shipped:
+    """The model a run hands on (to quantization, deployment) and why."""
+
+    role: str
+    reason: str
+
+    def as_dict(self) -> dict:
+        return {"role": self.role, "reason": self.reason}
+
+
+def choose_shipped(kd: tuple[float, float], scratch: tuple[float, float] | None) -> Shipped:
+    """The distilled student unless the control is better on validation: never a silently worse student."""
+    if scratch is None:
+        return Shipped("student_kd", "no control was trained, so the distilled student is shipped unchecked")
+    gap = 100 * (kd[0] - scratch[0])
+    if _better(kd, scratch):
+        how = f"{gap:+.2f} points" if gap else f"the same accuracy and a lower loss ({kd[1]:.4f} vs {scratch[1]:.4f})"
+        return Shipped("student_kd", f"the distilled student is better than the control on validation ({how})")
+    return Shipped(
+        "student_scratch",
+        f"distillation does not help this pair: the control is better by {-gap:.2f} points on validation "
+        f"({scratch[0]:.2%} vs {kd[0]:.2%}), so the control is shipped",
+    )
+
+
 def distill(
     teachers,
     student,
     dataset: Dataset,
-    loss: DistillationLoss | Objective,
+    loss: DistillationLoss | Objective | Recipe | None,
     settings: DistillationSettings,
     reporter: Reporter = SILENT,
+    candidates: tuple[Recipe, ...] = (),
+    selection_fraction: float = SELECTION_FRACTION,
 ) -> DistillationOutcome:
-    """Distil ``teachers`` (one model or a list) into ``student`` (trained in place) and train the scratch control."""
+    """Distil ``teachers`` (one model or a list) into ``student`` (trained in place) and train the scratch control.
+
+    With ``candidates`` (``loss`` may then be None), each candidate recipe first trains for
+    ``selection_fraction`` of the budget from the student's initial weights, and the one
+    best on the validation split trains fully. Either way, the run ships the distilled
+    student or the control, whichever is better on validation.
+    """
     teachers = list(teachers) if isinstance(teachers, list | tuple) else [teachers]
-    objective = as_objective(loss)
-    weights, features = check_setup(teachers, student, dataset, objective, settings)
-    temperature = _temperature(objective)
-    control_model = fresh_copy(student) if settings.train_control else None
-    x_fit, y_fit, x_val, y_val = dataset.validation_split(VALIDATION_FRACTION, settings.seed)
-    x_kd, labels, transfer_samples = distillation_inputs(dataset, x_fit, y_fit, settings.use_transfer_set)
-    if settings.augmentations or settings.online_teacher:
-        online = _online_teachers(teachers, weights, features, temperature, x_kd[:256])
-        targets = {LABELS: labels}
+    if candidates:
+        recipes = tuple(candidates)
     else:
-        online = None
-        targets = cached_targets(teachers, weights, features, temperature, x_kd, labels, reporter)
-    budget = TrainingBudget.for_epochs(settings.epochs, len(x_kd), settings.batch_size, settings.learning_rate)
-    trained = _in_scope(student, settings)
-    with _control(settings, "student_kd").scope():
-        wrapper = build_wrapper(trained, objective, features, budget.steps, online, settings.augmentations)
-    kd_history = fit(
-        wrapper,
-        x_kd,
-        targets,
-        None,
-        budget,
-        (x_val, y_val),
-        settings.seed,
-        reporter,
-        f"distilling ({objective.name})",
-        control=_control(settings, "student_kd"),
+        objective = as_objective(loss)
+        recipes = (loss if isinstance(loss, Recipe) else Recipe(objective.name, objective, settings.augmentations),)
+    weights = ()
+    for recipe in recipes:
+        if not recipe.is_control:
+            weights, _ = check_setup(teachers, student, dataset, recipe.objective, settings)
+    control_model = twin(student) if settings.train_control else None
+    run = _Run.prepare(teachers, dataset, weights, settings)
+    recipe, scores, selection_seconds = recipes[0], (), 0.0
+    if candidates:
+        started = time.perf_counter()
+        recipe, scores = select_recipe(run, student, recipes, selection_fraction, reporter)
+        selection_seconds = time.perf_counter() - started
+    budget = run.budget()
+    kd_history, mode, features = run.train(
+        student, recipe, budget, "student_kd", f"distilling ({recipe.spec})", reporter
     )
-    if trained is not student:
-        student.set_weights(trained.get_weights())
     scratch_history = None
     if control_model is not None:
-        trained_control = _in_scope(control_model, settings)
-        scratch_history = fit(
-            trained_control,
-            x_fit,
-            y_fit,
-            hard_label_objective(),
-            budget,
-            (x_val, y_val),
-            settings.seed,
-            reporter,
-            "scratch control",
-            control=_control(settings, "student_scratch"),
+        scratch_history, _, _ = run.train(
+            control_model, Recipe(CONTROL, None), budget, "student_scratch", "scratch control", reporter
         )
-        if trained_control is not control_model:
-            control_model.set_weights(trained_control.get_weights())
+    shipped = choose_shipped(
+        validation_score(student, run.x_val, run.y_val),
+        validation_score(control_model, run.x_val, run.y_val) if control_model is not None else None,
+    )
     return DistillationOutcome(
         student,
         control_model,
         kd_history,
         scratch_history,
         budget,
-        transfer_samples,
+        run.transfer_samples,
         features,
-        "online" if online is not None else "cached",
+        mode,
+        recipe,
+        scores,
+        selection_seconds,
+        shipped,
     )

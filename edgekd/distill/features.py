@@ -8,7 +8,9 @@ refused with both shapes.
 
 Feature maps are handled as (batch, positions, channels) whatever their rank, so a
 Conv1D teacher (batch, 10, 64) and a student that runs Conv2D over a (1, length) view
-(batch, 1, 10, 16) line up position by position.
+(batch, 1, 10, 16) line up position by position. Maps at different resolutions are
+resampled to the smaller grid by area averaging (adaptive average pooling, as torchdistill
+and mdistiller do), so any teacher pairs with any student.
 """
 
 from __future__ import annotations
@@ -25,21 +27,31 @@ from edgekd.models.frameworks import framework_of, keras_module
 
 @dataclass(frozen=True)
 class FeatureShape:
-    """A feature as the losses see it: ``positions`` is None for a vector."""
+    """A feature as the losses see it: ``positions`` is None for a vector; ``grid`` is the map's (height, width)."""
 
     positions: int | None
     channels: int
+    grid: tuple[int, int] | None = None
 
     @staticmethod
     def of(shape: tuple) -> FeatureShape:
         dims = [int(d) for d in shape[1:]]
         if len(dims) <= 1:
             return FeatureShape(None, dims[0] if dims else 1)
-        return FeatureShape(math.prod(dims[:-1]), dims[-1])
+        spatial = dims[:-1]
+        # A 1-D map is a height-1 grid, like the students' (1, length) view of a signal.
+        grid = (1, spatial[0]) if len(spatial) == 1 else (spatial[0], math.prod(spatial[1:]))
+        return FeatureShape(math.prod(spatial), dims[-1], grid)
 
     @property
     def flat(self) -> tuple[int, ...]:
         return (self.channels,) if self.positions is None else (self.positions, self.channels)
+
+    def on_grid(self, grid: tuple[int, int] | None) -> FeatureShape:
+        """The same channels resampled to ``grid``."""
+        if grid is None or self.grid is None or grid == self.grid:
+            return self
+        return FeatureShape(grid[0] * grid[1], self.channels, grid)
 
     def __str__(self) -> str:
         return f"{self.channels}-vector" if self.positions is None else f"{self.positions} positions x {self.channels}"
@@ -55,8 +67,16 @@ class ResolvedFeature:
     teacher_shape: FeatureShape
     student_shape: FeatureShape
 
+    @property
+    def grid(self) -> tuple[int, int] | None:
+        """Where both maps are compared: the smaller of the two grids on each axis (None: no resampling)."""
+        teacher, student = self.teacher_shape.grid, self.student_shape.grid
+        if not self.request.same_positions or teacher is None or student is None or teacher == student:
+            return None
+        return (min(teacher[0], student[0]), min(teacher[1], student[1]))
+
     def describe(self) -> dict:
-        return {
+        described = {
             "key": self.request.key,
             "teacher_layer": self.teacher_layer,
             "student_layer": self.student_layer,
@@ -64,6 +84,9 @@ class ResolvedFeature:
             "student_shape": list(self.student_shape.flat),
             "adapter": self.request.adapter,
         }
+        if self.grid is not None:
+            described["resampled_to"] = list(self.grid)
+        return described
 
 
 def _layers(model) -> list:
@@ -115,23 +138,12 @@ def resolve(requests: tuple[FeatureRequest, ...], teacher, student) -> tuple[Res
 def _check_shapes(feature: ResolvedFeature) -> None:
     request, teacher, student = feature.request, feature.teacher_shape, feature.student_shape
     pair = f"teacher {feature.teacher_layer!r} ({teacher}) and student {feature.student_layer!r} ({student})"
-    if not request.same_positions:
-        return
-    if request.adapter:
-        # The adapter projects channels; maps must still correspond position by position,
-        # and a map cannot be compared with a vector except by flattening both.
-        if teacher.positions != student.positions and None not in (teacher.positions, student.positions):
-            raise ModelError(
-                f"{request.key}: {pair} have different numbers of positions; choose layers at the same resolution"
-            )
+    if not request.same_positions or request.adapter:
+        # Relations compare samples, not positions; an adapter projects channels, and maps at
+        # different resolutions are resampled to the smaller grid.
         return
     if teacher.positions is None or student.positions is None:
         raise ModelError(f"{request.key}: {pair}: this method needs feature maps with spatial positions")
-    if teacher.positions != student.positions:
-        raise ModelError(
-            f"{request.key}: {pair} have different numbers of positions and {request.key} has no adapter; "
-            "choose layers at the same resolution"
-        )
 
 
 def tap_model(model, features: tuple[ResolvedFeature, ...], side: str):
@@ -147,11 +159,20 @@ def tap_model(model, features: tuple[ResolvedFeature, ...], side: str):
     return keras.Model(model.inputs, outputs, name=f"{model.name}_taps")
 
 
-def flatten_feature(array, shape: FeatureShape):
-    """Reshape a batch of features (numpy or tensor) to (batch, positions, channels) or (batch, dims)."""
-    if isinstance(array, np.ndarray):
-        return array.reshape((len(array), *(shape.flat if shape.positions is not None else (-1,))))
+def flatten_feature(array, shape: FeatureShape, grid: tuple[int, int] | None = None):
+    """Reshape a batch of features (numpy or tensor) to (batch, positions, channels) or (batch, dims).
+
+    With ``grid``, a map is first resampled to that (height, width) by area averaging.
+    """
     from edgekd.models.frameworks import tensorflow
 
+    if grid is not None and shape.grid is not None and grid != shape.grid:
+        tf = tensorflow()
+        image = tf.reshape(tf.convert_to_tensor(array), [-1, *shape.grid, shape.channels])
+        resampled = tf.image.resize(image, grid, method="area")
+        flat = tf.reshape(resampled, [-1, grid[0] * grid[1], shape.channels])
+        return flat.numpy() if isinstance(array, np.ndarray) else flat
+    if isinstance(array, np.ndarray):
+        return array.reshape((len(array), *(shape.flat if shape.positions is not None else (-1,))))
     tf = tensorflow()
     return tf.reshape(array, [-1, *shape.flat] if shape.positions is not None else [tf.shape(array)[0], -1])

@@ -63,6 +63,9 @@ class DistillationLoss:
     """Base class: override ``compute`` (or ``compute_loss`` for logit-only losses); parameters are dataclass fields."""
 
     name: ClassVar[str] = ""
+    # Does this loss train the student's logits? Feature and relation losses alone do not:
+    # their papers pair them with a task or KD loss, and alone they leave the classifier untrained.
+    trains_logits: ClassVar[bool] = True
 
     def check(self, num_classes: int | None) -> None:
         """Raise ``ConfigError`` if this loss cannot work for ``num_classes`` classes (None: not known yet)."""
@@ -241,6 +244,7 @@ class FitNet(DistillationLoss):
     """
 
     name: ClassVar[str] = "fitnet"
+    trains_logits: ClassVar[bool] = False
     teacher_layer: str = ""
     student_layer: str = ""
 
@@ -263,6 +267,7 @@ class AttentionTransfer(DistillationLoss):
     """
 
     name: ClassVar[str] = "at"
+    trains_logits: ClassVar[bool] = False
     teacher_layer: str = ""
     student_layer: str = ""
     beta: float = 1000.0
@@ -299,6 +304,7 @@ class RelationalKD(DistillationLoss):
     """
 
     name: ClassVar[str] = "rkd"
+    trains_logits: ClassVar[bool] = False
     distance: float = 25.0
     angle: float = 50.0
     teacher_layer: str = ""
@@ -388,6 +394,8 @@ def loss_names() -> list[str]:
 # other methods start from their papers' defaults.
 RECIPE_DEFAULTS: dict[str, dict[str, float]] = {"kd": {"temperature": 1.0, "alpha": 0.0}}
 TERM_WEIGHT = "weight"
+# The logit loss added to feature and relation methods used alone.
+LOGIT_TERM = "kd"
 
 
 def default_parameters(name: str) -> dict[str, float]:
@@ -434,6 +442,8 @@ class Objective:
     """A weighted sum of distillation losses: what the student minimises."""
 
     terms: tuple[tuple[float, DistillationLoss], ...]
+    # Why a term was added to what the user named (a feature method alone trains no logits).
+    notes: tuple[str, ...] = ()
 
     @property
     def name(self) -> str:
@@ -443,9 +453,10 @@ class Objective:
         return tuple(request for _, loss in self.terms for request in loss.feature_requests())
 
     def describe(self) -> dict:
+        notes = {"notes": list(self.notes)} if self.notes else {}
         if len(self.terms) == 1 and self.terms[0][0] == 1.0:
-            return self.terms[0][1].describe()
-        return {"method": self.name, "terms": [{**loss.describe(), "weight": w} for w, loss in self.terms]}
+            return self.terms[0][1].describe() | notes
+        return {"method": self.name, "terms": [{**loss.describe(), "weight": w} for w, loss in self.terms]} | notes
 
 
 def method_names(spec: str) -> list[str]:
@@ -483,4 +494,11 @@ def make_objective(spec: str, num_classes: int | None, params: dict | None = Non
                     raise ConfigError(f"{target} weight must not be negative, got {value}")
             else:
                 per_method[target][parameter] = value
-    return Objective(tuple((weights[name], make_loss(name, num_classes, **per_method[name])) for name in names))
+    terms = tuple((weights[name], make_loss(name, num_classes, **per_method[name])) for name in names)
+    if any(loss.trains_logits for _, loss in terms):
+        return Objective(terms)
+    # FitNets (stage 2), AT and RKD are each used with a logit loss in their papers; alone,
+    # the logits layer would never learn (measured: rkd alone left a student below chance).
+    logit_term = (1.0, make_loss(LOGIT_TERM, num_classes, **default_parameters(LOGIT_TERM)))
+    note = f"{spec} alone trains no logits: a {LOGIT_TERM} term was added, as its paper pairs it with a logit loss"
+    return Objective((logit_term, *terms), (note,))

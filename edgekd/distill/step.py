@@ -116,7 +116,7 @@ def build_wrapper(
                 if index == 0:  # feature methods learn from the first teacher
                     for feature, value in zip(features, outputs[1:], strict=True):
                         teacher_features[feature.request.key] = flatten_feature(
-                            tf.cast(value, tf.float32), feature.teacher_shape
+                            tf.cast(value, tf.float32), feature.teacher_shape, feature.grid
                         )
             teacher_logits = ensemble_logits(logits, online_teachers.weights, online_teachers.temperature)
             return (
@@ -136,7 +136,7 @@ def build_wrapper(
                     student_logits = outputs[0]
                     student_features = {}
                     for feature, value in zip(features, outputs[1:], strict=True):
-                        value = flatten_feature(value, feature.student_shape)
+                        value = flatten_feature(value, feature.student_shape, feature.grid)
                         adapter = self.adapters.get(feature.request.key)
                         student_features[feature.request.key] = adapter(value) if adapter is not None else value
                 else:

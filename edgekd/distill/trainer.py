@@ -22,6 +22,7 @@ from edgekd import interrupts
 from edgekd.distill.checkpoints import RoleCheckpoint, TrainingState
 from edgekd.distill.losses import DistillationBatch, DistillationLoss
 from edgekd.errors import EdgekdError
+from edgekd.models.batchnorm import recalibrate
 from edgekd.models.evaluate import accuracy
 from edgekd.models.frameworks import framework_of, keras_module, tensorflow
 from edgekd.progress import SILENT, Reporter
@@ -212,6 +213,8 @@ def fit(
                     f"{description}: the loss became {loss_value}{term} at checkpoint {epoch + 1}{kept}; "
                     "lower the learning rate or check the data for extreme values"
                 )
+            # Validation runs in inference mode: BatchNorm statistics must belong to these weights.
+            recalibrate(self.model, x, seed=seed + epoch)
             val = accuracy(self.model, x_val, y_val)
             history.loss.append(loss_value)
             history.val_accuracy.append(val)

@@ -55,13 +55,20 @@ def register(builder: Builder) -> Builder:
     return builder
 
 
+def _ensure_builtins() -> None:
+    # Families in their own modules register themselves on import, exactly as a plugin would.
+    from edgekd.models import dscnn, mobilenet, resnet  # noqa: F401
+
+
 def get_builder(name: str) -> Builder:
+    _ensure_builtins()
     if name not in _BUILDERS:
         raise ModelError(f"unknown model builder {name!r}; known: {known_names(_BUILDERS)}")
     return _BUILDERS[name]
 
 
 def builder_names(framework: Framework | None = None) -> list[str]:
+    _ensure_builtins()
     return sorted(n for n, b in _BUILDERS.items() if framework is None or b.framework is framework)
 
 

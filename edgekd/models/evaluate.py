@@ -32,3 +32,15 @@ def as_logits(outputs, name: str) -> np.ndarray:
 def accuracy(model, x: np.ndarray, y: np.ndarray) -> float:
     """Top-1 accuracy of a Keras model."""
     return float(np.mean(np.argmax(predict_logits(model, x), axis=1) == y))
+
+
+# A model within this many points of chance (1/classes) has learned nothing usable, whatever
+# its role: it is called out in the verdict, the tables and the report.
+CHANCE_MARGIN_POINTS = 2.0
+
+
+def did_not_learn(accuracy: float | None, num_classes: int) -> bool:
+    """True when ``accuracy`` is at most ``CHANCE_MARGIN_POINTS`` above chance for ``num_classes`` classes."""
+    if accuracy is None or num_classes < 2:
+        return False
+    return 100 * (accuracy - 1 / num_classes) <= CHANCE_MARGIN_POINTS

@@ -5,12 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from edgekd.errors import ModelError, known_names
-from edgekd.models.builders import build_within_budget, builder_names, get_builder
+from edgekd.models.builders import builder_names, get_builder
 from edgekd.models.complexity import model_macs
 from edgekd.models.frameworks import Framework
 from edgekd.models.io import load_model
-
-AUTO_BUILDER = "conv"
+from edgekd.models.sizing import SizeBudget, auto_student
 
 
 def parse_builder_spec(spec: str) -> tuple[str, dict[str, float]]:
@@ -42,9 +41,11 @@ def resolve_student(
         model = load_model(spec, trust=trust)
         return model, {"spec": spec, "source": "file"}
     if spec == "auto":
-        budget = int(teacher_macs * max_mac_fraction)
-        model, options = build_within_budget(get_builder(AUTO_BUILDER), input_shape, num_classes, budget)
-        return model, {"spec": "auto", "builder": AUTO_BUILDER, "options": options, "mac_budget": budget}
+        budget = SizeBudget(
+            int(teacher_macs * max_mac_fraction), origin=f"{max_mac_fraction:g} of the teacher's {teacher_macs:,} MACs"
+        )
+        sized = auto_student(input_shape, num_classes, budget)
+        return sized.model, sized.describe(budget)
     name, options = parse_builder_spec(spec)
     builder = get_builder(name)
     if builder.framework is not Framework.TF_KERAS:

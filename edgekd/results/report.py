@@ -10,6 +10,7 @@ from edgekd.results.table import (
     energy_notes,
     markdown_table,
     model_rows,
+    percent,
 )
 
 
@@ -49,6 +50,7 @@ def render_markdown(document: dict) -> str:
             f"**{distillation['verdict']}.**",
             "",
             *distillation_details(distillation, document.get("training", {})),
+            *selection_lines(distillation),
         ]
         if distillation.get("student_mac_fraction") is not None:
             lines += [
@@ -146,3 +148,33 @@ def distillation_details(distillation: dict, training: dict) -> list[str]:
             points = ", ".join(str(p) for p in history["resumed_from"])
             lines.append(f"- {role} was resumed from checkpoint {points} after an interruption.")
     return [*lines, ""] if lines else []
+
+
+def selection_lines(distillation: dict) -> list[str]:
+    """The recipes ``auto`` tried, each with its validation score, and which model the run ships and why."""
+    lines = []
+    selection = distillation.get("selection")
+    if selection:
+        lines += [
+            f"Recipes tried for {100 * selection['fraction_of_budget']:.0f}% of the budget each, scored on the "
+            f"validation split ({selection['seconds']:.1f} s in all); `{selection['chosen']}` trained fully:",
+            "",
+            markdown_table(
+                ("recipe", "validation accuracy", "validation loss", "steps", "seconds"),
+                [
+                    [
+                        f"`{c['recipe']}`",
+                        percent(c["val_accuracy"]),
+                        f"{c['val_loss']:.4f}",
+                        c["steps"],
+                        f"{c['seconds']:.1f}",
+                    ]
+                    for c in selection["candidates"]
+                ],
+            ),
+            "",
+        ]
+    shipped = distillation.get("shipped")
+    if shipped:
+        lines += [f"Shipped as `student.keras`: `{shipped['role']}`, because {shipped['reason']}.", ""]
+    return lines

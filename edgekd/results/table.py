@@ -49,12 +49,17 @@ def energy(entry: dict | None) -> str:
 MODEL_HEADERS = ("model", "format", "accuracy", "measured by", "params", "MACs", "size")
 
 
+def learned_percent(record: dict) -> str:
+    """The accuracy, marked when it is within a few points of chance (the model learned nothing usable)."""
+    return percent(record["accuracy"]) + (" (did not learn)" if record.get("did_not_learn") else "")
+
+
 def model_rows(models: dict) -> list[list[str]]:
     return [
         [
             role,
             m["format"],
-            percent(m["accuracy"]),
+            learned_percent(m),
             m["accuracy_source"].split(" on ")[0],
             count(m["params"]),
             count(m["macs"]),
