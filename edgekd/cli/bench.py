@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from edgekd.cli.common import db_option, emit_json, json_option, open_store, stderr_reporter, store_run
-from edgekd.errors import BenchmarkError
+from edgekd.errors import BenchmarkError, ConfigError
 
 
 @click.command()
@@ -34,24 +34,27 @@ def bench(model_paths, devices, runs, min_seconds, warmup, threads, benchmark_bi
       edgekd bench student_int8.tflite teacher_float32.tflite --device host --runs 500
     """
     from edgekd.bench.benchmark import check_device_can_run
-    from edgekd.bench.runners import BenchSettings
+    from edgekd.bench.runners import BenchSettingError, BenchSettings
+    from edgekd.inputs import read_regular_file
     from edgekd.pipeline import TfliteArtifact, bench_stage, check_devices
     from edgekd.profiles.loader import get_profile
     from edgekd.results.document import new_document
     from edgekd.results.table import BENCH_HEADERS, bench_rows, energy_notes, format_table
 
+    try:
+        settings = BenchSettings(
+            runs=runs, min_seconds=min_seconds, warmup=warmup, threads=threads, benchmark_binary=benchmark_binary
+        )
+    except BenchSettingError as exc:
+        raise ConfigError(f"--{exc.setting.replace('_', '-')} {exc.value}: {exc.rule}") from None
     entries = [get_profile(name) for name in devices]
     for path in model_paths:
-        if not path.is_file():
-            raise BenchmarkError(f"model {path} does not exist; check the path")
+        data = read_regular_file(path, "model", BenchmarkError)
         for entry in entries:
-            check_device_can_run(entry, path.read_bytes(), str(path))
+            check_device_can_run(entry, data, str(path))
     check_devices(list(devices))
     store = open_store(db)
     artifacts = [TfliteArtifact(path.stem, path, {}) for path in model_paths]
-    settings = BenchSettings(
-        runs=runs, min_seconds=min_seconds, warmup=warmup, threads=threads, benchmark_binary=benchmark_binary
-    )
     results = bench_stage(artifacts, list(devices), settings, stderr_reporter())
     for result in results:
         result["path"] = str(next(p for p in model_paths if p.stem == result["model"]))
