@@ -8,16 +8,21 @@ path (Keras, TensorFlow, PIL) get one only after the same check.
 A zip archive (``.npz``, ``.keras``) declares the inflated size of every member in its
 directory, and ``zipfile`` never inflates a member past that size; so checking the declared
 sizes against limits bounds what reading the archive can allocate, before anything is read.
+An ``.npy`` member's header declares its array's shape, which numpy allocates before reading
+the data: it is checked against what the member holds.
 """
 
 from __future__ import annotations
 
+import math
 import os
 import stat
 import zipfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import BinaryIO
+
+import numpy as np
 
 from edgekd.errors import EdgekdError
 
@@ -148,3 +153,43 @@ def memory_limit_bytes() -> int:
     except (AttributeError, OSError, ValueError):
         physical = 16 << 30  # an unknown machine: assume a modest 16 GiB
     return max(physical // 2, 1 << 30)
+
+
+def read_npz_arrays(path: str | Path, what: str, error: type[EdgekdError], fix: str) -> dict[str, np.ndarray]:
+    """The arrays of an ``.npz`` file by name, every size checked before numpy allocates anything.
+
+    Only ``.npy`` members are arrays (others, such as notes, are skipped); pickled objects are
+    refused. ``fix`` ends the message for a file that is not a readable archive.
+    """
+    path = Path(path)
+    with open_regular_file(path, what, error) as handle:
+        try:
+            with zipfile.ZipFile(handle) as archive:
+                check_archive_sizes(archive, str(path), error, memory_limit_bytes())
+                members = [info for info in archive.infolist() if info.filename.endswith(".npy")]
+                for info in members:
+                    _check_array_header(archive, info, path, error)
+                return {info.filename[: -len(".npy")]: _read_array(archive, info) for info in members}
+        except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
+            raise error(f"{what} {path} is unreadable ({exc}); {fix}") from None
+
+
+def _read_array(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> np.ndarray:
+    # allow_pickle=False: an .npz must never be able to run code while loading.
+    with archive.open(info) as member:
+        return np.lib.format.read_array(member, allow_pickle=False)
+
+
+def _check_array_header(archive: zipfile.ZipFile, info: zipfile.ZipInfo, path: Path, error: type[EdgekdError]) -> None:
+    with archive.open(info) as member:
+        version = np.lib.format.read_magic(member)
+        read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+        shape, _, dtype = read_header(member)
+        declared = math.prod(shape) * dtype.itemsize
+        held = info.file_size - member.tell()
+    if declared > held:
+        raise error(
+            f"{path}: {info.filename[: -len('.npy')]} declares a {'x'.join(map(str, shape)) or 'scalar'} {dtype} "
+            f"array ({describe_size(declared)}) but holds only {describe_size(held)} of data; the file is damaged "
+            "or was not written by numpy"
+        )

@@ -138,6 +138,8 @@ def benchmark(
     warnings = stability_warnings(stats, settings.runs, bool(raw.get("stopped_by_max_seconds")))
     warnings += thermal_warnings(raw.get("thermal"))
     warnings += delegate_warnings(report, profile.runtime.delegates[0]) if profile.runtime.delegates else []
+    if raw.get("warmup_runs") is not None and raw["warmup_runs"] < settings.warmup:
+        warnings.append(f"only {raw['warmup_runs']} of {settings.warmup} warm-up runs fit in the time limit")
     if raw.get("delegate_fallback"):
         warnings.append(f"ran on the CPU, not the requested delegate: {raw['delegate_fallback']}")
     if profile.runtime.delegates[:1] == [Delegate.EDGETPU] and not _edgetpu_compiled(report):

@@ -1,13 +1,7 @@
-"""``npz:PATH``: arrays x_train, y_train, x_test, y_test, and optionally x_unlabeled, class_names.
-
-Every array's header is read, and its declared size checked against what the archive holds
-and against this machine's memory, before numpy allocates it.
-"""
+"""``npz:PATH``: arrays x_train, y_train, x_test, y_test, and optionally x_unlabeled, class_names."""
 
 from __future__ import annotations
 
-import math
-import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +9,7 @@ import numpy as np
 from edgekd.data.dataset import Dataset
 from edgekd.data.spec import register
 from edgekd.errors import DataError
-from edgekd.inputs import check_archive_sizes, describe_size, memory_limit_bytes, open_regular_file
+from edgekd.inputs import read_npz_arrays
 from edgekd.progress import Reporter
 
 REQUIRED = ("x_train", "y_train", "x_test", "y_test")
@@ -26,7 +20,7 @@ def load_npz(argument: str, options: dict[str, str], reporter: Reporter) -> Data
     path = Path(argument)
     if not path.exists():
         raise DataError(f"npz file {path} does not exist; check the path after 'npz:'")
-    arrays = read_npz(path)
+    arrays = read_npz_arrays(path, "npz file", DataError, "save it with numpy.savez")
     missing = [key for key in REQUIRED if key not in arrays]
     if missing:
         raise DataError(
@@ -51,41 +45,6 @@ def load_npz(argument: str, options: dict[str, str], reporter: Reporter) -> Data
         x_unlabeled=_features(path, "x_unlabeled", arrays["x_unlabeled"]) if "x_unlabeled" in arrays else None,
         description={"source": str(path), "normalization": {"note": "values as stored in the npz file"}},
     )
-
-
-def read_npz(path: Path) -> dict[str, np.ndarray]:
-    """The arrays of an .npz file, refusing pickled objects and arrays larger than the file or the memory."""
-    with open_regular_file(path, "npz file", DataError) as handle:
-        try:
-            with zipfile.ZipFile(handle) as archive:
-                check_archive_sizes(archive, str(path), DataError, memory_limit_bytes())
-                # Members that are not .npy arrays (notes, stray files) are not data.
-                arrays = [info for info in archive.infolist() if info.filename.endswith(".npy")]
-                for info in arrays:
-                    _check_array_header(archive, info, path)
-            names = {info.filename[: -len(".npy")] for info in arrays}
-            handle.seek(0)
-            # allow_pickle=False: an .npz must never be able to run code while loading.
-            with np.load(handle, allow_pickle=False) as archive:
-                return {key: archive[key] for key in archive.files if key in names}
-        except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
-            raise DataError(f"{path} is not a readable .npz archive ({exc}); save it with numpy.savez") from None
-
-
-def _check_array_header(archive: zipfile.ZipFile, info: zipfile.ZipInfo, path: Path) -> None:
-    """An array's declared size must fit in its archive member: numpy allocates it before reading any data."""
-    with archive.open(info) as member:
-        version = np.lib.format.read_magic(member)
-        read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
-        shape, _, dtype = read_header(member)
-        declared = math.prod(shape) * dtype.itemsize
-        held = info.file_size - member.tell()
-    if declared > held:
-        raise DataError(
-            f"{path}: {info.filename[: -len('.npy')]} declares a {'x'.join(map(str, shape)) or 'scalar'} {dtype} array "
-            f"({describe_size(declared)}) but holds only {describe_size(held)} of data; the file is damaged or "
-            "was not written by numpy.savez"
-        )
 
 
 def _features(path: Path, name: str, x: np.ndarray) -> np.ndarray:
