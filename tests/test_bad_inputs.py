@@ -210,6 +210,7 @@ CATALOGUE = [
     ("distill: a negative seed", ["distill", "--train-teacher", "--seed", "-1", "--out", "{out}"], ["--seed", "0<=x<=4294967295"]),
     ("distill: a seed past 32 bits", ["distill", "--train-teacher", "--seed", "4294967296", "--out", "{out}"], ["--seed", "0<=x<=4294967295"]),
     ("distill: zero epochs", ["distill", "--train-teacher", "--epochs", "0", "--out", "{out}"], ["--epochs 0", "greater than or equal to 1"]),
+    ("distill: a student width of NaN", ["distill", "--teacher", "{teacher}", "--student", "conv:width=nan", "--data", TINY_DATA, "--out", "{out}"], ["width=nan", "builder 'conv' must be from"]),
     ("distill: an infinite teacher weight", ["distill", "--teacher", "{teacher}", "--teacher", "{teacher}", "--teacher-weight", "1", "--teacher-weight", "inf", "--out", "{out}"], ["--teacher-weight inf", "finite"]),
     # quantize
     ("quantize: truncated model", ["quantize", "{corrupt}", "--data", TINY_DATA, "--out", "{tmp}/q.tflite"], ["truncated"]),

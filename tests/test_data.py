@@ -215,3 +215,8 @@ def test_an_image_set_too_large_for_memory_is_refused_before_reading_it(tmp_path
     monkeypatch.setattr(images, "memory_limit_bytes", lambda: 1000)
     with pytest.raises(DataError, match=r"6 images at 6x8 .* need 1\.1 KiB as float32, more than the 1000 bytes"):
         load_dataset(f"images:{folder}")
+
+
+def test_mnist1d_larger_than_memory_allows_is_refused_before_generating():
+    with pytest.raises(DataError, match=r"samples=100,000,000,000 and transfer=0 need 14\.6 TiB"):
+        load_dataset("mnist1d:samples=100000000000,transfer=0")

@@ -184,3 +184,11 @@ def test_a_keras_file_whose_metadata_is_not_a_mapping_is_refused(tmp_path, metad
         archive.writestr("metadata.json", metadata)
     with pytest.raises(ModelError, match="metadata.json|cannot read"):
         load_model(path)
+
+
+@pytest.mark.parametrize(
+    "spec", ["conv:width=nan", "conv:width=-1", "mlp:hidden=inf", "conv:width=1e9", "dsconv:blocks=0"]
+)
+def test_absurd_builder_sizes_are_refused_before_keras_allocates_them(spec):
+    with pytest.raises(ModelError, match=r"option \w+=\S+ of builder '\w+' must be from .* either side of its default"):
+        resolve_student(spec, (40, 1), 10, 10**9, 0.05)

@@ -16,7 +16,9 @@ from edgekd.errors import BenchmarkError, ConfigError
     "--device", "devices", multiple=True, default=("host",), show_default=True, help="Device profile name (repeatable)."
 )
 @click.option("--runs", type=int, default=100, show_default=True, help="Minimum number of measured runs.")
-@click.option("--min-seconds", type=float, default=1.0, show_default=True, help="Minimum measured duration.")
+@click.option(
+    "--min-seconds", type=float, default=1.0, show_default=True, help="Minimum measured duration in seconds (0 to 300)."
+)
 @click.option("--warmup", type=int, default=10, show_default=True, help="Warm-up runs before measuring.")
 @click.option("--threads", type=int, default=None, help="Interpreter threads (default: the profile's).")
 @click.option("--benchmark-binary", help="LiteRT benchmark_model for adb devices (overrides the profile).")
