@@ -62,8 +62,8 @@ def open_regular_file(path: str | Path, what: str, error: type[EdgekdError]) -> 
         mode = os.fstat(descriptor).st_mode
         if not stat.S_ISREG(mode):
             raise error(
-                f"{what} {path} is {_kind(mode)}, not a regular file; edgekd reads only regular files "
-                "(reading a pipe or a device could block forever); give a file"
+                f"{what} {path} is {_kind(mode)}, not a regular file (reading one could block forever); "
+                "give a regular file"
             )
         os.set_blocking(descriptor, True)
         return os.fdopen(descriptor, "rb")
@@ -99,8 +99,8 @@ def check_folder_files(folder: str | Path, what: str, error: type[EdgekdError]) 
                 raise error(f"cannot read {path} in {what} {folder}: {exc.strerror or exc}") from None
             if not stat.S_ISREG(mode):
                 raise error(
-                    f"{path} in {what} {folder} is {_kind(mode)}, not a regular file; edgekd reads only regular "
-                    "files (reading a pipe or a device could block forever)"
+                    f"{path} in {what} {folder} is {_kind(mode)}, not a regular file (reading one could block "
+                    "forever); replace it with the real file"
                 )
 
 

@@ -29,9 +29,9 @@ import time
 
 AGENT_VERSION = 2
 
-# Latencies kept whole up to this count; past it, a uniform random sample of this size. The
-# percentiles of a 100,000-sample reservoir sit within about 0.03 percentile points of the
-# exact ones (rank standard error at p99: sqrt(0.99 x 0.01 / 100,000)), in under 4 MB.
+# Latencies kept whole up to this count; past it, a uniform random sample of this size. A
+# 100,000-sample reservoir's p99 has a standard error of about 0.03 percentile points (in rank:
+# sqrt(0.99 x 0.01 / 100,000)), and the samples take under 4 MB.
 MAX_SAMPLES = 100_000
 
 
