@@ -4,16 +4,23 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic_core import PydanticCustomError
 
+from edgekd.bench.runners import BenchSettingError, check_bench_setting
 from edgekd.errors import ConfigError
+from edgekd.inputs import read_regular_file
 from edgekd.validation import parse_yaml_mapping, validate
 
 CONFIG_VERSION = 1
 
+# Keras's set_random_seed seeds numpy's global generator, which takes 32-bit unsigned seeds.
+MAX_SEED = 2**32 - 1
+
 
 class Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # NaN and infinity are never meaningful settings (a NaN minimum would benchmark forever).
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class DataConfig(Section):
@@ -78,11 +85,22 @@ class QuantizeConfig(Section):
 
 
 class BenchConfig(Section):
+    """The benchmark's numbers follow the same rules as ``BenchSettings`` (``edgekd.bench.runners.BENCH_RULES``)."""
+
     devices: list[str] = Field(default_factory=lambda: ["host"])
-    runs: int = Field(default=200, ge=1)
-    min_seconds: float = Field(default=1.0, ge=0)
-    warmup: int = Field(default=20, ge=0)
-    threads: int | None = Field(default=None, ge=1)
+    runs: int = 200
+    min_seconds: float = 1.0
+    warmup: int = 20
+    threads: int | None = None
+
+    @field_validator("runs", "min_seconds", "warmup", "threads")
+    @classmethod
+    def _follows_bench_rules(cls, value, info: ValidationInfo):
+        try:
+            check_bench_setting(info.field_name, value)
+        except BenchSettingError as exc:
+            raise PydanticCustomError("bench_setting", "{rule}", {"rule": exc.rule}) from None
+        return value
 
 
 class PipelineConfig(Section):
@@ -94,6 +112,15 @@ class PipelineConfig(Section):
     distill: DistillConfig = DistillConfig()
     quantize: QuantizeConfig = QuantizeConfig()
     bench: BenchConfig = BenchConfig()
+
+    @field_validator("seed")
+    @classmethod
+    def _seed_fits_32_bits(cls, seed: int) -> int:
+        if not 0 <= seed <= MAX_SEED:
+            raise PydanticCustomError(
+                "seed", "must be from 0 to {most} (numpy and Keras take 32-bit seeds)", {"most": MAX_SEED}
+            )
+        return seed
 
 
 DEMO_CONFIG_YAML = """\
@@ -142,10 +169,7 @@ def parse_config(text: str, source: str = "config") -> PipelineConfig:
 
 def load_config(path: Path) -> PipelineConfig:
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"cannot read config {path}: {exc.strerror}") from None
+    text = read_regular_file(path, "config", ConfigError).decode("utf-8")
     return parse_config(text, str(path))
 
 

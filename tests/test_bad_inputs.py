@@ -8,9 +8,13 @@ finished run's folder byte for byte, and the results store's runs); and nothing 
 
 from __future__ import annotations
 
+import io
 import os
 import re
 import sqlite3
+import struct
+import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -38,6 +42,47 @@ def _write(path: Path, data: str | bytes) -> Path:
     return path
 
 
+def _fifo(path: Path) -> Path:
+    """A named pipe that nobody writes: reading it would block forever."""
+    os.mkfifo(path)
+    return path
+
+
+def png_header_only(width: int, height: int) -> bytes:
+    """A PNG that declares ``width`` x ``height`` pixels and holds none: a decompression bomb's header."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)  # 8-bit grayscale
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IEND", b"")
+
+
+def npz_declaring_a_huge_array(path: Path, arrays: dict) -> Path:
+    """An npz whose x_train header declares 14 TiB of uint8 and holds 64 bytes."""
+    np.savez(path, **{k: v for k, v in arrays.items() if k != "x_train"})
+    member = io.BytesIO()
+    np.lib.format.write_array_header_1_0(member, {"descr": "|u1", "fortran_order": False, "shape": (14, 1 << 40)})
+    member.write(bytes(64))
+    with zipfile.ZipFile(path, "a") as archive:
+        archive.writestr("x_train.npy", member.getvalue())
+    return path
+
+
+def image_folder(root: Path, extra: dict[str, bytes | None]) -> Path:
+    """Two classes of small real PNGs, plus ``extra`` files in class b (None: a named pipe)."""
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for label in ("a", "b"):
+        (root / label).mkdir(parents=True)
+        for i in range(3):
+            Image.fromarray((rng.random((8, 6)) * 255).astype(np.uint8), mode="L").save(root / label / f"{i}.png")
+    for name, data in extra.items():
+        _fifo(root / "b" / name) if data is None else _write(root / "b" / name, data)
+    return root
+
+
 @pytest.fixture(scope="session")
 def hostile_models(tmp_path_factory, tiny_dataset):
     """Keras 3 files that must not load by default: a Lambda layer, NaN weights, a legacy .h5."""
@@ -54,6 +99,12 @@ def hostile_models(tmp_path_factory, tiny_dataset):
     nan.layers[-1].set_weights([kernel, bias])
     nan.save(folder / "nan.keras")
     nan.save(folder / "legacy.h5")
+    # A 64 KiB .keras whose config.json inflates to 65 MiB (a zip bomb aimed at the JSON parser).
+    with zipfile.ZipFile(folder / "bomb.keras", "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("metadata.json", '{"keras_version": "3.10.0"}')
+        with archive.open("config.json", "w") as member:
+            for _ in range(65):
+                member.write(b" " * (1 << 20))
     return folder
 
 
@@ -105,6 +156,18 @@ def bad_inputs(tmp_path, teacher_file, npz_factory, int8_model_file, hostile_mod
         "not_sqlite": _write(tmp_path / "store.db", "not a database, but the user's file\n"),
         "not_results": _write(tmp_path / "notes.json", '{"hello": "world"}\n'),
         "profiles": profiles,
+        "pipe_keras": _fifo(tmp_path / "pipe.keras"),
+        "pipe_tflite": _fifo(tmp_path / "pipe.tflite"),
+        "pipe_npz": _fifo(tmp_path / "pipe.npz"),
+        "pipe_yaml": _fifo(tmp_path / "pipe.yaml"),
+        "pipe_images": image_folder(tmp_path / "pipe_images", {"x.png": None}),
+        "bomb_images": image_folder(tmp_path / "bomb_images", {"bomb.png": png_header_only(20000, 20000)}),
+        "bomb_keras": hostile_models / "bomb.keras",
+        "huge_npz": npz_declaring_a_huge_array(tmp_path / "huge.npz", good),
+        "stray_label": npz_factory("stray.npz", **{**good, "y_train": np.r_[good["y_train"][:-1], 10**9]}),
+        "one_class": npz_factory("one_class.npz", **{**good, "y_train": np.full(40, 99), "y_test": np.full(10, 99)}),
+        "config_seed": _write(tmp_path / "seed.yaml", "seed: 4294967296\n"),
+        "config_nan": _write(tmp_path / "nan.yaml", "bench: {min_seconds: .nan}\n"),
     }
     _write(profiles / "extra.yaml", PROFILE.format(name="extra") + "colour: blue\n")
     _write(profiles / "typed.yaml", PROFILE.format(name="typed").replace("cores: 4", "cores: four"))
@@ -135,6 +198,20 @@ CATALOGUE = [
     ("distill: unknown student", ["distill", "--teacher", "{teacher}", "--student", "resnet", "--data", TINY_DATA, "--out", "{out}"], ["unknown model builder"]),
     ("distill: unknown method", ["distill", "--teacher", "{teacher}", "--method", "dkdd", "--data", TINY_DATA, "--out", "{out}"], ["unknown distillation method 'dkdd'; known: at, dist, dkd, fitnet, kd, rkd"]),
     ("distill: output under a file", ["distill", "--teacher", "{teacher}", "--data", TINY_DATA, "--out", "{a_file}/out"], ["a_file is a file, not a folder"]),
+    ("distill: a named pipe as the teacher", ["distill", "--teacher", "{pipe_keras}", "--data", TINY_DATA, "--out", "{out}"], ["pipe.keras", "named pipe"]),
+    ("distill: a named pipe as the second teacher", ["distill", "--teacher", "{teacher}", "--teacher", "{pipe_keras}", "--data", TINY_DATA, "--out", "{out}"], ["pipe.keras", "named pipe"]),
+    ("distill: a named pipe as the student", ["distill", "--teacher", "{teacher}", "--student", "{pipe_keras}", "--data", TINY_DATA, "--out", "{out}"], ["pipe.keras", "named pipe"]),
+    ("distill: a named pipe as the npz file", ["distill", "--train-teacher", "--data", "npz:{pipe_npz}", "--out", "{out}"], ["pipe.npz", "named pipe"]),
+    ("distill: a named pipe among the images", ["distill", "--train-teacher", "--data", "images:{pipe_images}", "--out", "{out}"], ["x.png", "named pipe"]),
+    ("distill: a decompression bomb among the images", ["distill", "--train-teacher", "--data", "images:{bomb_images}", "--out", "{out}"], ["bomb.png", "decompression bomb"]),
+    ("distill: an npz declaring a 14 TiB array", ["distill", "--train-teacher", "--data", "npz:{huge_npz}", "--out", "{out}"], ["x_train", "14.0 TiB", "holds only 64 bytes"]),
+    ("distill: a stray label of a billion", ["distill", "--train-teacher", "--data", "npz:{stray_label}", "--out", "{out}"], ["1,000,000,001 classes", "100,000", "stray"]),
+    ("distill: every label the same class", ["distill", "--train-teacher", "--data", "npz:{one_class}", "--out", "{out}"], ["every training label is class 99", "at least 2 classes"]),
+    ("distill: a negative seed", ["distill", "--train-teacher", "--seed", "-1", "--out", "{out}"], ["--seed", "0<=x<=4294967295"]),
+    ("distill: a seed past 32 bits", ["distill", "--train-teacher", "--seed", "4294967296", "--out", "{out}"], ["--seed", "0<=x<=4294967295"]),
+    ("distill: zero epochs", ["distill", "--train-teacher", "--epochs", "0", "--out", "{out}"], ["--epochs 0", "greater than or equal to 1"]),
+    ("distill: a student width of NaN", ["distill", "--teacher", "{teacher}", "--student", "conv:width=nan", "--data", TINY_DATA, "--out", "{out}"], ["width=nan", "builder 'conv' must be from"]),
+    ("distill: an infinite teacher weight", ["distill", "--teacher", "{teacher}", "--teacher", "{teacher}", "--teacher-weight", "1", "--teacher-weight", "inf", "--out", "{out}"], ["--teacher-weight inf", "finite"]),
     # quantize
     ("quantize: truncated model", ["quantize", "{corrupt}", "--data", TINY_DATA, "--out", "{tmp}/q.tflite"], ["truncated"]),
     ("quantize: NaN weights", ["quantize", "{nan_weights}", "--data", TINY_DATA, "--out", "{tmp}/q.tflite"], ["NaN"]),
@@ -143,6 +220,11 @@ CATALOGUE = [
     ("quantize: no calibration samples", ["quantize", "{teacher}", "--data", TINY_DATA, "--representative-samples", "0", "--out", "{tmp}/q.tflite"], ["representative"]),
     ("quantize: NaN in calibration data", ["quantize", "{teacher}", "--data", "npz:{nan_data}", "--out", "{tmp}/q.tflite"], ["NaN"]),
     ("quantize: folder that cannot be written", ["quantize", "{teacher}", "--data", TINY_DATA, "--out", "{a_file}/q.tflite"], ["a_file is a file, not a folder"]),
+    ("quantize: a named pipe as the model", ["quantize", "{pipe_keras}", "--data", TINY_DATA, "--out", "{tmp}/q.tflite"], ["pipe.keras", "named pipe"]),
+    ("quantize: a .keras whose config inflates to 65 MiB", ["quantize", "{bomb_keras}", "--data", TINY_DATA, "--out", "{tmp}/q.tflite"], ["config.json inflates to 65.0 MiB", "64.0 MiB"]),
+    ("quantize: a negative seed", ["quantize", "{teacher}", "--data", TINY_DATA, "--seed", "-1", "--out", "{tmp}/q.tflite"], ["--seed", "0<=x<=4294967295"]),
+    ("quantize: a seed past 32 bits", ["quantize", "{teacher}", "--data", TINY_DATA, "--seed", "4294967296", "--out", "{tmp}/q.tflite"], ["--seed"]),
+    ("quantize: --max-drop nan", ["quantize", "{teacher}", "--data", TINY_DATA, "--max-drop", "nan", "--out", "{tmp}/q.tflite"], ["--max-drop nan"]),
     # inspect
     ("inspect: an HTML page", ["inspect", "{html}"], ["HTML page"]),
     ("inspect: a Git LFS pointer", ["inspect", "{lfs}"], ["Git LFS pointer", "git lfs pull"]),
@@ -151,16 +233,26 @@ CATALOGUE = [
     ("inspect: a .keras file", ["inspect", "{teacher}"], ["zip archive"]),
     ("inspect: missing file", ["inspect", "{tmp}/none.tflite"], ["does not exist"]),
     ("inspect: unknown device", ["inspect", "{int8}", "--device", "esp33"], ["unknown device 'esp33'"]),
+    ("inspect: a named pipe", ["inspect", "{pipe_tflite}"], ["pipe.tflite", "named pipe"]),
     # bench
     ("bench: unknown device", ["bench", "{int8}", "--device", "rpi9"], ["unknown device 'rpi9'"]),
     ("bench: not a TFLite file", ["bench", "{html}"], ["not a TFLite model"]),
     ("bench: truncated model", ["bench", "{truncated}"], ["not a usable TFLite model"]),
     ("bench: a microcontroller", ["bench", "{int8}", "--device", "stm32h7"], ["export"]),
     ("bench: a .keras file", ["bench", "{teacher}"], ["zip archive"]),
+    ("bench: a named pipe as the model", ["bench", "{pipe_tflite}"], ["pipe.tflite", "named pipe"]),
+    ("bench: --min-seconds nan", ["bench", "{int8}", "--min-seconds", "nan"], ["--min-seconds nan", "from 0 to 300"]),
+    ("bench: --min-seconds inf", ["bench", "{int8}", "--min-seconds", "inf"], ["--min-seconds inf", "from 0 to 300"]),
+    ("bench: --min-seconds past the agent's limit", ["bench", "{int8}", "--min-seconds", "301"], ["--min-seconds 301", "stops measuring after 300 s"]),
+    ("bench: --runs 0", ["bench", "{int8}", "--runs", "0"], ["--runs 0", "at least 1"]),
+    ("bench: --warmup -1", ["bench", "{int8}", "--warmup", "-1"], ["--warmup -1", "0 or more"]),
+    ("bench: --threads 0", ["bench", "{int8}", "--threads", "0"], ["--threads 0", "at least 1"]),
     # export and deploy
     ("export: unknown format", ["export", "{int8}", "--format", "rust", "--out", "{out}"], ["unknown export format 'rust'"]),
     ("export: a float model for an int8-only board", ["export", "{teacher_tflite}", "--out", "{out}", "--device", "nano33ble"], ["float32 model", "runs only int8"]),
+    ("export: a named pipe as the model", ["export", "{pipe_tflite}", "--out", "{out}"], ["pipe.tflite", "named pipe"]),
     ("deploy: unknown device", ["deploy", "{int8}", "--device", "rpi9"], ["unknown device 'rpi9'"]),
+    ("deploy: a named pipe as the model", ["deploy", "{pipe_tflite}", "--device", "host"], ["pipe.tflite", "named pipe"]),
     # devices (profiles from EDGEKD_DEVICES)
     ("devices: a profile with an unknown key", ["devices", "show", "extra"], ["extra.yaml", "colour"], "profiles"),
     ("devices: a profile with a wrong type", ["devices", "show", "typed"], ["typed.yaml", "hardware.cores"], "profiles"),
@@ -173,10 +265,13 @@ CATALOGUE = [
     ("report: a run that does not exist", ["report", "99999", "--out", "{out}"], ["99999"]),
     ("results: a store that is not SQLite", ["results", "list", "--db", "{not_sqlite}"], ["store.db"]),
     # run and demo
-    ("run: missing config", ["run", "{tmp}/none.yaml", "--out", "{out}"], ["cannot read config"]),
+    ("run: missing config", ["run", "{tmp}/none.yaml", "--out", "{out}"], ["config", "does not exist"]),
     ("run: unknown config key", ["run", "{config_unknown}", "--out", "{out}"], ["teacher.epochz"]),
     ("run: wrong type in the config", ["run", "{config_type}", "--out", "{out}"], ["teacher.epochs"]),
     ("run: YAML tag that builds Python objects", ["run", "{config_tag}", "--out", "{out}"], ["not valid YAML"]),
+    ("run: a named pipe as the config", ["run", "{pipe_yaml}", "--out", "{out}"], ["pipe.yaml", "named pipe"]),
+    ("run: a seed past 32 bits in the config", ["run", "{config_seed}", "--out", "{out}"], ["field 'seed'", "32-bit"]),
+    ("run: NaN min_seconds in the config", ["run", "{config_nan}", "--out", "{out}"], ["bench.min_seconds", "finite"]),
     ("demo: output folder exists (no --force)", ["demo", "--out", "{earlier}"], ["--force"]),
     ("demo: output under a file", ["demo", "--out", "{a_file}/demo"], ["a_file is a file, not a folder"]),
 ]  # fmt: skip
@@ -197,6 +292,8 @@ def store_runs() -> int:
         return connection.execute("SELECT COUNT(*) FROM runs").fetchone()[0]
 
 
+# A regression that reads a named pipe would block forever: fail it instead.
+@pytest.mark.timeout(600)
 @pytest.mark.parametrize("case", CATALOGUE, ids=[c[0] for c in CATALOGUE])
 def test_bad_input(case, bad_inputs, earlier_results, pipeline_run, tmp_path, monkeypatch):
     name, argv, fragments, *env = case

@@ -2,6 +2,7 @@
 
 import ast
 import json
+import re
 import subprocess
 import sys
 
@@ -13,7 +14,7 @@ from edgekd.bench.energy import energy_per_inference
 from edgekd.bench.registry import get_runner
 from edgekd.bench.runners import AGENT, BenchSettings, parse_agent_output
 from edgekd.bench.stats import latency_stats, stability_warnings
-from edgekd.errors import BenchmarkError
+from edgekd.errors import BenchmarkError, ConfigError
 from edgekd.profiles.loader import get_profile
 
 
@@ -158,3 +159,148 @@ def test_allowed_fallback_runs_on_the_cpu_and_says_so(tiny_tflite, tpu_profile):
     assert result["ok"] and result["environment"]["delegate"] == "cpu (fallback)"
     assert any("ran on the CPU, not the requested delegate" in w for w in result["warnings"])
     assert any("not compiled by edgetpu_compiler" in w for w in result["warnings"])
+
+
+def _rank(values: np.ndarray, estimate: float) -> float:
+    """The share of ``values`` at or below ``estimate``: where an estimated percentile truly lies."""
+    return float(np.mean(values <= estimate))
+
+
+@pytest.mark.parametrize("order", ["shuffled", "rising"], ids=["random order", "rising over the run (throttling)"])
+def test_a_reservoir_of_latencies_gives_percentiles_close_to_the_exact_ones(order):
+    from edgekd.bench.agent import LatencyRecorder
+
+    rng = np.random.default_rng(0)
+    values = rng.lognormal(mean=0.0, sigma=0.5, size=400_000)
+    if order == "rising":
+        # Every late run slower than every early one: a sample kept from the start would miss the tail.
+        values = np.sort(values)
+    recorder = LatencyRecorder(capacity=20_000)
+    for value in values.tolist():
+        recorder.add(value)
+    kept = np.asarray(recorder.kept)
+    assert len(kept) == 20_000 and recorder.count == len(values)
+    # Rank standard errors for 20,000 samples: 0.0035 at p50, 0.0007 at p99; allow about four of them.
+    assert abs(_rank(values, np.percentile(kept, 50)) - 0.50) < 0.015
+    assert abs(_rank(values, np.percentile(kept, 99)) - 0.99) < 0.003
+    summary = recorder.summary()
+    assert summary["count"] == len(values) and summary["kept"] == 20_000
+    assert summary["mean"] == pytest.approx(values.mean(), rel=1e-9)
+    assert summary["std"] == pytest.approx(values.std(ddof=1), rel=1e-6)
+    assert (summary["min"], summary["max"]) == (values.min(), values.max())
+
+
+def test_the_recorder_keeps_every_latency_below_its_capacity():
+    from edgekd.bench.agent import LatencyRecorder
+
+    recorder = LatencyRecorder(capacity=10)
+    for value in (3.0, 1.0, 2.0):
+        recorder.add(value)
+    assert recorder.kept == [3.0, 1.0, 2.0] and recorder.summary()["count"] == 3
+
+
+def test_stats_from_a_sample_say_so_and_keep_the_exact_figures():
+    rng = np.random.default_rng(1)
+    everything = rng.lognormal(0.0, 0.3, 50_000)
+    sample = rng.choice(everything, 5_000, replace=False)
+    summary = {
+        "count": 50_000,
+        "kept": 5_000,
+        "mean": float(everything.mean()),
+        "std": float(everything.std(ddof=1)),
+        "min": float(everything.min()),
+        "max": float(everything.max()),
+    }
+    stats = latency_stats(sample, summary)
+    assert stats.count == 50_000 and stats.percentile_sample == 5_000
+    assert (stats.min, stats.max, stats.mean) == (summary["min"], summary["max"], summary["mean"])
+    assert stats.as_dict()["percentile_sample"] == 5_000
+    assert any("uniform random sample of 5,000 of the 50,000 runs" in w for w in stability_warnings(stats, 100, False))
+    # Every run kept: exact, and nothing to say about sampling.
+    whole = latency_stats(everything[:100], {**summary, "count": 100})
+    assert whole.percentile_sample is None and "percentile_sample" not in whole.as_dict()
+    assert not any("sample" in w for w in stability_warnings(whole, 100, False))
+
+
+@pytest.mark.parametrize(
+    "change",
+    [{"count": 10}, {"min": 5.0}, {"max": 0.5}, {"std": float("nan")}, {"mean": "fast"}],
+    ids=["fewer runs than samples", "min above a sample", "max below a sample", "NaN std", "not a number"],
+)
+def test_a_summary_that_does_not_fit_its_samples_is_refused(change):
+    summary = {"count": 1000, "mean": 1.0, "std": 0.1, "min": 0.5, "max": 2.0, **change}
+    with pytest.raises(BenchmarkError, match="latency summary"):
+        latency_stats(np.linspace(0.9, 1.1, 100), summary)
+
+
+def test_the_agent_bounds_its_memory_past_max_samples(tiny_tflite):
+    completed = subprocess.run(
+        [sys.executable, str(AGENT), str(tiny_tflite), "--runs", "10", "--min-seconds", "0.5", "--max-samples", "500"],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    )
+    document = json.loads(completed.stdout.strip().splitlines()[-1])
+    summary = document["latency_summary"]
+    assert len(document["latencies_ms"]) == summary["kept"] == 500 < summary["count"]
+    stats = latency_stats(document["latencies_ms"], summary)
+    assert stats.count == summary["count"] and stats.percentile_sample == 500
+    assert stats.min <= stats.p50 <= stats.p99 <= stats.max
+
+
+@pytest.mark.parametrize(
+    "flag, value", [("--min-seconds", "nan"), ("--min-seconds", "inf"), ("--runs", "0"), ("--threads", "0")]
+)
+def test_the_agent_refuses_bad_numbers_itself(tiny_tflite, flag, value):
+    completed = subprocess.run(
+        [sys.executable, str(AGENT), str(tiny_tflite), flag, value], capture_output=True, text=True, timeout=120
+    )
+    assert completed.returncode == 2 and f"argument {flag}" in completed.stderr
+
+
+def test_the_agent_stops_warming_up_at_its_time_limit(tiny_tflite):
+    completed = subprocess.run(
+        [sys.executable, str(AGENT), str(tiny_tflite), "--warmup", "100000000", "--max-seconds", "0.3"],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    )
+    document = json.loads(completed.stdout.strip().splitlines()[-1])
+    assert 0 < document["warmup_runs"] < 100_000_000 and document["latency_summary"]["count"] > 0
+
+
+@pytest.mark.parametrize(
+    "settings, message",
+    [
+        ({"runs": 0}, "runs=0: must be a whole number of at least 1"),
+        ({"runs": 2.5}, "runs=2.5: must be a whole number"),
+        ({"min_seconds": float("nan")}, "min_seconds=nan: must be a number of seconds from 0 to 300"),
+        ({"min_seconds": float("inf")}, "min_seconds=inf"),
+        ({"min_seconds": -1}, "min_seconds=-1"),
+        ({"min_seconds": 301}, "the agent stops measuring after 300 s"),
+        ({"warmup": -1}, "warmup=-1: must be a whole number, 0 or more"),
+        ({"threads": 0}, "threads=0: must be a whole number of at least 1"),
+        ({"timeout_seconds": float("nan")}, "timeout_seconds=nan"),
+    ],
+)
+def test_bench_settings_refuse_bad_numbers_for_every_caller(settings, message):
+    from edgekd.bench.runners import BenchSettingError
+    from edgekd.config import parse_config
+
+    with pytest.raises(BenchSettingError, match=re.escape(message)):
+        BenchSettings(**settings)
+    # A config's bench section follows the same rules (timeout_seconds is not a config key).
+    (key, value), *_ = settings.items()
+    if key != "timeout_seconds":
+        with pytest.raises(ConfigError, match=f"field 'bench.{key}'"):
+            parse_config(f"bench: {{{key}: {'.nan' if value != value else value}}}")
+
+
+def test_bench_settings_at_the_edges_of_their_rules_are_accepted():
+    from edgekd.config import parse_config
+
+    BenchSettings(runs=1, min_seconds=0, warmup=0, threads=1)
+    BenchSettings(min_seconds=300)
+    assert parse_config("bench: {runs: 1, min_seconds: 300, warmup: 0, threads: 4}").bench.min_seconds == 300

@@ -259,3 +259,42 @@ def test_bad_method_parameters_fail_before_training(teacher_file, tmp_path, npz_
     assert list(tmp_path.iterdir()) == [tmp_path / "two.npz"], (
         "no checkpoint folder is left by a run that never trained"
     )
+
+
+def test_a_teacher_that_scores_zero_still_gives_a_finished_run_that_says_why(tmp_path, npz_factory):
+    """accuracy_kept is undefined for a 0% teacher: the run must still finish, and the reports say why."""
+    import keras
+    import numpy as np
+
+    inputs = keras.Input((12, 1))
+    hidden = keras.layers.Dense(64, activation="relu")(keras.layers.Flatten()(inputs))
+    output = keras.layers.Dense(3)
+    teacher = keras.Model(inputs, output(hidden))
+    output.set_weights([np.zeros((64, 3), np.float32), np.array([0.0, 0.0, 100.0], np.float32)])
+    teacher.save(tmp_path / "wrong.keras")
+    # Three classes by name; no sample is of class 2, which the teacher always answers.
+    data = npz_factory(y_train=np.arange(40) % 2, y_test=np.arange(10) % 2, class_names=np.array(["a", "b", "never"]))
+    out = tmp_path / "kd"
+    result = invoke(
+        "distill",
+        "--teacher",
+        str(tmp_path / "wrong.keras"),
+        "--student",
+        "mlp:hidden=2",
+        "--data",
+        f"npz:{data}",
+        "--epochs",
+        "1",
+        "--out",
+        str(out),
+    )
+    assert result.exit_code == 0, result.stderr
+    assert "1 of 3 classes have no training samples (class 2)" in result.stderr
+    document = json.loads((out / "results.json").read_text())
+    assert document["models"]["teacher"]["accuracy"] == 0.0 and document["distillation"]["accuracy_kept"] is None
+    assert "the teacher scored 0% on the test split" in (out / "report.md").read_text()
+
+    from edgekd.results.html import render_html, render_markdown_with_caveats
+
+    assert "the teacher scored 0% on the test split" in render_html(document)
+    assert "the teacher scored 0% on the test split" in render_markdown_with_caveats(document)

@@ -62,7 +62,7 @@ def test_bad_npz_is_refused_with_the_reason(npz_factory, overrides, message):
 def test_npz_that_is_not_an_archive(tmp_path):
     path = tmp_path / "broken.npz"
     path.write_text("not numpy")
-    with pytest.raises(DataError, match="not a readable .npz"):
+    with pytest.raises(DataError, match="npz file .*broken.npz is unreadable .*numpy.savez"):
         load_dataset(f"npz:{path}")
 
 
@@ -122,3 +122,101 @@ def test_representative_samples_come_from_training_data_and_refuse_bad_input():
         representative_samples(x[:0], 4)
     with pytest.raises(DataError, match="NaN"):
         representative_samples(np.full((3, 2), np.inf, np.float32), 2)
+
+
+def test_an_npz_header_that_declares_more_than_the_file_holds_is_refused_before_numpy_allocates(npz_factory):
+    from tests.test_bad_inputs import npz_declaring_a_huge_array
+
+    rng = np.random.default_rng(0)
+    arrays = {"y_train": rng.integers(0, 3, 40), "x_test": np.zeros((10, 12, 1)), "y_test": np.arange(10) % 3}
+    path = npz_declaring_a_huge_array(npz_factory("base.npz"), arrays)
+    with pytest.raises(DataError, match=r"x_train declares a 14x1099511627776 uint8 array \(14\.0 TiB\)"):
+        load_dataset(f"npz:{path}")
+
+
+def test_an_npz_larger_than_memory_allows_is_refused_from_its_directory(npz_factory, monkeypatch):
+    import edgekd.inputs
+
+    path = npz_factory()
+    monkeypatch.setattr(edgekd.inputs, "memory_limit_bytes", lambda: 1024)
+    with pytest.raises(DataError, match="more than the 1.0 KiB edgekd may hold in memory"):
+        load_dataset(f"npz:{path}")
+
+
+def test_npz_members_that_are_not_arrays_are_ignored(npz_factory):
+    import zipfile
+
+    path = npz_factory()
+    with zipfile.ZipFile(path, "a") as archive:
+        archive.writestr("x_train", b"raw bytes, not an array")
+        archive.writestr("README.txt", b"notes")
+    assert load_dataset(f"npz:{path}").input_shape == (12, 1)
+
+
+def test_a_stray_label_that_would_make_absurdly_many_classes_is_refused(npz_factory):
+    from edgekd.data.dataset import MAX_CLASSES
+
+    labels = np.r_[np.arange(39) % 3, MAX_CLASSES]
+    with pytest.raises(
+        DataError, match=f"{MAX_CLASSES + 1:,} classes \\(the largest training label is {MAX_CLASSES}\\)"
+    ):
+        load_dataset(f"npz:{npz_factory(y_train=labels)}")
+
+
+def test_a_single_class_present_is_refused_even_if_the_labels_say_more(npz_factory):
+    path = npz_factory(y_train=np.full(40, 2), y_test=np.full(10, 2))
+    with pytest.raises(DataError, match="every training label is class 2; too few classes"):
+        load_dataset(f"npz:{path}")
+    named = npz_factory(
+        "named.npz", y_train=np.zeros(40, int), y_test=np.zeros(10, int), class_names=np.array(["cat", "dog"])
+    )
+    with pytest.raises(DataError, match="every training label is class 0 \\('cat'\\)"):
+        load_dataset(f"npz:{named}")
+
+
+def test_classes_without_training_samples_are_warned_about_and_recorded(npz_factory):
+    import io
+
+    from edgekd.progress import Reporter
+
+    labels = np.r_[np.arange(39) % 3, 9]  # classes 3..8 have no samples
+    stream = io.StringIO()
+    dataset = load_dataset(f"npz:{npz_factory(y_train=labels)}", Reporter(stream=stream))
+    assert dataset.num_classes == 10
+    expected = "6 of 10 classes have no training samples (class 3, 4, 5, 6, 7 and 1 more)"
+    assert expected in stream.getvalue() and stream.getvalue().startswith("edgekd: warning: ")
+    assert expected in dataset.summary()["warnings"][0]
+    assert load_dataset(f"npz:{npz_factory('full.npz')}").summary()["warnings"] == []
+
+
+def _two_classes(root, extra=None):
+    from tests.test_bad_inputs import image_folder
+
+    return image_folder(root, extra or {})
+
+
+@pytest.mark.timeout(120)
+def test_image_folders_refuse_a_pipe_and_a_decompression_bomb_naming_the_file(tmp_path):
+    from tests.test_bad_inputs import png_header_only
+
+    with pytest.raises(DataError, match=r"image .*b/x\.png is a named pipe"):
+        load_dataset(f"images:{_two_classes(tmp_path / 'pipe', {'x.png': None})}")
+    # Past PIL's limit it raises; between the limit and twice it, PIL only warns: both are refused.
+    for name, size in (("huge.png", 20000), ("large.png", 10000)):
+        folder = _two_classes(tmp_path / name, {name: png_header_only(size, size)})
+        with pytest.raises(DataError, match=f"image .*{name} is too large to decode safely.*decompression bomb"):
+            load_dataset(f"images:{folder}")
+
+
+def test_an_image_set_too_large_for_memory_is_refused_before_reading_it(tmp_path, monkeypatch):
+    import edgekd.data.images as images
+
+    folder = _two_classes(tmp_path / "set")
+    monkeypatch.setattr(images, "memory_limit_bytes", lambda: 1000)
+    with pytest.raises(DataError, match=r"6 images at 6x8 .* need 1\.1 KiB as float32, more than the 1000 bytes"):
+        load_dataset(f"images:{folder}")
+
+
+def test_mnist1d_larger_than_memory_allows_is_refused_before_generating():
+    with pytest.raises(DataError, match=r"samples=100,000,000,000 and transfer=0 need 14\.6 TiB"):
+        load_dataset("mnist1d:samples=100000000000,transfer=0")

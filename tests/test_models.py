@@ -1,5 +1,6 @@
 """Builders, MAC counting (Keras against TFLite), safe loading."""
 
+import os
 import zipfile
 
 import pytest
@@ -139,3 +140,55 @@ def test_savedmodel_teacher_loads_and_predicts_like_the_original(tmp_path, teach
 def test_folder_that_is_not_a_savedmodel(tmp_path):
     with pytest.raises(ModelError, match="not a SavedModel"):
         load_model(tmp_path)
+
+
+@pytest.mark.timeout(120)
+def test_a_savedmodel_folder_with_a_pipe_inside_is_refused_before_tensorflow_reads_it(tmp_path):
+    (tmp_path / "saved_model.pb").write_bytes(b"")
+    (tmp_path / "variables").mkdir()
+    os.mkfifo(tmp_path / "variables" / "variables.data-00000-of-00001")
+    with pytest.raises(ModelError, match=r"variables\.data-00000-of-00001 in SavedModel .* named pipe"):
+        load_model(tmp_path)
+
+
+@pytest.mark.timeout(120)
+def test_a_keras_file_that_is_a_pipe_is_refused(tmp_path):
+    for name in ("pipe.keras", "pipe.h5"):
+        os.mkfifo(tmp_path / name)
+        with pytest.raises(ModelError, match="named pipe"):
+            load_model(tmp_path / name, trust=True)
+
+
+def test_a_keras_archive_is_checked_member_by_member_before_keras_reads_it(tmp_path, teacher_file):
+    from edgekd.models.io import KERAS_MEMBER_LIMITS
+
+    limit = KERAS_MEMBER_LIMITS["config.json"][0]
+    bomb = tmp_path / "bomb.keras"
+    with zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("metadata.json", '{"keras_version": "3.10.0"}')
+        with archive.open("config.json", "w", force_zip64=True) as member:
+            for _ in range(limit // (1 << 20) + 1):
+                member.write(b" " * (1 << 20))
+    assert bomb.stat().st_size < limit // 500
+    with pytest.raises(ModelError, match=r"config\.json inflates to 65\.0 MiB .* more than the 64\.0 MiB allowed"):
+        load_model(bomb)
+    # A real model is far inside the limits.
+    assert load_model(teacher_file) is not None
+
+
+@pytest.mark.parametrize("metadata", [b"[1, 2]", b"\xff\xfe not utf-8"], ids=["a list", "not UTF-8"])
+def test_a_keras_file_whose_metadata_is_not_a_mapping_is_refused(tmp_path, metadata):
+    path = tmp_path / "odd.keras"
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("config.json", "{}")
+        archive.writestr("metadata.json", metadata)
+    with pytest.raises(ModelError, match="metadata.json|cannot read"):
+        load_model(path)
+
+
+@pytest.mark.parametrize(
+    "spec", ["conv:width=nan", "conv:width=-1", "mlp:hidden=inf", "conv:width=1e9", "dsconv:blocks=0"]
+)
+def test_absurd_builder_sizes_are_refused_before_keras_allocates_them(spec):
+    with pytest.raises(ModelError, match=r"option \w+=\S+ of builder '\w+' must be from .* either side of its default"):
+        resolve_student(spec, (40, 1), 10, 10**9, 0.05)

@@ -13,6 +13,7 @@ from edgekd.bench.registry import get_runner
 from edgekd.bench.runners import BenchSettings
 from edgekd.bench.stats import LatencyStats, latency_stats, stability_warnings, stats_from_summary, thermal_warnings
 from edgekd.errors import BenchmarkError, ProfileError
+from edgekd.inputs import read_regular_file
 from edgekd.profiles.loader import ProfileEntry
 from edgekd.profiles.schema import Delegate
 from edgekd.quantize.checks import detected_mode
@@ -124,20 +125,21 @@ def benchmark(
     """Benchmark ``model_path`` on the device of ``entry``; failures raise ``BenchmarkError``."""
     profile = entry.profile
     model_path = Path(model_path)
-    if not model_path.is_file():
-        raise BenchmarkError(f"model {model_path} does not exist; check the path")
-    data = model_path.read_bytes()
+    data = read_regular_file(model_path, "model", BenchmarkError)
     report = check_device_can_run(entry, data, str(model_path))
-    if settings.runs < 1 or settings.min_seconds < 0 or settings.warmup < 0:
-        raise BenchmarkError("--runs must be at least 1, --min-seconds and --warmup not negative")
     runner = get_runner(profile)
     started = time.time()
     raw = runner.run(model_path, profile, settings)
     finished = time.time()
-    stats = latency_stats(raw["latencies_ms"]) if "latencies_ms" in raw else stats_from_summary(raw["summary_ms"])
+    if "latencies_ms" in raw:
+        stats = latency_stats(raw["latencies_ms"], raw.get("latency_summary"))
+    else:
+        stats = stats_from_summary(raw["summary_ms"])
     warnings = stability_warnings(stats, settings.runs, bool(raw.get("stopped_by_max_seconds")))
     warnings += thermal_warnings(raw.get("thermal"))
     warnings += delegate_warnings(report, profile.runtime.delegates[0]) if profile.runtime.delegates else []
+    if raw.get("warmup_runs") is not None and raw["warmup_runs"] < settings.warmup:
+        warnings.append(f"only {raw['warmup_runs']} of {settings.warmup} warm-up runs fit in the time limit")
     if raw.get("delegate_fallback"):
         warnings.append(f"ran on the CPU, not the requested delegate: {raw['delegate_fallback']}")
     if profile.runtime.delegates[:1] == [Delegate.EDGETPU] and not _edgetpu_compiled(report):

@@ -10,8 +10,12 @@ from __future__ import annotations
 
 import csv
 import datetime as _dt
+import io
 import statistics
 from pathlib import Path
+
+from edgekd.errors import BenchmarkError
+from edgekd.inputs import open_regular_file
 
 _TIME = ("time", "timestamp", "unix", "t")
 _WATTS = ("watts", "power_w", "w", "power")
@@ -28,8 +32,12 @@ def _seconds(text: str) -> float:
 
 
 def meter_samples(path: Path) -> list[tuple[float, float]]:
-    """(unix time, watts) for every row; raises ValueError naming the first row it cannot read."""
-    with open(path, newline="", encoding="utf-8") as handle:
+    """(unix time, watts) for every row; raises ValueError naming the first row it cannot read
+    (``BenchmarkError`` for a path that is missing or not a regular file)."""
+    with (
+        open_regular_file(path, "external meter log", BenchmarkError) as raw,
+        io.TextIOWrapper(raw, encoding="utf-8", newline="") as handle,
+    ):
         rows = [row for row in csv.reader(handle) if row and not row[0].startswith("#")]
     if not rows:
         return []
@@ -60,10 +68,10 @@ def meter_samples(path: Path) -> list[tuple[float, float]]:
 def mean_power(path: Path, start: float, end: float) -> tuple[float | None, str | None]:
     """(mean watts between ``start`` and ``end``, or None; the reason when None)."""
     path = Path(path).expanduser()
-    if not path.is_file():
-        return None, f"external meter log {path} does not exist"
     try:
         samples = meter_samples(path)
+    except BenchmarkError as exc:
+        return None, str(exc)
     except (OSError, UnicodeDecodeError, ValueError) as exc:
         return None, f"external meter log {path}: {exc}"
     window = [watts for moment, watts in samples if start <= moment <= end]

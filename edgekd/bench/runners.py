@@ -7,20 +7,63 @@ statistics and energy are computed elsewhere. The registry is ``edgekd.bench.reg
 from __future__ import annotations
 
 import json
+import math
 import subprocess
 import sys
 from dataclasses import dataclass
+from numbers import Real
 from pathlib import Path
 from typing import Protocol
 
-from edgekd.errors import BenchmarkError
+from edgekd.errors import BenchmarkError, ConfigError
 from edgekd.profiles.schema import DeviceProfile
 
 AGENT = Path(__file__).with_name("agent.py")
 
+# The agent stops measuring after this long (its --max-seconds) whatever the minimum asks,
+# which keeps loading, warm-up and measuring inside the runners' 600 s limit.
+MAX_MEASURED_SECONDS = 300.0
+
+
+class BenchSettingError(ConfigError):
+    """A benchmark setting outside its rule; ``setting`` is the library's name (the CLI shows its flag)."""
+
+    def __init__(self, setting: str, value, rule: str):
+        super().__init__(f"bench setting {setting}={value!r}: {rule}")
+        self.setting, self.value, self.rule = setting, value, rule
+
+
+def _whole(value) -> bool:
+    return isinstance(value, Real) and not isinstance(value, bool) and math.isfinite(value) and int(value) == value
+
+
+# Each setting's rule, where the numbers come from (flags, a config, a Python caller): (accepts, rule text).
+BENCH_RULES = {
+    "runs": (lambda v: _whole(v) and v >= 1, "must be a whole number of at least 1"),
+    "min_seconds": (
+        lambda v: isinstance(v, Real) and math.isfinite(v) and 0 <= v <= MAX_MEASURED_SECONDS,
+        f"must be a number of seconds from 0 to {MAX_MEASURED_SECONDS:g} (the agent stops measuring after "
+        f"{MAX_MEASURED_SECONDS:g} s)",
+    ),
+    "warmup": (lambda v: _whole(v) and v >= 0, "must be a whole number, 0 or more"),
+    "threads": (
+        lambda v: v is None or (_whole(v) and v >= 1),
+        "must be a whole number of at least 1 (leave it unset for the profile's default)",
+    ),
+}
+
+
+def check_bench_setting(setting: str, value) -> None:
+    """Raise ``BenchSettingError`` if ``value`` breaks the rule of ``setting`` (a key of ``BENCH_RULES``)."""
+    accepts, rule = BENCH_RULES[setting]
+    if not accepts(value):
+        raise BenchSettingError(setting, value, rule)
+
 
 @dataclass(frozen=True)
 class BenchSettings:
+    """How long and how to measure; the numbers are checked against ``BENCH_RULES`` when the object is made."""
+
     runs: int = 100
     min_seconds: float = 1.0
     warmup: int = 10
@@ -30,6 +73,14 @@ class BenchSettings:
     power_root: str = "/"
     # LiteRT's benchmark_model for adb devices (a local file to push, or a path on the device).
     benchmark_binary: str | None = None
+
+    def __post_init__(self) -> None:
+        for setting in BENCH_RULES:
+            check_bench_setting(setting, getattr(self, setting))
+        if not (
+            isinstance(self.timeout_seconds, Real) and math.isfinite(self.timeout_seconds) and self.timeout_seconds > 0
+        ):
+            raise BenchSettingError("timeout_seconds", self.timeout_seconds, "must be a positive number of seconds")
 
     def threads_for(self, profile: DeviceProfile) -> int:
         return self.threads or profile.runtime.default_threads

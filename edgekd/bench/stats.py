@@ -29,6 +29,9 @@ class LatencyStats:
     # Only from tools that report them instead of raw samples (LiteRT's benchmark_model).
     p5: float | None = None
     p95: float | None = None
+    # Percentiles (and iqr) estimated from a uniform random sample of this many of the runs;
+    # None when they rest on every run. count, mean, std, min and max are always over all runs.
+    percentile_sample: int | None = None
 
     def as_dict(self) -> dict:
         return {
@@ -38,25 +41,62 @@ class LatencyStats:
         }
 
 
-def latency_stats(samples_ms) -> LatencyStats:
-    """Summarise per-run latencies (milliseconds)."""
+def latency_stats(samples_ms, summary: dict | None = None) -> LatencyStats:
+    """Summarise per-run latencies (milliseconds).
+
+    ``samples_ms`` holds every run's latency; or, when ``summary`` (the agent's exact count,
+    mean, std, min and max over all runs) counts more runs than that, a uniform random sample
+    of them. Then count, mean, std, min and max come from ``summary``, the percentiles are
+    estimated from the sample, and ``percentile_sample`` says how many runs they rest on.
+    """
     samples = np.asarray(samples_ms, dtype=np.float64)
     if samples.size == 0:
         raise BenchmarkError("no latency samples were recorded")
     if not np.all(np.isfinite(samples)) or np.any(samples < 0):
         raise BenchmarkError("latency samples contain negative, NaN or infinite values")
     p25, p50, p75, p90, p99 = np.percentile(samples, [25, 50, 75, 90, 99])
+    exact = _over_all_runs(samples, summary)
     return LatencyStats(
-        count=int(samples.size),
-        mean=float(samples.mean()),
-        std=float(samples.std(ddof=1)) if samples.size > 1 else 0.0,
-        min=float(samples.min()),
+        count=exact["count"],
+        mean=exact["mean"],
+        std=exact["std"],
+        min=exact["min"],
         p50=float(p50),
         iqr=float(p75 - p25),
         p90=float(p90),
         p99=float(p99),
-        max=float(samples.max()),
+        max=exact["max"],
+        percentile_sample=int(samples.size) if exact["count"] > samples.size else None,
     )
+
+
+def _over_all_runs(samples: np.ndarray, summary: dict | None) -> dict:
+    """Count, mean, std, min and max over all runs: from the samples when they are all of them, else the summary's."""
+    if summary is None or summary.get("count") == samples.size:
+        return {
+            "count": int(samples.size),
+            "mean": float(samples.mean()),
+            "std": float(samples.std(ddof=1)) if samples.size > 1 else 0.0,
+            "min": float(samples.min()),
+            "max": float(samples.max()),
+        }
+    try:
+        exact = {"count": int(summary["count"]), **{key: float(summary[key]) for key in ("mean", "std", "min", "max")}}
+    except (KeyError, TypeError, ValueError):
+        raise BenchmarkError(f"the agent's latency summary is malformed: {str(summary)[:200]}") from None
+    consistent = (
+        exact["count"] > samples.size
+        and all(np.isfinite([exact["mean"], exact["std"], exact["min"], exact["max"]]))
+        and exact["std"] >= 0
+        and 0 <= exact["min"] <= samples.min()
+        and exact["max"] >= samples.max()
+    )
+    if not consistent:
+        raise BenchmarkError(
+            f"the agent's latency summary ({exact['count']} runs, min {exact['min']}, max {exact['max']}) does not "
+            f"fit its {samples.size} kept samples; rerun the benchmark"
+        )
+    return exact
 
 
 def stats_from_summary(summary: dict) -> LatencyStats:
@@ -92,6 +132,11 @@ def stability_warnings(stats: LatencyStats, requested_runs: int, stopped_early: 
         )
     if stopped_early or stats.count < requested_runs:
         warnings.append(f"only {stats.count} of {requested_runs} requested runs fit in the time limit")
+    if stats.percentile_sample is not None:
+        warnings.append(
+            f"percentiles estimated from a uniform random sample of {stats.percentile_sample:,} of the "
+            f"{stats.count:,} runs (count, mean, std, min and max are over all runs)"
+        )
     return warnings
 
 

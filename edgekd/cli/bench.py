@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from edgekd.cli.common import db_option, emit_json, json_option, open_store, stderr_reporter, store_run
-from edgekd.errors import BenchmarkError
+from edgekd.errors import BenchmarkError, ConfigError
 
 
 @click.command()
@@ -16,7 +16,9 @@ from edgekd.errors import BenchmarkError
     "--device", "devices", multiple=True, default=("host",), show_default=True, help="Device profile name (repeatable)."
 )
 @click.option("--runs", type=int, default=100, show_default=True, help="Minimum number of measured runs.")
-@click.option("--min-seconds", type=float, default=1.0, show_default=True, help="Minimum measured duration.")
+@click.option(
+    "--min-seconds", type=float, default=1.0, show_default=True, help="Minimum measured duration in seconds (0 to 300)."
+)
 @click.option("--warmup", type=int, default=10, show_default=True, help="Warm-up runs before measuring.")
 @click.option("--threads", type=int, default=None, help="Interpreter threads (default: the profile's).")
 @click.option("--benchmark-binary", help="LiteRT benchmark_model for adb devices (overrides the profile).")
@@ -34,24 +36,27 @@ def bench(model_paths, devices, runs, min_seconds, warmup, threads, benchmark_bi
       edgekd bench student_int8.tflite teacher_float32.tflite --device host --runs 500
     """
     from edgekd.bench.benchmark import check_device_can_run
-    from edgekd.bench.runners import BenchSettings
+    from edgekd.bench.runners import BenchSettingError, BenchSettings
+    from edgekd.inputs import read_regular_file
     from edgekd.pipeline import TfliteArtifact, bench_stage, check_devices
     from edgekd.profiles.loader import get_profile
     from edgekd.results.document import new_document
     from edgekd.results.table import BENCH_HEADERS, bench_rows, energy_notes, format_table
 
+    try:
+        settings = BenchSettings(
+            runs=runs, min_seconds=min_seconds, warmup=warmup, threads=threads, benchmark_binary=benchmark_binary
+        )
+    except BenchSettingError as exc:
+        raise ConfigError(f"--{exc.setting.replace('_', '-')} {exc.value}: {exc.rule}") from None
     entries = [get_profile(name) for name in devices]
     for path in model_paths:
-        if not path.is_file():
-            raise BenchmarkError(f"model {path} does not exist; check the path")
+        data = read_regular_file(path, "model", BenchmarkError)
         for entry in entries:
-            check_device_can_run(entry, path.read_bytes(), str(path))
+            check_device_can_run(entry, data, str(path))
     check_devices(list(devices))
     store = open_store(db)
     artifacts = [TfliteArtifact(path.stem, path, {}) for path in model_paths]
-    settings = BenchSettings(
-        runs=runs, min_seconds=min_seconds, warmup=warmup, threads=threads, benchmark_binary=benchmark_binary
-    )
     results = bench_stage(artifacts, list(devices), settings, stderr_reporter())
     for result in results:
         result["path"] = str(next(p for p in model_paths if p.stem == result["model"]))

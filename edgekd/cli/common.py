@@ -11,7 +11,8 @@ from pathlib import Path
 
 import click
 
-from edgekd.errors import EdgekdError
+from edgekd.config import MAX_SEED
+from edgekd.errors import ConfigError, EdgekdError
 
 
 class EdgekdGroup(click.Group):
@@ -88,6 +89,35 @@ def checkpoints_for(out: Path, config, fresh: bool, force: bool):
     return checkpointed(
         out, config.model_dump(mode="json"), fresh, say=lambda line: click.echo(f"edgekd: {line}", err=True)
     )
+
+
+seed_option = click.option(
+    "--seed",
+    type=click.IntRange(0, MAX_SEED),
+    default=0,
+    show_default=True,
+    help="Random seed, 0 to 4294967295 (numpy and Keras take 32-bit seeds).",
+)
+
+
+def config_from_flags(document: dict, flags: dict[str, str]):
+    """The pipeline config from command-line values; a value the schema refuses is named by its flag.
+
+    ``flags`` maps config keys (``student.epochs``) to the flags that set them (``--epochs``).
+    """
+    from pydantic import ValidationError
+
+    from edgekd.config import PipelineConfig
+
+    try:
+        return PipelineConfig.model_validate(document)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        keys = [str(part) for part in first["loc"]]
+        # A list item (teacher.weights.1) is named by the flag of its list.
+        prefixes = (".".join(keys[:length]) for length in range(len(keys), 0, -1))
+        field = next((prefix for prefix in prefixes if prefix in flags), ".".join(keys))
+        raise ConfigError(f"{flags.get(field, field)} {first.get('input')}: {first['msg']}") from None
 
 
 db_option = click.option(

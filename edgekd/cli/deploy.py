@@ -62,10 +62,9 @@ def _prepare(model_path: Path, entry) -> tuple[bytes, dict]:
     from edgekd.export.arena import estimate_arena
     from edgekd.export.embedded import embed_metadata
     from edgekd.export.metadata import model_metadata, shipped_fields
+    from edgekd.inputs import read_regular_file
 
-    if not model_path.is_file():
-        raise ModelError(f"model {model_path} does not exist; check the path")
-    source = model_path.read_bytes()
+    source = read_regular_file(model_path, "model", ModelError)
     report = check_device_can_run(entry, source, str(model_path))
     metadata = model_metadata(model_path, report)
     data = embed_metadata(source, metadata)

@@ -9,6 +9,7 @@ import click
 from edgekd.artifacts import staged_output_folder
 from edgekd.cli.common import (
     checkpoints_for,
+    config_from_flags,
     db_option,
     default_run_folder,
     emit_json,
@@ -16,15 +17,34 @@ from edgekd.cli.common import (
     fresh_option,
     json_option,
     open_store,
+    seed_option,
     stderr_reporter,
     store_run,
 )
-from edgekd.config import BenchConfig, DataConfig, DistillConfig, PipelineConfig, StudentConfig, TeacherConfig
 from edgekd.distill.augment import augmentation_names
 from edgekd.distill.losses import loss_names
 from edgekd.distill.strategies import strategy_names
 from edgekd.errors import ConfigError
 from edgekd.results.table import MODEL_HEADERS, format_table, model_rows
+
+# The config key each flag sets: a value the config schema refuses is reported by its flag.
+FLAGS = {
+    "seed": "--seed",
+    "data.spec": "--data",
+    "teacher.path": "--teacher",
+    "teacher.ensemble": "--teacher",
+    "teacher.weights": "--teacher-weight",
+    "teacher.epochs": "--teacher-epochs",
+    "student.spec": "--student",
+    "student.epochs": "--epochs",
+    "student.batch_size": "--batch-size",
+    "student.patience": "--patience",
+    "distill.method": "--method",
+    "distill.candidates": "--candidate",
+    "distill.params": "--param",
+    "distill.augment": "--augment",
+    "distill.strategy": "--strategy",
+}
 
 
 @click.command()
@@ -108,7 +128,7 @@ from edgekd.results.table import MODEL_HEADERS, format_table, model_rows
     "--no-transfer", is_flag=True, help="Ignore the unlabelled transfer set (distil on the labelled set only)."
 )
 @click.option("--no-control", is_flag=True, help="Skip the scratch control (distillation's gain then stays unknown).")
-@click.option("--seed", type=int, default=0, show_default=True)
+@seed_option
 @click.option(
     "--trust-model", is_flag=True, help="Allow model files that contain code (Lambda layers, custom objects)."
 )
@@ -167,27 +187,30 @@ def distill(
         raise ConfigError("give exactly one of --teacher PATH or --train-teacher")
     if patience is not None and patience < 1:
         raise ConfigError(f"--patience must be at least 1, got {patience}")
-    config = PipelineConfig(
-        seed=seed,
-        data=DataConfig(spec=data_spec),
-        teacher=TeacherConfig(
-            path=str(teacher_paths[0]) if teacher_paths else None,
-            ensemble=[str(p) for p in teacher_paths[1:]],
-            weights=list(teacher_weights) or None,
-            epochs=teacher_epochs,
-            trust_model=trust_model,
-        ),
-        student=StudentConfig(spec=student_spec, epochs=epochs, batch_size=batch_size, patience=patience),
-        distill=DistillConfig(
-            method=method,
-            candidates=list(candidates) or None,
-            params=_method_parameters(temperature, alpha, params),
-            transfer_set=not no_transfer,
-            control=not no_control,
-            augment=list(augment),
-            strategy=strategy,
-        ),
-        bench=BenchConfig(devices=[]),
+    config = config_from_flags(
+        {
+            "seed": seed,
+            "data": {"spec": data_spec},
+            "teacher": {
+                "path": str(teacher_paths[0]) if teacher_paths else None,
+                "ensemble": [str(p) for p in teacher_paths[1:]],
+                "weights": list(teacher_weights) or None,
+                "epochs": teacher_epochs,
+                "trust_model": trust_model,
+            },
+            "student": {"spec": student_spec, "epochs": epochs, "batch_size": batch_size, "patience": patience},
+            "distill": {
+                "method": method,
+                "candidates": list(candidates) or None,
+                "params": _method_parameters(temperature, alpha, params),
+                "transfer_set": not no_transfer,
+                "control": not no_control,
+                "augment": list(augment),
+                "strategy": strategy,
+            },
+            "bench": {"devices": []},
+        },
+        FLAGS,
     )
     from edgekd.pipeline import distill_only
 

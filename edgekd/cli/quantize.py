@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import click
 
-from edgekd.cli.common import db_option, emit_json, force_option, json_option, open_store, stderr_reporter, store_run
+from edgekd.cli.common import (
+    db_option,
+    emit_json,
+    force_option,
+    json_option,
+    open_store,
+    seed_option,
+    stderr_reporter,
+    store_run,
+)
 from edgekd.errors import ConfigError, OutputError
 from edgekd.quantize.modes import get_mode, mode_names
 
@@ -88,7 +98,7 @@ QAT = "qat"
     help="int8/int16x8: keep ops that have no integer kernel in float (a mixed file) instead of failing.",
 )
 @click.option("--strict", is_flag=True, help="Fail (and write nothing) when a check fails, instead of warning.")
-@click.option("--seed", type=int, default=0, show_default=True)
+@seed_option
 @click.option(
     "--trust-model", is_flag=True, help="Allow model files that contain code (Lambda layers, custom objects)."
 )
@@ -150,6 +160,10 @@ def quantize(
     from edgekd.quantize.compress import Compression
 
     compression = Compression(prune=prune, clusters=clusters, epochs=compress_epochs)
+    if not math.isfinite(max_drop) or max_drop < 0:
+        raise ConfigError(f"--max-drop {max_drop} must be a number of accuracy points, 0 or more")
+    if mode == QAT and qat_epochs < 1:
+        raise ConfigError(f"--qat-epochs {qat_epochs} must be at least 1")
     if compression.active and mode == QAT:
         raise ConfigError("--prune/--cluster go with post-training modes; QAT after them would undo the sparsity")
     if debug and mode not in (QAT, ALL) and not get_mode(mode).integer_only:

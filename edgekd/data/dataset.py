@@ -8,6 +8,14 @@ import numpy as np
 
 from edgekd.errors import DataError
 
+# The model has one output per class. ImageNet-21k, among the largest public label sets, has
+# about 22,000 classes: a count past this limit almost always comes from a stray label value
+# (classes are counted up to the largest label), and the output layer alone would be huge.
+MAX_CLASSES = 100_000
+
+# How many empty classes a warning names before it says "and N more".
+_NAMED_EMPTY_CLASSES = 5
+
 
 @dataclass(frozen=True)
 class Dataset:
@@ -29,6 +37,13 @@ class Dataset:
     description: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        if self.num_classes > MAX_CLASSES:
+            largest = f" (the largest training label is {int(self.y_train.max())})" if len(self.y_train) else ""
+            raise DataError(
+                f"{self.name}: {self.num_classes:,} classes{largest}, more than the {MAX_CLASSES:,} edgekd supports "
+                "(classes are counted up to the largest label, so one stray value makes a huge model); "
+                "check the labels for a stray value"
+            )
         _check_split(self.name, "train", self.x_train, self.y_train, self.num_classes)
         _check_split(self.name, "test", self.x_test, self.y_test, self.num_classes)
         if self.x_train.shape[1:] != self.x_test.shape[1:]:
@@ -49,6 +64,29 @@ class Dataset:
             raise DataError(f"{self.name}: needs at least 2 classes, found {self.num_classes}")
         if self.class_names and len(self.class_names) != self.num_classes:
             raise DataError(f"{self.name}: {len(self.class_names)} class names for {self.num_classes} classes")
+        present = np.unique(self.y_train)
+        if len(present) < 2:
+            raise DataError(
+                f"{self.name}: every training label is {self._class(int(present[0]))}; too few classes to learn from "
+                f"(a classifier needs samples of at least 2 classes, and would score 100% on this data by always "
+                "answering the same); check the labels"
+            )
+
+    def _class(self, index: int) -> str:
+        return f"class {index} ({self.class_names[index]!r})" if self.class_names else f"class {index}"
+
+    def warnings(self) -> list[str]:
+        """Plain-language caveats about the labels: classes without a single training sample."""
+        counts = np.bincount(self.y_train, minlength=self.num_classes)
+        empty = np.flatnonzero(counts == 0)
+        if not len(empty):
+            return []
+        named = ", ".join(str(int(index)) for index in empty[:_NAMED_EMPTY_CLASSES])
+        more = f" and {len(empty) - _NAMED_EMPTY_CLASSES:,} more" if len(empty) > _NAMED_EMPTY_CLASSES else ""
+        return [
+            f"{self.name}: {len(empty):,} of {self.num_classes:,} classes have no training samples "
+            f"(class {named}{more}); the model cannot learn them. Check the labels, or drop the unused classes"
+        ]
 
     @property
     def input_shape(self) -> tuple[int, ...]:
@@ -66,6 +104,7 @@ class Dataset:
             "test_samples": int(len(self.x_test)),
             "unlabeled_samples": 0 if self.x_unlabeled is None else int(len(self.x_unlabeled)),
             **self.description,
+            "warnings": self.warnings(),
         }
 
     def validation_split(self, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:

@@ -7,6 +7,8 @@ with a fixed seed.
 
 from __future__ import annotations
 
+import contextlib
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +16,7 @@ import numpy as np
 from edgekd.data.dataset import Dataset
 from edgekd.data.spec import register
 from edgekd.errors import DataError
+from edgekd.inputs import describe_size, memory_limit_bytes, open_regular_file
 from edgekd.progress import Reporter
 
 SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp"}
@@ -38,8 +41,17 @@ def load_images(argument: str, options: dict[str, str], reporter: Reporter) -> D
     if len(class_names) < 2:
         raise DataError(f"{root}: found {len(class_names)} class folder(s); need at least 2")
     total = sum(len(v) for v in train_files.values()) + sum(len(v) for v in test_files.values())
+    # Every image becomes the first one's mode and size: that fixes the memory the set will take.
+    reference = _reference(train_files[class_names[0]][0])
+    channels = 1 if reference["mode"] == "L" else 3
+    needed = total * reference["size"][0] * reference["size"][1] * channels * np.dtype(np.float32).itemsize
+    if needed > memory_limit_bytes():
+        raise DataError(
+            f"{root}: {total:,} images at {reference['size'][0]}x{reference['size'][1]} (the first image's size, "
+            f"which every image takes) need {describe_size(needed)} as float32, more than the "
+            f"{describe_size(memory_limit_bytes())} edgekd may use on this machine; resize the images first"
+        )
     with reporter.bar(total, f"reading {root.name}", unit="images") as bar:
-        reference: dict = {}
         x_train, y_train = _read(train_files, class_names, reference, bar)
         x_test, y_test = _read(test_files, class_names, reference, bar)
     return Dataset(
@@ -52,8 +64,8 @@ def load_images(argument: str, options: dict[str, str], reporter: Reporter) -> D
         class_names=tuple(class_names),
         description={
             "source": str(root),
-            "image_mode": reference.get("mode"),
-            "image_size": reference.get("size"),
+            "image_mode": reference["mode"],
+            "image_size": reference["size"],
             "normalization": {"mean": 0.0, "std": 255.0, "note": "pixel values / 255, in [0, 1]"},
         },
     )
@@ -83,21 +95,46 @@ def _split(files: dict[str, list[Path]]) -> tuple[dict[str, list[Path]], dict[st
     return train, test
 
 
-def _read(files: dict[str, list[Path]], class_names: list[str], reference: dict, bar) -> tuple[np.ndarray, np.ndarray]:
+@contextlib.contextmanager
+def _opened_image(path: Path):
+    """The image at ``path``, header read; a pipe, a damaged file or a decompression bomb is one DataError.
+
+    PIL only warns between its pixel limit and twice that; here the warning is an error too.
+    """
     from PIL import Image, UnidentifiedImageError
 
+    with open_regular_file(path, "image", DataError) as handle:
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("error", Image.DecompressionBombWarning)
+                image = Image.open(handle)
+        except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+            raise DataError(
+                f"image {path} is too large to decode safely ({str(exc).rstrip('.')}); it may be a decompression bomb: remove it, "
+                "or shrink it if it is a real photo"
+            ) from None
+        except (UnidentifiedImageError, OSError) as exc:
+            raise DataError(f"cannot read image {path}: {exc}; remove or replace it") from None
+        with image:
+            yield image
+
+
+def _reference(path: Path) -> dict:
+    """The mode and size every image is converted to: the first image's (from its header)."""
+    with _opened_image(path) as image:
+        return {"mode": "L" if image.mode in ("1", "L", "I", "I;16", "F") else "RGB", "size": list(image.size)}
+
+
+def _read(files: dict[str, list[Path]], class_names: list[str], reference: dict, bar) -> tuple[np.ndarray, np.ndarray]:
     xs, ys = [], []
     for label, name in enumerate(class_names):
         for path in files[name]:
-            try:
-                with Image.open(path) as image:
+            with _opened_image(path) as image:
+                try:
                     image.load()
-                    if not reference:
-                        reference["mode"] = "L" if image.mode in ("1", "L", "I", "I;16", "F") else "RGB"
-                        reference["size"] = list(image.size)
                     converted = image.convert(reference["mode"]).resize(tuple(reference["size"]))
-            except (UnidentifiedImageError, OSError) as exc:
-                raise DataError(f"cannot read image {path}: {exc}; remove or replace it") from None
+                except (OSError, ValueError) as exc:
+                    raise DataError(f"cannot read image {path}: {exc}; remove or replace it") from None
             array = np.asarray(converted, dtype=np.float32) / 255.0
             xs.append(array[..., None] if array.ndim == 2 else array)
             ys.append(label)

@@ -15,9 +15,12 @@ import numpy as np
 from edgekd.data.dataset import Dataset
 from edgekd.data.spec import register
 from edgekd.errors import DataError
+from edgekd.inputs import describe_size, memory_limit_bytes
 from edgekd.progress import SILENT, Reporter
 
 DEFAULTS = {"samples": 10_000, "transfer": 40_000, "seed": 0, "test_fraction": 0.2}
+# Every MNIST-1D sample is a signal of 40 values (one channel).
+SIGNAL_LENGTH = 40
 # Generating in chunks lets a progress bar move; 5,000 samples take about 2-4 s here.
 CHUNK = 5_000
 
@@ -75,6 +78,12 @@ def load_mnist1d(
     """Labelled MNIST-1D (split train/test) plus a fresh unlabelled transfer set from another seed."""
     if samples < 10:
         raise DataError(f"mnist1d samples={samples} is too small; use at least 10")
+    needed = (samples + transfer) * SIGNAL_LENGTH * np.dtype(np.float32).itemsize
+    if needed > memory_limit_bytes():
+        raise DataError(
+            f"mnist1d samples={samples:,} and transfer={transfer:,} need {describe_size(needed)}, more than the "
+            f"{describe_size(memory_limit_bytes())} edgekd may use on this machine; ask for fewer samples"
+        )
     x, y = generate(samples, seed, reporter)
     n_test = max(1, int(round(samples * test_fraction)))
     x_unlabeled = None

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -10,6 +9,7 @@ import numpy as np
 from edgekd.data.dataset import Dataset
 from edgekd.data.spec import register
 from edgekd.errors import DataError
+from edgekd.inputs import read_npz_arrays
 from edgekd.progress import Reporter
 
 REQUIRED = ("x_train", "y_train", "x_test", "y_test")
@@ -18,14 +18,9 @@ REQUIRED = ("x_train", "y_train", "x_test", "y_test")
 @register("npz", "npz:PATH (x_train, y_train, x_test, y_test; optional x_unlabeled, class_names)")
 def load_npz(argument: str, options: dict[str, str], reporter: Reporter) -> Dataset:
     path = Path(argument)
-    if not path.is_file():
+    if not path.exists():
         raise DataError(f"npz file {path} does not exist; check the path after 'npz:'")
-    try:
-        # allow_pickle=False: an .npz must never be able to run code while loading.
-        with np.load(path, allow_pickle=False) as archive:
-            arrays = {key: archive[key] for key in archive.files}
-    except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
-        raise DataError(f"{path} is not a readable .npz archive ({exc}); save it with numpy.savez") from None
+    arrays = read_npz_arrays(path, "npz file", DataError, "save it with numpy.savez")
     missing = [key for key in REQUIRED if key not in arrays]
     if missing:
         raise DataError(

@@ -69,9 +69,12 @@ def parse_spec(text: str) -> DataSpec:
 
 
 def load_dataset(text: str, reporter: Reporter = SILENT) -> Dataset:
-    """Parse a DATA spec and load it, showing progress on ``reporter`` for slow sources."""
+    """Parse a DATA spec and load it, showing progress (and the labels' caveats) on ``reporter``."""
     spec = parse_spec(text)
-    return _LOADERS[spec.scheme](spec.argument, spec.options, reporter)
+    dataset = _LOADERS[spec.scheme](spec.argument, spec.options, reporter)
+    for warning in dataset.warnings():
+        reporter.say(f"edgekd: warning: {warning}")
+    return dataset
 
 
 def spec_grammar() -> str:

@@ -23,6 +23,7 @@ import numpy as np
 
 from edgekd.artifacts import write_bytes_atomic, write_text_atomic
 from edgekd.errors import OutputError
+from edgekd.inputs import read_npz_arrays
 
 FINGERPRINT_FILE = "fingerprint.json"
 LOCK_FILE = "lock"
@@ -126,17 +127,17 @@ class RoleCheckpoint:
     def load(self) -> TrainingState | None:
         if not self.path.exists():
             return None
+        data = read_npz_arrays(self.path, "checkpoint", OutputError, "rerun with --fresh to start over")
         try:
-            with np.load(self.path) as data:
-                meta = json.loads(bytes(data["meta"]).decode())
-                weights, optimizer, best = meta["counts"]
-                return TrainingState(
-                    completed=int(meta["completed"]),
-                    weights=[data[f"w{i}"] for i in range(weights)],
-                    optimizer=[data[f"o{i}"] for i in range(optimizer)],
-                    best_weights=[data[f"b{i}"] for i in range(best)] or None,
-                    history=meta["history"],
-                )
+            meta = json.loads(bytes(data["meta"]).decode())
+            weights, optimizer, best = meta["counts"]
+            return TrainingState(
+                completed=int(meta["completed"]),
+                weights=[data[f"w{i}"] for i in range(weights)],
+                optimizer=[data[f"o{i}"] for i in range(optimizer)],
+                best_weights=[data[f"b{i}"] for i in range(best)] or None,
+                history=meta["history"],
+            )
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise OutputError(
                 f"checkpoint {self.path} is unreadable ({exc}); rerun with --fresh to start over"

@@ -12,6 +12,7 @@ augmentation they run online inside the training step, on the same view as the s
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass, replace
 
@@ -148,8 +149,8 @@ def _teacher_weights(teachers: list, weights: tuple[float, ...] | None) -> tuple
         return tuple(1.0 for _ in teachers)
     if len(weights) != len(teachers):
         raise ConfigError(f"{len(weights)} teacher weights for {len(teachers)} teachers; give one weight per teacher")
-    if any(w < 0 for w in weights) or not sum(weights) > 0:
-        raise ConfigError(f"teacher weights must be non-negative and not all zero, got {list(weights)}")
+    if not all(math.isfinite(w) and w >= 0 for w in weights) or not sum(weights) > 0:
+        raise ConfigError(f"teacher weights must be finite, non-negative and not all zero, got {list(weights)}")
     return tuple(float(w) for w in weights)
 
 

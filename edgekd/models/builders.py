@@ -10,12 +10,18 @@ Students are built in tf_keras (see ``edgekd.models.frameworks``), teachers in K
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from edgekd.errors import ModelError, known_names
 from edgekd.models.complexity import model_macs
 from edgekd.models.frameworks import Framework, keras_module
+
+# Size options may range this factor either side of their default: wide enough for auto-sizing
+# (1/16x to 8x) and any deliberate model, narrow enough that NaN, a negative size or a typo
+# (width=1e9) is refused before Keras tries to allocate the model.
+OPTION_SPAN = 64.0
 
 
 @dataclass(frozen=True)
@@ -42,6 +48,13 @@ class Builder:
                 f"builder {self.name!r} supports inputs shaped (length, channels) or (height, width, channels); "
                 f"got {input_shape}"
             )
+        for key, value in options.items():
+            low, high = self.defaults[key] / OPTION_SPAN, self.defaults[key] * OPTION_SPAN
+            if not (math.isfinite(value) and low <= value <= high):
+                raise ModelError(
+                    f"option {key}={value:g} of builder {self.name!r} must be from {low:g} to {high:g} "
+                    f"({OPTION_SPAN:g}x either side of its default, {self.defaults[key]:g})"
+                )
         merged = {**self.defaults, **options}
         keras = keras_module(self.framework)
         return self.build_fn(keras, tuple(input_shape), int(num_classes), **merged)

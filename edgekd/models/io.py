@@ -16,24 +16,43 @@ from pathlib import Path
 
 from edgekd.artifacts import write_bytes_atomic
 from edgekd.errors import ModelError
+from edgekd.inputs import (
+    check_archive_sizes,
+    check_folder_files,
+    check_regular_file,
+    memory_limit_bytes,
+    open_regular_file,
+)
 from edgekd.models.frameworks import Framework, keras_module, tensorflow
 from edgekd.native_output import captured_native_output
 
+# Keras reads these members whole into memory; the sizes they may inflate to, and why that is generous.
+_JSON_LIMIT = (64 << 20, "a model's config.json lists its layers; large real models need a few MiB")
+KERAS_MEMBER_LIMITS = {"config.json": _JSON_LIMIT, "metadata.json": _JSON_LIMIT}
+
 
 def keras_file_framework(path: Path) -> Framework:
-    """Which Keras wrote a ``.keras`` archive, read from its metadata without loading it."""
-    try:
-        with zipfile.ZipFile(path) as archive:
-            names = set(archive.namelist())
-            if "config.json" not in names:
-                raise ModelError(f"{path} is a zip archive but not a Keras model (no config.json inside)")
-            metadata = json.loads(archive.read("metadata.json")) if "metadata.json" in names else {}
-    except zipfile.BadZipFile:
-        raise ModelError(
-            f"{path} is not a Keras .keras file (not a zip archive); it may be truncated or another format"
-        ) from None
-    except (OSError, json.JSONDecodeError) as exc:
-        raise ModelError(f"cannot read {path}: {exc}") from None
+    """Which Keras wrote a ``.keras`` archive, read from its metadata without loading it.
+
+    Also refuses, before Keras reads anything, an archive whose members would inflate past
+    ``KERAS_MEMBER_LIMITS`` or past what this machine can hold.
+    """
+    with open_regular_file(path, "model", ModelError) as handle:
+        try:
+            with zipfile.ZipFile(handle) as archive:
+                names = set(archive.namelist())
+                if "config.json" not in names:
+                    raise ModelError(f"{path} is a zip archive but not a Keras model (no config.json inside)")
+                check_archive_sizes(archive, str(path), ModelError, memory_limit_bytes(), KERAS_MEMBER_LIMITS)
+                metadata = json.loads(archive.read("metadata.json")) if "metadata.json" in names else {}
+        except zipfile.BadZipFile:
+            raise ModelError(
+                f"{path} is not a Keras .keras file (not a zip archive); it may be truncated or another format"
+            ) from None
+        except (OSError, ValueError) as exc:  # ValueError: JSON that does not parse or is not UTF-8
+            raise ModelError(f"cannot read {path}: {exc}") from None
+    if not isinstance(metadata, dict):
+        raise ModelError(f"{path}: metadata.json holds {type(metadata).__name__}, not a mapping; re-save the model")
     version = str(metadata.get("keras_version", "3"))
     return Framework.TF_KERAS if version.startswith("2.") else Framework.KERAS3
 
@@ -49,6 +68,7 @@ def load_model(path: str | Path, trust: bool = False):
     if path.is_dir():
         return _load_saved_model(path)
     if path.suffix == ".h5":
+        check_regular_file(path, "model", ModelError)
         if not trust:
             raise ModelError(
                 f"{path} is a legacy HDF5 model, which cannot be loaded safely; re-save it as .keras, "
@@ -81,6 +101,7 @@ def _load_saved_model(path: Path):
         raise ModelError(
             f"{path} is a folder but not a SavedModel (no saved_model.pb); give a .keras file or a SavedModel folder"
         )
+    check_folder_files(path, "SavedModel", ModelError)
     keras = keras_module(Framework.KERAS3)
     try:
         with captured_native_output():

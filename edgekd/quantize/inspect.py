@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from edgekd.errors import ModelError
+from edgekd.inputs import read_regular_file
 
 TFLITE_IDENTIFIER = b"TFL3"
 
@@ -117,12 +118,7 @@ def read_model_file(path: Path, run_once: bool = False) -> tuple[bytes, ModelRep
     ``edgekd.quantize.verify``), then parse it; every failure is one ModelError."""
     from edgekd.quantize.verify import verify_model
 
-    if not path.is_file():
-        raise ModelError(f"{path} does not exist or is not a file")
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise ModelError(f"cannot read {path}: {exc.strerror}") from None
+    data = read_regular_file(path, "model", ModelError)
     check_tflite_bytes(data, str(path))
     verification = verify_model(data, str(path), run_once=run_once)
     report = inspect_tflite(data, str(path))

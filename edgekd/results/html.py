@@ -13,7 +13,7 @@ from pathlib import Path
 
 from edgekd.artifacts import write_text_atomic
 from edgekd.results.plots import all_plots
-from edgekd.results.report import render_markdown
+from edgekd.results.report import efficiency_sentence, render_markdown
 from edgekd.results.table import BENCH_HEADERS, MODEL_HEADERS, bench_rows, energy_notes, model_rows
 
 _STYLE = """
@@ -68,11 +68,8 @@ def render_html(document: dict, title: str | None = None) -> str:
     distillation = document.get("distillation")
     if distillation:
         parts += ["<h2>Distillation</h2>", f'<p class="verdict">{html.escape(distillation["verdict"])}</p>']
-        if distillation.get("accuracy_kept") is not None:
-            parts.append(
-                f"<p>The student needs {100 * distillation['student_mac_fraction']:.2f}% of the teacher's MACs "
-                f"and keeps {100 * distillation['accuracy_kept']:.1f}% of its accuracy.</p>"
-            )
+        if efficiency_sentence(distillation):
+            parts.append(f"<p>{html.escape(efficiency_sentence(distillation))}</p>")
     benchmarks = document.get("benchmarks") or []
     if benchmarks:
         parts += ["<h2>Benchmarks</h2>", _table(BENCH_HEADERS, bench_rows(benchmarks))]

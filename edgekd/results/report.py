@@ -52,12 +52,8 @@ def render_markdown(document: dict) -> str:
             *distillation_details(distillation, document.get("training", {})),
             *selection_lines(distillation),
         ]
-        if distillation.get("student_mac_fraction") is not None:
-            lines += [
-                f"The student needs {100 * distillation['student_mac_fraction']:.2f}% of the teacher's MACs and keeps "
-                f"{100 * distillation['accuracy_kept']:.1f}% of its accuracy.",
-                "",
-            ]
+        if efficiency_sentence(distillation):
+            lines += [efficiency_sentence(distillation), ""]
     benchmarks = document.get("benchmarks") or []
     if benchmarks:
         lines += [
@@ -84,6 +80,19 @@ def render_markdown(document: dict) -> str:
             "",
         ]
     return "\n".join(lines)
+
+
+def efficiency_sentence(distillation: dict) -> str | None:
+    """The student's share of the teacher's MACs and accuracy; a share that is undefined says why."""
+    fraction, kept = distillation.get("student_mac_fraction"), distillation.get("accuracy_kept")
+    if fraction is None and kept is None:
+        return None
+    known = [f"needs {100 * fraction:.2f}% of the teacher's MACs"] if fraction is not None else []
+    known += [f"keeps {100 * kept:.1f}% of the teacher's accuracy"] if kept is not None else []
+    unknown = [] if fraction is not None else ["its share of the teacher's MACs is unknown (they could not be counted)"]
+    if kept is None:
+        unknown.append("its share of the teacher's accuracy is undefined (the teacher scored 0% on the test split)")
+    return "; ".join([f"The student {' and '.join(known)}", *unknown]) + "."
 
 
 def method_parameters(distillation: dict) -> str:
