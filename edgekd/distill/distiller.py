@@ -438,13 +438,14 @@ def choose_shipped(kd: tuple[float, float], scratch: tuple[float, float] | None)
         return Shipped("student_kd", "no control was trained, so the distilled student is shipped unchecked")
     gap = 100 * (kd[0] - scratch[0])
     if _better(kd, scratch):
-        how = f"{gap:+.2f} points" if gap else f"the same accuracy and a lower loss ({kd[1]:.4f} vs {scratch[1]:.4f})"
+        how = f"{gap:+.2f} points" if gap else f"the same accuracy and a lower loss, {kd[1]:.4f} vs {scratch[1]:.4f}"
         return Shipped("student_kd", f"the distilled student is better than the control on validation ({how})")
-    return Shipped(
-        "student_scratch",
-        f"distillation does not help this pair: the control is better by {-gap:.2f} points on validation "
-        f"({scratch[0]:.2%} vs {kd[0]:.2%}), so the control is shipped",
+    how = (
+        f"the control is better by {-gap:.2f} points on validation ({scratch[0]:.2%} vs {kd[0]:.2%})"
+        if gap
+        else f"both reach {kd[0]:.2%} on validation and the control's loss is no higher ({scratch[1]:.4f} vs {kd[1]:.4f})"
     )
+    return Shipped("student_scratch", f"distillation does not help this pair: {how}, so the control is shipped")
 
 
 def distill(
