@@ -8,6 +8,7 @@ import click
 
 from edgekd.cli.common import emit_json, json_option
 from edgekd.errors import ConfigError, ModelError, ProfileError
+from edgekd.untrusted import for_terminal
 
 
 @click.command()
@@ -86,4 +87,4 @@ def _say(result: dict, as_json: bool, line: str) -> None:
     if as_json:
         emit_json(result)
     else:
-        click.echo(line)
+        click.echo(for_terminal(line))

@@ -11,6 +11,7 @@ import click
 
 from edgekd.cli.common import db_option, emit_json, force_option, json_option
 from edgekd.errors import OutputError
+from edgekd.untrusted import for_terminal
 
 
 def _store(db: Path | None, create: bool = False):
@@ -88,29 +89,32 @@ def show(run_id, db, as_json) -> None:
     if as_json:
         emit_json({"id": run_id, "document": document, "artifacts": artifacts})
         return
-    click.echo(f"run {run_id}: {document.get('kind')} created {document.get('created')}")
+    click.echo(for_terminal(f"run {run_id}: {document.get('kind')} created {document.get('created')}"))
     if document.get("models"):
         click.echo(format_table(MODEL_HEADERS, model_rows(document["models"])))
     if document.get("distillation"):
-        click.echo(document["distillation"]["verdict"])
+        click.echo(for_terminal(document["distillation"]["verdict"]))
     if document.get("benchmarks"):
         click.echo(format_table(BENCH_HEADERS, bench_rows(document["benchmarks"])))
     for artifact in artifacts:
-        click.echo(f"  {artifact['sha256'][:16]}  {artifact['size_bytes']:>10,}  {artifact['path']}")
+        click.echo(f"  {artifact['sha256'][:16]}  {artifact['size_bytes']:>10,}  {for_terminal(artifact['path'])}")
 
 
 @results.command("export")
 @click.option("--csv", "as_csv", is_flag=True, help="One row per model and benchmark.")
 @click.option("--json", "as_json", is_flag=True, help="Every run's full document.")
 @click.option("--out", type=click.Path(path_type=Path), help="Write here instead of stdout.")
+@force_option
 @db_option
-def export(as_csv, as_json, out, db) -> None:
+def export(as_csv, as_json, out, force, db) -> None:
     """Export the store as CSV or JSON."""
-    from edgekd.artifacts import write_text_atomic
+    from edgekd.artifacts import check_output_file, write_text_atomic
     from edgekd.results.compare import CompareError, build_rows
 
     if as_csv == as_json:
         raise OutputError("choose one of --csv or --json")
+    if out:
+        check_output_file(out, force)
     with _store(db, create=True) as store:
         documents = [(str(run.id), store.document(run.id)) for run in reversed(store.runs())]
     if as_json:
@@ -129,7 +133,7 @@ def export(as_csv, as_json, out, db) -> None:
         writer.writerows(rows)
         text = buffer.getvalue()
     if out:
-        write_text_atomic(out, text)
+        write_text_atomic(out, text, replace=force)
         click.echo(f"wrote {out}", err=True)
     else:
         click.echo(text, nl=False)
@@ -213,9 +217,11 @@ def compare(refs, devices, models, since, baseline, as_csv, db, as_json) -> None
     if lines:
         click.echo()
         for line in lines:
-            click.echo(line["text"])
+            click.echo(for_terminal(line["text"]))
     elif not any(r.model.startswith(baseline) for r in rows):
-        click.echo(f"\nno {baseline!r} row to compare against (--baseline names the model to divide by)")
+        click.echo(
+            f"\nno {for_terminal(repr(baseline))} row to compare against (--baseline names the model to divide by)"
+        )
 
 
 @click.command()

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from edgekd.untrusted import for_markdown, for_terminal
+
 
 def format_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
-    """Left-aligned columns separated by two spaces."""
-    cells = [[str(h) for h in headers]] + [["" if c is None else str(c) for c in row] for row in rows]
+    """Left-aligned columns separated by two spaces; cells are shown without control characters."""
+    cells = [[str(h) for h in headers]] + [["" if c is None else for_terminal(c) for c in row] for row in rows]
     widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
     lines = ["  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip() for row in cells]
     lines.insert(1, "  ".join("-" * w for w in widths))
@@ -15,9 +17,10 @@ def format_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> st
 
 
 def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
+    """A Markdown table; every cell is plain text (no HTML, no cell break) whatever the document held."""
     head = "| " + " | ".join(headers) + " |"
     rule = "|" + "|".join("---" for _ in headers) + "|"
-    body = ["| " + " | ".join("" if c is None else str(c) for c in row) + " |" for row in rows]
+    body = ["| " + " | ".join("" if c is None else for_markdown(c) for c in row) + " |" for row in rows]
     return "\n".join([head, rule, *body])
 
 
