@@ -58,7 +58,7 @@ class SshChannel:
         self.target = SshTarget.from_profile(entry.profile)
 
     def _ssh(self, command: str, data: bytes | None, timeout: float) -> Answer:
-        argv = ["ssh", *self.target.options(), self.target.destination, "--", command]
+        argv = self.target.command_line(command)
         feed = {"input": data} if data is not None else {"stdin": subprocess.DEVNULL}
         try:
             completed = subprocess.run(argv, capture_output=True, timeout=timeout, check=False, **feed)  # noqa: S603 - ssh argv list; every remote word is quoted by remote_command

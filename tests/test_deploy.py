@@ -75,7 +75,7 @@ def test_a_connection_cut_mid_upload_leaves_the_installed_model_intact(device, v
 
     def cut_upload(self, data, remote):
         # Half the bytes, then the ssh client dies: a real dropped connection to the real sshd.
-        argv = ["ssh", *self.target.options(), self.target.destination, "--", f"cat > {remote_command(remote)}"]
+        argv = self.target.command_line(f"cat > {remote_command(remote)}")
         process = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         process.stdin.write(data[: len(data) // 2])
         process.stdin.flush()
