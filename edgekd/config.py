@@ -7,7 +7,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field
 
 from edgekd.errors import ConfigError
-from edgekd.validation import parse_yaml_mapping, validate
+from edgekd.validation import parse_yaml_mapping, read_text_file, validate
 
 CONFIG_VERSION = 1
 
@@ -134,11 +134,7 @@ def parse_config(text: str, source: str = "config") -> PipelineConfig:
 
 def load_config(path: Path) -> PipelineConfig:
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"cannot read config {path}: {exc.strerror}") from None
-    return parse_config(text, str(path))
+    return parse_config(read_text_file(path, ConfigError, "config"), str(path))
 
 
 def demo_config() -> PipelineConfig:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TypeVar
 
 import yaml
@@ -10,6 +11,18 @@ from pydantic import BaseModel, ValidationError
 from edgekd.errors import EdgekdError
 
 Model = TypeVar("Model", bound=BaseModel)
+
+
+def read_text_file(path: Path, error: type[EdgekdError], what: str) -> str:
+    """The UTF-8 text of a config or profile file; unreadable or undecodable, it is one ``error`` naming it."""
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise error(f"cannot read {what} {path}: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        raise error(
+            f"{what} {path} is not UTF-8 text (byte {exc.start} is 0x{exc.object[exc.start]:02x}); save it as UTF-8"
+        ) from None
 
 
 def parse_yaml_mapping(text: str, source: str, error: type[EdgekdError], what: str) -> dict:

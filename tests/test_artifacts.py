@@ -157,3 +157,44 @@ def test_a_set_of_files_appears_whole_or_not_at_all(tmp_path):
         (staging / model.name).write_bytes(b"model")
         (staging / sidecar.name).write_text("{}")
     assert model.read_bytes() == b"model" and sidecar.read_text() == "{}"
+
+
+def test_two_quantize_commands_with_one_out_never_both_report_success(teacher_file, tmp_path):
+    """Two real `edgekd quantize` processes at once, int8 and float16, into one file: one wins, whole."""
+    import json
+    import subprocess
+    import sys
+
+    from tests.conftest import TINY_DATA
+
+    out = tmp_path / "model.tflite"
+    store = tmp_path.parent / f"{tmp_path.name}-store.db"
+    common = ["--data", TINY_DATA, "--representative-samples", "50", "--out", str(out), "--json", "--db", str(store)]
+    processes = {
+        mode: subprocess.Popen(
+            [sys.executable, "-m", "edgekd", "quantize", str(teacher_file), "--mode", mode, *common],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            cwd=tmp_path,
+        )
+        for mode in ("int8", "float16")
+    }
+    finished = {mode: (process.wait(timeout=400), *process.communicate()) for mode, process in processes.items()}
+    winners = [mode for mode, (code, _, _) in finished.items() if code == 0]
+    assert len(winners) == 1, {mode: (code, err[-300:]) for mode, (code, _, err) in finished.items()}
+    (loser,) = set(finished) - set(winners)
+    error = finished[loser][2].strip().splitlines()[-1]
+    assert error.startswith("edgekd: error: ") and "Traceback" not in finished[loser][2]
+    assert "already exists" in error or "was created by another process while this command ran" in error, error
+    inspected = subprocess.run(
+        [sys.executable, "-m", "edgekd", "inspect", str(out), "--json"], capture_output=True, text=True, check=True
+    )
+    assert json.loads(inspected.stdout)["detected_mode"] == winners[0], "the file holds the model its command reported"
+    sidecar = json.loads(out.with_suffix(".results.json").read_text())
+    assert sidecar["config"]["mode"] == winners[0]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.results.json", "model.tflite"]
+    from edgekd.results.store import ResultsStore
+
+    with ResultsStore(store) as results:
+        assert len(results.runs(kind="quantize")) == 1, "only the command whose file is there recorded a run"

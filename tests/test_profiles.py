@@ -117,3 +117,17 @@ def test_builtin_profiles_are_found_from_a_non_editable_install(tmp_path):
     folder, names = completed.stdout.strip().splitlines()
     assert folder.startswith(str(target)), folder
     assert "rpi4" in names and "host" in names
+
+
+def test_a_profile_that_is_not_utf8_is_one_error_and_hides_no_other(tmp_path, monkeypatch):
+    from tests.conftest import assert_clean_failure, invoke
+
+    latin = VALID.replace("name: rpi4", "name: latin").replace("Raspberry Pi 4 Model B", "Carte \xe9lectronique")
+    (tmp_path / "latin.yaml").write_bytes(latin.encode("latin-1"))
+    (tmp_path / "mybox.yaml").write_text(VALID.replace("name: rpi4", "name: mybox"))
+    monkeypatch.setenv("EDGEKD_DEVICES", str(tmp_path))
+    listing = invoke("devices", "list")
+    assert listing.exit_code == 0, listing.stderr
+    assert "mybox" in listing.stdout and "rpi4" in listing.stdout
+    assert "skipped a profile" in listing.stderr and "latin.yaml is not UTF-8 text (byte" in listing.stderr
+    assert_clean_failure(invoke("devices", "show", "latin"), "latin.yaml is not UTF-8 text", "save it as UTF-8")

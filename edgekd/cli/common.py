@@ -105,6 +105,11 @@ def open_store(db: Path | None):
     from edgekd.results.store import ResultsStore
 
     store = ResultsStore(db)
+    try:
+        store.check_writable()
+    except BaseException:
+        store.close()
+        raise
     context = click.get_current_context(silent=True)
     if context is not None:
         context.call_on_close(store.close)

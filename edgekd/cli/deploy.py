@@ -47,9 +47,10 @@ def deploy(model_path, device, remote_path, rollback, as_json) -> None:
         return
     if model_path is None:
         raise ConfigError("give the model to deploy (or --rollback)")
+    target = remote_path_for(entry, model_path.name, remote_path)
     data, metadata = _prepare(model_path, entry)
     deployer = deployer_for(entry)
-    result = deployer.install(data, metadata, remote_path_for(entry, model_path.name, remote_path), model_path.name)
+    result = deployer.install(data, metadata, target, model_path.name)
     _say(
         result,
         as_json,

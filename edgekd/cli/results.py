@@ -21,7 +21,8 @@ def _store(db: Path | None, create: bool = False):
 
 
 def _load(ref: str, db: Path | None) -> tuple[str, dict]:
-    """A run id in the store, ``latest``, or a results.json file (or a run folder holding one)."""
+    """A run id in the store, ``latest``, or a results.json file (or a run folder holding one), checked."""
+    from edgekd.results.document import read_results_file
     from edgekd.results.store import StoreError
 
     if ref == "latest" or ref.isdigit():
@@ -33,13 +34,7 @@ def _load(ref: str, db: Path | None) -> tuple[str, dict]:
         path = path / "results.json"
     if not path.is_file():
         raise StoreError(f"{ref} is neither a run id in the store nor a results file; see edgekd results list")
-    try:
-        document = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
-        raise StoreError(f"{path} is not a readable results.json ({exc})") from None
-    if not isinstance(document, dict) or "schema_version" not in document:
-        raise StoreError(f"{path} is not an edgekd results file (no schema_version)")
-    return str(path), document
+    return str(path), read_results_file(path)
 
 
 @click.group()
@@ -52,7 +47,9 @@ def results() -> None:
 @click.option("--device", help="Only runs that benchmarked this device.")
 @click.option("--model", help="Only runs with this model (role or benchmarked file name).")
 @click.option("--since", help="Only runs created at or after this ISO date, e.g. 2026-11-01.")
-@click.option("--limit", type=int, default=50, show_default=True)
+@click.option(
+    "--limit", type=click.IntRange(1, 2**63 - 1), default=50, show_default=True, help="At most this many runs."
+)
 @db_option
 @json_option
 def list_runs(kind, device, model, since, limit, db, as_json) -> None:

@@ -15,6 +15,7 @@ from edgekd.artifacts import write_text_atomic
 from edgekd.results.plots import all_plots
 from edgekd.results.report import render_markdown
 from edgekd.results.table import BENCH_HEADERS, MODEL_HEADERS, bench_rows, energy_notes, model_rows
+from edgekd.untrusted import for_markdown
 
 _STYLE = """
 body { font-family: system-ui, sans-serif; max-width: 60rem; margin: 2rem auto; padding: 0 1rem; color: #222; }
@@ -68,7 +69,7 @@ def render_html(document: dict, title: str | None = None) -> str:
     distillation = document.get("distillation")
     if distillation:
         parts += ["<h2>Distillation</h2>", f'<p class="verdict">{html.escape(distillation["verdict"])}</p>']
-        if distillation.get("accuracy_kept") is not None:
+        if distillation.get("accuracy_kept") is not None and distillation.get("student_mac_fraction") is not None:
             parts.append(
                 f"<p>The student needs {100 * distillation['student_mac_fraction']:.2f}% of the teacher's MACs "
                 f"and keeps {100 * distillation['accuracy_kept']:.1f}% of its accuracy.</p>"
@@ -114,7 +115,11 @@ def _summary(document: dict) -> str:
 def render_markdown_with_caveats(document: dict) -> str:
     notes = caveats(document)
     text = render_markdown(document).rstrip() + "\n\n## Caveats\n\n"
-    text += "\n".join(f"- {n}" for n in notes) if notes else "None: every figure was measured, and no run warned."
+    text += (
+        "\n".join(f"- {for_markdown(n)}" for n in notes)
+        if notes
+        else "None: every figure was measured, and no run warned."
+    )
     return text + "\n\nThe plots are in report.html.\n"
 
 

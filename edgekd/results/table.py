@@ -46,22 +46,23 @@ def milliseconds(value: float | None) -> str:
 def energy(entry: dict | None) -> str:
     if not entry or entry.get("value_mj") is None:
         return "n/a"
-    return f"{entry['value_mj']:.4g} mJ ({entry['source']})"
+    return f"{entry['value_mj']:.4g} mJ ({entry.get('source') or 'source not recorded'})"
 
 
 MODEL_HEADERS = ("model", "format", "accuracy", "measured by", "params", "MACs", "size")
 
 
 def model_rows(models: dict) -> list[list[str]]:
+    """One row per model record; a figure the record lacks shows as n/a."""
     return [
         [
             role,
-            m["format"],
-            percent(m["accuracy"]),
-            m["accuracy_source"].split(" on ")[0],
-            count(m["params"]),
-            count(m["macs"]),
-            kib(m["size_bytes"]),
+            m.get("format") or "n/a",
+            percent(m.get("accuracy")),
+            (m.get("accuracy_source") or "n/a").split(" on ")[0],
+            count(m.get("params")),
+            count(m.get("macs")),
+            kib(m.get("size_bytes")),
         ]
         for role, m in models.items()
     ]
