@@ -267,3 +267,16 @@ def test_inspect_shows_tensor_names_without_control_characters(hostile_model):
     assert [document["inputs"][0]["name"], document["outputs"][0]["name"]] == list(HOSTILE_NAMES), (
         "JSON keeps them exact"
     )
+
+
+def test_inspect_reads_past_metadata_of_the_wrong_shape(int8_model_file, tmp_path):
+    from edgekd.export.embedded import embed_metadata
+
+    model = tmp_path / "m.tflite"
+    model.write_bytes(embed_metadata(int8_model_file.read_bytes(), ["a list, not an object"]))
+    (tmp_path / "m.tflite.json").write_text("[1, 2]")
+    (tmp_path / "m.results.json").write_text('{"schema_version": 1, "kind": "quantize", "models": [], "data": 5}')
+    result = invoke("inspect", str(model), "--json")
+    assert result.exit_code == 0, result.stderr
+    shown = json.loads(result.stdout)["metadata"]
+    assert shown == {"accuracy_source": {"value": "m.results.json is unreadable", "source": "m.results.json"}}

@@ -94,10 +94,13 @@ def check_device(name: str, as_json: bool) -> None:
     if as_json:
         emit_json({"device": name, "reachable": True, **environment})
         return
+    # What the device says about itself is shown as text, whatever it holds.
     click.echo(
-        f"{name}: reachable over {entry.profile.transport.type.value}; {environment['runtime']} "
-        f"{environment['runtime_version']}, Python {environment['python']}, numpy {environment['numpy_version']}, "
-        f"{environment['machine']} {environment['system']} {environment['release']}, {environment['cpu_count']} CPUs"
+        for_terminal(
+            f"{name}: reachable over {entry.profile.transport.type.value}; {environment['runtime']} "
+            f"{environment['runtime_version']}, Python {environment['python']}, numpy {environment['numpy_version']}, "
+            f"{environment['machine']} {environment['system']} {environment['release']}, {environment['cpu_count']} CPUs"
+        )
     )
 
 

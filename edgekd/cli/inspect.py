@@ -116,6 +116,7 @@ def _carried_metadata(model_path: Path, data: bytes) -> dict:
     """What the model carries: inside the file first, then the sidecars edgekd wrote beside it, each with its source."""
     from edgekd.export.embedded import read_embedded_metadata
     from edgekd.export.metadata import results_metadata
+    from edgekd.results.document import MAX_NESTING, nesting_depth
 
     found: dict = {}
 
@@ -128,9 +129,11 @@ def _carried_metadata(model_path: Path, data: bytes) -> dict:
     deployed = model_path.with_name(model_path.name + ".json")
     if deployed.is_file():
         try:
-            take(json.loads(deployed.read_text(encoding="utf-8")), deployed.name)
-        except (OSError, UnicodeDecodeError, ValueError):
-            pass
+            document = json.loads(deployed.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, ValueError, RecursionError):
+            document = None  # an unreadable sidecar carries nothing; the model itself is still inspected
+        if isinstance(document, dict) and nesting_depth(document) <= MAX_NESTING:
+            take(document, deployed.name)
     if model_path.with_suffix(".results.json").is_file():
         take(results_metadata(model_path), model_path.with_suffix(".results.json").name)
     return found

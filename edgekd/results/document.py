@@ -213,7 +213,8 @@ class ResultsDocument(_Open):
 MAX_NESTING = 64
 
 
-def _nesting(value: Any) -> int:
+def nesting_depth(value: Any) -> int:
+    """How deeply ``value`` nests (1 for a scalar), counted without recursion and only up to past MAX_NESTING."""
     deepest, stack = 0, [(value, 1)]
     while stack:
         item, depth = stack.pop()
@@ -231,7 +232,7 @@ def parse_document(document: Any, source: str) -> dict:
     """``document`` if it is a results document this edgekd reads, else one ``DocumentError`` naming the field."""
     if not isinstance(document, dict) or "schema_version" not in document:
         raise DocumentError(f"{source} is not an edgekd results file (no schema_version)")
-    if _nesting(document) > MAX_NESTING:
+    if nesting_depth(document) > MAX_NESTING:
         raise DocumentError(f"{source} is nested more than {MAX_NESTING} levels deep; it is not an edgekd results file")
     version = document["schema_version"]
     if version != RESULTS_SCHEMA_VERSION or isinstance(version, bool):
