@@ -19,7 +19,6 @@ import hashlib
 import json
 import secrets
 import subprocess
-import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -28,6 +27,7 @@ from edgekd.bench.adb import run_adb
 from edgekd.bench.ssh import SshTarget, classify_ssh_failure, remote_command
 from edgekd.errors import BenchmarkError, ConfigError, ProfileError
 from edgekd.profiles.loader import ProfileEntry
+from edgekd.untrusted import has_control_characters
 
 # Relative to the login folder over SSH and on the host; Android has no writable home for a shell user.
 DEFAULT_FOLDER = {"ssh": "edgekd/models", "local": "edgekd/models", "adb": "/data/local/tmp/edgekd/models"}
@@ -152,7 +152,11 @@ class Deployer:
         return output.split()[0] if output.split() else ""
 
     def _is_folder(self, path: str) -> bool:
-        return path.endswith("/") or self.channel.run(f"test -d {remote_command(path)}").returncode == 0
+        if path.endswith("/"):
+            return True
+        # Read from the output, not the exit status: adb before Android 7 always reports 0.
+        answer = self.channel.run(f"if [ -d {remote_command(path)} ]; then echo folder; fi")
+        return answer.stdout.strip() == "folder"
 
     def target_path(self, path: str, model_name: str) -> str:
         """``path``, or ``path/model_name`` when ``path`` is a folder on the device (or ends in '/')."""
@@ -243,7 +247,7 @@ def remote_path_for(entry: ProfileEntry, model_name: str, path: str | None) -> s
         return f"{DEFAULT_FOLDER.get(transport, 'edgekd/models')}/{model_name}"
     if not path.strip():
         raise ConfigError("--path is empty; give the file or folder to install to, or leave --path out for the default")
-    if any(unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp") for c in path):
+    if has_control_characters(path):
         raise ConfigError(f"--path {path!r} holds a control character; give a plain path")
     folder = "/" if path.endswith("/") else ""
     if transport == "local":

@@ -24,6 +24,11 @@ def _escape(char: str) -> str:
     return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
 
 
+def has_control_characters(text: str) -> bool:
+    """True when ``text`` holds a character :func:`for_terminal` would escape (a newline, ESC, a bidi override...)."""
+    return any(unicodedata.category(c) in _UNPRINTABLE_CATEGORIES for c in text)
+
+
 def for_terminal(text: object) -> str:
     """``text`` on one line with no control, escape or format characters: each is shown as ``\\xNN``."""
     return "".join(_escape(c) if unicodedata.category(c) in _UNPRINTABLE_CATEGORIES else c for c in str(text))

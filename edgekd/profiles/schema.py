@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import enum
 import re
-import unicodedata
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from edgekd.untrusted import has_control_characters
 
 SCHEMA_VERSION = 1
 
@@ -34,7 +35,7 @@ def _no_option_or_control(value: str | None) -> str | None:
         raise ValueError(f"{value!r} starts with '-', which a command would read as an option")
     if not value.strip():
         raise ValueError("is empty")
-    if any(unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp") for c in value):
+    if has_control_characters(value):
         raise ValueError(f"{value!r} holds a control character")
     return value
 

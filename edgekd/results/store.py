@@ -328,13 +328,17 @@ class ResultsStore:
 
     def document(self, run_id: int) -> dict:
         """Run ``run_id``'s results document, checked like a results.json (a store file may come from anywhere)."""
-        row = self.db.execute("SELECT document FROM runs WHERE id = ?", (run_id,)).fetchone()
+        row = self.db.execute("SELECT document, results_schema FROM runs WHERE id = ?", (run_id,)).fetchone()
         if row is None:
             raise StoreError(self._missing(run_id))
         try:
             document = json.loads(row["document"])
         except (ValueError, RecursionError):
             raise StoreError(f"run {run_id} in {self.path} holds no readable results document") from None
+        if isinstance(document, dict) and "schema_version" not in document:
+            # Early runs kept their schema version only in the row.
+            parse_document({**document, "schema_version": row["results_schema"]}, f"run {run_id} in {self.path}")
+            return document
         return parse_document(document, f"run {run_id} in {self.path}")
 
     def artifacts(self, run_id: int) -> list[dict]:
