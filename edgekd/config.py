@@ -9,8 +9,7 @@ from pydantic_core import PydanticCustomError
 
 from edgekd.bench.runners import BenchSettingError, check_bench_setting
 from edgekd.errors import ConfigError
-from edgekd.inputs import read_regular_file
-from edgekd.validation import parse_yaml_mapping, validate
+from edgekd.validation import parse_yaml_mapping, read_text_file, validate
 
 CONFIG_VERSION = 1
 
@@ -169,8 +168,7 @@ def parse_config(text: str, source: str = "config") -> PipelineConfig:
 
 def load_config(path: Path) -> PipelineConfig:
     path = Path(path)
-    text = read_regular_file(path, "config", ConfigError).decode("utf-8")
-    return parse_config(text, str(path))
+    return parse_config(read_text_file(path, ConfigError, "config"), str(path))
 
 
 def demo_config() -> PipelineConfig:

@@ -25,8 +25,9 @@ from typing import Protocol
 
 from edgekd.bench.adb import run_adb
 from edgekd.bench.ssh import SshTarget, classify_ssh_failure, remote_command
-from edgekd.errors import BenchmarkError, ProfileError
+from edgekd.errors import BenchmarkError, ConfigError, ProfileError
 from edgekd.profiles.loader import ProfileEntry
+from edgekd.untrusted import has_control_characters
 
 # Relative to the login folder over SSH and on the host; Android has no writable home for a shell user.
 DEFAULT_FOLDER = {"ssh": "edgekd/models", "local": "edgekd/models", "adb": "/data/local/tmp/edgekd/models"}
@@ -58,7 +59,7 @@ class SshChannel:
         self.target = SshTarget.from_profile(entry.profile)
 
     def _ssh(self, command: str, data: bytes | None, timeout: float) -> Answer:
-        argv = ["ssh", *self.target.options(), self.target.destination, "--", command]
+        argv = self.target.command_line(command)
         feed = {"input": data} if data is not None else {"stdin": subprocess.DEVNULL}
         try:
             completed = subprocess.run(argv, capture_output=True, timeout=timeout, check=False, **feed)  # noqa: S603 - ssh argv list; every remote word is quoted by remote_command
@@ -146,10 +147,30 @@ class Deployer:
             raise DeployError(f"{self.name}: uploading {what} failed: {detail} (no permission? disk full?)")
 
     def sha256(self, remote: str) -> str:
-        output = self._check(remote_command("sha256sum", "--", remote), f"checksumming {remote}")
+        # On stdin: sha256sum escapes a file name holding '\\' or a newline by prefixing its hash with '\\'.
+        output = self._check(f"sha256sum < {remote_command(remote)}", f"checksumming {remote}")
         return output.split()[0] if output.split() else ""
 
-    def install(self, model: bytes, metadata: dict, path: str, label: str) -> dict:
+    def _is_folder(self, path: str) -> bool:
+        if path.endswith("/"):
+            return True
+        # Read from the output, not the exit status: adb before Android 7 always reports 0.
+        answer = self.channel.run(f"if [ -d {remote_command(path)} ]; then echo folder; fi")
+        return answer.stdout.strip() == "folder"
+
+    def target_path(self, path: str, model_name: str) -> str:
+        """``path``, or ``path/model_name`` when ``path`` is a folder on the device (or ends in '/')."""
+        if not self._is_folder(path):
+            return path
+        if not model_name:
+            raise DeployError(
+                f"{self.name}: {path} is a folder; give the installed model's path in it (or the model file)"
+            )
+        return f"{path.rstrip('/')}/{model_name}"
+
+    def install(self, model: bytes, metadata: dict, path: str, model_name: str) -> dict:
+        """Install ``model`` at ``path`` (``path/model_name`` when ``path`` is a folder) with its metadata beside it."""
+        path = self.target_path(path, model_name)
         token = secrets.token_hex(4)
         sidecar_path = f"{path}.json"
         staged_model, staged_sidecar = f"{path}.edgekd-upload-{token}", f"{sidecar_path}.edgekd-upload-{token}"
@@ -157,7 +178,7 @@ class Deployer:
         self._check(remote_command("mkdir", "-p", "--", folder), f"creating {folder}")
         local_sha = hashlib.sha256(model).hexdigest()
         try:
-            self._upload(model, staged_model, label)
+            self._upload(model, staged_model, model_name)
             try:
                 remote_sha = self.sha256(staged_model)
             except DeployError:
@@ -171,6 +192,7 @@ class Deployer:
             self._upload(json.dumps(metadata, indent=2).encode(), staged_sidecar, "the metadata")
             # Keep the installed version (hard links: no copy, no window without a model), then swap atomically.
             keep = (
+                f"if [ -d {remote_command(path)} ]; then echo {remote_command(path + ' is a folder')} >&2; exit 1; fi; "
                 f"if [ -e {remote_command(path)} ]; then ln -f -- {remote_command(path)} {remote_command(path + '.previous')}; fi; "
                 f"if [ -e {remote_command(sidecar_path)} ]; then ln -f -- {remote_command(sidecar_path)} "
                 f"{remote_command(sidecar_path + '.previous')}; fi; "
@@ -186,7 +208,9 @@ class Deployer:
             raise
         return {"device": self.name, "path": path, "metadata": sidecar_path, "sha256": local_sha}
 
-    def rollback(self, path: str) -> dict:
+    def rollback(self, path: str, model_name: str = "") -> dict:
+        """Put back ``path.previous`` (``path/model_name`` when ``path`` is a folder), with its metadata."""
+        path = self.target_path(path, model_name)
         previous = f"{path}.previous"
         if self.channel.run(f"test -e {remote_command(previous)}").returncode != 0:
             raise DeployError(f"{self.name}: no previous version at {previous} to roll back to")
@@ -213,10 +237,20 @@ def deployer_for(entry: ProfileEntry) -> Deployer:
 
 
 def remote_path_for(entry: ProfileEntry, model_name: str, path: str | None) -> str:
-    """Where the model goes: the user's path (a relative one, on the host, from the current folder) or the default."""
+    """Where the model goes: the user's path (a relative one, on the host, from the current folder) or the default.
+
+    A path that is a folder (or ends in '/') means the model's own name inside it (see
+    :meth:`Deployer.target_path`).
+    """
     transport = entry.profile.transport.type.value
     if path is None:
         return f"{DEFAULT_FOLDER.get(transport, 'edgekd/models')}/{model_name}"
+    if not path.strip():
+        raise ConfigError("--path is empty; give the file or folder to install to, or leave --path out for the default")
+    if has_control_characters(path):
+        raise ConfigError(f"--path {path!r} holds a control character; give a plain path")
+    folder = "/" if path.endswith("/") else ""
     if transport == "local":
-        return str(Path(path).expanduser().absolute())
-    return path
+        return str(Path(path).expanduser().absolute()) + folder
+    # './-x' is the same file as '-x', and no tool on the device reads it as an option.
+    return f"./{path}" if path.startswith("-") else path

@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from tqdm.auto import tqdm
 
 from edgekd import interrupts
+from edgekd.untrusted import for_terminal
 
 
 class Reporter:
@@ -32,8 +33,9 @@ class Reporter:
         self.durations: dict[str, float] = {}
 
     def say(self, message: str) -> None:
+        """One line on the stream; names from files in it are shown without control characters."""
         if not self.quiet:
-            print(message, file=self.stream, flush=True)
+            print(for_terminal(message), file=self.stream, flush=True)
 
     @contextmanager
     def stage(self, title: str, key: str | None = None) -> Iterator[None]:

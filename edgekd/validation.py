@@ -2,14 +2,27 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TypeVar
 
 import yaml
 from pydantic import BaseModel, ValidationError
 
 from edgekd.errors import EdgekdError
+from edgekd.inputs import read_regular_file
 
 Model = TypeVar("Model", bound=BaseModel)
+
+
+def read_text_file(path: Path, error: type[EdgekdError], what: str) -> str:
+    """The UTF-8 text of a config or profile file; unreadable or undecodable, it is one ``error`` naming it."""
+    data = read_regular_file(path, what, error)
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise error(
+            f"{what} {path} is not UTF-8 text (byte {exc.start} is 0x{exc.object[exc.start]:02x}); save it as UTF-8"
+        ) from None
 
 
 def parse_yaml_mapping(text: str, source: str, error: type[EdgekdError], what: str) -> dict:

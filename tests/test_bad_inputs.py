@@ -9,6 +9,7 @@ finished run's folder byte for byte, and the results store's runs); and nothing 
 from __future__ import annotations
 
 import io
+import json
 import os
 import re
 import sqlite3
@@ -32,6 +33,24 @@ runtime: {{interpreter: tflite_runtime, python: python3}}
 quantization: {{supported: [int8]}}
 transport: {{type: local}}
 """
+
+
+def _fifo(path: Path) -> Path:
+    os.mkfifo(path)
+    return path
+
+
+def _link(path: Path, target: Path) -> Path:
+    path.symlink_to(target)
+    return path
+
+
+def _results(**benchmark) -> str:
+    """A results.json whose one benchmark has these fields (None: left out; schema_version: the document's)."""
+    document = {"schema_version": benchmark.pop("schema_version", 1), "kind": "bench", "models": {}}
+    bench = {"model": "m", "device": "host", "ok": True, "latency_ms": {"p50": 1.0}, **benchmark}
+    document["benchmarks"] = [{k: v for k, v in bench.items() if v is not None}]
+    return json.dumps(document)
 
 
 def _write(path: Path, data: str | bytes) -> Path:
@@ -168,7 +187,19 @@ def bad_inputs(tmp_path, teacher_file, npz_factory, int8_model_file, hostile_mod
         "one_class": npz_factory("one_class.npz", **{**good, "y_train": np.full(40, 99), "y_test": np.full(10, 99)}),
         "config_seed": _write(tmp_path / "seed.yaml", "seed: 4294967296\n"),
         "config_nan": _write(tmp_path / "nan.yaml", "bench: {min_seconds: .nan}\n"),
+        "fifo": _fifo(tmp_path / "export.csv"),
+        "fifo_model": _fifo(tmp_path / "fifo.tflite"),
+        "link": _link(tmp_path / "latest.csv", tmp_path / "a_file"),
+        "dangling": _link(tmp_path / "gone", tmp_path / "nowhere"),
+        "latin_config": _write(tmp_path / "latin.yaml", "# r\xe9glages\nseed: 1\n".encode("latin-1")),
+        "bad_latency": _write(tmp_path / "latency.json", _results(latency_ms="1 ms")),
+        "no_ok": _write(tmp_path / "no_ok.json", _results(ok=None)),
+        "schema2": _write(tmp_path / "schema2.json", _results(schema_version=2)),
     }
+    for name, host, user in (("hostile", "-oProxyCommand=touch pwned", "pi"), ("hostile_user", "pi.local", "-oX=y")):
+        ssh = f"transport: {{type: ssh, host: '{host}', user: '{user}', known_hosts: kh}}"
+        _write(profiles / f"{name}.yaml", PROFILE.format(name=name).replace("transport: {type: local}", ssh))
+    _write(profiles / "latin.yaml", PROFILE.format(name="latin").replace("A user's", "Ma carte \xe9").encode("latin-1"))
     _write(profiles / "extra.yaml", PROFILE.format(name="extra") + "colour: blue\n")
     _write(profiles / "typed.yaml", PROFILE.format(name="typed").replace("cores: 4", "cores: four"))
     _write(profiles / "partial.yaml", PROFILE.format(name="partial").replace("transport: {type: local}\n", ""))
@@ -225,6 +256,7 @@ CATALOGUE = [
     ("quantize: a negative seed", ["quantize", "{teacher}", "--data", TINY_DATA, "--seed", "-1", "--out", "{tmp}/q.tflite"], ["--seed", "0<=x<=4294967295"]),
     ("quantize: a seed past 32 bits", ["quantize", "{teacher}", "--data", TINY_DATA, "--seed", "4294967296", "--out", "{tmp}/q.tflite"], ["--seed"]),
     ("quantize: --max-drop nan", ["quantize", "{teacher}", "--data", TINY_DATA, "--max-drop", "nan", "--out", "{tmp}/q.tflite"], ["--max-drop nan"]),
+    ("quantize: output onto a FIFO (even with --force)", ["quantize", "{teacher}", "--data", TINY_DATA, "--out", "{fifo_model}", "--force"], ["fifo.tflite is a FIFO"]),
     # inspect
     ("inspect: an HTML page", ["inspect", "{html}"], ["HTML page"]),
     ("inspect: a Git LFS pointer", ["inspect", "{lfs}"], ["Git LFS pointer", "git lfs pull"]),
@@ -253,17 +285,30 @@ CATALOGUE = [
     ("export: a named pipe as the model", ["export", "{pipe_tflite}", "--out", "{out}"], ["pipe.tflite", "named pipe"]),
     ("deploy: unknown device", ["deploy", "{int8}", "--device", "rpi9"], ["unknown device 'rpi9'"]),
     ("deploy: a named pipe as the model", ["deploy", "{pipe_tflite}", "--device", "host"], ["pipe.tflite", "named pipe"]),
+    ("deploy: an empty --path", ["deploy", "{int8}", "--device", "host", "--path", ""], ["--path is empty"]),
+    ("deploy: a --path with a newline", ["deploy", "{int8}", "--device", "host", "--path", "{tmp}/a\nb.tflite"], ["control character"]),
     # devices (profiles from EDGEKD_DEVICES)
     ("devices: a profile with an unknown key", ["devices", "show", "extra"], ["extra.yaml", "colour"], "profiles"),
     ("devices: a profile with a wrong type", ["devices", "show", "typed"], ["typed.yaml", "hardware.cores"], "profiles"),
     ("devices: a profile missing a field", ["devices", "show", "partial"], ["partial.yaml", "transport"], "profiles"),
     ("devices: a profile with a Python YAML tag", ["devices", "show", "tagged"], ["tagged.yaml", "not valid YAML"], "profiles"),
     ("devices: check an unknown device", ["devices", "check", "nope"], ["unknown device 'nope'"]),
+    ("devices: an ssh host that reads as an option", ["devices", "check", "hostile"], ["hostile.yaml", "transport.host", "starts with '-'"], "profiles"),
+    ("devices: an ssh user that reads as an option", ["devices", "check", "hostile_user"], ["hostile_user.yaml", "transport.user"], "profiles"),
+    ("devices: a profile that is not UTF-8", ["devices", "show", "latin"], ["latin.yaml is not UTF-8"], "profiles"),
     # results, compare, report
     ("results: show a run that does not exist", ["results", "show", "99999"], ["99999"]),
     ("compare: a file that is not results.json", ["compare", "{not_results}"], ["notes.json"]),
     ("report: a run that does not exist", ["report", "99999", "--out", "{out}"], ["99999"]),
     ("results: a store that is not SQLite", ["results", "list", "--db", "{not_sqlite}"], ["store.db"]),
+    ("results: a store under a file", ["results", "list", "--db", "{a_file}/x.db"], ["a_file is a file, not a folder"]),
+    ("results: a limit past SQLite's range", ["results", "list", "--limit", "100000000000000000000"], ["--limit"]),
+    ("results: export onto a FIFO", ["results", "export", "--csv", "--out", "{fifo}"], ["export.csv is a FIFO"]),
+    ("results: export onto a symbolic link (no --force)", ["results", "export", "--csv", "--out", "{link}"], ["already exists", "--force"]),
+    ("compare: a results.json with latency as a string", ["compare", "{bad_latency}"], ["latency.json", "'benchmarks.0.latency_ms'"]),
+    ("report: a results.json whose benchmark lacks ok", ["report", "{no_ok}", "--out", "{out}"], ["no_ok.json", "benchmarks.0.ok"]),
+    ("report: a results.json of another schema version", ["report", "{schema2}", "--out", "{out}"], ["schema2.json (schema 2)", "another schema version"]),
+    ("report: --out a dangling symbolic link (no --force)", ["report", "{earlier}", "--out", "{dangling}"], ["already exists", "--force"]),
     # run and demo
     ("run: missing config", ["run", "{tmp}/none.yaml", "--out", "{out}"], ["config", "does not exist"]),
     ("run: unknown config key", ["run", "{config_unknown}", "--out", "{out}"], ["teacher.epochz"]),
@@ -272,6 +317,7 @@ CATALOGUE = [
     ("run: a named pipe as the config", ["run", "{pipe_yaml}", "--out", "{out}"], ["pipe.yaml", "named pipe"]),
     ("run: a seed past 32 bits in the config", ["run", "{config_seed}", "--out", "{out}"], ["field 'seed'", "32-bit"]),
     ("run: NaN min_seconds in the config", ["run", "{config_nan}", "--out", "{out}"], ["bench.min_seconds", "finite"]),
+    ("run: a config that is not UTF-8", ["run", "{latin_config}", "--out", "{out}"], ["latin.yaml is not UTF-8"]),
     ("demo: output folder exists (no --force)", ["demo", "--out", "{earlier}"], ["--force"]),
     ("demo: output under a file", ["demo", "--out", "{a_file}/demo"], ["a_file is a file, not a folder"]),
 ]  # fmt: skip

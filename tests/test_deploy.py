@@ -75,7 +75,7 @@ def test_a_connection_cut_mid_upload_leaves_the_installed_model_intact(device, v
 
     def cut_upload(self, data, remote):
         # Half the bytes, then the ssh client dies: a real dropped connection to the real sshd.
-        argv = ["ssh", *self.target.options(), self.target.destination, "--", f"cat > {remote_command(remote)}"]
+        argv = self.target.command_line(f"cat > {remote_command(remote)}")
         process = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         process.stdin.write(data[: len(data) // 2])
         process.stdin.flush()
@@ -198,3 +198,51 @@ def test_a_model_over_the_device_memory_budget_is_refused(tmp_path, monkeypatch)
     result = invoke("deploy", str(big), "--device", "kiosk", "--path", str(target))
     assert_clean_failure(result, "more than kiosk's model budget of 1 MB", "of model")
     assert not target.parent.exists()
+
+
+@pytest.fixture(params=["host", "ssh", "adb"])
+def any_channel(request, tmp_path, monkeypatch):
+    """A device of each transport whose file system is this machine's: the host, the loopback sshd, the stand-in adb."""
+    import os
+    import stat
+    import sys
+
+    if request.param == "ssh":
+        return request.getfixturevalue("device")
+    if request.param == "adb":
+        adb = tmp_path / "bin" / "adb"
+        adb.parent.mkdir()
+        adb.write_text(FAKE_ADB.format(python=sys.executable))
+        adb.chmod(adb.stat().st_mode | stat.S_IEXEC)
+        monkeypatch.setenv("PATH", f"{adb.parent}{os.pathsep}{os.environ['PATH']}")
+        return "pixel4"
+    return "host"
+
+
+def test_a_folder_path_installs_under_the_model_s_own_name(any_channel, int8_model_file, tmp_path):
+    model = tmp_path / "v1.tflite"
+    model.write_bytes(int8_model_file.read_bytes())
+    folder = tmp_path / "device" / "models"
+    folder.mkdir(parents=True)
+    for path in (str(folder), f"{tmp_path}/device/new/"):
+        result = invoke("deploy", str(model), "--device", any_channel, "--path", path)
+        assert result.exit_code == 0, result.stderr
+        installed = Path(path) / "v1.tflite"
+        assert f"at {installed} " in result.stdout, result.stdout
+        check_installed(installed, "v1.tflite")
+    assert sorted(p.name for p in folder.iterdir()) == ["v1.tflite", "v1.tflite.json"]
+    assert sorted(p.name for p in (tmp_path / "device").iterdir()) == ["models", "new"], "nothing beside the folder"
+    back = invoke("deploy", "--rollback", "--device", any_channel, "--path", str(folder))
+    assert_clean_failure(back, "is a folder", "give the installed model's path")
+    # A name sha256sum would print escaped (one holding a backslash) is checked all the same.
+    odd = tmp_path / "device" / "back\\slash.tflite"
+    result = invoke("deploy", str(model), "--device", any_channel, "--path", str(odd))
+    assert result.exit_code == 0, result.stderr
+    check_installed(odd, "v1.tflite")
+
+
+def test_an_empty_or_unprintable_path_is_refused(int8_model_file, tmp_path):
+    assert_clean_failure(invoke("deploy", str(int8_model_file), "--device", "host", "--path", ""), "--path is empty")
+    refused = invoke("deploy", str(int8_model_file), "--device", "host", "--path", f"{tmp_path}/a\nb.tflite")
+    assert_clean_failure(refused, "holds a control character")
+    assert list(tmp_path.iterdir()) == []

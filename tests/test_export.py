@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 
@@ -197,3 +198,85 @@ def test_embedded_metadata_changes_nothing_the_model_computes(int8_model_file):
     damaged = bytearray(twice)
     damaged[len(damaged) // 2 :] = bytes(len(damaged) - len(damaged) // 2)
     assert read_embedded_metadata(bytes(damaged)) is None
+
+
+# Names a downloaded model may carry: live C after a closed comment, a preprocessor line, and
+# terminal escape sequences (clear the screen, set the window title).
+HOSTILE_NAMES = ("*/ int pwned_by_name = 1; /*", "*/\n#error injected\n/* \x1b[2J\x1b]0;pwned\x07 ??/")
+
+
+@pytest.fixture
+def hostile_model(int8_model_file, tmp_path):
+    """The int8 model with its input and output tensors renamed in the flatbuffer."""
+    from ai_edge_litert.tools import flatbuffer_utils
+
+    model = flatbuffer_utils.read_model_from_bytearray(bytearray(int8_model_file.read_bytes()))
+    graph = model.subgraphs[0]
+    graph.tensors[graph.inputs[0]].name = HOSTILE_NAMES[0].encode()
+    graph.tensors[graph.outputs[0]].name = HOSTILE_NAMES[1].encode()
+    path = tmp_path / "hostile.tflite"
+    path.write_bytes(bytes(flatbuffer_utils.convert_object_to_bytearray(model)))
+    return path
+
+
+def test_tensor_names_never_become_c_code(hostile_model, tmp_path):
+    result = invoke("export", str(hostile_model), "--format", "c", "--out", str(tmp_path / "c"))
+    assert result.exit_code == 0, result.stderr
+    header, source = tmp_path / "c" / "hostile.h", tmp_path / "c" / "hostile.c"
+    gcc = shutil.which("gcc")
+    assert gcc, "gcc is needed (build-essential)"
+    main = tmp_path / "main.c"
+    main.write_text('#include "hostile.h"\nint main(void) { return hostile_len == HOSTILE_SIZE ? 0 : 1; }\n')
+    build = subprocess.run(
+        [
+            gcc,
+            "-std=c11",
+            "-Wall",
+            "-Werror",
+            "-I",
+            str(tmp_path / "c"),
+            "-o",
+            str(tmp_path / "m"),
+            str(main),
+            str(source),
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert build.returncode == 0, build.stderr
+    # The names are in the header, inside comments: with comments removed, nothing of them is left.
+    code = subprocess.run(
+        [gcc, "-std=c11", "-fpreprocessed", "-dD", "-E", "-P", str(header)], capture_output=True, text=True, check=True
+    ).stdout
+    assert "pwned" not in code and "injected" not in code and "\x1b" not in code
+    assert "pwned_by_name" in header.read_text(), "the name is still there to read, inside a comment"
+    assert subprocess.run([str(tmp_path / "m")]).returncode == 0
+
+
+def test_inspect_shows_tensor_names_without_control_characters(hostile_model):
+    table = invoke("inspect", str(hostile_model))
+    assert table.exit_code == 0, table.stderr
+    assert not re.search(r"[\x00-\x09\x0b-\x1f\x7f]", table.stdout), (
+        "no escape or control character reaches the terminal"
+    )
+    assert "#error injected" not in table.stdout.splitlines(), "a name stays on its own row"
+    assert "\\x1b[2J" in table.stdout, "the escape is shown, not run"
+    as_json = invoke("inspect", str(hostile_model), "--json")
+    assert not re.search(r"[\x00-\x09\x0b-\x1f\x7f]", as_json.stdout)
+    document = json.loads(as_json.stdout)
+    assert [document["inputs"][0]["name"], document["outputs"][0]["name"]] == list(HOSTILE_NAMES), (
+        "JSON keeps them exact"
+    )
+
+
+def test_inspect_reads_past_metadata_of_the_wrong_shape(int8_model_file, tmp_path):
+    from edgekd.export.embedded import embed_metadata
+
+    model = tmp_path / "m.tflite"
+    model.write_bytes(embed_metadata(int8_model_file.read_bytes(), ["a list, not an object"]))
+    (tmp_path / "m.tflite.json").write_text("[1, 2]")
+    (tmp_path / "m.results.json").write_text('{"schema_version": 1, "kind": "quantize", "models": [], "data": 5}')
+    result = invoke("inspect", str(model), "--json")
+    assert result.exit_code == 0, result.stderr
+    shown = json.loads(result.stdout)["metadata"]
+    assert shown == {"accuracy_source": {"value": "m.results.json is unreadable", "source": "m.results.json"}}

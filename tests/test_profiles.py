@@ -12,6 +12,7 @@ from edgekd.profiles.loader import builtin_folder, discover, get_profile, load_p
 
 BUILTIN = sorted(p.stem for p in builtin_folder().glob("*.yaml"))
 VALID = (builtin_folder() / "rpi4.yaml").read_text()
+PHONE = (builtin_folder() / "pixel4.yaml").read_text()
 
 
 def test_builtins_include_host_pi_android_and_coral():
@@ -43,6 +44,21 @@ def test_coral_runs_int8_only_with_reason():
         ("- just\n- a list\n", "must be a mapping"),
         ("name: [unclosed", "not valid YAML"),
         ("!!python/object/apply:os.system ['touch pwned']\n", "not valid YAML"),
+        # Values that reach a command line: never an option, never split by a space or a control character.
+        (
+            VALID.replace("host: raspberrypi.local", "host: -oProxyCommand=touch pwned"),
+            "'transport.host'.*starts with '-'",
+        ),
+        (VALID.replace("host: raspberrypi.local", "host: pi.local -v"), "'transport.host'.*may hold only"),
+        (VALID.replace("user: pi", "user: -oProxyCommand=touch pwned"), "'transport.user'.*starts with '-'"),
+        (VALID.replace("user: pi", 'user: "pi\\n"'), "'transport.user'.*control character"),
+        (VALID.replace("key_file: ~/.ssh/id_ed25519", "key_file: -oProxyCommand=x"), "'transport.key_file'"),
+        (VALID.replace("known_hosts: ~/.ssh/known_hosts", 'known_hosts: "a\\x1b[2J"'), "'transport.known_hosts'"),
+        (VALID.replace("python: python3", "python: -c"), "'runtime.python'.*starts with '-'"),
+        (PHONE.replace("serial: null", "serial: -a"), "'transport.serial'.*starts with '-'"),
+        (PHONE.replace("cpu_affinity: f0", "cpu_affinity: -p 1"), "'runtime.cpu_affinity'"),
+        (PHONE.replace("cpu_affinity: f0", "cpu_affinity: f0 x"), "'runtime.cpu_affinity'.*hexadecimal CPU mask"),
+        (PHONE.replace("benchmark_binary: null", "benchmark_binary: --graph=x"), "'runtime.benchmark_binary'"),
     ],
 )
 def test_bad_profiles_name_file_and_field(tmp_path, text, message):
@@ -101,3 +117,17 @@ def test_builtin_profiles_are_found_from_a_non_editable_install(tmp_path):
     folder, names = completed.stdout.strip().splitlines()
     assert folder.startswith(str(target)), folder
     assert "rpi4" in names and "host" in names
+
+
+def test_a_profile_that_is_not_utf8_is_one_error_and_hides_no_other(tmp_path, monkeypatch):
+    from tests.conftest import assert_clean_failure, invoke
+
+    latin = VALID.replace("name: rpi4", "name: latin").replace("Raspberry Pi 4 Model B", "Carte \xe9lectronique")
+    (tmp_path / "latin.yaml").write_bytes(latin.encode("latin-1"))
+    (tmp_path / "mybox.yaml").write_text(VALID.replace("name: rpi4", "name: mybox"))
+    monkeypatch.setenv("EDGEKD_DEVICES", str(tmp_path))
+    listing = invoke("devices", "list")
+    assert listing.exit_code == 0, listing.stderr
+    assert "mybox" in listing.stdout and "rpi4" in listing.stdout
+    assert "skipped a profile" in listing.stderr and "latin.yaml is not UTF-8 text (byte" in listing.stderr
+    assert_clean_failure(invoke("devices", "show", "latin"), "latin.yaml is not UTF-8 text", "save it as UTF-8")

@@ -327,3 +327,115 @@ def test_killing_a_writer_mid_stream_leaves_every_stored_run_whole(tmp_path):
         runs = store.runs()
         assert len(runs) >= 5
         assert {run.benchmarks for run in runs} == {300}, "every stored run is complete; a killed write left nothing"
+
+
+def _malformed(change) -> dict:
+    document = sample_document()
+    document["distillation"] = {
+        "method": "kd",
+        "verdict": "distillation helped",
+        "budget": {"steps": 1, "batch_size": 8},
+    }
+    change(document)
+    return document
+
+
+def _nested(depth: int) -> dict:
+    inner: dict = {}
+    for _ in range(depth):
+        inner = {"x": inner}
+    return inner
+
+
+# (what is wrong, how, the field the error must name)
+MALFORMED = [
+    ("benchmarks not a list", lambda d: d.update(benchmarks={"a": 1}), "'benchmarks'"),
+    ("a benchmark not an object", lambda d: d.update(benchmarks=[5]), "'benchmarks.0'"),
+    ("latency a string", lambda d: d["benchmarks"][0].update(latency_ms="fast"), "'benchmarks.0.latency_ms'"),
+    ("p50 a string", lambda d: d["benchmarks"][0].update(latency_ms={"p50": "1 ms"}), "'benchmarks.0.latency_ms.p50'"),
+    ("energy a string", lambda d: d["benchmarks"][0].update(energy="low"), "'benchmarks.0.energy'"),
+    ("energy value a string", lambda d: d["benchmarks"][0].update(energy={"value_mj": "2"}), "energy.value_mj'"),
+    ("ok missing", lambda d: d["benchmarks"][0].pop("ok"), "'benchmarks.0.ok'"),
+    ("device a number", lambda d: d["benchmarks"][0].update(device=7), "'benchmarks.0.device'"),
+    ("models a list", lambda d: d.update(models=[1, 2]), "'models'"),
+    ("a model record a number", lambda d: d["models"].update(teacher_float32=5), "'models.teacher_float32'"),
+    ("accuracy a string", lambda d: d["models"]["teacher_float32"].update(accuracy="90%"), "teacher_float32.accuracy'"),
+    ("verdict missing", lambda d: d["distillation"].pop("verdict"), "'distillation.verdict'"),
+    ("budget steps a string", lambda d: d["distillation"]["budget"].update(steps="ten"), "'distillation.budget.steps'"),
+    (
+        "training curve a string",
+        lambda d: d.update(training={"s": {"val_accuracy": "0.9"}}),
+        "training.s.val_accuracy'",
+    ),
+    ("timings a list", lambda d: d.update(timings_s=[1.0]), "'timings_s'"),
+    ("kind missing", lambda d: d.pop("kind"), "'kind'"),
+    ("deep nesting", lambda d: d.update(config=_nested(200)), "nested more than 64 levels"),
+    ("another schema version", lambda d: d.update(schema_version=2), "(schema 2) holds results of another schema"),
+]
+
+
+@pytest.mark.parametrize("change, field", [m[1:] for m in MALFORMED], ids=[m[0] for m in MALFORMED])
+def test_malformed_results_files_are_one_clear_error(tmp_path, change, field):
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps(_malformed(change)))
+    assert_clean_failure(invoke("compare", str(bad)), "bad.json", field)
+    assert_clean_failure(invoke("report", str(bad), "--out", str(tmp_path / "report")), "bad.json", field)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.json"]
+
+
+def test_nesting_past_the_json_parser_is_one_clear_error(tmp_path):
+    bad = tmp_path / "deep.json"
+    bad.write_text('{"schema_version": 1, "kind": "run", "config": ' + "[" * 100_000 + "]" * 100_000 + "}")
+    assert_clean_failure(invoke("compare", str(bad)), "deep.json", "nested too deeply")
+
+
+def test_the_well_formed_sample_compares_and_reports(tmp_path):
+    good = tmp_path / "good.json"
+    good.write_text(json.dumps(_malformed(lambda d: None)))
+    assert invoke("compare", str(good)).exit_code == 0
+    result = invoke("report", str(good), "--out", str(tmp_path / "report"))
+    assert result.exit_code == 0, result.stderr
+
+
+def test_names_from_files_stay_text_in_plots_and_report_md(pipeline_run, tmp_path):
+    out, document = pipeline_run
+    hostile = "m$^$<img src=x onerror=alert(1)>|`x`"
+    text = json.dumps(document).replace('"student_int8"', json.dumps(hostile))
+    assert hostile in json.loads(text)["models"], "the benchmarked model is renamed everywhere"
+    renamed = tmp_path / "renamed.json"
+    renamed.write_text(text)
+    result = invoke("report", str(renamed), "--out", str(tmp_path / "report"))
+    assert result.exit_code == 0, result.stderr
+    markdown = (tmp_path / "report" / "report.md").read_text()
+    assert "<img" not in markdown and "&lt;img src=x onerror=alert(1)&gt;\\|\\`x\\`" in markdown
+    page = (tmp_path / "report" / "report.html").read_text()
+    assert "<img src=x" not in page and page.count('src="data:image/png;base64,') >= 4, "every plot is drawn"
+
+
+def test_a_store_path_under_a_file_is_one_clear_error(tmp_path):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("not a folder")
+    assert_clean_failure(invoke("results", "list", "--db", str(blocker / "x.db")), "a_file is a file, not a folder")
+    from_environment = invoke("results", "list", env={"EDGEKD_DB": str(blocker / "x.db")})
+    assert_clean_failure(from_environment, "a_file is a file, not a folder")
+    assert blocker.read_text() == "not a folder"
+
+
+def test_a_locked_store_stops_a_command_before_its_work(teacher_file, tmp_path):
+    from tests.conftest import TINY_DATA
+
+    path = tmp_path / "store.db"
+    ResultsStore(path).close()
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")
+    try:
+        out = tmp_path / "out"
+        result = invoke(
+            "distill", "--teacher", str(teacher_file), "--data", TINY_DATA, "--out", str(out), "--db", str(path)
+        )
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert_clean_failure(result, "is locked by another process")
+    assert not [line for line in result.stderr.splitlines() if line.startswith("[")], "no stage started"
+    assert sorted(p.name for p in tmp_path.iterdir() if not p.name.startswith("store.db")) == []

@@ -67,6 +67,69 @@ def test_remote_commands_quote_every_word():
     )
 
 
+# OpenSSH 9's option letters (ssh.c's getopt string): those followed by ':' take a value.
+SSH_OPTIONS = "1246ab:c:e:fgi:kl:m:no:p:qstvxAB:CD:E:F:GI:J:KL:MNO:P:Q:R:S:TVW:XYy"
+
+
+def parse_like_ssh(argv: list[str]) -> tuple[list[str], list[tuple[str, str | None]], list[str]]:
+    """(words where ssh reads option letters, (letter, value) pairs, operands), as ssh's getopt sees argv."""
+    words, options, index = [], [], 1
+    while index < len(argv) and argv[index].startswith("-") and argv[index] != "-":
+        word = argv[index]
+        index += 1
+        if word == "--":
+            break
+        words.append(word)
+        for position, letter in enumerate(word[1:], start=1):
+            assert letter in SSH_OPTIONS, f"ssh would refuse option {letter!r}"
+            if SSH_OPTIONS[SSH_OPTIONS.index(letter) + 1 : SSH_OPTIONS.index(letter) + 2] == ":":
+                value = word[position + 1 :] or argv[index]
+                index += 0 if word[position + 1 :] else 1
+                options.append((letter, value))
+                break
+            options.append((letter, None))
+    return words, options, argv[index:]
+
+
+HOSTILE = "-oProxyCommand=touch /tmp/pwned-by-edgekd-profile"
+
+
+@pytest.mark.parametrize(
+    "host, user", [(HOSTILE, "pi"), ("board.local", HOSTILE), (HOSTILE, HOSTILE), ("-v", "-F/dev/null")]
+)
+def test_no_profile_value_stands_where_ssh_reads_an_option(host, user, tmp_path):
+    from edgekd.bench.ssh import SshTarget
+
+    # Built directly, as if a profile had slipped past the schema (which refuses these values).
+    target = SshTarget(host, user, 22, tmp_path / "-i key", tmp_path / "-o known hosts")
+    argv = target.command_line("uname -a")
+    words, options, operands = parse_like_ssh(argv)
+    assert set(words) == {"-o", "-p", "-l"}, "only edgekd's own flags are read as options"
+    assert ("l", user) in options and ("p", "22") in options
+    assert operands == [host, "uname -a"], "the host comes after '--': an operand whatever it says"
+    assert not any(letter == "o" and "ProxyCommand" in value for letter, value in options), "no -o of the profile's"
+
+
+def test_a_host_that_reads_like_an_option_is_only_ever_a_host(sshd, tmp_path):
+    from edgekd.bench.ssh import SshRunner, SshTarget
+
+    pwned = Path("/tmp/pwned-by-edgekd-profile")
+    pwned.unlink(missing_ok=True)
+    target = SshTarget(HOSTILE, sshd.user, sshd.port, sshd.user_key, sshd.known_hosts)
+    # ssh takes it for a host name and refuses it (OpenSSH 9.6+, and Debian's 9.2) or fails to resolve it.
+    with pytest.raises(BenchmarkError, match="hostname contains invalid characters|cannot resolve host"):
+        SshRunner()._ssh(target, "hostile", "true", 30, retries=0)
+    assert not pwned.exists(), "ssh ran the ProxyCommand"
+    # The key and known_hosts files may hold spaces and '%' (ssh expands %-tokens): they still work.
+    odd = tmp_path / "my keys %d"
+    odd.mkdir()
+    (odd / "id").write_bytes(sshd.user_key.read_bytes())
+    (odd / "id").chmod(0o600)
+    (odd / "known hosts").write_bytes(sshd.known_hosts.read_bytes())
+    target = SshTarget("127.0.0.1", sshd.user, sshd.port, odd / "id", odd / "known hosts")
+    assert SshRunner()._ssh(target, "odd", "echo reached", 30, retries=0).strip() == "reached"
+
+
 def test_unknown_host_key_is_refused(device, model_file, tmp_path):
     empty = tmp_path / "known_hosts_empty"
     empty.write_text("")

@@ -31,6 +31,8 @@ DELEGATE_FLAGS = {
 def benchmark_command(binary: str, model: str, profile: DeviceProfile, settings: BenchSettings) -> list[str]:
     """The words of the benchmark_model command line on the device (before quoting)."""
     words = ["taskset", profile.runtime.cpu_affinity] if profile.runtime.cpu_affinity else []
+    if binary.startswith("-"):
+        binary = f"./{binary}"  # the same file, and taskset never reads it as an option
     delegate = profile.runtime.delegates[0] if profile.runtime.delegates else Delegate.XNNPACK
     if delegate not in DELEGATE_FLAGS:
         raise BenchmarkError(f"{profile.name}: benchmark_model has no flag for the {delegate.value} delegate")
@@ -93,11 +95,12 @@ class AdbRunner:
         folder = f"/data/local/tmp/edgekd-{secrets.token_hex(4)}"
         self._shell(profile, "mkdir", "-p", folder)
         try:
+            # Local files go by absolute path: a name starting with '-' is never read as an adb option.
             if Path(binary).is_file():
-                self._adb(profile, "push", str(binary), f"{folder}/benchmark_model", timeout=300)
+                self._adb(profile, "push", str(Path(binary).absolute()), f"{folder}/benchmark_model", timeout=300)
                 self._shell(profile, "chmod", "755", f"{folder}/benchmark_model")
                 binary = f"{folder}/benchmark_model"
-            self._adb(profile, "push", str(model_path), f"{folder}/model.tflite", timeout=300)
+            self._adb(profile, "push", str(Path(model_path).absolute()), f"{folder}/model.tflite", timeout=300)
             thermal_before = self._thermal(profile)
             sampler = self._battery_sampler(profile)
             if sampler is not None:

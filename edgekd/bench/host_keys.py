@@ -39,7 +39,8 @@ def trust_host_key(profile: DeviceProfile, fingerprint: str) -> str:
         )
     try:
         scan = subprocess.run(  # noqa: S603 - argv list; host and port come from a validated profile
-            ["ssh-keyscan", "-p", str(target.port), "-T", "10", target.host],  # noqa: S607 - OpenSSH tool on PATH
+            # "--": the host is never read as an option, whatever the profile holds.
+            ["ssh-keyscan", "-p", str(target.port), "-T", "10", "--", target.host],  # noqa: S607 - OpenSSH tool on PATH
             capture_output=True,
             text=True,
             timeout=30,

@@ -105,7 +105,8 @@ def agent_arguments(profile: DeviceProfile, settings: BenchSettings) -> list[str
     delegate = profile.runtime.delegates[0].value if profile.runtime.delegates else "xnnpack"
     arguments += ["--delegate", delegate]
     if profile.runtime.delegate_library:
-        arguments += ["--delegate-library", profile.runtime.delegate_library]
+        # One word with '=': the agent's parser never takes the profile's value for an option.
+        arguments.append(f"--delegate-library={profile.runtime.delegate_library}")
     if profile.runtime.allow_cpu_fallback:
         arguments.append("--allow-fallback")
     if profile.power.reader in AGENT_POWER_READERS:
@@ -127,7 +128,8 @@ class LocalRunner:
     """
 
     def run(self, model_path: Path, profile: DeviceProfile, settings: BenchSettings) -> dict:
-        command = [sys.executable, str(AGENT), str(model_path), *agent_arguments(profile, settings)]
+        # Absolute: a file named "-x.tflite" is never read as one of the agent's options.
+        command = [sys.executable, str(AGENT), str(Path(model_path).absolute()), *agent_arguments(profile, settings)]
         return self._agent(command, settings.timeout_seconds, profile, f"the benchmark of {model_path.name}")
 
     def probe(self, profile: DeviceProfile) -> dict:

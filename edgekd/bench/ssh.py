@@ -50,18 +50,22 @@ class SshTarget:
             known_hosts=Path(transport.known_hosts).expanduser(),
         )
 
-    @property
-    def destination(self) -> str:
-        return f"{self.user}@{self.host}" if self.user else self.host
+    def command_line(self, command: str) -> list[str]:
+        """The ssh argv that runs ``command`` (one quoted shell line) on the device: the only place it is built.
 
-    def options(self, port_flag: str = "-p") -> list[str]:
-        options = [
+        Every profile value stands where ssh reads a value, never an option: the user after
+        ``-l``, the port after ``-p``, the key and known_hosts files inside quoted ``-o``
+        values, and the host after ``--``, which ends ssh's options (a destination before it
+        lets ssh parse options again after it).
+        """
+        argv = [
+            "ssh",
             "-o",
             "BatchMode=yes",
             "-o",
             "StrictHostKeyChecking=yes",
             "-o",
-            f"UserKnownHostsFile={self.known_hosts}",
+            f"UserKnownHostsFile={_config_path(self.known_hosts)}",
             "-o",
             "GlobalKnownHostsFile=/dev/null",
             "-o",
@@ -72,12 +76,20 @@ class SshTarget:
             "ServerAliveCountMax=3",
             "-o",
             "LogLevel=ERROR",
-            port_flag,
+            "-p",
             str(self.port),
         ]
         if self.key_file is not None:
-            options += ["-o", "IdentitiesOnly=yes", "-i", str(self.key_file)]
-        return options
+            argv += ["-o", "IdentitiesOnly=yes", "-o", f"IdentityFile={_config_path(self.key_file)}"]
+        if self.user:
+            argv += ["-l", self.user]
+        return [*argv, "--", self.host, command]
+
+
+def _config_path(path: Path) -> str:
+    """A file name as one ssh config value: quoted (spaces, '#'), and '%' doubled (ssh expands %-tokens in both)."""
+    escaped = str(path).replace("\\", "\\\\").replace('"', '\\"').replace("%", "%%")
+    return f'"{escaped}"'
 
 
 def remote_command(*words: str) -> str:
@@ -146,9 +158,10 @@ class SshRunner:
                 pass  # the device went away; its /tmp is its own to clean
 
     def _run(self, target: SshTarget, command: str, timeout: float, device: str) -> subprocess.CompletedProcess:
-        argv = ["ssh", *target.options(), target.destination, "--", command]
         try:
-            completed = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, check=False)  # noqa: S603 - ssh argv list; every remote word is quoted by remote_command
+            completed = subprocess.run(  # noqa: S603 - ssh argv from command_line; every remote word is quoted by remote_command
+                target.command_line(command), capture_output=True, text=True, timeout=timeout, check=False
+            )
         except subprocess.TimeoutExpired:
             raise BenchmarkError(
                 f"{device}: no answer within {timeout:.0f} s; the device may be hung or overloaded"
@@ -160,9 +173,10 @@ class SshRunner:
 
     def _ssh(self, target: SshTarget, device: str, command: str, timeout: float, retries: int = RETRIES) -> str:
         for attempt in range(retries + 1):
-            argv = ["ssh", *target.options(), target.destination, "--", command]
             try:
-                completed = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, check=False)  # noqa: S603 - as above
+                completed = subprocess.run(  # noqa: S603 - as above
+                    target.command_line(command), capture_output=True, text=True, timeout=timeout, check=False
+                )
             except subprocess.TimeoutExpired:
                 reason, retry = f"{device}: no answer from {target.host}:{target.port} within {timeout:.0f} s", True
             else:
@@ -178,7 +192,7 @@ class SshRunner:
 
     def _copy(self, target: SshTarget, device: str, local: Path, remote_path: str) -> None:
         # Streamed through ssh's stdin into `cat`: the remote path is quoted, the local name never leaves here.
-        argv = ["ssh", *target.options(), target.destination, "--", f"cat > {shlex.quote(remote_path)}"]
+        argv = target.command_line(f"cat > {shlex.quote(remote_path)}")
         with open(local, "rb") as handle:
             try:
                 completed = subprocess.run(argv, stdin=handle, capture_output=True, timeout=120, check=False)  # noqa: S603 - as above; the file travels on stdin

@@ -13,6 +13,7 @@ import click
 
 from edgekd.config import MAX_SEED
 from edgekd.errors import ConfigError, EdgekdError
+from edgekd.untrusted import for_terminal
 
 
 class EdgekdGroup(click.Group):
@@ -25,7 +26,8 @@ class EdgekdGroup(click.Group):
             with deferred_interrupts():
                 return super().invoke(ctx)
         except EdgekdError as exc:
-            click.echo(f"edgekd: error: {exc}", err=True)
+            # Messages quote file names, tensor names and profile fields: one line, no escape sequences.
+            click.echo(f"edgekd: error: {for_terminal(exc)}", err=True)
             ctx.exit(exc.exit_code)
         except KeyboardInterrupt:
             click.echo(
@@ -36,14 +38,14 @@ class EdgekdGroup(click.Group):
             # One line, as for every other error, naming the command whose --help explains it.
             path = exc.ctx.command_path.split()[1:] if exc.ctx is not None else []
             where = f"`{' '.join(['edgekd', *path])} --help`"
-            click.echo(f"edgekd: error: {exc.format_message().rstrip('.')}; see {where}", err=True)
+            click.echo(f"edgekd: error: {for_terminal(exc.format_message().rstrip('.'))}; see {where}", err=True)
             ctx.exit(exc.exit_code)
         except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
             raise
         except Exception as exc:  # a bug in edgekd, not the user's fault: say so, briefly
             if os.environ.get("EDGEKD_DEBUG"):
                 traceback.print_exc()
-            message = " ".join(str(exc).split())[:300]
+            message = for_terminal(" ".join(str(exc).split())[:300])
             click.echo(
                 f"edgekd: internal error: {type(exc).__name__}: {message} "
                 "(set EDGEKD_DEBUG=1 for the traceback and please report it)",
@@ -133,6 +135,11 @@ def open_store(db: Path | None):
     from edgekd.results.store import ResultsStore
 
     store = ResultsStore(db)
+    try:
+        store.check_writable()
+    except BaseException:
+        store.close()
+        raise
     context = click.get_current_context(silent=True)
     if context is not None:
         context.call_on_close(store.close)

@@ -8,6 +8,7 @@ import click
 
 from edgekd.cli.common import emit_json, json_option
 from edgekd.errors import ConfigError, ModelError, ProfileError
+from edgekd.untrusted import for_terminal
 
 
 @click.command()
@@ -16,8 +17,9 @@ from edgekd.errors import ConfigError, ModelError, ProfileError
 @click.option(
     "--path",
     "remote_path",
-    help="Where on the device (default: edgekd/models/<file name> under the login folder over ssh and on the "
-    "host, /data/local/tmp/edgekd/models/<file name> over adb).",
+    help="Where on the device: a file path, or a folder to install into under the model's own name (default: "
+    "edgekd/models/<file name> under the login folder over ssh and on the host, "
+    "/data/local/tmp/edgekd/models/<file name> over adb).",
 )
 @click.option("--rollback", is_flag=True, help="Put back the version the last deploy replaced.")
 @json_option
@@ -40,14 +42,15 @@ def deploy(model_path, device, remote_path, rollback, as_json) -> None:
         if model_path is None and remote_path is None:
             raise ConfigError("--rollback needs --path (or the model file whose default path to roll back)")
         name = model_path.name if model_path is not None else ""
-        result = deployer_for(entry).rollback(remote_path_for(entry, name, remote_path))
+        result = deployer_for(entry).rollback(remote_path_for(entry, name, remote_path), name)
         _say(result, as_json, f"rolled back {result['path']} on {device} to the previous version")
         return
     if model_path is None:
         raise ConfigError("give the model to deploy (or --rollback)")
+    target = remote_path_for(entry, model_path.name, remote_path)
     data, metadata = _prepare(model_path, entry)
     deployer = deployer_for(entry)
-    result = deployer.install(data, metadata, remote_path_for(entry, model_path.name, remote_path), model_path.name)
+    result = deployer.install(data, metadata, target, model_path.name)
     _say(
         result,
         as_json,
@@ -85,4 +88,4 @@ def _say(result: dict, as_json: bool, line: str) -> None:
     if as_json:
         emit_json(result)
     else:
-        click.echo(line)
+        click.echo(for_terminal(line))

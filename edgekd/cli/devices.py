@@ -6,6 +6,7 @@ import click
 
 from edgekd.cli.common import EdgekdGroup, emit_json, json_option
 from edgekd.results.table import format_table
+from edgekd.untrusted import for_terminal
 
 
 @click.group(cls=EdgekdGroup)
@@ -28,7 +29,7 @@ def list_devices(as_json: bool) -> None:
     entries, problems = discover_all()
     # A broken profile is reported, not allowed to hide the others.
     for problem in problems.values():
-        click.echo(f"edgekd: warning: skipped a profile: {problem}", err=True)
+        click.echo(f"edgekd: warning: skipped a profile: {for_terminal(problem)}", err=True)
     if as_json:
         emit_json(
             [
@@ -71,7 +72,7 @@ def show_device(name: str, as_json: bool) -> None:
     if as_json:
         emit_json(document)
         return
-    click.echo(f"# {entry.profile.display_name} ({entry.origin}: {entry.path})")
+    click.echo(for_terminal(f"# {entry.profile.display_name} ({entry.origin}: {entry.path})"))
     click.echo(yaml.safe_dump(document, sort_keys=False).rstrip())
 
 
@@ -93,10 +94,13 @@ def check_device(name: str, as_json: bool) -> None:
     if as_json:
         emit_json({"device": name, "reachable": True, **environment})
         return
+    # What the device says about itself is shown as text, whatever it holds.
     click.echo(
-        f"{name}: reachable over {entry.profile.transport.type.value}; {environment['runtime']} "
-        f"{environment['runtime_version']}, Python {environment['python']}, numpy {environment['numpy_version']}, "
-        f"{environment['machine']} {environment['system']} {environment['release']}, {environment['cpu_count']} CPUs"
+        for_terminal(
+            f"{name}: reachable over {entry.profile.transport.type.value}; {environment['runtime']} "
+            f"{environment['runtime_version']}, Python {environment['python']}, numpy {environment['numpy_version']}, "
+            f"{environment['machine']} {environment['system']} {environment['release']}, {environment['cpu_count']} CPUs"
+        )
     )
 
 

@@ -9,6 +9,7 @@ import click
 
 from edgekd.cli.common import emit_json, json_option
 from edgekd.results.table import count, format_table, kib
+from edgekd.untrusted import for_terminal
 
 
 @click.command()
@@ -48,7 +49,8 @@ def inspect(model_path: Path, edgetpu: bool, device: str | None, as_json: bool) 
         emit_json(document)
         return
     click.echo(
-        f"{model_path}: {kib(report.size_bytes)}, {count(report.params)} parameters, {count(report.macs)} MACs per inference"
+        f"{for_terminal(model_path)}: {kib(report.size_bytes)}, {count(report.params)} parameters, "
+        f"{count(report.macs)} MACs per inference"
     )
     click.echo()
     rows = []
@@ -68,22 +70,22 @@ def inspect(model_path: Path, edgetpu: bool, device: str | None, as_json: bool) 
     click.echo()
     click.echo("tensor dtypes: " + ", ".join(f"{dtype} x{n}" for dtype, n in report.tensor_dtypes.items()))
     for note in report.notes:
-        click.echo(f"note: {note}")
+        click.echo(f"note: {for_terminal(note)}")
     if verdict is not None:
         click.echo()
-        click.echo(f"Edge TPU: {verdict.summary()}")
+        click.echo(f"Edge TPU: {for_terminal(verdict.summary())}")
         for problem in verdict.model_problems[1:]:
-            click.echo(f"  also: {problem}")
+            click.echo(f"  also: {for_terminal(problem)}")
         rows = [[v.index, v.op, "Edge TPU" if v.on_edgetpu else "CPU", v.reason] for v in verdict.ops]
         click.echo(format_table(("#", "op", "runs on", "why"), rows))
         for note in verdict.notes:
-            click.echo(f"note: {note}")
+            click.echo(f"note: {for_terminal(note)}")
         click.echo(f"rules: {document['edgetpu']['op_table']}")
     if metadata:
         click.echo()
-        click.echo("metadata (" + ", ".join(sorted({m["source"] for m in metadata.values()})) + "):")
+        click.echo("metadata (" + for_terminal(", ".join(sorted({m["source"] for m in metadata.values()}))) + "):")
         for key, entry in metadata.items():
-            click.echo(f"  {key}: {entry['value']}")
+            click.echo(f"  {key}: {for_terminal(entry['value'])}")
     if device:
         fit = document["fit"]
         verdict_text = {True: "fits", False: "does NOT fit", None: "fit unknown (the profile gives no flash/RAM)"}
@@ -95,7 +97,7 @@ def inspect(model_path: Path, edgetpu: bool, device: str | None, as_json: bool) 
             f"  RAM: tensor arena about {ram['needed_estimate']:,} bytes of {_bytes(ram['available'])} ({ram['method']})"
         )
         for problem in fit["problems"]:
-            click.echo(f"  {problem}")
+            click.echo(f"  {for_terminal(problem)}")
         click.echo(f"  {fit['note']}")
 
 
@@ -114,6 +116,7 @@ def _carried_metadata(model_path: Path, data: bytes) -> dict:
     """What the model carries: inside the file first, then the sidecars edgekd wrote beside it, each with its source."""
     from edgekd.export.embedded import read_embedded_metadata
     from edgekd.export.metadata import results_metadata
+    from edgekd.results.document import MAX_NESTING, nesting_depth
 
     found: dict = {}
 
@@ -126,9 +129,11 @@ def _carried_metadata(model_path: Path, data: bytes) -> dict:
     deployed = model_path.with_name(model_path.name + ".json")
     if deployed.is_file():
         try:
-            take(json.loads(deployed.read_text(encoding="utf-8")), deployed.name)
-        except (OSError, UnicodeDecodeError, ValueError):
-            pass
+            document = json.loads(deployed.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, ValueError, RecursionError):
+            document = None  # an unreadable sidecar carries nothing; the model itself is still inspected
+        if isinstance(document, dict) and nesting_depth(document) <= MAX_NESTING:
+            take(document, deployed.name)
     if model_path.with_suffix(".results.json").is_file():
         take(results_metadata(model_path), model_path.with_suffix(".results.json").name)
     return found

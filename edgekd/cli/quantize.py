@@ -146,7 +146,7 @@ def quantize(
       edgekd quantize runs/kd/student_kd.keras --mode qat --teacher runs/kd/teacher.keras --out student_qat.tflite
       edgekd quantize runs/kd/student_kd.keras --prune 2:4 --out student_sparse_int8.tflite
     """
-    from edgekd.artifacts import check_output_folder, staged_output_folder, write_json_atomic
+    from edgekd.artifacts import check_output_folder, staged_output_files, staged_output_folder, write_json_atomic
     from edgekd.data.spec import load_dataset
     from edgekd.models.io import load_model
     from edgekd.pipeline import compare_modes, quantize_stage
@@ -178,6 +178,7 @@ def quantize(
         raise ConfigError(
             f"--edgetpu needs --mode int8: the Edge TPU runs only fully 8-bit quantized models, not {mode}"
         )
+    sidecar = out_path.with_suffix(".results.json")
     if mode == ALL:
         check_output_folder(out_path, force)
     else:
@@ -215,51 +216,57 @@ def quantize(
                 )
             document["timings_s"] = dict(reporter.durations)
             write_json_atomic(staging / "results.json", document)
-            store_run(store, document, out_path, artifact_files(staging))
+        # Stored once the folder is in place: a run that lost its --out to another process is not recorded.
+        store_run(store, document, out_path, artifact_files(out_path))
         table = format_table(MODE_HEADERS, mode_rows(document["models"], document["benchmarks"]))
         written = f"Wrote {len(document['models'])} models and results.json into {out_path}"
     else:
-        if mode == QAT:
-            with reporter.stage("quantization-aware training", "qat"):
-                model, history, qat_description = qat_stage(
-                    model, teacher_path, dataset, qat_epochs, temperature, alpha, seed, trust_model, reporter
+        # The model, its results and the Edge TPU build appear together once all are written (see artifacts).
+        compiled = out_path.with_name(f"{out_path.stem}_edgetpu.tflite")
+        with staged_output_files([out_path, sidecar, *([compiled] if edgetpu else [])], force) as staging:
+            staged_model = staging / out_path.name
+            if mode == QAT:
+                with reporter.stage("quantization-aware training", "qat"):
+                    model, history, qat_description = qat_stage(
+                        model, teacher_path, dataset, qat_epochs, temperature, alpha, seed, trust_model, reporter
+                    )
+                document["training"] = {"qat": history.as_dict()}
+            with reporter.stage(f"converting to {mode} and checking it through LiteRT", "quantize"):
+                artifact = quantize_stage(
+                    model,
+                    out_path.stem,
+                    "int8" if mode == QAT else mode,
+                    dataset,
+                    representative_samples,
+                    seed,
+                    staged_model,
+                    "keras",
+                    options,
+                    max_drop,
+                    strict,
                 )
-            document["training"] = {"qat": history.as_dict()}
-        with reporter.stage(f"converting to {mode} and checking it through LiteRT", "quantize"):
-            artifact = quantize_stage(
-                model,
-                out_path.stem,
-                "int8" if mode == QAT else mode,
-                dataset,
-                representative_samples,
-                seed,
-                out_path,
-                "keras",
-                options,
-                max_drop,
-                strict,
-            )
-        if mode == QAT:
-            artifact.record.update(mode=QAT, qat=qat_description)
-        if compression.active:
-            artifact.record["compression"] = document["compression"]
-        if debug:
-            document["layer_errors"] = layer_error_stage(
-                model, "int8" if mode == QAT else mode, dataset, representative_samples, seed, options, reporter
-            )
-        document["models"] = {out_path.stem: artifact.record}
-        if edgetpu:
-            document["edgetpu"] = edgetpu_stage(out_path, reporter)
-        document["timings_s"] = dict(reporter.durations)
-        sidecar = out_path.with_suffix(".results.json")
-        write_json_atomic(sidecar, document)
+            if mode == QAT:
+                artifact.record.update(mode=QAT, qat=qat_description)
+            if compression.active:
+                artifact.record["compression"] = document["compression"]
+            if debug:
+                document["layer_errors"] = layer_error_stage(
+                    model, "int8" if mode == QAT else mode, dataset, representative_samples, seed, options, reporter
+                )
+            document["models"] = {out_path.stem: artifact.record}
+            if edgetpu:
+                document["edgetpu"] = edgetpu_stage(staged_model, reporter)
+                if document["edgetpu"].get("compiler"):
+                    document["edgetpu"]["compiler"]["path"] = str(compiled)
+            document["timings_s"] = dict(reporter.durations)
+            write_json_atomic(staging / sidecar.name, document)
         store_run(store, document, out_path, {out_path.name: out_path, sidecar.name: sidecar})
         table = format_table(MODEL_HEADERS, model_rows(document["models"]))
         table += f"\ntop-1 agreement with the Keras model: {100 * artifact.record['agreement_with_keras']:.2f}%"
         table += f"\nsize {artifact.record['size_bytes']:,} bytes, {artifact.record['gzip_bytes']:,} gzipped"
         if compression.active:
             table += f" (kernel sparsity {100 * document['compression']['kernel_sparsity']:.1f}%)"
-        written = f"Wrote {out_path} and {out_path.with_suffix('.results.json')}"
+        written = f"Wrote {out_path} and {sidecar}"
         if debug:
             worst = document["layer_errors"][:5]
             table += "\n\nlayers losing the most (RMSE in quantization steps; about 0.29 is the rounding floor):\n"
@@ -286,12 +293,9 @@ def quantize(
 
 
 def _check_output_file(out_file: Path, force: bool) -> None:
+    from edgekd.artifacts import check_output_file
+
     if out_file.suffix != ".tflite":
         raise OutputError(f"--out {out_file} should end in .tflite (or use --mode all with a folder)")
     for path in (out_file, out_file.with_suffix(".results.json")):
-        if path.exists() and not force:
-            raise OutputError(f"{path} already exists; choose another --out or pass --force to replace it")
-    if out_file.parent.exists() and not out_file.parent.is_dir():
-        raise OutputError(f"{out_file.parent} is a file, not a folder; choose another --out")
-    if not out_file.parent.is_dir():
-        raise OutputError(f"folder {out_file.parent} does not exist; create it or choose another --out")
+        check_output_file(path, force)

@@ -11,6 +11,7 @@ import click
 
 from edgekd.cli.common import db_option, emit_json, force_option, json_option
 from edgekd.errors import OutputError
+from edgekd.untrusted import for_terminal
 
 
 def _store(db: Path | None, create: bool = False):
@@ -20,7 +21,8 @@ def _store(db: Path | None, create: bool = False):
 
 
 def _load(ref: str, db: Path | None) -> tuple[str, dict]:
-    """A run id in the store, ``latest``, or a results.json file (or a run folder holding one)."""
+    """A run id in the store, ``latest``, or a results.json file (or a run folder holding one), checked."""
+    from edgekd.results.document import read_results_file
     from edgekd.results.store import StoreError
 
     if ref == "latest" or ref.isdigit():
@@ -32,13 +34,7 @@ def _load(ref: str, db: Path | None) -> tuple[str, dict]:
         path = path / "results.json"
     if not path.is_file():
         raise StoreError(f"{ref} is neither a run id in the store nor a results file; see edgekd results list")
-    try:
-        document = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
-        raise StoreError(f"{path} is not a readable results.json ({exc})") from None
-    if not isinstance(document, dict) or "schema_version" not in document:
-        raise StoreError(f"{path} is not an edgekd results file (no schema_version)")
-    return str(path), document
+    return str(path), read_results_file(path)
 
 
 @click.group()
@@ -51,7 +47,9 @@ def results() -> None:
 @click.option("--device", help="Only runs that benchmarked this device.")
 @click.option("--model", help="Only runs with this model (role or benchmarked file name).")
 @click.option("--since", help="Only runs created at or after this ISO date, e.g. 2026-11-01.")
-@click.option("--limit", type=int, default=50, show_default=True)
+@click.option(
+    "--limit", type=click.IntRange(1, 2**63 - 1), default=50, show_default=True, help="At most this many runs."
+)
 @db_option
 @json_option
 def list_runs(kind, device, model, since, limit, db, as_json) -> None:
@@ -88,29 +86,32 @@ def show(run_id, db, as_json) -> None:
     if as_json:
         emit_json({"id": run_id, "document": document, "artifacts": artifacts})
         return
-    click.echo(f"run {run_id}: {document.get('kind')} created {document.get('created')}")
+    click.echo(for_terminal(f"run {run_id}: {document.get('kind')} created {document.get('created')}"))
     if document.get("models"):
         click.echo(format_table(MODEL_HEADERS, model_rows(document["models"])))
     if document.get("distillation"):
-        click.echo(document["distillation"]["verdict"])
+        click.echo(for_terminal(document["distillation"]["verdict"]))
     if document.get("benchmarks"):
         click.echo(format_table(BENCH_HEADERS, bench_rows(document["benchmarks"])))
     for artifact in artifacts:
-        click.echo(f"  {artifact['sha256'][:16]}  {artifact['size_bytes']:>10,}  {artifact['path']}")
+        click.echo(f"  {artifact['sha256'][:16]}  {artifact['size_bytes']:>10,}  {for_terminal(artifact['path'])}")
 
 
 @results.command("export")
 @click.option("--csv", "as_csv", is_flag=True, help="One row per model and benchmark.")
 @click.option("--json", "as_json", is_flag=True, help="Every run's full document.")
 @click.option("--out", type=click.Path(path_type=Path), help="Write here instead of stdout.")
+@force_option
 @db_option
-def export(as_csv, as_json, out, db) -> None:
+def export(as_csv, as_json, out, force, db) -> None:
     """Export the store as CSV or JSON."""
-    from edgekd.artifacts import write_text_atomic
+    from edgekd.artifacts import check_output_file, write_text_atomic
     from edgekd.results.compare import CompareError, build_rows
 
     if as_csv == as_json:
         raise OutputError("choose one of --csv or --json")
+    if out:
+        check_output_file(out, force)
     with _store(db, create=True) as store:
         documents = [(str(run.id), store.document(run.id)) for run in reversed(store.runs())]
     if as_json:
@@ -129,7 +130,7 @@ def export(as_csv, as_json, out, db) -> None:
         writer.writerows(rows)
         text = buffer.getvalue()
     if out:
-        write_text_atomic(out, text)
+        write_text_atomic(out, text, replace=force)
         click.echo(f"wrote {out}", err=True)
     else:
         click.echo(text, nl=False)
@@ -213,9 +214,11 @@ def compare(refs, devices, models, since, baseline, as_csv, db, as_json) -> None
     if lines:
         click.echo()
         for line in lines:
-            click.echo(line["text"])
+            click.echo(for_terminal(line["text"]))
     elif not any(r.model.startswith(baseline) for r in rows):
-        click.echo(f"\nno {baseline!r} row to compare against (--baseline names the model to divide by)")
+        click.echo(
+            f"\nno {for_terminal(repr(baseline))} row to compare against (--baseline names the model to divide by)"
+        )
 
 
 @click.command()

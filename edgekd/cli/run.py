@@ -21,6 +21,7 @@ from edgekd.cli.common import (
 )
 from edgekd.config import PipelineConfig, demo_config, load_config
 from edgekd.results.table import BENCH_HEADERS, MODEL_HEADERS, bench_rows, energy_notes, format_table, model_rows
+from edgekd.untrusted import for_terminal
 
 STAGES = 5
 
@@ -48,7 +49,7 @@ def _execute(
         click.echo()
         click.echo(format_table(BENCH_HEADERS, bench_rows(document["benchmarks"])))
         for note in energy_notes(document["benchmarks"]):
-            click.echo(note)
+            click.echo(for_terminal(note))
     click.echo()
     click.echo(f"Results: {out / 'results.json'}   Report: {out / 'report.html'} (and report.md)")
 

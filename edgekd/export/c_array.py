@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 
 from edgekd.quantize.inspect import ModelReport, TensorInfo
+from edgekd.untrusted import for_c_comment
 
 ALIGNMENT = 16
 
@@ -23,7 +24,8 @@ def c_identifier(name: str) -> tuple[str, bool]:
 
 
 def _tensor_macros(prefix: str, tensor: TensorInfo) -> list[str]:
-    lines = [f"/* {tensor.name}: {tensor.dtype} {list(tensor.shape)} */"]
+    # Tensor names come from the model file: never let one end the comment.
+    lines = [f"/* {for_c_comment(tensor.name)}: {tensor.dtype} {list(tensor.shape)} */"]
     lines.append(f"#define {prefix}_DIMS {len(tensor.shape)}")
     lines += [f"#define {prefix}_DIM_{i} {d}" for i, d in enumerate(tensor.shape)]
     lines.append(f"#define {prefix}_TYPE_{tensor.dtype.upper()} 1")
@@ -39,7 +41,7 @@ def render_header(identifier: str, report: ModelReport, arena_bytes: int, commen
     guard = f"{identifier.upper()}_H_"
     macro = identifier.upper()
     lines = [
-        f"/* {comment} */",
+        f"/* {for_c_comment(comment)} */",
         f"#ifndef {guard}",
         f"#define {guard}",
         "",
@@ -78,7 +80,7 @@ def render_source(identifier: str, header_name: str, data: bytes, comment: str) 
         rows.append("  " + ", ".join(f"0x{b:02x}" for b in data[start : start + 12]) + ",")
     return "\n".join(
         [
-            f"/* {comment} */",
+            f"/* {for_c_comment(comment)} */",
             f'#include "{header_name}"',
             "",
             "#if defined(__cplusplus)",

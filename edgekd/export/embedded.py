@@ -30,8 +30,13 @@ BUFFER_ALIGNMENT = 16
 
 
 def read_embedded_metadata(data: bytes) -> dict | None:
-    """The edgekd document inside the model, or None when it carries none (or an unreadable one)."""
+    """The edgekd document inside the model, or None when it carries none (or an unreadable one).
+
+    The model may come from anywhere: anything but a JSON object of modest depth counts as unreadable.
+    """
     from ai_edge_litert import schema_py_generated as schema
+
+    from edgekd.results.document import MAX_NESTING, nesting_depth
 
     try:
         model = schema.Model.GetRootAs(data, 0)
@@ -40,7 +45,8 @@ def read_embedded_metadata(data: bytes) -> dict | None:
             if (entry.Name() or b"").decode(errors="replace") != ENTRY_NAME:
                 continue
             buffer = model.Buffers(entry.Buffer())
-            return json.loads(buffer.DataAsNumpy().tobytes().decode("utf-8"))
+            document = json.loads(buffer.DataAsNumpy().tobytes().decode("utf-8"))
+            return document if isinstance(document, dict) and nesting_depth(document) <= MAX_NESTING else None
     except Exception:  # noqa: BLE001 - a damaged entry is "no metadata", never a crash of inspect
         return None
     return None

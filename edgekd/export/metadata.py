@@ -8,7 +8,6 @@ written beside the model as JSON and inside it (:mod:`edgekd.export.embedded`).
 from __future__ import annotations
 
 import hashlib
-import json
 from pathlib import Path
 
 from edgekd.quantize.inspect import ModelReport
@@ -19,10 +18,12 @@ def results_metadata(model_path: Path) -> dict:
     sidecar = model_path.with_suffix(".results.json")
     if not sidecar.is_file():
         return {"accuracy": None, "accuracy_source": f"no {sidecar.name} beside the model"}
+    from edgekd.results.document import DocumentError, read_results_file
+
     try:
-        document = json.loads(sidecar.read_text(encoding="utf-8"))
-        record = next(iter(document.get("models", {}).values()))
-    except (OSError, ValueError, StopIteration, AttributeError):
+        document = read_results_file(sidecar)
+        record = next(iter((document.get("models") or {}).values()))
+    except (DocumentError, StopIteration):
         return {"accuracy": None, "accuracy_source": f"{sidecar.name} is unreadable"}
     data = document.get("data") or {}
     return {

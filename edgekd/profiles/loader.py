@@ -14,7 +14,7 @@ from pathlib import Path
 
 from edgekd.errors import ProfileError, known_names
 from edgekd.profiles.schema import DeviceProfile
-from edgekd.validation import parse_yaml_mapping, validate
+from edgekd.validation import parse_yaml_mapping, read_text_file, validate
 
 
 @dataclass(frozen=True)
@@ -48,10 +48,7 @@ def search_folders() -> list[tuple[str, Path]]:
 
 def load_profile_file(path: Path) -> DeviceProfile:
     """Load and validate one profile file; errors name the file, the field and the expectation."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ProfileError(f"{path}: cannot read ({exc.strerror})") from None
+    text = read_text_file(path, ProfileError, "profile")
     return validate(
         DeviceProfile, parse_yaml_mapping(text, str(path), ProfileError, "a profile"), str(path), ProfileError
     )

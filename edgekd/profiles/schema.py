@@ -6,14 +6,44 @@ The grammar is documented in ``devices/README.md``; ``schema_version`` lets it e
 from __future__ import annotations
 
 import enum
+import re
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from edgekd.untrusted import has_control_characters
 
 SCHEMA_VERSION = 1
 
 
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# Profile values that reach a command line (ssh, ssh-keyscan, adb, taskset, the agent's flags).
+# A profile is data from wherever the user got it: a value starting with '-' would be read as an
+# option (ssh's -oProxyCommand= runs a command), and a control character can split or hide a word.
+_HOST = re.compile(r"[A-Za-z0-9_.:%\[\]-]+")
+_USER = re.compile(r"[A-Za-z0-9_.@$-]+")
+_SERIAL = re.compile(r"[A-Za-z0-9_.:@-]+")
+_TASKSET_MASK = re.compile(r"(0x)?[0-9A-Fa-f]+")
+
+
+def _no_option_or_control(value: str | None) -> str | None:
+    if value is None:
+        return value
+    if value.startswith("-"):
+        raise ValueError(f"{value!r} starts with '-', which a command would read as an option")
+    if not value.strip():
+        raise ValueError("is empty")
+    if has_control_characters(value):
+        raise ValueError(f"{value!r} holds a control character")
+    return value
+
+
+def _word(value: str | None, pattern: re.Pattern, allowed: str) -> str | None:
+    if _no_option_or_control(value) is not None and not pattern.fullmatch(value):
+        raise ValueError(f"{value!r} may hold only {allowed}")
+    return value
 
 
 class Transport(str, enum.Enum):
@@ -68,6 +98,16 @@ class Runtime(Strict):
     benchmark_binary: str | None = None
     cpu_affinity: str | None = Field(default=None, description="taskset mask, e.g. f0 for big cores")
 
+    @field_validator("python", "delegate_library", "benchmark_binary")
+    @classmethod
+    def _command_word(cls, value: str | None) -> str | None:
+        return _no_option_or_control(value)
+
+    @field_validator("cpu_affinity")
+    @classmethod
+    def _hex_mask(cls, value: str | None) -> str | None:
+        return _word(value, _TASKSET_MASK, "a hexadecimal CPU mask such as f0")
+
 
 class Quantization(Strict):
     supported: list[str]
@@ -82,6 +122,26 @@ class Connection(Strict):
     key_file: str | None = None
     known_hosts: str | None = None
     serial: str | None = None
+
+    @field_validator("host")
+    @classmethod
+    def _host_name(cls, value: str | None) -> str | None:
+        return _word(value, _HOST, "letters, digits and . _ - : % [ ] (a host name or an IP address)")
+
+    @field_validator("user")
+    @classmethod
+    def _user_name(cls, value: str | None) -> str | None:
+        return _word(value, _USER, "letters, digits and . _ - @ $")
+
+    @field_validator("serial")
+    @classmethod
+    def _adb_serial(cls, value: str | None) -> str | None:
+        return _word(value, _SERIAL, "letters, digits and . _ - : @ (as `adb devices` lists it)")
+
+    @field_validator("key_file", "known_hosts")
+    @classmethod
+    def _path(cls, value: str | None) -> str | None:
+        return _no_option_or_control(value)
 
 
 class PowerSource(Strict):

@@ -30,7 +30,8 @@ def compile_for_edgetpu(tflite_path: Path, out_dir: Path, timeout_seconds: float
     with tempfile.TemporaryDirectory(prefix=".edgetpu-", dir=out_dir) as scratch:
         try:
             completed = subprocess.run(  # noqa: S603 - edgetpu_compiler found with shutil.which, fixed flags
-                [executable, "-s", "-o", scratch, str(tflite_path)],
+                # Absolute: a model named "-x.tflite" is never read as one of the compiler's options.
+                [executable, "-s", "-o", scratch, str(Path(tflite_path).absolute())],
                 capture_output=True,
                 text=True,
                 timeout=timeout_seconds,

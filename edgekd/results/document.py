@@ -2,16 +2,25 @@
 
 Schema (documented in the README): ``schema_version``, ``kind``, ``created``,
 ``edgekd_version``, ``versions``, ``seeds``, ``config``, ``data``, ``models`` (role →
-record), ``distillation``, ``benchmarks`` (list), ``timings_s``.
+record), ``distillation``, ``benchmarks`` (list), ``timings_s``. Documents are checked when
+read (:func:`parse_document`): a results.json may come from anywhere.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
+import json
 import platform
 from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, model_validator
 
 import edgekd
+from edgekd.errors import EdgekdError
+from edgekd.untrusted import for_terminal
+from edgekd.validation import validate
 
 RESULTS_SCHEMA_VERSION = 1
 _PACKAGES = ("tensorflow", "keras", "tf-keras", "ai-edge-litert", "numpy", "mnist1d")
@@ -69,3 +78,178 @@ def model_record(
         "format": fmt,
         **extra,
     }
+
+
+class DocumentError(EdgekdError):
+    """A results document (results.json, or a run in the store) that this edgekd cannot read."""
+
+
+# The shape readers rely on (tables, comparisons, reports, plots). Types are strict, so a
+# string where a number belongs is refused here rather than failing in a format string;
+# fields edgekd adds over time and the readers do not use pass through unchecked.
+class _Open(BaseModel):
+    model_config = ConfigDict(extra="allow", strict=True)
+
+
+class _ModelRecord(_Open):
+    format: str | None = None
+    accuracy: float | None = None
+    accuracy_source: str | None = None
+    params: int | None = None
+    macs: int | None = None
+    size_bytes: int | None = None
+    path: str | None = None
+    mode: str | None = None
+    detected_mode: str | None = None
+    warnings: list[str] = []
+
+
+class _Energy(_Open):
+    value_mj: float | None = None
+    source: str | None = None
+    reason: str | None = None
+
+
+class _Benchmark(_Open):
+    model: str
+    device: str
+    ok: bool
+    runs: int | None = None
+    size_bytes: int | None = None
+    latency_ms: dict[str, float | None] | None = None
+    latency_source: str | None = None
+    energy: _Energy | None = None
+    environment: dict[str, Any] | None = None
+    error: str | None = None
+    warnings: list[str] = []
+
+
+class _Budget(_Open):
+    steps: int
+    batch_size: int
+
+
+class _Term(_Open):
+    method: str
+    weight: float
+
+
+class _Feature(_Open):
+    key: str
+    teacher_layer: str
+    student_layer: str
+    teacher_shape: list[int | None]
+    student_shape: list[int | None]
+    adapter: bool
+
+
+class _Ensemble(_Open):
+    teachers: list[dict[str, Any]]
+    weights: list[float]
+
+    @model_validator(mode="after")
+    def _one_weight_per_teacher(self) -> _Ensemble:
+        if len(self.teachers) != len(self.weights):
+            raise ValueError(f"{len(self.teachers)} teachers but {len(self.weights)} weights")
+        return self
+
+
+class _Strategy(_Open):
+    name: str
+    replicas: int
+
+
+class _Distillation(_Open):
+    method: str
+    verdict: str
+    budget: _Budget
+    transfer_samples: int | None = None
+    student_mac_fraction: float | None = None
+    accuracy_kept: float | None = None
+    gain_over_control_points: float | None = None
+    terms: list[_Term] | None = None
+    teacher_outputs: str | None = None
+    augment: list[str] | None = None
+    ensemble: _Ensemble | None = None
+    features: list[_Feature] = []
+    strategy: _Strategy | None = None
+
+
+class _History(_Open):
+    loss: list[float] = []
+    val_accuracy: list[float] = []
+    steps_per_checkpoint: int | None = None
+    stopped_early: bool = False
+    resumed_from: list[int] | None = None
+
+
+class _Data(_Open):
+    name: str | None = None
+    input_shape: list[int | None] = []
+    num_classes: int | None = None
+    train_samples: int | None = None
+    test_samples: int | None = None
+    unlabeled_samples: int | None = None
+
+
+class ResultsDocument(_Open):
+    """The checked shape of a results document (see :func:`new_document` for what is written)."""
+
+    schema_version: int
+    kind: str
+    created: str | None = None
+    edgekd_version: str | None = None
+    versions: dict[str, str] = {}
+    data: _Data | None = None
+    models: dict[str, _ModelRecord] = {}
+    benchmarks: list[_Benchmark] = []
+    distillation: _Distillation | None = None
+    training: dict[str, _History] = {}
+    timings_s: dict[str, float] = {}
+
+
+# Real documents nest about five levels deep; far deeper ones exhaust the recursion of
+# whatever walks them (repr, json.dumps) and are refused when read.
+MAX_NESTING = 64
+
+
+def nesting_depth(value: Any) -> int:
+    """How deeply ``value`` nests (1 for a scalar), counted without recursion and only up to past MAX_NESTING."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        deepest = max(deepest, depth)
+        if deepest > MAX_NESTING:
+            break
+        if isinstance(item, dict):
+            stack += [(v, depth + 1) for v in item.values()]
+        elif isinstance(item, list):
+            stack += [(v, depth + 1) for v in item]
+    return deepest
+
+
+def parse_document(document: Any, source: str) -> dict:
+    """``document`` if it is a results document this edgekd reads, else one ``DocumentError`` naming the field."""
+    if not isinstance(document, dict) or "schema_version" not in document:
+        raise DocumentError(f"{source} is not an edgekd results file (no schema_version)")
+    if nesting_depth(document) > MAX_NESTING:
+        raise DocumentError(f"{source} is nested more than {MAX_NESTING} levels deep; it is not an edgekd results file")
+    version = document["schema_version"]
+    if version != RESULTS_SCHEMA_VERSION or isinstance(version, bool):
+        raise DocumentError(
+            f"{source} (schema {for_terminal(repr(version))}) holds results of another schema version; this edgekd "
+            f"reads schema {RESULTS_SCHEMA_VERSION}: re-run it with this version, or read it with the edgekd that wrote it"
+        )
+    validate(ResultsDocument, document, source, DocumentError)
+    return document
+
+
+def read_results_file(path: Path) -> dict:
+    """A results.json file, parsed and checked (see :func:`parse_document`)."""
+    try:
+        document = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise DocumentError(f"{path} is not a readable results.json ({for_terminal(exc)})") from None
+    except RecursionError:
+        raise DocumentError(f"{path} is nested too deeply to be an edgekd results file") from None
+    return parse_document(document, str(path))

@@ -15,6 +15,7 @@ from edgekd.artifacts import write_text_atomic
 from edgekd.results.plots import all_plots
 from edgekd.results.report import efficiency_sentence, render_markdown
 from edgekd.results.table import BENCH_HEADERS, MODEL_HEADERS, bench_rows, energy_notes, model_rows
+from edgekd.untrusted import for_markdown
 
 _STYLE = """
 body { font-family: system-ui, sans-serif; max-width: 60rem; margin: 2rem auto; padding: 0 1rem; color: #222; }
@@ -111,7 +112,11 @@ def _summary(document: dict) -> str:
 def render_markdown_with_caveats(document: dict) -> str:
     notes = caveats(document)
     text = render_markdown(document).rstrip() + "\n\n## Caveats\n\n"
-    text += "\n".join(f"- {n}" for n in notes) if notes else "None: every figure was measured, and no run warned."
+    text += (
+        "\n".join(f"- {for_markdown(n)}" for n in notes)
+        if notes
+        else "None: every figure was measured, and no run warned."
+    )
     return text + "\n\nThe plots are in report.html.\n"
 
 

@@ -21,6 +21,11 @@ def _pyplot():
     return plt
 
 
+def _plain(label: object) -> str:
+    """A label drawn as the text it is: matplotlib reads text between two '$' as math (and fails on most names)."""
+    return str(label).replace("$", r"\$")
+
+
 def _png(figure) -> bytes:
     plt = _pyplot()
     buffer = io.BytesIO()
@@ -59,9 +64,9 @@ def accuracy_vs_latency(document: dict) -> Plot | None:
     figure, axes = plt.subplots(figsize=(7, 4.2))
     for device in sorted({b["device"] for b, _ in points}):
         mine = [(b["latency_ms"]["p50"], 100 * a, b["model"]) for b, a in points if b["device"] == device]
-        axes.scatter([m[0] for m in mine], [m[1] for m in mine], label=device, s=40)
+        axes.scatter([m[0] for m in mine], [m[1] for m in mine], label=_plain(device), s=40)
         for latency, accuracy, name in mine:
-            axes.annotate(name, (latency, accuracy), textcoords="offset points", xytext=(4, 4), fontsize=8)
+            axes.annotate(_plain(name), (latency, accuracy), textcoords="offset points", xytext=(4, 4), fontsize=8)
         front = pareto_front([(m[0], m[1]) for m in mine])
         if len(front) > 1:
             axes.plot([f[0] for f in front], [f[1] for f in front], linestyle="--", linewidth=1)
@@ -80,7 +85,7 @@ def energy_per_device(document: dict) -> Plot | None:
         return None
     plt = _pyplot()
     figure, axes = plt.subplots(figsize=(7, 0.5 + 0.45 * len(bars)))
-    labels = [f"{b['model']} on {b['device']}" for b in bars]
+    labels = [_plain(f"{b['model']} on {b['device']}") for b in bars]
     values = [b["energy"]["value_mj"] for b in bars]
     hatches = ["" if b["energy"]["source"] == "measured" else "//" for b in bars]
     for index, (value, hatch) in enumerate(zip(values, hatches, strict=True)):
@@ -99,7 +104,9 @@ def model_sizes(document: dict) -> Plot | None:
     plt = _pyplot()
     figure, axes = plt.subplots(figsize=(7, 0.5 + 0.4 * len(records)))
     axes.barh(range(len(records)), [r["size_bytes"] / 1024 for _, r in records], color="#55a868")
-    axes.set_yticks(range(len(records)), [f"{role} ({r.get('format', '?')})" for role, r in records], fontsize=8)
+    axes.set_yticks(
+        range(len(records)), [_plain(f"{role} ({r.get('format', '?')})") for role, r in records], fontsize=8
+    )
     axes.set_xlabel("size on disk (KiB)")
     axes.grid(axis="x", alpha=0.3)
     return "Model size", _png(figure), "Sizes of the files as written (.keras files include the optimizer state)."
@@ -114,7 +121,7 @@ def training_curves(document: dict) -> Plot | None:
     for run, history in training.items():
         per_checkpoint = history.get("steps_per_checkpoint") or 1
         steps = [per_checkpoint * (i + 1) for i in range(len(history["val_accuracy"]))]
-        axes.plot(steps, [100 * v for v in history["val_accuracy"]], marker="o", markersize=3, label=run)
+        axes.plot(steps, [100 * v for v in history["val_accuracy"]], marker="o", markersize=3, label=_plain(run))
     axes.set_xlabel("optimizer step")
     axes.set_ylabel("validation accuracy (%)")
     axes.legend(fontsize=8)
@@ -137,7 +144,7 @@ def latency_distribution(document: dict) -> Plot | None:
                 axes.scatter(
                     [latency[key]], [index], marker=marker, color=color, s=30, label=key if index == 0 else None
                 )
-    axes.set_yticks(range(len(benches)), [f"{b['model']} on {b['device']}" for b in benches], fontsize=8)
+    axes.set_yticks(range(len(benches)), [_plain(f"{b['model']} on {b['device']}") for b in benches], fontsize=8)
     axes.set_xscale("log")
     axes.set_xlabel("latency (ms, log scale, measured)")
     axes.legend(fontsize=8)

@@ -1,4 +1,8 @@
-"""report.md: a readable account of a run, every figure with its source."""
+"""report.md: a readable account of a run, every figure with its source.
+
+Every value from the document is escaped as it goes in (a results.json may come from
+anywhere): plain text through ``for_markdown``, names in code spans through ``markdown_code``.
+"""
 
 from __future__ import annotations
 
@@ -12,20 +16,23 @@ from edgekd.results.table import (
     model_rows,
     percent,
 )
+from edgekd.untrusted import for_markdown as text
+from edgekd.untrusted import markdown_code as code
 
 
 def render_markdown(document: dict) -> str:
-    data = document.get("data", {})
+    data = document.get("data") or {}
+    versions = document.get("versions") or {}
     lines = [
-        f"# edgekd {document['kind']} report",
+        f"# edgekd {text(document.get('kind'))} report",
         "",
-        f"Created {document['created']} with edgekd {document['edgekd_version']} "
-        f"(TensorFlow {document['versions'].get('tensorflow')}, LiteRT {document['versions'].get('ai-edge-litert')}).",
+        f"Created {text(document.get('created'))} with edgekd {text(document.get('edgekd_version'))} "
+        f"(TensorFlow {text(versions.get('tensorflow'))}, LiteRT {text(versions.get('ai-edge-litert'))}).",
         "",
         "## Data",
         "",
-        f"`{data.get('name')}`: inputs {tuple(data.get('input_shape', []))}, {data.get('num_classes')} classes, "
-        f"{count(data.get('train_samples'))} train / {count(data.get('test_samples'))} test samples, "
+        f"{code(data.get('name'))}: inputs {tuple(data.get('input_shape', []))}, {count(data.get('num_classes'))} "
+        f"classes, {count(data.get('train_samples'))} train / {count(data.get('test_samples'))} test samples, "
         f"{count(data.get('unlabeled_samples'))} unlabelled transfer samples.",
         "",
     ]
@@ -43,13 +50,13 @@ def render_markdown(document: dict) -> str:
         lines += [
             "## Distillation",
             "",
-            f"Method `{distillation['method']}` ({method_parameters(distillation)}), "
+            f"Method {code(distillation['method'])} ({text(method_parameters(distillation))}), "
             f"{count(distillation.get('transfer_samples'))} transfer samples, "
             f"{distillation['budget']['steps']} steps of batch {distillation['budget']['batch_size']} for each student.",
             "",
-            f"**{distillation['verdict']}.**",
+            f"**{text(distillation['verdict'])}.**",
             "",
-            *distillation_details(distillation, document.get("training", {})),
+            *distillation_details(distillation, document.get("training") or {}),
             *selection_lines(distillation),
         ]
         if efficiency_sentence(distillation):
@@ -64,12 +71,14 @@ def render_markdown(document: dict) -> str:
             markdown_table(BENCH_HEADERS, bench_rows(benchmarks)),
             "",
         ]
-        lines += [f"- {note}" for note in energy_notes(benchmarks)]
+        lines += [f"- {text(note)}" for note in energy_notes(benchmarks)]
         env = next((b.get("environment") for b in benchmarks if b["ok"]), None)
         if env:
             lines += [
-                f"- Environment: {env.get('runtime')} {env.get('runtime_version')}, {env.get('threads')} thread(s), "
-                f"{env.get('machine')} {env.get('system')}, CPUs {env.get('affinity')}.",
+                text(
+                    f"- Environment: {env.get('runtime')} {env.get('runtime_version')}, {env.get('threads')} "
+                    f"thread(s), {env.get('machine')} {env.get('system')}, CPUs {env.get('affinity')}."
+                ),
                 "",
             ]
     if document.get("timings_s"):
@@ -134,28 +143,30 @@ def distillation_details(distillation: dict, training: dict) -> list[str]:
             if augment
             else ("cached once before training" if outputs == "cached" else "run online")
         )
-        lines.append(f"- Teacher outputs: {how}.")
+        lines.append(f"- Teacher outputs: {text(how)}.")
     ensemble = distillation.get("ensemble")
     if ensemble:
         names = [t.get("path", t.get("role", "?")) for t in ensemble["teachers"]]
         weights = ", ".join(f"{n} x {w:g}" for n, w in zip(names, ensemble["weights"], strict=True))
-        lines.append(f"- Soft targets averaged over {len(names)} teachers: {weights}.")
-    for feature in distillation.get("features", []):
+        lines.append(f"- Soft targets averaged over {len(names)} teachers: {text(weights)}.")
+    for feature in distillation.get("features") or []:
         lines.append(
-            f"- `{feature['key']}`: teacher layer `{feature['teacher_layer']}` {feature['teacher_shape']} "
-            f"<- student layer `{feature['student_layer']}` {feature['student_shape']}"
+            f"- {code(feature['key'])}: teacher layer {code(feature['teacher_layer'])} {feature['teacher_shape']} "
+            f"<- student layer {code(feature['student_layer'])} {feature['student_shape']}"
             + (" through a trainable adapter (not exported)" if feature["adapter"] else "")
             + "."
         )
     strategy = distillation.get("strategy")
     if strategy and strategy.get("name") != "default":
-        lines.append(f"- Trained under `{strategy['name']}` with {strategy['replicas']} replica(s).")
+        lines.append(f"- Trained under {code(strategy['name'])} with {strategy['replicas']} replica(s).")
     for role, history in training.items():
         if history.get("stopped_early"):
-            lines.append(f"- {role} stopped early after {len(history['loss'])} of 10 validation checkpoints.")
+            lines.append(
+                f"- {text(role)} stopped early after {len(history.get('loss') or [])} of 10 validation checkpoints."
+            )
         if history.get("resumed_from"):
             points = ", ".join(str(p) for p in history["resumed_from"])
-            lines.append(f"- {role} was resumed from checkpoint {points} after an interruption.")
+            lines.append(f"- {text(role)} was resumed from checkpoint {points} after an interruption.")
     return [*lines, ""] if lines else []
 
 

@@ -20,9 +20,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from edgekd.errors import EdgekdError
+from edgekd.results.document import parse_document
 
 SCHEMA_VERSION = 2
 BUSY_TIMEOUT_S = 10.0
+# SQLite's LIMIT is a signed 64-bit integer.
+MAX_LIMIT = 2**63 - 1
 
 
 class StoreError(EdgekdError):
@@ -132,6 +135,9 @@ class ResultsStore:
         self._check_file(create)
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreError(f"cannot create the folder of results store {self.path}: {exc.strerror}") from None
+        try:
             # isolation_level=None: transactions are explicit (BEGIN IMMEDIATE), never implicit.
             self.db = sqlite3.connect(self.path, timeout=timeout, isolation_level=None)
             self.db.row_factory = sqlite3.Row
@@ -154,6 +160,11 @@ class ResultsStore:
         # way to corrupt a SQLite database).
         if self.path.is_dir():
             raise StoreError(f"results store {self.path} is a folder; give a file path with --db or EDGEKD_DB")
+        blocking = next((p for p in self.path.parents if p.exists() and not p.is_dir()), None)
+        if blocking is not None:
+            raise StoreError(
+                f"results store {self.path}: {blocking} is a file, not a folder; give --db (or EDGEKD_DB) a path in a folder"
+            )
         if not self.path.exists() and not create:
             raise StoreError(f"no results store at {self.path}; run a command first or give --db")
 
@@ -186,6 +197,17 @@ class ResultsStore:
         except BaseException:
             self.db.execute("ROLLBACK")
             raise
+
+    def check_writable(self) -> None:
+        """Fail now, not after an hour of work, if another process holds the store's write lock (or it is read-only).
+
+        Takes the write lock and lets it go, waiting up to the busy timeout as every write does.
+        """
+        try:
+            self.db.execute("BEGIN IMMEDIATE")
+            self.db.execute("ROLLBACK")
+        except sqlite3.OperationalError as exc:
+            raise self._explain(exc) from None
 
     def schema_version(self) -> int:
         return int(self.db.execute("PRAGMA user_version").fetchone()[0])
@@ -297,15 +319,27 @@ class ResultsStore:
             " (SELECT COUNT(*) FROM benchmarks b WHERE b.run_id = r.id) AS benchmarks"
             f" FROM runs r {where} ORDER BY r.id DESC"
         )
-        if limit:
-            query += f" LIMIT {int(limit)}"
+        if limit is not None:
+            if not 1 <= limit <= MAX_LIMIT:
+                raise StoreError(f"limit {limit} is outside 1..{MAX_LIMIT}; give a positive count of runs")
+            query += " LIMIT ?"
+            values.append(limit)
         return [RunSummary(**dict(row)) for row in self.db.execute(query, values)]
 
     def document(self, run_id: int) -> dict:
-        row = self.db.execute("SELECT document FROM runs WHERE id = ?", (run_id,)).fetchone()
+        """Run ``run_id``'s results document, checked like a results.json (a store file may come from anywhere)."""
+        row = self.db.execute("SELECT document, results_schema FROM runs WHERE id = ?", (run_id,)).fetchone()
         if row is None:
             raise StoreError(self._missing(run_id))
-        return json.loads(row["document"])
+        try:
+            document = json.loads(row["document"])
+        except (ValueError, RecursionError):
+            raise StoreError(f"run {run_id} in {self.path} holds no readable results document") from None
+        if isinstance(document, dict) and "schema_version" not in document:
+            # Early runs kept their schema version only in the row.
+            parse_document({**document, "schema_version": row["results_schema"]}, f"run {run_id} in {self.path}")
+            return document
+        return parse_document(document, f"run {run_id} in {self.path}")
 
     def artifacts(self, run_id: int) -> list[dict]:
         rows = self.db.execute(

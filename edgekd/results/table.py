@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from edgekd.untrusted import for_markdown, for_terminal
+
 
 def format_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
-    """Left-aligned columns separated by two spaces."""
-    cells = [[str(h) for h in headers]] + [["" if c is None else str(c) for c in row] for row in rows]
+    """Left-aligned columns separated by two spaces; cells are shown without control characters."""
+    cells = [[str(h) for h in headers]] + [["" if c is None else for_terminal(c) for c in row] for row in rows]
     widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
     lines = ["  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip() for row in cells]
     lines.insert(1, "  ".join("-" * w for w in widths))
@@ -15,9 +17,10 @@ def format_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> st
 
 
 def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
+    """A Markdown table; every cell is plain text (no HTML, no cell break) whatever the document held."""
     head = "| " + " | ".join(headers) + " |"
     rule = "|" + "|".join("---" for _ in headers) + "|"
-    body = ["| " + " | ".join("" if c is None else str(c) for c in row) + " |" for row in rows]
+    body = ["| " + " | ".join("" if c is None else for_markdown(c) for c in row) + " |" for row in rows]
     return "\n".join([head, rule, *body])
 
 
@@ -43,7 +46,7 @@ def milliseconds(value: float | None) -> str:
 def energy(entry: dict | None) -> str:
     if not entry or entry.get("value_mj") is None:
         return "n/a"
-    return f"{entry['value_mj']:.4g} mJ ({entry['source']})"
+    return f"{entry['value_mj']:.4g} mJ ({entry.get('source') or 'source not recorded'})"
 
 
 MODEL_HEADERS = ("model", "format", "accuracy", "measured by", "params", "MACs", "size")
@@ -51,19 +54,20 @@ MODEL_HEADERS = ("model", "format", "accuracy", "measured by", "params", "MACs",
 
 def learned_percent(record: dict) -> str:
     """The accuracy, marked when it is within a few points of chance (the model learned nothing usable)."""
-    return percent(record["accuracy"]) + (" (did not learn)" if record.get("did_not_learn") else "")
+    return percent(record.get("accuracy")) + (" (did not learn)" if record.get("did_not_learn") else "")
 
 
 def model_rows(models: dict) -> list[list[str]]:
+    """One row per model record; a figure the record lacks shows as n/a."""
     return [
         [
             role,
-            m["format"],
+            m.get("format") or "n/a",
             learned_percent(m),
-            m["accuracy_source"].split(" on ")[0],
-            count(m["params"]),
-            count(m["macs"]),
-            kib(m["size_bytes"]),
+            (m.get("accuracy_source") or "n/a").split(" on ")[0],
+            count(m.get("params")),
+            count(m.get("macs")),
+            kib(m.get("size_bytes")),
         ]
         for role, m in models.items()
     ]
