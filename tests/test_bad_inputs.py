@@ -226,7 +226,7 @@ CATALOGUE = [
     ("distill: NaN in the data", ["distill", "--teacher", "{teacher}", "--data", "npz:{nan_data}", "--out", "{out}"], ["NaN"]),
     ("distill: strings instead of numbers", ["distill", "--teacher", "{teacher}", "--data", "npz:{text_data}", "--out", "{out}"], ["x_train"]),
     ("distill: student bigger than the teacher", ["distill", "--teacher", "{teacher}", "--student", "conv:width=12", "--data", TINY_DATA, "--out", "{out}"], ["not fewer than the teacher"]),
-    ("distill: unknown student", ["distill", "--teacher", "{teacher}", "--student", "resnet", "--data", TINY_DATA, "--out", "{out}"], ["unknown model builder"]),
+    ("distill: unknown student", ["distill", "--teacher", "{teacher}", "--student", "transformer", "--data", TINY_DATA, "--out", "{out}"], ["unknown model builder"]),
     ("distill: unknown method", ["distill", "--teacher", "{teacher}", "--method", "dkdd", "--data", TINY_DATA, "--out", "{out}"], ["unknown distillation method 'dkdd'; known: at, dist, dkd, fitnet, kd, rkd"]),
     ("distill: output under a file", ["distill", "--teacher", "{teacher}", "--data", TINY_DATA, "--out", "{a_file}/out"], ["a_file is a file, not a folder"]),
     ("distill: a named pipe as the teacher", ["distill", "--teacher", "{pipe_keras}", "--data", TINY_DATA, "--out", "{out}"], ["pipe.keras", "named pipe"]),
