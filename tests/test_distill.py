@@ -346,3 +346,37 @@ def test_teacher_and_data_with_different_class_counts_are_refused(teacher_file, 
     args[args.index("--data") + 1] = f"npz:{data}"
     assert_clean_failure(invoke(*args), "the teacher has 10 outputs but the data has 3 classes")
     assert not (tmp_path / "out").exists()
+
+
+def test_cached_teacher_logits_belong_to_their_inputs(tiny_dataset):
+    from edgekd.distill.distiller import cached_targets
+    from edgekd.distill.step import LABELS, TEACHER_LOGITS, ensemble_logits
+    from edgekd.models.builders import get_builder
+    from edgekd.models.evaluate import predict_logits
+    from edgekd.progress import SILENT
+
+    # Untrained teachers: every input still gets its own logits, which is all this checks.
+    first, second = (get_builder("cnn").build(tiny_dataset.input_shape, 10) for _ in range(2))
+    x = tiny_dataset.x_train[:300]
+    labels = tiny_dataset.y_train[:300]
+    alone = cached_targets([first], (1.0,), (), 1.0, x, labels, SILENT)
+    np.testing.assert_array_equal(alone[LABELS], labels)
+    np.testing.assert_allclose(alone[TEACHER_LOGITS], predict_logits(first, x), rtol=1e-5, atol=1e-5)
+    both = cached_targets([first, second], (3.0, 1.0), (), 2.0, x, labels, SILENT)
+    expected = ensemble_logits([predict_logits(first, x), predict_logits(second, x)], (3.0, 1.0), 2.0)
+    np.testing.assert_allclose(both[TEACHER_LOGITS], np.asarray(expected), rtol=1e-5, atol=1e-5)
+
+
+def test_the_scratch_control_trains_on_the_distilled_students_budget(tiny_dataset):
+    from edgekd.distill.distiller import DistillationSettings, distill
+    from edgekd.distill.losses import make_objective
+    from edgekd.models.builders import get_builder
+
+    teacher = get_builder("cnn").build(tiny_dataset.input_shape, 10)
+    student = get_builder("mlp").build(tiny_dataset.input_shape, 10, hidden=8)
+    outcome = distill(teacher, student, tiny_dataset, make_objective("kd", 10), DistillationSettings(1, 128, 1e-3, 0))
+    assert outcome.transfer_samples == 3000
+    # Both train whole checkpoints: the budget's 32 steps round up to 10 checkpoints of 4.
+    assert outcome.scratch_history.steps == outcome.kd_history.steps == 40 and outcome.budget.steps == 32
+    assert len(outcome.scratch_history.loss) == len(outcome.kd_history.loss)
+    assert outcome.student_scratch.count_params() == outcome.student_kd.count_params()
