@@ -69,7 +69,10 @@ def test_clustering_limits_distinct_weights(pipeline_run, tmp_path):
     assert record["gzip_bytes"] < 0.5 * record["size_bytes"]
     # Every kernel in the file holds at most 8 distinct values (32 or 64 clusters would pass the
     # gzip ratio above); the unclustered student's kernels hold hundreds.
-    clustered, dense = weight_kernels(target.read_bytes()), weight_kernels((out / "student_float32.tflite").read_bytes())
+    clustered, dense = (
+        weight_kernels(target.read_bytes()),
+        weight_kernels((out / "student_float32.tflite").read_bytes()),
+    )
     assert len(clustered) == len(dense) >= 3
     assert all(len(np.unique(kernel)) <= 8 for kernel in clustered.values()), {
         name: len(np.unique(kernel)) for name, kernel in clustered.items()

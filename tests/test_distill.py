@@ -260,7 +260,6 @@ def test_early_stopping_stops_when_validation_stops_improving(tiny_dataset):
 
 def test_a_diverging_run_stops_naming_the_checkpoint_and_keeps_the_last_good_one(tiny_dataset, tmp_path):
     from edgekd.distill.trainer import TrainingControl
-
     from edgekd.models.frameworks import Framework, keras_module
 
     folder = CheckpointFolder(tmp_path / "checkpoints", {"a": 1})
