@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -195,3 +197,34 @@ def sshd(tmp_path_factory):
     server = start_sshd(tmp_path_factory.mktemp("sshd"))
     yield server
     server.stop()
+
+
+@dataclass(frozen=True)
+class StandInAdb:
+    """The stand-in phone of ``stand_in_adb``: its ``/data/local/tmp`` here, and the log of adb calls."""
+
+    scratch: Path
+    log: Path
+
+    def calls(self) -> list[list[str]]:
+        """Every adb call's arguments, in order."""
+        return [json.loads(line) for line in self.log.read_text().splitlines()] if self.log.exists() else []
+
+
+@pytest.fixture
+def stand_in_adb(tmp_path, monkeypatch) -> StandInAdb:
+    """The suite's one stand-in `adb` (tests/stand_in_adb.py) first on PATH, with a fresh phone."""
+    phone = StandInAdb(tmp_path / "phone-data-local-tmp", tmp_path / "adb-calls.jsonl")
+    phone.scratch.mkdir()
+    (phone.scratch / "benchmark_model").write_bytes(b"\x7fELF stands in for LiteRT's benchmark_model")
+    launcher = tmp_path / "adb-bin" / "adb"
+    launcher.parent.mkdir()
+    launcher.write_text(
+        f"#!{sys.executable}\nimport sys\nsys.path.insert(0, {str(CHECKOUT)!r})\n"
+        "from tests.stand_in_adb import main\nsys.exit(main(sys.argv[1:]))\n"
+    )
+    launcher.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{launcher.parent}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.setenv("STAND_IN_ADB_ROOT", str(phone.scratch))
+    monkeypatch.setenv("STAND_IN_ADB_LOG", str(phone.log))
+    return phone
