@@ -163,7 +163,10 @@ MUTANTS = (
             ),
         ),
         ("tests/test_quantize.py::test_int8_calibration_covers_every_representative_sample",),
-        ("tests/test_quantize.py::test_int8_is_fully_integer_and_within_a_few_points_of_float",),
+        (
+            "tests/test_cli.py::test_int8_stays_within_its_band_of_the_float_model",
+            "tests/test_quantize.py::test_int8_is_fully_integer_and_within_a_few_points_of_float",
+        ),
     ),
     Mutant(
         "p99-is-the-mean",
@@ -194,6 +197,7 @@ MUTANTS = (
             "tests/test_artifacts.py::test_a_write_that_fails_before_it_is_on_disk_keeps_the_old_file",
             "tests/test_faults.py::test_a_full_disk_during_a_model_write_keeps_the_old_model",
         ),
+        ("tests/test_faults.py::test_a_full_disk_during_a_model_write_keeps_the_old_model",),
     ),
 )
 
