@@ -32,7 +32,7 @@ def test_battery_parser_multiplies_microamps_by_microvolts():
 
     assert parse_battery("-412000\n3870000\n") == pytest.approx(0.412 * 3.87)
     assert parse_battery("412000\n3870000") == pytest.approx(0.412 * 3.87), "the sign differs by vendor"
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="expected current_now and voltage_now"):
         parse_battery("cat: current_now: No such file or directory")
 
 
