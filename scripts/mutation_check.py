@@ -38,7 +38,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 # Everything a test run needs; build outputs, caches and earlier runs stay behind.
-IGNORED = shutil.ignore_patterns(".git", "__pycache__", ".pytest_cache", "*.egg-info", "build", "dist", "runs")
+IGNORED = shutil.ignore_patterns(
+    ".git", "__pycache__", ".pytest_cache", "*.egg-info", "build", "dist", "runs", ".venv", "venv"
+)
 TEST_TIMEOUT_S = 900
 
 
