@@ -1,14 +1,11 @@
 """The adb runner: command construction and the benchmark_model parser on its real recorded format.
 
-No phone or emulator is reachable here, so a stand-in `adb` on PATH records its arguments and
-answers `benchmark_model` with the output format LiteRT's tool prints (shared/reference/FACTS.md).
+No phone or emulator is reachable here, so the suite's stand-in `adb` (tests/stand_in_adb.py,
+also used by the deploy tests) records its arguments and answers `benchmark_model` with the
+output format LiteRT's tool prints (shared/reference/FACTS.md).
 """
 
-import json
-import os
 import shlex
-import stat
-import sys
 
 import pytest
 
@@ -19,47 +16,7 @@ from edgekd.bench.runners import BenchSettings
 from edgekd.errors import BenchmarkError
 from edgekd.profiles.loader import get_profile
 from tests.conftest import assert_clean_failure, invoke
-
-RECORDED = """\
-STARTING!
-Log parameter values verbosely: [0]
-Graph: [/data/local/tmp/model.tflite]
-count=50 first=60000 curr=58000 min=55000 max=70000 avg=58000 std=2000 p5=56000 median=57500 p95=62000
-count=1000 first=52162 curr=49785 min=49088 max=686105 avg=63743.2 std=60716 p5=49620 median=51891 p95=68628
-Inference timings in us: Init: 119515, First inference: 87112, Warmup (avg): 58147.4, Inference (avg): 63743.2
-Memory footprint delta from the start of the tool (MB): init=3.2 overall=10.5
-Overall peak memory footprint (MB) via periodic monitoring: 12.4
-"""
-
-
-# `adb shell dumpsys thermalservice` on a Samsung A52 5G, Android 12 (android.stackexchange.com/q/246774).
-THERMALSERVICE = """\
-IsStatusOverride: false
-ThermalEventListeners:
-        callbacks: 1
-        killed: false
-        broadcasts count: -1
-ThermalStatusListeners:
-        callbacks: 4
-        killed: false
-        broadcasts count: -1
-Thermal Status: 0
-Cached temperatures:
-        Temperature{mValue=0.0, mType=2, mName=SUBBAT, mStatus=0}
-        Temperature{mValue=25.6, mType=0, mName=AP, mStatus=0}
-        Temperature{mValue=23.8, mType=2, mName=BAT, mStatus=0}
-        Temperature{mValue=24.7, mType=3, mName=LRB, mStatus=0}
-HAL Ready: true
-HAL connection:
-        ThermalHAL 2.0 connected: yes
-Current temperatures from HAL:
-        Temperature{mValue=25.6, mType=0, mName=AP, mStatus=0}
-        Temperature{mValue=23.8, mType=2, mName=BAT, mStatus=0}
-        Temperature{mValue=24.7, mType=3, mName=LRB, mStatus=0}
-        Temperature{mValue=25.7, mType=5, mName=PA, mStatus=0}
-        Temperature{mValue=0.0, mType=4, mName=USB, mStatus=0}
-Current cooling devices from HAL:
-"""
+from tests.stand_in_adb import RECORDED_BENCHMARK, THERMALSERVICE
 
 
 def test_thermalservice_parser_reads_status_and_the_hottest_cpu_gpu_or_skin():
@@ -75,12 +32,12 @@ def test_battery_parser_multiplies_microamps_by_microvolts():
 
     assert parse_battery("-412000\n3870000\n") == pytest.approx(0.412 * 3.87)
     assert parse_battery("412000\n3870000") == pytest.approx(0.412 * 3.87), "the sign differs by vendor"
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="expected current_now and voltage_now"):
         parse_battery("cat: current_now: No such file or directory")
 
 
 def test_parser_reads_the_measured_runs_not_the_warmup():
-    result = parse_benchmark_model(RECORDED, "pixel4")
+    result = parse_benchmark_model(RECORDED_BENCHMARK, "pixel4")
     summary = result["summary_ms"]
     assert (
         summary["count"] == 1000
@@ -105,39 +62,6 @@ def test_command_is_pinned_threaded_and_names_the_delegate():
 
 
 @pytest.fixture
-def fake_adb(tmp_path, monkeypatch):
-    log = tmp_path / "adb.log"
-    script = tmp_path / "bin" / "adb"
-    script.parent.mkdir()
-    script.write_text(f"""#!{sys.executable}
-import json, os, sys
-THERMAL = {THERMALSERVICE!r}
-args = sys.argv[1:]
-open({str(log)!r}, "a").write(json.dumps(args) + "\\n")
-if args[:1] == ["-s"]:
-    args = args[2:]
-if args[0] == "shell" and "benchmark_model" in args[1] and "--graph" in args[1]:
-    import time
-    time.sleep(0.3)  # long enough for the battery sampler's first reading
-    print({RECORDED!r})
-elif args[0] == "shell" and args[1].endswith("/status"):
-    print(os.environ.get("FAKE_BATTERY_STATUS", "Discharging"))
-elif args[0] == "shell" and "current_now" in args[1]:
-    print("-412000\\n3870000")
-elif args[0] == "shell" and args[1] == "dumpsys thermalservice":
-    calls = {str(tmp_path / "thermal.count")!r}
-    count = int(open(calls).read()) if os.path.exists(calls) else 0
-    open(calls, "w").write(str(count + 1))
-    print(THERMAL.replace("Thermal Status: 0", "Thermal Status: %d" % (0 if count == 0 else 2)))
-elif args[0] == "shell" and "getprop" in args[1]:
-    print({{"ro.product.model": "Pixel 4", "ro.build.version.release": "13", "ro.product.cpu.abi": "arm64-v8a"}}.get(args[1].split()[-1], ""))
-""")
-    script.chmod(script.stat().st_mode | stat.S_IEXEC)
-    monkeypatch.setenv("PATH", f"{script.parent}{os.pathsep}{os.environ['PATH']}")
-    return log
-
-
-@pytest.fixture
 def model_file(int8_model_file, tmp_path):
     # A hostile name: the device must never see it, and nothing on this side may run it.
     path = tmp_path / "x'; touch pwned; '.tflite"
@@ -145,7 +69,7 @@ def model_file(int8_model_file, tmp_path):
     return path
 
 
-def test_adb_benchmark_pushes_runs_parses_and_cleans_up(fake_adb, model_file, tmp_path):
+def test_adb_benchmark_pushes_runs_parses_and_cleans_up(stand_in_adb, model_file, tmp_path):
     binary = tmp_path / "benchmark_model"
     binary.write_bytes(b"\x7fELF fake")
     result = benchmark(
@@ -154,17 +78,18 @@ def test_adb_benchmark_pushes_runs_parses_and_cleans_up(fake_adb, model_file, tm
     assert result["ok"] and result["runner"] == "adb" and result["runs"] == 1000
     assert result["latency_ms"]["mean"] == pytest.approx(63.7432) and result["latency_ms"]["p99"] is None
     assert result["latency_source"] == "measured (benchmark_model summary)"
-    calls = [json.loads(line) for line in fake_adb.read_text().splitlines()]
+    calls = stand_in_adb.calls()
     pushes = [c for c in calls if c[0] == "push"]
     assert pushes[0][1] == str(binary) and pushes[1][1] == str(model_file)
     assert pushes[1][2].endswith("/model.tflite"), "the device never sees the local file name"
     run = next(c for c in calls if c[0] == "shell" and "--graph" in c[1])
     assert shlex.split(run[1])[:2] == ["taskset", "f0"]
     assert calls[-1][0] == "shell" and shlex.split(calls[-1][1])[:2] == ["rm", "-rf"]
+    assert list(stand_in_adb.scratch.glob("edgekd-*")) == [], "the remote folder is removed"
     assert not (tmp_path / "pwned").exists()
 
 
-def test_adb_without_a_benchmark_binary_says_what_to_set(fake_adb, model_file):
+def test_adb_without_a_benchmark_binary_says_what_to_set(stand_in_adb, model_file):
     with pytest.raises(BenchmarkError, match="no benchmark_model binary"):
         benchmark(model_file, get_profile("pixel4"), BenchSettings())
 
@@ -175,13 +100,13 @@ def test_adb_missing_says_how_to_install(model_file, monkeypatch, tmp_path):
         benchmark(model_file, get_profile("pixel4"), BenchSettings(benchmark_binary="/data/local/tmp/benchmark_model"))
 
 
-def test_devices_check_over_adb(fake_adb):
+def test_devices_check_over_adb(stand_in_adb):
     result = invoke("devices", "check", "pixel4")
     assert result.exit_code == 0, result.stderr
     assert "Pixel 4" in result.stdout and "Android 13" in result.stdout
 
 
-def test_bench_cli_passes_the_binary(fake_adb, model_file, tmp_path):
+def test_bench_cli_passes_the_binary(stand_in_adb, model_file, tmp_path):
     binary = tmp_path / "benchmark_model"
     binary.write_bytes(b"fake")
     ok = invoke("bench", str(model_file), "--device", "pixel4", "--benchmark-binary", str(binary), "--json")
@@ -190,7 +115,7 @@ def test_bench_cli_passes_the_binary(fake_adb, model_file, tmp_path):
     assert_clean_failure(missing, "no benchmark_model binary")
 
 
-def test_adb_samples_the_battery_and_reads_thermal_status(fake_adb, model_file, tmp_path):
+def test_adb_samples_the_battery_and_reads_thermal_status(stand_in_adb, model_file, tmp_path):
     result = benchmark(
         model_file, get_profile("pixel4"), BenchSettings(benchmark_binary="/data/local/tmp/benchmark_model")
     ).as_dict()
@@ -205,8 +130,8 @@ def test_adb_samples_the_battery_and_reads_thermal_status(fake_adb, model_file, 
     )
 
 
-def test_a_charging_phone_gives_no_energy_measurement_and_says_why(fake_adb, model_file, monkeypatch):
-    monkeypatch.setenv("FAKE_BATTERY_STATUS", "Charging")
+def test_a_charging_phone_gives_no_energy_measurement_and_says_why(stand_in_adb, model_file, monkeypatch):
+    monkeypatch.setenv("STAND_IN_BATTERY_STATUS", "Charging")
     result = benchmark(
         model_file, get_profile("pixel4"), BenchSettings(benchmark_binary="/data/local/tmp/benchmark_model")
     ).as_dict()
@@ -214,7 +139,7 @@ def test_a_charging_phone_gives_no_energy_measurement_and_says_why(fake_adb, mod
     assert "the phone is charging" in result["energy"]["reason"] and "adb tcpip" in result["energy"]["reason"]
 
 
-def test_the_gpu_profile_says_what_the_delegate_will_do_with_the_model(fake_adb, model_file, cumsum_model_report):
+def test_the_gpu_profile_says_what_the_delegate_will_do_with_the_model(stand_in_adb, model_file, cumsum_model_report):
     from edgekd.bench.delegates import delegate_warnings
     from edgekd.profiles.schema import Delegate
 

@@ -53,6 +53,22 @@ def test_atomic_file_write_keeps_the_old_file_on_failure(tmp_path, monkeypatch):
     assert [p.name for p in tmp_path.iterdir()] == ["model.tflite"]
 
 
+def test_a_write_that_fails_before_it_is_on_disk_keeps_the_old_file(tmp_path, monkeypatch):
+    # The data is written and flushed, then fsync fails (a full disk can report it there): the
+    # file must not have been moved into place yet.
+    path = tmp_path / "model.tflite"
+    path.write_bytes(b"old")
+
+    def failing_fsync(fd):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", failing_fsync)
+    with pytest.raises(OutputError, match="No space left on device; nothing was written"):
+        write_bytes_atomic(path, b"new model")
+    assert path.read_bytes() == b"old"
+    assert [p.name for p in tmp_path.iterdir()] == ["model.tflite"], "no temporary file is left"
+
+
 def test_atomic_write_respects_umask(tmp_path):
     path = tmp_path / "a.bin"
     write_bytes_atomic(path, b"1")

@@ -30,6 +30,9 @@ def test_latency_stats_on_known_samples():
     assert stats.p50 == pytest.approx(3.0)
     assert stats.std == pytest.approx(np.std([1, 2, 3, 4, 100], ddof=1))
     assert stats.p90 == pytest.approx(np.percentile([1, 2, 3, 4, 100], 90))
+    # The tail is the tail: 96.16 ms, nowhere near the mean (22 ms) that a slow outlier inflates.
+    assert stats.p99 == pytest.approx(96.16)
+    assert stats.iqr == pytest.approx(4.0 - 2.0)
 
 
 def test_stability_warnings():

@@ -1,6 +1,7 @@
 """The CLI end to end on a small config, and every bad input: one line, non-zero exit, nothing half-written."""
 
 import json
+import re
 import subprocess
 import sys
 
@@ -20,9 +21,9 @@ EXPECTED_FILES = {
 }
 
 
-def test_run_writes_models_results_and_report(pipeline_run):
+def test_the_quick_demo_writes_models_results_and_report(pipeline_run):
     out, document = pipeline_run
-    assert EXPECTED_FILES <= {p.name for p in out.iterdir()}
+    assert EXPECTED_FILES | {"report.html", "training.csv"} <= {p.name for p in out.iterdir()}
     assert not [p for p in out.parent.iterdir() if ".partial-" in p.name], "staging folder left behind"
     models = document["models"]
     for role in ("teacher", "student_kd", "student_scratch", "student_int8", "teacher_float32"):
@@ -33,13 +34,108 @@ def test_run_writes_models_results_and_report(pipeline_run):
     assert "LiteRT" in models["student_int8"]["accuracy_source"]
     assert models["student_int8"]["input"]["dtype"] == "int8" and models["student_int8"]["output"]["dtype"] == "int8"
     assert models["student_int8"]["size_bytes"] * 1.5 < models["student_float32"]["size_bytes"]
-    # int8 accuracy measured by LiteRT stays within a few points of the float student's.
-    assert abs(models["student_int8"]["accuracy"] - models["student_kd"]["accuracy"]) <= 0.04
     assert document["distillation"]["method"] == "kd" and "gain_over_control_points" in document["distillation"]
     assert document["distillation"]["transfer_samples"] == 3000
     for key in ("config", "seeds", "versions", "data", "timings_s"):
         assert document[key], key
     assert document["versions"]["tensorflow"] and document["versions"]["ai-edge-litert"]
+
+
+# The product's claims, on the quick demo. Observed on 2 CPU cores with training seeds 0, 1 and
+# 2: teacher 84.5-87.0%, distilled student 73.2-75.2%, scratch control 65.8-70.0%, int8 within
+# 0.9 points of its float model. Each threshold below sits well inside that range, so that TF's
+# small run-to-run differences on CPU never fail it, and well outside what a broken stage gives
+# (a student taught by shuffled teacher outputs lands at chance, 10%).
+CHANCE = 0.10
+
+
+def test_the_teacher_is_clearly_good(pipeline_run):
+    _, document = pipeline_run
+    # 70%: seven times chance, 15 points under what this budget reaches.
+    assert document["models"]["teacher"]["accuracy"] >= 0.70
+
+
+def test_the_distilled_student_learns_and_is_not_worse_than_its_control(pipeline_run):
+    _, document = pipeline_run
+    kd, scratch = document["models"]["student_kd"]["accuracy"], document["models"]["student_scratch"]["accuracy"]
+    # 55%: 45 points above chance, about 20 under what the distilled student reaches.
+    assert kd >= 0.55, f"distilled student at {kd:.1%}, chance is {CHANCE:.0%}"
+    # Distillation won by 5-7 points here; it may lose by 2 before the claim is in doubt.
+    gain = document["distillation"]["gain_over_control_points"]
+    assert gain >= -2.0, f"distillation lost {-gain:.2f} points to the scratch control"
+    assert gain == pytest.approx(100 * (kd - scratch), abs=1e-3)
+
+
+def test_the_scratch_control_has_the_distilled_students_budget(pipeline_run):
+    _, document = pipeline_run
+    training, budget = document["training"], document["distillation"]["budget"]
+    assert training["student_scratch"]["steps"] == training["student_kd"]["steps"] == budget["steps"]
+    assert document["models"]["student_scratch"]["params"] == document["models"]["student_kd"]["params"]
+
+
+def test_int8_stays_within_its_band_of_the_float_model(pipeline_run):
+    _, document = pipeline_run
+    models = document["models"]
+    int8, float_student = models["student_int8"], models["student_kd"]
+    assert int8["converted_from"] == "student_kd"
+    # 3 points (18 of the 600 test samples): int8 moved the accuracy by under 1 point here.
+    assert abs(int8["accuracy"] - float_student["accuracy"]) <= 0.03
+    assert int8["agreement_with_keras"] >= 0.95
+    # float32 conversion changes nothing a prediction can see.
+    for role, source in (("student_float32", "student_kd"), ("teacher_float32", "teacher")):
+        assert models[role]["agreement_with_keras"] >= 0.99, role
+        assert models[role]["accuracy"] == pytest.approx(models[source]["accuracy"], abs=0.005), role
+
+
+def test_the_verdict_agrees_with_the_numbers(pipeline_run):
+    _, document = pipeline_run
+    kd, scratch = document["models"]["student_kd"]["accuracy"], document["models"]["student_scratch"]["accuracy"]
+    distillation = document["distillation"]
+    verdict = distillation["verdict"]
+    assert verdict.startswith("distillation helped" if kd > scratch else "distillation did not help"), verdict
+    assert f"{kd:.2%} vs {scratch:.2%}" in verdict
+    assert f"({distillation['gain_over_control_points']:+.2f} points" in verdict
+    assert f"{distillation['budget']['steps']} steps" in verdict
+    kept = kd / document["models"]["teacher"]["accuracy"]
+    assert distillation["accuracy_kept"] == pytest.approx(kept, abs=1e-5)
+
+
+def test_the_quick_demo_prints_its_figures_and_says_they_are_reduced(quick_demo):
+    from edgekd.config import demo_config
+
+    out, document, stdout = quick_demo
+    assert document["kind"] == "demo"
+    assert document["config"] == demo_config(quick=True).model_dump(mode="json")
+    note, models_table, verdict, bench_table, *_ = stdout.split("\n\n")
+    assert note.startswith("Reduced run (edgekd demo --quick)") and "not the demo's" in note
+    cells = [re.split(r"\s{2,}", line.strip()) for line in models_table.splitlines()[2:]]
+    rows = {row[0]: row for row in cells}
+    assert set(rows) == set(document["models"])
+    for role, record in document["models"].items():
+        assert f"{100 * record['accuracy']:.2f}%" in rows[role], role
+    assert verdict == document["distillation"]["verdict"]
+    bench_lines = [line for line in bench_table.splitlines()[2:] if not line.startswith("Energy on")]
+    bench_rows = [line.split()[:3] for line in bench_lines]
+    assert bench_rows == [[b["model"], "host", str(b["runs"])] for b in document["benchmarks"]]
+    assert all(b["ok"] and b["runs"] >= 50 for b in document["benchmarks"])
+    assert "Energy on host is absent" in stdout
+    assert f"Results: {out / 'results.json'}   Report: {out / 'report.html'}" in stdout
+
+
+def test_run_from_a_config_file(tmp_path):
+    from edgekd.config import parse_config
+
+    config = tmp_path / "small.yaml"
+    config.write_text(SMALL_CONFIG)
+    out = tmp_path / "out"
+    result = invoke("run", str(config), "--out", str(out))
+    assert result.exit_code == 0, result.stderr
+    assert EXPECTED_FILES <= {p.name for p in out.iterdir()}
+    assert not result.stdout.startswith("Reduced run"), "only the quick demo calls itself reduced"
+    document = json.loads((out / "results.json").read_text())
+    assert document["kind"] == "run"
+    assert document["config"] == parse_config(SMALL_CONFIG).model_dump(mode="json")
+    assert document["data"]["train_samples"] + document["data"]["test_samples"] == 300
 
 
 def test_benchmarks_in_results_are_measured_and_energy_says_why_it_is_absent(pipeline_run):

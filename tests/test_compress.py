@@ -67,6 +67,31 @@ def test_clustering_limits_distinct_weights(pipeline_run, tmp_path):
     assert result.exit_code == 0, result.stderr
     record = json.loads(result.stdout)["models"]["c"]
     assert record["gzip_bytes"] < 0.5 * record["size_bytes"]
+    # Every kernel in the file holds at most 8 distinct values (32 or 64 clusters would pass the
+    # gzip ratio above); the unclustered student's kernels hold hundreds.
+    clustered, dense = (
+        weight_kernels(target.read_bytes()),
+        weight_kernels((out / "student_float32.tflite").read_bytes()),
+    )
+    assert len(clustered) == len(dense) >= 3
+    assert all(len(np.unique(kernel)) <= 8 for kernel in clustered.values()), {
+        name: len(np.unique(kernel)) for name, kernel in clustered.items()
+    }
+    assert all(len(np.unique(kernel)) > 64 for kernel in dense.values())
+
+
+def weight_kernels(tflite: bytes) -> dict[str, np.ndarray]:
+    """The float weight tensors of rank 2 or more (conv and dense kernels) in a .tflite, by name."""
+    from edgekd.quantize.evaluate import make_interpreter
+    from edgekd.quantize.inspect import inspect_tflite
+
+    interpreter = make_interpreter(tflite)
+    interpreter.allocate_tensors()
+    return {
+        tensor.name: interpreter.get_tensor(index)
+        for index, tensor in enumerate(inspect_tflite(tflite).tensors)
+        if tensor.is_constant and tensor.dtype == "float32" and len(tensor.shape) >= 2
+    }
 
 
 @pytest.mark.parametrize(

@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 import json
-import subprocess
 from pathlib import Path
 
 import pytest
 
-from edgekd.bench.ssh import remote_command
-from edgekd.deploy import Answer, SshChannel
 from edgekd.export.embedded import read_embedded_metadata
 from tests.conftest import assert_clean_failure, invoke
 
@@ -67,24 +64,38 @@ def check_installed(target, model_name: str) -> None:
     assert sidecar["model"] == model_name and sidecar["sha256"] == hashlib.sha256(data).hexdigest()
 
 
+# The real ssh client, except that an upload (a remote `cat > FILE`) loses its connection halfway:
+# half the bytes reach the real sshd, then the client is killed. It reports success, as a client
+# that missed the cut would: the checksum on the device must catch it.
+CUTTING_SSH = """#!{python}
+import os, subprocess, sys
+argv = [{real!r}, *sys.argv[1:]]
+if not sys.argv[-1].startswith("cat > "):
+    os.execv(argv[0], argv)
+data = sys.stdin.buffer.read()
+process = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+process.stdin.write(data[: len(data) // 2])
+process.stdin.flush()
+process.kill()
+process.wait()
+"""
+
+
 def test_a_connection_cut_mid_upload_leaves_the_installed_model_intact(device, versions, tmp_path, monkeypatch):
+    import os
+    import shutil
+    import sys
+
     first, second = versions
     target = tmp_path / "board" / "model.tflite"
     assert invoke("deploy", str(first), "--device", device, "--path", str(target)).exit_code == 0
     installed = target.read_bytes()
 
-    def cut_upload(self, data, remote):
-        # Half the bytes, then the ssh client dies: a real dropped connection to the real sshd.
-        argv = self.target.command_line(f"cat > {remote_command(remote)}")
-        process = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        process.stdin.write(data[: len(data) // 2])
-        process.stdin.flush()
-        process.kill()
-        process.wait()
-        # Report success, as a client that missed the cut would: the checksum on the device must catch it.
-        return Answer(0, "", "")
-
-    monkeypatch.setattr(SshChannel, "upload", cut_upload)
+    ssh = tmp_path / "cutting-bin" / "ssh"
+    ssh.parent.mkdir()
+    ssh.write_text(CUTTING_SSH.format(python=sys.executable, real=shutil.which("ssh")))
+    ssh.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{ssh.parent}{os.pathsep}{os.environ['PATH']}")
     cut = invoke("deploy", str(second), "--device", device, "--path", str(target))
     assert_clean_failure(cut, "the upload did not arrive whole", "the installed model was not touched")
     assert target.read_bytes() == installed, "the old model is in place and intact"
@@ -128,50 +139,20 @@ def test_deploy_on_the_host_installs_replaces_and_rolls_back(versions, tmp_path,
     assert sorted(p.name for p in target.parent.iterdir()) == ["model.tflite", "model.tflite.json"]
 
 
-FAKE_ADB = """#!{python}
-# Stands in for adb with a device whose file system is this machine's: shell runs sh, push copies.
-import os, shutil, subprocess, sys
-args = sys.argv[1:]
-if args[:1] == ["-s"]:
-    args = args[2:]
-if args[0] == "shell":
-    sys.exit(subprocess.run(["/bin/sh", "-c", args[1]]).returncode)
-if args[0] == "push":
-    data = open(args[1], "rb").read()
-    if os.environ.get("FAKE_ADB_CUT"):
-        # The cable comes out halfway: adb reports the failure, half the bytes are on the device.
-        open(args[2], "wb").write(data[: len(data) // 2])
-        print("adb: error: failed to copy: connection reset", file=sys.stderr)
-        sys.exit(1)
-    shutil.copyfile(args[1], args[2])
-    print(f"{{args[1]}}: 1 file pushed.")
-    sys.exit(0)
-print("unknown command", file=sys.stderr)
-sys.exit(1)
-"""
-
-
-def test_deploy_over_adb_is_verified_atomic_and_safe_when_the_cable_is_pulled(versions, tmp_path, monkeypatch):
-    import os
-    import stat
-    import sys
-
+def test_deploy_over_adb_is_verified_atomic_and_safe_when_the_cable_is_pulled(
+    stand_in_adb, versions, tmp_path, monkeypatch
+):
     first, second = versions
-    adb = tmp_path / "bin" / "adb"
-    adb.parent.mkdir()
-    adb.write_text(FAKE_ADB.format(python=sys.executable))
-    adb.chmod(adb.stat().st_mode | stat.S_IEXEC)
-    monkeypatch.setenv("PATH", f"{adb.parent}{os.pathsep}{os.environ['PATH']}")
     target = tmp_path / "phone" / "files" / "model.tflite"
     result = invoke("deploy", str(first), "--device", "pixel4", "--path", str(target))
     assert result.exit_code == 0, result.stderr
     check_installed(target, "v1.tflite")
     installed = target.read_bytes()
-    monkeypatch.setenv("FAKE_ADB_CUT", "1")
+    monkeypatch.setenv("STAND_IN_ADB_CUT", "1")
     cut = invoke("deploy", str(second), "--device", "pixel4", "--path", str(target))
     assert_clean_failure(cut, "pixel4: uploading v2.tflite failed", "connection reset")
     assert target.read_bytes() == installed and not list(target.parent.glob("*edgekd-upload*"))
-    monkeypatch.delenv("FAKE_ADB_CUT")
+    monkeypatch.delenv("STAND_IN_ADB_CUT")
     assert invoke("deploy", str(second), "--device", "pixel4", "--path", str(target)).exit_code == 0
     check_installed(target, "v2.tflite")
     assert invoke("deploy", "--rollback", "--device", "pixel4", "--path", str(target)).exit_code == 0
@@ -203,18 +184,10 @@ def test_a_model_over_the_device_memory_budget_is_refused(tmp_path, monkeypatch)
 @pytest.fixture(params=["host", "ssh", "adb"])
 def any_channel(request, tmp_path, monkeypatch):
     """A device of each transport whose file system is this machine's: the host, the loopback sshd, the stand-in adb."""
-    import os
-    import stat
-    import sys
-
     if request.param == "ssh":
         return request.getfixturevalue("device")
     if request.param == "adb":
-        adb = tmp_path / "bin" / "adb"
-        adb.parent.mkdir()
-        adb.write_text(FAKE_ADB.format(python=sys.executable))
-        adb.chmod(adb.stat().st_mode | stat.S_IEXEC)
-        monkeypatch.setenv("PATH", f"{adb.parent}{os.pathsep}{os.environ['PATH']}")
+        request.getfixturevalue("stand_in_adb")
         return "pixel4"
     return "host"
 

@@ -186,6 +186,16 @@ def test_edgetpu_needs_int8(pipeline_run, tmp_path):
 
 def test_inspect_edgetpu_json(pipeline_run):
     out, _ = pipeline_run
-    document = json.loads(invoke("inspect", str(out / "student_int8.tflite"), "--edgetpu", "--json").stdout)
+    from edgekd.quantize.inspect import inspect_tflite
+
+    model = out / "student_int8.tflite"
+    document = json.loads(invoke("inspect", str(model), "--edgetpu", "--json").stdout)
     assert document["detected_mode"] == "int8"
-    assert document["edgetpu"]["ops"] and "op_table" in document["edgetpu"]
+    edgetpu = document["edgetpu"]
+    # The int8 conv student is all Edge TPU ops: every op of the file is judged, and every one maps.
+    operators = [op.op for op in inspect_tflite(model.read_bytes()).operators]
+    assert [v["op"] for v in edgetpu["ops"]] == operators and "CONV_2D" in operators
+    assert all(v["on_edgetpu"] for v in edgetpu["ops"]), edgetpu["ops"]
+    assert edgetpu["model_problems"] == []
+    assert edgetpu["summary"] == f"all {len(operators)} compute ops would map to the Edge TPU (one subgraph)"
+    assert "op_table" in edgetpu

@@ -3,6 +3,7 @@
 import os
 import zipfile
 
+import numpy as np
 import pytest
 
 from edgekd.errors import ModelError
@@ -83,7 +84,9 @@ def test_lambda_layer_is_refused_without_trust(tmp_path):
     model.save(path)
     with pytest.raises(ModelError, match="trust-model"):
         load_model(path)
-    assert load_model(path, trust=True) is not None
+    trusted = load_model(path, trust=True)
+    # Trusted, the Lambda layer runs: it doubles its input.
+    np.testing.assert_allclose(trusted.predict(np.array([[1.0, -2.0, 0.5, 3.0]]), verbose=0), [[2.0, -4.0, 1.0, 6.0]])
 
 
 @pytest.mark.parametrize(
@@ -108,7 +111,9 @@ def test_files_that_are_not_keras_models(tmp_path, content, message):
 def test_truncated_keras_file(tmp_path, teacher_file):
     path = tmp_path / "cut.keras"
     path.write_bytes(teacher_file.read_bytes()[:2000])
-    with pytest.raises(ModelError):
+    with pytest.raises(
+        ModelError, match=r"cut.keras is not a Keras .keras file \(not a zip archive\); it may be truncated"
+    ):
         load_model(path)
 
 

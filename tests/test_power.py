@@ -58,13 +58,23 @@ def test_pmic_and_tegrastats_formats():
     assert agent.parse_tegrastats("RAM 1811/3964MB ... POM_5V_IN 1750/1628 POM_5V_GPU 0/0") == 1.75
 
 
+# What each reader says when its source is missing (the reason lands in the energy's "reason").
+MISSING_SOURCE = {
+    "rapl": "no RAPL zone under /sys/class/powercap",
+    "ina2xx": "no ina2xx hwmon device",
+    "android_battery": "no battery with current_now and voltage_now",
+    "vcgencmd_pmic": r"vcgencmd pmic_read_adc gave no rail readings \(a Raspberry Pi 5 is needed\)",
+    "tegrastats": "tegrastats not found",
+}
+
+
 @pytest.mark.parametrize("reader", sorted(agent.POWER_READERS))
 def test_every_reader_explains_a_missing_source(reader, tmp_path):
     if reader == "vcgencmd_pmic":
         pytest.importorskip("shutil").which("vcgencmd") and pytest.fail(
             "vcgencmd exists here; test needs a machine without it"
         )
-    with pytest.raises(RuntimeError):
+    with pytest.raises(RuntimeError, match=MISSING_SOURCE[reader]):
         agent.POWER_READERS[reader](str(tmp_path))
 
 
@@ -168,8 +178,9 @@ def test_an_external_meter_log_gives_measured_energy(tmp_path, monkeypatch, mode
     (devices / "lab.yaml").write_text(profile)
     monkeypatch.setenv("EDGEKD_DEVICES", str(devices))
     now = time.time()
-    # A USB meter's log with a header, volts and amps; samples from long before the run do not count.
-    rows = ["time,volts,amps", f"{now - 3600},5.0,9.0"] + [f"{now + i * 0.05},5.0,0.6" for i in range(400)]
+    # A USB meter's log with a header, volts and amps, every 50 ms for the next 10 minutes (however
+    # late the benchmark starts, it falls inside); samples from long before the run do not count.
+    rows = ["time,volts,amps", f"{now - 3600},5.0,9.0"] + [f"{now + i * 0.05},5.0,0.6" for i in range(12_000)]
     log.write_text("\n".join(rows) + "\n")
     result = benchmark(model_file, get_profile("lab"), BenchSettings(runs=20, min_seconds=0.3, warmup=2)).as_dict()
     energy = result["energy"]

@@ -140,7 +140,7 @@ def test_concurrent_writers_lose_and_duplicate_nothing(tmp_path):
 
 def test_commands_record_their_runs_and_results_show_them(pipeline_run, results_store):
     out, document = pipeline_run
-    listing = invoke("results", "list", "--kind", "run", "--json")
+    listing = invoke("results", "list", "--kind", "demo", "--json")
     assert listing.exit_code == 0, listing.stderr
     runs = [r for r in json.loads(listing.stdout) if r["out_path"] == str(out.resolve())]
     assert len(runs) == 1 and runs[0]["benchmarks"] == len(document["benchmarks"])
