@@ -86,11 +86,11 @@ MUTANTS = (
         "edgekd/distill/distiller.py",
         (
             Patch(
-                "    targets[TEACHER_LOGITS] = np.asarray(ensemble_logits(all_logits, weights, temperature), "
+                "        targets[TEACHER_LOGITS] = np.asarray(ensemble_logits(self._logits, self.weights, temperature), "
                 "dtype=np.float32)\n",
-                "    targets[TEACHER_LOGITS] = np.random.default_rng(0).permutation(\n"
-                "        np.asarray(ensemble_logits(all_logits, weights, temperature), dtype=np.float32)\n"
-                "    )\n",
+                "        targets[TEACHER_LOGITS] = np.random.default_rng(0).permutation(\n"
+                "            np.asarray(ensemble_logits(self._logits, self.weights, temperature), dtype=np.float32)\n"
+                "        )\n",
             ),
         ),
         ("tests/test_distill.py::test_cached_teacher_logits_belong_to_their_inputs",),
@@ -144,11 +144,10 @@ MUTANTS = (
         "edgekd/distill/distiller.py",
         (
             Patch(
-                "            budget,\n            (x_val, y_val),\n            settings.seed,\n            reporter,\n"
-                '            "scratch control",\n',
+                '            control_model, Recipe(CONTROL, None), budget, "student_scratch", "scratch control", reporter\n',
+                "            control_model,\n            Recipe(CONTROL, None),\n"
                 "            type(budget)(budget.steps // 2, budget.batch_size, budget.learning_rate),\n"
-                "            (x_val, y_val),\n            settings.seed,\n            reporter,\n"
-                '            "scratch control",\n',
+                '            "student_scratch",\n            "scratch control",\n            reporter,\n',
             ),
         ),
         ("tests/test_distill.py::test_the_scratch_control_trains_on_the_distilled_students_budget",),
@@ -187,12 +186,16 @@ MUTANTS = (
                 "            handle.write(data)\n"
                 "            handle.flush()\n"
                 "            os.fsync(handle.fileno())\n"
-                "        os.replace(tmp_name, path)\n",
-                "        os.replace(tmp_name, path)\n"
+                "        if replace:\n"
+                "            os.replace(tmp_name, path)\n",
+                "        if replace:\n"
+                "            os.replace(tmp_name, path)\n"
                 '        with os.fdopen(fd, "wb") as handle:\n'
                 "            handle.write(data)\n"
                 "            handle.flush()\n"
-                "            os.fsync(handle.fileno())\n",
+                "            os.fsync(handle.fileno())\n"
+                "        if replace:\n"
+                "            pass\n",
             ),
         ),
         (
