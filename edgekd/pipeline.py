@@ -159,6 +159,7 @@ def recipes_for(config: PipelineConfig, num_classes: int | None) -> tuple[Recipe
     Returns (recipe, candidates): the recipe is the first candidate under auto.
     """
     distill_config = config.distill
+    augmentations = parse_augmentations(distill_config.augment)
     if distill_config.method == AUTO:
         if distill_config.params or distill_config.augment:
             raise ConfigError(
@@ -171,7 +172,7 @@ def recipes_for(config: PipelineConfig, num_classes: int | None) -> tuple[Recipe
     if distill_config.candidates:
         raise ConfigError(f"distill.candidates are tried by method auto only; the method is {distill_config.method!r}")
     objective = make_objective(distill_config.method, num_classes, distill_config.params)
-    return Recipe(distill_config.method, objective, parse_augmentations(distill_config.augment)), ()
+    return Recipe(distill_config.method, objective, augmentations), ()
 
 
 def objective_for(config: PipelineConfig, num_classes: int | None) -> Objective:
@@ -309,7 +310,7 @@ def distillation_summary(models: dict, loss: dict, outcome) -> dict:
         "recipe": outcome.recipe.spec,
         "transfer_samples": outcome.transfer_samples,
         "budget": {
-            "steps": outcome.budget.steps,
+            "steps": outcome.kd_history.steps,
             "batch_size": outcome.budget.batch_size,
             "learning_rate": outcome.budget.learning_rate,
         },
@@ -321,7 +322,7 @@ def distillation_summary(models: dict, loss: dict, outcome) -> dict:
         summary["selection"] = {
             "candidates": [score.as_dict() for score in outcome.candidates],
             "chosen": outcome.recipe.spec,
-            "fraction_of_budget": round(outcome.candidates[0].steps / outcome.budget.steps, 4),
+            "fraction_of_budget": round(outcome.candidates[0].steps / outcome.kd_history.steps, 4),
             "seconds": round(outcome.selection_seconds, 3),
         }
     not_learned = [role for role, record in models.items() if record.get("did_not_learn")]
@@ -330,7 +331,7 @@ def distillation_summary(models: dict, loss: dict, outcome) -> dict:
         summary["gain_over_control_points"] = round(gain, 3)
         summary["verdict"] = (
             f"distillation {'helped' if gain > 0 else 'did not help'}: {kd['accuracy']:.2%} vs {scratch['accuracy']:.2%} "
-            f"for the scratch control ({gain:+.2f} points, same architecture and {outcome.budget.steps} steps); "
+            f"for the scratch control ({gain:+.2f} points, same architecture and {outcome.kd_history.steps} steps); "
             f"shipped: {outcome.shipped.role} ({outcome.shipped.reason})"
         )
     else:

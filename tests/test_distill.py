@@ -33,6 +33,9 @@ def distill_args(teacher_file: Path, out: Path, *extra: str) -> list[str]:
         TINY_DATA,
         "--epochs",
         "1",
+        # One fixed method (a later --method wins): these tests are about everything but the choice of recipe.
+        "--method",
+        "kd",
         "--out",
         str(out),
         *extra,
@@ -82,10 +85,6 @@ def test_feature_methods_resolve_layers_and_export_the_student_alone(teacher_fil
             ["--method", "kd+fitnet", "--param", "fitnet.student_layer=conv9"],
             ["the student has no layer 'conv9'; its layers: as_image, conv1, conv2, flatten, logits"],
         ),
-        (
-            ["--method", "at", "--param", "at.teacher_layer=conv1"],
-            ["at: teacher 'conv1' (40 positions x 32) and student 'conv2' (10 positions x 16)", "same resolution"],
-        ),
         (["--method", "at", "--student", "mlp"], ["has no feature maps"]),
         (["--teacher-weight", "1", "--teacher-weight", "2"], ["2 teacher weights for 1 teachers"]),
         (["--augment", "blur"], ["unknown augmentation 'blur'; known: mixup, noise, shift"]),
@@ -94,7 +93,6 @@ def test_feature_methods_resolve_layers_and_export_the_student_alone(teacher_fil
     ],
     ids=[
         "missing layer",
-        "positions differ",
         "no feature maps",
         "weights count",
         "augmentation",
@@ -111,6 +109,26 @@ def test_bad_distillation_setups_fail_before_training_and_write_nothing(teacher_
     assert_clean_failure(result, *fragments)
     assert "distilling" not in result.stderr
     assert list(tmp_path.iterdir()) == [], "no output and no checkpoint folder"
+
+
+def test_feature_maps_at_different_resolutions_are_pooled_to_the_smaller_grid(teacher_file, tmp_path):
+    """The teacher's conv1 has 40 positions, the student's conv2 10: the teacher's map is averaged down, not refused."""
+    out = tmp_path / "at"
+    result = invoke(*distill_args(teacher_file, out, "--method", "kd+at", "--param", "at.teacher_layer=conv1", "--json"))
+    assert result.exit_code == 0, result.stderr
+    (feature,) = json.loads(result.stdout)["distillation"]["features"]
+    assert (feature["teacher_shape"], feature["student_shape"]) == ([40, 32], [10, 16])
+    assert feature["resampled_to"] == [1, 10]
+
+
+def test_area_resampling_averages_neighbouring_positions():
+    from edgekd.distill.features import FeatureShape, flatten_feature
+
+    maps = np.arange(2 * 4 * 4 * 3, dtype=np.float32).reshape(2, 4, 4, 3)
+    pooled = flatten_feature(maps, FeatureShape.of((None, 4, 4, 3)), (2, 2))
+    assert pooled.shape == (2, 4, 3)
+    np.testing.assert_allclose(pooled[0, 0], maps[0, :2, :2].mean(axis=(0, 1)))
+    np.testing.assert_allclose(pooled[1, 3], maps[1, 2:, 2:].mean(axis=(0, 1)))
 
 
 def test_ensemble_with_augmentation_runs_the_teachers_online(teacher_file, tmp_path):

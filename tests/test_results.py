@@ -60,9 +60,10 @@ def test_an_older_store_is_migrated_in_place(tmp_path):
     db.commit()
     db.close()
     with ResultsStore(path) as store:
-        assert store.schema_version() == SCHEMA_VERSION == 2
+        assert store.schema_version() == SCHEMA_VERSION == 3
         assert store.document(1)["kind"] == "distill", "the old run survives the migration"
         assert store.artifacts(1) == []
+        assert "benchmarks_run" in {row[1] for row in store.db.execute("PRAGMA index_list(benchmarks)")}
         store.record(sample_document(), None, {})
         assert len(store.runs()) == 2
 

@@ -121,7 +121,12 @@ FLAGS = {
 @click.option(
     "--patience", type=int, default=None, help="Early stopping: validation checkpoints (of 10) without improvement."
 )
-@click.option("--epochs", type=int, default=30, show_default=True, help="Student epochs over the distillation set.")
+@click.option(
+    "--epochs",
+    type=int,
+    default=None,
+    help="Student epochs over the distillation set [default: 30, at least 1,500 steps].",
+)
 @click.option("--teacher-epochs", type=int, default=60, show_default=True, help="Epochs for --train-teacher.")
 @click.option("--batch-size", type=int, default=128, show_default=True)
 @click.option(

@@ -24,8 +24,9 @@ AUGMENT_KEY = "augment"
 # What ``--method auto`` tries by default, each on a short budget, scored on validation:
 # Hinton KD at a low and a high temperature, with and without the hard-label term; DIST
 # (relations rather than exact probabilities, robust to a teacher much larger than its
-# student); function matching (Beyer et al. 2022: the same mixup view to teacher and
-# student, T=1), which makes more of a small labelled set; and the control itself.
+# student); function matching (Beyer et al. 2022: the same augmented view to teacher and
+# student), with mixup at T=1 and with shifts at Hinton's T=4 and hard-label weight 0.5,
+# which make more of a small labelled set; and the control itself.
 DEFAULT_CANDIDATES = (
     "kd:temperature=1,alpha=0",
     "kd:temperature=4,alpha=0",
@@ -33,6 +34,7 @@ DEFAULT_CANDIDATES = (
     "kd:temperature=4,alpha=0.5",
     "dist",
     "kd:temperature=1,alpha=0,augment=mixup",
+    "kd:temperature=4,alpha=0.5,augment=shift",
     CONTROL,
 )
 

@@ -22,7 +22,7 @@ from pathlib import Path
 from edgekd.errors import EdgekdError
 from edgekd.results.document import parse_document
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 BUSY_TIMEOUT_S = 10.0
 # SQLite's LIMIT is a signed 64-bit integer.
 MAX_LIMIT = 2**63 - 1
@@ -99,8 +99,18 @@ def _add_artifacts_v2(db: sqlite3.Connection) -> None:
     )
 
 
+def _index_benchmarks_by_run_v3(db: sqlite3.Connection) -> None:
+    """Version 3: benchmarks indexed by run. ``results list`` counts each run's benchmarks; without the
+    index every count scans the whole table, and listing a store of a few thousand runs took minutes."""
+    _run_statements(db, "CREATE INDEX benchmarks_run ON benchmarks(run_id);")
+
+
 # MIGRATIONS[v] turns a version v-1 store into version v.
-MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {1: _create_v1, 2: _add_artifacts_v2}
+MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {
+    1: _create_v1,
+    2: _add_artifacts_v2,
+    3: _index_benchmarks_by_run_v3,
+}
 
 
 @dataclass(frozen=True)
