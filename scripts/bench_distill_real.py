@@ -64,7 +64,9 @@ def build_case(name: str, scratch: Path):
     dataset = load_dataset(spec)
     seed_everything(0)
     if name == "digits-npz":
-        path = real_cases.train_cnn_teacher(dataset.x_train, dataset.y_train, dataset.num_classes, scratch / "cnn.keras")
+        path = real_cases.train_cnn_teacher(
+            dataset.x_train, dataset.y_train, dataset.num_classes, scratch / "cnn.keras"
+        )
         teacher = load_model(path)
     elif name == "digits-images":
         path = real_cases.train_mobilenetv2_teacher(
@@ -164,7 +166,11 @@ def summarise(results: list[dict], methods: list[str]) -> bool:
         learned = all(
             100 * value > chance + 2
             for r in rows
-            for value in [r["control"], r["auto"]["distilled_accuracy"], *(m["accuracy"] for m in r["methods"].values())]
+            for value in [
+                r["control"],
+                r["auto"]["distilled_accuracy"],
+                *(m["accuracy"] for m in r["methods"].values()),
+            ]
         )
         if not learned:
             print(f"  TARGET MISSED: a student or control on {case} stayed within 2 points of chance")

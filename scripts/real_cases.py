@@ -59,7 +59,9 @@ def write_digits_images(folder: Path, size: int = 32) -> Path:
         pixels = (image / 16.0 * 255).astype(np.uint8)
         target = folder / str(label)
         target.mkdir(parents=True, exist_ok=True)
-        Image.fromarray(pixels, "L").resize((size, size), Image.BILINEAR).convert("RGB").save(target / f"{index:04d}.png")
+        Image.fromarray(pixels, "L").resize((size, size), Image.BILINEAR).convert("RGB").save(
+            target / f"{index:04d}.png"
+        )
     return folder
 
 

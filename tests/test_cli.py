@@ -7,10 +7,12 @@ import sys
 
 import pytest
 
+from edgekd.distill.recipes import DEFAULT_CANDIDATES
 from tests.conftest import SMALL_CONFIG, TINY_DATA, assert_clean_failure, invoke, snapshot
 
 EXPECTED_FILES = {
     "teacher.keras",
+    "student.keras",
     "student_kd.keras",
     "student_scratch.keras",
     "teacher_float32.tflite",
@@ -34,7 +36,14 @@ def test_the_quick_demo_writes_models_results_and_report(pipeline_run):
     assert "LiteRT" in models["student_int8"]["accuracy_source"]
     assert models["student_int8"]["input"]["dtype"] == "int8" and models["student_int8"]["output"]["dtype"] == "int8"
     assert models["student_int8"]["size_bytes"] * 1.5 < models["student_float32"]["size_bytes"]
-    assert document["distillation"]["method"] == "kd" and "gain_over_control_points" in document["distillation"]
+    distillation = document["distillation"]
+    assert "gain_over_control_points" in distillation
+    # The default is auto: every candidate recipe was tried and scored, the chosen one trained fully.
+    selection = distillation["selection"]
+    assert [c["recipe"] for c in selection["candidates"]] == list(DEFAULT_CANDIDATES)
+    assert all(0 <= c["val_accuracy"] <= 1 and c["steps"] > 0 for c in selection["candidates"])
+    assert selection["chosen"] == distillation["recipe"] != "control"
+    assert distillation["method"] == selection["chosen"].split(":")[0]
     assert document["distillation"]["transfer_samples"] == 3000
     for key in ("config", "seeds", "versions", "data", "timings_s"):
         assert document[key], key

@@ -114,7 +114,9 @@ def test_bad_distillation_setups_fail_before_training_and_write_nothing(teacher_
 def test_feature_maps_at_different_resolutions_are_pooled_to_the_smaller_grid(teacher_file, tmp_path):
     """The teacher's conv1 has 40 positions, the student's conv2 10: the teacher's map is averaged down, not refused."""
     out = tmp_path / "at"
-    result = invoke(*distill_args(teacher_file, out, "--method", "kd+at", "--param", "at.teacher_layer=conv1", "--json"))
+    result = invoke(
+        *distill_args(teacher_file, out, "--method", "kd+at", "--param", "at.teacher_layer=conv1", "--json")
+    )
     assert result.exit_code == 0, result.stderr
     (feature,) = json.loads(result.stdout)["distillation"]["features"]
     assert (feature["teacher_shape"], feature["student_shape"]) == ([40, 32], [10, 16])

@@ -80,7 +80,7 @@ def test_auto_tries_each_candidate_and_ships_the_control_when_the_teacher_is_use
     control_score = outcome.candidates[-1]
     assert control_score.val_accuracy > max(score.val_accuracy for score in outcome.candidates[:-1])
     assert outcome.recipe.spec in ("kd:temperature=1,alpha=0", "dist"), "auto picks a recipe that distils"
-    assert outcome.candidates[0].steps == outcome.kd_history.steps // 2
+    assert outcome.candidates[0].steps == pytest.approx(outcome.kd_history.steps / 2, abs=10), "half the budget"
     assert outcome.shipped.role == "student_scratch"
     assert "distillation does not help this pair" in outcome.shipped.reason
     shipped = accuracy(outcome.student_scratch, tiny_dataset.x_test, tiny_dataset.y_test)
