@@ -108,6 +108,11 @@ class BenchConfig(Section):
 class PipelineConfig(Section):
     schema_version: int = CONFIG_VERSION
     seed: int = 0
+    deterministic: bool = Field(
+        default=False,
+        description="TensorFlow op determinism: the same config, machine and library versions give bit-identical "
+        "training (slower; results still differ across machines and versions)",
+    )
     data: DataConfig = DataConfig()
     teacher: TeacherConfig = TeacherConfig()
     student: StudentConfig = StudentConfig()

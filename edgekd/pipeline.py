@@ -557,7 +557,7 @@ def run_distillation(
     """Data, teacher and distillation stages: the part ``edgekd distill`` runs on its own."""
     preflight(config)
     # Before anything is built: weight initialisation draws from these generators.
-    seed_everything(config.seed)
+    seed_everything(config.seed, config.deterministic)
     with reporter.stage("loading data", "data"):
         dataset = load_dataset(config.data.spec, reporter)
     document["data"] = dataset.summary()

@@ -46,10 +46,10 @@ def main() -> int:
     from edgekd.data.spec import load_dataset
     from edgekd.distill.distiller import DistillationSettings, distill
     from edgekd.distill.losses import make_objective
-    from edgekd.models.builders import build_within_budget, get_builder
     from edgekd.models.complexity import model_macs
     from edgekd.models.evaluate import accuracy
     from edgekd.models.frameworks import seed_everything
+    from edgekd.models.sizing import SizeBudget, auto_student
     from edgekd.pipeline import obtain_teacher
 
     spec = "mnist1d:samples=1500,transfer=3000" if args.quick else "mnist1d:samples=10000,transfer=40000"
@@ -68,9 +68,8 @@ def main() -> int:
             print(f"seed {seed}: teacher {100 * record['accuracy']:.2f}% ({teacher_macs:,} MACs)", flush=True)
             for index, method in enumerate(args.methods):
                 seed_everything(seed)
-                student, options = build_within_budget(
-                    get_builder("conv"), dataset.input_shape, dataset.num_classes, teacher_macs // 20
-                )
+                sized = auto_student(dataset.input_shape, dataset.num_classes, SizeBudget(teacher_macs // 20))
+                student, options = sized.model, sized.options
                 settings = DistillationSettings(epochs, 128, 3e-3, seed, train_control=index == 0)
                 outcome = distill(teacher, student, dataset, make_objective(method, dataset.num_classes), settings)
                 kd = accuracy(outcome.student_kd, dataset.x_test, dataset.y_test)

@@ -187,6 +187,9 @@ def bad_inputs(tmp_path, teacher_file, npz_factory, int8_model_file, hostile_mod
         "one_class": npz_factory("one_class.npz", **{**good, "y_train": np.full(40, 99), "y_test": np.full(10, 99)}),
         "config_seed": _write(tmp_path / "seed.yaml", "seed: 4294967296\n"),
         "config_nan": _write(tmp_path / "nan.yaml", "bench: {min_seconds: .nan}\n"),
+        "config_tiny_budget": _write(
+            tmp_path / "tiny.yaml", f"data: {{spec: '{TINY_DATA}'}}\nstudent: {{max_mac_fraction: 0.001}}\n"
+        ),
         "fifo": _fifo(tmp_path / "export.csv"),
         "fifo_model": _fifo(tmp_path / "fifo.tflite"),
         "link": _link(tmp_path / "latest.csv", tmp_path / "a_file"),
@@ -228,6 +231,9 @@ CATALOGUE = [
     ("distill: student bigger than the teacher", ["distill", "--teacher", "{teacher}", "--student", "conv:width=12", "--data", TINY_DATA, "--out", "{out}"], ["not fewer than the teacher"]),
     ("distill: unknown student", ["distill", "--teacher", "{teacher}", "--student", "transformer", "--data", TINY_DATA, "--out", "{out}"], ["unknown model builder"]),
     ("distill: unknown method", ["distill", "--teacher", "{teacher}", "--method", "dkdd", "--data", TINY_DATA, "--out", "{out}"], ["unknown distillation method 'dkdd'; known: at, dist, dkd, fitnet, kd, rkd"]),
+    ("distill: a candidate recipe naming an unknown method", ["distill", "--teacher", "{teacher}", "--candidate", "kd:temperature=4", "--candidate", "kdd", "--data", TINY_DATA, "--out", "{out}"], ["unknown distillation method 'kdd'"]),
+    ("distill: --temperature with --method auto", ["distill", "--teacher", "{teacher}", "--temperature", "4", "--data", TINY_DATA, "--out", "{out}"], ["apply to one method", "candidate recipes"]),
+    ("distill: candidates without --method auto", ["distill", "--teacher", "{teacher}", "--method", "kd", "--candidate", "dist", "--data", TINY_DATA, "--out", "{out}"], ["tried by method auto only"]),
     ("distill: output under a file", ["distill", "--teacher", "{teacher}", "--data", TINY_DATA, "--out", "{a_file}/out"], ["a_file is a file, not a folder"]),
     ("distill: a named pipe as the teacher", ["distill", "--teacher", "{pipe_keras}", "--data", TINY_DATA, "--out", "{out}"], ["pipe.keras", "named pipe"]),
     ("distill: a named pipe as the second teacher", ["distill", "--teacher", "{teacher}", "--teacher", "{pipe_keras}", "--data", TINY_DATA, "--out", "{out}"], ["pipe.keras", "named pipe"]),
@@ -317,6 +323,7 @@ CATALOGUE = [
     ("run: a named pipe as the config", ["run", "{pipe_yaml}", "--out", "{out}"], ["pipe.yaml", "named pipe"]),
     ("run: a seed past 32 bits in the config", ["run", "{config_seed}", "--out", "{out}"], ["field 'seed'", "32-bit"]),
     ("run: NaN min_seconds in the config", ["run", "{config_nan}", "--out", "{out}"], ["bench.min_seconds", "finite"]),
+    ("run: a student budget too small for any student", ["run", "{config_tiny_budget}", "--out", "{out}"], ["too small", "max_mac_fraction"]),
     ("run: a config that is not UTF-8", ["run", "{latin_config}", "--out", "{out}"], ["latin.yaml is not UTF-8"]),
     ("demo: output folder exists (no --force)", ["demo", "--out", "{earlier}"], ["--force"]),
     ("demo: output under a file", ["demo", "--out", "{a_file}/demo"], ["a_file is a file, not a folder"]),

@@ -176,6 +176,20 @@ def run_edgekd(args: list[str], env: dict | None = None, timeout: float = 300) -
     )
 
 
+def test_deterministic_runs_repeat_bit_for_bit(teacher_file, tmp_path):
+    """--deterministic in its own processes (op determinism is process-wide): two runs, identical weights."""
+    from edgekd.models.io import load_model
+
+    weights = []
+    for name in ("a", "b"):
+        completed = run_edgekd([*distill_args(teacher_file, tmp_path / name), "--deterministic", "--no-control"])
+        assert completed.returncode == 0, completed.stderr
+        document = json.loads((tmp_path / name / "results.json").read_text())
+        assert document["config"]["deterministic"] is True
+        weights.append(load_model(tmp_path / name / "student_kd.keras").get_weights())
+    assert all(np.array_equal(a, b) for a, b in zip(*weights, strict=True))
+
+
 @pytest.fixture(scope="module")
 def uninterrupted(teacher_file, tmp_path_factory):
     """The reference: the same command as the interrupted runs, run to the end."""

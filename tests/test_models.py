@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from edgekd.errors import ModelError
-from edgekd.models.builders import build_within_budget, builder_names, get_builder
+from edgekd.models.builders import builder_names, get_builder
 from edgekd.models.complexity import model_macs, model_params
 from edgekd.models.frameworks import Framework, framework_of
 from edgekd.models.io import load_model, save_model
@@ -39,13 +39,16 @@ def test_students_are_tf_keras_and_teachers_keras3():
 
 @pytest.mark.parametrize("input_shape", [(40, 1), (16, 16, 1)])
 def test_auto_student_fits_one_twentieth_of_the_teacher(input_shape):
+    from edgekd.models.sizing import SizeBudget, auto_student
+
     teacher = get_builder("cnn").build(input_shape, 10)
     budget = model_macs(teacher) // 20
-    student, options = build_within_budget(get_builder("conv"), input_shape, 10, budget)
-    assert model_macs(student) <= budget
-    # The largest that fits: one step bigger would not.
-    bigger = get_builder("conv").build(input_shape, 10, width=options["width"] * 2 ** (1 / 8) * 1.001)
-    assert model_macs(bigger) > budget or options["width"] >= 8
+    sized = auto_student(input_shape, 10, SizeBudget(budget))
+    assert model_macs(sized.model) == sized.macs <= budget
+    # The largest that fits: one width step bigger would not.
+    options = dict(sized.options, width=sized.options["width"] * 2 ** (1 / 8) * 1.001)
+    bigger = get_builder(sized.builder).build(input_shape, 10, **options)
+    assert model_macs(bigger) > budget
 
 
 def test_student_spec_forms():

@@ -102,6 +102,13 @@ seed_option = click.option(
 )
 
 
+deterministic_option = click.option(
+    "--deterministic",
+    is_flag=True,
+    help="TensorFlow op determinism: bit-identical training on the same machine and library versions (slower).",
+)
+
+
 def config_from_flags(document: dict, flags: dict[str, str]):
     """The pipeline config from command-line values; a value the schema refuses is named by its flag.
 

@@ -12,6 +12,7 @@ from edgekd.cli.common import (
     config_from_flags,
     db_option,
     default_run_folder,
+    deterministic_option,
     emit_json,
     force_option,
     fresh_option,
@@ -134,6 +135,7 @@ FLAGS = {
 )
 @click.option("--no-control", is_flag=True, help="Skip the scratch control (distillation's gain then stays unknown).")
 @seed_option
+@deterministic_option
 @click.option(
     "--trust-model", is_flag=True, help="Allow model files that contain code (Lambda layers, custom objects)."
 )
@@ -162,6 +164,7 @@ def distill(
     no_transfer,
     no_control,
     seed,
+    deterministic,
     trust_model,
     force,
     fresh,
@@ -195,6 +198,7 @@ def distill(
     config = config_from_flags(
         {
             "seed": seed,
+            "deterministic": deterministic,
             "data": {"spec": data_spec},
             "teacher": {
                 "path": str(teacher_paths[0]) if teacher_paths else None,

@@ -11,6 +11,7 @@ from edgekd.cli.common import (
     checkpoints_for,
     db_option,
     default_run_folder,
+    deterministic_option,
     emit_json,
     force_option,
     fresh_option,
@@ -78,7 +79,10 @@ def _execute(
 @db_option
 @json_option
 @click.option("--quick", is_flag=True, help="A reduced budget (about 30 s on two cores) to check the installation.")
-def demo(out: Path | None, force: bool, fresh: bool, db: Path | None, as_json: bool, quick: bool) -> None:
+@deterministic_option
+def demo(
+    out: Path | None, force: bool, fresh: bool, db: Path | None, as_json: bool, quick: bool, deterministic: bool
+) -> None:
     """Run the whole pipeline on MNIST-1D, generated offline.
 
     Trains a teacher, distils a student with 1/20 of its MACs (next to a scratch control),
@@ -92,6 +96,8 @@ def demo(out: Path | None, force: bool, fresh: bool, db: Path | None, as_json: b
       edgekd demo --quick
     """
     config = demo_config(quick=quick)
+    if deterministic:
+        config = config.model_copy(update={"deterministic": True})
     note = QUICK_NOTE if quick else None
     _execute(config, out or default_run_folder("demo"), force, as_json, "demo", fresh, db, note)
 
@@ -103,7 +109,10 @@ def demo(out: Path | None, force: bool, fresh: bool, db: Path | None, as_json: b
 @fresh_option
 @db_option
 @json_option
-def run(config_path: Path, out: Path | None, force: bool, fresh: bool, db: Path | None, as_json: bool) -> None:
+@deterministic_option
+def run(
+    config_path: Path, out: Path | None, force: bool, fresh: bool, db: Path | None, as_json: bool, deterministic: bool
+) -> None:
     """Run the whole pipeline from one YAML config (the README shows the demo's).
 
     \b
@@ -111,4 +120,6 @@ def run(config_path: Path, out: Path | None, force: bool, fresh: bool, db: Path 
       edgekd run pipeline.yaml --out runs/pipeline
     """
     config = load_config(config_path)
+    if deterministic:
+        config = config.model_copy(update={"deterministic": True})
     _execute(config, out or default_run_folder("run"), force, as_json, "run", fresh, db)

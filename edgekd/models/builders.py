@@ -15,7 +15,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from edgekd.errors import ModelError, known_names
-from edgekd.models.complexity import model_macs
 from edgekd.models.frameworks import Framework, keras_module
 
 # Size options may range this factor either side of their default: wide enough for auto-sizing
@@ -218,24 +217,3 @@ register(
         "mlp", "student: one hidden dense layer", Framework.TF_KERAS, {"hidden": 32.0}, "hidden", _build_student_mlp
     )
 )
-
-
-def build_within_budget(builder: Builder, input_shape, num_classes: int, max_macs: int):
-    """The largest model of ``builder`` (scaling its size option) with at most ``max_macs`` MACs."""
-    scale = 1.0
-    best = None
-    base = builder.defaults[builder.size_option]
-    # Geometric search over the size option: 1/16x to 8x the default in eighth-octave steps.
-    candidates = sorted({base * 2 ** (k / 8) for k in range(-32, 25)})
-    for value in candidates:
-        model = builder.build(input_shape, num_classes, **{builder.size_option: value})
-        if model_macs(model) <= max_macs:
-            best, scale = model, value
-        else:
-            break
-    if best is None:
-        raise ModelError(
-            f"no {builder.name!r} student fits {max_macs:,} MACs (1/20 of the teacher) for input {tuple(input_shape)}; "
-            "pass --student with an explicit size, e.g. --student mlp:hidden=8"
-        )
-    return best, {builder.size_option: round(scale, 4)}

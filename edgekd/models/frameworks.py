@@ -90,7 +90,14 @@ def framework_of(model) -> Framework:
     return Framework.KERAS3
 
 
-def seed_everything(seed: int) -> None:
-    """Seed Python, numpy, TensorFlow and both Keras packages, so model initialisation repeats."""
+def seed_everything(seed: int, deterministic: bool = False) -> None:
+    """Seed Python, numpy, TensorFlow and both Keras packages, so model initialisation repeats.
+
+    ``deterministic`` also makes every TensorFlow op deterministic for the rest of the process
+    (``tf.config.experimental.enable_op_determinism``): training then repeats bit for bit on
+    one machine and library set, at some cost in speed.
+    """
     for framework in Framework:
         keras_module(framework).utils.set_random_seed(seed)
+    if deterministic:
+        tensorflow().config.experimental.enable_op_determinism()
