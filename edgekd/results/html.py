@@ -14,7 +14,17 @@ from pathlib import Path
 from edgekd.artifacts import write_text_atomic
 from edgekd.results.plots import all_plots
 from edgekd.results.report import efficiency_sentence, render_markdown
-from edgekd.results.table import BENCH_HEADERS, MODEL_HEADERS, bench_rows, energy_notes, model_rows
+from edgekd.results.table import (
+    BENCH_HEADERS,
+    MODEL_HEADERS,
+    SELECTION_HEADERS,
+    bench_rows,
+    energy_notes,
+    model_rows,
+    selection_rows,
+    selection_sentence,
+    shipped_sentence,
+)
 from edgekd.untrusted import for_markdown
 
 _STYLE = """
@@ -71,6 +81,11 @@ def render_html(document: dict, title: str | None = None) -> str:
         parts += ["<h2>Distillation</h2>", f'<p class="verdict">{html.escape(distillation["verdict"])}</p>']
         if efficiency_sentence(distillation):
             parts.append(f"<p>{html.escape(efficiency_sentence(distillation))}</p>")
+        if distillation.get("selection"):
+            parts.append(f"<p>{html.escape(selection_sentence(distillation['selection']))}</p>")
+            parts.append(_table(SELECTION_HEADERS, selection_rows(distillation["selection"])))
+        if distillation.get("shipped"):
+            parts.append(f"<p>{html.escape(shipped_sentence(distillation['shipped']))}</p>")
     benchmarks = document.get("benchmarks") or []
     if benchmarks:
         parts += ["<h2>Benchmarks</h2>", _table(BENCH_HEADERS, bench_rows(benchmarks))]

@@ -9,12 +9,15 @@ from __future__ import annotations
 from edgekd.results.table import (
     BENCH_HEADERS,
     MODEL_HEADERS,
+    SELECTION_HEADERS,
     bench_rows,
     count,
     energy_notes,
     markdown_table,
     model_rows,
-    percent,
+    selection_rows,
+    selection_sentence,
+    shipped_sentence,
 )
 from edgekd.untrusted import for_markdown as text
 from edgekd.untrusted import markdown_code as code
@@ -176,25 +179,12 @@ def selection_lines(distillation: dict) -> list[str]:
     selection = distillation.get("selection")
     if selection:
         lines += [
-            f"Recipes tried for {100 * selection['fraction_of_budget']:.0f}% of the budget each, scored on the "
-            f"validation split ({selection['seconds']:.1f} s in all); `{selection['chosen']}` trained fully:",
+            text(selection_sentence(selection)),
             "",
-            markdown_table(
-                ("recipe", "validation accuracy", "validation loss", "steps", "seconds"),
-                [
-                    [
-                        f"`{c['recipe']}`",
-                        percent(c["val_accuracy"]),
-                        f"{c['val_loss']:.4f}",
-                        c["steps"],
-                        f"{c['seconds']:.1f}",
-                    ]
-                    for c in selection["candidates"]
-                ],
-            ),
+            markdown_table(SELECTION_HEADERS, selection_rows(selection)),
             "",
         ]
     shipped = distillation.get("shipped")
     if shipped:
-        lines += [f"Shipped as `student.keras`: `{shipped['role']}`, because {shipped['reason']}.", ""]
+        lines += [text(shipped_sentence(shipped)), ""]
     return lines

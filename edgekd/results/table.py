@@ -128,3 +128,25 @@ def mode_rows(models: dict, benchmarks: list[dict]) -> list[list[str]]:
         ]
         for role, m in models.items()
     ]
+
+
+SELECTION_HEADERS = ("recipe", "validation accuracy", "validation loss", "steps", "seconds")
+
+
+def selection_rows(selection: dict) -> list[list[str]]:
+    """One row per recipe ``auto`` tried on the short budget."""
+    return [
+        [c["recipe"], percent(c["val_accuracy"]), f"{c['val_loss']:.4f}", c["steps"], f"{c['seconds']:.1f}"]
+        for c in selection["candidates"]
+    ]
+
+
+def selection_sentence(selection: dict) -> str:
+    return (
+        f"Recipes tried for {100 * selection['fraction_of_budget']:.0f}% of the budget each, scored on the "
+        f"validation split ({selection['seconds']:.1f} s in all); {selection['chosen']} trained fully:"
+    )
+
+
+def shipped_sentence(shipped: dict) -> str:
+    return f"Shipped as student.keras: {shipped['role']}, because {shipped['reason']}."
