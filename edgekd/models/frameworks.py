@@ -41,6 +41,9 @@ def tensorflow() -> ModuleType:
 
         # Device discovery prints CUDA probing errors on machines without a GPU; do it here, quietly.
         tf.config.list_physical_devices()
+        # TensorFlow's Python warnings (tf.function retracing when each new model predicts) are
+        # about TensorFlow's internals, not the user's run; edgekd reports what matters itself.
+        tf.get_logger().setLevel("ERROR")
         _split_cpu(tf)
     return tf
 
