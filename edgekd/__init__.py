@@ -1,8 +1,32 @@
 """edgekd: distil a large Keras model into a small int8 TFLite model, with the evidence.
 
 The package is laid out along the pipeline: ``data`` → ``models`` → ``distill`` →
-``quantize`` → ``bench`` (on ``profiles``) → ``results``; ``pipeline`` wires the stages
-together from one config object and ``cli`` is the thin command-line edge.
+``quantize`` → ``bench`` (on ``profiles``) → ``results``; ``pipeline`` orders the stages
+from one config object, ``api`` is the Python interface and ``cli`` the command line.
+
+    import edgekd
+    run = edgekd.demo(quick=True)
+
+``edgekd.distill``, ``quantize``, ``benchmark``, ``run`` and ``demo`` are loaded on first
+use, so ``import edgekd`` stays fast (TensorFlow loads when a model does).
 """
 
 __version__ = "0.1.0"
+
+_API = ("distill", "quantize", "benchmark", "run", "demo")
+
+
+def __getattr__(name: str):
+    if name in _API:
+        from edgekd import api
+
+        return getattr(api, name)
+    if name == "EdgekdError":
+        from edgekd.errors import EdgekdError
+
+        return EdgekdError
+    raise AttributeError(f"module 'edgekd' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_API, "EdgekdError"])

@@ -85,6 +85,18 @@ class QuantizeConfig(Section):
     mode: str = "int8"
     representative_samples: int = Field(default=500, ge=1)
 
+    @field_validator("mode")
+    @classmethod
+    def _known_mode(cls, value: str) -> str:
+        # Checked when the config loads, not after the teacher and both students trained.
+        from edgekd.quantize.modes import get_mode
+
+        try:
+            get_mode(value)
+        except ConfigError as exc:
+            raise ValueError(str(exc)) from None
+        return value
+
 
 class BenchConfig(Section):
     """The benchmark's numbers follow the same rules as ``BenchSettings`` (``edgekd.bench.runners.BENCH_RULES``)."""

@@ -46,5 +46,7 @@ def validate(model: type[Model], document: dict, source: str, error: type[Edgekd
         first = exc.errors()[0]
         field = ".".join(str(part) for part in first["loc"]) or "(top level)"
         problem = "unknown field (see the documented grammar)" if first["type"] == "extra_forbidden" else first["msg"]
+        # A validator's own message reads better without pydantic's "Value error, " in front.
+        problem = problem.removeprefix("Value error, ")
         more = f" (and {exc.error_count() - 1} more problem(s))" if exc.error_count() > 1 else ""
         raise error(f"{source}: field {field!r}: {problem}{more}") from None

@@ -31,7 +31,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as scratch:
         out = args.out or Path(scratch) / "demo"
         with staged_output_folder(out) as staging:
-            document = run_pipeline(demo_config(), staging, Reporter(total_stages=5), kind="demo")
+            document = run_pipeline(demo_config(), staging, Reporter(total_stages=5), kind="demo").to_document()
     wall = time.perf_counter() - started
 
     print("\nstage timings (s)")

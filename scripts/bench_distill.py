@@ -46,11 +46,11 @@ def main() -> int:
     from edgekd.data.spec import load_dataset
     from edgekd.distill.distiller import DistillationSettings, distill
     from edgekd.distill.losses import make_objective
+    from edgekd.distill.stage import obtain_teacher
     from edgekd.models.complexity import model_macs
     from edgekd.models.evaluate import accuracy
     from edgekd.models.frameworks import seed_everything
     from edgekd.models.sizing import SizeBudget, auto_student
-    from edgekd.pipeline import obtain_teacher
 
     spec = "mnist1d:samples=1500,transfer=3000" if args.quick else "mnist1d:samples=10000,transfer=40000"
     teacher_config = TeacherConfig(epochs=3 if args.quick else 60)
@@ -62,7 +62,8 @@ def main() -> int:
         for seed in args.seeds:
             dataset = load_dataset(f"{spec},seed={seed}")
             seed_everything(seed)
-            teacher, record = obtain_teacher(teacher_config, dataset, seed, Path(scratch), _quiet(), {})
+            teacher, typed, _ = obtain_teacher(teacher_config, dataset, seed, Path(scratch), _quiet())
+            record = typed.as_dict()
             teachers.append(record["accuracy"])
             teacher_macs = model_macs(teacher)
             print(f"seed {seed}: teacher {100 * record['accuracy']:.2f}% ({teacher_macs:,} MACs)", flush=True)

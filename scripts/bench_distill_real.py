@@ -48,9 +48,9 @@ def build_case(name: str, scratch: Path):
 
     from edgekd.config import TeacherConfig
     from edgekd.data.spec import load_dataset
+    from edgekd.distill.stage import obtain_teacher
     from edgekd.models.frameworks import seed_everything
     from edgekd.models.io import load_model
-    from edgekd.pipeline import obtain_teacher
     from edgekd.progress import SILENT
 
     if name in ("digits-npz", "digits-npz-labelled"):
@@ -74,7 +74,7 @@ def build_case(name: str, scratch: Path):
         )
         teacher = load_model(path)
     else:
-        teacher, _ = obtain_teacher(TeacherConfig(epochs=60), dataset, 0, scratch, SILENT, {})
+        teacher, _, _ = obtain_teacher(TeacherConfig(epochs=60), dataset, 0, scratch, SILENT)
     return dataset, teacher, name != "digits-npz-labelled"
 
 

@@ -29,10 +29,11 @@ def main() -> int:
     from edgekd.data.spec import load_dataset
     from edgekd.distill.losses import make_loss
     from edgekd.models.io import load_model
-    from edgekd.pipeline import compare_modes, quantize_stage, run_pipeline
+    from edgekd.pipeline import run_pipeline
     from edgekd.progress import Reporter
     from edgekd.quantize.modes import QuantizeOptions
     from edgekd.quantize.qat import quantization_aware_training
+    from edgekd.quantize.stage import QuantizeSettings, compare_modes, convert_and_check
     from edgekd.results.table import MODE_HEADERS, format_table, mode_rows
 
     reporter = Reporter()
@@ -51,9 +52,9 @@ def main() -> int:
         for role, model in (("student", student), ("teacher", teacher)):
             out = scratch / role
             out.mkdir()
-            records, benchmarks = compare_modes(
-                model, role, dataset, out, 500, 0, QuantizeOptions(), 1.0, False, reporter
-            )
+            typed, measured = compare_modes(model, role, dataset, out, QuantizeSettings(), reporter)
+            records = {name: record.as_dict() for name, record in typed.items()}
+            benchmarks = [result.as_dict() for result in measured]
             print(f"\n{role}: every mode (accuracy through LiteRT on {len(dataset.x_test)} test samples)")
             print(
                 format_table(
@@ -90,9 +91,10 @@ def main() -> int:
         steps = args.qat_epochs * -(-len(dataset.x_train) // 128)
         found = False
         for name, options, calibration in candidates:
-            ptq = quantize_stage(
-                student, "ptq", "int8", dataset, calibration, 0, scratch / "ptq.tflite", "keras", options
-            ).record
+            settings = QuantizeSettings(options=options, representative_samples=calibration)
+            ptq = convert_and_check(
+                student, "ptq", "int8", dataset, scratch / "ptq.tflite", "keras", settings
+            ).as_dict()
             float_accuracy = ptq["accuracy"] + ptq["accuracy_drop_points"] / 100
             print(
                 f"  {name}: float {100 * float_accuracy:.2f}%, PTQ int8 {100 * ptq['accuracy']:.2f}% "
@@ -112,9 +114,9 @@ def main() -> int:
                     reporter=reporter,
                     steps=steps,
                 )
-                record = quantize_stage(
-                    quantized, label, "int8", dataset, calibration, 0, scratch / f"{label}.tflite", "keras", options
-                ).record
+                record = convert_and_check(
+                    quantized, label, "int8", dataset, scratch / f"{label}.tflite", "keras", settings
+                ).as_dict()
                 print(
                     f"    {label:<7} int8 {100 * record['accuracy']:.2f}% ({100 * (record['accuracy'] - ptq['accuracy']):+.2f} "
                     f"points vs PTQ, {100 * (record['accuracy'] - float_accuracy):+.2f} vs float; {history.steps} steps)"

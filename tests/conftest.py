@@ -106,7 +106,7 @@ def teacher_file(tmp_path_factory, tiny_dataset) -> Path:
     from edgekd.models.io import save_model
 
     teacher = get_builder("cnn").build(tiny_dataset.input_shape, tiny_dataset.num_classes)
-    x_fit, y_fit, x_val, y_val = tiny_dataset.validation_split(0.1, 0)
+    x_fit, y_fit, x_val, y_val = tiny_dataset.validation_split(0)
     fit(
         teacher,
         x_fit,

@@ -268,7 +268,7 @@ def tiny_fit(tiny_dataset, learning_rate: float, control, extra_callbacks: tuple
     from edgekd.models.builders import get_builder
 
     model = get_builder("mlp").build(tiny_dataset.input_shape, tiny_dataset.num_classes, hidden=8)
-    x_fit, y_fit, x_val, y_val = tiny_dataset.validation_split(0.1, 0)
+    x_fit, y_fit, x_val, y_val = tiny_dataset.validation_split(0)
     budget = TrainingBudget(steps=100, batch_size=64, learning_rate=learning_rate)
     return fit(
         model,
@@ -299,7 +299,7 @@ def test_a_diverging_run_stops_naming_the_checkpoint_and_keeps_the_last_good_one
     folder = CheckpointFolder(tmp_path / "checkpoints", {"a": 1})
     folder.open()
     with pytest.raises(EdgekdError, match=r"the loss became nan at checkpoint \d+.*lower the learning rate"):
-        tiny_fit(tiny_dataset, 1e30, TrainingControl(checkpoint=folder.role("mlp")))
+        tiny_fit(tiny_dataset, 1e30, TrainingControl(folder, role="mlp"))
 
     class PoisonAtCheckpointThree(keras_module(Framework.TF_KERAS).callbacks.Callback):
         """A run that diverges late, on cue: its weights turn NaN as checkpoint 3 begins."""
@@ -310,7 +310,7 @@ def test_a_diverging_run_stops_naming_the_checkpoint_and_keeps_the_last_good_one
 
     late = folder.role("late")
     with pytest.raises(EdgekdError, match=r"nan at checkpoint 3; the last good checkpoint \(2\) is kept"):
-        tiny_fit(tiny_dataset, 1e-3, TrainingControl(checkpoint=late), (PoisonAtCheckpointThree(),))
+        tiny_fit(tiny_dataset, 1e-3, TrainingControl(folder, role="late"), (PoisonAtCheckpointThree(),))
     kept = late.load()
     assert kept.completed == 2
     for array in [*kept.weights, *kept.best_weights, *kept.optimizer]:
@@ -335,7 +335,7 @@ def test_mirrored_strategy_replicates_over_two_logical_cpus(teacher_file, tmp_pa
 def test_depthwise_separable_student_counts_and_converts(tiny_dataset, tmp_path):
     from edgekd.models.builders import get_builder
     from edgekd.models.complexity import layer_macs
-    from edgekd.pipeline import quantize_stage
+    from edgekd.quantize.stage import QuantizeSettings, convert_and_check
 
     student = get_builder("dsconv").build((40, 1), 10, width=1)
     depthwise = student.get_layer("block1_depthwise")
@@ -344,16 +344,25 @@ def test_depthwise_separable_student_counts_and_converts(tiny_dataset, tmp_path)
     assert layer_macs(student.get_layer("block1_pointwise")) == 10 * 8 * 16
     image = get_builder("dsconv").build((16, 16, 1), 4, width=0.5, blocks=2)
     assert image.get_layer("block2_pointwise").filters == 16
-    artifact = quantize_stage(student, "student_int8", "int8", tiny_dataset, 50, 0, tmp_path / "s.tflite", "keras")
-    assert "LiteRT" in artifact.record["accuracy_source"]
+    record = convert_and_check(
+        student,
+        "student_int8",
+        "int8",
+        tiny_dataset,
+        tmp_path / "s.tflite",
+        "keras",
+        QuantizeSettings(representative_samples=50),
+    )
+    assert "LiteRT" in record.accuracy_source
     # The untrained student's int8 file predicts as its Keras model does (measured: 98.7% top-1 agreement).
-    assert artifact.record["agreement_with_keras"] >= 0.9
-    assert abs(artifact.record["accuracy_drop_points"]) <= 3
+    assert record.agreement_with_keras >= 0.9
+    assert abs(record.tflite.accuracy_drop_points) <= 3
 
 
 def test_nan_during_distillation_names_the_term(teacher_file, tiny_dataset, tmp_path):
     from edgekd.distill.distiller import DistillationSettings, distill
     from edgekd.distill.losses import make_objective
+    from edgekd.distill.trainer import TrainingControl
     from edgekd.models.builders import get_builder
     from edgekd.models.io import load_model
 
@@ -361,7 +370,7 @@ def test_nan_during_distillation_names_the_term(teacher_file, tiny_dataset, tmp_
     student = get_builder("conv").build(tiny_dataset.input_shape, tiny_dataset.num_classes, width=1)
     folder = CheckpointFolder(tmp_path / "checkpoints", {"a": 1})
     folder.open()
-    settings = DistillationSettings(2, 128, 1e30, 0, train_control=False, checkpoints=folder)
+    settings = DistillationSettings(2, 128, 1e30, 0, train_control=False, training=TrainingControl(folder))
     with pytest.raises(
         EdgekdError, match=r"distilling \(kd\+fitnet\): the loss became nan \(in the .*term\) at checkpoint"
     ):

@@ -18,7 +18,7 @@ def student_and_data(tiny_dataset):
     from edgekd.distill.trainer import TrainingBudget, fit, hard_label_objective
 
     student = get_builder("conv").build(tiny_dataset.input_shape, tiny_dataset.num_classes, width=1.5)
-    x_fit, y_fit, x_val, y_val = tiny_dataset.validation_split(0.1, 0)
+    x_fit, y_fit, x_val, y_val = tiny_dataset.validation_split(0)
     fit(student, x_fit, y_fit, hard_label_objective(), TrainingBudget(steps=300, batch_size=64), (x_val, y_val), 0)
     return student, tiny_dataset
 

@@ -193,17 +193,17 @@ def test_devices_list_shows_the_ssh_runner(device):
 
 
 def test_devices_are_benchmarked_concurrently(sshd, device, model_file):
-    from edgekd.pipeline import TfliteArtifact, bench_stage
+    from edgekd.bench.stage import bench_stage
     from edgekd.progress import SILENT
 
     for name in ("one", "two"):
         device(name)
     settings = BenchSettings(runs=10, min_seconds=1.0, warmup=1, timeout_seconds=120)
-    results = bench_stage([TfliteArtifact("m", model_file, {})], ["one", "two"], settings, SILENT)
-    assert [r["device"] for r in results] == ["one", "two"] and all(r["ok"] for r in results)
+    results = bench_stage([("m", model_file)], ["one", "two"], settings, SILENT)
+    assert [r.device for r in results] == ["one", "two"] and all(r.ok for r in results)
     one, two = results
     # Overlapping measurement windows: the second device did not wait for the first.
-    assert one["started"] < two["finished"] and two["started"] < one["finished"]
+    assert one.started < two.finished and two.started < one.finished
 
 
 def test_devices_check_reaches_the_device_and_finds_its_runtime(device):

@@ -37,8 +37,8 @@ def bench(model_paths, devices, runs, min_seconds, warmup, threads, benchmark_bi
     """
     from edgekd.bench.benchmark import check_device_can_run
     from edgekd.bench.runners import BenchSettingError, BenchSettings
+    from edgekd.bench.stage import bench_stage, check_devices
     from edgekd.inputs import read_regular_file
-    from edgekd.pipeline import TfliteArtifact, bench_stage, check_devices
     from edgekd.profiles.loader import get_profile
     from edgekd.results.document import new_document
     from edgekd.results.table import BENCH_HEADERS, bench_rows, energy_notes, format_table
@@ -56,10 +56,9 @@ def bench(model_paths, devices, runs, min_seconds, warmup, threads, benchmark_bi
             check_device_can_run(entry, data, str(path))
     check_devices(list(devices))
     store = open_store(db)
-    artifacts = [TfliteArtifact(path.stem, path, {}) for path in model_paths]
-    results = bench_stage(artifacts, list(devices), settings, stderr_reporter())
-    for result in results:
-        result["path"] = str(next(p for p in model_paths if p.stem == result["model"]))
+    measured = bench_stage([(path.stem, path) for path in model_paths], list(devices), settings, stderr_reporter())
+    # Files outside a run folder are recorded by the path the user gave.
+    results = [result.as_dict() | {"path": str(path)} for result, path in zip(measured, model_paths * len(devices), strict=True)]
     document = new_document("bench", {"devices": list(devices), "runs": runs, "min_seconds": min_seconds})
     document["benchmarks"] = results
     failures = [r for r in results if not r["ok"]]

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import datetime as _dt
+import contextlib
 import json
 import os
+import re
 import sys
 import traceback
 from pathlib import Path
@@ -58,11 +59,6 @@ def emit_json(document) -> None:
     click.echo(json.dumps(document, indent=2, default=str))
 
 
-def default_run_folder(prefix: str) -> Path:
-    stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-    return Path("runs") / f"{prefix}-{stamp}"
-
-
 def stderr_reporter(total_stages: int = 0, quiet: bool = False):
     from edgekd.progress import Reporter
 
@@ -78,19 +74,6 @@ fresh_option = click.option(
     is_flag=True,
     help="Discard checkpoints an interrupted run left for this --out and start training over.",
 )
-
-
-def checkpoints_for(out: Path, config, fresh: bool, force: bool):
-    """Training checkpoints beside ``out``: an interrupted run resumes when the same command runs again."""
-    from edgekd.artifacts import check_output_folder
-    from edgekd.distill.checkpoints import checkpointed
-
-    # The output's folder is checked first: the checkpoints live beside it.
-    check_output_folder(out, force)
-
-    return checkpointed(
-        out, config.model_dump(mode="json"), fresh, say=lambda line: click.echo(f"edgekd: {line}", err=True)
-    )
 
 
 seed_option = click.option(
@@ -159,3 +142,20 @@ def store_run(store, document: dict, out_path: Path | None, artifacts: dict[str,
     if say:
         click.echo(f"edgekd: stored as run {run_id} in {store.path}", err=True)
     return run_id
+
+
+def as_flags(text: str, flags: dict[str, str]) -> str:
+    """Library messages name settings in backticks (`max_drop`); a command names the flags that set them."""
+    return re.sub(r"`([A-Za-z_.]+)`", lambda match: flags.get(match.group(1), match.group(0)), text)
+
+
+@contextlib.contextmanager
+def settings_as_flags(flags: dict[str, str]):
+    """Re-raise a library error with each setting it names replaced by its flag (``flags``: setting → flag)."""
+    try:
+        yield
+    except EdgekdError as exc:
+        renamed = as_flags(str(exc), flags)
+        if renamed == str(exc):
+            raise
+        raise type(exc)(renamed) from None

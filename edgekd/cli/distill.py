@@ -6,27 +6,24 @@ from pathlib import Path
 
 import click
 
-from edgekd.artifacts import staged_output_folder
 from edgekd.cli.common import (
-    checkpoints_for,
     config_from_flags,
     db_option,
-    default_run_folder,
     deterministic_option,
     emit_json,
     force_option,
     fresh_option,
     json_option,
-    open_store,
     seed_option,
+    settings_as_flags,
     stderr_reporter,
-    store_run,
 )
 from edgekd.distill.augment import augmentation_names
 from edgekd.distill.losses import loss_names
 from edgekd.distill.strategies import strategy_names
 from edgekd.errors import ConfigError
 from edgekd.results.table import MODEL_HEADERS, format_table, model_rows
+from edgekd.untrusted import for_terminal
 
 # The config key each flag sets: a value the config schema refuses is reported by its flag.
 FLAGS = {
@@ -42,7 +39,7 @@ FLAGS = {
     "student.patience": "--patience",
     "distill.method": "--method",
     "distill.candidates": "--candidate",
-    "distill.params": "--param",
+    "distill.params": "--temperature/--alpha/--param",
     "distill.augment": "--augment",
     "distill.strategy": "--strategy",
 }
@@ -221,22 +218,26 @@ def distill(
         },
         FLAGS,
     )
-    from edgekd.pipeline import distill_only
+    from edgekd.api import distill_config
 
-    out = out or default_run_folder("distill")
-    from edgekd.results.store import artifact_files
-
-    store = open_store(db)
-    with checkpoints_for(out, config, fresh, force) as checkpoints, staged_output_folder(out, force) as staging:
-        document = distill_only(config, staging, stderr_reporter(3), checkpoints)
-        store_run(store, document, out, artifact_files(staging))
+    with settings_as_flags(FLAGS):
+        run = distill_config(
+            config,
+            out,
+            force=force,
+            fresh=fresh,
+            db=db,
+            reporter=stderr_reporter(3),
+            say=lambda line: click.echo(f"edgekd: {line}", err=True),
+        )
+    document = run.to_document()
     if as_json:
         emit_json(document)
         return
     click.echo(format_table(MODEL_HEADERS, model_rows(document["models"])))
     click.echo()
-    click.echo(document["distillation"]["verdict"])
-    click.echo(f"Results: {out / 'results.json'}")
+    click.echo(for_terminal(run.verdict))
+    click.echo(f"Results: {run.out / 'results.json'}")
 
 
 def _method_parameters(

@@ -6,19 +6,14 @@ from pathlib import Path
 
 import click
 
-from edgekd.artifacts import staged_output_folder
 from edgekd.cli.common import (
-    checkpoints_for,
     db_option,
-    default_run_folder,
     deterministic_option,
     emit_json,
     force_option,
     fresh_option,
     json_option,
-    open_store,
     stderr_reporter,
-    store_run,
 )
 from edgekd.config import PipelineConfig, demo_config, load_config
 from edgekd.results.table import BENCH_HEADERS, MODEL_HEADERS, bench_rows, energy_notes, format_table, model_rows
@@ -34,26 +29,20 @@ QUICK_NOTE = (
 )
 
 
-def _execute(
-    config: PipelineConfig,
-    out: Path,
-    force: bool,
-    as_json: bool,
-    kind: str,
-    fresh: bool,
-    db: Path | None,
-    note: str | None = None,
-) -> None:
-    from edgekd.pipeline import run_pipeline
-    from edgekd.results.html import write_report
-    from edgekd.results.store import artifact_files
+def _execute(config: PipelineConfig, out: Path | None, force, as_json, kind, fresh, db, note: str | None = None):
+    from edgekd.api import run_config
 
-    reporter = stderr_reporter(STAGES)
-    store = open_store(db)
-    with checkpoints_for(out, config, fresh, force) as checkpoints, staged_output_folder(out, force) as staging:
-        document = run_pipeline(config, staging, reporter, kind=kind, checkpoints=checkpoints)
-        write_report(document, staging / "report.html", staging)
-        store_run(store, document, out, artifact_files(staging))
+    run = run_config(
+        config,
+        out,
+        kind=kind,
+        force=force,
+        fresh=fresh,
+        db=db,
+        reporter=stderr_reporter(STAGES),
+        say=lambda line: click.echo(f"edgekd: {line}", err=True),
+    )
+    document = run.to_document()
     if as_json:
         emit_json(document)
         return
@@ -62,14 +51,14 @@ def _execute(
         click.echo()
     click.echo(format_table(MODEL_HEADERS, model_rows(document["models"])))
     click.echo()
-    click.echo(document["distillation"]["verdict"])
+    click.echo(for_terminal(run.verdict))
     if document["benchmarks"]:
         click.echo()
         click.echo(format_table(BENCH_HEADERS, bench_rows(document["benchmarks"])))
-        for note in energy_notes(document["benchmarks"]):
-            click.echo(for_terminal(note))
+        for energy_note in energy_notes(document["benchmarks"]):
+            click.echo(for_terminal(energy_note))
     click.echo()
-    click.echo(f"Results: {out / 'results.json'}   Report: {out / 'report.html'} (and report.md)")
+    click.echo(f"Results: {run.out / 'results.json'}   Report: {run.out / 'report.html'} (and report.md)")
 
 
 @click.command()
@@ -99,7 +88,7 @@ def demo(
     if deterministic:
         config = config.model_copy(update={"deterministic": True})
     note = QUICK_NOTE if quick else None
-    _execute(config, out or default_run_folder("demo"), force, as_json, "demo", fresh, db, note)
+    _execute(config, out, force, as_json, "demo", fresh, db, note)
 
 
 @click.command()
@@ -122,4 +111,4 @@ def run(
     config = load_config(config_path)
     if deterministic:
         config = config.model_copy(update={"deterministic": True})
-    _execute(config, out or default_run_folder("run"), force, as_json, "run", fresh, db)
+    _execute(config, out, force, as_json, "run", fresh, db)

@@ -8,6 +8,10 @@ import numpy as np
 
 from edgekd.errors import DataError
 
+# The share of the training set held out for validation (best checkpoints, early stopping,
+# auto's recipe choice and the shipped-student decision).
+VALIDATION_FRACTION = 0.1
+
 # The model has one output per class. ImageNet-21k, among the largest public label sets, has
 # about 22,000 classes: a count past this limit almost always comes from a stray label value
 # (classes are counted up to the largest label), and the output layer alone would be huge.
@@ -107,8 +111,13 @@ class Dataset:
             "warnings": self.warnings(),
         }
 
-    def validation_split(self, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """Split the training set into (x_fit, y_fit, x_val, y_val), stratification-free but seeded."""
+    def validation_split(self, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Split the training set into (x_fit, y_fit, x_val, y_val): ``VALIDATION_FRACTION`` held out, seeded.
+
+        Every stage that needs a validation split (teacher, students, auto's recipe choice,
+        QAT, compression) takes it from here, so they all hold out the same samples.
+        """
+        fraction = VALIDATION_FRACTION
         order = np.random.default_rng(seed).permutation(len(self.x_train))
         n_val = max(1, int(round(len(order) * fraction)))
         if n_val >= len(order):

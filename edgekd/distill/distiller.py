@@ -20,7 +20,6 @@ import numpy as np
 
 from edgekd.data.dataset import Dataset
 from edgekd.distill.augment import Augmentation
-from edgekd.distill.checkpoints import CheckpointFolder
 from edgekd.distill.features import ResolvedFeature, flatten_feature, resolve, tap_model
 from edgekd.distill.losses import DistillationLoss, Objective
 from edgekd.distill.recipes import CONTROL, Recipe
@@ -46,7 +45,6 @@ from edgekd.models.evaluate import as_logits, looks_like_probabilities, predict_
 from edgekd.models.frameworks import framework_of, keras_module
 from edgekd.progress import SILENT, Reporter
 
-VALIDATION_FRACTION = 0.1
 # ``auto`` tries each candidate recipe on this fraction of the full budget: the default eight
 # candidates (two with the teacher online) cost about 1.4 full runs on the demo, so the whole
 # auto run stays within about twice a fixed-recipe run (a distilled student and its control).
@@ -74,9 +72,8 @@ class DistillationSettings:
     augmentations: tuple[Augmentation, ...] = ()
     # Weights of the teachers' soft targets, one per teacher (None: equal).
     teacher_weights: tuple[float, ...] | None = None
-    patience: int | None = None
-    strategy: object | None = None
-    checkpoints: CheckpointFolder | None = None
+    # Checkpoints, early stopping and the tf.distribute strategy of the whole run.
+    training: TrainingControl = TrainingControl()
     # Run the teachers inside every step even without augmentation (for timing the difference).
     online_teacher: bool = False
 
@@ -267,17 +264,12 @@ def _online_teachers(teachers, weights, features, temperature, x_probe) -> Onlin
 
 def _in_scope(model, settings: DistillationSettings):
     """The model itself, or under a strategy a copy built in its scope (variables must be created there)."""
-    if settings.strategy is None:
+    if settings.training.strategy is None:
         return model
-    with settings.strategy.scope():
+    with settings.training.strategy.scope():
         copy = fresh_copy(model)
         copy.set_weights(model.get_weights())
     return copy
-
-
-def _control(settings: DistillationSettings, role: str) -> TrainingControl:
-    checkpoint = settings.checkpoints.role(role) if settings.checkpoints is not None else None
-    return TrainingControl(checkpoint, settings.patience, settings.strategy)
 
 
 @dataclass
@@ -296,7 +288,7 @@ class _Run:
 
     @staticmethod
     def prepare(teachers: list, dataset: Dataset, weights: tuple[float, ...], settings: DistillationSettings) -> _Run:
-        x_fit, y_fit, x_val, y_val = dataset.validation_split(VALIDATION_FRACTION, settings.seed)
+        x_fit, y_fit, x_val, y_val = dataset.validation_split(settings.seed)
         x_kd, labels, transfer_samples = distillation_inputs(dataset, x_fit, y_fit, settings.use_transfer_set)
         outputs = TeacherOutputs(teachers, weights, x_kd, labels)
         return _Run(teachers, weights, x_fit, y_fit, x_val, y_val, outputs, transfer_samples, settings)
@@ -333,7 +325,7 @@ class _Run:
                 settings.seed,
                 reporter,
                 description,
-                control=_control(settings, role),
+                control=settings.training.for_role(role),
             )
             mode = "none"
         else:
@@ -346,7 +338,7 @@ class _Run:
             else:
                 online, mode = None, "cached"
                 targets = self.outputs.targets(features, temperature, reporter)
-            with _control(settings, role).scope():
+            with settings.training.scope():
                 wrapper = build_wrapper(trained, objective, features, budget.steps, online, recipe.augmentations)
             history = fit(
                 wrapper,
@@ -358,7 +350,7 @@ class _Run:
                 settings.seed,
                 reporter,
                 description,
-                control=_control(settings, role),
+                control=settings.training.for_role(role),
             )
         if trained is not student:
             student.set_weights(trained.get_weights())

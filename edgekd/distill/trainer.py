@@ -14,12 +14,12 @@ import contextlib
 import math
 import statistics
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
 from edgekd import interrupts
-from edgekd.distill.checkpoints import RoleCheckpoint, TrainingState
+from edgekd.distill.checkpoints import CheckpointFolder, RoleCheckpoint, TrainingState
 from edgekd.distill.losses import DistillationBatch, DistillationLoss
 from edgekd.errors import EdgekdError
 from edgekd.models.batchnorm import recalibrate
@@ -93,15 +93,33 @@ class TrainingHistory:
 
 @dataclass(frozen=True)
 class TrainingControl:
-    """How a run is looked after: checkpoints to resume from, early stopping, a tf.distribute strategy."""
+    """How every training run of one edgekd run is looked after: checkpoints, early stopping, a strategy.
 
-    checkpoint: RoleCheckpoint | None = None
+    One object for the whole run; ``for_role`` names the training run (teacher, student_kd,
+    a candidate recipe …) whose checkpoint in the folder it reads and writes.
+    """
+
+    checkpoints: CheckpointFolder | None = None
     # Stop after this many validation checkpoints without improvement (None: never).
     patience: int | None = None
+    # A tf.distribute strategy, or None for TensorFlow's default.
     strategy: object | None = None
+    role: str = ""
+
+    def for_role(self, role: str, patience: bool = True) -> TrainingControl:
+        """The same control for the training run ``role``; ``patience=False`` trains its whole budget."""
+        return replace(self, role=role, patience=self.patience if patience else None)
+
+    @property
+    def checkpoint(self) -> RoleCheckpoint | None:
+        return self.checkpoints.role(self.role) if self.checkpoints is not None and self.role else None
 
     def scope(self):
         return self.strategy.scope() if self.strategy is not None else contextlib.nullcontext()
+
+
+# No checkpoints, no early stopping, TensorFlow's default strategy.
+DEFAULT_TRAINING = TrainingControl()
 
 
 def pack_targets(labels: np.ndarray, teacher_logits: np.ndarray) -> np.ndarray:

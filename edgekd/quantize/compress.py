@@ -13,7 +13,6 @@ from dataclasses import dataclass
 import numpy as np
 
 from edgekd.data.dataset import Dataset
-from edgekd.distill.distiller import VALIDATION_FRACTION
 from edgekd.distill.trainer import TrainingBudget, fit, hard_label_objective
 from edgekd.errors import ConfigError, ConversionError
 from edgekd.models.frameworks import Framework, framework_of
@@ -34,13 +33,13 @@ class Compression:
             try:
                 sparsity = float(self.prune)
             except ValueError:
-                raise ConfigError(f"--prune {self.prune!r} must be a sparsity between 0 and 1, or 2:4") from None
+                raise ConfigError(f"`prune` {self.prune!r} must be a sparsity between 0 and 1, or 2:4") from None
             if not 0.0 < sparsity < 1.0:
-                raise ConfigError(f"--prune {sparsity} must be between 0 and 1 (exclusive), or 2:4")
+                raise ConfigError(f"`prune` {sparsity} must be between 0 and 1 (exclusive), or 2:4")
         if self.clusters < 0 or self.clusters == 1:
-            raise ConfigError(f"--cluster {self.clusters} must be at least 2 (or 0 for none)")
+            raise ConfigError(f"`cluster` {self.clusters} must be at least 2 (or 0 for none)")
         if self.epochs < 0:
-            raise ConfigError(f"--compress-epochs {self.epochs} must be 0 or more")
+            raise ConfigError(f"`compress_epochs` {self.epochs} must be 0 or more")
 
     @property
     def active(self) -> bool:
@@ -58,7 +57,7 @@ def compress(model, compression: Compression, dataset: Dataset, seed: int, repor
             "distil a tf_keras student with `edgekd distill` first"
         )
     toolkit = tfmot()
-    x_fit, y_fit, x_val, y_val = dataset.validation_split(VALIDATION_FRACTION, seed)
+    x_fit, y_fit, x_val, y_val = dataset.validation_split(seed)
     budget = TrainingBudget.for_epochs(compression.epochs, len(x_fit), 128, 1e-4)
 
     def fine_tune(wrapped, description: str, callbacks: tuple = ()) -> None:

@@ -13,7 +13,7 @@ import os
 from types import ModuleType
 
 from edgekd.data.dataset import Dataset
-from edgekd.distill.distiller import VALIDATION_FRACTION, check_model_fits_data, distillation_set
+from edgekd.distill.distiller import check_model_fits_data, distillation_set
 from edgekd.distill.losses import DistillationLoss
 from edgekd.distill.trainer import TrainingBudget, TrainingHistory, distillation_objective, fit, hard_label_objective
 from edgekd.errors import ConversionError
@@ -71,7 +71,7 @@ def quantization_aware_training(
     """
     check_model_fits_data(model, dataset, "model")
     quantized = quantize_annotated(model)
-    x_fit, y_fit, x_val, y_val = dataset.validation_split(VALIDATION_FRACTION, seed)
+    x_fit, y_fit, x_val, y_val = dataset.validation_split(seed)
     if teacher is not None:
         check_model_fits_data(teacher, dataset, "teacher")
         x_train, targets, _ = distillation_set(teacher, dataset, x_fit, y_fit, True, reporter)

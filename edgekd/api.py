@@ -1,0 +1,237 @@
+"""The Python API: what each command does, for notebooks and scripts, returning typed results.
+
+    import edgekd
+
+    run = edgekd.demo(quick=True, out="runs/quick")
+    print(run.distillation.verdict, run.models["student_int8"].accuracy)
+
+Each function takes the settings its command takes (as keyword arguments named like the
+config keys), writes the same files atomically, records the run in the results store
+(``db``; ``record=False`` skips it) and raises the same ``EdgekdError`` with the same
+message. The CLI is a thin layer over these functions. TensorFlow loads on first use.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as _dt
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+from edgekd.config import PipelineConfig, demo_config, load_config
+from edgekd.errors import ConfigError
+from edgekd.progress import SILENT, Reporter
+from edgekd.validation import validate
+
+
+def default_run_folder(prefix: str) -> Path:
+    """``runs/<prefix>-<timestamp>`` under the current folder."""
+    stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    return Path("runs") / f"{prefix}-{stamp}"
+
+
+@contextlib.contextmanager
+def _store(db: Path | str | None, record: bool, say):
+    """The results store, opened (and its write lock checked) before any long work; None with ``record=False``."""
+    if not record:
+        yield None
+        return
+    from edgekd.results.store import ResultsStore
+
+    store = ResultsStore(Path(db) if db is not None else None)
+    try:
+        store.check_writable()
+        yield store
+    finally:
+        store.close()
+
+
+def _record(store, document: dict, out: Path | None, artifacts: dict, say) -> None:
+    if store is not None:
+        run_id = store.record(document, out, artifacts)
+        say(f"stored as run {run_id} in {store.path}")
+
+
+def _say_on_stderr(line: str) -> None:
+    print(f"edgekd: {line}", file=sys.stderr, flush=True)
+
+
+def run_config(
+    config: PipelineConfig,
+    out: Path | str | None = None,
+    *,
+    kind: str = "run",
+    force: bool = False,
+    fresh: bool = False,
+    db: Path | str | None = None,
+    record: bool = True,
+    reporter: Reporter = SILENT,
+    say=_say_on_stderr,
+):
+    """Every stage of ``config`` into ``out`` (created atomically, resumable): the engine of ``run`` and ``demo``."""
+    from edgekd.artifacts import staged_output_folder
+    from edgekd.pipeline import run_pipeline
+    from edgekd.results.html import write_report
+    from edgekd.results.store import artifact_files
+
+    out = Path(out) if out is not None else default_run_folder(kind)
+    with _store(db, record, say) as store, _checkpoints(out, config, fresh, force, say) as checkpoints:
+        with staged_output_folder(out, force) as staging:
+            run = run_pipeline(config, staging, reporter, kind=kind, checkpoints=checkpoints)
+            document = run.to_document()
+            write_report(document, staging / "report.html", staging)
+            _record(store, document, out, artifact_files(staging), say)
+    return replace(run, out=out)
+
+
+def _checkpoints(out: Path, config: PipelineConfig, fresh: bool, force: bool, say):
+    from edgekd.artifacts import check_output_folder
+    from edgekd.distill.checkpoints import checkpointed
+
+    # The output's folder is checked first: the checkpoints live beside it.
+    check_output_folder(out, force)
+    return checkpointed(out, config.model_dump(mode="json"), fresh, say=say)
+
+
+def run(config: PipelineConfig | Path | str, out: Path | str | None = None, **options):
+    """``edgekd run CONFIG.yaml``: ``config`` is a ``PipelineConfig`` or the path of a YAML config."""
+    if not isinstance(config, PipelineConfig):
+        config = load_config(Path(config))
+    return run_config(config, out, **options)
+
+
+def demo(quick: bool = False, out: Path | str | None = None, deterministic: bool = False, **options):
+    """``edgekd demo``: the whole pipeline on MNIST-1D, generated offline (``quick``: a reduced budget)."""
+    config = demo_config(quick=quick)
+    if deterministic:
+        config = config.model_copy(update={"deterministic": True})
+    return run_config(config, out, kind="demo", **options)
+
+
+def distill_config(
+    config: PipelineConfig,
+    out: Path | str | None = None,
+    *,
+    force: bool = False,
+    fresh: bool = False,
+    db: Path | str | None = None,
+    record: bool = True,
+    reporter: Reporter = SILENT,
+    say=_say_on_stderr,
+):
+    """The training stages of ``config`` alone (what ``edgekd distill`` runs)."""
+    from edgekd.artifacts import staged_output_folder
+    from edgekd.pipeline import distill_only
+    from edgekd.results.store import artifact_files
+
+    out = Path(out) if out is not None else default_run_folder("distill")
+    with _store(db, record, say) as store, _checkpoints(out, config, fresh, force, say) as checkpoints:
+        with staged_output_folder(out, force) as staging:
+            run = distill_only(config, staging, reporter, checkpoints)
+            _record(store, run.to_document(), out, artifact_files(staging), say)
+    return replace(run, out=out)
+
+
+def distill(
+    teacher: Path | str | None = None,
+    *,
+    data: str = "mnist1d",
+    out: Path | str | None = None,
+    student: str = "auto",
+    method: str = "auto",
+    candidates: list[str] | None = None,
+    params: dict | None = None,
+    epochs: int | None = None,
+    seed: int = 0,
+    **options,
+):
+    """``edgekd distill``: distil a student from ``teacher`` (a .keras file; None trains one) next to its control.
+
+    Other settings of ``PipelineConfig`` go through ``config_overrides`` as a nested dict.
+    """
+    overrides = options.pop("config_overrides", {})
+    document = {
+        "seed": seed,
+        "data": {"spec": data},
+        "teacher": {"path": str(teacher) if teacher is not None else None},
+        "student": {"spec": student, "epochs": epochs},
+        "distill": {"method": method, "candidates": candidates, "params": params},
+        "bench": {"devices": []},
+    }
+    for section, values in overrides.items():
+        document[section] = {**document.get(section, {}), **values} if isinstance(values, dict) else values
+    config = validate(PipelineConfig, document, "distill settings", ConfigError)
+    return distill_config(config, out, **options)
+
+
+def quantize(model: Path | str, *, data: str = "mnist1d", out: Path | str, **options):
+    """``edgekd quantize``: convert ``model`` and check the .tflite; returns its ``ModelRecord``.
+
+    ``options`` are ``quantize_run``'s; with ``mode="all"`` use ``quantize_run`` for every
+    mode's record.
+    """
+    run = quantize_run(model, data=data, out=out, **options)
+    return next(iter(run.models.values()))
+
+
+def quantize_run(
+    model: Path | str,
+    *,
+    data: str = "mnist1d",
+    out: Path | str,
+    force: bool = False,
+    db: Path | str | None = None,
+    record: bool = True,
+    reporter: Reporter = SILENT,
+    say=_say_on_stderr,
+    **settings,
+):
+    """All of ``edgekd quantize`` as a ``RunResult`` (with ``mode="all"``, one record per mode).
+
+    ``settings`` are those of ``edgekd.quantize.stage.QuantizeSettings`` (``mode``,
+    ``max_drop``, ``strict``, ``representative_samples``, ``debug``, ``edgetpu`` …);
+    ``io_dtype``, ``per_channel`` and ``allow_float_ops`` go to the conversion options, and
+    ``prune``, ``clusters`` and ``compress_epochs`` to the compression before it.
+    """
+    from edgekd.quantize.compress import Compression
+    from edgekd.quantize.modes import QuantizeOptions
+    from edgekd.quantize.stage import ALL, QuantizeSettings, quantize_model, results_sidecar
+    from edgekd.results.store import artifact_files
+
+    def take(keys, rename=None):
+        return {(rename or {}).get(k, k): settings.pop(k) for k in list(settings) if k in keys}
+
+    options = QuantizeOptions(**take({"io_dtype", "per_channel", "allow_float_ops"}))
+    compression = Compression(**take({"prune", "clusters", "compress_epochs"}, {"compress_epochs": "epochs"}))
+    quantize_settings = QuantizeSettings(options=options, compression=compression, **settings)
+    out = Path(out)
+    with _store(db, record, say) as store:
+        run = quantize_model(Path(model), data, out, quantize_settings, force, reporter)
+        files = (
+            artifact_files(out)
+            if quantize_settings.mode == ALL
+            else {out.name: out, results_sidecar(out).name: results_sidecar(out)}
+        )
+        _record(store, run.to_document(), out, files, say)
+    return run
+
+
+def benchmark(
+    model: Path | str,
+    *,
+    devices: list[str] | tuple[str, ...] = ("host",),
+    runs: int = 200,
+    min_seconds: float = 1.0,
+    warmup: int = 20,
+    threads: int | None = None,
+    reporter: Reporter = SILENT,
+):
+    """``edgekd bench``: benchmark a .tflite on each device (concurrently); returns one ``BenchmarkResult`` per device."""
+    from edgekd.bench.runners import BenchSettings
+    from edgekd.bench.stage import bench_stage, check_devices
+
+    model = Path(model)
+    check_devices(list(devices))
+    settings = BenchSettings(runs=runs, min_seconds=min_seconds, warmup=warmup, threads=threads)
+    return bench_stage([(model.stem, model)], list(devices), settings, reporter)

@@ -1,0 +1,65 @@
+"""The benchmark stage: every model on every device, devices concurrently, a failing device recorded, not fatal."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
+from pathlib import Path
+
+from edgekd.bench.benchmark import BenchmarkResult, benchmark
+from edgekd.bench.registry import get_runner
+from edgekd.bench.runners import BenchSettings
+from edgekd.config import BenchConfig
+from edgekd.errors import EdgekdError
+from edgekd.profiles.loader import get_profile
+from edgekd.progress import Reporter
+
+# Short runs: enough to rank the conversion modes on the host, not a full benchmark.
+MODE_COMPARISON_BENCH = BenchSettings(runs=100, min_seconds=0.3, warmup=10)
+
+
+def bench_settings(config: BenchConfig) -> BenchSettings:
+    return BenchSettings(runs=config.runs, min_seconds=config.min_seconds, warmup=config.warmup, threads=config.threads)
+
+
+def check_devices(names: list[str]) -> None:
+    """Every device is known and has a runner; raises before anything is trained or measured."""
+    for name in names:
+        get_runner(get_profile(name).profile)
+
+
+def bench_stage(
+    files: list[tuple[str, Path]], devices: list[str], settings: BenchSettings, reporter: Reporter
+) -> list[BenchmarkResult]:
+    """Benchmark every (role, .tflite) on every device; a device that fails yields failed results, not a crash.
+
+    Devices run concurrently (each on its own hardware, one thread each: runners wait on
+    subprocesses), models on one device one after another, so they never compete. Each
+    result names its file as the run's folder holds it.
+    """
+    entries = [get_profile(name) for name in devices]
+
+    def on_device(position: int, entry) -> list[BenchmarkResult]:
+        results = []
+        with reporter.bar(len(files), f"benchmarking on {entry.profile.name}", unit="model", position=position) as bar:
+            for role, path in files:
+                try:
+                    result = benchmark(path, entry, settings, label=role)
+                except EdgekdError as exc:
+                    result = BenchmarkResult(
+                        model=role,
+                        device=entry.profile.name,
+                        runner=entry.profile.transport.type.value,
+                        ok=False,
+                        path=str(path),
+                        size_bytes=path.stat().st_size,
+                        requested_runs=settings.runs,
+                        error=str(exc),
+                    )
+                bar.update(1)
+                results.append(replace(result, path=Path(path).name))
+        return results
+
+    with ThreadPoolExecutor(max_workers=max(1, len(entries))) as pool:
+        per_device = list(pool.map(on_device, range(len(entries)), entries))
+    return [result for results in per_device for result in results]

@@ -1,0 +1,335 @@
+"""The teacher and distillation stages: what ``edgekd distill`` runs, and ``edgekd run`` before quantization.
+
+Each stage takes the config and a folder to write into and returns typed records
+(``edgekd.results.records``); the caller orders the stages and makes the folder appear
+atomically.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from edgekd.artifacts import write_text_atomic
+from edgekd.config import PipelineConfig, TeacherConfig
+from edgekd.data.dataset import Dataset
+from edgekd.distill.augment import parse_augmentations
+from edgekd.distill.distiller import (
+    DistillationOutcome,
+    DistillationSettings,
+    check_model_fits_data,
+    check_setup,
+    distill,
+)
+from edgekd.distill.losses import Objective, make_objective
+from edgekd.distill.recipes import AUTO, DEFAULT_CANDIDATES, Recipe, parse_candidates
+from edgekd.distill.trainer import (
+    DEFAULT_TRAINING,
+    TrainingBudget,
+    TrainingControl,
+    TrainingHistory,
+    fit,
+    hard_label_objective,
+)
+from edgekd.errors import ConfigError
+from edgekd.models.builders import get_builder
+from edgekd.models.complexity import model_macs, model_params
+from edgekd.models.evaluate import CHANCE_MARGIN_POINTS, did_not_learn
+from edgekd.models.evaluate import accuracy as keras_accuracy
+from edgekd.models.frameworks import framework_of
+from edgekd.models.io import load_model, save_model
+from edgekd.models.students import resolve_student
+from edgekd.progress import Reporter
+from edgekd.results.records import DistillationSummary, ModelRecord
+
+
+def keras_record(role: str, model, dataset: Dataset, path: Path, **details) -> ModelRecord:
+    """A Keras model's record: its accuracy on the test split, size and cost."""
+    accuracy = keras_accuracy(model, dataset.x_test, dataset.y_test)
+    return ModelRecord(
+        role,
+        accuracy=accuracy,
+        accuracy_source="keras model on the test split",
+        params=model_params(model),
+        macs=model_macs(model),
+        size_bytes=_size_on_disk(path),
+        path=path.name,
+        format=f"keras ({framework_of(model).value})",
+        did_not_learn=did_not_learn(accuracy, dataset.num_classes),
+        **details,
+    )
+
+
+def _size_on_disk(path: Path) -> int:
+    # A SavedModel is a folder: its size is that of the files inside.
+    if path.is_dir():
+        return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+    return path.stat().st_size
+
+
+def prepare_teacher(config: TeacherConfig, dataset: Dataset, training: TrainingControl = DEFAULT_TRAINING):
+    """The teacher as a model: loaded from its file, or built (untrained) from its builder."""
+    if config.path:
+        teacher = load_model(config.path, trust=config.trust_model)
+        check_model_fits_data(teacher, dataset, "teacher")
+        return teacher
+    with training.scope():
+        return get_builder(config.builder).build(dataset.input_shape, dataset.num_classes)
+
+
+def train_teacher(
+    teacher,
+    config: TeacherConfig,
+    dataset: Dataset,
+    seed: int,
+    out: Path,
+    reporter: Reporter,
+    training: TrainingControl = DEFAULT_TRAINING,
+) -> tuple[ModelRecord, TrainingHistory]:
+    """Train a built teacher (Keras 3) for its whole budget and save it as ``teacher.keras``."""
+    x_fit, y_fit, x_val, y_val = dataset.validation_split(seed)
+    budget = TrainingBudget.for_epochs(config.epochs, len(x_fit), config.batch_size, config.learning_rate)
+    history = fit(
+        teacher,
+        x_fit,
+        y_fit,
+        hard_label_objective(),
+        budget,
+        (x_val, y_val),
+        seed,
+        reporter,
+        "training teacher",
+        control=training.for_role("teacher", patience=False),
+    )
+    save_model(teacher, out / "teacher.keras")
+    return keras_record("teacher", teacher, dataset, out / "teacher.keras", source="trained"), history
+
+
+def teacher_record(config: TeacherConfig, teacher, dataset: Dataset) -> ModelRecord:
+    """A loaded teacher's record; its path stays the user's (it is not copied into the output)."""
+    return replace(keras_record("teacher", teacher, dataset, Path(config.path), source="loaded"), path=config.path)
+
+
+def obtain_teacher(
+    config: TeacherConfig,
+    dataset: Dataset,
+    seed: int,
+    out: Path,
+    reporter: Reporter,
+    training: TrainingControl = DEFAULT_TRAINING,
+) -> tuple[object, ModelRecord, TrainingHistory | None]:
+    """Load the teacher, or build and train one (Keras 3) and save it as ``teacher.keras``."""
+    teacher = prepare_teacher(config, dataset, training)
+    if config.path:
+        return teacher, teacher_record(config, teacher, dataset), None
+    return teacher, *train_teacher(teacher, config, dataset, seed, out, reporter, training)
+
+
+def ensemble_teachers(config: TeacherConfig, dataset: Dataset) -> tuple[list, list[ModelRecord]]:
+    """The extra teachers whose soft targets are averaged with the main teacher's."""
+    models, records = [], []
+    for index, path in enumerate(config.ensemble, start=2):
+        model = load_model(path, trust=config.trust_model)
+        check_model_fits_data(model, dataset, f"teacher {index} ({path})")
+        records.append(
+            replace(keras_record(f"teacher_{index}", model, dataset, Path(path), source="loaded"), path=path)
+        )
+        models.append(model)
+    return models, records
+
+
+def recipes_for(config: PipelineConfig, num_classes: int | None) -> tuple[Recipe, tuple[Recipe, ...]]:
+    """The fixed recipe the config names, or (with ``method: auto``) the candidates auto chooses among.
+
+    Returns (recipe, candidates): the recipe is the first candidate that distils under auto.
+    """
+    distill_config = config.distill
+    augmentations = parse_augmentations(distill_config.augment)
+    if distill_config.method == AUTO:
+        if distill_config.params or distill_config.augment:
+            raise ConfigError(
+                "method parameters (`distill.params`) and augmentations (`distill.augment`) apply to one method; "
+                "with `distill.method` auto, name them in the candidate recipes instead (kd:temperature=4,alpha=0.5 "
+                "or kd:augment=mixup), or choose a method"
+            )
+        candidates = parse_candidates(distill_config.candidates or DEFAULT_CANDIDATES, num_classes)
+        return next(r for r in candidates if not r.is_control), candidates
+    if distill_config.candidates:
+        raise ConfigError(
+            f"candidate recipes (`distill.candidates`) are tried by `distill.method` auto only; the method is "
+            f"{distill_config.method!r}"
+        )
+    objective = make_objective(distill_config.method, num_classes, distill_config.params)
+    return Recipe(distill_config.method, objective, augmentations), ()
+
+
+def objective_for(config: PipelineConfig, num_classes: int | None) -> Objective:
+    """The weighted sum of losses the config names (the first candidate's under auto)."""
+    return recipes_for(config, num_classes)[0].objective
+
+
+@dataclass
+class DistillationPlan:
+    """Everything distillation needs, checked against each other before any training."""
+
+    student: object
+    description: dict
+    recipe: Recipe
+    candidates: tuple[Recipe, ...]
+    settings: DistillationSettings
+    extra_teachers: list
+    extra_records: list[ModelRecord]
+
+
+def plan_distillation(
+    config: PipelineConfig, teacher, dataset: Dataset, training: TrainingControl = DEFAULT_TRAINING
+) -> DistillationPlan:
+    """Resolve the student, the recipes, the ensemble and the feature layers, and check they fit together.
+
+    Runs before the teacher trains (an untrained teacher has the same layers and shapes), so
+    a wrong layer name or a mismatched model fails in seconds, not after an hour.
+    """
+    student, description = resolve_student(
+        config.student.spec,
+        dataset.input_shape,
+        dataset.num_classes,
+        model_macs(teacher),
+        config.student.max_mac_fraction,
+        trust=config.teacher.trust_model,
+    )
+    recipe, candidates = recipes_for(config, dataset.num_classes)
+    extra_teachers, extra_records = ensemble_teachers(config.teacher, dataset)
+    settings = DistillationSettings(
+        epochs=config.student.epochs,
+        batch_size=config.student.batch_size,
+        learning_rate=config.student.learning_rate,
+        seed=config.seed,
+        use_transfer_set=config.distill.transfer_set,
+        train_control=config.distill.control,
+        augmentations=parse_augmentations(config.distill.augment),
+        teacher_weights=tuple(config.teacher.weights) if config.teacher.weights is not None else None,
+        training=training,
+    )
+    for checked in candidates or (recipe,):
+        if not checked.is_control:
+            check_setup([teacher, *extra_teachers], student, dataset, checked.objective, settings)
+    return DistillationPlan(student, description, recipe, candidates, settings, extra_teachers, extra_records)
+
+
+@dataclass
+class DistillationStage:
+    """What the distillation stage hands on: the shipped student and everything it recorded."""
+
+    student: object
+    models: dict[str, ModelRecord]
+    summary: DistillationSummary
+    training: dict[str, dict] = field(default_factory=dict)
+
+
+def distill_stage(
+    config: PipelineConfig,
+    teacher,
+    teacher_model: ModelRecord,
+    plan: DistillationPlan,
+    dataset: Dataset,
+    out: Path,
+    reporter: Reporter,
+) -> DistillationStage:
+    """Distil the planned student and train its scratch control; save both as .keras, ship the better, record them."""
+    outcome = distill(
+        [teacher, *plan.extra_teachers], plan.student, dataset, plan.recipe, plan.settings, reporter, plan.candidates
+    )
+    for warning in plan.description.get("warnings", ()):
+        reporter.say(f"edgekd: warning: {warning}")
+    models, training = {}, {"student_kd": outcome.kd_history.as_dict()}
+    save_model(outcome.student_kd, out / "student_kd.keras")
+    models["student_kd"] = keras_record(
+        "student_kd", outcome.student_kd, dataset, out / "student_kd.keras", student=plan.description
+    )
+    if outcome.student_scratch is not None:
+        save_model(outcome.student_scratch, out / "student_scratch.keras")
+        models["student_scratch"] = keras_record(
+            "student_scratch", outcome.student_scratch, dataset, out / "student_scratch.keras"
+        )
+        training["student_scratch"] = outcome.scratch_history.as_dict()
+    shipped = outcome.student_kd if outcome.shipped.role == "student_kd" else outcome.student_scratch
+    save_model(shipped, out / "student.keras")
+    models["student"] = keras_record(
+        "student",
+        shipped,
+        dataset,
+        out / "student.keras",
+        shipped_from=outcome.shipped.role,
+        reason=outcome.shipped.reason,
+    )
+    summary = distillation_summary(config, teacher_model, models, outcome, plan)
+    return DistillationStage(shipped, models, summary, training)
+
+
+def training_curves_csv(training: dict) -> str:
+    """One row per validation checkpoint of every training run: the curves behind the report's plots."""
+    terms = sorted({term for history in training.values() for term in history.get("terms", {})})
+    lines = [",".join(["run", "checkpoint", "step", "loss", "val_accuracy", *terms])]
+    for run, history in training.items():
+        per_checkpoint = history.get("steps_per_checkpoint", 0)
+        for index, (loss, val) in enumerate(zip(history["loss"], history["val_accuracy"], strict=True)):
+            values = [history.get("terms", {}).get(term, [None] * (index + 1))[index] for term in terms]
+            cells = [run, str(index + 1), str(round((index + 1) * per_checkpoint)), f"{loss:.6g}", f"{val:.6g}"]
+            lines.append(",".join(cells + ["" if v is None else f"{v:.6g}" for v in values]))
+    return "\n".join(lines) + "\n"
+
+
+def write_training_curves(training: dict, out: Path) -> None:
+    write_text_atomic(out / "training.csv", training_curves_csv(training))
+
+
+def distillation_summary(
+    config: PipelineConfig,
+    teacher: ModelRecord,
+    models: dict[str, ModelRecord],
+    outcome: DistillationOutcome,
+    plan: DistillationPlan,
+) -> DistillationSummary:
+    """The verdict (did distillation help, against the control on the same budget) and how the run was made."""
+    kd, scratch = models["student_kd"], models.get("student_scratch")
+    steps = outcome.kd_history.steps
+    selection = None
+    if outcome.candidates:
+        selection = {
+            "candidates": [score.as_dict() for score in outcome.candidates],
+            "chosen": outcome.recipe.spec,
+            "fraction_of_budget": round(outcome.candidates[0].steps / steps, 4),
+            "seconds": round(outcome.selection_seconds, 3),
+        }
+    gain, verdict = None, "no scratch control was trained (--no-control): distillation's gain is unknown"
+    if scratch is not None:
+        gain = round(100 * (kd.accuracy - scratch.accuracy), 3)
+        verdict = (
+            f"distillation {'helped' if gain > 0 else 'did not help'}: {kd.accuracy:.2%} vs {scratch.accuracy:.2%} "
+            f"for the scratch control ({gain:+.2f} points, same architecture and {steps} steps); "
+            f"shipped: {outcome.shipped.role} ({outcome.shipped.reason})"
+        )
+    not_learned = [role for role, record in {"teacher": teacher, **models}.items() if record.did_not_learn]
+    if not_learned:
+        verdict += f"; did not learn (within {CHANCE_MARGIN_POINTS:g} points of chance): {', '.join(not_learned)}"
+    ensemble = None
+    if plan.extra_records:
+        weights = list(plan.settings.teacher_weights or [1.0] * (1 + len(plan.extra_records)))
+        ensemble = {"teachers": [r.as_dict() for r in (teacher, *plan.extra_records)], "weights": weights}
+    return DistillationSummary(
+        objective=outcome.recipe.objective.describe(),
+        recipe=outcome.recipe.spec,
+        transfer_samples=outcome.transfer_samples,
+        budget={"steps": steps, "batch_size": outcome.budget.batch_size, "learning_rate": outcome.budget.learning_rate},
+        student_mac_fraction=round(kd.macs / teacher.macs, 6) if teacher.macs else None,
+        accuracy_kept=round(kd.accuracy / teacher.accuracy, 6) if teacher.accuracy else None,
+        shipped=outcome.shipped.as_dict(),
+        verdict=verdict,
+        gain_over_control_points=gain,
+        selection=selection,
+        teacher_outputs=outcome.teacher_mode,
+        augment=tuple(a.name for a in outcome.recipe.augmentations),
+        strategy={"name": config.distill.strategy, "replicas": outcome.kd_history.replicas},
+        features=tuple(feature.describe() for feature in outcome.features),
+        ensemble=ensemble,
+    )

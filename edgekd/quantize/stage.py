@@ -1,0 +1,346 @@
+"""The quantization stage: convert, check the .tflite through LiteRT, write, record.
+
+``convert_and_check`` is the step ``edgekd run`` takes for each model; ``quantize_model``
+is all of ``edgekd quantize`` (compression, QAT, one mode or every mode, per-layer error,
+Edge TPU) for the CLI and the Python API alike. Options are checked together when
+``QuantizeSettings`` is built, before any model loads; errors name the settings
+(``max_drop``), and the CLI names its flags instead.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from edgekd.artifacts import write_bytes_atomic
+from edgekd.data.dataset import Dataset
+from edgekd.data.representative import representative_samples
+from edgekd.distill.losses import make_loss
+from edgekd.errors import ConfigError, ConversionError
+from edgekd.models.evaluate import did_not_learn, predict_logits
+from edgekd.progress import SILENT, Reporter
+from edgekd.quantize import evaluate as tflite_eval
+from edgekd.quantize.checks import accuracy_drop_points, detected_mode, float_ops
+from edgekd.quantize.compress import Compression, gzip_size
+from edgekd.quantize.convert import convert
+from edgekd.quantize.inspect import inspect_tflite
+from edgekd.quantize.modes import DEFAULT_OPTIONS, QuantizeOptions, get_mode, mode_names
+from edgekd.results.records import ModelRecord, TfliteChecks
+
+# Besides the post-training modes: quantization-aware training first, or every mode compared.
+QAT = "qat"
+ALL = "all"
+
+
+def quantize_mode_names() -> list[str]:
+    return [*mode_names(), QAT, ALL]
+
+
+@dataclass(frozen=True)
+class QuantizeSettings:
+    """What a quantization is asked to do, checked as a whole when built (every rule lives here)."""
+
+    mode: str = "int8"
+    options: QuantizeOptions = DEFAULT_OPTIONS
+    representative_samples: int = 500
+    # Warn (or with strict, fail) past this many points of accuracy lost to conversion.
+    max_drop: float = 1.0
+    strict: bool = False
+    seed: int = 0
+    qat_epochs: int = 3
+    # QAT only: keep distilling from this teacher, at this temperature and hard-label weight.
+    teacher: str | None = None
+    temperature: float = 1.0
+    alpha: float = 0.0
+    compression: Compression = field(default_factory=Compression)
+    debug: bool = False
+    edgetpu: bool = False
+    trust_model: bool = False
+
+    def __post_init__(self) -> None:
+        mode = self.mode
+        if mode not in quantize_mode_names():
+            get_mode(mode)  # the registry's error lists every mode
+        if not math.isfinite(self.max_drop) or self.max_drop < 0:
+            raise ConfigError(f"`max_drop` {self.max_drop} must be a number of accuracy points, 0 or more")
+        if self.representative_samples < 1:
+            raise ConfigError(f"`representative_samples` {self.representative_samples} must be at least 1")
+        if mode == QAT and self.qat_epochs < 1:
+            raise ConfigError(f"`qat_epochs` {self.qat_epochs} must be at least 1")
+        if self.compression.active and mode == QAT:
+            raise ConfigError("`prune`/`cluster` go with post-training modes; QAT after them would undo the sparsity")
+        if self.debug and mode == ALL:
+            raise ConfigError("`debug` works on one mode at a time; choose `mode` int8 or int16x8")
+        if self.debug and mode != QAT and not get_mode(mode).integer_only:
+            raise ConfigError(
+                f"`debug` compares integer layers with float ones; it needs `mode` int8 or int16x8, not {mode}"
+            )
+        if self.teacher and mode != QAT:
+            raise ConfigError("`teacher` is for `mode` qat (distillation during quantization-aware training)")
+        if self.edgetpu and mode not in ("int8", QAT):
+            raise ConfigError(
+                f"`edgetpu` needs `mode` int8: the Edge TPU runs only fully 8-bit quantized models, not {mode}"
+            )
+
+    @property
+    def conversion_mode(self) -> str:
+        """The post-training mode the converter runs (QAT converts to int8)."""
+        return "int8" if self.mode == QAT else self.mode
+
+
+def convert_and_check(
+    model,
+    role: str,
+    mode: str,
+    dataset: Dataset,
+    out_file: Path,
+    reference_role: str | None = None,
+    settings: QuantizeSettings = QuantizeSettings(),
+) -> ModelRecord:
+    """Convert ``model`` in ``mode``, check the .tflite through LiteRT on the test split, then save it.
+
+    Checks: accuracy and top-1 agreement against the Keras model, and for integer-only
+    modes that no op stayed float. Failed checks are warnings, or errors with ``strict``
+    (and then nothing is written).
+    """
+    spec = get_mode(mode)
+    representative = (
+        representative_samples(dataset.x_train, settings.representative_samples, settings.seed)
+        if spec.needs_representative_data
+        else None
+    )
+    data = convert(model, mode, representative, settings.options)
+    predicted = np.argmax(tflite_eval.predict(data, dataset.x_test), axis=1)
+    keras_predicted = np.argmax(predict_logits(model, dataset.x_test), axis=1)
+    report = inspect_tflite(data)
+    accuracy = float(np.mean(predicted == dataset.y_test))
+    keras_accuracy = float(np.mean(keras_predicted == dataset.y_test))
+    drop = accuracy_drop_points(keras_accuracy, accuracy)
+    warnings = []
+    if drop > settings.max_drop:
+        warnings.append(
+            f"{role}: {mode} conversion lost {drop:.2f} points of accuracy ({keras_accuracy:.2%} -> {accuracy:.2%}), "
+            f"more than `max_drop` {settings.max_drop:g}; try int16x8, or quantization-aware training"
+        )
+    left_float = float_ops(report) if spec.integer_only else []
+    if left_float:
+        problem = (
+            f"{role}: {len(left_float)} op(s) have no integer kernel and stayed float in {mode} mode: "
+            f"{', '.join(left_float[:5])}; integer-only hardware (Edge TPU, int8 microcontrollers) cannot run them"
+        )
+        if not settings.options.allow_float_ops:
+            raise ConversionError(
+                f"{problem}. Replace that layer, convert with `mode` dynamic (float activations) or int16x8, or "
+                "pass `allow_float_ops` to keep a mixed file; nothing was written"
+            )
+        warnings.append(problem)
+    if settings.strict and warnings:
+        raise ConversionError(f"`strict`: {warnings[0]}; nothing was written")
+    write_bytes_atomic(out_file, data)
+    return ModelRecord(
+        role,
+        accuracy=accuracy,
+        accuracy_source="the .tflite through the LiteRT interpreter on the test split",
+        params=report.params,
+        macs=report.macs,
+        size_bytes=len(data),
+        path=out_file.name,
+        format=f"tflite ({mode})",
+        did_not_learn=did_not_learn(accuracy, dataset.num_classes),
+        tflite=TfliteChecks(
+            mode=mode,
+            detected_mode=detected_mode(report),
+            gzip_bytes=gzip_size(data),
+            weight_bytes=report.weight_bytes,
+            agreement_with_keras=round(float(np.mean(predicted == keras_predicted)), 6),
+            accuracy_drop_points=round(drop, 4),
+            converted_from=reference_role,
+            float_ops=tuple(left_float),
+            warnings=tuple(warnings),
+            input=_quantization(report.inputs[0]),
+            output=_quantization(report.outputs[0]),
+        ),
+    )
+
+
+def _quantization(tensor) -> dict:
+    return {"dtype": tensor.dtype, "scale": list(tensor.scale), "zero_point": list(tensor.zero_point)}
+
+
+def compare_modes(
+    model, stem: str, dataset: Dataset, out: Path, settings: QuantizeSettings, reporter: Reporter = SILENT
+) -> tuple[dict[str, ModelRecord], list]:
+    """Convert ``model`` in every mode into ``out/<stem>_<mode>.tflite``, check each, time each on the host."""
+    from edgekd.bench.stage import MODE_COMPARISON_BENCH, bench_stage
+
+    records, files = {}, []
+    with reporter.bar(len(mode_names()), "converting", unit="mode") as bar:
+        for mode in mode_names():
+            role = f"{stem}_{mode}"
+            records[role] = convert_and_check(model, role, mode, dataset, out / f"{role}.tflite", "keras", settings)
+            files.append((role, out / f"{role}.tflite"))
+            bar.update(1)
+    return records, bench_stage(files, ["host"], MODE_COMPARISON_BENCH, reporter)
+
+
+def layer_error_stage(model, dataset: Dataset, settings: QuantizeSettings, reporter: Reporter) -> list[dict]:
+    """Per-layer quantization error on the calibration samples, worst layer first."""
+    from edgekd.quantize.debug import layer_errors
+
+    samples = representative_samples(dataset.x_train, settings.representative_samples, settings.seed)
+    with reporter.stage("measuring per-layer quantization error", "debug"):
+        errors = layer_errors(model, settings.conversion_mode, samples, settings.options)
+    return [e.as_dict() for e in errors]
+
+
+def qat_stage(model, dataset: Dataset, settings: QuantizeSettings, reporter: Reporter) -> tuple[object, object, dict]:
+    """Quantization-aware training, distilling from the teacher when given; returns (model, history, description)."""
+    from edgekd.models.io import load_model
+    from edgekd.quantize.qat import quantization_aware_training
+
+    teacher = load_model(settings.teacher, trust=settings.trust_model) if settings.teacher else None
+    loss = (
+        make_loss("kd", dataset.num_classes, temperature=settings.temperature, alpha=settings.alpha)
+        if teacher is not None
+        else None
+    )
+    quantized, history = quantization_aware_training(
+        model, dataset, settings.qat_epochs, settings.seed, teacher, loss, reporter=reporter
+    )
+    description = {
+        "epochs": settings.qat_epochs,
+        "teacher": settings.teacher,
+        "distillation": loss.describe() if loss else None,
+    }
+    return quantized, history, description
+
+
+def edgetpu_stage(tflite_path: Path, reporter: Reporter) -> dict:
+    """Edge TPU verdict from the rules, and the real compiler's result when it is installed."""
+    from edgekd.quantize.edgetpu import edgetpu_verdict
+    from edgekd.quantize.edgetpu_compiler import HOW_TO_GET, compile_for_edgetpu, compiler_available
+
+    result = {"verdict": edgetpu_verdict(inspect_tflite(tflite_path.read_bytes())).as_dict()}
+    if not compiler_available():
+        reporter.say(f"edgekd: note: {HOW_TO_GET}")
+        result["compiler"] = None
+        result["compiler_note"] = HOW_TO_GET
+        return result
+    with reporter.stage("compiling for the Edge TPU with edgetpu_compiler", "edgetpu"):
+        compiled_path, log = compile_for_edgetpu(tflite_path, tflite_path.parent)
+    result["compiler"] = {**vars(log), "path": str(compiled_path)}
+    return result
+
+
+def quantize_model(
+    model_path: Path, data_spec: str, out_path: Path, settings: QuantizeSettings, force: bool, reporter: Reporter
+):
+    """All of ``edgekd quantize``: returns the run's results (``RunResult``) once its files are in place.
+
+    One mode writes ``out_path`` (a .tflite), its ``.results.json`` and with ``edgetpu`` the
+    compiled ``*_edgetpu.tflite``, all appearing together; ``all`` writes every mode into the
+    folder ``out_path``.
+    """
+    from edgekd.artifacts import check_output_folder, staged_output_files, staged_output_folder, write_json_atomic
+    from edgekd.data.spec import load_dataset
+    from edgekd.models.io import load_model
+    from edgekd.results.records import RunResult
+
+    model_path, out_path = Path(model_path), Path(out_path)
+    if settings.mode == ALL:
+        check_output_folder(out_path, force)
+    else:
+        check_output_file_pair(out_path, force)
+    with reporter.stage("loading the model", "load"):
+        model = load_model(model_path, trust=settings.trust_model)
+    with reporter.stage("loading data", "data"):
+        dataset = load_dataset(data_spec, reporter)
+    extra: dict = {}
+    if settings.compression.active:
+        from edgekd.quantize.compress import compress, weight_sparsity
+
+        with reporter.stage("pruning/clustering with fine-tuning", "compress"):
+            model = compress(model, settings.compression, dataset, settings.seed, reporter)
+        extra["compression"] = {
+            **settings.compression.describe(),
+            "kernel_sparsity": round(weight_sparsity(model), 6),
+        }
+    config = {
+        "model": str(model_path),
+        "data": data_spec,
+        "mode": settings.mode,
+        "io_dtype": settings.options.io_dtype,
+        "per_channel": settings.options.per_channel,
+        "representative_samples": settings.representative_samples,
+        "max_drop": settings.max_drop,
+        "strict": settings.strict,
+    }
+
+    def result(models, benchmarks=(), training=None) -> RunResult:
+        return RunResult(
+            "quantize",
+            config,
+            {"representative": settings.seed},
+            dataset.summary(),
+            models,
+            training=training or {},
+            benchmarks=tuple(benchmarks),
+            timings_s=dict(reporter.durations),
+            extra=extra,
+            out=out_path,
+        )
+
+    stem = model_path.stem if model_path.suffix else model_path.name
+    if settings.mode == ALL:
+        with staged_output_folder(out_path, force) as staging:
+            with reporter.stage("converting in every mode, checking each through LiteRT and timing it", "quantize"):
+                models, benchmarks = compare_modes(model, stem, dataset, staging, settings, reporter)
+            run = result(models, benchmarks)
+            write_json_atomic(staging / "results.json", run.to_document())
+        return run
+    # The model, its results and the Edge TPU build appear together once all are written (see artifacts).
+    sidecar = results_sidecar(out_path)
+    compiled = out_path.with_name(f"{out_path.stem}_edgetpu.tflite")
+    with staged_output_files([out_path, sidecar, *([compiled] if settings.edgetpu else [])], force) as staging:
+        staged_model = staging / out_path.name
+        training = None
+        if settings.mode == QAT:
+            with reporter.stage("quantization-aware training", "qat"):
+                model, history, qat_description = qat_stage(model, dataset, settings, reporter)
+            training = {"qat": history.as_dict()}
+        with reporter.stage(f"converting to {settings.conversion_mode} and checking it through LiteRT", "quantize"):
+            record = convert_and_check(
+                model, out_path.stem, settings.conversion_mode, dataset, staged_model, "keras", settings
+            )
+        if settings.mode == QAT:
+            record = record.with_tflite(mode=QAT, qat=qat_description)
+        if settings.compression.active:
+            record = record.with_tflite(compression=extra["compression"])
+        if settings.debug:
+            extra["layer_errors"] = layer_error_stage(model, dataset, settings, reporter)
+        if settings.edgetpu:
+            extra["edgetpu"] = edgetpu_stage(staged_model, reporter)
+            if extra["edgetpu"].get("compiler"):
+                extra["edgetpu"]["compiler"]["path"] = str(compiled)
+        run = result({out_path.stem: record}, training=training)
+        write_json_atomic(staging / sidecar.name, run.to_document())
+    return run
+
+
+def results_sidecar(out_path: Path) -> Path:
+    """Where a .tflite's results document lives: ``FILE.results.json`` beside it."""
+    return Path(out_path).with_suffix(".results.json")
+
+
+def check_output_file_pair(out_file: Path, force: bool) -> None:
+    """A single-mode output is a .tflite whose file and results sidecar may be written."""
+    from edgekd.artifacts import check_output_file
+    from edgekd.errors import OutputError
+
+    if out_file.suffix != ".tflite":
+        raise OutputError(f"`out` {out_file} should end in .tflite (or use `mode` all with a folder)")
+    for path in (out_file, results_sidecar(out_file)):
+        check_output_file(path, force)
