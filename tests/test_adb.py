@@ -2,7 +2,8 @@
 
 No phone or emulator is reachable here, so the suite's stand-in `adb` (tests/stand_in_adb.py,
 also used by the deploy tests) records its arguments and answers `benchmark_model` with the
-output format LiteRT's tool prints (shared/reference/FACTS.md).
+output format LiteRT's tool prints (the LiteRT benchmark tool's README,
+tensorflow/lite/tools/benchmark/README.md).
 """
 
 import shlex

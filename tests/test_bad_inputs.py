@@ -3,7 +3,7 @@
 Each case asserts: a non-zero exit; one closing line on stderr that names the problem (no
 traceback); nothing half-written in the working folder; earlier results untouched (a
 finished run's folder byte for byte, and the results store's runs); and nothing executed
-(no `pwned` file). The README lists the catalogue with its count, checked below.
+(no `pwned` file). docs/reliability.md lists the catalogue with its count, checked below.
 """
 
 from __future__ import annotations
@@ -364,9 +364,15 @@ def test_bad_input(case, bad_inputs, earlier_results, pipeline_run, tmp_path, mo
     assert not (tmp_path / "pwned").exists() and not Path("pwned").exists()
 
 
-def test_the_readme_lists_the_catalogue_with_its_count():
-    readme = (Path(__file__).parents[1] / "README.md").read_text()
-    match = re.search(r"catalogue of (\d+) bad inputs", readme)
-    assert match and int(match.group(1)) == len(CATALOGUE), "README: 'catalogue of N bad inputs' with the real N"
-    missing = [c[0] for c in CATALOGUE if c[0] not in readme]
-    assert not missing, f"README lacks {missing}"
+def test_the_reliability_page_lists_the_catalogue_with_its_count():
+    page = (Path(__file__).parents[1] / "docs" / "reliability.md").read_text()
+    match = re.search(r"catalogue of (\d+) bad inputs", page)
+    assert match and int(match.group(1)) == len(CATALOGUE), "docs/reliability.md: 'catalogue of N bad inputs', real N"
+    missing = [c[0] for c in CATALOGUE if c[0] not in page]
+    assert not missing, f"docs/reliability.md lacks {missing}"
+    per_command: dict[str, int] = {}
+    for case in CATALOGUE:
+        command = case[0].split(":")[0]
+        per_command[command] = per_command.get(command, 0) + 1
+    listed = {name: int(count) for name, count in re.findall(r"^- (\w+) \((\d+)\):", page, re.MULTILINE)}
+    assert listed == per_command, "docs/reliability.md: one '- command (N):' line per command, with its real N"

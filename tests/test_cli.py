@@ -5,8 +5,10 @@ import re
 import subprocess
 import sys
 
+import click
 import pytest
 
+from edgekd.cli.main import cli
 from edgekd.distill.recipes import DEFAULT_CANDIDATES
 from tests.conftest import SMALL_CONFIG, TINY_DATA, assert_clean_failure, invoke, snapshot
 
@@ -245,12 +247,26 @@ def test_devices_commands():
     assert shown["quantization"]["supported"] == ["int8"]
 
 
-@pytest.mark.parametrize(
-    "command", ["demo", "run", "distill", "quantize", "inspect", "bench", "devices list", "devices show"]
-)
+def every_command(group, prefix: tuple[str, ...] = ()) -> list[str]:
+    """Every command a user can run, sub-commands included, read from the click group itself."""
+    found = []
+    for name, command in sorted(group.commands.items()):
+        if isinstance(command, click.Group):
+            found += every_command(command, (*prefix, name))
+        else:
+            found.append(" ".join((*prefix, name)))
+    return found
+
+
+def test_the_help_check_reaches_sub_commands():
+    commands = every_command(cli)
+    assert {"demo", "distill", "devices list", "results show", "results export"} <= set(commands)
+
+
+@pytest.mark.parametrize("command", every_command(cli))
 def test_every_command_has_help_with_an_example(command):
     result = invoke(*command.split(), "--help")
-    assert result.exit_code == 0 and "Example" in result.stdout
+    assert result.exit_code == 0 and "Example" in result.stdout, f"edgekd {command} --help has no example"
 
 
 def test_real_entry_point_prints_one_line_and_no_traceback(tmp_path):

@@ -12,7 +12,7 @@ from edgekd.quantize.edgetpu import edgetpu_verdict, parse_compiler_log
 from edgekd.quantize.inspect import ModelReport, OperatorInfo, TensorInfo
 from tests.conftest import assert_clean_failure, invoke, quantize_student
 
-# The summary printed by edgetpu_compiler (google-coral/edgetpu issues; shared/reference/FACTS.md).
+# The summary printed by edgetpu_compiler (as posted in github.com/google-coral/edgetpu issues).
 COMPILER_LOG = """\
 Edge TPU Compiler version 16.0.384591198
 Started a compilation timeout timer of 180 seconds.

@@ -7,7 +7,7 @@ from edgekd.bench.benchmark import benchmark
 from edgekd.bench.runners import BenchSettings
 from edgekd.profiles.loader import get_profile
 
-# Raspberry Pi 5 `vcgencmd pmic_read_adc` lines (shared/reference/FACTS.md).
+# Raspberry Pi 5 `vcgencmd pmic_read_adc` lines, in the format Pi 5 owners publish (e.g. github.com/jfikar/RPi5-power).
 PMIC = """\
  VDD_CORE_A current(7)=6.22421000A
  VDD_CORE_V volt(15)=0.86173300V
@@ -142,7 +142,7 @@ def test_tegrastats_reader_follows_the_tool_and_stops_it(tmp_path):
     import sys
 
     tool = tmp_path / "usr/bin/tegrastats"
-    # The format of an Orin's tegrastats line (shared/reference/FACTS.md), printed every 50 ms.
+    # The format of an Orin's tegrastats line (NVIDIA Jetson Linux Developer Guide, "tegrastats Utility"), every 50 ms.
     write(
         tool,
         f"#!{sys.executable}\n"

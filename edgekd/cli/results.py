@@ -39,7 +39,12 @@ def _load(ref: str, db: Path | None) -> tuple[str, dict]:
 
 @click.group()
 def results() -> None:
-    """The results store: every run of demo, run, distill, quantize and bench."""
+    """The results store: every run of demo, run, distill, quantize and bench.
+
+    \b
+    Example:
+      edgekd results list --kind demo
+    """
 
 
 @results.command("list")
@@ -53,7 +58,13 @@ def results() -> None:
 @db_option
 @json_option
 def list_runs(kind, device, model, since, limit, db, as_json) -> None:
-    """List stored runs, newest first."""
+    """List stored runs, newest first.
+
+    \b
+    Examples:
+      edgekd results list
+      edgekd results list --device rpi4 --since 2026-11-01 --json
+    """
     from edgekd.results.table import format_table
 
     with _store(db, create=True) as store:
@@ -77,7 +88,14 @@ def list_runs(kind, device, model, since, limit, db, as_json) -> None:
 @db_option
 @json_option
 def show(run_id, db, as_json) -> None:
-    """Show one run: its models, benchmarks and artifacts (with SHA-256)."""
+    """Show one run: its models, benchmarks and artifacts (with SHA-256).
+
+    RUN_ID is a number from `edgekd results list`.
+
+    \b
+    Example:
+      edgekd results show 12
+    """
     from edgekd.results.table import BENCH_HEADERS, MODEL_HEADERS, bench_rows, format_table, model_rows
 
     with _store(db) as store:
@@ -104,7 +122,13 @@ def show(run_id, db, as_json) -> None:
 @force_option
 @db_option
 def export(as_csv, as_json, out, force, db) -> None:
-    """Export the store as CSV or JSON."""
+    """Export the store as CSV or JSON.
+
+    \b
+    Examples:
+      edgekd results export --csv --out results.csv
+      edgekd results export --json > runs.json
+    """
     from edgekd.artifacts import check_output_file, write_text_atomic
     from edgekd.results.compare import CompareError, build_rows
 

@@ -5,11 +5,11 @@ quantized with static shapes, tensors may have at most 3 innermost dimensions la
 and only listed ops map, some with limits. The compiler partitions the graph once: the first
 op it cannot map, and every op after it, run on the CPU.
 
-The op table below is Coral's early published table (the one this project could verify; see
-shared/reference/FACTS.md), plus TRANSPOSE_CONV, which the current table lists (google-coral/
-edgetpu#684), plus the ops and limits of the later table as Axis publishes it for the
-ARTPEC-7, whose deep-learning unit is an Edge TPU fed by edgetpu_compiler
-(developer.axis.com, ARTPEC-7 "Supported ops"): EXPAND_DIMS, PACK, PRELU, REDUCE_MAX,
+The op table below is Coral's early published table (coral.ai/docs/edgetpu/models-intro,
+"Supported operations", in the first version this project could verify), plus TRANSPOSE_CONV,
+which the current table lists (google-coral/edgetpu#684), plus the ops and limits of the later
+table as Axis publishes it for the ARTPEC-7, whose deep-learning unit is an Edge TPU fed by
+edgetpu_compiler (developer.axis.com, ARTPEC-7 "Supported ops"): EXPAND_DIMS, PACK, PRELU, REDUCE_MAX,
 REDUCE_MIN and the unidirectional LSTM, each marked with that source. Coral's own current
 table could not be read here; an op outside all of these is reported as "not in the table
 known to edgekd" with a pointer to the real compiler, not as a certainty.
@@ -26,8 +26,8 @@ from edgekd.quantize.checks import BOUNDARY_OPS
 from edgekd.quantize.inspect import ModelReport, OperatorInfo
 
 TABLE_SOURCE = (
-    "Coral's early published Edge TPU op table (FACTS.md) + TRANSPOSE_CONV (google-coral/edgetpu#684) + the later "
-    "table's ops as Axis publishes it for the ARTPEC-7's Edge TPU"
+    "Coral's early published Edge TPU op table (coral.ai/docs/edgetpu/models-intro) + TRANSPOSE_CONV "
+    "(google-coral/edgetpu#684) + the later table's ops as Axis publishes it for the ARTPEC-7's Edge TPU"
 )
 LATER_TABLE = "later table, as Axis publishes it for the ARTPEC-7's Edge TPU"
 EIGHT_BIT = {"int8", "uint8"}
