@@ -17,6 +17,11 @@ _API = ("distill", "quantize", "benchmark", "run", "demo")
 
 
 def __getattr__(name: str):
+    if name in ("distill", "quantize"):
+        # The packages of those names, which call their API function (see edgekd.callable_package).
+        import importlib
+
+        return importlib.import_module(f"edgekd.{name}")
     if name in _API:
         from edgekd import api
 

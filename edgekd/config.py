@@ -178,7 +178,7 @@ bench:
 """
 
 
-# The same pipeline on a reduced budget: about half a minute on two cores instead of three, to
+# The same pipeline on a reduced budget: about a minute and a half on two cores instead of three, to
 # check an installation. Every stage runs; the figures are smaller-data figures, and the CLI
 # says so next to them. The test suite's end-to-end run is this config (tests/conftest.py):
 # on it the teacher reaches about 85% and distillation beats the scratch control.

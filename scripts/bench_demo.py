@@ -5,7 +5,7 @@
 
 Prints the stage timings, the distillation verdict (student vs scratch control), the
 int8/float size ratio, and host latency ratios between teacher, float student and int8
-student, all from the same run. Numbers for the README come from here.
+student, all from the same run. The README's demo figures come from here.
 """
 
 from __future__ import annotations

@@ -28,3 +28,17 @@ def test_subprocesses_import_this_checkout_not_an_installed_copy(tmp_path):
         check=True,
     )
     assert Path(completed.stdout.strip()).resolve() == (ROOT / "edgekd" / "__init__.py").resolve()
+
+
+def test_importing_edgekd_and_its_api_does_not_load_tensorflow():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, edgekd\n"
+        "api = (edgekd.distill, edgekd.quantize, edgekd.benchmark, edgekd.run, edgekd.demo, edgekd.EdgekdError)\n"
+        "assert all(callable(f) for f in api[:5])\n"
+        "print('tensorflow' in sys.modules)\n"
+    )
+    completed = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert completed.stdout.strip() == "False"

@@ -68,3 +68,28 @@ def test_readme_shows_the_built_in_demo_config_verbatim():
     config = demo_config()
     assert config.data.spec.startswith("mnist1d") and config.quantize.mode == "int8"
     assert config.student.max_mac_fraction <= 0.05
+
+
+def test_the_readme_python_example_runs(tmp_path):
+    """The README's Python example, as written, in a fresh process and folder (it runs the quick demo)."""
+    import os
+    import subprocess
+    import sys
+
+    section = README.read_text().split("## Python API", 1)[1]
+    example = section.split("```python\n", 1)[1].split("```", 1)[0]
+    completed = subprocess.run(
+        [sys.executable, "-c", example],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        env={**os.environ, "EDGEKD_DB": str(tmp_path / "store.db")},
+    )
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    lines = completed.stdout.splitlines()
+    assert lines[0].startswith("distillation "), lines
+    assert re.fullmatch(r"\d+\.\d\d% through LiteRT, \d+\.\d\d% agreement with Keras", lines[1]), lines
+    assert re.fullmatch(r"host [\d.e-]+ ms", lines[2]), lines
+    assert (tmp_path / "runs" / "quick" / "student.keras").is_file()
+    assert (tmp_path / "runs" / "student_f16.tflite").is_file()

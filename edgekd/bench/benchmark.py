@@ -41,6 +41,11 @@ class BenchmarkResult:
     started: float | None = None  # unix time, for ordering and overlap across devices
     finished: float | None = None
 
+    @property
+    def latency_ms(self) -> dict | None:
+        """The latency statistics in milliseconds, as results.json holds them (``latency_ms["p50"]``)."""
+        return self.latency.as_dict() if self.latency is not None else None
+
     def as_dict(self) -> dict:
         document = {
             "model": self.model,

@@ -58,7 +58,10 @@ def bench(model_paths, devices, runs, min_seconds, warmup, threads, benchmark_bi
     store = open_store(db)
     measured = bench_stage([(path.stem, path) for path in model_paths], list(devices), settings, stderr_reporter())
     # Files outside a run folder are recorded by the path the user gave.
-    results = [result.as_dict() | {"path": str(path)} for result, path in zip(measured, model_paths * len(devices), strict=True)]
+    results = [
+        result.as_dict() | {"path": str(path)}
+        for result, path in zip(measured, model_paths * len(devices), strict=True)
+    ]
     document = new_document("bench", {"devices": list(devices), "runs": runs, "min_seconds": min_seconds})
     document["benchmarks"] = results
     failures = [r for r in results if not r["ok"]]

@@ -11,7 +11,14 @@ from edgekd.untrusted import for_terminal
 
 @click.group(cls=EdgekdGroup)
 def devices() -> None:
-    """Device profiles: built-in ones, ./devices, and the folder named by $EDGEKD_DEVICES."""
+    """Device profiles: built-in ones, ./devices, and the folder named by $EDGEKD_DEVICES.
+
+    \b
+    Examples:
+      edgekd devices list
+      edgekd devices show rpi4
+      edgekd devices check my-pi
+    """
 
 
 @devices.command("list")

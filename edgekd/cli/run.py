@@ -67,7 +67,7 @@ def _execute(config: PipelineConfig, out: Path | None, force, as_json, kind, fre
 @fresh_option
 @db_option
 @json_option
-@click.option("--quick", is_flag=True, help="A reduced budget (about 30 s on two cores) to check the installation.")
+@click.option("--quick", is_flag=True, help="A reduced budget (about 90 s on two cores) to check the installation.")
 @deterministic_option
 def demo(
     out: Path | None, force: bool, fresh: bool, db: Path | None, as_json: bool, quick: bool, deterministic: bool

@@ -1,12 +1,16 @@
 """The Distiller: a distilled student next to its scratch control, on the same budget.
 
-The control is the same architecture, freshly initialised with the same seed, trained on
+The control is the same architecture starting from the same initial weights, trained on
 the labelled set alone for the same number of optimizer steps and batch size. So any gain
 the distilled student shows comes from the teacher's knowledge (and the transfer set it
-labels), not from extra compute.
+labels), not from extra compute or a luckier initialisation.
+
+With ``auto``, candidate recipes each train briefly from those same initial weights and
+are scored on the validation split; the best trains fully. Either way the run ships the
+distilled student or the control, whichever is better on validation.
 
 Without augmentation the teachers see the same inputs every epoch, so their logits (and the
-features a method reads) are computed once here and travel with the batches; with
+features a method reads) are computed once here and shared by every recipe; with
 augmentation they run online inside the training step, on the same view as the student.
 """
 

@@ -1,6 +1,6 @@
 """The results.json document: what every command that produces artifacts writes.
 
-Schema (documented in the README): ``schema_version``, ``kind``, ``created``,
+Schema (documented in docs/results.md): ``schema_version``, ``kind``, ``created``,
 ``edgekd_version``, ``versions``, ``seeds``, ``config``, ``data``, ``models`` (role →
 record), ``distillation``, ``benchmarks`` (list), ``timings_s``. Documents are checked when
 read (:func:`parse_document`): a results.json may come from anywhere.
