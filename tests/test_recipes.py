@@ -87,3 +87,11 @@ def test_auto_tries_each_candidate_and_ships_the_control_when_the_teacher_is_use
     distilled = accuracy(outcome.student_kd, tiny_dataset.x_test, tiny_dataset.y_test)
     # The control learned (MNIST-1D: 10 classes) and the distilled student did not come close.
     assert shipped > 0.3 and shipped > distilled + 0.05
+
+
+@pytest.mark.parametrize("method", ["kd", "dkd", "dist", "fitnet", "at", "rkd"])
+def test_make_loss_and_make_objective_build_the_same_loss(method):
+    from edgekd.distill.losses import make_loss
+
+    objective = make_objective(method, 10)
+    assert objective.terms[-1][1] == make_loss(method, 10)

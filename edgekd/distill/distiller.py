@@ -41,7 +41,6 @@ from edgekd.distill.trainer import (
     TrainingHistory,
     fit,
     hard_label_objective,
-    pack_targets,
 )
 from edgekd.errors import ConfigError, ModelError
 from edgekd.models.complexity import model_macs
@@ -184,17 +183,6 @@ def distillation_inputs(dataset: Dataset, x_fit: np.ndarray, y_fit: np.ndarray, 
     return np.concatenate(x_parts), np.concatenate(y_parts), 0 if transfer is None else len(transfer)
 
 
-def distillation_set(
-    teacher, dataset: Dataset, x_fit: np.ndarray, y_fit: np.ndarray, use_transfer_set: bool, reporter: Reporter = SILENT
-) -> tuple[np.ndarray, np.ndarray, int]:
-    """Inputs and packed targets (label or -1, teacher logits) for logit-only distillation; the teacher runs once here."""
-    x_kd, labels, transfer_samples = distillation_inputs(dataset, x_fit, y_fit, use_transfer_set)
-    with reporter.bar(len(x_kd), "caching teacher logits", unit="samples") as bar:
-        teacher_logits = predict_logits(teacher, x_kd)
-        bar.update(len(x_kd))
-    return x_kd, pack_targets(labels, teacher_logits), transfer_samples
-
-
 class TeacherOutputs:
     """The teachers' outputs on the distillation set, computed once and shared by every recipe that trains on them.
 
@@ -277,8 +265,12 @@ def _in_scope(model, settings: DistillationSettings):
 
 
 @dataclass
-class _Run:
-    """What every recipe of one distillation trains on: the splits, the distillation set and the teachers' outputs."""
+class TrainingRun:
+    """What every recipe of one distillation trains on: the splits, the distillation set and the teachers' outputs.
+
+    Every training that learns from a teacher goes through ``train``: distillation, each
+    candidate ``auto`` tries, and quantization-aware training with a teacher.
+    """
 
     teachers: list
     weights: tuple[float, ...]
@@ -291,17 +283,20 @@ class _Run:
     settings: DistillationSettings
 
     @staticmethod
-    def prepare(teachers: list, dataset: Dataset, weights: tuple[float, ...], settings: DistillationSettings) -> _Run:
+    def prepare(
+        teachers: list, dataset: Dataset, weights: tuple[float, ...], settings: DistillationSettings
+    ) -> TrainingRun:
         x_fit, y_fit, x_val, y_val = dataset.validation_split(settings.seed)
         x_kd, labels, transfer_samples = distillation_inputs(dataset, x_fit, y_fit, settings.use_transfer_set)
         outputs = TeacherOutputs(teachers, weights, x_kd, labels)
-        return _Run(teachers, weights, x_fit, y_fit, x_val, y_val, outputs, transfer_samples, settings)
+        return TrainingRun(teachers, weights, x_fit, y_fit, x_val, y_val, outputs, transfer_samples, settings)
 
-    def budget(self, fraction: float = 1.0) -> TrainingBudget:
-        """The full budget (epochs over the distillation set), or a fraction of its steps for a short trial."""
+    def budget(self, fraction: float = 1.0, labelled_only: bool = False) -> TrainingBudget:
+        """The full budget (epochs over the distillation set, or the labelled set alone), or a fraction for a trial."""
         settings = self.settings
+        samples = len(self.x_fit) if labelled_only else len(self.outputs.x_kd)
         full = TrainingBudget.for_epochs(
-            settings.epochs or DEFAULT_EPOCHS, len(self.outputs.x_kd), settings.batch_size, settings.learning_rate
+            settings.epochs or DEFAULT_EPOCHS, samples, settings.batch_size, settings.learning_rate
         )
         if settings.epochs is None and full.steps < MIN_DEFAULT_STEPS:
             full = replace(full, steps=MIN_DEFAULT_STEPS)
@@ -403,7 +398,7 @@ def _role_name(index: int, recipe: Recipe) -> str:
 
 
 def select_recipe(
-    run: _Run,
+    run: TrainingRun,
     student,
     candidates: tuple[Recipe, ...],
     fraction: float,
@@ -486,7 +481,7 @@ def distill(
         if not recipe.is_control:
             weights, _ = check_setup(teachers, student, dataset, recipe.objective, settings)
     control_model = twin(student) if settings.train_control else None
-    run = _Run.prepare(teachers, dataset, weights, settings)
+    run = TrainingRun.prepare(teachers, dataset, weights, settings)
     recipe, scores, selection_seconds = recipes[0], (), 0.0
     if candidates:
         started = time.perf_counter()

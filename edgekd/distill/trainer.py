@@ -1,11 +1,10 @@
 """Training loops for teachers, scratch students and distilled students.
 
 All three share one loop (Keras ``fit`` on a repeated ``tf.data`` pipeline, Adam with
-cosine decay, best weights kept on a validation split). Distillation reads the teacher's
-logits from a cache computed once before training: with no augmentation the teacher sees
-the same inputs every epoch, so running it online would only repeat work. Labels and
-cached logits travel packed in one target array ``[label, logit_0 … logit_K-1]`` with
-``label = -1`` for transfer-set samples.
+cosine decay, best weights kept on a validation split, BatchNorm statistics recomputed
+before each validation). Distillation trains a wrapper (``edgekd.distill.step``) that
+computes its own objective from the batch: labels (-1 for transfer-set samples) and the
+teacher's cached or online outputs.
 """
 
 from __future__ import annotations
@@ -20,7 +19,6 @@ import numpy as np
 
 from edgekd import interrupts
 from edgekd.distill.checkpoints import CheckpointFolder, RoleCheckpoint, TrainingState
-from edgekd.distill.losses import DistillationBatch, DistillationLoss
 from edgekd.errors import EdgekdError
 from edgekd.models.batchnorm import recalibrate
 from edgekd.models.evaluate import accuracy
@@ -120,23 +118,6 @@ class TrainingControl:
 
 # No checkpoints, no early stopping, TensorFlow's default strategy.
 DEFAULT_TRAINING = TrainingControl()
-
-
-def pack_targets(labels: np.ndarray, teacher_logits: np.ndarray) -> np.ndarray:
-    """``[label, logits…]`` rows, the target format of ``distillation_objective``."""
-    return np.concatenate([labels.astype(np.float32)[:, None], teacher_logits.astype(np.float32)], axis=1)
-
-
-def distillation_objective(loss: DistillationLoss):
-    """A Keras loss function reading packed targets."""
-    tf = tensorflow()
-
-    def objective(packed_targets, student_logits):
-        labels = tf.cast(packed_targets[:, 0], tf.int32)
-        teacher_logits = tf.cast(packed_targets[:, 1:], student_logits.dtype)
-        return tf.reduce_mean(loss.compute(DistillationBatch(labels, student_logits, teacher_logits)))
-
-    return objective
 
 
 def hard_label_objective():

@@ -2,8 +2,8 @@
 
 QAT inserts fake-quantization into a tf_keras model and fine-tunes it, so the weights adapt
 to int8 rounding before conversion. With a teacher, the quantized student keeps learning
-from the teacher's soft targets (cached once, like distillation) instead of the labels
-alone. TFMOT 0.8.1 accepts only tf_keras models and is imported lazily, with its
+from the teacher's soft targets (cached once, through the same training run as
+distillation) instead of the labels alone. TFMOT 0.8.1 accepts only tf_keras models and is imported lazily, with its
 process-wide ``TF_USE_LEGACY_KERAS`` side effect undone.
 """
 
@@ -13,9 +13,10 @@ import os
 from types import ModuleType
 
 from edgekd.data.dataset import Dataset
-from edgekd.distill.distiller import check_model_fits_data, distillation_set
+from edgekd.distill.distiller import DistillationSettings, TrainingRun, as_objective, check_model_fits_data
 from edgekd.distill.losses import DistillationLoss
-from edgekd.distill.trainer import TrainingBudget, TrainingHistory, distillation_objective, fit, hard_label_objective
+from edgekd.distill.recipes import CONTROL, Recipe
+from edgekd.distill.trainer import TrainingBudget, TrainingHistory
 from edgekd.errors import ConversionError
 from edgekd.models.frameworks import Framework, framework_of
 from edgekd.native_output import captured_native_output
@@ -66,23 +67,21 @@ def quantization_aware_training(
 ) -> tuple[object, TrainingHistory]:
     """Fine-tune a fake-quantized copy of ``model``; with ``teacher`` and ``loss``, by distillation.
 
-    ``steps`` overrides ``epochs`` so that runs with and without a transfer set can get the
-    same number of optimizer steps.
+    The same training run as distillation (``TrainingRun.train``): with a teacher, the
+    quantized student learns from its cached outputs on the labelled and transfer sets;
+    without, from the labels. ``steps`` overrides ``epochs`` so that runs with and without
+    a transfer set can get the same number of optimizer steps.
     """
     check_model_fits_data(model, dataset, "model")
     quantized = quantize_annotated(model)
-    x_fit, y_fit, x_val, y_val = dataset.validation_split(seed)
+    settings = DistillationSettings(epochs, batch_size, learning_rate, seed, train_control=False)
     if teacher is not None:
         check_model_fits_data(teacher, dataset, "teacher")
-        x_train, targets, _ = distillation_set(teacher, dataset, x_fit, y_fit, True, reporter)
-        objective = distillation_objective(loss)
+        recipe = Recipe(loss.name, as_objective(loss))
         description = f"quantization-aware training with {loss.name} from the teacher"
     else:
-        x_train, targets, objective, description = x_fit, y_fit, hard_label_objective(), "quantization-aware training"
-    budget = (
-        TrainingBudget(steps, batch_size, learning_rate)
-        if steps
-        else TrainingBudget.for_epochs(epochs, len(x_train), batch_size, learning_rate)
-    )
-    history = fit(quantized, x_train, targets, objective, budget, (x_val, y_val), seed, reporter, description)
+        recipe, description = Recipe(CONTROL, None), "quantization-aware training"
+    run = TrainingRun.prepare([teacher] if teacher is not None else [], dataset, (1.0,), settings)
+    budget = TrainingBudget(steps, batch_size, learning_rate) if steps else run.budget(labelled_only=teacher is None)
+    history, _, _ = run.train(quantized, recipe, budget, "qat", description, reporter)
     return quantized, history
