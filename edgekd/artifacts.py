@@ -138,8 +138,8 @@ def move_without_replacing(source: Path, target: Path) -> None:
 
 def _appeared(path: Path) -> str:
     return (
-        f"{path} was created by another process while this command ran (another edgekd with the same --out?); "
-        "it was left as it is and nothing was written; choose another --out or pass --force to replace it"
+        f"{path} was created by another process while this command ran (another edgekd with the same `out`?); "
+        "it was left as it is and nothing was written; choose another `out` or pass `force` to replace it"
     )
 
 
@@ -155,7 +155,7 @@ def _kind(mode: int) -> str | None:
 
 
 def refuse_special_file(path: Path) -> None:
-    """A FIFO, device or socket is never an output's to replace, with or without --force."""
+    """A FIFO, device or socket is never an output's to replace, with or without ``force``."""
     try:
         mode = os.lstat(path).st_mode
     except OSError:
@@ -173,7 +173,7 @@ def check_output_file(path: Path, force: bool) -> None:
         raise OutputError(f"{path} is a folder; give a file path")
     if os.path.lexists(path) and not force:
         what = "a symbolic link" if path.is_symlink() else "a file"
-        raise OutputError(f"{path} already exists ({what}); choose another path or pass --force to replace it")
+        raise OutputError(f"{path} already exists ({what}); choose another path or pass `force` to replace it")
     parent = path.parent
     blocking = next((p for p in (parent, *parent.parents) if p.exists() and not p.is_dir()), None)
     if blocking is not None:
@@ -187,19 +187,19 @@ def check_output_folder(target: Path, force: bool) -> None:
     target = Path(target)
     refuse_special_file(target)
     if os.path.lexists(target) and not force:
-        raise OutputError(f"output folder {target} already exists; choose another --out or pass --force to replace it")
+        raise OutputError(f"output folder {target} already exists; choose another `out` or pass `force` to replace it")
     if os.path.lexists(target) and not target.is_dir():
-        raise OutputError(f"output path {target} exists and is not a folder; choose another --out")
+        raise OutputError(f"output path {target} exists and is not a folder; choose another `out`")
     parent = target.parent
     blocking = next((p for p in (parent, *parent.parents) if p.exists() and not p.is_dir()), None)
     if blocking is not None:
-        raise OutputError(f"{blocking} is a file, not a folder; choose another --out")
+        raise OutputError(f"{blocking} is a file, not a folder; choose another `out`")
     try:
         parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise OutputError(f"cannot create {parent}: {exc.strerror}; choose another --out") from exc
+        raise OutputError(f"cannot create {parent}: {exc.strerror}; choose another `out`") from exc
     if not os.access(parent, os.W_OK):
-        raise OutputError(f"cannot write into {parent}: permission denied; choose another --out")
+        raise OutputError(f"cannot write into {parent}: permission denied; choose another `out`")
 
 
 def _remove_abandoned_staging(target: Path) -> None:

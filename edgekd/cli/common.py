@@ -28,7 +28,7 @@ class EdgekdGroup(click.Group):
                 return super().invoke(ctx)
         except EdgekdError as exc:
             # Messages quote file names, tensor names and profile fields: one line, no escape sequences.
-            click.echo(f"edgekd: error: {for_terminal(exc)}", err=True)
+            click.echo(f"edgekd: error: {for_terminal(as_flags(str(exc), COMMON_FLAGS))}", err=True)
             ctx.exit(exc.exit_code)
         except KeyboardInterrupt:
             click.echo(
@@ -144,6 +144,15 @@ def store_run(store, document: dict, out_path: Path | None, artifacts: dict[str,
     return run_id
 
 
+# Settings every command that writes outputs names by the same flags.
+COMMON_FLAGS = {"out": "--out", "force": "--force", "fresh": "--fresh", "db": "--db"}
+
+
+def say_on_stderr(line: str) -> None:
+    """What the library says while it works (resuming, where a run was stored), as a command line shows it."""
+    click.echo(f"edgekd: {as_flags(line, COMMON_FLAGS)}", err=True)
+
+
 def as_flags(text: str, flags: dict[str, str]) -> str:
     """Library messages name settings in backticks (`max_drop`); a command names the flags that set them."""
     return re.sub(r"`([A-Za-z_.]+)`", lambda match: flags.get(match.group(1), match.group(0)), text)
@@ -155,7 +164,5 @@ def settings_as_flags(flags: dict[str, str]):
     try:
         yield
     except EdgekdError as exc:
-        renamed = as_flags(str(exc), flags)
-        if renamed == str(exc):
-            raise
-        raise type(exc)(renamed) from None
+        exc.args = (as_flags(str(exc), flags),)
+        raise

@@ -14,6 +14,7 @@ from edgekd.cli.common import (
     force_option,
     fresh_option,
     json_option,
+    say_on_stderr,
     seed_option,
     settings_as_flags,
     stderr_reporter,
@@ -42,6 +43,8 @@ FLAGS = {
     "distill.params": "--temperature/--alpha/--param",
     "distill.augment": "--augment",
     "distill.strategy": "--strategy",
+    "distill.control": "--no-control",
+    "trust_model": "--trust-model",
 }
 
 
@@ -228,7 +231,7 @@ def distill(
             fresh=fresh,
             db=db,
             reporter=stderr_reporter(3),
-            say=lambda line: click.echo(f"edgekd: {line}", err=True),
+            say=say_on_stderr,
         )
     document = run.to_document()
     if as_json:

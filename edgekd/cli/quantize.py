@@ -12,6 +12,7 @@ from edgekd.cli.common import (
     emit_json,
     force_option,
     json_option,
+    say_on_stderr,
     seed_option,
     settings_as_flags,
     stderr_reporter,
@@ -33,6 +34,7 @@ FLAGS = {
     "compress_epochs": "--compress-epochs",
     "debug": "--debug",
     "edgetpu": "--edgetpu",
+    "trust_model": "--trust-model",
 }
 
 
@@ -168,7 +170,7 @@ def quantize(
             force=force,
             db=db,
             reporter=(reporter := stderr_reporter(3)),
-            say=lambda line: click.echo(f"edgekd: {line}", err=True),
+            say=say_on_stderr,
             mode=mode,
             io_dtype=io_dtype,
             per_channel=not per_tensor,

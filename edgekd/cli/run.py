@@ -13,6 +13,8 @@ from edgekd.cli.common import (
     force_option,
     fresh_option,
     json_option,
+    say_on_stderr,
+    settings_as_flags,
     stderr_reporter,
 )
 from edgekd.config import PipelineConfig, demo_config, load_config
@@ -32,16 +34,18 @@ QUICK_NOTE = (
 def _execute(config: PipelineConfig, out: Path | None, force, as_json, kind, fresh, db, note: str | None = None):
     from edgekd.api import run_config
 
-    run = run_config(
-        config,
-        out,
-        kind=kind,
-        force=force,
-        fresh=fresh,
-        db=db,
-        reporter=stderr_reporter(STAGES),
-        say=lambda line: click.echo(f"edgekd: {line}", err=True),
-    )
+    # A config names settings by their keys; the one a command line would name by a flag:
+    with settings_as_flags({"trust_model": "teacher.trust_model: true (in the config)"}):
+        run = run_config(
+            config,
+            out,
+            kind=kind,
+            force=force,
+            fresh=fresh,
+            db=db,
+            reporter=stderr_reporter(STAGES),
+            say=say_on_stderr,
+        )
     document = run.to_document()
     if as_json:
         emit_json(document)

@@ -17,7 +17,7 @@ def representative_samples(x_train: np.ndarray, count: int, seed: int = 0) -> np
         raise DataError("the representative dataset is empty; int8 calibration needs training samples")
     if count <= 0:
         raise DataError(
-            f"representative sample count must be positive, got {count}; pass --representative-samples N "
+            f"representative sample count must be positive, got {count}; pass `representative_samples` N "
             "(a few hundred training samples calibrate well)"
         )
     if not np.all(np.isfinite(x_train)):

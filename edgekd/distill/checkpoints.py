@@ -74,7 +74,7 @@ class CheckpointFolder:
                 self.close()
                 raise OutputError(
                     f"{self.folder} holds checkpoints of a run with a different config; "
-                    "rerun with --fresh to discard them, or choose another --out"
+                    "rerun with `fresh` to discard them, or choose another `out`"
                 )
             return any(self.folder.glob("*.npz"))
         write_text_atomic(marker, json.dumps({"fingerprint": self.config_fingerprint}))
@@ -88,7 +88,7 @@ class CheckpointFolder:
         except OSError:
             self.close()
             raise OutputError(
-                f"another edgekd run is using {self.folder}; wait for it to finish or choose another --out"
+                f"another edgekd run is using {self.folder}; wait for it to finish or choose another `out`"
             ) from None
 
     def close(self) -> None:
@@ -127,7 +127,7 @@ class RoleCheckpoint:
     def load(self) -> TrainingState | None:
         if not self.path.exists():
             return None
-        data = read_npz_arrays(self.path, "checkpoint", OutputError, "rerun with --fresh to start over")
+        data = read_npz_arrays(self.path, "checkpoint", OutputError, "rerun with `fresh` to start over")
         try:
             meta = json.loads(bytes(data["meta"]).decode())
             weights, optimizer, best = meta["counts"]
@@ -140,7 +140,7 @@ class RoleCheckpoint:
             )
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise OutputError(
-                f"checkpoint {self.path} is unreadable ({exc}); rerun with --fresh to start over"
+                f"checkpoint {self.path} is unreadable ({exc}); rerun with `fresh` to start over"
             ) from None
 
 
@@ -152,7 +152,7 @@ def checkpointed(output: Path, config: dict, fresh: bool, say=print) -> Iterator
     """
     folder = CheckpointFolder(checkpoint_folder_for(output), config)
     if folder.open(fresh):
-        say(f"resuming from the checkpoints in {folder.folder} (--fresh starts over)")
+        say(f"resuming from the checkpoints in {folder.folder} (`fresh` starts over)")
     try:
         yield folder
     except BaseException as exc:
@@ -161,6 +161,6 @@ def checkpointed(output: Path, config: dict, fresh: bool, say=print) -> Iterator
         else:
             folder.close()
             if isinstance(exc, KeyboardInterrupt):
-                say(f"checkpoints kept in {folder.folder}: run the same command again with --out {output} to resume")
+                say(f"checkpoints kept in {folder.folder}: run the same command again with `out` {output} to resume")
         raise
     folder.remove()

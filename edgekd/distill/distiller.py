@@ -123,7 +123,7 @@ def check_pairing(teacher, student, dataset: Dataset) -> None:
     if teacher_macs and student_macs >= teacher_macs:
         raise ModelError(
             f"the student needs {student_macs:,} MACs, not fewer than the teacher's {teacher_macs:,}; "
-            "choose a smaller --student (or omit it to size one automatically)"
+            "choose a smaller `student.spec` (or auto, to size one automatically)"
         )
 
 

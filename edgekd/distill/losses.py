@@ -154,7 +154,7 @@ class DecoupledKD(DistillationLoss):
         if num_classes == 2:
             raise ConfigError(
                 "dkd needs at least 3 classes: with 2, the non-target distribution has a single class and its "
-                "KL term is undefined; use --method kd"
+                "KL term is undefined; use `distill.method` kd"
             )
         if not self.temperature > 0:
             raise ConfigError(f"dkd temperature must be positive, got {self.temperature}")

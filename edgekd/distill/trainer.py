@@ -281,5 +281,5 @@ def _restore(model, optimizer, state: TrainingState, description: str) -> None:
             variable.assign(value)
     except ValueError as exc:
         raise EdgekdError(
-            f"{description}: the checkpoint does not fit this model ({exc}); rerun with --fresh to start over"
+            f"{description}: the checkpoint does not fit this model ({exc}); rerun with `fresh` to start over"
         ) from None

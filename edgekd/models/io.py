@@ -72,7 +72,7 @@ def load_model(path: str | Path, trust: bool = False):
         if not trust:
             raise ModelError(
                 f"{path} is a legacy HDF5 model, which cannot be loaded safely; re-save it as .keras, "
-                "or pass --trust-model if you trust its source"
+                "or pass `trust_model` if you trust its source"
             )
         return _load_keras_file(path, Framework.KERAS3, trust)
     if path.suffix != ".keras":
@@ -91,7 +91,7 @@ def _load_keras_file(path: Path, framework: Framework, trust: bool):
         reason = " ".join(str(exc).split())[:300]
         hint = ""
         if "safe_mode" in reason or "Lambda" in reason or "custom" in reason.lower():
-            hint = "; the model holds code (a Lambda or custom object): pass --trust-model only if you trust its source"
+            hint = "; the model holds code (a Lambda or custom object): pass `trust_model` only if you trust its source"
         raise ModelError(f"cannot load Keras model {path}: {reason}{hint}") from None
 
 

@@ -27,7 +27,7 @@ def convert(
         except Exception as exc:
             detail = " ".join(str(exc).split())[:400]
             hint = (
-                "; an op may lack an integer kernel: try --mode int16x8 or --mode dynamic, or replace the layer"
+                "; an op may lack an integer kernel: try `mode` int16x8 or dynamic, or replace the layer"
                 if spec.integer_only
                 else ""
             )

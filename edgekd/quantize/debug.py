@@ -47,7 +47,7 @@ def layer_errors(
     """Every quantized layer's output error against the float model on ``representative``, worst first."""
     if not get_mode(mode).integer_only:
         raise ConfigError(
-            f"--debug compares integer layers with float ones; it needs --mode int8 or int16x8, not {mode}"
+            f"`debug` compares integer layers with float ones; it needs `mode` int8 or int16x8, not {mode}"
         )
     tf = tensorflow()
     generator = representative_generator(model, mode, representative)

@@ -171,7 +171,7 @@ def edgetpu_verdict(report: ModelReport) -> EdgeTpuVerdict:
     float_types = sorted({report.tensors[i].dtype for i in touched} - ALLOWED_TYPES)
     if float_types:
         problems.append(
-            f"not fully 8-bit quantized (compute tensors of type {', '.join(float_types)}); convert with --mode int8"
+            f"not fully 8-bit quantized (compute tensors of type {', '.join(float_types)}); convert with `mode` int8"
         )
     dynamic = sorted({report.tensors[i].name for i in touched if -1 in report.tensors[i].shape_signature[1:]})
     if dynamic:

@@ -49,7 +49,7 @@ def quantize_annotated(model):
         return tfmot().quantization.keras.quantize_model(model)
     except (RuntimeError, ValueError) as exc:
         raise ConversionError(
-            f"TFMOT cannot quantize this model: {' '.join(str(exc).split())[:250]}; use post-training --mode int8 instead"
+            f"TFMOT cannot quantize this model: {' '.join(str(exc).split())[:250]}; use post-training `mode` int8 instead"
         ) from None
 
 

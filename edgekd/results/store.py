@@ -160,23 +160,23 @@ class ResultsStore:
         except sqlite3.DatabaseError as exc:
             if "not a database" in str(exc):
                 raise StoreError(
-                    f"{self.path} is not a SQLite database; point --db (or EDGEKD_DB) at an edgekd results store"
+                    f"{self.path} is not a SQLite database; point `db` (or EDGEKD_DB) at an edgekd results store"
                 ) from None
-            raise StoreError(f"{self.path} is not a usable SQLite database ({exc}); use another --db") from None
+            raise StoreError(f"{self.path} is not a usable SQLite database ({exc}); use another `db`") from None
 
     def _check_file(self, create: bool) -> None:
         # The file's header is left to SQLite to judge: opening and closing the file here would
         # release the POSIX locks this process's other connections hold on it (a documented
         # way to corrupt a SQLite database).
         if self.path.is_dir():
-            raise StoreError(f"results store {self.path} is a folder; give a file path with --db or EDGEKD_DB")
+            raise StoreError(f"results store {self.path} is a folder; give a file path with `db` or EDGEKD_DB")
         blocking = next((p for p in self.path.parents if p.exists() and not p.is_dir()), None)
         if blocking is not None:
             raise StoreError(
-                f"results store {self.path}: {blocking} is a file, not a folder; give --db (or EDGEKD_DB) a path in a folder"
+                f"results store {self.path}: {blocking} is a file, not a folder; give `db` (or EDGEKD_DB) a path in a folder"
             )
         if not self.path.exists() and not create:
-            raise StoreError(f"no results store at {self.path}; run a command first or give --db")
+            raise StoreError(f"no results store at {self.path}; run a command first or give `db`")
 
     def _explain(self, exc: sqlite3.OperationalError) -> StoreError:
         if "locked" in str(exc) or "busy" in str(exc):
@@ -189,7 +189,7 @@ class ResultsStore:
             self.db.close()
             raise StoreError(
                 f"results store {self.path} has schema version {version}, newer than this edgekd reads "
-                f"({SCHEMA_VERSION}); upgrade edgekd or use another --db"
+                f"({SCHEMA_VERSION}); upgrade edgekd or use another `db`"
             )
 
     def _migrate(self) -> None:
