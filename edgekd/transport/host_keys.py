@@ -11,9 +11,9 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from edgekd.bench.ssh import SshTarget
 from edgekd.errors import BenchmarkError
 from edgekd.profiles.schema import DeviceProfile
+from edgekd.transport.ssh import SshTarget
 
 
 def _fingerprints(key_lines: list[str]) -> dict[str, str]:
