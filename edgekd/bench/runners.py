@@ -1,7 +1,8 @@
-"""What every runner shares: settings, the agent file, the agent's output, and the local runner.
+"""What every runner shares: settings, the agent file, running it through a channel, its output; the local runner.
 
-A runner moves a model to where it runs, starts the agent, and returns its raw JSON;
-statistics and energy are computed elsewhere. The registry is ``edgekd.bench.registry``.
+A runner moves a model to where it runs (through the device's channel, ``edgekd.transport``),
+starts the agent, and returns its raw JSON; statistics and energy are computed elsewhere.
+The registry is ``edgekd.bench.registry``.
 """
 
 from __future__ import annotations
