@@ -207,6 +207,8 @@ def bad_inputs(tmp_path, teacher_file, npz_factory, int8_model_file, hostile_mod
     _write(profiles / "typed.yaml", PROFILE.format(name="typed").replace("cores: 4", "cores: four"))
     _write(profiles / "partial.yaml", PROFILE.format(name="partial").replace("transport: {type: local}\n", ""))
     _write(profiles / "tagged.yaml", "!!python/object/apply:os.system ['touch pwned']\n")
+    _write(profiles / "metered.yaml", PROFILE.format(name="metered") + "power: {reader: ina291}\n")
+    _write(profiles / "runtime.yaml", PROFILE.format(name="runtime").replace("tflite_runtime", "tflite"))
     return paths
 
 
@@ -302,6 +304,8 @@ CATALOGUE = [
     ("devices: an ssh host that reads as an option", ["devices", "check", "hostile"], ["hostile.yaml", "transport.host", "starts with '-'"], "profiles"),
     ("devices: an ssh user that reads as an option", ["devices", "check", "hostile_user"], ["hostile_user.yaml", "transport.user"], "profiles"),
     ("devices: a profile that is not UTF-8", ["devices", "show", "latin"], ["latin.yaml is not UTF-8"], "profiles"),
+    ("devices: a profile naming an unknown power reader", ["devices", "show", "metered"], ["metered.yaml", "power.reader", "unknown power reader 'ina291'", "known: ", "ina2xx"], "profiles"),
+    ("devices: a profile naming an unknown interpreter", ["devices", "show", "runtime"], ["runtime.yaml", "runtime.interpreter", "'tflite_runtime'"], "profiles"),
     # results, compare, report
     ("results: show a run that does not exist", ["results", "show", "99999"], ["99999"]),
     ("compare: a file that is not results.json", ["compare", "{not_results}"], ["notes.json"]),

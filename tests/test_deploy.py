@@ -7,7 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from edgekd.deploy import install
+from edgekd.errors import ConfigError, ProfileError
 from edgekd.export.embedded import read_embedded_metadata
+from edgekd.profiles.loader import get_profile
 from tests.conftest import assert_clean_failure, invoke
 
 
@@ -179,6 +182,10 @@ def test_a_model_over_the_device_memory_budget_is_refused(tmp_path, monkeypatch)
     result = invoke("deploy", str(big), "--device", "kiosk", "--path", str(target))
     assert_clean_failure(result, "more than kiosk's model budget of 1 MB", "of model")
     assert not target.parent.exists()
+    # The rule lives in the library: a Python caller is refused the same way.
+    with pytest.raises(ProfileError, match="more than kiosk's model budget of 1 MB"):
+        install(big, get_profile("kiosk"), str(target))
+    assert not target.parent.exists()
 
 
 @pytest.fixture(params=["host", "ssh", "adb"])
@@ -219,3 +226,6 @@ def test_an_empty_or_unprintable_path_is_refused(int8_model_file, tmp_path):
     refused = invoke("deploy", str(int8_model_file), "--device", "host", "--path", f"{tmp_path}/a\nb.tflite")
     assert_clean_failure(refused, "holds a control character")
     assert list(tmp_path.iterdir()) == []
+    # The library names its parameter; only the CLI speaks of --path.
+    with pytest.raises(ConfigError, match="^path is empty"):
+        install(int8_model_file, get_profile("host"), " ")

@@ -78,6 +78,14 @@ def test_every_reader_explains_a_missing_source(reader, tmp_path):
         agent.POWER_READERS[reader](str(tmp_path))
 
 
+def test_the_agent_samples_exactly_the_readers_the_runners_pass_it():
+    from edgekd.bench.readers import AGENT_READERS, POWER_READERS
+
+    # The agent imports nothing from edgekd, so it keeps its own table: the two must name the same readers.
+    assert set(agent.POWER_READERS) == AGENT_READERS
+    assert AGENT_READERS <= set(POWER_READERS), "a reader the agent samples is one a profile may name"
+
+
 @pytest.fixture
 def model_file(int8_model_file):
     return int8_model_file

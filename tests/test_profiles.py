@@ -59,6 +59,15 @@ def test_coral_runs_int8_only_with_reason():
         (PHONE.replace("cpu_affinity: f0", "cpu_affinity: -p 1"), "'runtime.cpu_affinity'"),
         (PHONE.replace("cpu_affinity: f0", "cpu_affinity: f0 x"), "'runtime.cpu_affinity'.*hexadecimal CPU mask"),
         (PHONE.replace("benchmark_binary: null", "benchmark_binary: --graph=x"), "'runtime.benchmark_binary'"),
+        # Names that refer to a registry are checked when the profile loads, not when a benchmark runs.
+        (
+            VALID.replace("reader: ina2xx", "reader: ina291"),
+            "'power.reader'.*unknown power reader 'ina291'; known: .*ina2xx",
+        ),
+        (
+            VALID.replace("interpreter: tflite_runtime", "interpreter: tflite"),
+            "'runtime.interpreter'.*'tflite_runtime'",
+        ),
     ],
 )
 def test_bad_profiles_name_file_and_field(tmp_path, text, message):

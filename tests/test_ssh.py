@@ -8,9 +8,9 @@ import pytest
 
 from edgekd.bench.benchmark import benchmark
 from edgekd.bench.runners import BenchSettings
-from edgekd.bench.ssh import remote_command
 from edgekd.errors import BenchmarkError
 from edgekd.profiles.loader import get_profile
+from edgekd.transport.channel import remote_command
 from tests.conftest import assert_clean_failure, invoke
 from tests.sshd import free_port, keygen
 
@@ -98,7 +98,7 @@ HOSTILE = "-oProxyCommand=touch /tmp/pwned-by-edgekd-profile"
     "host, user", [(HOSTILE, "pi"), ("board.local", HOSTILE), (HOSTILE, HOSTILE), ("-v", "-F/dev/null")]
 )
 def test_no_profile_value_stands_where_ssh_reads_an_option(host, user, tmp_path):
-    from edgekd.bench.ssh import SshTarget
+    from edgekd.transport.ssh import SshTarget
 
     # Built directly, as if a profile had slipped past the schema (which refuses these values).
     target = SshTarget(host, user, 22, tmp_path / "-i key", tmp_path / "-o known hosts")
@@ -111,14 +111,14 @@ def test_no_profile_value_stands_where_ssh_reads_an_option(host, user, tmp_path)
 
 
 def test_a_host_that_reads_like_an_option_is_only_ever_a_host(sshd, tmp_path):
-    from edgekd.bench.ssh import SshRunner, SshTarget
+    from edgekd.transport.ssh import SshChannel, SshTarget
 
     pwned = Path("/tmp/pwned-by-edgekd-profile")
     pwned.unlink(missing_ok=True)
     target = SshTarget(HOSTILE, sshd.user, sshd.port, sshd.user_key, sshd.known_hosts)
     # ssh takes it for a host name and refuses it (OpenSSH 9.6+, and Debian's 9.2) or fails to resolve it.
     with pytest.raises(BenchmarkError, match="hostname contains invalid characters|cannot resolve host"):
-        SshRunner()._ssh(target, "hostile", "true", 30, retries=0)
+        SshChannel(target, "hostile").run("true", 30)
     assert not pwned.exists(), "ssh ran the ProxyCommand"
     # The key and known_hosts files may hold spaces and '%' (ssh expands %-tokens): they still work.
     odd = tmp_path / "my keys %d"
@@ -127,7 +127,7 @@ def test_a_host_that_reads_like_an_option_is_only_ever_a_host(sshd, tmp_path):
     (odd / "id").chmod(0o600)
     (odd / "known hosts").write_bytes(sshd.known_hosts.read_bytes())
     target = SshTarget("127.0.0.1", sshd.user, sshd.port, odd / "id", odd / "known hosts")
-    assert SshRunner()._ssh(target, "odd", "echo reached", 30, retries=0).strip() == "reached"
+    assert SshChannel(target, "odd").run("echo reached", 30).stdout.strip() == "reached"
 
 
 def test_unknown_host_key_is_refused(device, model_file, tmp_path):

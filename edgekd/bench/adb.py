@@ -9,9 +9,6 @@ is quoted; the remote folder is always removed.
 from __future__ import annotations
 
 import secrets
-import shlex
-import shutil
-import subprocess
 from pathlib import Path
 
 from edgekd.bench.android import BATTERY, BatterySampler, parse_thermalservice
@@ -19,6 +16,8 @@ from edgekd.bench.benchmark_model import parse_benchmark_model
 from edgekd.bench.runners import BenchSettings
 from edgekd.errors import BenchmarkError
 from edgekd.profiles.schema import Delegate, DeviceProfile
+from edgekd.transport.adb import AdbChannel
+from edgekd.transport.channel import remote_command, removed_afterwards
 
 DELEGATE_FLAGS = {
     Delegate.XNNPACK: ["--use_xnnpack=true"],
@@ -49,123 +48,64 @@ def benchmark_command(binary: str, model: str, profile: DeviceProfile, settings:
     ]
 
 
-def run_adb(
-    executable: str, device: str, serial: str | None, args: list[str], timeout: float
-) -> subprocess.CompletedProcess:
-    """One adb call on the device with ``serial``; a missing adb or a silent device is a BenchmarkError."""
-    if shutil.which(executable) is None:
-        raise BenchmarkError("adb is not installed; install it (Debian: apt-get install adb) and enable USB debugging")
-    prefix = ["-s", serial] if serial else []
-    try:
-        return subprocess.run(  # noqa: S603 - argv list, no shell; remote commands are quoted word by word
-            [executable, *prefix, *args], capture_output=True, text=True, timeout=timeout, check=False
-        )
-    except subprocess.TimeoutExpired:
-        raise BenchmarkError(f"{device}: adb {args[0]} gave no answer within {timeout:.0f} s") from None
-
-
 class AdbRunner:
+    """Benchmarks with LiteRT's benchmark_model in a temporary folder on the phone, which is removed after."""
+
     def __init__(self, executable: str = "adb"):
         self.executable = executable
-
-    def _adb(self, profile: DeviceProfile, *args: str, timeout: float = 60) -> subprocess.CompletedProcess:
-        completed = run_adb(self.executable, profile.name, profile.transport.serial, list(args), timeout)
-        text = (completed.stdout + completed.stderr).lower()
-        if (
-            completed.returncode != 0
-            or "no devices/emulators found" in text
-            or "not found" in text
-            and "device" in text
-        ):
-            detail = (completed.stderr or completed.stdout).strip().splitlines()[-1:] or ["no output"]
-            raise BenchmarkError(f"{profile.name}: adb {args[0]} failed: {detail[0][:200]}")
-        return completed
-
-    def _shell(self, profile: DeviceProfile, *words: str, timeout: float = 60) -> str:
-        completed = self._adb(profile, "shell", " ".join(shlex.quote(w) for w in words), timeout=timeout)
-        return completed.stdout + completed.stderr
 
     def run(self, model_path: Path, profile: DeviceProfile, settings: BenchSettings) -> dict:
         binary = settings.benchmark_binary or profile.runtime.benchmark_binary
         if not binary:
             raise BenchmarkError(
-                f"{profile.name}: no benchmark_model binary; set runtime.benchmark_binary in the profile or pass "
-                "--benchmark-binary (LiteRT's Android build of tensorflow/lite/tools/benchmark)"
+                f"{profile.name}: no benchmark_model binary; set runtime.benchmark_binary in the profile or the "
+                "benchmark_binary setting (LiteRT's Android build of tensorflow/lite/tools/benchmark)"
             )
-        folder = f"/data/local/tmp/edgekd-{secrets.token_hex(4)}"
-        self._shell(profile, "mkdir", "-p", folder)
+        channel = AdbChannel.from_profile(profile, self.executable)
+        folder = f"{channel.home}/edgekd-{secrets.token_hex(4)}"
+        _shell(channel, "creating a temporary folder", "mkdir", "-p", folder)
+        with removed_afterwards(channel, folder):
+            binary = _installed_binary(channel, binary, folder)
+            channel.send(Path(model_path), f"{folder}/model.tflite", Path(model_path).name)
+            result = self._measure(channel, profile, settings, binary, f"{folder}/model.tflite")
+        result["environment"] = {
+            "runtime": "benchmark_model",
+            "runtime_version": None,
+            "threads": settings.threads_for(profile),
+            "affinity": profile.runtime.cpu_affinity,
+            "delegate": profile.runtime.delegates[0].value if profile.runtime.delegates else None,
+            "serial": profile.transport.serial,
+        }
+        return result
+
+    def _measure(
+        self, channel: AdbChannel, profile: DeviceProfile, settings: BenchSettings, binary: str, model: str
+    ) -> dict:
+        """benchmark_model's parsed summary, with the battery's power during the runs and the thermal state around them."""
+        thermal_before = _thermal(channel)
+        sampler = _battery_sampler(channel, profile)
+        if sampler is not None:
+            sampler.start()
         try:
-            # Local files go by absolute path: a name starting with '-' is never read as an adb option.
-            if Path(binary).is_file():
-                self._adb(profile, "push", str(Path(binary).absolute()), f"{folder}/benchmark_model", timeout=300)
-                self._shell(profile, "chmod", "755", f"{folder}/benchmark_model")
-                binary = f"{folder}/benchmark_model"
-            self._adb(profile, "push", str(Path(model_path).absolute()), f"{folder}/model.tflite", timeout=300)
-            thermal_before = self._thermal(profile)
-            sampler = self._battery_sampler(profile)
-            if sampler is not None:
-                sampler.start()
-            try:
-                output = self._shell(
-                    profile,
-                    *benchmark_command(binary, f"{folder}/model.tflite", profile, settings),
-                    timeout=settings.timeout_seconds,
-                )
-            finally:
-                power = sampler.stop() if sampler is not None else None
-            result = parse_benchmark_model(output, profile.name)
-            if power is not None:
-                result["power"] = power
-            if thermal_before is not None:
-                result["thermal"] = {"before": thermal_before, "after": self._thermal(profile)}
-            result["environment"] = {
-                "runtime": "benchmark_model",
-                "runtime_version": None,
-                "threads": settings.threads_for(profile),
-                "affinity": profile.runtime.cpu_affinity,
-                "delegate": profile.runtime.delegates[0].value if profile.runtime.delegates else None,
-                "serial": profile.transport.serial,
-            }
-            return result
+            command = benchmark_command(binary, model, profile, settings)
+            output = _shell(channel, "running benchmark_model", *command, timeout=settings.timeout_seconds)
         finally:
-            try:
-                self._shell(profile, "rm", "-rf", folder)
-            except BenchmarkError:
-                pass
-
-    def _battery_sampler(self, profile: DeviceProfile) -> BatterySampler | None:
-        """A sampler of the battery during the runs, or None when the profile reads power otherwise.
-
-        A charging phone's battery current is net of the charger, so it measures nothing: the
-        sampler is then replaced by the reason.
-        """
-        if profile.power.reader != "android_battery":
-            return None
-        try:
-            status = self._shell(profile, "cat", f"{BATTERY}/status", timeout=10).strip()
-        except BenchmarkError as exc:
-            return _FailedSampler(f"cannot read {BATTERY}/status: {exc}")
-        if status.lower() in ("charging", "full"):
-            return _FailedSampler(
-                f"the phone is {status.lower()}, so its battery current is not its power draw; "
-                "use adb over Wi-Fi (adb tcpip) and unplug USB power to measure"
-            )
-        return BatterySampler(
-            lambda: self._shell(profile, "cat", f"{BATTERY}/current_now", f"{BATTERY}/voltage_now", timeout=10)
-        )
-
-    def _thermal(self, profile: DeviceProfile) -> dict | None:
-        """``dumpsys thermalservice`` (Android 10+); None when the phone does not answer it."""
-        try:
-            reading = parse_thermalservice(self._shell(profile, "dumpsys", "thermalservice", timeout=20))
-        except BenchmarkError:
-            return None
-        return reading if reading.get("android_status") is not None or reading.get("max_temp_c") is not None else None
+            power = sampler.stop() if sampler is not None else None
+        result = parse_benchmark_model(output, profile.name)
+        if power is not None:
+            result["power"] = power
+        if thermal_before is not None:
+            result["thermal"] = {"before": thermal_before, "after": _thermal(channel)}
+        return result
 
     def probe(self, profile: DeviceProfile) -> dict:
-        model = self._shell(profile, "getprop", "ro.product.model").strip()
-        release = self._shell(profile, "getprop", "ro.build.version.release").strip()
-        abi = self._shell(profile, "getprop", "ro.product.cpu.abi").strip()
+        """Reach the phone and report its model, Android release and ABI (`edgekd devices check`)."""
+        channel = AdbChannel.from_profile(profile, self.executable)
+
+        def prop(name: str) -> str:
+            return _shell(channel, f"reading {name}", "getprop", name).strip()
+
+        model, release, abi = prop("ro.product.model"), prop("ro.build.version.release"), prop("ro.product.cpu.abi")
         return {
             "ok": True,
             "environment": {
@@ -179,6 +119,56 @@ class AdbRunner:
                 "cpu_count": None,
             },
         }
+
+
+def _shell(channel: AdbChannel, what: str, *words: str, timeout: float = 60) -> str:
+    """What the command of ``words`` printed (stdout, then stderr: benchmark_model reports on stderr)."""
+    answer = channel.run_checked(remote_command(*words), what, timeout)
+    return answer.stdout + answer.stderr
+
+
+def _installed_binary(channel: AdbChannel, binary: str, folder: str) -> str:
+    """benchmark_model's path on the phone: a local file is pushed into ``folder`` first, else it is already there."""
+    if not Path(binary).is_file():
+        return binary
+    channel.send(Path(binary), f"{folder}/benchmark_model", "benchmark_model")
+    _shell(channel, "making benchmark_model executable", "chmod", "755", f"{folder}/benchmark_model")
+    return f"{folder}/benchmark_model"
+
+
+def _thermal(channel: AdbChannel) -> dict | None:
+    """``dumpsys thermalservice`` (Android 10+); None when the phone does not answer it."""
+    try:
+        reading = parse_thermalservice(
+            _shell(channel, "reading the thermal state", "dumpsys", "thermalservice", timeout=20)
+        )
+    except BenchmarkError:
+        return None
+    return reading if reading.get("android_status") is not None or reading.get("max_temp_c") is not None else None
+
+
+def _battery_sampler(channel: AdbChannel, profile: DeviceProfile) -> BatterySampler | _FailedSampler | None:
+    """A sampler of the battery during the runs, or None when the profile reads power otherwise.
+
+    A charging phone's battery current is net of the charger, so it measures nothing: the
+    sampler is then replaced by the reason.
+    """
+    if profile.power.reader != "android_battery":
+        return None
+    try:
+        status = _shell(channel, "reading the battery status", "cat", f"{BATTERY}/status", timeout=10).strip()
+    except BenchmarkError as exc:
+        return _FailedSampler(f"cannot read {BATTERY}/status: {exc}")
+    if status.lower() in ("charging", "full"):
+        return _FailedSampler(
+            f"the phone is {status.lower()}, so its battery current is not its power draw; "
+            "use adb over Wi-Fi (adb tcpip) and unplug USB power to measure"
+        )
+    return BatterySampler(
+        lambda: _shell(
+            channel, "reading the battery", "cat", f"{BATTERY}/current_now", f"{BATTERY}/voltage_now", timeout=10
+        )
+    )
 
 
 class _FailedSampler:

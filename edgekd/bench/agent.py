@@ -428,7 +428,7 @@ def _at_least(lowest, kind):
     return parse
 
 
-def main(argv=None):
+def _parser():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("model", nargs="?", help="the .tflite to benchmark (omit with --probe)")
     parser.add_argument("--probe", action="store_true", help="only report the runtime and environment")
@@ -446,39 +446,26 @@ def main(argv=None):
     parser.add_argument("--power-reader", choices=sorted(POWER_READERS), help="sample power during the measured runs")
     parser.add_argument("--power-root", default="/", help="root of the sysfs tree to read (for tests)")
     parser.add_argument("--power-interval", type=float, default=0.02, help="seconds between power samples")
-    args = parser.parse_args(argv)
+    return parser
 
-    import numpy as np
 
-    result = {"agent_version": AGENT_VERSION, "ok": False}
-    Interpreter, runtime, runtime_version = _load_interpreter_class()
-    if Interpreter is None:
-        result["error"] = "no TFLite runtime: install ai-edge-litert (or tflite-runtime) on the device"
-        print(json.dumps(result))
-        return 3
-    if args.probe or args.model is None:
-        result.update(ok=True, environment=_environment(np, runtime, runtime_version, args.threads))
-        print(json.dumps(result))
-        return 0
-    rss_before = _rss_mb()
-    started = time.perf_counter()
-    try:
-        interpreter, delegate, fallback = _make_interpreter(Interpreter, runtime, args)
-    except RuntimeError as exc:
-        result["error"] = str(exc)
-        print(json.dumps(result))
-        return 5
-    try:
-        interpreter.allocate_tensors()
-    except (ValueError, RuntimeError) as exc:
-        result["error"] = "cannot load model: " + " ".join(str(exc).split())[:300]
-        print(json.dumps(result))
-        return 4
-    init_ms = (time.perf_counter() - started) * 1e3
+def _report(result, exit_status, error=None):
+    """Print the one JSON document the runner reads (with ``error`` when it failed); return ``exit_status``."""
+    if error is not None:
+        result["error"] = error
+    print(json.dumps(result))
+    return exit_status
+
+
+def _fill_inputs(np, interpreter):
+    """Random inputs of the right shape and type, the same on every run (seeded)."""
     rng = np.random.default_rng(0)
     for detail in interpreter.get_input_details():
         interpreter.set_tensor(detail["index"], _random_input(np, detail, rng))
 
+
+def _first_and_warmup(interpreter, args):
+    """(the first invocation's milliseconds, how many warm-up runs fit in --max-seconds)."""
     started = time.perf_counter()
     interpreter.invoke()
     first_ms = (time.perf_counter() - started) * 1e3
@@ -486,16 +473,38 @@ def main(argv=None):
     while warmup_runs < args.warmup and time.perf_counter() - started < args.max_seconds:
         interpreter.invoke()
         warmup_runs += 1
+    return first_ms, warmup_runs
 
-    thermal_before = thermal_state(args.power_root)
-    sampler, power_error = None, None
-    if args.power_reader:
-        try:
-            sampler = PowerSampler(POWER_READERS[args.power_reader](args.power_root), args.power_interval)
-            sampler.start()
-        except (RuntimeError, OSError) as exc:
-            power_error = f"{args.power_reader}: {exc}"
 
+def _start_power_sampler(args):
+    """(a started sampler of --power-reader, or None; why it could not start, or None)."""
+    if not args.power_reader:
+        return None, None
+    try:
+        sampler = PowerSampler(POWER_READERS[args.power_reader](args.power_root), args.power_interval)
+        sampler.start()
+    except (RuntimeError, OSError) as exc:
+        return None, f"{args.power_reader}: {exc}"
+    return sampler, None
+
+
+def _power_result(args, sampler, power_error):
+    """The power section of the result: the mean of the samples, the reader's failure, or None when not asked."""
+    if sampler is not None:
+        samples = sampler.finish()
+        return {
+            "reader": args.power_reader,
+            "samples": len(samples),
+            "mean_w": sum(samples) / len(samples) if samples else None,
+            "interval_s": args.power_interval,
+        }
+    if power_error:
+        return {"reader": args.power_reader, "error": power_error}
+    return None
+
+
+def _measure(interpreter, args):
+    """Measured runs until both --runs and --min-seconds are met, or --max-seconds passes; (latencies, seconds)."""
     latencies = LatencyRecorder(args.max_samples)
     clock = time.perf_counter
     began = clock()
@@ -505,26 +514,46 @@ def main(argv=None):
         latencies.add((clock() - t0) * 1e3)
         elapsed = clock() - began
         if (latencies.count >= args.runs and elapsed >= args.min_seconds) or elapsed >= args.max_seconds:
-            break
+            return latencies, clock() - began
 
-    power = None
-    if sampler is not None:
-        samples = sampler.finish()
-        power = {
-            "reader": args.power_reader,
-            "samples": len(samples),
-            "mean_w": sum(samples) / len(samples) if samples else None,
-            "interval_s": args.power_interval,
-        }
-    elif power_error:
-        power = {"reader": args.power_reader, "error": power_error}
+
+def main(argv=None):
+    args = _parser().parse_args(argv)
+
+    import numpy as np
+
+    result = {"agent_version": AGENT_VERSION, "ok": False}
+    Interpreter, runtime, runtime_version = _load_interpreter_class()
+    if Interpreter is None:
+        return _report(result, 3, "no TFLite runtime: install ai-edge-litert (or tflite-runtime) on the device")
+    if args.probe or args.model is None:
+        result.update(ok=True, environment=_environment(np, runtime, runtime_version, args.threads))
+        return _report(result, 0)
+    rss_before = _rss_mb()
+    started = time.perf_counter()
+    try:
+        interpreter, delegate, fallback = _make_interpreter(Interpreter, runtime, args)
+    except RuntimeError as exc:
+        return _report(result, 5, str(exc))
+    try:
+        interpreter.allocate_tensors()
+    except (ValueError, RuntimeError) as exc:
+        return _report(result, 4, "cannot load model: " + " ".join(str(exc).split())[:300])
+    init_ms = (time.perf_counter() - started) * 1e3
+    _fill_inputs(np, interpreter)
+    first_ms, warmup_runs = _first_and_warmup(interpreter, args)
+
+    thermal_before = thermal_state(args.power_root)
+    sampler, power_error = _start_power_sampler(args)
+    latencies, measured_seconds = _measure(interpreter, args)
+    power = _power_result(args, sampler, power_error)
     result.update(
         ok=True,
         thermal={"before": thermal_before, "after": thermal_state(args.power_root)},
         power=power,
         latencies_ms=latencies.kept,
         latency_summary=latencies.summary(),
-        measured_seconds=clock() - began,
+        measured_seconds=measured_seconds,
         init_ms=init_ms,
         first_inference_ms=first_ms,
         warmup_runs=warmup_runs,
@@ -535,8 +564,7 @@ def main(argv=None):
         environment={**_environment(np, runtime, runtime_version, args.threads), "delegate": delegate},
         delegate_fallback=fallback,
     )
-    print(json.dumps(result))
-    return 0
+    return _report(result, 0)
 
 
 if __name__ == "__main__":

@@ -15,7 +15,7 @@ from edgekd.bench.stats import LatencyStats, latency_stats, stability_warnings, 
 from edgekd.errors import BenchmarkError, ProfileError
 from edgekd.inputs import read_regular_file
 from edgekd.profiles.loader import ProfileEntry
-from edgekd.profiles.schema import Delegate
+from edgekd.profiles.schema import Delegate, DeviceProfile
 from edgekd.quantize.checks import detected_mode
 from edgekd.quantize.inspect import ModelReport, check_tflite_bytes, inspect_tflite
 
@@ -120,6 +120,25 @@ def _measured_power(power: dict | None, profile, started: float, finished: float
     )
 
 
+def _warnings(
+    raw: dict, stats: LatencyStats, report: ModelReport, profile: DeviceProfile, settings: BenchSettings
+) -> list[str]:
+    """What may make the figures misleading: unstable timings, heat, the delegate, cut warm-up, a CPU fallback."""
+    warnings = stability_warnings(stats, settings.runs, bool(raw.get("stopped_by_max_seconds")))
+    warnings += thermal_warnings(raw.get("thermal"))
+    warnings += delegate_warnings(report, profile.runtime.delegates[0]) if profile.runtime.delegates else []
+    if raw.get("warmup_runs") is not None and raw["warmup_runs"] < settings.warmup:
+        warnings.append(f"only {raw['warmup_runs']} of {settings.warmup} warm-up runs fit in the time limit")
+    if raw.get("delegate_fallback"):
+        warnings.append(f"ran on the CPU, not the requested delegate: {raw['delegate_fallback']}")
+    if profile.runtime.delegates[:1] == [Delegate.EDGETPU] and not _edgetpu_compiled(report):
+        warnings.append(
+            "the model was not compiled by edgetpu_compiler, so the Edge TPU runs none of it; "
+            "benchmark the *_edgetpu.tflite from `edgekd quantize --edgetpu`"
+        )
+    return warnings
+
+
 def _round(value: float | None) -> float | None:
     return None if value is None else round(float(value), 4)
 
@@ -140,18 +159,7 @@ def benchmark(
         stats = latency_stats(raw["latencies_ms"], raw.get("latency_summary"))
     else:
         stats = stats_from_summary(raw["summary_ms"])
-    warnings = stability_warnings(stats, settings.runs, bool(raw.get("stopped_by_max_seconds")))
-    warnings += thermal_warnings(raw.get("thermal"))
-    warnings += delegate_warnings(report, profile.runtime.delegates[0]) if profile.runtime.delegates else []
-    if raw.get("warmup_runs") is not None and raw["warmup_runs"] < settings.warmup:
-        warnings.append(f"only {raw['warmup_runs']} of {settings.warmup} warm-up runs fit in the time limit")
-    if raw.get("delegate_fallback"):
-        warnings.append(f"ran on the CPU, not the requested delegate: {raw['delegate_fallback']}")
-    if profile.runtime.delegates[:1] == [Delegate.EDGETPU] and not _edgetpu_compiled(report):
-        warnings.append(
-            "the model was not compiled by edgetpu_compiler, so the Edge TPU runs none of it; "
-            "benchmark the *_edgetpu.tflite from `edgekd quantize --edgetpu`"
-        )
+    warnings = _warnings(raw, stats, report, profile, settings)
     before, after = raw.get("rss_before_load_mb"), raw.get("rss_after_mb")
     return BenchmarkResult(
         model=label or model_path.stem,

@@ -12,13 +12,14 @@ _RUNNERS: dict[str, Runner] = {"local": LocalRunner(), "ssh": SshRunner(), "adb"
 
 
 def get_runner(profile: DeviceProfile) -> Runner:
-    transport = profile.transport.type.value
-    if transport == "none":
+    """The runner for the transport of ``profile``; a BenchmarkError says why a device has none."""
+    if profile.is_microcontroller:
         raise BenchmarkError(
             f"device {profile.name!r} is a microcontroller flashed by its firmware toolchain; edgekd cannot run "
             f"benchmarks there. Check the fit with `edgekd inspect MODEL --device {profile.name}` and build the "
             f"firmware from `edgekd export MODEL --format c --device {profile.name}`"
         )
+    transport = profile.transport.type.value
     if transport not in _RUNNERS:
         raise BenchmarkError(
             f"device {profile.name!r} is reached over {transport!r}, and this version of edgekd has no {transport} "
@@ -29,4 +30,5 @@ def get_runner(profile: DeviceProfile) -> Runner:
 
 
 def has_runner(profile: DeviceProfile) -> bool:
+    """Whether ``profile``'s device can be benchmarked by this version of edgekd."""
     return profile.transport.type.value in _RUNNERS

@@ -1,22 +1,25 @@
-"""What every runner shares: settings, the agent file, the agent's output, and the local runner.
+"""What every runner shares: settings, the agent file, running it through a channel, its output; the local runner.
 
-A runner moves a model to where it runs, starts the agent, and returns its raw JSON;
-statistics and energy are computed elsewhere. The registry is ``edgekd.bench.registry``.
+A runner moves a model to where it runs (through the device's channel, ``edgekd.transport``),
+starts the agent, and returns its raw JSON; statistics and energy are computed elsewhere.
+The registry is ``edgekd.bench.registry``.
 """
 
 from __future__ import annotations
 
 import json
 import math
-import subprocess
 import sys
 from dataclasses import dataclass
 from numbers import Real
 from pathlib import Path
 from typing import Protocol
 
+from edgekd.bench.readers import AGENT_READERS
 from edgekd.errors import BenchmarkError, ConfigError
 from edgekd.profiles.schema import DeviceProfile
+from edgekd.transport.channel import Channel, NoAnswer, remote_command
+from edgekd.transport.local import LocalChannel
 
 AGENT = Path(__file__).with_name("agent.py")
 
@@ -86,10 +89,6 @@ class BenchSettings:
         return self.threads or profile.runtime.default_threads
 
 
-# Power readers the agent implements (see agent.py); other profile readers are not sampled on the device.
-AGENT_POWER_READERS = {"rapl", "ina2xx", "android_battery", "vcgencmd_pmic", "tegrastats"}
-
-
 def agent_arguments(profile: DeviceProfile, settings: BenchSettings) -> list[str]:
     """The agent's options for a benchmark on ``profile`` (the model path goes before them)."""
     arguments = [
@@ -109,7 +108,7 @@ def agent_arguments(profile: DeviceProfile, settings: BenchSettings) -> list[str
         arguments.append(f"--delegate-library={profile.runtime.delegate_library}")
     if profile.runtime.allow_cpu_fallback:
         arguments.append("--allow-fallback")
-    if profile.power.reader in AGENT_POWER_READERS:
+    if profile.power.reader in AGENT_READERS:
         arguments += ["--power-reader", profile.power.reader, "--power-root", settings.power_root]
     return arguments
 
@@ -129,20 +128,28 @@ class LocalRunner:
 
     def run(self, model_path: Path, profile: DeviceProfile, settings: BenchSettings) -> dict:
         # Absolute: a file named "-x.tflite" is never read as one of the agent's options.
-        command = [sys.executable, str(AGENT), str(Path(model_path).absolute()), *agent_arguments(profile, settings)]
-        return self._agent(command, settings.timeout_seconds, profile, f"the benchmark of {model_path.name}")
+        arguments = [str(Path(model_path).absolute()), *agent_arguments(profile, settings)]
+        channel = LocalChannel.from_profile(profile)
+        return run_agent(channel, sys.executable, str(AGENT), arguments, settings.timeout_seconds)
 
     def probe(self, profile: DeviceProfile) -> dict:
-        return self._agent([sys.executable, str(AGENT), "--probe"], 60, profile, "the runtime probe")
+        return run_agent(LocalChannel.from_profile(profile), sys.executable, str(AGENT), ["--probe"], 60)
 
-    def _agent(self, command: list[str], timeout: float, profile: DeviceProfile, what: str) -> dict:
-        try:
-            completed = subprocess.run(command, capture_output=True, text=True, timeout=timeout, check=False)  # noqa: S603 - argv list built by the runner (python, agent path, flags), no shell
-        except subprocess.TimeoutExpired:
-            raise BenchmarkError(
-                f"{what} on {profile.name} took longer than {timeout:.0f} s; lower --runs or --min-seconds"
-            ) from None
-        return parse_agent_output(completed.stdout, completed.stderr, completed.returncode, profile.name)
+
+def run_agent(channel: Channel, python: str, agent: str, arguments: list[str], timeout: float) -> dict:
+    """Run the agent (already at ``agent`` on the device) with ``python`` and return its JSON document."""
+    try:
+        answer = channel.run(remote_command(python, agent, *arguments), timeout)
+    except NoAnswer:
+        raise BenchmarkError(
+            f"{channel.device}: the agent gave no answer within {timeout:.0f} s; the device may be hung or "
+            "overloaded, or the settings ask for more than fits (lower runs or min_seconds)"
+        ) from None
+    if answer.returncode == 127 or "not found" in answer.stderr and not answer.stdout:
+        raise BenchmarkError(
+            f"{channel.device}: {python!r} was not found on the device; set runtime.python in its profile"
+        )
+    return parse_agent_output(answer.stdout, answer.stderr, answer.returncode, channel.device)
 
 
 def parse_agent_output(stdout: str, stderr: str, returncode: int, device: str) -> dict:

@@ -51,7 +51,7 @@ def list_devices(as_json: bool) -> None:
             e.profile.display_name,
             e.profile.kind,
             e.profile.transport.type.value,
-            "yes" if has_runner(e.profile) else ("export" if e.profile.transport.type.value == "none" else "not yet"),
+            "yes" if has_runner(e.profile) else ("export" if e.profile.is_microcontroller else "not yet"),
             ",".join(d.value for d in e.profile.runtime.delegates),
             e.origin,
         ]
@@ -123,8 +123,8 @@ def trust_device(name: str, fingerprint: str) -> None:
     Example:
       edgekd devices trust rpi4 --fingerprint SHA256:abc...
     """
-    from edgekd.bench.host_keys import trust_host_key
     from edgekd.profiles.loader import get_profile
+    from edgekd.transport.host_keys import trust_host_key
 
     entry = get_profile(name)
     line = trust_host_key(entry.profile, fingerprint)

@@ -10,6 +10,7 @@ import re
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from edgekd.bench.readers import NO_READER, POWER_READERS, check_power_reader
 from edgekd.untrusted import has_control_characters
 
 SCHEMA_VERSION = 1
@@ -54,6 +55,17 @@ class Transport(str, enum.Enum):
     NONE = "none"
 
 
+class Interpreter(str, enum.Enum):
+    """What runs the model on the device."""
+
+    AI_EDGE_LITERT = "ai_edge_litert"
+    TFLITE_RUNTIME = "tflite_runtime"
+    # LiteRT's benchmark tool: phones, which have no Python for the agent.
+    BENCHMARK_MODEL = "benchmark_model"
+    # Microcontrollers: linked into the user's firmware.
+    TFLITE_MICRO = "tflite-micro"
+
+
 class Delegate(str, enum.Enum):
     XNNPACK = "xnnpack"
     GPU = "gpu"
@@ -83,7 +95,7 @@ class Hardware(Strict):
 
 
 class Runtime(Strict):
-    interpreter: str = Field(description="ai_edge_litert, tflite_runtime or benchmark_model")
+    interpreter: Interpreter
     python: str | None = Field(default="python3", description="Python on the device, for the agent")
     delegates: list[Delegate] = Field(
         default_factory=lambda: [Delegate.XNNPACK], description="available delegates; benchmarks use the first"
@@ -145,12 +157,15 @@ class Connection(Strict):
 
 
 class PowerSource(Strict):
-    reader: str = Field(
-        default="none", description="none, rapl, vcgencmd_pmic, ina2xx, android_battery, tegrastats, external_csv"
-    )
+    reader: str = Field(default=NO_READER, description=", ".join(POWER_READERS))
     # external_csv: the log an external meter writes on the machine running edgekd.
     csv: str | None = None
     notes: str | None = None
+
+    @field_validator("reader")
+    @classmethod
+    def _known_reader(cls, value: str) -> str:
+        return check_power_reader(value)
 
     @field_validator("csv")
     @classmethod
@@ -192,3 +207,8 @@ class DeviceProfile(Strict):
 
     def supports(self, mode: str) -> bool:
         return mode in self.quantization.supported
+
+    @property
+    def is_microcontroller(self) -> bool:
+        """Flashed by the user's firmware toolchain: edgekd exports for it and checks the fit, and never reaches it."""
+        return self.transport.type is Transport.NONE

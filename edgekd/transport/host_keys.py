@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import subprocess
 import tempfile
-from pathlib import Path
 
-from edgekd.bench.ssh import SshTarget
-from edgekd.errors import BenchmarkError
 from edgekd.profiles.schema import DeviceProfile
+from edgekd.transport.channel import NoAnswer, TransportError
+from edgekd.transport.ssh import SshTarget
 
 
 def _fingerprints(key_lines: list[str]) -> dict[str, str]:
@@ -33,10 +32,25 @@ def trust_host_key(profile: DeviceProfile, fingerprint: str) -> str:
     """Add the device's host key to its known_hosts if it matches ``fingerprint``; returns the line added."""
     target = SshTarget.from_profile(profile)
     if not fingerprint.startswith("SHA256:"):
-        raise BenchmarkError(
+        raise TransportError(
             f"fingerprint {fingerprint!r} should look like SHA256:...; read it on the device with "
             "ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub"
         )
+    offered = _fingerprints(_scan(target, profile.name))
+    if fingerprint not in offered:
+        raise TransportError(
+            f"{profile.name}: the host key at {target.address} has fingerprint(s) {', '.join(sorted(offered))}, "
+            f"not {fingerprint}; nothing was trusted (check you are talking to the right device)"
+        )
+    line = offered[fingerprint]
+    target.known_hosts.parent.mkdir(parents=True, exist_ok=True)
+    with open(target.known_hosts, "a", encoding="utf-8") as handle:
+        handle.write(line + "\n")
+    return line
+
+
+def _scan(target: SshTarget, device: str) -> list[str]:
+    """The known_hosts lines ssh-keyscan reads from the device: what it offers, not yet trusted."""
     try:
         scan = subprocess.run(  # noqa: S603 - argv list; host and port come from a validated profile
             # "--": the host is never read as an option, whatever the profile holds.
@@ -47,21 +61,8 @@ def trust_host_key(profile: DeviceProfile, fingerprint: str) -> str:
             check=False,
         )
     except subprocess.TimeoutExpired:
-        raise BenchmarkError(f"{profile.name}: ssh-keyscan got no answer from {target.host}:{target.port}") from None
+        raise NoAnswer(f"{device}: ssh-keyscan got no answer from {target.address}") from None
     lines = [line for line in scan.stdout.splitlines() if line and not line.startswith("#")]
     if not lines:
-        raise BenchmarkError(
-            f"{profile.name}: no host key could be read from {target.host}:{target.port}; is sshd running?"
-        )
-    offered = _fingerprints(lines)
-    if fingerprint not in offered:
-        raise BenchmarkError(
-            f"{profile.name}: the host key at {target.host}:{target.port} has fingerprint(s) {', '.join(sorted(offered))}, "
-            f"not {fingerprint}; nothing was trusted (check you are talking to the right device)"
-        )
-    line = offered[fingerprint]
-    known_hosts = Path(target.known_hosts)
-    known_hosts.parent.mkdir(parents=True, exist_ok=True)
-    with open(known_hosts, "a", encoding="utf-8") as handle:
-        handle.write(line + "\n")
-    return line
+        raise TransportError(f"{device}: no host key could be read from {target.address}; is sshd running?")
+    return lines
