@@ -57,11 +57,38 @@ def _say_on_stderr(line: str) -> None:
     print(f"edgekd: {line}", file=sys.stderr, flush=True)
 
 
-def run_config(
+def run_config(config: PipelineConfig, out: Path | str | None = None, *, kind: str = "run", **options):
+    """Every stage of ``config`` into ``out`` (created atomically, resumable): the engine of ``run`` and ``demo``.
+
+    ``options``: ``force``, ``fresh``, ``db``, ``record``, ``reporter``, ``say`` (see ``_trained_run``).
+    """
+    from edgekd.pipeline import run_pipeline
+    from edgekd.results.html import write_report
+
+    def stages(staging: Path, reporter: Reporter, checkpoints):
+        run = run_pipeline(config, staging, reporter, kind=kind, checkpoints=checkpoints)
+        write_report(run.to_document(), staging / "report.html", staging)
+        return run
+
+    return _trained_run(config, out, kind, stages, **options)
+
+
+def distill_config(config: PipelineConfig, out: Path | str | None = None, **options):
+    """The training stages of ``config`` alone (what ``edgekd distill`` runs); ``options`` as ``run_config``'s."""
+    from edgekd.pipeline import distill_only
+
+    def stages(staging: Path, reporter: Reporter, checkpoints):
+        return distill_only(config, staging, reporter, checkpoints)
+
+    return _trained_run(config, out, "distill", stages, **options)
+
+
+def _trained_run(
     config: PipelineConfig,
-    out: Path | str | None = None,
+    out: Path | str | None,
+    kind: str,
+    stages,
     *,
-    kind: str = "run",
     force: bool = False,
     fresh: bool = False,
     db: Path | str | None = None,
@@ -69,19 +96,21 @@ def run_config(
     reporter: Reporter = SILENT,
     say=_say_on_stderr,
 ):
-    """Every stage of ``config`` into ``out`` (created atomically, resumable): the engine of ``run`` and ``demo``."""
+    """Run ``stages`` into a staging folder that becomes ``out`` once complete, resumable from checkpoints.
+
+    The store is opened (and its lock checked) first, the output and checkpoints next, so a
+    bad ``db`` or ``out`` fails before any training; the run is recorded before the folder
+    appears, and neither happens if a stage fails. ``force`` replaces an existing ``out``,
+    ``fresh`` discards checkpoints of an interrupted run, ``record=False`` skips the store.
+    """
     from edgekd.artifacts import staged_output_folder
-    from edgekd.pipeline import run_pipeline
-    from edgekd.results.html import write_report
     from edgekd.results.store import artifact_files
 
     out = Path(out) if out is not None else default_run_folder(kind)
     with _store(db, record, say) as store, _checkpoints(out, config, fresh, force, say) as checkpoints:
         with staged_output_folder(out, force) as staging:
-            run = run_pipeline(config, staging, reporter, kind=kind, checkpoints=checkpoints)
-            document = run.to_document()
-            write_report(document, staging / "report.html", staging)
-            _record(store, document, out, artifact_files(staging), say)
+            run = stages(staging, reporter, checkpoints)
+            _record(store, run.to_document(), out, artifact_files(staging), say)
     return replace(run, out=out)
 
 
@@ -107,30 +136,6 @@ def demo(quick: bool = False, out: Path | str | None = None, deterministic: bool
     if deterministic:
         config = config.model_copy(update={"deterministic": True})
     return run_config(config, out, kind="demo", **options)
-
-
-def distill_config(
-    config: PipelineConfig,
-    out: Path | str | None = None,
-    *,
-    force: bool = False,
-    fresh: bool = False,
-    db: Path | str | None = None,
-    record: bool = True,
-    reporter: Reporter = SILENT,
-    say=_say_on_stderr,
-):
-    """The training stages of ``config`` alone (what ``edgekd distill`` runs)."""
-    from edgekd.artifacts import staged_output_folder
-    from edgekd.pipeline import distill_only
-    from edgekd.results.store import artifact_files
-
-    out = Path(out) if out is not None else default_run_folder("distill")
-    with _store(db, record, say) as store, _checkpoints(out, config, fresh, force, say) as checkpoints:
-        with staged_output_folder(out, force) as staging:
-            run = distill_only(config, staging, reporter, checkpoints)
-            _record(store, run.to_document(), out, artifact_files(staging), say)
-    return replace(run, out=out)
 
 
 def distill(

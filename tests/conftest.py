@@ -137,7 +137,7 @@ def int8_model_file(tmp_path_factory) -> Path:
 def quick_demo(tmp_path_factory) -> tuple[Path, dict, str]:
     """One real `edgekd demo --quick`, the path a new user takes: (output folder, results document, printed output).
 
-    Its budget (``QUICK_DEMO_CONFIG_YAML``: 3,000 samples, a 25-epoch teacher) is the cheapest
+    Its budget (``QUICK_DEMO_OVERRIDES`` in edgekd/config.py: 3,000 samples, a 25-epoch teacher) is the cheapest
     found where the claims can be tested: the teacher reaches 85-87% and the distilled student
     73-75% against 66-70% for its scratch control (seeds 0-2, 2 CPU cores), in about 30 s.
     """

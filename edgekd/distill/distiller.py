@@ -311,46 +311,34 @@ class TrainingRun:
     ) -> tuple[TrainingHistory, str, tuple[ResolvedFeature, ...]]:
         """Train ``student`` in place with ``recipe``; returns its history, how the teacher ran and the features used."""
         settings = self.settings
-        features = () if recipe.is_control else resolve(recipe.objective.feature_requests(), self.teachers[0], student)
         trained = _in_scope(student, settings)
         if recipe.is_control:
-            history = fit(
-                trained,
-                self.x_fit,
-                self.y_fit,
-                hard_label_objective(),
-                budget,
-                (self.x_val, self.y_val),
-                settings.seed,
-                reporter,
-                description,
-                control=settings.training.for_role(role),
-            )
-            mode = "none"
+            features, mode = (), "none"
+            model, x, targets, objective = trained, self.x_fit, self.y_fit, hard_label_objective()
         else:
-            objective = recipe.objective
-            temperature = _temperature(objective)
+            features = resolve(recipe.objective.feature_requests(), self.teachers[0], student)
+            temperature = _temperature(recipe.objective)
             if recipe.augmentations or settings.online_teacher:
-                x_kd = self.outputs.x_kd
-                online = _online_teachers(self.teachers, self.weights, features, temperature, x_kd[:256])
+                online = _online_teachers(self.teachers, self.weights, features, temperature, self.outputs.x_kd[:256])
                 targets, mode = {LABELS: self.outputs.labels}, "online"
             else:
                 online, mode = None, "cached"
                 targets = self.outputs.targets(features, temperature, reporter)
             with settings.training.scope():
-                wrapper = build_wrapper(trained, objective, features, budget.steps, online, recipe.augmentations)
-            history = fit(
-                wrapper,
-                self.outputs.x_kd,
-                targets,
-                None,
-                budget,
-                (self.x_val, self.y_val),
-                settings.seed,
-                reporter,
-                description,
-                control=settings.training.for_role(role),
-            )
+                model = build_wrapper(trained, recipe.objective, features, budget.steps, online, recipe.augmentations)
+            x, objective = self.outputs.x_kd, None  # the wrapper computes its own objective
+        history = fit(
+            model,
+            x,
+            targets,
+            objective,
+            budget,
+            (self.x_val, self.y_val),
+            settings.seed,
+            reporter,
+            description,
+            control=settings.training.for_role(role),
+        )
         if trained is not student:
             student.set_weights(trained.get_weights())
         return history, mode, features

@@ -23,14 +23,7 @@ from edgekd.distill.distiller import (
 )
 from edgekd.distill.losses import Objective, make_objective
 from edgekd.distill.recipes import AUTO, DEFAULT_CANDIDATES, Recipe, parse_candidates
-from edgekd.distill.trainer import (
-    DEFAULT_TRAINING,
-    TrainingBudget,
-    TrainingControl,
-    TrainingHistory,
-    fit,
-    hard_label_objective,
-)
+from edgekd.distill.trainer import DEFAULT_TRAINING, TrainingBudget, TrainingControl, TrainingHistory, fit_on_labels
 from edgekd.errors import ConfigError
 from edgekd.models.builders import get_builder
 from edgekd.models.complexity import model_macs, model_params
@@ -87,16 +80,11 @@ def train_teacher(
     training: TrainingControl = DEFAULT_TRAINING,
 ) -> tuple[ModelRecord, TrainingHistory]:
     """Train a built teacher (Keras 3) for its whole budget and save it as ``teacher.keras``."""
-    x_fit, y_fit, x_val, y_val = dataset.validation_split(seed)
-    budget = TrainingBudget.for_epochs(config.epochs, len(x_fit), config.batch_size, config.learning_rate)
-    history = fit(
+    history = fit_on_labels(
         teacher,
-        x_fit,
-        y_fit,
-        hard_label_objective(),
-        budget,
-        (x_val, y_val),
+        dataset,
         seed,
+        lambda samples: TrainingBudget.for_epochs(config.epochs, samples, config.batch_size, config.learning_rate),
         reporter,
         "training teacher",
         control=training.for_role("teacher", patience=False),
@@ -110,19 +98,12 @@ def teacher_record(config: TeacherConfig, teacher, dataset: Dataset) -> ModelRec
     return replace(keras_record("teacher", teacher, dataset, Path(config.path), source="loaded"), path=config.path)
 
 
-def obtain_teacher(
-    config: TeacherConfig,
-    dataset: Dataset,
-    seed: int,
-    out: Path,
-    reporter: Reporter,
-    training: TrainingControl = DEFAULT_TRAINING,
-) -> tuple[object, ModelRecord, TrainingHistory | None]:
-    """Load the teacher, or build and train one (Keras 3) and save it as ``teacher.keras``."""
-    teacher = prepare_teacher(config, dataset, training)
+def obtain_teacher(config: TeacherConfig, dataset: Dataset, seed: int, out: Path, reporter: Reporter):
+    """Load the teacher, or build and train one (Keras 3) and save it as ``teacher.keras``: (model, record, history)."""
+    teacher = prepare_teacher(config, dataset)
     if config.path:
         return teacher, teacher_record(config, teacher, dataset), None
-    return teacher, *train_teacher(teacher, config, dataset, seed, out, reporter, training)
+    return teacher, *train_teacher(teacher, config, dataset, seed, out, reporter)
 
 
 def ensemble_teachers(config: TeacherConfig, dataset: Dataset) -> tuple[list, list[ModelRecord]]:

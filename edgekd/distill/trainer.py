@@ -130,6 +130,20 @@ def hard_label_objective():
     return objective
 
 
+def fit_on_labels(
+    model, dataset, seed: int, budget_for, reporter: Reporter = SILENT, description: str = "training", **options
+) -> TrainingHistory:
+    """Train ``model`` on the labelled training split with cross-entropy, validated on the held-out split.
+
+    ``budget_for(samples)`` gives the budget for that many training samples; ``options`` go to ``fit``.
+    """
+    x_fit, y_fit, x_val, y_val = dataset.validation_split(seed)
+    budget = budget_for(len(x_fit))
+    return fit(
+        model, x_fit, y_fit, hard_label_objective(), budget, (x_val, y_val), seed, reporter, description, **options
+    )
+
+
 def fit(
     model,
     x: np.ndarray,

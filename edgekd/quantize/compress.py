@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from edgekd.data.dataset import Dataset
-from edgekd.distill.trainer import TrainingBudget, fit, hard_label_objective
+from edgekd.distill.trainer import TrainingBudget, fit_on_labels
 from edgekd.errors import ConfigError, ConversionError
 from edgekd.models.frameworks import Framework, framework_of
 from edgekd.progress import SILENT, Reporter
@@ -57,24 +57,13 @@ def compress(model, compression: Compression, dataset: Dataset, seed: int, repor
             "distil a tf_keras student with `edgekd distill` first"
         )
     toolkit = tfmot()
-    x_fit, y_fit, x_val, y_val = dataset.validation_split(seed)
-    budget = TrainingBudget.for_epochs(compression.epochs, len(x_fit), 128, 1e-4)
+
+    def budget(samples: int) -> TrainingBudget:
+        return TrainingBudget.for_epochs(compression.epochs, samples, 128, 1e-4)
 
     def fine_tune(wrapped, description: str, callbacks: tuple = ()) -> None:
         # keep_best=False: an early checkpoint would predate the masks or centroids.
-        fit(
-            wrapped,
-            x_fit,
-            y_fit,
-            hard_label_objective(),
-            budget,
-            (x_val, y_val),
-            seed,
-            reporter,
-            description,
-            extra_callbacks=callbacks,
-            keep_best=False,
-        )
+        fit_on_labels(wrapped, dataset, seed, budget, reporter, description, extra_callbacks=callbacks, keep_best=False)
 
     if compression.prune is not None:
         sparsity = toolkit.sparsity.keras
