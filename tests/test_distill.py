@@ -259,7 +259,7 @@ def test_a_corrupt_checkpoint_is_a_clear_error(tmp_path):
     folder = CheckpointFolder(tmp_path / "checkpoints", {"a": 1})
     folder.open()
     folder.role("teacher").path.write_bytes(b"\x00" * 10)
-    with pytest.raises(OutputError, match="checkpoint .*teacher.npz is unreadable.*--fresh"):
+    with pytest.raises(OutputError, match="checkpoint .*teacher.npz is unreadable.*`fresh`"):
         folder.role("teacher").load()
 
 

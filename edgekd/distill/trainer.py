@@ -166,113 +166,159 @@ def fit(
     an early checkpoint would undo it. With ``control.strategy`` the model must have been
     built in that strategy's scope.
     """
-    tf = tensorflow()
     keras = keras_module(framework_of(model))
     keras.utils.set_random_seed(seed)
     checkpoints = max(1, min(budget.checkpoints, budget.steps))
     steps_per_checkpoint = math.ceil(budget.steps / checkpoints)
     resume = control.checkpoint.load() if control.checkpoint is not None else None
-    with control.scope():
-        schedule = keras.optimizers.schedules.CosineDecay(budget.learning_rate, steps_per_checkpoint * checkpoints)
-        optimizer = keras.optimizers.Adam(schedule)
-        # Several steps per call into the compiled function: on small models the per-step
-        # dispatch from Python costs as much as the arithmetic.
-        model.compile(
-            optimizer=optimizer, loss=objective, steps_per_execution=_steps_per_execution(steps_per_checkpoint)
-        )
-        if resume is not None:
-            _restore(model, optimizer, resume, description)
+    optimizer = _compile(model, objective, budget, steps_per_checkpoint * checkpoints, steps_per_checkpoint, control)
     if resume is not None:
-        history = TrainingHistory.from_dict(resume.history)
-        history.resumed_from.append(resume.completed)
-        best = {"weights": resume.best_weights}
-    else:
-        history = TrainingHistory(steps=steps_per_checkpoint * checkpoints, steps_per_checkpoint=steps_per_checkpoint)
-        best = {"weights": None}
-    history.replicas = int(getattr(control.strategy, "num_replicas_in_sync", 1))
-    start = resume.completed if resume is not None else 0
-    # The same shuffled stream as an uninterrupted run: skip the batches already trained on.
-    dataset = (
-        tf.data.Dataset.from_tensor_slices((x, targets))
-        .shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
-        .repeat()
-        .batch(budget.batch_size)
-        .skip(start * steps_per_checkpoint)
-        .prefetch(tf.data.AUTOTUNE)
+        with control.scope():
+            _restore(model, optimizer, resume, description)
+    watch = _Watch(
+        TrainingHistory(steps=steps_per_checkpoint * checkpoints, steps_per_checkpoint=steps_per_checkpoint),
+        optimizer,
+        control,
+        description,
+        x,
+        validation,
+        seed,
     )
-    x_val, y_val = validation
-
-    class Watch(keras.callbacks.Callback):
-        def on_epoch_begin(self, epoch, logs=None):
-            self.epoch_started = time.perf_counter()
-            self.steps_shown = 0
-
-        def on_train_batch_end(self, batch, logs=None):
-            # With several steps per execution, Keras reports the last batch index of each call.
-            bar.update(batch + 1 - self.steps_shown)
-            self.steps_shown = batch + 1
-            interrupts.check()
-
-        def on_epoch_end(self, epoch, logs=None):
-            history.step_seconds.append(time.perf_counter() - self.epoch_started)
-            logs = logs or {}
-            loss_value = float(logs.get("loss", float("nan")))
-            if not math.isfinite(loss_value):
-                self.model.stop_training = True
-                broken = [k for k, v in logs.items() if k != "loss" and not math.isfinite(float(v))]
-                term = f" (in the {', '.join(broken)} term)" if broken else ""
-                kept = f"; the last good checkpoint ({epoch}) is kept" if control.checkpoint and epoch else ""
-                raise EdgekdError(
-                    f"{description}: the loss became {loss_value}{term} at checkpoint {epoch + 1}{kept}; "
-                    "lower the learning rate or check the data for extreme values"
-                )
-            # Validation runs in inference mode: BatchNorm statistics must belong to these weights.
-            recalibrate(self.model, x, seed=seed + epoch)
-            val = accuracy(self.model, x_val, y_val)
-            history.loss.append(loss_value)
-            history.val_accuracy.append(val)
-            for key, value in logs.items():
-                if key != "loss":
-                    history.terms.setdefault(key, []).append(float(value))
-            if best["weights"] is None or val > history.best_val_accuracy:
-                history.best_val_accuracy, history.best_checkpoint = val, epoch + 1
-                best["weights"] = self.model.get_weights()
-            if control.patience is not None and epoch + 1 - history.best_checkpoint >= control.patience:
-                self.model.stop_training = history.stopped_early = True
-            history.seconds += time.perf_counter() - started[0]
-            started[0] = time.perf_counter()
-            if control.checkpoint is not None:
-                control.checkpoint.save(
-                    TrainingState(
-                        epoch + 1,
-                        self.model.get_weights(),
-                        [np.array(v.numpy()) for v in optimizer.variables],
-                        best["weights"],
-                        history.as_dict() | {"seconds": history.seconds},
-                    )
-                )
-            bar.set_postfix(loss=f"{loss_value:.3f}", val_acc=f"{val:.3f}")
-
-    started = [time.perf_counter()]
-    if start < checkpoints and not history.stopped_early:
-        with (
-            reporter.bar(history.steps, description, unit="step") as bar,
-            control.scope(),
-        ):
+    if resume is not None:
+        watch.resume_from(resume)
+    watch.history.replicas = int(getattr(control.strategy, "num_replicas_in_sync", 1))
+    start = resume.completed if resume is not None else 0
+    if start < checkpoints and not watch.history.stopped_early:
+        batches = _batches(x, targets, budget.batch_size, seed, skip=start * steps_per_checkpoint)
+        with reporter.bar(watch.history.steps, description, unit="step") as bar, control.scope():
+            watch.bar = bar
             bar.update(start * steps_per_checkpoint)
             # The tf.data pipeline already shuffles; shuffle=False keeps Keras from warning about it.
             model.fit(
-                dataset,
+                batches,
                 steps_per_epoch=steps_per_checkpoint,
                 epochs=checkpoints,
                 initial_epoch=start,
                 verbose=0,
                 shuffle=False,
-                callbacks=[Watch(), *extra_callbacks],
+                callbacks=[watch.as_callback(keras), *extra_callbacks],
             )
-    if keep_best and best["weights"] is not None:
-        model.set_weights(best["weights"])
-    return history
+    if keep_best and watch.best_weights is not None:
+        model.set_weights(watch.best_weights)
+    return watch.history
+
+
+def _compile(model, objective, budget: TrainingBudget, total_steps: int, steps_per_checkpoint: int, control):
+    """Adam on a cosine-decayed learning rate over the whole run; returns the optimizer."""
+    keras = keras_module(framework_of(model))
+    with control.scope():
+        optimizer = keras.optimizers.Adam(keras.optimizers.schedules.CosineDecay(budget.learning_rate, total_steps))
+        # Several steps per call into the compiled function: on small models the per-step
+        # dispatch from Python costs as much as the arithmetic.
+        model.compile(
+            optimizer=optimizer, loss=objective, steps_per_execution=_steps_per_execution(steps_per_checkpoint)
+        )
+    return optimizer
+
+
+def _batches(x: np.ndarray, targets, batch_size: int, seed: int, skip: int):
+    """A shuffled, repeated stream of batches; a resumed run skips the ones already trained on (the same stream)."""
+    tf = tensorflow()
+    return (
+        tf.data.Dataset.from_tensor_slices((x, targets))
+        .shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
+        .repeat()
+        .batch(batch_size)
+        .skip(skip)
+        .prefetch(tf.data.AUTOTUNE)
+    )
+
+
+class _Watch:
+    """What happens at every validation checkpoint: a finite loss, validation, the best weights, patience, a checkpoint."""
+
+    def __init__(self, history: TrainingHistory, optimizer, control, description: str, x, validation, seed: int):
+        self.history, self.optimizer, self.control, self.description = history, optimizer, control, description
+        self.x, (self.x_val, self.y_val), self.seed = x, validation, seed
+        self.best_weights = None
+        self.bar = None
+        self.started = time.perf_counter()
+        self.epoch_started = self.started
+        self.steps_shown = 0
+
+    def resume_from(self, state: TrainingState) -> None:
+        self.history = TrainingHistory.from_dict(state.history)
+        self.history.resumed_from.append(state.completed)
+        self.best_weights = state.best_weights
+
+    def as_callback(self, keras):
+        """A callback of ``keras`` (tf_keras or Keras 3, the model's own) that reports to this watch."""
+        watch = self
+
+        class Callback(keras.callbacks.Callback):
+            def on_epoch_begin(self, epoch, logs=None):
+                watch.epoch_started, watch.steps_shown = time.perf_counter(), 0
+
+            def on_train_batch_end(self, batch, logs=None):
+                # With several steps per execution, Keras reports the last batch index of each call.
+                watch.bar.update(batch + 1 - watch.steps_shown)
+                watch.steps_shown = batch + 1
+                interrupts.check()
+
+            def on_epoch_end(self, epoch, logs=None):
+                watch.checkpoint_reached(self.model, epoch, logs or {})
+
+        return Callback()
+
+    def checkpoint_reached(self, model, epoch: int, logs: dict) -> None:
+        history = self.history
+        history.step_seconds.append(time.perf_counter() - self.epoch_started)
+        loss_value = self._finite_loss(model, epoch, logs)
+        # Validation runs in inference mode: BatchNorm statistics must belong to these weights.
+        recalibrate(model, self.x, seed=self.seed + epoch)
+        val = accuracy(model, self.x_val, self.y_val)
+        history.loss.append(loss_value)
+        history.val_accuracy.append(val)
+        for key, value in logs.items():
+            if key != "loss":
+                history.terms.setdefault(key, []).append(float(value))
+        if self.best_weights is None or val > history.best_val_accuracy:
+            history.best_val_accuracy, history.best_checkpoint = val, epoch + 1
+            self.best_weights = model.get_weights()
+        patience = self.control.patience
+        if patience is not None and epoch + 1 - history.best_checkpoint >= patience:
+            model.stop_training = history.stopped_early = True
+        history.seconds += time.perf_counter() - self.started
+        self.started = time.perf_counter()
+        self._save(model, epoch)
+        self.bar.set_postfix(loss=f"{loss_value:.3f}", val_acc=f"{val:.3f}")
+
+    def _finite_loss(self, model, epoch: int, logs: dict) -> float:
+        """The checkpoint's loss; a NaN or Inf stops training, naming the term and the checkpoint kept."""
+        loss_value = float(logs.get("loss", float("nan")))
+        if math.isfinite(loss_value):
+            return loss_value
+        model.stop_training = True
+        broken = [k for k, v in logs.items() if k != "loss" and not math.isfinite(float(v))]
+        term = f" (in the {', '.join(broken)} term)" if broken else ""
+        kept = f"; the last good checkpoint ({epoch}) is kept" if self.control.checkpoint and epoch else ""
+        raise EdgekdError(
+            f"{self.description}: the loss became {loss_value}{term} at checkpoint {epoch + 1}{kept}; "
+            "lower the learning rate or check the data for extreme values"
+        )
+
+    def _save(self, model, epoch: int) -> None:
+        if self.control.checkpoint is None:
+            return
+        self.control.checkpoint.save(
+            TrainingState(
+                epoch + 1,
+                model.get_weights(),
+                [np.array(v.numpy()) for v in self.optimizer.variables],
+                self.best_weights,
+                self.history.as_dict() | {"seconds": self.history.seconds},
+            )
+        )
 
 
 STEPS_PER_EXECUTION = 16
