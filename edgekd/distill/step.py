@@ -97,50 +97,14 @@ def build_wrapper(
         def call(self, x, training=False):
             return self.student(x, training=training)
 
-        def _teacher_targets(self, x, targets):
-            labels = tf.cast(tf.reshape(targets[LABELS], [-1]), tf.int32)
-            online_teachers = self._online.value
-            if online_teachers is None:
-                teacher_logits = tf.cast(targets[TEACHER_LOGITS], tf.float32)
-                teacher_features = {f.request.key: targets[feature_target(f.request.key)] for f in features}
-                return x, labels, teacher_logits, teacher_features
-            x, labels = augment(x, labels, augmentations)
-            logits, teacher_features = [], {}
-            for index, tap in enumerate(online_teachers.taps):
-                outputs = tap(x, training=False)
-                outputs = outputs if isinstance(outputs, list | tuple) else [outputs]
-                first = tf.cast(outputs[0], tf.float32)
-                if online_teachers.outputs_probabilities[index]:
-                    first = tf.math.log(tf.clip_by_value(first, 1e-12, 1.0))
-                logits.append(first)
-                if index == 0:  # feature methods learn from the first teacher
-                    for feature, value in zip(features, outputs[1:], strict=True):
-                        teacher_features[feature.request.key] = flatten_feature(
-                            tf.cast(value, tf.float32), feature.teacher_shape, feature.grid
-                        )
-            teacher_logits = ensemble_logits(logits, online_teachers.weights, online_teachers.temperature)
-            return (
-                x,
-                labels,
-                tf.stop_gradient(teacher_logits),
-                {k: tf.stop_gradient(v) for k, v in teacher_features.items()},
-            )
-
         def train_step(self, data):
             x, targets = data
-            x, labels, teacher_logits, teacher_features = self._teacher_targets(x, targets)
+            x, labels, teacher_logits, teacher_features = teacher_targets(
+                x, targets, self._online.value, features, augmentations
+            )
             progress = tf.cast(self.optimizer.iterations, tf.float32) / float(max(1, total_steps))
             with tf.GradientTape() as tape:
-                if self.taps is not None:
-                    outputs = self.taps(x, training=True)
-                    student_logits = outputs[0]
-                    student_features = {}
-                    for feature, value in zip(features, outputs[1:], strict=True):
-                        value = flatten_feature(value, feature.student_shape, feature.grid)
-                        adapter = self.adapters.get(feature.request.key)
-                        student_features[feature.request.key] = adapter(value) if adapter is not None else value
-                else:
-                    student_logits, student_features = self.student(x, training=True), {}
+                student_logits, student_features = student_outputs(self, x, features)
                 batch = DistillationBatch(
                     labels, student_logits, teacher_logits, student_features, teacher_features, progress
                 )
@@ -151,11 +115,52 @@ def build_wrapper(
                 # Gradients are summed across replicas: each replica contributes its share.
                 scaled = total / tf.distribute.get_strategy().num_replicas_in_sync
             variables = self.trainable_variables
-            gradients = tape.gradient(scaled, variables)
-            self.optimizer.apply_gradients(zip(gradients, variables, strict=True))
+            self.optimizer.apply_gradients(zip(tape.gradient(scaled, variables), variables, strict=True))
             self.loss_tracker.update_state(total)
             for tracker, value in zip(self.term_trackers, term_values, strict=False):
                 tracker.update_state(value)
             return {m.name: m.result() for m in self.metrics}
 
     return DistillationWrapper()
+
+
+def teacher_targets(x, targets, online: OnlineTeachers | None, features, augmentations):
+    """(inputs, labels, teacher logits, teacher features) for one batch: cached in ``targets``, or online.
+
+    Online, the batch is augmented first and every teacher sees the same view as the student;
+    feature methods learn from the first teacher.
+    """
+    tf = tensorflow()
+    labels = tf.cast(tf.reshape(targets[LABELS], [-1]), tf.int32)
+    if online is None:
+        teacher_logits = tf.cast(targets[TEACHER_LOGITS], tf.float32)
+        return x, labels, teacher_logits, {f.request.key: targets[feature_target(f.request.key)] for f in features}
+    x, labels = augment(x, labels, augmentations)
+    logits, teacher_features = [], {}
+    for index, tap in enumerate(online.taps):
+        outputs = tap(x, training=False)
+        outputs = outputs if isinstance(outputs, list | tuple) else [outputs]
+        first = tf.cast(outputs[0], tf.float32)
+        if online.outputs_probabilities[index]:
+            first = tf.math.log(tf.clip_by_value(first, 1e-12, 1.0))
+        logits.append(first)
+        if index == 0:
+            for feature, value in zip(features, outputs[1:], strict=True):
+                teacher_features[feature.request.key] = flatten_feature(
+                    tf.cast(value, tf.float32), feature.teacher_shape, feature.grid
+                )
+    teacher_logits = ensemble_logits(logits, online.weights, online.temperature)
+    return x, labels, tf.stop_gradient(teacher_logits), {k: tf.stop_gradient(v) for k, v in teacher_features.items()}
+
+
+def student_outputs(wrapper, x, features):
+    """The student's logits and its features (resampled to the teacher's grid, through their adapters) for a batch."""
+    if wrapper.taps is None:
+        return wrapper.student(x, training=True), {}
+    outputs = wrapper.taps(x, training=True)
+    student_features = {}
+    for feature, value in zip(features, outputs[1:], strict=True):
+        value = flatten_feature(value, feature.student_shape, feature.grid)
+        adapter = wrapper.adapters.get(feature.request.key)
+        student_features[feature.request.key] = adapter(value) if adapter is not None else value
+    return outputs[0], student_features
