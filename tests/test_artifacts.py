@@ -34,7 +34,7 @@ def test_force_replaces_only_after_success(tmp_path):
 
 def test_existing_folder_needs_force(tmp_path):
     (tmp_path / "run").mkdir()
-    with pytest.raises(OutputError, match="already exists.*--force"):
+    with pytest.raises(OutputError, match="already exists.*`force`"):
         with staged_output_folder(tmp_path / "run"):
             pass
 
@@ -119,7 +119,7 @@ def test_two_concurrent_writers_of_one_output_never_both_succeed(tmp_path, kind)
     assert sorted(o.split(":")[0] for o in outcomes) == ["refused", "written"], outcomes
     winner = ["int8", "float16"][outcomes.index("written")]
     loser = next(o for o in outcomes if o != "written")
-    assert "was created by another process while this command ran" in loser and "--force" in loser
+    assert "was created by another process while this command ran" in loser and "`force`" in loser
     written = target.read_text() if kind == "file" else (target / "model.txt").read_text()
     assert written == winner, "the file holds what the successful writer wrote"
     assert [p.name for p in tmp_path.iterdir()] == [target.name], "no staging folder is left"
@@ -137,7 +137,7 @@ def test_an_output_never_replaces_a_link_fifo_or_device(tmp_path):
     dangling.symlink_to(tmp_path / "nowhere")
     os.mkfifo(fifo)
     for path in (link, dangling):
-        with pytest.raises(OutputError, match="already exists \\(a symbolic link\\).*--force"):
+        with pytest.raises(OutputError, match="already exists \\(a symbolic link\\).*`force`"):
             check_output_file(path, force=False)
         with pytest.raises(OutputError, match="created by another process"):
             write_bytes_atomic(path, b"new", replace=False)
