@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import click
@@ -59,7 +60,7 @@ def bench(model_paths, devices, runs, min_seconds, warmup, threads, benchmark_bi
     measured = bench_stage([(path.stem, path) for path in model_paths], list(devices), settings, stderr_reporter())
     # Files outside a run folder are recorded by the path the user gave.
     results = [
-        result.as_dict() | {"path": str(path)}
+        replace(result, path=str(path)).as_dict()
         for result, path in zip(measured, model_paths * len(devices), strict=True)
     ]
     document = new_document("bench", {"devices": list(devices), "runs": runs, "min_seconds": min_seconds})
