@@ -46,6 +46,9 @@ class StudentConfig(Section):
     max_mac_fraction: float = Field(
         default=0.05, gt=0, le=1, description="auto students stay within this fraction of the teacher's MACs"
     )
+    max_params: int | None = Field(
+        default=None, ge=1, description="auto students also stay within this many parameters (a flash budget, say)"
+    )
     epochs: int | None = Field(
         default=None,
         ge=1,

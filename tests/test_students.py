@@ -81,3 +81,9 @@ def test_precise_batchnorm_replaces_lagging_moving_statistics():
     assert first.momentum == 0.99, "momentum restored"
     conv = get_builder("conv").build((40, 1), 3)
     assert not recalibrate(conv, np.zeros((4, 40, 1), np.float32)), "no BatchNorm: nothing to do"
+
+
+def test_auto_sizing_respects_a_parameter_budget_too():
+    unbounded = auto_student((32, 32, 3), 10, SizeBudget(600_000))
+    bounded = auto_student((32, 32, 3), 10, SizeBudget(600_000, max_params=unbounded.params // 2))
+    assert bounded.params <= unbounded.params // 2 < unbounded.params and bounded.macs <= 600_000

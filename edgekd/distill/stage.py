@@ -177,6 +177,7 @@ def plan_distillation(
         model_macs(teacher),
         config.student.max_mac_fraction,
         trust=config.teacher.trust_model,
+        max_params=config.student.max_params,
     )
     recipe, candidates = recipes_for(config, dataset.num_classes)
     extra_teachers, extra_records = ensemble_teachers(config.teacher, dataset)

@@ -178,7 +178,7 @@ def auto_student(
         )
         raise ModelError(
             f"the student budget of {budget} is too small for input {tuple(input_shape)}: {floor}; raise "
-            "student.max_mac_fraction (or the device budget), or give an explicit student spec"
+            "`student.max_mac_fraction` (or `student.max_params`), or give an explicit student spec"
         )
     # Every resolution left a very small model: the one that keeps the most arithmetic.
     last = found[-1]
@@ -193,5 +193,5 @@ def _size_warnings(student: SizedStudent, features: float, budget: SizeBudget) -
     return (
         f"the budget of {budget} only allows a very small student ({student.params:,} parameters, "
         f"{channels} channels in its first layer, {student.macs:,} MACs); it may learn little: raise "
-        "student.max_mac_fraction, or give an explicit student spec",
+        "`student.max_mac_fraction` (or `student.max_params`), or give an explicit student spec",
     )

@@ -34,6 +34,7 @@ def resolve_student(
     teacher_macs: int,
     max_mac_fraction: float,
     trust: bool = False,
+    max_params: int | None = None,
 ) -> tuple[object, dict]:
     """Build or load the student; returns (model, description for results)."""
     spec = (spec or "auto").strip()
@@ -42,7 +43,9 @@ def resolve_student(
         return model, {"spec": spec, "source": "file"}
     if spec == "auto":
         budget = SizeBudget(
-            int(teacher_macs * max_mac_fraction), origin=f"{max_mac_fraction:g} of the teacher's {teacher_macs:,} MACs"
+            int(teacher_macs * max_mac_fraction),
+            max_params,
+            origin=f"{max_mac_fraction:g} of the teacher's {teacher_macs:,} MACs",
         )
         sized = auto_student(input_shape, num_classes, budget)
         return sized.model, sized.describe(budget)
