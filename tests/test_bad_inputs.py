@@ -187,6 +187,7 @@ def bad_inputs(tmp_path, teacher_file, npz_factory, int8_model_file, hostile_mod
         "one_class": npz_factory("one_class.npz", **{**good, "y_train": np.full(40, 99), "y_test": np.full(10, 99)}),
         "config_seed": _write(tmp_path / "seed.yaml", "seed: 4294967296\n"),
         "config_nan": _write(tmp_path / "nan.yaml", "bench: {min_seconds: .nan}\n"),
+        "config_int9": _write(tmp_path / "int9.yaml", "quantize: {mode: int9}\n"),
         "config_tiny_budget": _write(
             tmp_path / "tiny.yaml", f"data: {{spec: '{TINY_DATA}'}}\nstudent: {{max_mac_fraction: 0.001}}\n"
         ),
@@ -327,6 +328,7 @@ CATALOGUE = [
     ("run: a named pipe as the config", ["run", "{pipe_yaml}", "--out", "{out}"], ["pipe.yaml", "named pipe"]),
     ("run: a seed past 32 bits in the config", ["run", "{config_seed}", "--out", "{out}"], ["field 'seed'", "32-bit"]),
     ("run: NaN min_seconds in the config", ["run", "{config_nan}", "--out", "{out}"], ["bench.min_seconds", "finite"]),
+    ("run: an unknown quantization mode in the config", ["run", "{config_int9}", "--out", "{out}"], ["field 'quantize.mode'", "unknown quantization mode 'int9'; known: dynamic, float16"]),
     ("run: a student budget too small for any student", ["run", "{config_tiny_budget}", "--out", "{out}"], ["too small", "max_mac_fraction"]),
     ("run: a config that is not UTF-8", ["run", "{latin_config}", "--out", "{out}"], ["latin.yaml is not UTF-8"]),
     ("demo: output folder exists (no --force)", ["demo", "--out", "{earlier}"], ["--force"]),
