@@ -185,8 +185,18 @@ def main() -> int:
     parser.add_argument("--cases", nargs="+", default=DEFAULT_CASES)
     parser.add_argument("--methods", nargs="*", default=DEFAULT_METHODS)
     parser.add_argument("--out", type=Path, help="write every result as JSON here")
+    parser.add_argument(
+        "--summarise", type=Path, nargs="+", metavar="FILE.json", help="print the table of earlier --out files only"
+    )
     args = parser.parse_args()
     from edgekd.results.document import library_versions
+
+    if args.summarise:
+        saved = [json.loads(path.read_text()) for path in args.summarise]
+        results = [result for document in saved for result in document["results"]]
+        met = summarise(results, args.methods)
+        print(f"versions: {saved[0]['versions']}")
+        return 0 if met else 1
 
     results = []
     started = time.perf_counter()

@@ -422,3 +422,20 @@ def test_the_scratch_control_trains_on_the_distilled_students_budget(tiny_datase
     assert outcome.scratch_history.steps == outcome.kd_history.steps == 40 and outcome.budget.steps == 32
     assert len(outcome.scratch_history.loss) == len(outcome.kd_history.loss)
     assert outcome.student_scratch.count_params() == outcome.student_kd.count_params()
+
+
+def test_area_weights_average_spans_and_let_gradients_through():
+    from edgekd.distill.features import FeatureShape, area_weights, flatten_feature
+    from edgekd.models.frameworks import tensorflow
+
+    np.testing.assert_allclose(area_weights(4, 2), [[0.5, 0.5, 0, 0], [0, 0, 0.5, 0.5]])
+    # 3 cells into 2 spans of 1.5: the middle cell is shared half and half.
+    np.testing.assert_allclose(area_weights(3, 2), [[2 / 3, 1 / 3, 0], [0, 1 / 3, 2 / 3]], rtol=1e-6)
+    tf = tensorflow()
+    maps = tf.Variable(np.random.default_rng(0).random((2, 5, 5, 3)).astype(np.float32))
+    with tf.GradientTape() as tape:
+        pooled = flatten_feature(maps, FeatureShape.of((None, 5, 5, 3)), (2, 2))
+        total = tf.reduce_sum(pooled)
+    assert pooled.shape == (2, 4, 3)
+    gradient = tape.gradient(total, maps)
+    assert gradient is not None and float(tf.reduce_min(gradient)) > 0, "every position gets a gradient"

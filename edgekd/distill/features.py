@@ -167,12 +167,32 @@ def flatten_feature(array, shape: FeatureShape, grid: tuple[int, int] | None = N
     from edgekd.models.frameworks import tensorflow
 
     if grid is not None and shape.grid is not None and grid != shape.grid:
+        rows, columns = area_weights(shape.grid[0], grid[0]), area_weights(shape.grid[1], grid[1])
+        if isinstance(array, np.ndarray):
+            image = array.reshape((len(array), *shape.grid, shape.channels))
+            pooled = np.einsum("oh,bhwc,pw->bopc", rows, image, columns)
+            return pooled.reshape((len(array), grid[0] * grid[1], shape.channels)).astype(np.float32)
         tf = tensorflow()
-        image = tf.reshape(tf.convert_to_tensor(array), [-1, *shape.grid, shape.channels])
-        resampled = tf.image.resize(image, grid, method="area")
-        flat = tf.reshape(resampled, [-1, grid[0] * grid[1], shape.channels])
-        return flat.numpy() if isinstance(array, np.ndarray) else flat
+        image = tf.reshape(array, [-1, *shape.grid, shape.channels])
+        # A product with fixed weights, so gradients reach the student (tf.image.resize's
+        # "area" method has none).
+        pooled = tf.einsum("oh,bhwc,pw->bopc", tf.constant(rows, image.dtype), image, tf.constant(columns, image.dtype))
+        return tf.reshape(pooled, [-1, grid[0] * grid[1], shape.channels])
     if isinstance(array, np.ndarray):
         return array.reshape((len(array), *(shape.flat if shape.positions is not None else (-1,))))
     tf = tensorflow()
     return tf.reshape(array, [-1, *shape.flat] if shape.positions is not None else [tf.shape(array)[0], -1])
+
+
+def area_weights(size: int, target: int) -> np.ndarray:
+    """(target, size) weights that average each of ``target`` equal spans of ``size`` cells (adaptive average pooling).
+
+    A cell that straddles two spans counts in each by the share of it inside; every row sums to 1.
+    """
+    weights = np.zeros((target, size), dtype=np.float32)
+    span = size / target
+    for row in range(target):
+        start, end = row * span, (row + 1) * span
+        for cell in range(int(np.floor(start)), min(size, int(np.ceil(end)))):
+            weights[row, cell] = min(end, cell + 1) - max(start, cell)
+    return weights / span
