@@ -123,10 +123,12 @@ def _checkpoints(out: Path, config: PipelineConfig, fresh: bool, force: bool, sa
     return checkpointed(out, config.model_dump(mode="json"), fresh, say=say)
 
 
-def run(config: PipelineConfig | Path | str, out: Path | str | None = None, **options):
+def run(config: PipelineConfig | Path | str, out: Path | str | None = None, deterministic: bool = False, **options):
     """``edgekd run CONFIG.yaml``: ``config`` is a ``PipelineConfig`` or the path of a YAML config."""
     if not isinstance(config, PipelineConfig):
         config = load_config(Path(config))
+    if deterministic:
+        config = config.model_copy(update={"deterministic": True})
     return run_config(config, out, **options)
 
 
@@ -149,6 +151,8 @@ def distill(
     params: dict | None = None,
     epochs: int | None = None,
     seed: int = 0,
+    trust_model: bool = False,
+    deterministic: bool = False,
     **options,
 ):
     """``edgekd distill``: distil a student from ``teacher`` (a .keras file; None trains one) next to its control.
@@ -158,8 +162,9 @@ def distill(
     overrides = options.pop("config_overrides", {})
     document = {
         "seed": seed,
+        "deterministic": deterministic,
         "data": {"spec": data},
-        "teacher": {"path": str(teacher) if teacher is not None else None},
+        "teacher": {"path": str(teacher) if teacher is not None else None, "trust_model": trust_model},
         "student": {"spec": student, "epochs": epochs},
         "distill": {"method": method, "candidates": candidates, "params": params},
         "bench": {"devices": []},
@@ -226,17 +231,38 @@ def benchmark(
     model: Path | str,
     *,
     devices: list[str] | tuple[str, ...] = ("host",),
-    runs: int = 200,
+    runs: int = 100,
     min_seconds: float = 1.0,
-    warmup: int = 20,
+    warmup: int = 10,
     threads: int | None = None,
+    db: Path | str | None = None,
+    record: bool = True,
     reporter: Reporter = SILENT,
+    say=_say_on_stderr,
 ):
-    """``edgekd bench``: benchmark a .tflite on each device (concurrently); returns one ``BenchmarkResult`` per device."""
+    """``edgekd bench``: benchmark a .tflite on each device (concurrently); returns one ``BenchmarkResult`` per device.
+
+    The file and every device are checked first (a missing file or a mode the device cannot
+    run is an error before anything runs); a device that fails while measuring gives a
+    result with ``ok`` False and its ``error``, recorded like the others.
+    """
+    from edgekd.bench.benchmark import check_device_can_run
     from edgekd.bench.runners import BenchSettings
     from edgekd.bench.stage import bench_stage, check_devices
+    from edgekd.errors import BenchmarkError
+    from edgekd.inputs import read_regular_file
+    from edgekd.profiles.loader import get_profile
+    from edgekd.results.document import new_document
 
     model = Path(model)
-    check_devices(list(devices))
     settings = BenchSettings(runs=runs, min_seconds=min_seconds, warmup=warmup, threads=threads)
-    return bench_stage([(model.stem, model)], list(devices), settings, reporter)
+    data = read_regular_file(model, "model", BenchmarkError)
+    for name in devices:
+        check_device_can_run(get_profile(name), data, str(model))
+    check_devices(list(devices))
+    with _store(db, record, say) as store:
+        results = bench_stage([(model.stem, model)], list(devices), settings, reporter)
+        document = new_document("bench", {"devices": list(devices), "runs": runs, "min_seconds": min_seconds})
+        document["benchmarks"] = [replace(result, path=str(model)).as_dict() for result in results]
+        _record(store, document, None, {str(model): model}, say)
+    return results

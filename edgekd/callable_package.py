@@ -9,15 +9,29 @@ Each of these packages makes itself callable instead: calling it runs the API fu
 
 from __future__ import annotations
 
+import importlib
+import inspect
 import sys
 import types
 
 
 class _CallablePackage(types.ModuleType):
-    def __call__(self, *args, **kwargs):
+    def _function(self):
         from edgekd import api
 
-        return getattr(api, self.__name__.rsplit(".", 1)[1])(*args, **kwargs)
+        return getattr(api, self.__name__.rsplit(".", 1)[1])
+
+    def __call__(self, *args, **kwargs):
+        return self._function()(*args, **kwargs)
+
+    @property
+    def __signature__(self):
+        # inspect.signature(edgekd.distill) shows the function's parameters, not (*args, **kwargs).
+        return inspect.signature(self._function())
+
+    def __reduce__(self):
+        # Pickled by name (to hand it to a process pool), as a module function would be.
+        return importlib.import_module, (self.__name__,)
 
 
 def make_callable(name: str) -> None:

@@ -87,6 +87,9 @@ class DistillConfig(Section):
 class QuantizeConfig(Section):
     mode: str = "int8"
     representative_samples: int = Field(default=500, ge=1)
+    max_drop: float = Field(default=1.0, ge=0, description="warn past this many points lost to conversion")
+    strict: bool = Field(default=False, description="fail (and write nothing) when a check fails, instead of warning")
+    allow_float_ops: bool = Field(default=False, description="keep ops without an integer kernel in float")
 
     @field_validator("mode")
     @classmethod

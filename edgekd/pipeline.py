@@ -33,6 +33,7 @@ from edgekd.distill.trainer import TrainingControl
 from edgekd.errors import ConfigError, ModelError
 from edgekd.models.frameworks import seed_everything
 from edgekd.progress import SILENT, Reporter
+from edgekd.quantize.modes import QuantizeOptions
 from edgekd.quantize.stage import QuantizeSettings, convert_and_check
 from edgekd.results.records import ModelRecord, RunResult
 from edgekd.results.report import render_markdown
@@ -141,8 +142,14 @@ def run_pipeline(
     """Run every stage into ``out``; returns the run's results (also written as results.json)."""
     distilled = run_distillation(config, out, reporter, checkpoints)
     dataset, quantized = distilled.dataset, {}
+    quantize = config.quantize
     settings = QuantizeSettings(
-        mode=config.quantize.mode, representative_samples=config.quantize.representative_samples, seed=config.seed
+        mode=quantize.mode,
+        options=QuantizeOptions(allow_float_ops=quantize.allow_float_ops),
+        representative_samples=quantize.representative_samples,
+        max_drop=quantize.max_drop,
+        strict=quantize.strict,
+        seed=config.seed,
     )
     with reporter.stage("converting to TFLite and checking accuracy through LiteRT", "quantize"):
         for model, role, mode, reference in (

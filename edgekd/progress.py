@@ -25,17 +25,19 @@ class Reporter:
     ...     pass
     """
 
-    def __init__(self, total_stages: int = 0, quiet: bool = False, stream=None):
+    def __init__(self, total_stages: int = 0, quiet: bool = False, stream=None, rename=None):
         self.total_stages = total_stages
         self.quiet = quiet
         self.stream = stream or sys.stderr
+        # How a line names settings where it is shown (a command line names its flags).
+        self.rename = rename or (lambda line: line)
         self._index = 0
         self.durations: dict[str, float] = {}
 
     def say(self, message: str) -> None:
         """One line on the stream; names from files in it are shown without control characters."""
         if not self.quiet:
-            print(for_terminal(message), file=self.stream, flush=True)
+            print(for_terminal(self.rename(message)), file=self.stream, flush=True)
 
     @contextmanager
     def stage(self, title: str, key: str | None = None) -> Iterator[None]:

@@ -118,12 +118,12 @@ MUTANTS = (
         "edgekd/distill/augment.py",
         (
             Patch(
-                "def _shift(x, labels, max_fraction: float = 0.1):\n",
-                "def _shift(x, labels, max_fraction: float = 0.1):\n    return x, labels\n",
+                "def _shift(x, labels, seed, max_fraction: float = 0.1):\n",
+                "def _shift(x, labels, seed, max_fraction: float = 0.1):\n    return x, labels\n",
             ),
             Patch(
-                "def _mixup(x, labels, alpha: float = 1.0):\n",
-                "def _mixup(x, labels, alpha: float = 1.0):\n    return x, labels\n",
+                "def _mixup(x, labels, seed, alpha: float = 1.0):\n",
+                "def _mixup(x, labels, seed, alpha: float = 1.0):\n    return x, labels\n",
             ),
         ),
         ("tests/test_augment.py",),

@@ -190,11 +190,16 @@ def test_deterministic_runs_repeat_bit_for_bit(teacher_file, tmp_path):
     assert all(np.array_equal(a, b) for a, b in zip(*weights, strict=True))
 
 
+# Augmented, so the teacher runs online and every step draws random shifts: a resumed run must
+# draw the same ones (stateless draws from the run's seed and the step).
+RESUMED_RUN = ("--epochs", "6", "--augment", "shift", "--json")
+
+
 @pytest.fixture(scope="module")
 def uninterrupted(teacher_file, tmp_path_factory):
     """The reference: the same command as the interrupted runs, run to the end."""
     out = tmp_path_factory.mktemp("reference") / "run"
-    args = distill_args(teacher_file, out, "--epochs", "6", "--json")
+    args = distill_args(teacher_file, out, *RESUMED_RUN)
     completed = run_edgekd(args)
     assert completed.returncode == 0, completed.stderr
     return json.loads(completed.stdout)
@@ -203,7 +208,7 @@ def uninterrupted(teacher_file, tmp_path_factory):
 @pytest.mark.parametrize("sent", [signal.SIGINT, signal.SIGKILL], ids=["ctrl-c", "killed"])
 def test_an_interrupted_run_resumes_to_the_same_result(teacher_file, tmp_path, uninterrupted, sent):
     out = tmp_path / "run"
-    args = distill_args(teacher_file, out, "--epochs", "6", "--json")
+    args = distill_args(teacher_file, out, *RESUMED_RUN)
     checkpoints = checkpoint_folder_for(out)
     process = subprocess.Popen(
         [sys.executable, "-m", "edgekd", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
@@ -439,3 +444,21 @@ def test_area_weights_average_spans_and_let_gradients_through():
     assert pooled.shape == (2, 4, 3)
     gradient = tape.gradient(total, maps)
     assert gradient is not None and float(tf.reduce_min(gradient)) > 0, "every position gets a gradient"
+
+
+def test_a_savedmodel_teacher_sizes_an_auto_student_from_its_tflite_macs(teacher_file, tmp_path):
+    """A SavedModel hides its layers from MAC counting; its float32 .tflite does not."""
+    from edgekd.models.io import load_model
+    from edgekd.native_output import captured_native_output
+
+    folder = tmp_path / "teacher_savedmodel"
+    with captured_native_output():
+        load_model(teacher_file).export(str(folder))
+    out = tmp_path / "kd"
+    args = distill_args(folder, out, "--json")
+    args[args.index("--student") + 1] = "auto"
+    result = invoke(*args)
+    assert result.exit_code == 0, result.stderr
+    document = json.loads(result.stdout)
+    teacher_macs = document["models"]["teacher"]["macs"]
+    assert teacher_macs == 340_480 and document["models"]["student_kd"]["macs"] <= teacher_macs // 20

@@ -95,3 +95,23 @@ def test_make_loss_and_make_objective_build_the_same_loss(method):
 
     objective = make_objective(method, 10)
     assert objective.terms[-1][1] == make_loss(method, 10)
+
+
+def test_the_control_ships_only_when_it_wins_beyond_noise():
+    import numpy as np
+
+    from edgekd.distill.distiller import choose_shipped
+
+    both = np.ones(100, bool)
+    # One sample the control gets right and the distilled student does not: noise, not a verdict.
+    kd = both.copy()
+    kd[0] = False
+    within = choose_shipped(kd, both)
+    assert within.role == "student_kd" and "within noise" in within.reason and "100-sample validation" in within.reason
+    # Twelve such samples and four the other way: 8 > sqrt(16) = 4, the control is better.
+    kd, control = both.copy(), both.copy()
+    kd[:12], control[12:16] = False, False
+    beaten = choose_shipped(kd, control)
+    assert beaten.role == "student_scratch" and "the control is better by 8 samples" in beaten.reason
+    assert choose_shipped(control, kd).role == "student_kd"
+    assert choose_shipped(kd, None).role == "student_kd"

@@ -87,3 +87,21 @@ def test_auto_sizing_respects_a_parameter_budget_too():
     unbounded = auto_student((32, 32, 3), 10, SizeBudget(600_000))
     bounded = auto_student((32, 32, 3), 10, SizeBudget(600_000, max_params=unbounded.params // 2))
     assert bounded.params <= unbounded.params // 2 < unbounded.params and bounded.macs <= 600_000
+
+
+def test_precise_batchnorm_sees_no_dropout():
+    """A BatchNorm after a Dropout gets inference's statistics: dropout off while they are recomputed."""
+    import tf_keras
+
+    from edgekd.models.batchnorm import recalibrate
+
+    inputs = tf_keras.Input((16,))
+    hidden = tf_keras.layers.Dropout(0.5)(inputs)
+    normalised = tf_keras.layers.BatchNormalization()(hidden)
+    model = tf_keras.Model(inputs, normalised)
+    x = np.random.default_rng(0).normal(0.0, 1.0, (2048, 16)).astype(np.float32)
+    recalibrate(model, x, seed=0)
+    variance = model.layers[-1].moving_variance.numpy()
+    # With dropout at 0.5 active the variance would be about 2 (inverted dropout doubles survivors).
+    np.testing.assert_allclose(variance, x.var(axis=0), rtol=0.2)
+    assert model.layers[1].rate == 0.5, "the rate is restored"

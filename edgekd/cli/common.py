@@ -59,10 +59,12 @@ def emit_json(document) -> None:
     click.echo(json.dumps(document, indent=2, default=str))
 
 
-def stderr_reporter(total_stages: int = 0, quiet: bool = False):
+def stderr_reporter(total_stages: int = 0, quiet: bool = False, flags: dict[str, str] | None = None):
+    """Progress on stderr; settings named in its lines show as ``flags`` (and the common flags)."""
     from edgekd.progress import Reporter
 
-    return Reporter(total_stages=total_stages, quiet=quiet, stream=sys.stderr)
+    names = {**COMMON_FLAGS, **(flags or {})}
+    return Reporter(total_stages, quiet, sys.stderr, rename=lambda line: as_flags(line, names))
 
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Print the result as JSON instead of a table.")

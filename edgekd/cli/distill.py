@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from edgekd.cli.common import (
+    as_flags,
     config_from_flags,
     db_option,
     deterministic_option,
@@ -44,6 +45,8 @@ FLAGS = {
     "distill.augment": "--augment",
     "distill.strategy": "--strategy",
     "distill.control": "--no-control",
+    "student.max_mac_fraction": "--max-mac-fraction",
+    "student.max_params": "--max-params",
     "trust_model": "--trust-model",
 }
 
@@ -134,6 +137,14 @@ FLAGS = {
     "--no-transfer", is_flag=True, help="Ignore the unlabelled transfer set (distil on the labelled set only)."
 )
 @click.option("--no-control", is_flag=True, help="Skip the scratch control (distillation's gain then stays unknown).")
+@click.option(
+    "--max-mac-fraction",
+    type=float,
+    default=0.05,
+    show_default=True,
+    help="An auto student stays within this fraction of the teacher's MACs.",
+)
+@click.option("--max-params", type=int, default=None, help="An auto student also stays within this many parameters.")
 @seed_option
 @deterministic_option
 @click.option(
@@ -163,6 +174,8 @@ def distill(
     batch_size,
     no_transfer,
     no_control,
+    max_mac_fraction,
+    max_params,
     seed,
     deterministic,
     trust_model,
@@ -207,7 +220,14 @@ def distill(
                 "epochs": teacher_epochs,
                 "trust_model": trust_model,
             },
-            "student": {"spec": student_spec, "epochs": epochs, "batch_size": batch_size, "patience": patience},
+            "student": {
+                "spec": student_spec,
+                "epochs": epochs,
+                "batch_size": batch_size,
+                "patience": patience,
+                "max_mac_fraction": max_mac_fraction,
+                "max_params": max_params,
+            },
             "distill": {
                 "method": method,
                 "candidates": list(candidates) or None,
@@ -230,7 +250,7 @@ def distill(
             force=force,
             fresh=fresh,
             db=db,
-            reporter=stderr_reporter(3),
+            reporter=stderr_reporter(3, flags=FLAGS),
             say=say_on_stderr,
         )
     document = run.to_document()
@@ -239,7 +259,7 @@ def distill(
         return
     click.echo(format_table(MODEL_HEADERS, model_rows(document["models"])))
     click.echo()
-    click.echo(for_terminal(run.verdict))
+    click.echo(for_terminal(as_flags(run.verdict, FLAGS)))
     click.echo(f"Results: {run.out / 'results.json'}")
 
 

@@ -30,7 +30,7 @@ FLAGS = {
     "qat_epochs": "--qat-epochs",
     "teacher": "--teacher",
     "prune": "--prune",
-    "cluster": "--cluster",
+    "clusters": "--cluster",
     "compress_epochs": "--compress-epochs",
     "debug": "--debug",
     "edgetpu": "--edgetpu",

@@ -31,11 +31,21 @@ QUICK_NOTE = (
 )
 
 
+# A config names settings by their keys; these are the ones the library names as a command would.
+CONFIG_KEYS = {
+    "trust_model": "teacher.trust_model: true (in the config)",
+    "allow_float_ops": "quantize.allow_float_ops: true (in the config)",
+    "max_drop": "quantize.max_drop",
+    "strict": "quantize.strict",
+    "mode": "quantize.mode",
+}
+
+
 def _execute(config: PipelineConfig, out: Path | None, force, as_json, kind, fresh, db, note: str | None = None):
     from edgekd.api import run_config
 
     # A config names settings by their keys; the one a command line would name by a flag:
-    with settings_as_flags({"trust_model": "teacher.trust_model: true (in the config)"}):
+    with settings_as_flags(CONFIG_KEYS):
         run = run_config(
             config,
             out,

@@ -22,7 +22,9 @@ from edgekd.models.frameworks import tensorflow
 class Augmentation:
     name: str
     description: str
-    # (x, labels) -> (x, labels); labels become -1 where a sample is no longer its label's.
+    # (x, labels, seed) -> (x, labels); labels become -1 where a sample is no longer its label's.
+    # ``seed`` is a shape-[2] integer tensor: the draws are stateless, so a step's augmentation
+    # depends on the run's seed and the step alone, and a resumed run repeats it exactly.
     apply: Callable
 
 
@@ -34,30 +36,35 @@ def _roll_axis(x, offsets, axis: int):
     return tf.gather(x, indices, axis=axis, batch_dims=1)
 
 
-def _shift(x, labels, max_fraction: float = 0.1):
+def _draw(seed, index: int):
+    """The ``index``-th independent stateless seed derived from ``seed``."""
+    return tensorflow().random.experimental.stateless_fold_in(seed, index)
+
+
+def _shift(x, labels, seed, max_fraction: float = 0.1):
     tf = tensorflow()
     batch = tf.shape(x)[0]
     for axis in range(1, len(x.shape) - 1):
         limit = tf.maximum(1, tf.cast(tf.cast(tf.shape(x)[axis], tf.float32) * max_fraction, tf.int32))
-        offsets = tf.random.uniform([batch], -limit, limit + 1, dtype=tf.int32)
+        offsets = tf.random.stateless_uniform([batch], _draw(seed, axis), -limit, limit + 1, dtype=tf.int32)
         x = _roll_axis(x, offsets, axis)
     return x, labels
 
 
-def _noise(x, labels, relative_std: float = 0.05):
+def _noise(x, labels, seed, relative_std: float = 0.05):
     tf = tensorflow()
     scale = tf.math.reduce_std(x) * relative_std
-    return x + tf.random.normal(tf.shape(x), stddev=scale, dtype=x.dtype), labels
+    return x + tf.random.stateless_normal(tf.shape(x), _draw(seed, 0), stddev=scale, dtype=x.dtype), labels
 
 
-def _mixup(x, labels, alpha: float = 1.0):
+def _mixup(x, labels, seed, alpha: float = 1.0):
     tf = tensorflow()
     batch = tf.shape(x)[0]
     # Beta(alpha, alpha) from two gammas; one weight per sample.
-    a = tf.random.gamma([batch], alpha, dtype=x.dtype)
-    b = tf.random.gamma([batch], alpha, dtype=x.dtype)
+    a = tf.random.stateless_gamma([batch], _draw(seed, 0), alpha, dtype=x.dtype)
+    b = tf.random.stateless_gamma([batch], _draw(seed, 1), alpha, dtype=x.dtype)
     weight = a / (a + b)
-    partner = tf.random.shuffle(tf.range(batch))
+    partner = tf.argsort(tf.random.stateless_uniform([batch], _draw(seed, 2)))
     weight = tf.reshape(weight, [-1] + [1] * (len(x.shape) - 1))
     mixed = weight * x + (1.0 - weight) * tf.gather(x, partner)
     return mixed, tf.fill(tf.shape(labels), tf.constant(-1, labels.dtype))
@@ -90,8 +97,8 @@ def parse_augmentations(names: list[str] | tuple[str, ...]) -> tuple[Augmentatio
     return tuple(chosen)
 
 
-def augment(x, labels, augmentations: tuple[Augmentation, ...]):
-    """Apply ``augmentations`` in order to a batch."""
-    for augmentation in augmentations:
-        x, labels = augmentation.apply(x, labels)
+def augment(x, labels, augmentations: tuple[Augmentation, ...], seed):
+    """Apply ``augmentations`` in order to a batch, each with its own seed derived from ``seed`` (shape [2])."""
+    for index, augmentation in enumerate(augmentations):
+        x, labels = augmentation.apply(x, labels, _draw(seed, 100 + index))
     return x, labels

@@ -58,6 +58,9 @@ SELECTION_FRACTION = 0.15
 # steps took them, and the teacher's advantage only shows once students are trained out.
 DEFAULT_EPOCHS = 30
 TRIAL_CHECKPOINTS = 2
+# Below this many steps a trial's score is mostly its initialisation: a trial gets at least
+# this many (never more than the full budget), however small the budget.
+MIN_TRIAL_STEPS = 100
 MIN_DEFAULT_STEPS = 1500
 
 
@@ -304,7 +307,8 @@ class TrainingRun:
             return full
         # A trial is scored once at its end: two validation checkpoints instead of ten, since on
         # the short runs the per-checkpoint work (a validation pass) costs as much as the steps.
-        return replace(full, steps=max(1, round(full.steps * fraction)), checkpoints=TRIAL_CHECKPOINTS)
+        steps = max(round(full.steps * fraction), min(MIN_TRIAL_STEPS, full.steps))
+        return replace(full, steps=steps, checkpoints=TRIAL_CHECKPOINTS)
 
     def train(
         self, student, recipe: Recipe, budget: TrainingBudget, role: str, description: str, reporter: Reporter
@@ -325,7 +329,9 @@ class TrainingRun:
                 online, mode = None, "cached"
                 targets = self.outputs.targets(features, temperature, reporter)
             with settings.training.scope():
-                model = build_wrapper(trained, recipe.objective, features, budget.steps, online, recipe.augmentations)
+                model = build_wrapper(
+                    trained, recipe.objective, features, budget.steps, online, recipe.augmentations, settings.seed
+                )
             x, objective = self.outputs.x_kd, None  # the wrapper computes its own objective
         history = fit(
             model,
@@ -368,16 +374,17 @@ class CandidateScore:
 
 def validation_score(model, x_val: np.ndarray, y_val: np.ndarray) -> tuple[float, float]:
     """(top-1 accuracy, mean cross-entropy against the labels): accuracy ranks, the loss breaks ties."""
+    correct, loss = validation_predictions(model, x_val, y_val)
+    return float(np.mean(correct)), loss
+
+
+def validation_predictions(model, x_val: np.ndarray, y_val: np.ndarray) -> tuple[np.ndarray, float]:
+    """(which validation samples the model gets right, its mean cross-entropy against the labels)."""
     logits = predict_logits(model, x_val)
     shifted = logits - logits.max(axis=1, keepdims=True)
     log_probabilities = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
     loss = float(-np.mean(log_probabilities[np.arange(len(y_val)), y_val]))
-    return float(np.mean(np.argmax(logits, axis=1) == y_val)), loss
-
-
-def _better(a: tuple[float, float], b: tuple[float, float]) -> bool:
-    """Is score ``a`` better than ``b``: higher accuracy, or the same accuracy and a lower loss."""
-    return a[0] > b[0] or (a[0] == b[0] and a[1] < b[1])
+    return np.argmax(logits, axis=1) == y_val, loss
 
 
 def _role_name(index: int, recipe: Recipe) -> str:
@@ -425,20 +432,36 @@ class Shipped:
         return {"role": self.role, "reason": self.reason}
 
 
-def choose_shipped(kd: tuple[float, float], scratch: tuple[float, float] | None) -> Shipped:
-    """The distilled student unless the control is better on validation: never a silently worse student."""
+# The control ships only when it wins on validation by more than chance would: at least this
+# many samples, and at least one standard deviation of the paired difference (McNemar: with
+# b samples only the control gets right and c only the distilled student, b - c has a
+# standard deviation of sqrt(b + c) when the two are equally good).
+MIN_SHIPPING_MARGIN_SAMPLES = 2
+
+
+def choose_shipped(kd: np.ndarray, scratch: np.ndarray | None) -> Shipped:
+    """The distilled student unless the control is better on validation beyond noise (per-sample correctness)."""
     if scratch is None:
         return Shipped("student_kd", "no control was trained, so the distilled student is shipped unchecked")
-    gap = 100 * (kd[0] - scratch[0])
-    if _better(kd, scratch):
-        how = f"{gap:+.2f} points" if gap else f"the same accuracy and a lower loss, {kd[1]:.4f} vs {scratch[1]:.4f}"
-        return Shipped("student_kd", f"the distilled student is better than the control on validation ({how})")
-    how = (
-        f"the control is better by {-gap:.2f} points on validation ({scratch[0]:.2%} vs {kd[0]:.2%})"
-        if gap
-        else f"both reach {kd[0]:.2%} on validation and the control's loss is no higher ({scratch[1]:.4f} vs {kd[1]:.4f})"
+    only_control, only_kd, samples = int(np.sum(scratch & ~kd)), int(np.sum(kd & ~scratch)), len(kd)
+    margin = max(MIN_SHIPPING_MARGIN_SAMPLES, float(np.sqrt(only_control + only_kd)))
+    scores = (
+        f"{np.mean(kd):.2%} vs {np.mean(scratch):.2%} for the control on the {samples}-sample validation split, "
+        f"where noise is about ±{margin:.0f} samples ({100 * margin / samples:.1f} points)"
     )
-    return Shipped("student_scratch", f"distillation does not help this pair: {how}, so the control is shipped")
+    if only_control - only_kd >= margin:
+        return Shipped(
+            "student_scratch",
+            f"distillation does not help this pair: the control is better by {only_control - only_kd} samples "
+            f"({scores}), so the control is shipped",
+        )
+    if only_kd - only_control >= margin:
+        return Shipped("student_kd", f"the distilled student is better on validation ({scores})")
+    return Shipped(
+        "student_kd",
+        f"the two are within noise on validation ({scores}), and the distilled student carries the teacher's "
+        "knowledge: it is shipped",
+    )
 
 
 def distill(
@@ -485,8 +508,8 @@ def distill(
             control_model, Recipe(CONTROL, None), budget, "student_scratch", "scratch control", reporter
         )
     shipped = choose_shipped(
-        validation_score(student, run.x_val, run.y_val),
-        validation_score(control_model, run.x_val, run.y_val) if control_model is not None else None,
+        validation_predictions(student, run.x_val, run.y_val)[0],
+        validation_predictions(control_model, run.x_val, run.y_val)[0] if control_model is not None else None,
     )
     return DistillationOutcome(
         student,

@@ -95,7 +95,8 @@ def train_teacher(
 
 def teacher_record(config: TeacherConfig, teacher, dataset: Dataset) -> ModelRecord:
     """A loaded teacher's record; its path stays the user's (it is not copied into the output)."""
-    return replace(keras_record("teacher", teacher, dataset, Path(config.path), source="loaded"), path=config.path)
+    record = keras_record("teacher", teacher, dataset, Path(config.path), source="loaded")
+    return replace(record, path=config.path, macs=teacher_macs(teacher))
 
 
 def obtain_teacher(config: TeacherConfig, dataset: Dataset, seed: int, out: Path, reporter: Reporter):
@@ -149,6 +150,17 @@ def objective_for(config: PipelineConfig, num_classes: int | None) -> Objective:
     return recipes_for(config, num_classes)[0].objective
 
 
+def teacher_macs(teacher) -> int:
+    """The teacher's MACs: counted from its layers, or from its float32 .tflite when it hides them (a SavedModel)."""
+    macs = model_macs(teacher)
+    if macs:
+        return macs
+    from edgekd.quantize.convert import convert
+    from edgekd.quantize.inspect import inspect_tflite
+
+    return inspect_tflite(convert(teacher, "float32", None)).macs
+
+
 @dataclass
 class DistillationPlan:
     """Everything distillation needs, checked against each other before any training."""
@@ -174,7 +186,7 @@ def plan_distillation(
         config.student.spec,
         dataset.input_shape,
         dataset.num_classes,
-        model_macs(teacher),
+        teacher_macs(teacher),
         config.student.max_mac_fraction,
         trust=config.teacher.trust_model,
         max_params=config.student.max_params,
@@ -273,7 +285,7 @@ def distillation_summary(
     plan: DistillationPlan,
 ) -> DistillationSummary:
     """The verdict (did distillation help, against the control on the same budget) and how the run was made."""
-    kd, scratch = models["student_kd"], models.get("student_scratch")
+    kd, scratch, shipped = models["student_kd"], models.get("student_scratch"), models["student"]
     steps = outcome.kd_history.steps
     selection = None
     if outcome.candidates:
@@ -287,9 +299,10 @@ def distillation_summary(
     if scratch is not None:
         gain = round(100 * (kd.accuracy - scratch.accuracy), 3)
         verdict = (
-            f"distillation {'helped' if gain > 0 else 'did not help'}: {kd.accuracy:.2%} vs {scratch.accuracy:.2%} "
-            f"for the scratch control ({gain:+.2f} points, same architecture and {steps} steps); "
-            f"shipped: {outcome.shipped.role} ({outcome.shipped.reason})"
+            f"distillation {'helped' if gain > 0 else 'did not help'} on the test split: {kd.accuracy:.2%} vs "
+            f"{scratch.accuracy:.2%} for the scratch control ({gain:+.2f} points, same architecture, initial "
+            f"weights and {steps} steps); shipped: {outcome.shipped.role}, chosen on the validation split before "
+            f"the test split was seen, because {outcome.shipped.reason}"
         )
     not_learned = [role for role, record in {"teacher": teacher, **models}.items() if record.did_not_learn]
     if not_learned:
@@ -303,8 +316,8 @@ def distillation_summary(
         recipe=outcome.recipe.spec,
         transfer_samples=outcome.transfer_samples,
         budget={"steps": steps, "batch_size": outcome.budget.batch_size, "learning_rate": outcome.budget.learning_rate},
-        student_mac_fraction=round(kd.macs / teacher.macs, 6) if teacher.macs else None,
-        accuracy_kept=round(kd.accuracy / teacher.accuracy, 6) if teacher.accuracy else None,
+        student_mac_fraction=round(shipped.macs / teacher.macs, 6) if teacher.macs else None,
+        accuracy_kept=round(shipped.accuracy / teacher.accuracy, 6) if teacher.accuracy else None,
         shipped=outcome.shipped.as_dict(),
         verdict=verdict,
         gain_over_control_points=gain,

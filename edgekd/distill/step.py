@@ -65,6 +65,7 @@ def build_wrapper(
     total_steps: int,
     online: OnlineTeachers | None = None,
     augmentations: tuple[Augmentation, ...] = (),
+    seed: int = 0,
 ):
     """A model of the student's own Keras whose ``fit`` distils into ``student`` (built in the current strategy scope).
 
@@ -99,8 +100,10 @@ def build_wrapper(
 
         def train_step(self, data):
             x, targets = data
+            # The step's augmentation follows from the run's seed and the step number alone.
+            step_seed = tf.stack([tf.constant(seed, tf.int64), tf.cast(self.optimizer.iterations, tf.int64)])
             x, labels, teacher_logits, teacher_features = teacher_targets(
-                x, targets, self._online.value, features, augmentations
+                x, targets, self._online.value, features, augmentations, step_seed
             )
             progress = tf.cast(self.optimizer.iterations, tf.float32) / float(max(1, total_steps))
             with tf.GradientTape() as tape:
@@ -124,7 +127,7 @@ def build_wrapper(
     return DistillationWrapper()
 
 
-def teacher_targets(x, targets, online: OnlineTeachers | None, features, augmentations):
+def teacher_targets(x, targets, online: OnlineTeachers | None, features, augmentations, seed=None):
     """(inputs, labels, teacher logits, teacher features) for one batch: cached in ``targets``, or online.
 
     Online, the batch is augmented first and every teacher sees the same view as the student;
@@ -135,7 +138,7 @@ def teacher_targets(x, targets, online: OnlineTeachers | None, features, augment
     if online is None:
         teacher_logits = tf.cast(targets[TEACHER_LOGITS], tf.float32)
         return x, labels, teacher_logits, {f.request.key: targets[feature_target(f.request.key)] for f in features}
-    x, labels = augment(x, labels, augmentations)
+    x, labels = augment(x, labels, augmentations, seed)
     logits, teacher_features = [], {}
     for index, tap in enumerate(online.taps):
         outputs = tap(x, training=False)

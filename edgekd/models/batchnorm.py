@@ -24,13 +24,17 @@ BATCH_SIZE = 128
 
 def batch_norm_layers(model) -> list:
     """Every BatchNormalization layer inside ``model``, through nested models and wrappers."""
+    return _layers_of_kind(model, ("BatchNormalization", "SyncBatchNormalization"))
+
+
+def _layers_of_kind(model, kinds: tuple[str, ...]) -> list:
     found, seen = [], set()
 
     def visit(layer) -> None:
         if id(layer) in seen:
             return
         seen.add(id(layer))
-        if type(layer).__name__ in ("BatchNormalization", "SyncBatchNormalization"):
+        if type(layer).__name__ in kinds:
             found.append(layer)
         for inner in getattr(layer, "layers", ()) or ():
             visit(inner)
@@ -53,9 +57,14 @@ def recalibrate(model, x: np.ndarray, seed: int = 0, batches: int = BATCHES, bat
     if not layers or len(x) == 0:
         return False
     momenta = [layer.momentum for layer in layers]
+    # Dropout stays off: inference sees no dropout, so the statistics must not either.
+    dropouts = _layers_of_kind(model, ("Dropout", "SpatialDropout1D", "SpatialDropout2D"))
+    rates = [layer.rate for layer in dropouts]
     rng = np.random.default_rng(seed)
     size = min(batch_size, len(x))
     try:
+        for layer in dropouts:
+            layer.rate = 0.0
         for k in range(1, batches + 1):
             for layer in layers:
                 layer.momentum = (k - 1) / k
@@ -63,4 +72,6 @@ def recalibrate(model, x: np.ndarray, seed: int = 0, batches: int = BATCHES, bat
     finally:
         for layer, momentum in zip(layers, momenta, strict=True):
             layer.momentum = momentum
+        for layer, rate in zip(dropouts, rates, strict=True):
+            layer.rate = rate
     return True

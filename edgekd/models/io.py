@@ -130,6 +130,23 @@ def _saved_model_input_spec(path: Path) -> tuple:
     return tuple(specs[0].shape)
 
 
+def _uncompiled(model):
+    """The model alone, as a fresh copy with the same weights: no optimizer state and no compiled loss.
+
+    edgekd compiles models with its own loss functions (closures), which a plain
+    ``load_model`` could not rebuild: a saved file must load in any Keras without edgekd.
+    """
+    if getattr(model, "optimizer", None) is None:
+        return model
+    try:
+        # From the architecture alone (clone_model would also rebuild the compiled loss).
+        copy = type(model).from_config(model.get_config())
+    except (ValueError, TypeError, NotImplementedError):
+        return model  # a subclassed model without a config saves as it is
+    copy.set_weights(model.get_weights())
+    return copy
+
+
 def save_model(model, path: Path) -> None:
     """Save ``model`` as ``.keras`` atomically (Keras writes to a temporary name we then rename)."""
     path = Path(path)
@@ -137,7 +154,7 @@ def save_model(model, path: Path) -> None:
     os.close(fd)
     try:
         with captured_native_output():
-            model.save(tmp)
+            _uncompiled(model).save(tmp)
         with open(tmp, "rb") as handle:
             data = handle.read()
     finally:

@@ -37,7 +37,7 @@ class Compression:
             if not 0.0 < sparsity < 1.0:
                 raise ConfigError(f"`prune` {sparsity} must be between 0 and 1 (exclusive), or 2:4")
         if self.clusters < 0 or self.clusters == 1:
-            raise ConfigError(f"`cluster` {self.clusters} must be at least 2 (or 0 for none)")
+            raise ConfigError(f"`clusters` {self.clusters} must be at least 2 (or 0 for none)")
         if self.epochs < 0:
             raise ConfigError(f"`compress_epochs` {self.epochs} must be 0 or more")
 

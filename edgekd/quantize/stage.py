@@ -71,7 +71,7 @@ class QuantizeSettings:
         if mode == QAT and self.qat_epochs < 1:
             raise ConfigError(f"`qat_epochs` {self.qat_epochs} must be at least 1")
         if self.compression.active and mode == QAT:
-            raise ConfigError("`prune`/`cluster` go with post-training modes; QAT after them would undo the sparsity")
+            raise ConfigError("`prune`/`clusters` go with post-training modes; QAT after them would undo the sparsity")
         if self.debug and mode == ALL:
             raise ConfigError("`debug` works on one mode at a time; choose `mode` int8 or int16x8")
         if self.debug and mode != QAT and not get_mode(mode).integer_only:
