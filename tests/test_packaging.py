@@ -42,3 +42,15 @@ def test_importing_edgekd_and_its_api_does_not_load_tensorflow():
     )
     completed = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert completed.stdout.strip() == "False"
+
+
+def test_the_callable_packages_show_their_function_and_pickle_by_name():
+    import inspect
+    import pickle
+
+    import edgekd
+
+    assert "teacher" in inspect.signature(edgekd.distill).parameters
+    assert "mode" not in inspect.signature(edgekd.distill).parameters
+    assert "out" in inspect.signature(edgekd.quantize).parameters
+    assert pickle.loads(pickle.dumps(edgekd.quantize)) is edgekd.quantize
