@@ -104,12 +104,31 @@ def check_folder_files(folder: str | Path, what: str, error: type[EdgekdError]) 
                 )
 
 
+_UNITS = (("TiB", 1 << 40), ("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10))
+
+
 def describe_size(count: int) -> str:
     """``1.5 GiB``: a byte count for messages."""
-    for unit, scale in (("TiB", 1 << 40), ("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
+    for unit, scale in _UNITS:
         if count >= scale:
             return f"{count / scale:.1f} {unit}"
     return f"{int(count)} bytes"
+
+
+def parse_size(text: str) -> int:
+    """``512MiB``, ``4 GiB``, ``1.5GB`` or a plain byte count, as bytes (GB and GiB both count in 1024s).
+
+    >>> parse_size("2GiB")
+    2147483648
+    """
+    import re
+
+    match = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*([KMGT]i?B|B|bytes)?\s*", str(text), re.IGNORECASE)
+    if not match:
+        raise ValueError(f"{text!r} is not a size; write it as 512MiB, 4GiB or a number of bytes")
+    unit = (match.group(2) or "B").upper().replace("I", "").replace("BYTES", "B")
+    scale = {"B": 1, "KB": 1 << 10, "MB": 1 << 20, "GB": 1 << 30, "TB": 1 << 40}[unit]
+    return int(float(match.group(1)) * scale)
 
 
 def check_archive_sizes(
@@ -140,6 +159,18 @@ def check_archive_sizes(
             f"{describe_size(sum(info.compress_size for info in members))}), more than the "
             f"{describe_size(total_limit)} edgekd may hold in memory on this machine; use a smaller file"
         )
+
+
+def available_memory_bytes() -> int:
+    """Memory the system could give this process now without swapping (``MemAvailable``), or half the RAM."""
+    try:
+        with open("/proc/meminfo") as meminfo:
+            for line in meminfo:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return memory_limit_bytes()
 
 
 def memory_limit_bytes() -> int:

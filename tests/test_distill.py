@@ -223,6 +223,7 @@ def test_an_interrupted_run_resumes_to_the_same_result(teacher_file, tmp_path, u
     resumed = run_edgekd(args)
     assert resumed.returncode == 0, resumed.stderr
     assert "resuming from the checkpoints" in resumed.stderr
+    assert "reusing the teacher outputs cached in" in resumed.stderr, "the teacher's outputs are not recomputed"
     document = json.loads(resumed.stdout)
     assert document["training"]["student_kd"]["resumed_from"], "the distillation run was resumed, not restarted"
     for role in ("student_kd", "student_scratch"):
