@@ -1,7 +1,7 @@
 """``images:DIR[,size=WxH,color=rgb|gray,scale=unit|symmetric|raw,preprocess=FAMILY]``: an image folder, streamed.
 
-One sub-folder per class, or ``DIR/train`` and ``DIR/test`` each laid out so; without them,
-20% of each class is held out for testing with a fixed seed. Images stay on disk: loading
+Laid out as ``edgekd.data.folders`` describes (one sub-folder per class, optional
+``DIR/train`` and ``DIR/test``). Images stay on disk: loading
 lists them and checks each file's header (a pipe, a damaged header or a decompression bomb
 fails then, naming the file), and tf.data decodes them when a stage reads them.
 
@@ -21,9 +21,8 @@ import warnings
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-import numpy as np
-
 from edgekd.data.dataset import Dataset
+from edgekd.data.folders import labelled_files
 from edgekd.data.samples import FileStream, Source
 from edgekd.data.scaling import Scaling, scaling_from
 from edgekd.data.spec import register
@@ -34,7 +33,6 @@ from edgekd.progress import Reporter
 
 # What tf.io.decode_image reads.
 SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp"}
-TEST_FRACTION = 0.2
 COLORS = {"rgb": 3, "gray": 1}
 VIEW_OPTIONS = ("size", "color", "scale", "preprocess")
 OPTIONS = (*VIEW_OPTIONS, *(f"teacher_{name}" for name in VIEW_OPTIONS))
@@ -145,71 +143,33 @@ def check_options(options: dict[str, str]) -> tuple[ViewOptions, ViewOptions | N
 def load_images(argument: str, options: dict[str, str], reporter: Reporter) -> Dataset:
     root = Path(argument)
     student_options, teacher_options = check_options(options)
-    if not root.is_dir():
-        raise DataError(f"image folder {root} does not exist; give images:DIR with one sub-folder per class")
-    if (root / "train").is_dir() and (root / "test").is_dir():
-        train_files = _class_files(root / "train")
-        test_files = _class_files(root / "test")
-        class_names = sorted(train_files)
-        if sorted(test_files) != class_names:
-            raise DataError(f"{root}: train classes {class_names} differ from test classes {sorted(test_files)}")
-    else:
-        files = _class_files(root)
-        class_names = sorted(files)
-        train_files, test_files = _split(files)
-    if len(class_names) < 2:
-        raise DataError(f"{root}: found {len(class_names)} class folder(s); need at least 2")
-    total = sum(len(v) for v in train_files.values()) + sum(len(v) for v in test_files.values())
-    with reporter.bar(total, f"checking {root.name}", unit="images") as bar:
-        first = _check_headers(train_files, class_names, bar)
-        _check_headers(test_files, class_names, bar)
+    files = labelled_files(root, SUFFIXES, "images")
+    with reporter.bar(files.count, f"checking {root.name}", unit="images") as bar:
+        first = _check_headers([path for split in ("train", "test") for path, _ in files.in_order(split)], bar)
     student = student_options.resolve(first["size"], first["channels"])
-    x_train, y_train = _stream(train_files, class_names, student)
-    x_test, y_test = _stream(test_files, class_names, student)
+    x_train, y_train = files.paths_and_labels("train")
+    x_test, y_test = files.paths_and_labels("test")
+    streams = {name: FileStream(paths, IMAGE_SOURCE, student) for name, paths in (("train", x_train), ("test", x_test))}
     description = {"source": str(root), **student.describe()}
     teacher = None
     if teacher_options is not None:
         view = teacher_options.resolve(student.size, student.channels)
         description["teacher_view"] = view.describe()
         teacher = Dataset(
-            root.name, x_train.with_view(view), y_train, x_test.with_view(view), y_test, len(class_names),
-            tuple(class_names), description={"source": str(root), **view.describe()},
+            root.name, streams["train"].with_view(view), y_train, streams["test"].with_view(view), y_test,
+            len(files.class_names), files.class_names, description={"source": str(root), **view.describe()},
         )  # fmt: skip
     return Dataset(
         name=root.name,
-        x_train=x_train,
+        x_train=streams["train"],
         y_train=y_train,
-        x_test=x_test,
+        x_test=streams["test"],
         y_test=y_test,
-        num_classes=len(class_names),
-        class_names=tuple(class_names),
+        num_classes=len(files.class_names),
+        class_names=files.class_names,
         description=description,
         teacher=teacher,
     )
-
-
-def _class_files(folder: Path) -> dict[str, list[Path]]:
-    classes = {}
-    for sub in sorted(p for p in folder.iterdir() if p.is_dir()):
-        files = sorted(p for p in sub.iterdir() if p.suffix.lower() in SUFFIXES)
-        if files:
-            classes[sub.name] = files
-    if not classes:
-        raise DataError(f"{folder} has no class sub-folders with images ({', '.join(sorted(SUFFIXES))})")
-    return classes
-
-
-def _split(files: dict[str, list[Path]]) -> tuple[dict[str, list[Path]], dict[str, list[Path]]]:
-    rng = np.random.default_rng(0)
-    train, test = {}, {}
-    for name, paths in files.items():
-        if len(paths) < 2:
-            raise DataError(f"class {name!r} has {len(paths)} image; need at least 2 to hold one out for testing")
-        order = rng.permutation(len(paths))
-        n_test = max(1, int(round(len(paths) * TEST_FRACTION)))
-        test[name] = [paths[i] for i in order[:n_test]]
-        train[name] = [paths[i] for i in order[n_test:]]
-    return train, test
 
 
 @contextlib.contextmanager
@@ -236,20 +196,13 @@ def _opened_image(path: Path):
             yield image
 
 
-def _check_headers(files: dict[str, list[Path]], class_names: list[str], bar) -> dict:
+def _check_headers(paths: list[Path], bar) -> dict:
     """Open every image's header (never its pixels); returns the first image's size and channel count."""
     first = None
-    for name in class_names:
-        for path in files[name]:
-            with _opened_image(path) as image:
-                if first is None:
-                    gray = image.mode in ("1", "L", "I", "I;16", "F")
-                    first = {"size": tuple(image.size), "channels": 1 if gray else 3}
-            bar.update(1)
+    for path in paths:
+        with _opened_image(path) as image:
+            if first is None:
+                gray = image.mode in ("1", "L", "I", "I;16", "F")
+                first = {"size": tuple(image.size), "channels": 1 if gray else 3}
+        bar.update(1)
     return first
-
-
-def _stream(files: dict[str, list[Path]], class_names: list[str], view: ImageView) -> tuple[FileStream, np.ndarray]:
-    paths = [str(path) for name in class_names for path in files[name]]
-    labels = np.concatenate([np.full(len(files[name]), index, np.int64) for index, name in enumerate(class_names)])
-    return FileStream(np.asarray(paths), IMAGE_SOURCE, view), labels

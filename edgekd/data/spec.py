@@ -117,4 +117,4 @@ def spec_grammar() -> str:
 
 def _ensure_builtins() -> None:
     # Built-in loaders register themselves on import, exactly as a plugin would.
-    from edgekd.data import images, mnist1d, npz  # noqa: F401
+    from edgekd.data import audio, images, mnist1d, npz  # noqa: F401
