@@ -17,6 +17,7 @@ from __future__ import annotations
 import math
 import os
 import stat
+import struct
 import zipfile
 from collections.abc import Mapping
 from pathlib import Path
@@ -186,23 +187,73 @@ def memory_limit_bytes() -> int:
     return max(physical // 2, 1 << 30)
 
 
-def read_npz_arrays(path: str | Path, what: str, error: type[EdgekdError], fix: str) -> dict[str, np.ndarray]:
+def read_npz_arrays(
+    path: str | Path, what: str, error: type[EdgekdError], fix: str, map_if_large: bool = False
+) -> dict[str, np.ndarray]:
     """The arrays of an ``.npz`` file by name, every size checked before numpy allocates anything.
 
     Only ``.npy`` members are arrays (others, such as notes, are skipped); pickled objects are
-    refused. ``fix`` ends the message for a file that is not a readable archive.
+    refused. ``fix`` ends the message for a file that is not a readable archive. An archive
+    past the memory limit is refused, or with ``map_if_large`` memory-mapped where its
+    members lie (``np.memmap``: nothing but headers is read), which needs uncompressed members.
     """
     path = Path(path)
     with open_regular_file(path, what, error) as handle:
         try:
             with zipfile.ZipFile(handle) as archive:
-                check_archive_sizes(archive, str(path), error, memory_limit_bytes())
                 members = [info for info in archive.infolist() if info.filename.endswith(".npy")]
+                total = sum(info.file_size for info in archive.infolist())
+                if map_if_large and total > memory_limit_bytes():
+                    return {_array_name(info): _mapped_member(handle, archive, info, path, error) for info in members}
+                check_archive_sizes(archive, str(path), error, memory_limit_bytes())
                 for info in members:
                     _check_array_header(archive, info, path, error)
-                return {info.filename[: -len(".npy")]: _read_array(archive, info) for info in members}
+                return {_array_name(info): _read_array(archive, info) for info in members}
         except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
             raise error(f"{what} {path} is unreadable ({exc}); {fix}") from None
+
+
+def _array_name(info: zipfile.ZipInfo) -> str:
+    return info.filename[: -len(".npy")]
+
+
+def _mapped_member(handle, archive: zipfile.ZipFile, info: zipfile.ZipInfo, path: Path, error) -> np.ndarray:
+    """One stored member as a read-only memory map of the archive at the member's data."""
+    if info.compress_type != zipfile.ZIP_STORED:
+        raise error(
+            f"{path}: {_array_name(info)} is compressed and the archive ({describe_size(info.file_size)} for this "
+            f"array) is larger than the {describe_size(memory_limit_bytes())} edgekd may hold in memory; save it "
+            "with numpy.savez (not savez_compressed), or as a folder of .npy files, which edgekd reads from disk"
+        )
+    _check_array_header(archive, info, path, error)
+    # A member's data follows its local header: 30 bytes, then its name and extra field.
+    handle.seek(info.header_offset + 26)
+    name_length, extra_length = struct.unpack("<HH", handle.read(4))
+    handle.seek(info.header_offset + 30 + name_length + extra_length)
+    return _map_npy(handle, path, handle.tell())
+
+
+def _map_npy(handle, path: Path, start: int) -> np.ndarray:
+    """The ``.npy`` array whose magic starts at ``start`` of ``handle``'s file, memory-mapped read-only."""
+    handle.seek(start)
+    version = np.lib.format.read_magic(handle)
+    read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+    shape, fortran_order, dtype = read_header(handle)
+    if dtype.hasobject:
+        raise ValueError(f"{path}: holds Python objects, which edgekd never loads")
+    order = "F" if fortran_order else "C"
+    return np.memmap(path, dtype=dtype, mode="r", shape=shape, offset=handle.tell(), order=order)
+
+
+def map_npy_file(path: str | Path, what: str, error: type[EdgekdError]) -> np.ndarray:
+    """A ``.npy`` file memory-mapped read-only (nothing but its header is read), its declared size checked."""
+    path = Path(path)
+    with open_regular_file(path, what, error) as handle:
+        try:
+            array = _map_npy(handle, path, 0)
+        except (OSError, ValueError, EOFError) as exc:
+            raise error(f"{what} {path} is unreadable ({exc}); save it with numpy.save") from None
+    return array
 
 
 def _read_array(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> np.ndarray:

@@ -70,7 +70,7 @@ def test_npz_that_is_not_an_archive(tmp_path):
     "spec, message",
     [
         ("", "empty DATA spec"),
-        ("csv:data.csv", "unknown DATA scheme 'csv'.*known: images, mnist1d, npz"),
+        ("csv:data.csv", "unknown DATA scheme 'csv'.*known: audio, images, mnist1d, npz"),
         ("npz", "needs a path"),
         ("npz:/does/not/exist.npz", "does not exist"),
         ("mnist1d:samples", "cannot parse option"),
@@ -198,13 +198,50 @@ def test_an_npz_header_that_declares_more_than_the_file_holds_is_refused_before_
         load_dataset(f"npz:{path}")
 
 
-def test_an_npz_larger_than_memory_allows_is_refused_from_its_directory(npz_factory, monkeypatch):
+def test_an_npz_larger_than_memory_is_memory_mapped_or_if_compressed_refused(npz_factory, monkeypatch, tmp_path):
     import edgekd.inputs
+    from edgekd.data.samples import ArrayStream
 
-    path = npz_factory()
+    rng = np.random.default_rng(0)
+    signals = rng.standard_normal((40, 12))
+    path = npz_factory(x_train=signals, x_unlabeled=rng.standard_normal((7, 12)).astype(np.float32))
+    in_memory = load_dataset(f"npz:{path}")
     monkeypatch.setattr(edgekd.inputs, "memory_limit_bytes", lambda: 1024)
-    with pytest.raises(DataError, match="more than the 1.0 KiB edgekd may hold in memory"):
-        load_dataset(f"npz:{path}")
+    mapped = load_dataset(f"npz:{path}")
+    assert isinstance(mapped.x_train, ArrayStream) and isinstance(mapped.x_unlabeled, ArrayStream)
+    assert mapped.input_shape == in_memory.input_shape == (12, 1) and mapped.summary()["storage"].startswith("memory")
+    np.testing.assert_array_equal(mapped.x_train[[5, 1, 30]], in_memory.x_train[[5, 1, 30]])
+    np.testing.assert_array_equal(mapped.x_test[:], in_memory.x_test)
+    compressed = tmp_path / "compressed.npz"
+    np.savez_compressed(compressed, **{k: np.asarray(v) for k, v in np.load(path).items()})
+    with pytest.raises(DataError, match=r"x_\w+ is compressed .* more than|x_\w+ is compressed and the archive"):
+        load_dataset(f"npz:{compressed}")
+
+
+def test_a_folder_of_npy_files_is_memory_mapped_and_checked(tmp_path):
+    from edgekd.data.samples import ArrayStream
+
+    rng = np.random.default_rng(0)
+    folder = tmp_path / "arrays"
+    folder.mkdir()
+    x_train = rng.standard_normal((40, 6, 1)).astype(np.float32)
+    for name, array in {
+        "x_train": x_train,
+        "y_train": rng.integers(0, 3, 40),
+        "x_test": rng.standard_normal((10, 6, 1)).astype(np.float32),
+        "y_test": np.arange(10) % 3,
+    }.items():
+        np.save(folder / f"{name}.npy", array)
+    dataset = load_dataset(f"npz:{folder}")
+    assert isinstance(dataset.x_train, ArrayStream)
+    np.testing.assert_array_equal(dataset.x_train[:], x_train)
+    x_train[17, 2, 0] = np.nan
+    np.save(folder / "x_train.npy", x_train)
+    with pytest.raises(DataError, match=r"x_train contains NaN or Inf \(first at sample 17\)"):
+        load_dataset(f"npz:{folder}")
+    (folder / "x_train.npy").write_bytes((folder / "x_train.npy").read_bytes()[:500])
+    with pytest.raises(DataError, match=r"array file .*x_train\.npy is unreadable"):
+        load_dataset(f"npz:{folder}")
 
 
 def test_npz_members_that_are_not_arrays_are_ignored(npz_factory):

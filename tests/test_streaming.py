@@ -202,3 +202,30 @@ def test_a_teacher_at_its_own_resolution_runs_online_past_the_cache_budget(image
     )  # fmt: skip
     assert_clean_failure(refused, "--teacher-outputs cached", "raise --cache-budget")
     assert not (tmp_path / "refused").exists()
+
+
+@pytest.mark.timeout(900)
+def test_memory_mapped_arrays_distil_as_arrays_in_memory_do(tiny_dataset, teacher_file, tmp_path):
+    """The same data as an .npz read into memory and as a folder of .npy files read from disk: the same batches."""
+    arrays = {
+        "x_train": tiny_dataset.x_train,
+        "y_train": tiny_dataset.y_train,
+        "x_test": tiny_dataset.x_test,
+        "y_test": tiny_dataset.y_test,
+        "x_unlabeled": tiny_dataset.x_unlabeled,
+    }
+    folder = tmp_path / "arrays"
+    folder.mkdir()
+    for name, array in arrays.items():
+        np.save(folder / f"{name}.npy", array)
+    np.savez(tmp_path / "data.npz", **arrays)
+    accuracies = []
+    for data in (f"npz:{tmp_path / 'data.npz'}", f"npz:{folder}"):
+        out = tmp_path / data.replace("/", "_").replace(":", "_")
+        args = ["--teacher", str(teacher_file), "--student", "conv", "--method", "kd", "--epochs", "1", "--json"]
+        result = invoke("distill", *args, "--data", data, "--out", str(out))
+        assert result.exit_code == 0, result.stderr
+        document = json.loads(result.stdout)
+        accuracies.append([document["models"][role]["accuracy"] for role in ("student_kd", "student_scratch")])
+    assert document["data"]["storage"] == "memory-mapped, read from disk as needed"
+    np.testing.assert_allclose(accuracies[0], accuracies[1], atol=0.02)

@@ -146,8 +146,8 @@ def check_options(options: dict[str, str]) -> FrontEnd:
 
 @register(
     "audio",
-    "audio:DIR[,features=mfcc|logmel,clip_ms=1000,window_ms=30,stride_ms=20,mel_bins=40,mfccs=10] "
-    "(WAV clips, one sub-folder per class, optional DIR/train and DIR/test)",
+    "audio:DIR[,features=mfcc|logmel,clip_ms=,window_ms=,stride_ms=,mel_bins=,mfccs=,lower_hz=,upper_hz=] "
+    "(WAV clips, one sub-folder per class)",
     options=OPTIONS,
     check_options=check_options,
 )

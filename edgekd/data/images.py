@@ -135,7 +135,7 @@ def check_options(options: dict[str, str]) -> tuple[ViewOptions, ViewOptions | N
 
 @register(
     "images",
-    "images:DIR[,size=WxH,color=rgb|gray,scale=unit|symmetric|raw,preprocess=FAMILY,teacher_size=WxH,...] "
+    "images:DIR[,size=WxH,color=rgb|gray,scale=unit|symmetric|raw or preprocess=FAMILY,teacher_<option>=...] "
     "(one sub-folder per class, optional DIR/train and DIR/test)",
     options=OPTIONS,
     check_options=check_options,
