@@ -157,13 +157,18 @@ def test_the_teacher_sees_the_same_images_at_its_own_size_and_preprocessing(tmp_
     assert unit.for_teacher() is unit
 
 
-def test_an_image_that_fails_to_decode_mid_stream_is_named(tmp_path):
+def test_a_truncated_image_is_named_when_loaded_or_if_damaged_later_when_read(tmp_path):
     from tests.media import write_image_folder
 
     root = write_image_folder(tmp_path / "set", classes=2, per_class=4, size=16, split=True)
     victim = sorted((root / "train" / "square").iterdir())[2]
-    victim.write_bytes(victim.read_bytes()[:60])  # the header survives, the pixels do not
+    original = victim.read_bytes()
+    victim.write_bytes(original[:60])
+    with pytest.raises(DataError, match=f"cannot read image {re.escape(str(victim))}: Truncated"):
+        load_dataset(f"images:{root}")
+    victim.write_bytes(original)
     dataset = load_dataset(f"images:{root}")
+    victim.write_bytes(original[:60])  # damaged after loading: found when read
     with pytest.raises(DataError, match=f"cannot read image {re.escape(str(victim))}: .*remove or replace it"):
         dataset.x_train[:]
 

@@ -197,12 +197,20 @@ def _opened_image(path: Path):
 
 
 def _check_headers(paths: list[Path], bar) -> dict:
-    """Open every image's header (never its pixels); returns the first image's size and channel count."""
+    """Check every image without decoding its pixels; returns the first image's size and channel count.
+
+    PIL's ``verify`` walks the file's structure (for PNG, every chunk and its checksum), so a
+    truncated or corrupted file fails here, not an hour into training.
+    """
     first = None
     for path in paths:
         with _opened_image(path) as image:
             if first is None:
                 gray = image.mode in ("1", "L", "I", "I;16", "F")
                 first = {"size": tuple(image.size), "channels": 1 if gray else 3}
+            try:
+                image.verify()
+            except (OSError, SyntaxError, ValueError) as exc:
+                raise DataError(f"cannot read image {path}: {exc}; remove or replace it") from None
         bar.update(1)
     return first
