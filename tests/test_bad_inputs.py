@@ -102,7 +102,7 @@ def image_folder(root: Path, extra: dict[str, bytes | None]) -> Path:
     return root
 
 
-def wav_folder(root: Path, classes: tuple[str, ...] = ("yes", "no"), extra: dict[str, bytes | int | None] = {}) -> Path:
+def wav_folder(root: Path, classes: tuple[str, ...] = ("yes", "no"), extra: dict | None = None) -> Path:
     """Three real one-second 16 kHz clips per class, plus ``extra`` in the first class: bytes, a rate, or None (a pipe)."""
     from tests.media import synthetic_word, write_wav
 
@@ -111,7 +111,7 @@ def wav_folder(root: Path, classes: tuple[str, ...] = ("yes", "no"), extra: dict
         (root / label).mkdir(parents=True)
         for i in range(3):
             write_wav(root / label / f"{i}.wav", synthetic_word(i, rng))
-    for name, data in extra.items():
+    for name, data in (extra or {}).items():
         target = root / classes[0] / name
         if data is None:
             _fifo(target)
@@ -213,7 +213,9 @@ def bad_inputs(tmp_path, teacher_file, npz_factory, int8_model_file, hostile_mod
         "cut_images": image_folder(tmp_path / "cut_images", {"cut.png": _truncated_png()}),
         "clips": wav_folder(tmp_path / "clips"),
         "text_clips": wav_folder(tmp_path / "text_clips", extra={"notes.wav": b"my notes, not a recording\n"}),
-        "cut_clips": wav_folder(tmp_path / "cut_clips", extra={"cut.wav": (tmp_path / "clips" / "yes" / "0.wav").read_bytes()[:9000]}),
+        "cut_clips": wav_folder(
+            tmp_path / "cut_clips", extra={"cut.wav": (tmp_path / "clips" / "yes" / "0.wav").read_bytes()[:9000]}
+        ),
         "mixed_clips": wav_folder(tmp_path / "mixed_clips", extra={"slow.wav": 8000}),
         "one_class_clips": wav_folder(tmp_path / "one_class_clips", classes=("yes",)),
         "pipe_clips": wav_folder(tmp_path / "pipe_clips", extra={"pipe.wav": None}),
