@@ -29,20 +29,20 @@ def _take(dataset, count: int) -> list:
 @pytest.mark.parametrize("skip", [0, 3])
 def test_streams_and_memory_mapped_targets_give_the_batches_arrays_give(tmp_path, skip):
     from edgekd.data.samples import ArrayStream
-    from edgekd.distill.trainer import _batches
+    from edgekd.distill.trainer import training_batches
 
     rng = np.random.default_rng(0)
     x = rng.standard_normal((50, 4, 1)).astype(np.float32)
     targets = {"labels": rng.integers(0, 3, 50), "teacher_logits": rng.standard_normal((50, 3)).astype(np.float32)}
     mapped = np.lib.format.open_memmap(tmp_path / "logits.npy", "w+", np.float32, (50, 3))
     mapped[:] = targets["teacher_logits"]
-    expected = _take(_batches(x, targets, 8, seed=5, skip=skip), 9)
-    streamed = _take(_batches(ArrayStream.of(x), {**targets, "teacher_logits": mapped}, 8, seed=5, skip=skip), 9)
+    expected = _take(training_batches(x, targets, 8, seed=5, skip=skip), 9)
+    streamed = _take(training_batches(ArrayStream.of(x), {**targets, "teacher_logits": mapped}, 8, seed=5, skip=skip), 9)
     for (x_a, y_a), (x_b, y_b) in zip(expected, streamed, strict=True):
         np.testing.assert_array_equal(x_a, x_b)
         for key in y_a:
             np.testing.assert_array_equal(y_a[key], y_b[key])
-    labels_only = _take(_batches(ArrayStream.of(x), targets["labels"], 8, seed=5, skip=skip), 2)
+    labels_only = _take(training_batches(ArrayStream.of(x), targets["labels"], 8, seed=5, skip=skip), 2)
     np.testing.assert_array_equal(labels_only[0][1], expected[0][1]["labels"])
 
 

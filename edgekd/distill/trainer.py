@@ -191,7 +191,7 @@ def fit(
     watch.history.replicas = int(getattr(control.strategy, "num_replicas_in_sync", 1))
     start = resume.completed if resume is not None else 0
     if start < checkpoints and not watch.history.stopped_early:
-        batches = _batches(x, targets, budget.batch_size, seed, skip=start * steps_per_checkpoint)
+        batches = training_batches(x, targets, budget.batch_size, seed, skip=start * steps_per_checkpoint)
         streams = [value for value in _named_parts(x, targets).values() if is_stream(value)]
         with reporter.bar(watch.history.steps, description, unit="step") as bar, control.scope(), reading(*streams):
             watch.bar = bar
@@ -224,8 +224,12 @@ def _compile(model, objective, budget: TrainingBudget, total_steps: int, steps_p
     return optimizer
 
 
-def _batches(x: Inputs, targets, batch_size: int, seed: int, skip: int):
-    """A shuffled, repeated stream of batches; a resumed run skips the ones already trained on (the same stream)."""
+def training_batches(x: Inputs, targets, batch_size: int, seed: int, skip: int):
+    """The shuffled, repeated stream of batches ``fit`` trains on; a resumed run skips the ones already trained on.
+
+    Arrays are sliced in memory; streams and memory-mapped targets are read by position
+    (the same batches, see ``_streamed_batches``).
+    """
     tf = tensorflow()
     parts = _named_parts(x, targets)
     if any(is_stream(value) or isinstance(value, np.memmap) for value in parts.values()):
