@@ -42,8 +42,9 @@ from edgekd.progress import SILENT, Reporter
 # Cached targets up to this size are loaded into memory for training (one copy, as before
 # caching existed); larger ones are read from the memory-mapped file a batch at a time.
 IN_MEMORY_TARGETS = 256 << 20
-# Samples predicted per call while caching: bounds the memory a feature map takes on the way to disk.
-CHUNK = 2048
+# Outputs predicted per call while caching, in bytes: bounds the memory a feature map takes on
+# its way to disk, while logits alone go in one call (each call costs a pipeline and a trace).
+CHUNK_BYTES = 256 << 20
 
 
 @dataclass(frozen=True)
@@ -122,8 +123,9 @@ class OutputStore:
         return np.load(self.folder / f"{name}.npy", mmap_mode="r", allow_pickle=False)
 
 
-def chunks(x: Inputs, size: int = CHUNK) -> Iterator[tuple[int, Inputs]]:
-    """(start, samples) covering ``x`` in order: slices of arrays, lazy subsets of streams."""
+def chunks(x: Inputs, output_bytes_per_sample: int) -> Iterator[tuple[int, Inputs]]:
+    """(start, samples) covering ``x`` in order, ``CHUNK_BYTES`` of outputs each: slices of arrays, lazy subsets."""
+    size = max(256, CHUNK_BYTES // max(1, output_bytes_per_sample))
     for start in range(0, len(x), size):
         stop = min(start + size, len(x))
         yield start, x.subset(np.arange(start, stop)) if is_stream(x) else x[start:stop]
@@ -210,7 +212,9 @@ class TeacherOutputs:
         model = tap_model(teacher, wanted, "teacher") if wanted else teacher
         names = [f"logits-{index}", *(self._name(f) for f in wanted)]
         arrays: dict[str, np.ndarray] = {}
-        for start, chunk in chunks(self.inputs):
+        per_sample = array_bytes(1, (int(teacher.output_shape[-1]),))
+        per_sample += sum(array_bytes(1, f.teacher_shape.on_grid(f.grid).flat) for f in wanted)
+        for start, chunk in chunks(self.inputs, per_sample):
             outputs = predict(model, chunk)
             outputs = list(outputs) if wanted else [outputs]
             values = [as_logits(outputs[0], teacher.name)]
