@@ -27,7 +27,7 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from edgekd.data.dataset import Dataset
-from edgekd.data.folders import labelled_files
+from edgekd.data.folders import checked_files
 from edgekd.data.samples import FileStream, Source
 from edgekd.data.spec import register
 from edgekd.errors import DataError
@@ -154,9 +154,7 @@ def check_options(options: dict[str, str]) -> FrontEnd:
 def load_audio(argument: str, options: dict[str, str], reporter: Reporter) -> Dataset:
     root = Path(argument)
     front_end = check_options(options)
-    files = labelled_files(root, SUFFIXES, "WAV files")
-    with reporter.bar(files.count, f"checking {root.name}", unit="clips") as bar:
-        rate = _check_headers([path for split in ("train", "test") for path, _ in files.in_order(split)], bar)
+    files, (rate, _) = checked_files(root, SUFFIXES, "WAV files", reporter, _check_clip)
     front_end = replace(front_end, sample_rate=rate)
     if front_end.frames < 1:
         raise DataError(f"{root}: clips of {front_end.clip_ms:g} ms hold no {front_end.window_ms:g} ms window")
@@ -174,35 +172,26 @@ def load_audio(argument: str, options: dict[str, str], reporter: Reporter) -> Da
     )
 
 
-def _check_headers(paths: list[Path], bar) -> int:
-    """Every clip's header: 16-bit PCM, as long as the file holds, one sample rate for all; returns the rate."""
-    rates: dict[int, Path] = {}
-    for path in paths:
-        with open_regular_file(path, "WAV file", DataError) as handle:
-            size = os.fstat(handle.fileno()).st_size
-            try:
-                with wave.open(handle) as clip:
-                    rate, width, channels, frames = (
-                        clip.getframerate(),
-                        clip.getsampwidth(),
-                        clip.getnchannels(),
-                        clip.getnframes(),
-                    )
-            except (wave.Error, EOFError, OSError) as exc:
-                raise DataError(f"cannot read WAV file {path}: {exc}; remove or replace it") from None
-        if width != 2:
-            raise DataError(f"WAV file {path} holds {8 * width}-bit samples; edgekd reads 16-bit PCM: convert it")
-        if frames * width * channels > size - CANONICAL_HEADER:
-            raise DataError(
-                f"WAV file {path} is truncated: its header declares {frames:,} samples but the file holds "
-                f"{size:,} bytes; remove or replace it"
-            )
-        rates.setdefault(rate, path)
-        if len(rates) > 1:
-            (first_rate, first_path), (other_rate, other_path) = rates.items()
-            raise DataError(
-                f"{first_path} is {first_rate:,} Hz but {other_path} is {other_rate:,} Hz; every clip must share one "
-                "sample rate: resample them first"
-            )
-        bar.update(1)
-    return next(iter(rates))
+def _check_clip(path: Path, first: tuple[int, Path] | None) -> tuple[int, Path]:
+    """A clip's header: 16-bit PCM, as long as the file holds, at the first clip's rate; returns (rate, path)."""
+    with open_regular_file(path, "WAV file", DataError) as handle:
+        size = os.fstat(handle.fileno()).st_size
+        try:
+            with wave.open(handle) as clip:
+                rate, width = clip.getframerate(), clip.getsampwidth()
+                frames, channels = clip.getnframes(), clip.getnchannels()
+        except (wave.Error, EOFError, OSError) as exc:
+            raise DataError(f"cannot read WAV file {path}: {exc}; remove or replace it") from None
+    if width != 2:
+        raise DataError(f"WAV file {path} holds {8 * width}-bit samples; edgekd reads 16-bit PCM: convert it")
+    if frames * width * channels > size - CANONICAL_HEADER:
+        raise DataError(
+            f"WAV file {path} is truncated: its header declares {frames:,} samples but the file holds "
+            f"{size:,} bytes; remove or replace it"
+        )
+    if first is not None and first[0] != rate:
+        raise DataError(
+            f"{first[1]} is {first[0]:,} Hz but {path} is {rate:,} Hz; every clip must share one sample rate: "
+            "resample them first"
+        )
+    return rate, path

@@ -7,12 +7,14 @@ class, names sorted), which every split, stream and cache relies on.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from edgekd.errors import DataError
+from edgekd.progress import Reporter
 
 TEST_FRACTION = 0.2
 
@@ -37,6 +39,22 @@ class LabelledFiles:
     def paths_and_labels(self, split: str) -> tuple[np.ndarray, np.ndarray]:
         pairs = self.in_order(split)
         return np.asarray([str(p) for p, _ in pairs]), np.asarray([label for _, label in pairs], dtype=np.int64)
+
+
+def checked_files(
+    root: Path, suffixes: set[str], what: str, reporter: Reporter, check: Callable[[Path, object], object]
+) -> tuple[LabelledFiles, object]:
+    """The labelled files, each passed to ``check(path, first)`` (``first``: the first file's result, None for the
+    first file itself), which raises DataError for a bad file; returns the files and the first file's result."""
+    files = labelled_files(root, suffixes, what)
+    first = None
+    with reporter.bar(files.count, f"checking {Path(root).name}", unit="files") as bar:
+        for split in ("train", "test"):
+            for path, _ in files.in_order(split):
+                result = check(path, first)
+                first = result if first is None else first
+                bar.update(1)
+    return files, first
 
 
 def labelled_files(root: Path, suffixes: set[str], what: str) -> LabelledFiles:

@@ -22,7 +22,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from edgekd.data.dataset import Dataset
-from edgekd.data.folders import labelled_files
+from edgekd.data.folders import checked_files
 from edgekd.data.samples import FileStream, Source
 from edgekd.data.scaling import Scaling, scaling_from
 from edgekd.data.spec import register
@@ -143,9 +143,7 @@ def check_options(options: dict[str, str]) -> tuple[ViewOptions, ViewOptions | N
 def load_images(argument: str, options: dict[str, str], reporter: Reporter) -> Dataset:
     root = Path(argument)
     student_options, teacher_options = check_options(options)
-    files = labelled_files(root, SUFFIXES, "images")
-    with reporter.bar(files.count, f"checking {root.name}", unit="images") as bar:
-        first = _check_headers([path for split in ("train", "test") for path, _ in files.in_order(split)], bar)
+    files, first = checked_files(root, SUFFIXES, "images", reporter, _check_image)
     student = student_options.resolve(first["size"], first["channels"])
     x_train, y_train = files.paths_and_labels("train")
     x_test, y_test = files.paths_and_labels("test")
@@ -196,21 +194,17 @@ def _opened_image(path: Path):
             yield image
 
 
-def _check_headers(paths: list[Path], bar) -> dict:
-    """Check every image without decoding its pixels; returns the first image's size and channel count.
+def _check_image(path: Path, first: dict | None) -> dict:
+    """Check an image without decoding its pixels; returns its size and channel count.
 
     PIL's ``verify`` walks the file's structure (for PNG, every chunk and its checksum), so a
     truncated or corrupted file fails here, not an hour into training.
     """
-    first = None
-    for path in paths:
-        with _opened_image(path) as image:
-            if first is None:
-                gray = image.mode in ("1", "L", "I", "I;16", "F")
-                first = {"size": tuple(image.size), "channels": 1 if gray else 3}
-            try:
-                image.verify()
-            except (OSError, SyntaxError, ValueError) as exc:
-                raise DataError(f"cannot read image {path}: {exc}; remove or replace it") from None
-        bar.update(1)
-    return first
+    with _opened_image(path) as image:
+        gray = image.mode in ("1", "L", "I", "I;16", "F")
+        found = {"size": tuple(image.size), "channels": 1 if gray else 3}
+        try:
+            image.verify()
+        except (OSError, SyntaxError, ValueError) as exc:
+            raise DataError(f"cannot read image {path}: {exc}; remove or replace it") from None
+    return found
