@@ -91,6 +91,15 @@ def test_bad_specs(spec, message):
         load_dataset(spec)
 
 
+def test_options_come_from_the_spec_or_the_config_and_must_agree():
+    assert parse_spec("images:photos,size=96x96", {"color": "gray"}).options == {"size": "96x96", "color": "gray"}
+    assert parse_spec("images:photos", {"size": "8x8"}).argument == "photos"
+    with pytest.raises(DataError, match=r"option size is '96x96' in the DATA spec but '8x8' in `data.options`"):
+        parse_spec("images:photos,size=96x96", {"size": "8x8"})
+    with pytest.raises(DataError, match="unknown npz option"):
+        parse_spec("npz:data.npz,size=3x3")
+
+
 def test_parse_spec_keeps_paths_with_colons():
     assert parse_spec("npz:C:/data/a.npz").argument == "C:/data/a.npz"
 
