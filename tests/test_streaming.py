@@ -37,7 +37,9 @@ def test_streams_and_memory_mapped_targets_give_the_batches_arrays_give(tmp_path
     mapped = np.lib.format.open_memmap(tmp_path / "logits.npy", "w+", np.float32, (50, 3))
     mapped[:] = targets["teacher_logits"]
     expected = _take(training_batches(x, targets, 8, seed=5, skip=skip), 9)
-    streamed = _take(training_batches(ArrayStream.of(x), {**targets, "teacher_logits": mapped}, 8, seed=5, skip=skip), 9)
+    streamed = _take(
+        training_batches(ArrayStream.of(x), {**targets, "teacher_logits": mapped}, 8, seed=5, skip=skip), 9
+    )
     for (x_a, y_a), (x_b, y_b) in zip(expected, streamed, strict=True):
         np.testing.assert_array_equal(x_a, x_b)
         for key in y_a:
@@ -229,3 +231,21 @@ def test_memory_mapped_arrays_distil_as_arrays_in_memory_do(tiny_dataset, teache
         accuracies.append([document["models"][role]["accuracy"] for role in ("student_kd", "student_scratch")])
     assert document["data"]["storage"] == "memory-mapped, read from disk as needed"
     np.testing.assert_allclose(accuracies[0], accuracies[1], atol=0.02)
+
+
+def test_an_image_damaged_after_loading_stops_training_naming_it(tmp_path):
+    import re
+
+    from edgekd.data.spec import load_dataset
+    from edgekd.distill.trainer import TrainingBudget, fit, hard_label_objective
+    from edgekd.errors import DataError
+    from edgekd.models.builders import get_builder
+
+    root = write_image_folder(tmp_path / "set", classes=2, per_class=10, size=8)
+    dataset = load_dataset(f"images:{root}")
+    x_fit, y_fit, x_val, y_val = dataset.validation_split(0)
+    victim = Path(x_fit.paths[3])
+    victim.write_bytes(b"overwritten after loading")
+    model = get_builder("conv").build(dataset.input_shape, 2)
+    with pytest.raises(DataError, match=f"cannot read image {re.escape(str(victim))}: .*remove or replace it"):
+        fit(model, x_fit, y_fit, hard_label_objective(), TrainingBudget(4, 8), (x_val, y_val), 0)
