@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 from pydantic_core import PydanticCustomError
@@ -23,7 +24,13 @@ class Section(BaseModel):
 
 
 class DataConfig(Section):
-    spec: str = Field(default="mnist1d", description="DATA spec: mnist1d[:options], npz:PATH or images:DIR")
+    spec: str = Field(
+        default="mnist1d", description="DATA spec: mnist1d[:options], npz:PATH, images:DIR or audio:DIR (,key=value...)"
+    )
+    options: dict[str, str | int | float] = Field(
+        default_factory=dict,
+        description="the DATA spec's options as a mapping, e.g. {size: 96x96, preprocess: mobilenet_v2}",
+    )
 
 
 class TeacherConfig(Section):
@@ -82,6 +89,25 @@ class DistillConfig(Section):
         default_factory=list, description="augmentations (shift, noise, mixup); the teacher then runs online"
     )
     strategy: str = Field(default="default", description="tf.distribute strategy: default, mirrored, multiworker")
+    teacher_outputs: Literal["auto", "cached", "online"] = Field(
+        default="auto",
+        description="auto: cached once on disk when they fit `cache_budget`, else the teacher runs in every step; "
+        "cached: refuse a run whose outputs do not fit; online: the teacher runs in every step",
+    )
+    cache_budget: str | None = Field(
+        default=None,
+        description="bytes of teacher outputs that may be cached, e.g. 4GiB (default: half the available memory, "
+        "and at most half the free disk)",
+    )
+
+    @field_validator("cache_budget")
+    @classmethod
+    def _a_size(cls, value: str | None) -> str | None:
+        if value is not None:
+            from edgekd.inputs import parse_size
+
+            parse_size(value)  # its ValueError names the value and the grammar
+        return value
 
 
 class QuantizeConfig(Section):

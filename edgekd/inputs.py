@@ -17,6 +17,7 @@ from __future__ import annotations
 import math
 import os
 import stat
+import struct
 import zipfile
 from collections.abc import Mapping
 from pathlib import Path
@@ -104,12 +105,31 @@ def check_folder_files(folder: str | Path, what: str, error: type[EdgekdError]) 
                 )
 
 
+_UNITS = (("TiB", 1 << 40), ("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10))
+
+
 def describe_size(count: int) -> str:
     """``1.5 GiB``: a byte count for messages."""
-    for unit, scale in (("TiB", 1 << 40), ("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
+    for unit, scale in _UNITS:
         if count >= scale:
             return f"{count / scale:.1f} {unit}"
     return f"{int(count)} bytes"
+
+
+def parse_size(text: str) -> int:
+    """``512MiB``, ``4 GiB``, ``1.5GB`` or a plain byte count, as bytes (GB and GiB both count in 1024s).
+
+    >>> parse_size("2GiB")
+    2147483648
+    """
+    import re
+
+    match = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*([KMGT]i?B|B|bytes)?\s*", str(text), re.IGNORECASE)
+    if not match:
+        raise ValueError(f"{text!r} is not a size; write it as 512MiB, 4GiB or a number of bytes")
+    unit = (match.group(2) or "B").upper().replace("I", "").replace("BYTES", "B")
+    scale = {"B": 1, "KB": 1 << 10, "MB": 1 << 20, "GB": 1 << 30, "TB": 1 << 40}[unit]
+    return int(float(match.group(1)) * scale)
 
 
 def check_archive_sizes(
@@ -142,6 +162,18 @@ def check_archive_sizes(
         )
 
 
+def available_memory_bytes() -> int:
+    """Memory the system could give this process now without swapping (``MemAvailable``), or half the RAM."""
+    try:
+        with open("/proc/meminfo") as meminfo:
+            for line in meminfo:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return memory_limit_bytes()
+
+
 def memory_limit_bytes() -> int:
     """How much one input (a dataset, a model archive) may take in memory: half of this machine's RAM.
 
@@ -155,23 +187,73 @@ def memory_limit_bytes() -> int:
     return max(physical // 2, 1 << 30)
 
 
-def read_npz_arrays(path: str | Path, what: str, error: type[EdgekdError], fix: str) -> dict[str, np.ndarray]:
+def read_npz_arrays(
+    path: str | Path, what: str, error: type[EdgekdError], fix: str, map_if_large: bool = False
+) -> dict[str, np.ndarray]:
     """The arrays of an ``.npz`` file by name, every size checked before numpy allocates anything.
 
     Only ``.npy`` members are arrays (others, such as notes, are skipped); pickled objects are
-    refused. ``fix`` ends the message for a file that is not a readable archive.
+    refused. ``fix`` ends the message for a file that is not a readable archive. An archive
+    past the memory limit is refused, or with ``map_if_large`` memory-mapped where its
+    members lie (``np.memmap``: nothing but headers is read), which needs uncompressed members.
     """
     path = Path(path)
     with open_regular_file(path, what, error) as handle:
         try:
             with zipfile.ZipFile(handle) as archive:
-                check_archive_sizes(archive, str(path), error, memory_limit_bytes())
                 members = [info for info in archive.infolist() if info.filename.endswith(".npy")]
+                total = sum(info.file_size for info in archive.infolist())
+                if map_if_large and total > memory_limit_bytes():
+                    return {_array_name(info): _mapped_member(handle, archive, info, path, error) for info in members}
+                check_archive_sizes(archive, str(path), error, memory_limit_bytes())
                 for info in members:
                     _check_array_header(archive, info, path, error)
-                return {info.filename[: -len(".npy")]: _read_array(archive, info) for info in members}
+                return {_array_name(info): _read_array(archive, info) for info in members}
         except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
             raise error(f"{what} {path} is unreadable ({exc}); {fix}") from None
+
+
+def _array_name(info: zipfile.ZipInfo) -> str:
+    return info.filename[: -len(".npy")]
+
+
+def _mapped_member(handle, archive: zipfile.ZipFile, info: zipfile.ZipInfo, path: Path, error) -> np.ndarray:
+    """One stored member as a read-only memory map of the archive at the member's data."""
+    if info.compress_type != zipfile.ZIP_STORED:
+        raise error(
+            f"{path}: {_array_name(info)} is compressed and the archive ({describe_size(info.file_size)} for this "
+            f"array) is larger than the {describe_size(memory_limit_bytes())} edgekd may hold in memory; save it "
+            "with numpy.savez (not savez_compressed), or as a folder of .npy files, which edgekd reads from disk"
+        )
+    _check_array_header(archive, info, path, error)
+    # A member's data follows its local header: 30 bytes, then its name and extra field.
+    handle.seek(info.header_offset + 26)
+    name_length, extra_length = struct.unpack("<HH", handle.read(4))
+    handle.seek(info.header_offset + 30 + name_length + extra_length)
+    return _map_npy(handle, path, handle.tell())
+
+
+def _map_npy(handle, path: Path, start: int) -> np.ndarray:
+    """The ``.npy`` array whose magic starts at ``start`` of ``handle``'s file, memory-mapped read-only."""
+    handle.seek(start)
+    version = np.lib.format.read_magic(handle)
+    read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+    shape, fortran_order, dtype = read_header(handle)
+    if dtype.hasobject:
+        raise ValueError(f"{path}: holds Python objects, which edgekd never loads")
+    order = "F" if fortran_order else "C"
+    return np.memmap(path, dtype=dtype, mode="r", shape=shape, offset=handle.tell(), order=order)
+
+
+def map_npy_file(path: str | Path, what: str, error: type[EdgekdError]) -> np.ndarray:
+    """A ``.npy`` file memory-mapped read-only (nothing but its header is read), its declared size checked."""
+    path = Path(path)
+    with open_regular_file(path, what, error) as handle:
+        try:
+            array = _map_npy(handle, path, 0)
+        except (OSError, ValueError, EOFError) as exc:
+            raise error(f"{what} {path} is unreadable ({exc}); save it with numpy.save") from None
+    return array
 
 
 def _read_array(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> np.ndarray:

@@ -41,7 +41,7 @@ from edgekd.results.report import render_markdown
 
 def preflight(config: PipelineConfig) -> None:
     """Cheap checks that fail before any slow stage: specs parse, files exist, names are known."""
-    parse_spec(config.data.spec)
+    parse_spec(config.data.spec, config.data.options)
     for path in filter(None, [config.teacher.path, *config.teacher.ensemble]):
         if not Path(path).exists():
             raise ModelError(f"teacher model {path} does not exist; check `teacher.path`, or leave it out to train one")
@@ -77,7 +77,7 @@ def run_distillation(
     # Before anything is built: weight initialisation draws from these generators.
     seed_everything(config.seed, config.deterministic)
     with reporter.stage("loading data", "data"):
-        dataset = load_dataset(config.data.spec, reporter)
+        dataset = load_dataset(config.data.spec, reporter, config.data.options)
     # Class-dependent checks (dkd needs 3+ classes) as soon as the class count is known.
     recipes_for(config, dataset.num_classes)
     training_control = TrainingControl(checkpoints, config.student.patience, make_strategy(config.distill.strategy))
@@ -152,12 +152,12 @@ def run_pipeline(
         seed=config.seed,
     )
     with reporter.stage("converting to TFLite and checking accuracy through LiteRT", "quantize"):
-        for model, role, mode, reference in (
-            (distilled.teacher, "teacher_float32", "float32", "teacher"),
-            (distilled.stage.student, "student_float32", "float32", "student"),
-            (distilled.stage.student, f"student_{config.quantize.mode}", config.quantize.mode, "student"),
+        for model, role, mode, reference, data in (
+            (distilled.teacher, "teacher_float32", "float32", "teacher", dataset.for_teacher()),
+            (distilled.stage.student, "student_float32", "float32", "student", dataset),
+            (distilled.stage.student, f"student_{config.quantize.mode}", config.quantize.mode, "student", dataset),
         ):
-            quantized[role] = convert_and_check(model, role, mode, dataset, out / f"{role}.tflite", reference, settings)
+            quantized[role] = convert_and_check(model, role, mode, data, out / f"{role}.tflite", reference, settings)
     with reporter.stage(f"benchmarking on {', '.join(config.bench.devices)}", "bench"):
         files = [(role, out / record.path) for role, record in quantized.items()]
         benchmarks = bench_stage(files, config.bench.devices, bench_settings(config.bench), reporter)

@@ -138,7 +138,9 @@ def print_speed(dataset, teacher, student, steps: int, seed: int) -> None:
     objective = make_objective("kd", dataset.num_classes)
 
     def per_step(online: bool) -> float:
-        settings = DistillationSettings(10, 128, 3e-3, seed, train_control=False, online_teacher=online)
+        settings = DistillationSettings(
+            10, 128, 3e-3, seed, train_control=False, teacher_outputs="online" if online else "cached"
+        )
         outcome = distill(teacher, fresh_copy(student), subset, objective, settings)
         return outcome.kd_history.seconds_per_step()
 

@@ -69,8 +69,9 @@ def build_case(name: str, scratch: Path):
         )
         teacher = load_model(path)
     elif name == "digits-images":
+        # The folder streams from disk; Keras trains this small set (1,797 scans) from memory.
         path = real_cases.train_mobilenetv2_teacher(
-            dataset.x_train, dataset.y_train, dataset.num_classes, scratch / "mobilenetv2.keras"
+            dataset.x_train[:], dataset.y_train, dataset.num_classes, scratch / "mobilenetv2.keras"
         )
         teacher = load_model(path)
     else:

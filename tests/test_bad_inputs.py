@@ -102,6 +102,34 @@ def image_folder(root: Path, extra: dict[str, bytes | None]) -> Path:
     return root
 
 
+def wav_folder(root: Path, classes: tuple[str, ...] = ("yes", "no"), extra: dict | None = None) -> Path:
+    """Three real one-second 16 kHz clips per class, plus ``extra`` in the first class: bytes, a rate, or None (a pipe)."""
+    from tests.media import synthetic_word, write_wav
+
+    rng = np.random.default_rng(0)
+    for label in classes:
+        (root / label).mkdir(parents=True)
+        for i in range(3):
+            write_wav(root / label / f"{i}.wav", synthetic_word(i, rng))
+    for name, data in (extra or {}).items():
+        target = root / classes[0] / name
+        if data is None:
+            _fifo(target)
+        elif isinstance(data, int):
+            write_wav(target, synthetic_word(0, rng, data), data)
+        else:
+            _write(target, data)
+    return root
+
+
+def _truncated_png() -> bytes:
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.fromarray((np.random.default_rng(1).random((8, 6)) * 255).astype(np.uint8), mode="L").save(buffer, "PNG")
+    return buffer.getvalue()[:70]
+
+
 @pytest.fixture(scope="session")
 def hostile_models(tmp_path_factory, tiny_dataset):
     """Keras 3 files that must not load by default: a Lambda layer, NaN weights, a legacy .h5."""
@@ -181,6 +209,17 @@ def bad_inputs(tmp_path, teacher_file, npz_factory, int8_model_file, hostile_mod
         "pipe_yaml": _fifo(tmp_path / "pipe.yaml"),
         "pipe_images": image_folder(tmp_path / "pipe_images", {"x.png": None}),
         "bomb_images": image_folder(tmp_path / "bomb_images", {"bomb.png": png_header_only(20000, 20000)}),
+        "text_images": image_folder(tmp_path / "text_images", {"notes.png": b"my notes, not a picture\n"}),
+        "cut_images": image_folder(tmp_path / "cut_images", {"cut.png": _truncated_png()}),
+        "clips": wav_folder(tmp_path / "clips"),
+        "text_clips": wav_folder(tmp_path / "text_clips", extra={"notes.wav": b"my notes, not a recording\n"}),
+        "cut_clips": wav_folder(
+            tmp_path / "cut_clips", extra={"cut.wav": (tmp_path / "clips" / "yes" / "0.wav").read_bytes()[:9000]}
+        ),
+        "mixed_clips": wav_folder(tmp_path / "mixed_clips", extra={"slow.wav": 8000}),
+        "one_class_clips": wav_folder(tmp_path / "one_class_clips", classes=("yes",)),
+        "pipe_clips": wav_folder(tmp_path / "pipe_clips", extra={"pipe.wav": None}),
+        "config_budget": _write(tmp_path / "budget.yaml", "distill: {cache_budget: plenty}\n"),
         "bomb_keras": hostile_models / "bomb.keras",
         "huge_npz": npz_declaring_a_huge_array(tmp_path / "huge.npz", good),
         "stray_label": npz_factory("stray.npz", **{**good, "y_train": np.r_[good["y_train"][:-1], 10**9]}),
@@ -244,6 +283,17 @@ CATALOGUE = [
     ("distill: a named pipe as the npz file", ["distill", "--train-teacher", "--data", "npz:{pipe_npz}", "--out", "{out}"], ["pipe.npz", "named pipe"]),
     ("distill: a named pipe among the images", ["distill", "--train-teacher", "--data", "images:{pipe_images}", "--out", "{out}"], ["x.png", "named pipe"]),
     ("distill: a decompression bomb among the images", ["distill", "--train-teacher", "--data", "images:{bomb_images}", "--out", "{out}"], ["bomb.png", "decompression bomb"]),
+    ("distill: a text file named .png among the images", ["distill", "--train-teacher", "--data", "images:{text_images}", "--out", "{out}"], ["cannot read image", "notes.png"]),
+    ("distill: a truncated image", ["distill", "--train-teacher", "--data", "images:{cut_images}", "--out", "{out}"], ["cannot read image", "cut.png", "truncated"]),
+    ("distill: an image size that is not WxH", ["distill", "--train-teacher", "--data", "images:{cut_images},size=96", "--out", "{out}"], ["`size` '96' is not WxH", "size=96x96"]),
+    ("distill: an unknown preprocess name", ["distill", "--train-teacher", "--data", "images:{cut_images},preprocess=mobilenet_v9", "--out", "{out}"], ["unknown preprocess 'mobilenet_v9'", "mobilenet_v2"]),
+    ("distill: a text file named .wav among the clips", ["distill", "--train-teacher", "--data", "audio:{text_clips}", "--out", "{out}"], ["cannot read WAV file", "notes.wav"]),
+    ("distill: a truncated WAV", ["distill", "--train-teacher", "--data", "audio:{cut_clips}", "--out", "{out}"], ["cut.wav is truncated"]),
+    ("distill: clips at mixed sample rates", ["distill", "--train-teacher", "--data", "audio:{mixed_clips}", "--out", "{out}"], ["slow.wav is 8,000 Hz", "resample"]),
+    ("distill: an audio folder with one class", ["distill", "--train-teacher", "--data", "audio:{one_class_clips}", "--out", "{out}"], ["1 class folder(s) (yes)", "at least 2"]),
+    ("distill: a named pipe among the clips", ["distill", "--train-teacher", "--data", "audio:{pipe_clips}", "--out", "{out}"], ["pipe.wav", "named pipe"]),
+    ("distill: teacher outputs larger than --cache-budget with --teacher-outputs cached", ["distill", "--teacher", "{teacher}", "--data", TINY_DATA, "--method", "kd", "--teacher-outputs", "cached", "--cache-budget", "64KiB", "--out", "{out}"], ["--teacher-outputs cached", "more than the cache budget of 64.0 KiB (--cache-budget)", "raise --cache-budget"]),
+    ("distill: a cache budget that is not a size", ["distill", "--train-teacher", "--cache-budget", "plenty", "--out", "{out}"], ["--cache-budget", "'plenty' is not a size"]),
     ("distill: an npz declaring a 14 TiB array", ["distill", "--train-teacher", "--data", "npz:{huge_npz}", "--out", "{out}"], ["x_train", "14.0 TiB", "holds only 64 bytes"]),
     ("distill: a stray label of a billion", ["distill", "--train-teacher", "--data", "npz:{stray_label}", "--out", "{out}"], ["1,000,000,001 classes", "100,000", "stray"]),
     ("distill: every label the same class", ["distill", "--train-teacher", "--data", "npz:{one_class}", "--out", "{out}"], ["every training label is class 99", "at least 2 classes"]),
@@ -331,6 +381,7 @@ CATALOGUE = [
     ("run: an unknown quantization mode in the config", ["run", "{config_int9}", "--out", "{out}"], ["field 'quantize.mode'", "unknown quantization mode 'int9'; known: dynamic, float16"]),
     ("run: a student budget too small for any student", ["run", "{config_tiny_budget}", "--out", "{out}"], ["too small", "max_mac_fraction"]),
     ("run: a config that is not UTF-8", ["run", "{latin_config}", "--out", "{out}"], ["latin.yaml is not UTF-8"]),
+    ("run: a cache budget that is not a size", ["run", "{config_budget}", "--out", "{out}"], ["distill.cache_budget", "'plenty' is not a size"]),
     ("demo: output folder exists (no --force)", ["demo", "--out", "{earlier}"], ["--force"]),
     ("demo: output under a file", ["demo", "--out", "{a_file}/demo"], ["a_file is a file, not a folder"]),
 ]  # fmt: skip

@@ -70,13 +70,20 @@ def test_npz_that_is_not_an_archive(tmp_path):
     "spec, message",
     [
         ("", "empty DATA spec"),
-        ("csv:data.csv", "unknown DATA scheme 'csv'.*known: images, mnist1d, npz"),
+        ("csv:data.csv", "unknown DATA scheme 'csv'.*known: audio, images, mnist1d, npz"),
         ("npz", "needs a path"),
         ("npz:/does/not/exist.npz", "does not exist"),
         ("mnist1d:samples", "cannot parse option"),
         ("mnist1d:size=3", "unknown mnist1d option"),
         ("mnist1d:samples=ten", "not a whole number"),
         ("images:/does/not/exist", "does not exist"),
+        ("images:/x,size=96", "`size` '96' is not WxH"),
+        ("images:/x,teacher_size=0x3", "each side must be from 1"),
+        ("images:/x,preprocess=mobilenet_v9", "unknown preprocess 'mobilenet_v9'; known keras.applications families"),
+        ("images:/x,scale=unit,preprocess=resnet50", "give `scale` or `preprocess`, not both"),
+        ("images:/x,color=gray,preprocess=resnet50", "is for RGB images"),
+        ("images:/x,color=cmyk", "not a colour mode"),
+        ("images:/x,sise=3x3", "unknown images option.*sise; known: color, preprocess"),
     ],
 )
 def test_bad_specs(spec, message):
@@ -84,12 +91,23 @@ def test_bad_specs(spec, message):
         load_dataset(spec)
 
 
+def test_options_come_from_the_spec_or_the_config_and_must_agree():
+    assert parse_spec("images:photos,size=96x96", {"color": "gray"}).options == {"size": "96x96", "color": "gray"}
+    assert parse_spec("images:photos", {"size": "8x8"}).argument == "photos"
+    with pytest.raises(DataError, match=r"option size is '96x96' in the DATA spec but '8x8' in `data.options`"):
+        parse_spec("images:photos,size=96x96", {"size": "8x8"})
+    with pytest.raises(DataError, match="unknown npz option"):
+        parse_spec("npz:data.npz,size=3x3")
+
+
 def test_parse_spec_keeps_paths_with_colons():
     assert parse_spec("npz:C:/data/a.npz").argument == "C:/data/a.npz"
 
 
-def test_image_folders_load_as_2d_inputs(tmp_path):
+def test_image_folders_stream_from_disk_decoded_as_pil_reads_them(tmp_path):
     from PIL import Image
+
+    from edgekd.data.samples import FileStream
 
     rng = np.random.default_rng(0)
     for label in ("cat", "dog"):
@@ -98,10 +116,70 @@ def test_image_folders_load_as_2d_inputs(tmp_path):
             pixels = (rng.random((8, 6)) * 255).astype(np.uint8)
             Image.fromarray(pixels, mode="L").save(tmp_path / label / f"{i}.png")
     dataset = load_dataset(f"images:{tmp_path}")
-    assert dataset.input_shape == (8, 6, 1)
+    assert isinstance(dataset.x_train, FileStream) and dataset.input_shape == (8, 6, 1)
     assert dataset.class_names == ("cat", "dog")
     assert len(dataset.x_train) + len(dataset.x_test) == 10
-    assert 0.0 <= dataset.x_train.min() and dataset.x_train.max() <= 1.0
+    first = np.asarray(Image.open(dataset.x_train.paths[0]), np.float32) / 255
+    np.testing.assert_allclose(dataset.x_train[0][..., 0], first, atol=1e-6)
+    assert dataset.summary()["normalization"]["std"] == 255.0 and dataset.summary()["color"] == "gray"
+
+
+def test_image_options_set_size_colour_and_scaling(tmp_path):
+    from tests.media import write_image_folder
+
+    root = write_image_folder(tmp_path / "set", classes=2, per_class=6, size=10)
+    unit = load_dataset(f"images:{root}")
+    assert unit.input_shape == (10, 10, 3)
+    raw = load_dataset(f"images:{root},scale=raw")
+    symmetric = load_dataset(f"images:{root}", options={"scale": "symmetric"})
+    np.testing.assert_allclose(raw.x_train[:4] / 255, unit.x_train[:4], atol=1e-5)
+    np.testing.assert_allclose(raw.x_train[:4] / 127.5 - 1, symmetric.x_train[:4], atol=1e-5)
+    small = load_dataset(f"images:{root},size=6x4,color=gray")
+    assert small.input_shape == (4, 6, 1) and small.x_train[:3].shape == (3, 4, 6, 1)
+    assert small.summary()["image_size"] == [6, 4]
+
+
+@pytest.mark.parametrize("family", sorted(__import__("edgekd.data.scaling").data.scaling.FAMILY_MODES))
+def test_every_preprocess_family_matches_keras_applications(family):
+    import keras
+
+    from edgekd.data.scaling import preprocess_named
+
+    pixels = np.random.default_rng(0).uniform(0, 255, (2, 5, 5, 3)).astype(np.float32)
+    expected = np.asarray(getattr(keras.applications, family).preprocess_input(pixels.copy()))
+    np.testing.assert_allclose(np.asarray(preprocess_named(family).apply(pixels)), expected, rtol=1e-5, atol=1e-4)
+
+
+def test_the_teacher_sees_the_same_images_at_its_own_size_and_preprocessing(tmp_path):
+    from tests.media import write_image_folder
+
+    root = write_image_folder(tmp_path / "set", classes=2, per_class=6, size=16)
+    dataset = load_dataset(f"images:{root},size=8x8,teacher_size=16x16,teacher_preprocess=mobilenet_v2")
+    teacher = dataset.for_teacher()
+    assert dataset.input_shape == (8, 8, 3) and teacher.input_shape == (16, 16, 3)
+    np.testing.assert_array_equal(teacher.y_train, dataset.y_train)
+    assert list(teacher.x_train.paths) == list(dataset.x_train.paths)
+    unit = load_dataset(f"images:{root}")
+    np.testing.assert_allclose(teacher.x_train[:3], unit.x_train[:3] * 2 - 1, atol=1e-5)
+    view = dataset.summary()["teacher_view"]
+    assert view["image_size"] == [16, 16] and "mobilenet_v2" in view["normalization"]["note"]
+    assert unit.for_teacher() is unit
+
+
+def test_a_truncated_image_is_named_when_loaded_or_if_damaged_later_when_read(tmp_path):
+    from tests.media import write_image_folder
+
+    root = write_image_folder(tmp_path / "set", classes=2, per_class=4, size=16, split=True)
+    victim = sorted((root / "train" / "square").iterdir())[2]
+    original = victim.read_bytes()
+    victim.write_bytes(original[:60])
+    with pytest.raises(DataError, match=f"cannot read image {re.escape(str(victim))}: Truncated"):
+        load_dataset(f"images:{root}")
+    victim.write_bytes(original)
+    dataset = load_dataset(f"images:{root}")
+    victim.write_bytes(original[:60])  # damaged after loading: found when read
+    with pytest.raises(DataError, match=f"cannot read image {re.escape(str(victim))}: .*remove or replace it"):
+        dataset.x_train[:]
 
 
 def test_unreadable_image_is_named(tmp_path):
@@ -134,13 +212,50 @@ def test_an_npz_header_that_declares_more_than_the_file_holds_is_refused_before_
         load_dataset(f"npz:{path}")
 
 
-def test_an_npz_larger_than_memory_allows_is_refused_from_its_directory(npz_factory, monkeypatch):
+def test_an_npz_larger_than_memory_is_memory_mapped_or_if_compressed_refused(npz_factory, monkeypatch, tmp_path):
     import edgekd.inputs
+    from edgekd.data.samples import ArrayStream
 
-    path = npz_factory()
+    rng = np.random.default_rng(0)
+    signals = rng.standard_normal((40, 12))
+    path = npz_factory(x_train=signals, x_unlabeled=rng.standard_normal((7, 12)).astype(np.float32))
+    in_memory = load_dataset(f"npz:{path}")
     monkeypatch.setattr(edgekd.inputs, "memory_limit_bytes", lambda: 1024)
-    with pytest.raises(DataError, match="more than the 1.0 KiB edgekd may hold in memory"):
-        load_dataset(f"npz:{path}")
+    mapped = load_dataset(f"npz:{path}")
+    assert isinstance(mapped.x_train, ArrayStream) and isinstance(mapped.x_unlabeled, ArrayStream)
+    assert mapped.input_shape == in_memory.input_shape == (12, 1) and mapped.summary()["storage"].startswith("memory")
+    np.testing.assert_array_equal(mapped.x_train[[5, 1, 30]], in_memory.x_train[[5, 1, 30]])
+    np.testing.assert_array_equal(mapped.x_test[:], in_memory.x_test)
+    compressed = tmp_path / "compressed.npz"
+    np.savez_compressed(compressed, **{k: np.asarray(v) for k, v in np.load(path).items()})
+    with pytest.raises(DataError, match=r"x_\w+ is compressed .* more than|x_\w+ is compressed and the archive"):
+        load_dataset(f"npz:{compressed}")
+
+
+def test_a_folder_of_npy_files_is_memory_mapped_and_checked(tmp_path):
+    from edgekd.data.samples import ArrayStream
+
+    rng = np.random.default_rng(0)
+    folder = tmp_path / "arrays"
+    folder.mkdir()
+    x_train = rng.standard_normal((40, 6, 1)).astype(np.float32)
+    for name, array in {
+        "x_train": x_train,
+        "y_train": rng.integers(0, 3, 40),
+        "x_test": rng.standard_normal((10, 6, 1)).astype(np.float32),
+        "y_test": np.arange(10) % 3,
+    }.items():
+        np.save(folder / f"{name}.npy", array)
+    dataset = load_dataset(f"npz:{folder}")
+    assert isinstance(dataset.x_train, ArrayStream)
+    np.testing.assert_array_equal(dataset.x_train[:], x_train)
+    x_train[17, 2, 0] = np.nan
+    np.save(folder / "x_train.npy", x_train)
+    with pytest.raises(DataError, match=r"x_train contains NaN or Inf \(first at sample 17\)"):
+        load_dataset(f"npz:{folder}")
+    (folder / "x_train.npy").write_bytes((folder / "x_train.npy").read_bytes()[:500])
+    with pytest.raises(DataError, match=r"array file .*x_train\.npy is unreadable"):
+        load_dataset(f"npz:{folder}")
 
 
 def test_npz_members_that_are_not_arrays_are_ignored(npz_factory):
@@ -206,15 +321,6 @@ def test_image_folders_refuse_a_pipe_and_a_decompression_bomb_naming_the_file(tm
         folder = _two_classes(tmp_path / name, {name: png_header_only(size, size)})
         with pytest.raises(DataError, match=f"image .*{name} is too large to decode safely.*decompression bomb"):
             load_dataset(f"images:{folder}")
-
-
-def test_an_image_set_too_large_for_memory_is_refused_before_reading_it(tmp_path, monkeypatch):
-    import edgekd.data.images as images
-
-    folder = _two_classes(tmp_path / "set")
-    monkeypatch.setattr(images, "memory_limit_bytes", lambda: 1000)
-    with pytest.raises(DataError, match=r"6 images at 6x8 .* need 1\.1 KiB as float32, more than the 1000 bytes"):
-        load_dataset(f"images:{folder}")
 
 
 def test_mnist1d_larger_than_memory_allows_is_refused_before_generating():

@@ -228,6 +228,7 @@ def test_an_interrupted_run_resumes_to_the_same_result(teacher_file, tmp_path, u
     resumed = run_edgekd(args)
     assert resumed.returncode == 0, resumed.stderr
     assert "resuming from the checkpoints" in resumed.stderr
+    assert "reusing the teacher outputs cached in" in resumed.stderr, "the teacher's outputs are not recomputed"
     document = json.loads(resumed.stdout)
     assert document["training"]["student_kd"]["resumed_from"], "the distillation run was resumed, not restarted"
     for role in ("student_kd", "student_scratch"):
@@ -335,6 +336,55 @@ def test_mirrored_strategy_replicates_over_two_logical_cpus(teacher_file, tmp_pa
         history = document["training"][role]
         assert history["replicas"] == 2
         assert history["loss"][-1] < history["loss"][0], f"{role} learned nothing under the strategy"
+
+
+def _free_ports(count: int) -> list[int]:
+    import socket
+
+    sockets = [socket.socket() for _ in range(count)]
+    try:
+        for sock in sockets:
+            sock.bind(("127.0.0.1", 0))
+        return [sock.getsockname()[1] for sock in sockets]
+    finally:
+        for sock in sockets:
+            sock.close()
+
+
+@pytest.mark.timeout(900)
+def test_multiworker_strategy_trains_across_two_processes_to_the_one_worker_band(teacher_file, tmp_path):
+    """Two real worker processes on 127.0.0.1, each with its TF_CONFIG, train one student in lockstep."""
+
+    def args(out: Path, *extra: str) -> list[str]:
+        return distill_args(teacher_file, out, "--epochs", "4", "--no-control", "--json", *extra)
+
+    alone = run_edgekd(args(tmp_path / "one"))
+    assert alone.returncode == 0, alone.stderr
+    cluster = [f"127.0.0.1:{port}" for port in _free_ports(2)]
+    workers = []
+    for index in range(2):
+        config = {"cluster": {"worker": cluster}, "task": {"type": "worker", "index": index}}
+        workers.append(
+            subprocess.Popen(
+                [sys.executable, "-m", "edgekd", *args(tmp_path / f"w{index}", "--strategy", "multiworker")],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+                env={**os.environ, "TF_CONFIG": json.dumps(config)},
+            )
+        )
+    outputs = [worker.communicate(timeout=600) for worker in workers]
+    for worker, (_, stderr) in zip(workers, outputs, strict=True):
+        assert worker.returncode == 0, stderr
+    documents = [json.loads(stdout) for stdout, _ in outputs]
+    one = json.loads(alone.stdout)["models"]["student_kd"]["accuracy"]
+    for document in documents:
+        assert document["distillation"]["strategy"] == {"name": "multiworker", "replicas": 2}
+        history = document["training"]["student_kd"]
+        assert history["replicas"] == 2 and history["loss"][-1] < history["loss"][0]
+        assert document["models"]["student_kd"]["accuracy"] == pytest.approx(one, abs=0.05)
+    # One model trained in lockstep: both workers hold the same weights.
+    assert documents[0]["models"]["student_kd"]["accuracy"] == documents[1]["models"]["student_kd"]["accuracy"]
 
 
 def test_depthwise_separable_student_counts_and_converts(tiny_dataset, tmp_path):

@@ -47,6 +47,10 @@ FLAGS = {
     "distill.control": "--no-control",
     "student.max_mac_fraction": "--max-mac-fraction",
     "student.max_params": "--max-params",
+    "distill.teacher_outputs": "--teacher-outputs",
+    "teacher_outputs": "--teacher-outputs",
+    "distill.cache_budget": "--cache-budget",
+    "cache_budget": "--cache-budget",
     "trust_model": "--trust-model",
 }
 
@@ -123,6 +127,21 @@ FLAGS = {
     help=f"tf.distribute strategy for training: {', '.join(strategy_names())}.",
 )
 @click.option(
+    "--teacher-outputs",
+    type=click.Choice(["auto", "cached", "online"]),
+    default="auto",
+    show_default=True,
+    help="auto: the teacher's outputs are cached once on disk when they fit --cache-budget, else the teacher runs "
+    "in every step; cached: refuse a run whose outputs do not fit; online: run the teacher in every step.",
+)
+@click.option(
+    "--cache-budget",
+    metavar="SIZE",
+    default=None,
+    help="Bytes of teacher outputs that may be cached, e.g. 4GiB [default: half the available memory, at most "
+    "half the free disk].",
+)
+@click.option(
     "--patience", type=int, default=None, help="Early stopping: validation checkpoints (of 10) without improvement."
 )
 @click.option(
@@ -168,6 +187,8 @@ def distill(
     params,
     augment,
     strategy,
+    teacher_outputs,
+    cache_budget,
     patience,
     epochs,
     teacher_epochs,
@@ -236,6 +257,8 @@ def distill(
                 "control": not no_control,
                 "augment": list(augment),
                 "strategy": strategy,
+                "teacher_outputs": teacher_outputs,
+                "cache_budget": cache_budget,
             },
             "bench": {"devices": []},
         },

@@ -1,4 +1,9 @@
-"""The in-memory dataset every stage works on, validated once when it is built."""
+"""The dataset every stage works on, validated once when it is built.
+
+Its splits' inputs are arrays in memory or streams read from disk (``edgekd.data.samples``);
+labels are always arrays. The teacher may see the same samples through its own view (its
+resolution and scaling): ``for_teacher``.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +11,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from edgekd.data import samples
+from edgekd.data.samples import Inputs
 from edgekd.errors import DataError
 
 # The share of the training set held out for validation (best checkpoints, early stopping,
@@ -25,20 +32,22 @@ _NAMED_EMPTY_CLASSES = 5
 class Dataset:
     """Labelled train/test splits, plus an optional unlabelled transfer set for distillation.
 
-    ``x_*`` are float32 arrays shaped ``(N, *input_shape)``; ``y_*`` are int64 class indices.
-    Construction validates lengths, label range, finiteness and non-emptiness, so a bad
-    dataset fails before any training starts.
+    ``x_*`` are float32 arrays shaped ``(N, *input_shape)``, or streams of such samples;
+    ``y_*`` are int64 class indices. Construction validates lengths, label range, finiteness
+    and non-emptiness, so a bad dataset fails before any training starts. ``teacher`` holds
+    the same samples as the teacher sees them, when that differs (same labels, same order).
     """
 
     name: str
-    x_train: np.ndarray
+    x_train: Inputs
     y_train: np.ndarray
-    x_test: np.ndarray
+    x_test: Inputs
     y_test: np.ndarray
     num_classes: int
     class_names: tuple[str, ...] = ()
-    x_unlabeled: np.ndarray | None = None
+    x_unlabeled: Inputs | None = None
     description: dict = field(default_factory=dict)
+    teacher: Dataset | None = None
 
     def __post_init__(self) -> None:
         if self.num_classes > MAX_CLASSES:
@@ -75,6 +84,18 @@ class Dataset:
                 f"(a classifier needs samples of at least 2 classes, and would score 100% on this data by always "
                 "answering the same); check the labels"
             )
+        if self.teacher is not None:
+            self._check_teacher_view(self.teacher)
+
+    def _check_teacher_view(self, teacher: Dataset) -> None:
+        for split in ("train", "test", "unlabeled"):
+            mine, theirs = getattr(self, f"x_{split}"), getattr(teacher, f"x_{split}")
+            if (mine is None) != (theirs is None) or (mine is not None and len(mine) != len(theirs)):
+                raise DataError(f"{self.name}: the teacher's view of the {split} split holds other samples")
+
+    def for_teacher(self) -> Dataset:
+        """The same samples as the teacher sees them (its resolution and scaling); the dataset itself if no different."""
+        return self.teacher if self.teacher is not None else self
 
     def _class(self, index: int) -> str:
         return f"class {index} ({self.class_names[index]!r})" if self.class_names else f"class {index}"
@@ -123,10 +144,11 @@ class Dataset:
         if n_val >= len(order):
             raise DataError(f"{self.name}: {len(order)} training samples are too few to hold out a validation split")
         val, fit = order[:n_val], order[n_val:]
-        return self.x_train[fit], self.y_train[fit], self.x_train[val], self.y_train[val]
+        x = self.x_train
+        return samples.subset(x, fit), self.y_train[fit], samples.subset(x, val), self.y_train[val]
 
 
-def _check_split(name: str, split: str, x: np.ndarray, y: np.ndarray, num_classes: int) -> None:
+def _check_split(name: str, split: str, x: Inputs, y: np.ndarray, num_classes: int) -> None:
     if x.ndim < 2:
         raise DataError(f"{name}: x_{split} has shape {x.shape}; expected (samples, features...)")
     if len(x) == 0:
@@ -146,10 +168,9 @@ def _check_split(name: str, split: str, x: np.ndarray, y: np.ndarray, num_classe
     _check_finite(name, f"x_{split}", x)
 
 
-def _check_finite(name: str, array_name: str, x: np.ndarray) -> None:
+def _check_finite(name: str, array_name: str, x: Inputs) -> None:
     if not np.issubdtype(x.dtype, np.floating):
         raise DataError(f"{name}: {array_name} has dtype {x.dtype}; expected floating point")
-    bad = ~np.isfinite(x)
-    if bad.any():
-        sample = int(np.argwhere(bad)[0][0])
+    sample = samples.first_non_finite(x)
+    if sample is not None:
         raise DataError(f"{name}: {array_name} contains NaN or Inf (first at sample {sample}); clean the data")

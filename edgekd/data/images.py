@@ -1,98 +1,173 @@
-"""``images:DIR``: one sub-folder per class, or ``DIR/train`` and ``DIR/test`` each laid out so.
+"""``images:DIR[,size=WxH,color=rgb|gray,scale=unit|symmetric|raw,preprocess=FAMILY]``: an image folder, streamed.
 
-Every image is converted to the first image's mode (grayscale or RGB) and size, and scaled
-to [0, 1]. Without explicit train/test folders, 20% of each class is held out for testing
-with a fixed seed.
+Laid out as ``edgekd.data.folders`` describes (one sub-folder per class, optional
+``DIR/train`` and ``DIR/test``). Images stay on disk: loading
+lists them and checks each file's header (a pipe, a damaged header or a decompression bomb
+fails then, naming the file), and tf.data decodes them when a stage reads them.
+
+Every image becomes ``size`` (default: the first image's) in ``color`` (default: the first
+image's mode), scaled by ``scale`` (default ``unit``, [0, 1]) or by the ``preprocess_input``
+of a keras.applications family (``edgekd.data.scaling``). ``teacher_size``,
+``teacher_color``, ``teacher_scale`` and ``teacher_preprocess`` give the teacher its own
+view of the same decoded images (its resolution and preprocessing); unset, it sees the
+student's.
 """
 
 from __future__ import annotations
 
 import contextlib
+import re
 import warnings
+from dataclasses import dataclass, replace
 from pathlib import Path
 
-import numpy as np
-
 from edgekd.data.dataset import Dataset
+from edgekd.data.folders import checked_files
+from edgekd.data.samples import FileStream, Source
+from edgekd.data.scaling import Scaling, scaling_from
 from edgekd.data.spec import register
 from edgekd.errors import DataError
-from edgekd.inputs import describe_size, memory_limit_bytes, open_regular_file
+from edgekd.inputs import open_regular_file
+from edgekd.models.frameworks import tensorflow
 from edgekd.progress import Reporter
 
+# What tf.io.decode_image reads.
 SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp"}
-TEST_FRACTION = 0.2
+COLORS = {"rgb": 3, "gray": 1}
+VIEW_OPTIONS = ("size", "color", "scale", "preprocess")
+OPTIONS = (*VIEW_OPTIONS, *(f"teacher_{name}" for name in VIEW_OPTIONS))
+# A side past this is surely a typo (ImageNet models take 224-600 pixels).
+MAX_SIDE = 4096
 
 
-@register("images", "images:DIR (one sub-folder per class, optional DIR/train and DIR/test)")
+@dataclass(frozen=True)
+class ImageView:
+    """An image as a model sees it: resized to ``size`` (width, height), in ``channels``, scaled."""
+
+    size: tuple[int, int]
+    channels: int
+    scaling: Scaling
+
+    @property
+    def sample_shape(self) -> tuple[int, int, int]:
+        return (self.size[1], self.size[0], self.channels)
+
+    def apply(self, pixels):
+        """``pixels``: the decoded RGB image, uint8 (height, width, 3)."""
+        tf = tensorflow()
+        if self.channels == 1:
+            pixels = tf.image.rgb_to_grayscale(pixels)
+        height, width, _ = self.sample_shape
+        resized = tf.image.resize(tf.cast(pixels, tf.float32), (height, width), antialias=True)
+        resized = tf.ensure_shape(resized, self.sample_shape)
+        return self.scaling.apply(tf.clip_by_value(resized, 0.0, 255.0))
+
+    def describe(self) -> dict:
+        return {
+            "image_size": list(self.size),
+            "color": "gray" if self.channels == 1 else "rgb",
+            "normalization": self.scaling.describe(),
+        }
+
+
+def _decode(contents):
+    # Three channels always: GIFs decode only so, and a gray view is converted from it.
+    return tensorflow().io.decode_image(contents, channels=3, expand_animations=False)
+
+
+IMAGE_SOURCE = Source("image", _decode)
+
+
+def parse_size(text: str, key: str = "size") -> tuple[int, int]:
+    """``96x96`` as (width, height)."""
+    match = re.fullmatch(r"\s*(\d+)\s*[xX]\s*(\d+)\s*", text or "")
+    if not match:
+        raise DataError(f"`{key}` {text!r} is not WxH; write it as width x height, e.g. {key}=96x96")
+    width, height = int(match.group(1)), int(match.group(2))
+    if not (1 <= width <= MAX_SIDE and 1 <= height <= MAX_SIDE):
+        raise DataError(f"`{key}` {text!r}: each side must be from 1 to {MAX_SIDE} pixels")
+    return width, height
+
+
+def _color(text: str | None, key: str) -> int | None:
+    if text is None:
+        return None
+    if text not in COLORS:
+        raise DataError(f"`{key}` {text!r} is not a colour mode; known: {', '.join(COLORS)}")
+    return COLORS[text]
+
+
+@dataclass(frozen=True)
+class ViewOptions:
+    """A view's options before the first image fills in what was left out (size, colour)."""
+
+    size: tuple[int, int] | None
+    channels: int | None
+    scaling: Scaling
+
+    @staticmethod
+    def parse(options: dict[str, str], prefix: str = "") -> ViewOptions:
+        size = options.get(f"{prefix}size")
+        channels = _color(options.get(f"{prefix}color"), f"{prefix}color")
+        scaling = scaling_from(options.get(f"{prefix}scale"), options.get(f"{prefix}preprocess"), prefix)
+        if scaling.needs_rgb and channels == 1:
+            raise DataError(
+                f"`{prefix}preprocess` {options[f'{prefix}preprocess']} is for RGB images; drop `{prefix}color` gray"
+            )
+        return ViewOptions(parse_size(size, f"{prefix}size") if size else None, channels, scaling)
+
+    def resolve(self, size: tuple[int, int], channels: int) -> ImageView:
+        if self.scaling.needs_rgb and self.channels is None:
+            channels = 3
+        return ImageView(self.size or size, self.channels or channels, self.scaling)
+
+
+def check_options(options: dict[str, str]) -> tuple[ViewOptions, ViewOptions | None]:
+    """The student's view options and, when any ``teacher_*`` option is given, the teacher's."""
+    student = ViewOptions.parse(options)
+    if not any(key.startswith("teacher_") for key in options):
+        return student, None
+    teacher = ViewOptions.parse(options, "teacher_")
+    if "teacher_scale" not in options and "teacher_preprocess" not in options:
+        teacher = replace(teacher, scaling=student.scaling)
+    return student, teacher
+
+
+@register(
+    "images",
+    "images:DIR[,size=WxH,color=rgb|gray,scale=unit|symmetric|raw or preprocess=FAMILY,teacher_<option>=...] "
+    "(one sub-folder per class, optional DIR/train and DIR/test)",
+    options=OPTIONS,
+    check_options=check_options,
+)
 def load_images(argument: str, options: dict[str, str], reporter: Reporter) -> Dataset:
     root = Path(argument)
-    if not root.is_dir():
-        raise DataError(f"image folder {root} does not exist; give images:DIR with one sub-folder per class")
-    if (root / "train").is_dir() and (root / "test").is_dir():
-        train_files = _class_files(root / "train")
-        test_files = _class_files(root / "test")
-        class_names = sorted(train_files)
-        if sorted(test_files) != class_names:
-            raise DataError(f"{root}: train classes {class_names} differ from test classes {sorted(test_files)}")
-    else:
-        files = _class_files(root)
-        class_names = sorted(files)
-        train_files, test_files = _split(files)
-    if len(class_names) < 2:
-        raise DataError(f"{root}: found {len(class_names)} class folder(s); need at least 2")
-    total = sum(len(v) for v in train_files.values()) + sum(len(v) for v in test_files.values())
-    # Every image becomes the first one's mode and size: that fixes the memory the set will take.
-    reference = _reference(train_files[class_names[0]][0])
-    channels = 1 if reference["mode"] == "L" else 3
-    needed = total * reference["size"][0] * reference["size"][1] * channels * np.dtype(np.float32).itemsize
-    if needed > memory_limit_bytes():
-        raise DataError(
-            f"{root}: {total:,} images at {reference['size'][0]}x{reference['size'][1]} (the first image's size, "
-            f"which every image takes) need {describe_size(needed)} as float32, more than the "
-            f"{describe_size(memory_limit_bytes())} edgekd may use on this machine; resize the images first"
-        )
-    with reporter.bar(total, f"reading {root.name}", unit="images") as bar:
-        x_train, y_train = _read(train_files, class_names, reference, bar)
-        x_test, y_test = _read(test_files, class_names, reference, bar)
+    student_options, teacher_options = check_options(options)
+    files, first = checked_files(root, SUFFIXES, "images", reporter, _check_image)
+    student = student_options.resolve(first["size"], first["channels"])
+    x_train, y_train = files.paths_and_labels("train")
+    x_test, y_test = files.paths_and_labels("test")
+    streams = {name: FileStream(paths, IMAGE_SOURCE, student) for name, paths in (("train", x_train), ("test", x_test))}
+    description = {"source": str(root), **student.describe()}
+    teacher = None
+    if teacher_options is not None:
+        view = teacher_options.resolve(student.size, student.channels)
+        description["teacher_view"] = view.describe()
+        teacher = Dataset(
+            root.name, streams["train"].with_view(view), y_train, streams["test"].with_view(view), y_test,
+            len(files.class_names), files.class_names, description={"source": str(root), **view.describe()},
+        )  # fmt: skip
     return Dataset(
         name=root.name,
-        x_train=x_train,
+        x_train=streams["train"],
         y_train=y_train,
-        x_test=x_test,
+        x_test=streams["test"],
         y_test=y_test,
-        num_classes=len(class_names),
-        class_names=tuple(class_names),
-        description={
-            "source": str(root),
-            "image_mode": reference["mode"],
-            "image_size": reference["size"],
-            "normalization": {"mean": 0.0, "std": 255.0, "note": "pixel values / 255, in [0, 1]"},
-        },
+        num_classes=len(files.class_names),
+        class_names=files.class_names,
+        description=description,
+        teacher=teacher,
     )
-
-
-def _class_files(folder: Path) -> dict[str, list[Path]]:
-    classes = {}
-    for sub in sorted(p for p in folder.iterdir() if p.is_dir()):
-        files = sorted(p for p in sub.iterdir() if p.suffix.lower() in SUFFIXES)
-        if files:
-            classes[sub.name] = files
-    if not classes:
-        raise DataError(f"{folder} has no class sub-folders with images ({', '.join(sorted(SUFFIXES))})")
-    return classes
-
-
-def _split(files: dict[str, list[Path]]) -> tuple[dict[str, list[Path]], dict[str, list[Path]]]:
-    rng = np.random.default_rng(0)
-    train, test = {}, {}
-    for name, paths in files.items():
-        if len(paths) < 2:
-            raise DataError(f"class {name!r} has {len(paths)} image; need at least 2 to hold one out for testing")
-        order = rng.permutation(len(paths))
-        n_test = max(1, int(round(len(paths) * TEST_FRACTION)))
-        test[name] = [paths[i] for i in order[:n_test]]
-        train[name] = [paths[i] for i in order[n_test:]]
-    return train, test
 
 
 @contextlib.contextmanager
@@ -119,24 +194,17 @@ def _opened_image(path: Path):
             yield image
 
 
-def _reference(path: Path) -> dict:
-    """The mode and size every image is converted to: the first image's (from its header)."""
+def _check_image(path: Path, first: dict | None) -> dict:
+    """Check an image without decoding its pixels; returns its size and channel count.
+
+    PIL's ``verify`` walks the file's structure (for PNG, every chunk and its checksum), so a
+    truncated or corrupted file fails here, not an hour into training.
+    """
     with _opened_image(path) as image:
-        return {"mode": "L" if image.mode in ("1", "L", "I", "I;16", "F") else "RGB", "size": list(image.size)}
-
-
-def _read(files: dict[str, list[Path]], class_names: list[str], reference: dict, bar) -> tuple[np.ndarray, np.ndarray]:
-    xs, ys = [], []
-    for label, name in enumerate(class_names):
-        for path in files[name]:
-            with _opened_image(path) as image:
-                try:
-                    image.load()
-                    converted = image.convert(reference["mode"]).resize(tuple(reference["size"]))
-                except (OSError, ValueError) as exc:
-                    raise DataError(f"cannot read image {path}: {exc}; remove or replace it") from None
-            array = np.asarray(converted, dtype=np.float32) / 255.0
-            xs.append(array[..., None] if array.ndim == 2 else array)
-            ys.append(label)
-            bar.update(1)
-    return np.stack(xs), np.asarray(ys, dtype=np.int64)
+        gray = image.mode in ("1", "L", "I", "I;16", "F")
+        found = {"size": tuple(image.size), "channels": 1 if gray else 3}
+        try:
+            image.verify()
+        except (OSError, SyntaxError, ValueError) as exc:
+            raise DataError(f"cannot read image {path}: {exc}; remove or replace it") from None
+    return found

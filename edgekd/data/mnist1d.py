@@ -108,11 +108,13 @@ def load_mnist1d(
     )
 
 
-@register("mnist1d", "mnist1d[:samples=N,transfer=N,seed=S] (embedded default, generated offline)")
+@register(
+    "mnist1d",
+    "mnist1d[:samples=N,transfer=N,seed=S] (embedded default, generated offline)",
+    options=("samples", "transfer", "seed"),
+    takes_path=False,
+)
 def _from_spec(argument: str, options: dict[str, str], reporter: Reporter) -> Dataset:
-    unknown = set(options) - {"samples", "transfer", "seed"}
-    if unknown:
-        raise DataError(f"unknown mnist1d option(s) {', '.join(sorted(unknown))}; known: samples, seed, transfer")
     return load_mnist1d(
         _int_option(options, "samples"), _int_option(options, "transfer"), _int_option(options, "seed"), reporter
     )

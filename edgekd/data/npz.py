@@ -1,4 +1,10 @@
-"""``npz:PATH``: arrays x_train, y_train, x_test, y_test, and optionally x_unlabeled, class_names."""
+"""``npz:PATH``: arrays x_train, y_train, x_test, y_test, and optionally x_unlabeled, class_names.
+
+PATH is an ``.npz`` file or a folder of ``.npy`` files with those names. Data that fits in
+memory is read as before; a folder of ``.npy`` files, and an uncompressed ``.npz`` larger
+than edgekd may hold in memory, are memory-mapped instead, and training reads their
+samples a batch at a time (``edgekd.data.samples.ArrayStream``). Labels are always read.
+"""
 
 from __future__ import annotations
 
@@ -7,33 +13,42 @@ from pathlib import Path
 import numpy as np
 
 from edgekd.data.dataset import Dataset
+from edgekd.data.samples import ArrayStream, Inputs
 from edgekd.data.spec import register
 from edgekd.errors import DataError
-from edgekd.inputs import read_npz_arrays
+from edgekd.inputs import map_npy_file, read_npz_arrays
 from edgekd.progress import Reporter
 
 REQUIRED = ("x_train", "y_train", "x_test", "y_test")
+OPTIONAL = ("x_unlabeled", "class_names")
 
 
-@register("npz", "npz:PATH (x_train, y_train, x_test, y_test; optional x_unlabeled, class_names)")
+@register(
+    "npz",
+    "npz:PATH (an .npz, or a folder of .npy files: x_train, y_train, x_test, y_test; optional x_unlabeled, class_names)",
+)
 def load_npz(argument: str, options: dict[str, str], reporter: Reporter) -> Dataset:
     path = Path(argument)
     if not path.exists():
         raise DataError(f"npz file {path} does not exist; check the path after 'npz:'")
-    arrays = read_npz_arrays(path, "npz file", DataError, "save it with numpy.savez")
+    if path.is_dir():
+        arrays = _npy_folder(path)
+    else:
+        arrays = read_npz_arrays(path, "npz file", DataError, "save it with numpy.savez", map_if_large=True)
     missing = [key for key in REQUIRED if key not in arrays]
     if missing:
         raise DataError(
             f"{path} lacks array(s) {', '.join(missing)}; it has {', '.join(sorted(arrays)) or 'none'} "
             f"and needs {', '.join(REQUIRED)}"
         )
-    y_train, y_test = (_labels(path, name, arrays[name]) for name in ("y_train", "y_test"))
+    y_train, y_test = (_labels(path, name, np.asarray(arrays[name])) for name in ("y_train", "y_test"))
     if "class_names" in arrays:
-        class_names = tuple(str(name) for name in arrays["class_names"].tolist())
+        class_names = tuple(str(name) for name in np.asarray(arrays["class_names"]).tolist())
         num_classes = len(class_names)
     else:
         class_names = ()
         num_classes = int(max(y_train.max(initial=0), y_test.max(initial=0))) + 1
+    mapped = any(isinstance(array, np.memmap) for array in arrays.values())
     return Dataset(
         name=path.name,
         x_train=_features(path, "x_train", arrays["x_train"]),
@@ -43,17 +58,34 @@ def load_npz(argument: str, options: dict[str, str], reporter: Reporter) -> Data
         num_classes=num_classes,
         class_names=class_names,
         x_unlabeled=_features(path, "x_unlabeled", arrays["x_unlabeled"]) if "x_unlabeled" in arrays else None,
-        description={"source": str(path), "normalization": {"note": "values as stored in the npz file"}},
+        description={
+            "source": str(path),
+            "storage": "memory-mapped, read from disk as needed" if mapped else "read into memory",
+            "normalization": {"note": "values as stored in the npz file"},
+        },
     )
 
 
-def _features(path: Path, name: str, x: np.ndarray) -> np.ndarray:
+def _npy_folder(folder: Path) -> dict[str, np.ndarray]:
+    """The folder's ``NAME.npy`` files, memory-mapped (nothing but headers is read)."""
+    arrays = {}
+    for name in (*REQUIRED, *OPTIONAL):
+        file = folder / f"{name}.npy"
+        if file.exists():
+            arrays[name] = map_npy_file(file, "array file", DataError)
+    return arrays
+
+
+def _features(path: Path, name: str, x: np.ndarray) -> Inputs:
     if not (np.issubdtype(x.dtype, np.floating) or np.issubdtype(x.dtype, np.integer)):
         raise DataError(f"{path}: {name} has dtype {x.dtype}; expected numbers")
-    if x.ndim == 2:
-        # (N, length) signals become (N, length, 1): one channel, ready for Conv1D.
-        x = x[..., None]
-    return x.astype(np.float32)
+    # (N, length) signals become (N, length, 1): one channel, ready for Conv1D.
+    sample_shape = (*x.shape[1:], 1) if x.ndim == 2 else x.shape[1:]
+    if isinstance(x, np.memmap):
+        if x.ndim < 2:
+            raise DataError(f"{path}: {name} has shape {x.shape}; expected (samples, features...)")
+        return ArrayStream.of(x, sample_shape)
+    return x.reshape(len(x), *sample_shape).astype(np.float32) if x.ndim >= 2 else x.astype(np.float32)
 
 
 def _labels(path: Path, name: str, y: np.ndarray) -> np.ndarray:

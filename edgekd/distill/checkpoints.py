@@ -3,8 +3,9 @@
 One ``.npz`` per role (teacher, student_kd, student_scratch) holds the model's weights, the
 optimizer's state (so the learning-rate schedule and Adam's moments continue), the best
 weights so far and the history, written atomically: a run killed mid-write keeps the
-previous checkpoint. The folder carries a fingerprint of the config; a different run
-never resumes from it.
+previous checkpoint. ``teacher-outputs/`` holds the teachers' cached outputs
+(``edgekd.distill.teacher_outputs``), which a resumed run reads instead of recomputing.
+The folder carries a fingerprint of the config; a different run never resumes from it.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from edgekd.inputs import read_npz_arrays
 
 FINGERPRINT_FILE = "fingerprint.json"
 LOCK_FILE = "lock"
+TEACHER_OUTPUTS = "teacher-outputs"
 
 
 @dataclass
@@ -64,7 +66,8 @@ class CheckpointFolder:
         marker = self.folder / FINGERPRINT_FILE
         if fresh:
             for stale in [marker, *self.folder.glob("*.npz")]:
-                stale.unlink()
+                stale.unlink(missing_ok=True)
+            shutil.rmtree(self.teacher_outputs, ignore_errors=True)
         if marker.exists() or any(self.folder.glob("*.npz")):
             try:
                 found = json.loads(marker.read_text())["fingerprint"]
@@ -95,6 +98,15 @@ class CheckpointFolder:
         lock_file, self._lock_file = getattr(self, "_lock_file", None), None
         if lock_file is not None:
             lock_file.close()
+
+    @property
+    def teacher_outputs(self) -> Path:
+        """Where the teachers' cached outputs live."""
+        return self.folder / TEACHER_OUTPUTS
+
+    def holds_work(self) -> bool:
+        """Whether a rerun has something to resume from: a checkpoint, or teacher outputs already cached."""
+        return any(self.folder.glob("*.npz")) or any(self.teacher_outputs.glob("*.npy"))
 
     def role(self, role: str) -> RoleCheckpoint:
         return RoleCheckpoint(self.folder / f"{role}.npz")
@@ -156,7 +168,7 @@ def checkpointed(output: Path, config: dict, fresh: bool, say=print) -> Iterator
     try:
         yield folder
     except BaseException as exc:
-        if not any(folder.folder.glob("*.npz")):
+        if not folder.holds_work():
             folder.remove()
         else:
             folder.close()

@@ -18,23 +18,19 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
+from edgekd.data import samples
 from edgekd.data.dataset import Dataset
+from edgekd.data.samples import Inputs
 from edgekd.distill.augment import Augmentation
-from edgekd.distill.features import ResolvedFeature, flatten_feature, resolve, tap_model
+from edgekd.distill.features import ResolvedFeature, resolve, tap_model
 from edgekd.distill.losses import DistillationLoss, Objective
 from edgekd.distill.recipes import CONTROL, Recipe
-from edgekd.distill.step import (
-    LABELS,
-    TEACHER_LOGITS,
-    OnlineTeachers,
-    build_wrapper,
-    ensemble_logits,
-    feature_target,
-)
+from edgekd.distill.step import LABELS, TEACHER_INPUTS, OnlineTeachers, build_wrapper
+from edgekd.distill.teacher_outputs import CacheBudget, OutputStore, TeacherOutputs
 from edgekd.distill.trainer import (
     TrainingBudget,
     TrainingControl,
@@ -43,8 +39,9 @@ from edgekd.distill.trainer import (
     hard_label_objective,
 )
 from edgekd.errors import ConfigError, ModelError
+from edgekd.inputs import describe_size
 from edgekd.models.complexity import model_macs
-from edgekd.models.evaluate import as_logits, looks_like_probabilities, predict_logits
+from edgekd.models.evaluate import looks_like_probabilities, predict_logits
 from edgekd.models.frameworks import framework_of, keras_module
 from edgekd.progress import SILENT, Reporter
 
@@ -80,8 +77,21 @@ class DistillationSettings:
     teacher_weights: tuple[float, ...] | None = None
     # Checkpoints, early stopping and the tf.distribute strategy of the whole run.
     training: TrainingControl = TrainingControl()
-    # Run the teachers inside every step even without augmentation (for timing the difference).
-    online_teacher: bool = False
+    # How the teachers' outputs reach the training step (see TEACHER_OUTPUTS).
+    teacher_outputs: str = "auto"
+    # Bytes of teacher outputs that may be cached (None: edgekd.distill.teacher_outputs.CacheBudget.default).
+    cache_budget: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.teacher_outputs not in TEACHER_OUTPUTS:
+            raise ConfigError(f"`teacher_outputs` {self.teacher_outputs!r} is not one of {', '.join(TEACHER_OUTPUTS)}")
+        if self.cache_budget is not None and self.cache_budget < 0:
+            raise ConfigError(f"`cache_budget` {self.cache_budget} must not be negative")
+
+
+# auto: cached once when they fit the cache budget, else the teacher runs in every step;
+# cached: refuse a run whose outputs exceed the budget; online: always in every step (for timing).
+TEACHER_OUTPUTS = ("auto", "cached", "online")
 
 
 @dataclass
@@ -100,6 +110,8 @@ class DistillationOutcome:
     selection_seconds: float = 0.0
     # Which of the two the run hands on, and why.
     shipped: object = None
+    # Why the teacher ran online when it was not asked to (its outputs past the cache budget).
+    teacher_reason: str | None = None
 
 
 def check_model_fits_data(model, dataset: Dataset, role: str) -> None:
@@ -119,8 +131,8 @@ def check_model_fits_data(model, dataset: Dataset, role: str) -> None:
 
 
 def check_pairing(teacher, student, dataset: Dataset) -> None:
-    """Fail before training when teacher, student and data do not fit together."""
-    check_model_fits_data(teacher, dataset, "teacher")
+    """Fail before training when teacher, student and data do not fit together (the teacher on its own view)."""
+    check_model_fits_data(teacher, dataset.for_teacher(), "teacher")
     check_model_fits_data(student, dataset, "student")
     teacher_macs, student_macs = model_macs(teacher), model_macs(student)
     if teacher_macs and student_macs >= teacher_macs:
@@ -166,76 +178,34 @@ def _teacher_weights(teachers: list, weights: tuple[float, ...] | None) -> tuple
 
 
 def check_setup(
-    teachers: list, student, dataset: Dataset, objective: Objective, settings: DistillationSettings
+    teachers: list,
+    student,
+    dataset: Dataset,
+    objective: Objective,
+    settings: DistillationSettings,
+    augmentations: tuple[Augmentation, ...] = (),
 ) -> tuple[tuple[float, ...], tuple[ResolvedFeature, ...]]:
     """Everything that can be checked before training: pairings, teacher weights, feature layers and shapes."""
     for teacher in teachers:
         check_pairing(teacher, student, dataset)
+    if augmentations and dataset.teacher is not None:
+        raise ConfigError(
+            f"augmentations ({', '.join(a.name for a in augmentations)}) need the teacher and the student to see the "
+            "same inputs, but the data gives the teacher its own view (`teacher_size`, `teacher_scale` ...); drop "
+            "the augmentations or the teacher's view"
+        )
     return _teacher_weights(teachers, settings.teacher_weights), resolve(
         objective.feature_requests(), teachers[0], student
     )
 
 
-def distillation_inputs(dataset: Dataset, x_fit: np.ndarray, y_fit: np.ndarray, use_transfer_set: bool):
+def distillation_inputs(dataset: Dataset, x_fit: Inputs, y_fit: np.ndarray, use_transfer_set: bool):
     """Labelled training samples plus the transfer set (labels -1)."""
-    x_parts, y_parts = [x_fit], [y_fit]
     transfer = dataset.x_unlabeled if use_transfer_set else None
-    if transfer is not None:
-        x_parts.append(transfer)
-        y_parts.append(np.full(len(transfer), -1, dtype=np.int64))
-    return np.concatenate(x_parts), np.concatenate(y_parts), 0 if transfer is None else len(transfer)
-
-
-class TeacherOutputs:
-    """The teachers' outputs on the distillation set, computed once and shared by every recipe that trains on them.
-
-    Logits are kept per teacher, so recipes at different temperatures each get the
-    ensemble averaged at their own temperature; features are the first teacher's.
-    """
-
-    def __init__(self, teachers: list, weights: tuple[float, ...], x_kd: np.ndarray, labels: np.ndarray):
-        self.teachers, self.weights, self.x_kd, self.labels = teachers, weights, x_kd, labels
-        self._logits: list[np.ndarray] | None = None
-        self._features: dict[str, np.ndarray] = {}
-
-    @staticmethod
-    def _key(feature: ResolvedFeature) -> str:
-        return f"{feature.request.key}:{feature.teacher_layer}:{feature.grid}"
-
-    def _compute(self, features: tuple[ResolvedFeature, ...], reporter: Reporter) -> None:
-        missing = tuple(f for f in features if self._key(f) not in self._features)
-        if self._logits is not None and not missing:
-            return
-        logits = []
-        with reporter.bar(len(self.x_kd) * len(self.teachers), "caching teacher outputs", unit="samples") as bar:
-            for index, teacher in enumerate(self.teachers):
-                wanted = missing if index == 0 else ()
-                if not wanted:
-                    if self._logits is None:
-                        logits.append(predict_logits(teacher, self.x_kd))
-                    bar.update(len(self.x_kd))
-                    continue
-                outputs = tap_model(teacher, wanted, "teacher").predict(self.x_kd, batch_size=1024, verbose=0)
-                logits.append(as_logits(outputs[0], teacher.name))
-                for feature, value in zip(wanted, outputs[1:], strict=True):
-                    value = flatten_feature(np.asarray(value, dtype=np.float32), feature.teacher_shape, feature.grid)
-                    if not np.all(np.isfinite(value)):
-                        raise ModelError(f"the teacher's layer {feature.teacher_layer!r} produced NaN or Inf")
-                    self._features[self._key(feature)] = value
-                bar.update(len(self.x_kd))
-        if self._logits is None:
-            self._logits = logits
-
-    def targets(
-        self, features: tuple[ResolvedFeature, ...], temperature: float, reporter: Reporter = SILENT
-    ) -> dict[str, np.ndarray]:
-        """Labels, the (ensembled) teacher logits at ``temperature`` and the requested features."""
-        self._compute(features, reporter)
-        targets: dict[str, np.ndarray] = {LABELS: self.labels}
-        targets[TEACHER_LOGITS] = np.asarray(ensemble_logits(self._logits, self.weights, temperature), dtype=np.float32)
-        for feature in features:
-            targets[feature_target(feature.request.key)] = self._features[self._key(feature)]
-        return targets
+    if transfer is None:
+        return x_fit, y_fit, 0
+    labels = np.concatenate([y_fit, np.full(len(transfer), -1, dtype=np.int64)])
+    return samples.concatenate(x_fit, transfer), labels, len(transfer)
 
 
 def cached_targets(
@@ -243,7 +213,7 @@ def cached_targets(
     weights: tuple[float, ...],
     features: tuple[ResolvedFeature, ...],
     temperature: float,
-    x_kd: np.ndarray,
+    x_kd: Inputs,
     labels: np.ndarray,
     reporter: Reporter,
 ) -> dict[str, np.ndarray]:
@@ -277,13 +247,17 @@ class TrainingRun:
 
     teachers: list
     weights: tuple[float, ...]
-    x_fit: np.ndarray
+    x_fit: Inputs
     y_fit: np.ndarray
-    x_val: np.ndarray
+    x_val: Inputs
     y_val: np.ndarray
+    # The distillation set (labelled training samples and the transfer set) as the student sees it.
+    x_kd: Inputs
     outputs: TeacherOutputs
     transfer_samples: int
     settings: DistillationSettings
+    # Recipes whose teachers ran online for want of cache (or by request), and why.
+    online_reasons: dict[str, str] = field(default_factory=dict)
 
     @staticmethod
     def prepare(
@@ -291,15 +265,25 @@ class TrainingRun:
     ) -> TrainingRun:
         x_fit, y_fit, x_val, y_val = dataset.validation_split(settings.seed)
         x_kd, labels, transfer_samples = distillation_inputs(dataset, x_fit, y_fit, settings.use_transfer_set)
-        outputs = TeacherOutputs(teachers, weights, x_kd, labels)
-        return TrainingRun(teachers, weights, x_fit, y_fit, x_val, y_val, outputs, transfer_samples, settings)
+        teacher_kd = x_kd
+        if dataset.teacher is not None:
+            # The same positions (same seed, same lengths), through the teacher's view.
+            teacher_fit = dataset.teacher.validation_split(settings.seed)[0]
+            teacher_kd = distillation_inputs(dataset.teacher, teacher_fit, y_fit, settings.use_transfer_set)[0]
+        checkpoints = settings.training.checkpoints
+        store = OutputStore(checkpoints.teacher_outputs if checkpoints is not None else None)
+        budget = CacheBudget.default(store.folder)
+        if settings.cache_budget is not None:
+            budget = CacheBudget(settings.cache_budget, "`cache_budget`")
+        outputs = TeacherOutputs(teachers, weights, teacher_kd, labels, store, budget)
+        return TrainingRun(teachers, weights, x_fit, y_fit, x_val, y_val, x_kd, outputs, transfer_samples, settings)
 
     def budget(self, fraction: float = 1.0, labelled_only: bool = False) -> TrainingBudget:
         """The full budget (epochs over the distillation set, or the labelled set alone), or a fraction for a trial."""
         settings = self.settings
-        samples = len(self.x_fit) if labelled_only else len(self.outputs.x_kd)
+        count = len(self.x_fit) if labelled_only else len(self.x_kd)
         full = TrainingBudget.for_epochs(
-            settings.epochs or DEFAULT_EPOCHS, samples, settings.batch_size, settings.learning_rate
+            settings.epochs or DEFAULT_EPOCHS, count, settings.batch_size, settings.learning_rate
         )
         if settings.epochs is None and full.steps < MIN_DEFAULT_STEPS:
             full = replace(full, steps=MIN_DEFAULT_STEPS)
@@ -309,6 +293,36 @@ class TrainingRun:
         # the short runs the per-checkpoint work (a validation pass) costs as much as the steps.
         steps = max(round(full.steps * fraction), min(MIN_TRIAL_STEPS, full.steps))
         return replace(full, steps=steps, checkpoints=TRIAL_CHECKPOINTS)
+
+    def teacher_route(self, recipe: Recipe, features: tuple[ResolvedFeature, ...], reporter: Reporter = SILENT) -> str:
+        """How the teachers' outputs reach the training step for ``recipe``: "cached" once, or "online" in every step.
+
+        Augmented inputs need the teacher online; so do outputs past the cache budget, which
+        the run says (once per recipe, reason kept in ``online_reasons``), or refuses with
+        ``teacher_outputs`` cached.
+        """
+        settings = self.settings
+        if recipe.augmentations:
+            return "online"
+        if settings.teacher_outputs == "online":
+            self.online_reasons[recipe.spec] = "`teacher_outputs` online"
+            return "online"
+        needed = self.outputs.bytes_needed(features)
+        if needed <= self.outputs.budget.limit:
+            return "cached"
+        reason = (
+            f"the teacher's outputs for {recipe.spec} need {describe_size(needed)}, more than the cache budget of "
+            f"{self.outputs.budget}"
+        )
+        if settings.teacher_outputs == "cached":
+            raise ConfigError(
+                f"`teacher_outputs` cached: {reason}; raise `cache_budget`, or set `teacher_outputs` auto to let "
+                "the teacher run online in every step"
+            )
+        if recipe.spec not in self.online_reasons:
+            reporter.say(f"edgekd: the teacher runs online in every step: {reason}")
+        self.online_reasons[recipe.spec] = reason
+        return "online"
 
     def train(
         self, student, recipe: Recipe, budget: TrainingBudget, role: str, description: str, reporter: Reporter
@@ -322,17 +336,21 @@ class TrainingRun:
         else:
             features = resolve(recipe.objective.feature_requests(), self.teachers[0], student)
             temperature = _temperature(recipe.objective)
-            if recipe.augmentations or settings.online_teacher:
-                online = _online_teachers(self.teachers, self.weights, features, temperature, self.outputs.x_kd[:256])
-                targets, mode = {LABELS: self.outputs.labels}, "online"
+            mode = self.teacher_route(recipe, features, reporter)
+            if mode == "online":
+                teacher_inputs = self.outputs.inputs
+                online = _online_teachers(self.teachers, self.weights, features, temperature, teacher_inputs[:256])
+                targets = {LABELS: self.outputs.labels}
+                if teacher_inputs is not self.x_kd:
+                    targets[TEACHER_INPUTS] = teacher_inputs
             else:
-                online, mode = None, "cached"
+                online = None
                 targets = self.outputs.targets(features, temperature, reporter)
             with settings.training.scope():
                 model = build_wrapper(
                     trained, recipe.objective, features, budget.steps, online, recipe.augmentations, settings.seed
                 )
-            x, objective = self.outputs.x_kd, None  # the wrapper computes its own objective
+            x, objective = self.x_kd, None  # the wrapper computes its own objective
         history = fit(
             model,
             x,
@@ -490,9 +508,14 @@ def distill(
     weights = ()
     for recipe in recipes:
         if not recipe.is_control:
-            weights, _ = check_setup(teachers, student, dataset, recipe.objective, settings)
+            weights, _ = check_setup(teachers, student, dataset, recipe.objective, settings, recipe.augmentations)
     control_model = twin(student) if settings.train_control else None
     run = TrainingRun.prepare(teachers, dataset, weights, settings)
+    if settings.teacher_outputs == "cached":
+        # Refuse outputs past the cache budget before anything trains.
+        for checked in recipes:
+            if not checked.is_control:
+                run.teacher_route(checked, resolve(checked.objective.feature_requests(), teachers[0], student))
     recipe, scores, selection_seconds = recipes[0], (), 0.0
     if candidates:
         started = time.perf_counter()
@@ -524,4 +547,5 @@ def distill(
         scores,
         selection_seconds,
         shipped,
+        teacher_reason=run.online_reasons.get(recipe.spec),
     )

@@ -25,6 +25,7 @@ from edgekd.distill.losses import Objective, make_objective
 from edgekd.distill.recipes import AUTO, DEFAULT_CANDIDATES, Recipe, parse_candidates
 from edgekd.distill.trainer import DEFAULT_TRAINING, TrainingBudget, TrainingControl, TrainingHistory, fit_on_labels
 from edgekd.errors import ConfigError
+from edgekd.inputs import parse_size
 from edgekd.models.builders import get_builder
 from edgekd.models.complexity import model_macs, model_params
 from edgekd.models.evaluate import CHANCE_MARGIN_POINTS, did_not_learn
@@ -61,13 +62,14 @@ def _size_on_disk(path: Path) -> int:
 
 
 def prepare_teacher(config: TeacherConfig, dataset: Dataset, training: TrainingControl = DEFAULT_TRAINING):
-    """The teacher as a model: loaded from its file, or built (untrained) from its builder."""
+    """The teacher as a model: loaded from its file, or built (untrained) from its builder, for its view of the data."""
+    seen = dataset.for_teacher()
     if config.path:
         teacher = load_model(config.path, trust=config.trust_model)
-        check_model_fits_data(teacher, dataset, "teacher")
+        check_model_fits_data(teacher, seen, "teacher")
         return teacher
     with training.scope():
-        return get_builder(config.builder).build(dataset.input_shape, dataset.num_classes)
+        return get_builder(config.builder).build(seen.input_shape, seen.num_classes)
 
 
 def train_teacher(
@@ -79,7 +81,8 @@ def train_teacher(
     reporter: Reporter,
     training: TrainingControl = DEFAULT_TRAINING,
 ) -> tuple[ModelRecord, TrainingHistory]:
-    """Train a built teacher (Keras 3) for its whole budget and save it as ``teacher.keras``."""
+    """Train a built teacher (Keras 3) on its view of the data for its whole budget; save it as ``teacher.keras``."""
+    dataset = dataset.for_teacher()
     history = fit_on_labels(
         teacher,
         dataset,
@@ -95,7 +98,7 @@ def train_teacher(
 
 def teacher_record(config: TeacherConfig, teacher, dataset: Dataset) -> ModelRecord:
     """A loaded teacher's record; its path stays the user's (it is not copied into the output)."""
-    record = keras_record("teacher", teacher, dataset, Path(config.path), source="loaded")
+    record = keras_record("teacher", teacher, dataset.for_teacher(), Path(config.path), source="loaded")
     return replace(record, path=config.path, macs=teacher_macs(teacher))
 
 
@@ -110,6 +113,7 @@ def obtain_teacher(config: TeacherConfig, dataset: Dataset, seed: int, out: Path
 def ensemble_teachers(config: TeacherConfig, dataset: Dataset) -> tuple[list, list[ModelRecord]]:
     """The extra teachers whose soft targets are averaged with the main teacher's."""
     models, records = [], []
+    dataset = dataset.for_teacher()
     for index, path in enumerate(config.ensemble, start=2):
         model = load_model(path, trust=config.trust_model)
         check_model_fits_data(model, dataset, f"teacher {index} ({path})")
@@ -120,10 +124,15 @@ def ensemble_teachers(config: TeacherConfig, dataset: Dataset) -> tuple[list, li
     return models, records
 
 
-def recipes_for(config: PipelineConfig, num_classes: int | None) -> tuple[Recipe, tuple[Recipe, ...]]:
+def recipes_for(
+    config: PipelineConfig, num_classes: int | None, teacher_has_own_view: bool = False
+) -> tuple[Recipe, tuple[Recipe, ...]]:
     """The fixed recipe the config names, or (with ``method: auto``) the candidates auto chooses among.
 
     Returns (recipe, candidates): the recipe is the first candidate that distils under auto.
+    When the teacher sees its own view of the data, the default candidates that augment are
+    left out (augmentations need one view for both); candidates the user names are kept and
+    checked, so a conflict there is an error.
     """
     distill_config = config.distill
     augmentations = parse_augmentations(distill_config.augment)
@@ -135,6 +144,8 @@ def recipes_for(config: PipelineConfig, num_classes: int | None) -> tuple[Recipe
                 "or kd:augment=mixup), or choose a method"
             )
         candidates = parse_candidates(distill_config.candidates or DEFAULT_CANDIDATES, num_classes)
+        if teacher_has_own_view and not distill_config.candidates:
+            candidates = tuple(r for r in candidates if not r.augmentations)
         return next(r for r in candidates if not r.is_control), candidates
     if distill_config.candidates:
         raise ConfigError(
@@ -191,7 +202,7 @@ def plan_distillation(
         trust=config.teacher.trust_model,
         max_params=config.student.max_params,
     )
-    recipe, candidates = recipes_for(config, dataset.num_classes)
+    recipe, candidates = recipes_for(config, dataset.num_classes, dataset.teacher is not None)
     extra_teachers, extra_records = ensemble_teachers(config.teacher, dataset)
     settings = DistillationSettings(
         epochs=config.student.epochs,
@@ -203,10 +214,14 @@ def plan_distillation(
         augmentations=parse_augmentations(config.distill.augment),
         teacher_weights=tuple(config.teacher.weights) if config.teacher.weights is not None else None,
         training=training,
+        teacher_outputs=config.distill.teacher_outputs,
+        cache_budget=parse_size(config.distill.cache_budget) if config.distill.cache_budget is not None else None,
     )
     for checked in candidates or (recipe,):
         if not checked.is_control:
-            check_setup([teacher, *extra_teachers], student, dataset, checked.objective, settings)
+            check_setup(
+                [teacher, *extra_teachers], student, dataset, checked.objective, settings, checked.augmentations
+            )
     return DistillationPlan(student, description, recipe, candidates, settings, extra_teachers, extra_records)
 
 
@@ -323,6 +338,7 @@ def distillation_summary(
         gain_over_control_points=gain,
         selection=selection,
         teacher_outputs=outcome.teacher_mode,
+        teacher_outputs_reason=outcome.teacher_reason,
         augment=tuple(a.name for a in outcome.recipe.augmentations),
         strategy={"name": config.distill.strategy, "replicas": outcome.kd_history.replicas},
         features=tuple(feature.describe() for feature in outcome.features),

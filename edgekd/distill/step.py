@@ -20,6 +20,8 @@ from edgekd.models.frameworks import framework_of, keras_module, tensorflow
 
 LABELS = "labels"
 TEACHER_LOGITS = "teacher_logits"
+# The batch as the teacher sees it, when that differs from the student's view (online teacher only).
+TEACHER_INPUTS = "teacher_inputs"
 
 
 def feature_target(key: str) -> str:
@@ -130,8 +132,9 @@ def build_wrapper(
 def teacher_targets(x, targets, online: OnlineTeachers | None, features, augmentations, seed=None):
     """(inputs, labels, teacher logits, teacher features) for one batch: cached in ``targets``, or online.
 
-    Online, the batch is augmented first and every teacher sees the same view as the student;
-    feature methods learn from the first teacher.
+    Online, the batch is augmented first and every teacher sees the same view as the student,
+    or its own view of the same samples (``TEACHER_INPUTS``, never augmented); feature methods
+    learn from the first teacher.
     """
     tf = tensorflow()
     labels = tf.cast(tf.reshape(targets[LABELS], [-1]), tf.int32)
@@ -139,9 +142,10 @@ def teacher_targets(x, targets, online: OnlineTeachers | None, features, augment
         teacher_logits = tf.cast(targets[TEACHER_LOGITS], tf.float32)
         return x, labels, teacher_logits, {f.request.key: targets[feature_target(f.request.key)] for f in features}
     x, labels = augment(x, labels, augmentations, seed)
+    teacher_x = targets[TEACHER_INPUTS] if TEACHER_INPUTS in targets else x
     logits, teacher_features = [], {}
     for index, tap in enumerate(online.taps):
-        outputs = tap(x, training=False)
+        outputs = tap(teacher_x, training=False)
         outputs = outputs if isinstance(outputs, list | tuple) else [outputs]
         first = tf.cast(outputs[0], tf.float32)
         if online.outputs_probabilities[index]:

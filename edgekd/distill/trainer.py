@@ -18,6 +18,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from edgekd import interrupts
+from edgekd.data.samples import Inputs, element_loader, is_stream, reading
 from edgekd.distill.checkpoints import CheckpointFolder, RoleCheckpoint, TrainingState
 from edgekd.errors import EdgekdError
 from edgekd.models.batchnorm import recalibrate
@@ -146,11 +147,11 @@ def fit_on_labels(
 
 def fit(
     model,
-    x: np.ndarray,
+    x: Inputs,
     targets,
     objective,
     budget: TrainingBudget,
-    validation: tuple[np.ndarray, np.ndarray],
+    validation: tuple[Inputs, np.ndarray],
     seed: int,
     reporter: Reporter = SILENT,
     description: str = "training",
@@ -161,7 +162,8 @@ def fit(
     """Train ``model`` in place for ``budget.steps`` steps and (by default) restore its best validation weights.
 
     ``objective`` is a Keras loss, or None for a model that computes its own (the
-    distillation wrapper). ``targets`` may be a dict of arrays. ``keep_best=False`` keeps the
+    distillation wrapper). ``targets`` may be a dict of arrays, memory-mapped arrays (gathered
+    a batch at a time) or streams (the teacher's view of the inputs). ``keep_best=False`` keeps the
     final weights: needed when a wrapper's state follows a schedule (pruning masks), where
     an early checkpoint would undo it. With ``control.strategy`` the model must have been
     built in that strategy's scope.
@@ -189,8 +191,9 @@ def fit(
     watch.history.replicas = int(getattr(control.strategy, "num_replicas_in_sync", 1))
     start = resume.completed if resume is not None else 0
     if start < checkpoints and not watch.history.stopped_early:
-        batches = _batches(x, targets, budget.batch_size, seed, skip=start * steps_per_checkpoint)
-        with reporter.bar(watch.history.steps, description, unit="step") as bar, control.scope():
+        batches = training_batches(x, targets, budget.batch_size, seed, skip=start * steps_per_checkpoint)
+        streams = [value for value in _named_parts(x, targets).values() if is_stream(value)]
+        with reporter.bar(watch.history.steps, description, unit="step") as bar, control.scope(), reading(*streams):
             watch.bar = bar
             bar.update(start * steps_per_checkpoint)
             # The tf.data pipeline already shuffles; shuffle=False keeps Keras from warning about it.
@@ -221,9 +224,16 @@ def _compile(model, objective, budget: TrainingBudget, total_steps: int, steps_p
     return optimizer
 
 
-def _batches(x: np.ndarray, targets, batch_size: int, seed: int, skip: int):
-    """A shuffled, repeated stream of batches; a resumed run skips the ones already trained on (the same stream)."""
+def training_batches(x: Inputs, targets, batch_size: int, seed: int, skip: int):
+    """The shuffled, repeated stream of batches ``fit`` trains on; a resumed run skips the ones already trained on.
+
+    Arrays are sliced in memory; streams and memory-mapped targets are read by position
+    (the same batches, see ``_streamed_batches``).
+    """
     tf = tensorflow()
+    parts = _named_parts(x, targets)
+    if any(is_stream(value) or isinstance(value, np.memmap) for value in parts.values()):
+        return _streamed_batches(parts, isinstance(targets, dict), batch_size, seed, skip)
     return (
         tf.data.Dataset.from_tensor_slices((x, targets))
         .shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
@@ -232,6 +242,53 @@ def _batches(x: np.ndarray, targets, batch_size: int, seed: int, skip: int):
         .skip(skip)
         .prefetch(tf.data.AUTOTUNE)
     )
+
+
+_INPUTS, _LABELS = "__inputs__", "__targets__"
+
+
+def _named_parts(x: Inputs, targets) -> dict:
+    return {_INPUTS: x, **(targets if isinstance(targets, dict) else {_LABELS: targets})}
+
+
+def _streamed_batches(parts: dict, targets_are_dict: bool, batch_size: int, seed: int, skip: int):
+    """The same batches as for arrays, built from positions: shuffled identically (same count, same seed).
+
+    Streams decode each sample in parallel (streams over the same files decode it once);
+    memory-mapped arrays are gathered a batch at a time, so neither is ever held whole.
+    Skipping happens on positions, before anything is decoded.
+    """
+    tf = tensorflow()
+    held = {k: v for k, v in parts.items() if not is_stream(v) and not isinstance(v, np.memmap)}
+    streamed = [k for k, v in parts.items() if is_stream(v)]
+    mapped = {k: v for k, v in parts.items() if isinstance(v, np.memmap)}
+    load = element_loader([parts[k] for k in streamed])
+    count = len(parts[_INPUTS])
+
+    def decode(position, values):
+        return position, {**values, **dict(zip(streamed, load(position), strict=True))}
+
+    def gather(positions, values):
+        for name, array in mapped.items():
+            value = tf.numpy_function(lambda p, a=array: np.asarray(a[p], np.float32), [positions], tf.float32)
+            value.set_shape((None, *array.shape[1:]))
+            values = {**values, name: value}
+        return values
+
+    def assemble(values):
+        values = dict(values)
+        inputs = values.pop(_INPUTS)
+        return inputs, values if targets_are_dict else values[_LABELS]
+
+    dataset = (
+        tf.data.Dataset.from_tensor_slices((np.arange(count, dtype=np.int64), held))
+        .shuffle(count, seed=seed, reshuffle_each_iteration=True)
+        .repeat()
+        .skip(skip * batch_size)
+        .map(decode, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+        .batch(batch_size)
+    )
+    return dataset.map(gather).map(assemble).prefetch(tf.data.AUTOTUNE)
 
 
 class _Watch:

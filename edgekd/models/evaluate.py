@@ -4,12 +4,24 @@ from __future__ import annotations
 
 import numpy as np
 
+from edgekd.data.samples import READ_BATCH, Inputs, batches, is_stream, reading
 from edgekd.errors import ModelError
 
 
-def predict_logits(model, x: np.ndarray, batch_size: int = 1024) -> np.ndarray:
-    """Class scores as logits; a model that ends in softmax has its probabilities turned back into log-probabilities."""
-    return as_logits(model.predict(x, batch_size=batch_size, verbose=0), model.name)
+def predict_logits(model, x: Inputs, batch_size: int = 1024) -> np.ndarray:
+    """Class scores as logits; a model that ends in softmax has its probabilities turned back into log-probabilities.
+
+    ``x`` may be a stream of samples read from disk: they are decoded batch by batch, in order.
+    """
+    return as_logits(predict(model, x, batch_size), model.name)
+
+
+def predict(model, x: Inputs, batch_size: int = 1024):
+    """``model.predict`` on arrays or on a stream (decoded batch by batch, in order)."""
+    if not is_stream(x):
+        return model.predict(x, batch_size=batch_size, verbose=0)
+    with reading(x):
+        return model.predict(batches(x, min(batch_size, READ_BATCH)), verbose=0)
 
 
 def looks_like_probabilities(outputs: np.ndarray) -> bool:
@@ -29,7 +41,7 @@ def as_logits(outputs, name: str) -> np.ndarray:
     return outputs
 
 
-def accuracy(model, x: np.ndarray, y: np.ndarray) -> float:
+def accuracy(model, x: Inputs, y: np.ndarray) -> float:
     """Top-1 accuracy of a Keras model."""
     return float(np.mean(np.argmax(predict_logits(model, x), axis=1) == y))
 

@@ -76,7 +76,7 @@ def quantization_aware_training(
     quantized = quantize_annotated(model)
     settings = DistillationSettings(epochs, batch_size, learning_rate, seed, train_control=False)
     if teacher is not None:
-        check_model_fits_data(teacher, dataset, "teacher")
+        check_model_fits_data(teacher, dataset.for_teacher(), "teacher")
         recipe = Recipe(loss.name, as_objective(loss))
         description = f"quantization-aware training with {loss.name} from the teacher"
     else:

@@ -169,6 +169,7 @@ class _Distillation(_Open):
     gain_over_control_points: float | None = None
     terms: list[_Term] | None = None
     teacher_outputs: str | None = None
+    teacher_outputs_reason: str | None = None
     augment: list[str] | None = None
     ensemble: _Ensemble | None = None
     features: list[_Feature] = []

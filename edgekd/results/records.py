@@ -113,6 +113,8 @@ class DistillationSummary:
     gain_over_control_points: float | None = None
     selection: dict | None = None
     teacher_outputs: str | None = None
+    # Why the teachers ran online when caching was possible (their outputs past the cache budget).
+    teacher_outputs_reason: str | None = None
     augment: tuple[str, ...] = ()
     strategy: dict | None = None
     features: tuple[dict, ...] = ()
@@ -128,7 +130,7 @@ class DistillationSummary:
         }
         document |= _present(self, ("selection", "gain_over_control_points"))
         document["verdict"] = self.verdict
-        document |= _present(self, ("teacher_outputs", "strategy", "ensemble"))
+        document |= _present(self, ("teacher_outputs", "teacher_outputs_reason", "strategy", "ensemble"))
         document["augment"] = list(self.augment)
         if self.features:
             document["features"] = list(self.features)

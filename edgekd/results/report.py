@@ -146,6 +146,9 @@ def distillation_details(distillation: dict, training: dict) -> list[str]:
             if augment
             else ("cached once before training" if outputs == "cached" else "run online")
         )
+        reason = distillation.get("teacher_outputs_reason")
+        if reason and not augment:
+            how += f" ({reason})"
         lines.append(f"- Teacher outputs: {text(how)}.")
     ensemble = distillation.get("ensemble")
     if ensemble:

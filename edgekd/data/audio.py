@@ -1,0 +1,197 @@
+"""``audio:DIR[,features=mfcc|logmel,...]``: WAV clips, one folder per class, as keyword-spotting features.
+
+Laid out as ``edgekd.data.folders`` describes (optional ``DIR/train`` and ``DIR/test``).
+Loading reads every file's header (never its samples): a file that is not a 16-bit PCM WAV,
+one shorter than its header says, or a set with mixed sample rates fails then, naming the
+file. tf.data decodes the clips and computes the features with ``tf.signal`` when a stage
+reads them.
+
+The front end's defaults are MLPerf Tiny's keyword-spotting reference (mlcommons/tiny,
+``benchmark/training/keyword_spotting``: the defaults in ``kws_util.py``, the ``mfcc``
+branch of ``get_dataset.py``): clips padded or cut to 1000 ms, divided by their peak, a
+Hann-windowed STFT of 30 ms frames every 20 ms (magnitude, FFT of the next power of two),
+40 mel bins from 20 to 4,000 Hz, ``log(mel + 1e-6)`` and the first 10 MFCCs: (49, 10, 1)
+at 16 kHz, the DS-CNN's input. ``features=logmel`` keeps the log-mel bins instead. Every
+parameter is recorded in results.json and the model's metadata (``normalization``), so the
+device can compute the same features. One difference from the reference: the peak is the
+largest absolute value (the reference divides by the largest value, which a clip's negative
+half can exceed).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import wave
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+
+from edgekd.data.dataset import Dataset
+from edgekd.data.folders import checked_files
+from edgekd.data.samples import FileStream, Source
+from edgekd.data.spec import register
+from edgekd.errors import DataError
+from edgekd.inputs import open_regular_file
+from edgekd.models.frameworks import tensorflow
+from edgekd.progress import Reporter
+
+SUFFIXES = {".wav"}
+FEATURES = ("mfcc", "logmel")
+REFERENCE = "MLPerf Tiny keyword spotting (mlcommons/tiny benchmark/training/keyword_spotting)"
+# A stabilised log, as the reference: log(mel + 1e-6).
+LOG_OFFSET = 1e-6
+# The smallest header a PCM WAV has (RIFF 12 + fmt 24 + data 8 bytes): samples live past it.
+CANONICAL_HEADER = 44
+
+
+@dataclass(frozen=True)
+class FrontEnd:
+    """How a clip becomes features; the sample rate is the files' own."""
+
+    features: str = "mfcc"
+    clip_ms: float = 1000.0
+    window_ms: float = 30.0
+    stride_ms: float = 20.0
+    mel_bins: int = 40
+    mfccs: int = 10
+    lower_hz: float = 20.0
+    upper_hz: float = 4000.0
+    sample_rate: int = 16000
+
+    def __post_init__(self) -> None:
+        if self.features not in FEATURES:
+            raise DataError(f"`features` {self.features!r} is not one of {', '.join(FEATURES)}")
+        for name in ("clip_ms", "window_ms", "stride_ms", "mel_bins", "mfccs", "upper_hz"):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and value > 0):
+                raise DataError(f"`{name}` {value} must be a positive number")
+        if not 0 <= self.lower_hz < self.upper_hz:
+            raise DataError(f"`lower_hz` {self.lower_hz} must be from 0 to below `upper_hz` {self.upper_hz}")
+        if self.features == "mfcc" and self.mfccs > self.mel_bins:
+            raise DataError(f"`mfccs` {self.mfccs} cannot exceed `mel_bins` {self.mel_bins}")
+        if self.window_ms > self.clip_ms:
+            raise DataError(f"`window_ms` {self.window_ms} is longer than `clip_ms` {self.clip_ms}")
+
+    def _samples(self, ms: float) -> int:
+        return int(self.sample_rate * ms / 1000)
+
+    @property
+    def frames(self) -> int:
+        return 1 + (self._samples(self.clip_ms) - self._samples(self.window_ms)) // self._samples(self.stride_ms)
+
+    @property
+    def sample_shape(self) -> tuple[int, int, int]:
+        return (self.frames, self.mfccs if self.features == "mfcc" else self.mel_bins, 1)
+
+    def apply(self, waveform):
+        """``waveform``: mono float32 samples in [-1, 1] at ``sample_rate``."""
+        tf = tensorflow()
+        desired = self._samples(self.clip_ms)
+        clip = tf.pad(waveform[:desired], [[0, tf.maximum(0, desired - tf.shape(waveform)[0])]])
+        clip = clip / tf.maximum(tf.reduce_max(tf.abs(clip)), 1e-9)
+        stft = tf.signal.stft(
+            clip,
+            frame_length=self._samples(self.window_ms),
+            frame_step=self._samples(self.stride_ms),
+            window_fn=tf.signal.hann_window,
+        )
+        spectrogram = tf.abs(stft)
+        weights = tf.signal.linear_to_mel_weight_matrix(
+            self.mel_bins, int(spectrogram.shape[-1]), self.sample_rate, self.lower_hz, self.upper_hz
+        )
+        log_mel = tf.math.log(tf.tensordot(spectrogram, weights, 1) + LOG_OFFSET)
+        if self.features == "mfcc":
+            log_mel = tf.signal.mfccs_from_log_mel_spectrograms(log_mel)[..., : self.mfccs]
+        return tf.ensure_shape(tf.reshape(log_mel, self.sample_shape), self.sample_shape)
+
+    def describe(self) -> dict:
+        front_end = asdict(self) | {"window": "hann", "log_offset": LOG_OFFSET, "peak_normalized": True}
+        return {
+            "audio_features": self.features,
+            "normalization": {
+                "note": f"{self.features} features of each clip ({self.sample_shape[0]} frames), computed with "
+                f"tf.signal as {REFERENCE}",
+                "front_end": front_end,
+            },
+        }
+
+
+def _decode(contents):
+    tf = tensorflow()
+    audio, _ = tf.audio.decode_wav(contents)
+    return tf.reduce_mean(audio, axis=-1)
+
+
+WAV_SOURCE = Source("WAV file", _decode)
+
+_NUMBERS = {"clip_ms", "window_ms", "stride_ms", "lower_hz", "upper_hz"}
+_COUNTS = {"mel_bins", "mfccs"}
+OPTIONS = ("features", *sorted(_NUMBERS | _COUNTS))
+
+
+def check_options(options: dict[str, str]) -> FrontEnd:
+    """The front end the options describe (16 kHz until the files say otherwise)."""
+    values: dict = {}
+    for key, text in options.items():
+        if key == "features":
+            values[key] = text
+            continue
+        try:
+            values[key] = int(text) if key in _COUNTS else float(text)
+        except ValueError:
+            kind = "a whole number" if key in _COUNTS else "a number"
+            raise DataError(f"audio option {key}={text!r} is not {kind}") from None
+    return FrontEnd(**values)
+
+
+@register(
+    "audio",
+    "audio:DIR[,features=mfcc|logmel,clip_ms=,window_ms=,stride_ms=,mel_bins=,mfccs=,lower_hz=,upper_hz=] "
+    "(WAV clips, one sub-folder per class)",
+    options=OPTIONS,
+    check_options=check_options,
+)
+def load_audio(argument: str, options: dict[str, str], reporter: Reporter) -> Dataset:
+    root = Path(argument)
+    front_end = check_options(options)
+    files, (rate, _) = checked_files(root, SUFFIXES, "WAV files", reporter, _check_clip)
+    front_end = replace(front_end, sample_rate=rate)
+    if front_end.frames < 1:
+        raise DataError(f"{root}: clips of {front_end.clip_ms:g} ms hold no {front_end.window_ms:g} ms window")
+    x_train, y_train = files.paths_and_labels("train")
+    x_test, y_test = files.paths_and_labels("test")
+    return Dataset(
+        name=root.name,
+        x_train=FileStream(x_train, WAV_SOURCE, front_end),
+        y_train=y_train,
+        x_test=FileStream(x_test, WAV_SOURCE, front_end),
+        y_test=y_test,
+        num_classes=len(files.class_names),
+        class_names=files.class_names,
+        description={"source": str(root), "sample_rate": rate, **front_end.describe()},
+    )
+
+
+def _check_clip(path: Path, first: tuple[int, Path] | None) -> tuple[int, Path]:
+    """A clip's header: 16-bit PCM, as long as the file holds, at the first clip's rate; returns (rate, path)."""
+    with open_regular_file(path, "WAV file", DataError) as handle:
+        size = os.fstat(handle.fileno()).st_size
+        try:
+            with wave.open(handle) as clip:
+                rate, width = clip.getframerate(), clip.getsampwidth()
+                frames, channels = clip.getnframes(), clip.getnchannels()
+        except (wave.Error, EOFError, OSError) as exc:
+            raise DataError(f"cannot read WAV file {path}: {exc}; remove or replace it") from None
+    if width != 2:
+        raise DataError(f"WAV file {path} holds {8 * width}-bit samples; edgekd reads 16-bit PCM: convert it")
+    if frames * width * channels > size - CANONICAL_HEADER:
+        raise DataError(
+            f"WAV file {path} is truncated: its header declares {frames:,} samples but the file holds "
+            f"{size:,} bytes; remove or replace it"
+        )
+    if first is not None and first[0] != rate:
+        raise DataError(
+            f"{first[1]} is {first[0]:,} Hz but {path} is {rate:,} Hz; every clip must share one sample rate: "
+            "resample them first"
+        )
+    return rate, path

@@ -1,0 +1,99 @@
+"""Labelled folders of files: one sub-folder per class, or ``DIR/train`` and ``DIR/test`` each laid out so.
+
+Shared by ``images:DIR`` and ``audio:DIR``. Without explicit train/test folders, 20% of each
+class is held out for testing with a fixed seed. Files are listed in a fixed order (class by
+class, names sorted), which every split, stream and cache relies on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from edgekd.errors import DataError
+from edgekd.progress import Reporter
+
+TEST_FRACTION = 0.2
+
+
+@dataclass(frozen=True)
+class LabelledFiles:
+    """The class names (sorted) and each split's files, per class."""
+
+    class_names: tuple[str, ...]
+    train: dict[str, list[Path]]
+    test: dict[str, list[Path]]
+
+    @property
+    def count(self) -> int:
+        return sum(len(files) for split in (self.train, self.test) for files in split.values())
+
+    def in_order(self, split: str) -> list[tuple[Path, int]]:
+        """(file, class index) of one split, class by class."""
+        files = self.train if split == "train" else self.test
+        return [(path, index) for index, name in enumerate(self.class_names) for path in files[name]]
+
+    def paths_and_labels(self, split: str) -> tuple[np.ndarray, np.ndarray]:
+        pairs = self.in_order(split)
+        return np.asarray([str(p) for p, _ in pairs]), np.asarray([label for _, label in pairs], dtype=np.int64)
+
+
+def checked_files(
+    root: Path, suffixes: set[str], what: str, reporter: Reporter, check: Callable[[Path, object], object]
+) -> tuple[LabelledFiles, object]:
+    """The labelled files, each passed to ``check(path, first)`` (``first``: the first file's result, None for the
+    first file itself), which raises DataError for a bad file; returns the files and the first file's result."""
+    files = labelled_files(root, suffixes, what)
+    first = None
+    with reporter.bar(files.count, f"checking {Path(root).name}", unit="files") as bar:
+        for split in ("train", "test"):
+            for path, _ in files.in_order(split):
+                result = check(path, first)
+                first = result if first is None else first
+                bar.update(1)
+    return files, first
+
+
+def labelled_files(root: Path, suffixes: set[str], what: str) -> LabelledFiles:
+    """The files with ``suffixes`` under ``root``, by class and split; ``what`` names them ("images")."""
+    root = Path(root)
+    if not root.is_dir():
+        raise DataError(f"{what} folder {root} does not exist; give a folder with one sub-folder per class")
+    if (root / "train").is_dir() and (root / "test").is_dir():
+        train, test = _class_files(root / "train", suffixes, what), _class_files(root / "test", suffixes, what)
+        if sorted(test) != sorted(train):
+            raise DataError(f"{root}: train classes {sorted(train)} differ from test classes {sorted(test)}")
+    else:
+        train, test = _split(_class_files(root, suffixes, what), what)
+    if len(train) < 2:
+        raise DataError(
+            f"{root}: found {len(train)} class folder(s) ({', '.join(sorted(train))}); a classifier needs at least 2"
+        )
+    return LabelledFiles(tuple(sorted(train)), train, test)
+
+
+def _class_files(folder: Path, suffixes: set[str], what: str) -> dict[str, list[Path]]:
+    classes = {}
+    for sub in sorted(p for p in folder.iterdir() if p.is_dir()):
+        files = sorted(p for p in sub.iterdir() if p.suffix.lower() in suffixes)
+        if files:
+            classes[sub.name] = files
+    if not classes:
+        raise DataError(f"{folder} has no class sub-folders with {what} ({', '.join(sorted(suffixes))})")
+    return classes
+
+
+def _split(files: dict[str, list[Path]], what: str) -> tuple[dict[str, list[Path]], dict[str, list[Path]]]:
+    rng = np.random.default_rng(0)
+    train, test = {}, {}
+    for name, paths in files.items():
+        if len(paths) < 2:
+            raise DataError(f"class {name!r} has {len(paths)} file; need at least 2 {what} to hold one out for testing")
+        order = rng.permutation(len(paths))
+        n_test = max(1, int(round(len(paths) * TEST_FRACTION)))
+        test[name] = [paths[i] for i in order[:n_test]]
+        train[name] = [paths[i] for i in order[n_test:]]
+    return train, test
