@@ -230,13 +230,24 @@ def benchmark(
     min_seconds: float = 1.0,
     warmup: int = 20,
     threads: int | None = None,
+    accuracy: str | None = None,
+    samples: int | None = None,
     reporter: Reporter = SILENT,
 ):
-    """``edgekd bench``: benchmark a .tflite on each device (concurrently); returns one ``BenchmarkResult`` per device."""
+    """``edgekd bench``: benchmark a .tflite on each device (concurrently); returns one ``BenchmarkResult`` per device.
+
+    ``accuracy``: a dataset spec whose test split (its first ``samples``; default 500) travels
+    with the model; each result's ``accuracy`` compares the device's outputs with the host's LiteRT.
+    """
+    from edgekd.bench.accuracy import DEFAULT_SAMPLES, AccuracyData
     from edgekd.bench.runners import BenchSettings
-    from edgekd.bench.stage import bench_stage, check_devices
+    from edgekd.bench.stage import bench_stage, check_devices, check_models
 
     model = Path(model)
-    check_devices(list(devices))
+    check_devices(list(devices), outputs_only=accuracy is not None)
     settings = BenchSettings(runs=runs, min_seconds=min_seconds, warmup=warmup, threads=threads)
-    return bench_stage([(model.stem, model)], list(devices), settings, reporter)
+    data = None
+    if accuracy is not None:
+        data = AccuracyData.load(accuracy, samples if samples is not None else DEFAULT_SAMPLES)
+    check_models([model], list(devices), data)
+    return bench_stage([(model.stem, model)], list(devices), settings, reporter, data)

@@ -55,6 +55,11 @@ class AdbRunner:
         self.executable = executable
 
     def run(self, model_path: Path, profile: DeviceProfile, settings: BenchSettings) -> dict:
+        if settings.inputs is not None:
+            raise BenchmarkError(
+                f"{profile.name}: on-device accuracy needs edgekd's agent, and the adb runner runs LiteRT's "
+                "benchmark_model, which returns no outputs here; check accuracy on an SSH or local device"
+            )
         binary = settings.benchmark_binary or profile.runtime.benchmark_binary
         if not binary:
             raise BenchmarkError(

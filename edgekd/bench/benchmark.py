@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
+import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+import numpy as np
+
+from edgekd.bench.accuracy import AccuracyData, DeviceAccuracy, compare_outputs, decode_outputs, host_outputs
 from edgekd.bench.delegates import delegate_warnings
 from edgekd.bench.energy import energy_per_inference
 from edgekd.bench.meter import mean_power
@@ -38,6 +43,8 @@ class BenchmarkResult:
     environment: dict = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     error: str | None = None
+    # On-device accuracy against the host's LiteRT, when accuracy inputs travelled with the model.
+    accuracy: DeviceAccuracy | None = None
     started: float | None = None  # unix time, for ordering and overlap across devices
     finished: float | None = None
 
@@ -69,6 +76,8 @@ class BenchmarkResult:
             environment=self.environment,
             warnings=self.warnings,
         )
+        if self.accuracy is not None:
+            document["accuracy"] = self.accuracy.as_dict()
         if self.error:
             document["error"] = self.error
         document["started"], document["finished"] = self.started, self.finished
@@ -144,31 +153,54 @@ def _round(value: float | None) -> float | None:
 
 
 def benchmark(
-    model_path: Path, entry: ProfileEntry, settings: BenchSettings, label: str | None = None
+    model_path: Path,
+    entry: ProfileEntry,
+    settings: BenchSettings,
+    label: str | None = None,
+    accuracy: AccuracyData | None = None,
 ) -> BenchmarkResult:
-    """Benchmark ``model_path`` on the device of ``entry``; failures raise ``BenchmarkError``."""
+    """Benchmark ``model_path`` on the device of ``entry``; failures raise ``BenchmarkError``.
+
+    With ``accuracy``, its test samples travel with the model and the device's outputs are
+    compared with the host's LiteRT (:mod:`edgekd.bench.accuracy`); a microcontroller then
+    runs them through TensorFlow Lite Micro on the host, and measures no latency.
+    """
     profile = entry.profile
     model_path = Path(model_path)
     data = read_regular_file(model_path, "model", BenchmarkError)
     report = check_device_can_run(entry, data, str(model_path))
-    runner = get_runner(profile)
-    started = time.time()
-    raw = runner.run(model_path, profile, settings)
-    finished = time.time()
-    if "latencies_ms" in raw:
-        stats = latency_stats(raw["latencies_ms"], raw.get("latency_summary"))
-    else:
-        stats = stats_from_summary(raw["summary_ms"])
-    warnings = _warnings(raw, stats, report, profile, settings)
-    before, after = raw.get("rss_before_load_mb"), raw.get("rss_after_mb")
-    return BenchmarkResult(
+    runner = get_runner(profile, outputs_only=accuracy is not None)
+    with _accuracy_inputs(accuracy, report, str(model_path)) as (inputs, raw_inputs):
+        started = time.time()
+        raw = runner.run(model_path, profile, replace(settings, inputs=inputs))
+        finished = time.time()
+    checked = _device_accuracy(raw, data, raw_inputs, accuracy, report, profile) if accuracy is not None else None
+    environment = {**raw.get("environment", {}), "measured_seconds": raw.get("measured_seconds")}
+    environment["thermal"] = raw.get("thermal")
+    if raw.get("tensor_arena"):
+        environment["tensor_arena"] = raw["tensor_arena"]
+    result = BenchmarkResult(
         model=label or model_path.stem,
         device=profile.name,
-        runner=profile.transport.type.value,
+        runner=profile.transport.type.value if not profile.is_microcontroller else "tflite-micro (host)",
         ok=True,
         path=str(model_path),
         size_bytes=len(data),
         requested_runs=settings.runs,
+        environment=environment,
+        accuracy=checked,
+        started=started,
+        finished=finished,
+    )
+    if "latencies_ms" not in raw and "summary_ms" not in raw:
+        return result
+    if "latencies_ms" in raw:
+        stats = latency_stats(raw["latencies_ms"], raw.get("latency_summary"))
+    else:
+        stats = stats_from_summary(raw["summary_ms"])
+    before, after = raw.get("rss_before_load_mb"), raw.get("rss_after_mb")
+    return replace(
+        result,
         latency=stats,
         init_ms=raw.get("init_ms"),
         first_inference_ms=raw.get("first_inference_ms"),
@@ -177,12 +209,35 @@ def benchmark(
         energy=energy_per_inference(
             profile, stats.mean, *_measured_power(raw.get("power"), profile, started, finished)
         ),
-        environment={
-            **raw.get("environment", {}),
-            "measured_seconds": raw.get("measured_seconds"),
-            "thermal": raw.get("thermal"),
-        },
-        warnings=warnings,
-        started=started,
-        finished=finished,
+        warnings=_warnings(raw, stats, report, profile, settings),
+    )
+
+
+@contextlib.contextmanager
+def _accuracy_inputs(accuracy: AccuracyData | None, report: ModelReport, source: str):
+    """(the .npy file of raw inputs the runner sends with the model, the raw inputs), or (None, None)."""
+    if accuracy is None:
+        yield None, None
+        return
+    raw_inputs = accuracy.raw_inputs(report, source)
+    with tempfile.TemporaryDirectory(prefix="edgekd-accuracy-") as folder:
+        path = Path(folder) / "inputs.npy"
+        np.save(path, raw_inputs)
+        yield path, raw_inputs
+
+
+def _device_accuracy(
+    raw: dict, data: bytes, raw_inputs, accuracy: AccuracyData, report: ModelReport, profile: DeviceProfile
+) -> DeviceAccuracy:
+    if "outputs" not in raw:
+        raise BenchmarkError(f"{profile.name}: the runner returned no outputs for the accuracy inputs")
+    environment = raw.get("environment") or {}
+    runtime = f"{environment.get('runtime', 'unknown')} {environment.get('runtime_version', '')}".strip()
+    runtime += f", {environment.get('machine', 'machine unknown')}"
+    return compare_outputs(
+        decode_outputs(raw["outputs"], profile.name),
+        host_outputs(data, raw_inputs),
+        accuracy.y,
+        report.outputs[0],
+        runtime,
     )

@@ -76,6 +76,8 @@ class BenchSettings:
     power_root: str = "/"
     # LiteRT's benchmark_model for adb devices (a local file to push, or a path on the device).
     benchmark_binary: str | None = None
+    # An .npy of raw input samples (local): the agent returns the model's outputs for each (on-device accuracy).
+    inputs: Path | None = None
 
     def __post_init__(self) -> None:
         for setting in BENCH_RULES:
@@ -129,6 +131,8 @@ class LocalRunner:
     def run(self, model_path: Path, profile: DeviceProfile, settings: BenchSettings) -> dict:
         # Absolute: a file named "-x.tflite" is never read as one of the agent's options.
         arguments = [str(Path(model_path).absolute()), *agent_arguments(profile, settings)]
+        if settings.inputs is not None:
+            arguments += ["--inputs", str(Path(settings.inputs).absolute())]
         channel = LocalChannel.from_profile(profile)
         return run_agent(channel, sys.executable, str(AGENT), arguments, settings.timeout_seconds)
 

@@ -24,19 +24,31 @@ class SshRunner:
     """Benchmarks through OpenSSH; returns the agent's raw JSON like every runner."""
 
     def run(self, model_path: Path, profile: DeviceProfile, settings: BenchSettings) -> dict:
-        return self._agent(profile, settings.timeout_seconds, Path(model_path), agent_arguments(profile, settings))
+        return self._agent(
+            profile, settings.timeout_seconds, Path(model_path), agent_arguments(profile, settings), settings.inputs
+        )
 
     def probe(self, profile: DeviceProfile) -> dict:
         """Reach the device and report its Python, TFLite runtime and machine (`edgekd devices check`)."""
         return self._agent(profile, 60, None, ["--probe"])
 
-    def _agent(self, profile: DeviceProfile, timeout: float, model_path: Path | None, arguments: list[str]) -> dict:
+    def _agent(
+        self,
+        profile: DeviceProfile,
+        timeout: float,
+        model_path: Path | None,
+        arguments: list[str],
+        inputs: Path | None = None,
+    ) -> dict:
         channel = SshChannel.from_profile(profile)
         with removed_afterwards(channel, _scratch_folder(channel)) as folder:
             model_argument = []
             if model_path is not None:
                 channel.send(model_path, f"{folder}/model.tflite", model_path.name)
                 model_argument = [f"{folder}/model.tflite"]
+            if inputs is not None:
+                channel.send(Path(inputs), f"{folder}/inputs.npy", "the accuracy inputs")
+                arguments = [*arguments, "--inputs", f"{folder}/inputs.npy"]
             channel.send(AGENT, f"{folder}/agent.py", "the benchmark agent")
             python = profile.runtime.python or "python3"
             return run_agent(channel, python, f"{folder}/agent.py", [*model_argument, *arguments], timeout)

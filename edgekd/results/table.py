@@ -99,6 +99,48 @@ def bench_rows(benchmarks: list[dict]) -> list[list[str]]:
     return rows
 
 
+ACCURACY_HEADERS = (
+    "model",
+    "device",
+    "samples",
+    "top-1 on device",
+    "top-1 host LiteRT",
+    "agreement",
+    "largest difference",
+    "runtime on device",
+)
+
+
+def difference(accuracy: dict) -> str:
+    """The largest output difference, in quantization steps for an integer output."""
+    if accuracy.get("largest_difference_steps") is not None:
+        steps = accuracy["largest_difference_steps"]
+        return f"{steps} step{'s' if steps != 1 else ''} ({accuracy['largest_difference']:.3g})"
+    return f"{accuracy['largest_difference']:.3g}"
+
+
+def accuracy_rows(benchmarks: list[dict]) -> list[list[str]]:
+    """One row per benchmark that checked the device's outputs against the host's LiteRT."""
+    rows = []
+    for b in benchmarks:
+        checked = b.get("accuracy")
+        if not b["ok"] or not checked:
+            continue
+        rows.append(
+            [
+                b["model"],
+                b["device"],
+                checked["samples"],
+                percent(checked["accuracy"]),
+                percent(checked["host_accuracy"]),
+                percent(checked["agreement_with_host"]),
+                difference(checked),
+                checked["runtime"],
+            ]
+        )
+    return rows
+
+
 def energy_notes(benchmarks: list[dict]) -> list[str]:
     """One line per device whose energy is absent, saying why (a blank column would hide it)."""
     notes, seen = [], set()
