@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.conftest import TINY_DATA, assert_clean_failure, invoke, snapshot
+from tests.conftest import TINY_DATA, assert_clean_failure, invoke, snapshot, with_custom_op
 
 PROFILE = """\
 schema_version: 1
@@ -157,6 +157,8 @@ def bad_inputs(tmp_path, teacher_file, npz_factory, int8_model_file, hostile_mod
         "empty": _write(tmp_path / "empty.tflite", b""),
         "truncated": _write(tmp_path / "truncated.tflite", model[: len(model) // 2]),
         "int8": int8_model_file,
+        "custom_op": _write(tmp_path / "custom.tflite", with_custom_op(model, "MyFancyOp")),
+        "edgetpu_model": _write(tmp_path / "m_edgetpu.tflite", with_custom_op(model, "edgetpu-custom-op")),
         "missing_keys": npz_factory("missing.npz", y_test=None),
         "other_shape": npz_factory("shape.npz"),
         "mismatched": npz_factory("mismatch.npz", y_train=np.zeros(39, int)),
@@ -287,9 +289,14 @@ CATALOGUE = [
     ("bench: --runs 0", ["bench", "{int8}", "--runs", "0"], ["--runs 0", "at least 1"]),
     ("bench: --warmup -1", ["bench", "{int8}", "--warmup", "-1"], ["--warmup -1", "0 or more"]),
     ("bench: --threads 0", ["bench", "{int8}", "--threads", "0"], ["--threads 0", "at least 1"]),
+    ("bench: --accuracy data shaped for another model", ["bench", "{int8}", "--accuracy", "npz:{other_shape}"], ["--accuracy data", "shaped (12, 1)", "expects (40, 1)"]),
+    ("bench: --samples without --accuracy", ["bench", "{int8}", "--samples", "10"], ["--samples", "--accuracy DATA"]),
+    ("bench: --samples -1", ["bench", "{int8}", "--accuracy", TINY_DATA, "--samples", "-1"], ["--samples -1", "at least 1"]),
     # export and deploy
     ("export: unknown format", ["export", "{int8}", "--format", "rust", "--out", "{out}"], ["unknown export format 'rust'"]),
     ("export: a float model for an int8-only board", ["export", "{teacher_tflite}", "--out", "{out}", "--device", "nano33ble"], ["float32 model", "runs only int8"]),
+    ("export: a model TensorFlow Lite Micro cannot load, for a board", ["export", "{custom_op}", "--out", "{out}", "--device", "stm32h7"], ["custom op MyFancyOp", "TensorFlow Lite Micro"]),
+    ("export: an Edge TPU-compiled model for a board", ["export", "{edgetpu_model}", "--out", "{out}", "--device", "esp32-s3"], ["compiled for the Edge TPU", "before edgetpu_compiler"]),
     ("export: a named pipe as the model", ["export", "{pipe_tflite}", "--out", "{out}"], ["pipe.tflite", "named pipe"]),
     ("deploy: unknown device", ["deploy", "{int8}", "--device", "rpi9"], ["unknown device 'rpi9'"]),
     ("deploy: a named pipe as the model", ["deploy", "{pipe_tflite}", "--device", "host"], ["pipe.tflite", "named pipe"]),
