@@ -214,7 +214,8 @@ def bad_inputs(tmp_path, teacher_file, npz_factory, int8_model_file, hostile_mod
     return paths
 
 
-# (id, argv, fragments the one error line must contain, environment)
+# (id, argv, fragments the one error line must contain, environment: the name of a profiles folder for
+# EDGEKD_DEVICES, or a dict of variables whose values may name the files above)
 CATALOGUE = [
     # distill
     ("distill: missing teacher", ["distill", "--teacher", "{tmp}/nope.keras", "--data", TINY_DATA, "--out", "{out}"], ["does not exist"]),
@@ -310,6 +311,9 @@ CATALOGUE = [
     ("devices: check an unknown device", ["devices", "check", "nope"], ["unknown device 'nope'"]),
     ("devices: an ssh host that reads as an option", ["devices", "check", "hostile"], ["hostile.yaml", "transport.host", "starts with '-'"], "profiles"),
     ("devices: an ssh user that reads as an option", ["devices", "check", "hostile_user"], ["hostile_user.yaml", "transport.user"], "profiles"),
+    ("bench: an emulated device that is not built", ["bench", "{int8}", "--device", "rpi5-emulated"], ["emulated rpi5 is not built", "edgekd devices emulate rpi5"], {"HOME": "{tmp}"}),
+    ("devices: emulate on a host without apt or dpkg", ["devices", "emulate", "rpi5"], ["Debian host", "apt-get, dpkg, dpkg-deb not found"], {"HOME": "{tmp}", "PATH": "{tmp}/no-tools"}),
+    ("devices: emulate a board with no recipe", ["devices", "emulate", "jetson"], ["no emulated device 'jetson'", "known: rpi5"]),
     ("devices: a profile that is not UTF-8", ["devices", "show", "latin"], ["latin.yaml is not UTF-8"], "profiles"),
     ("devices: a profile naming an unknown power reader", ["devices", "show", "metered"], ["metered.yaml", "power.reader", "unknown power reader 'ina291'", "known: ", "ina2xx"], "profiles"),
     ("devices: a profile naming an unknown interpreter", ["devices", "show", "runtime"], ["runtime.yaml", "runtime.interpreter", "'tflite_runtime'"], "profiles"),
@@ -364,7 +368,10 @@ def test_bad_input(case, bad_inputs, earlier_results, pipeline_run, tmp_path, mo
     out, _ = pipeline_run
     values = {"tmp": tmp_path, "earlier": earlier_results, "teacher_tflite": out / "teacher_float32.tflite"}
     values.update(bad_inputs)
-    if env:
+    if env and isinstance(env[0], dict):
+        for variable, value in env[0].items():
+            monkeypatch.setenv(variable, value.format(**values))
+    elif env:
         monkeypatch.setenv("EDGEKD_DEVICES", str(bad_inputs[env[0]]))
     args = [a.format(**values) for a in argv]
     before, earlier, runs = snapshot(tmp_path), snapshot(earlier_results), store_runs()

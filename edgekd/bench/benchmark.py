@@ -45,6 +45,8 @@ class BenchmarkResult:
     error: str | None = None
     # On-device accuracy against the host's LiteRT, when accuracy inputs travelled with the model.
     accuracy: DeviceAccuracy | None = None
+    # The board an emulated device stands for: its latency is the emulator's, never that board's.
+    emulated_of: str | None = None
     started: float | None = None  # unix time, for ordering and overlap across devices
     finished: float | None = None
 
@@ -66,7 +68,7 @@ class BenchmarkResult:
         if self.latency is not None:
             document["runs"] = self.latency.count
             document["latency_ms"] = self.latency.as_dict()
-            document["latency_source"] = "measured" if self.runner != "adb" else "measured (benchmark_model summary)"
+            document["latency_source"] = _latency_source(self)
         document.update(
             init_ms=_round(self.init_ms),
             first_inference_ms=_round(self.first_inference_ms),
@@ -78,10 +80,29 @@ class BenchmarkResult:
         )
         if self.accuracy is not None:
             document["accuracy"] = self.accuracy.as_dict()
+        if self.emulated_of is not None:
+            document["emulated_of"] = self.emulated_of
         if self.error:
             document["error"] = self.error
         document["started"], document["finished"] = self.started, self.finished
         return document
+
+
+def _latency_source(result: BenchmarkResult) -> str:
+    if result.emulated_of is not None:
+        return EMULATED
+    return "measured" if result.runner != "adb" else "measured (benchmark_model summary)"
+
+
+# What an emulated device's latency is, wherever it is shown: never a measurement of the board.
+EMULATED = "emulated"
+
+
+def emulation_warning(board: str) -> str:
+    return (
+        f"emulated: this latency is qemu's, emulating {board}'s CPU on this host, and says nothing about a real "
+        f"{board}'s speed; the outputs, accuracy, memory and failures are the ARM runtime's own"
+    )
 
 
 def check_device_can_run(entry: ProfileEntry, data: bytes, source: str) -> ModelReport:
@@ -133,7 +154,8 @@ def _warnings(
     raw: dict, stats: LatencyStats, report: ModelReport, profile: DeviceProfile, settings: BenchSettings
 ) -> list[str]:
     """What may make the figures misleading: unstable timings, heat, the delegate, cut warm-up, a CPU fallback."""
-    warnings = stability_warnings(stats, settings.runs, bool(raw.get("stopped_by_max_seconds")))
+    warnings = [emulation_warning(profile.emulation.of)] if profile.emulation is not None else []
+    warnings += stability_warnings(stats, settings.runs, bool(raw.get("stopped_by_max_seconds")))
     warnings += thermal_warnings(raw.get("thermal"))
     warnings += delegate_warnings(report, profile.runtime.delegates[0]) if profile.runtime.delegates else []
     if raw.get("warmup_runs") is not None and raw["warmup_runs"] < settings.warmup:
@@ -189,6 +211,7 @@ def benchmark(
         requested_runs=settings.runs,
         environment=environment,
         accuracy=checked,
+        emulated_of=profile.emulation.of if profile.emulation is not None else None,
         started=started,
         finished=finished,
     )

@@ -134,10 +134,19 @@ class LocalRunner:
         if settings.inputs is not None:
             arguments += ["--inputs", str(Path(settings.inputs).absolute())]
         channel = LocalChannel.from_profile(profile)
-        return run_agent(channel, sys.executable, str(AGENT), arguments, settings.timeout_seconds)
+        return run_agent(channel, local_python(profile), str(AGENT), arguments, settings.timeout_seconds)
 
     def probe(self, profile: DeviceProfile) -> dict:
-        return run_agent(LocalChannel.from_profile(profile), sys.executable, str(AGENT), ["--probe"], 60)
+        return run_agent(LocalChannel.from_profile(profile), local_python(profile), str(AGENT), ["--probe"], 60)
+
+
+def local_python(profile: DeviceProfile) -> str:
+    """The Python that runs the agent here: edgekd's own, or an emulated board's (``emulation``) once it is built."""
+    if profile.emulation is not None:
+        from edgekd.profiles.emulated import emulated_python
+
+        return str(emulated_python(profile.emulation.of))
+    return sys.executable
 
 
 def run_agent(channel: Channel, python: str, agent: str, arguments: list[str], timeout: float) -> dict:

@@ -29,7 +29,12 @@ def check_devices(names: list[str], outputs_only: bool = False) -> None:
     ``outputs_only``: only the models' outputs are asked for (accuracy), which a microcontroller gives.
     """
     for name in names:
-        get_runner(get_profile(name).profile, outputs_only)
+        profile = get_profile(name).profile
+        get_runner(profile, outputs_only)
+        if profile.emulation is not None:
+            from edgekd.profiles.emulated import emulated_python
+
+            emulated_python(profile.emulation.of)
 
 
 def check_models(paths: list[Path], devices: list[str], accuracy: AccuracyData | None = None) -> None:

@@ -235,6 +235,11 @@ def compare(refs, devices, models, since, baseline, as_csv, db, as_json) -> None
         click.echo(
             "Estimated rows come from the device profile (MACs / throughput, active watts); nothing was run there."
         )
+    if any(r.latency_source == "emulated" for r in rows):
+        click.echo(
+            "Emulated rows ran under qemu on this host: their outputs are the emulated runtime's, their latency "
+            "is the emulator's and says nothing about the real board."
+        )
     if lines:
         click.echo()
         for line in lines:

@@ -15,9 +15,11 @@ from edgekd.artifacts import write_text_atomic
 from edgekd.results.plots import all_plots
 from edgekd.results.report import efficiency_sentence, render_markdown
 from edgekd.results.table import (
+    ACCURACY_HEADERS,
     BENCH_HEADERS,
     MODEL_HEADERS,
     SELECTION_HEADERS,
+    accuracy_rows,
     bench_rows,
     energy_notes,
     model_rows,
@@ -89,6 +91,11 @@ def render_html(document: dict, title: str | None = None) -> str:
     benchmarks = document.get("benchmarks") or []
     if benchmarks:
         parts += ["<h2>Benchmarks</h2>", _table(BENCH_HEADERS, bench_rows(benchmarks))]
+        if accuracy_rows(benchmarks):
+            parts += [
+                "<p>Accuracy on the device: its outputs on the test samples against the host's LiteRT.</p>",
+                _table(ACCURACY_HEADERS, accuracy_rows(benchmarks)),
+            ]
     plots = all_plots(document)
     if plots:
         parts.append("<h2>Plots</h2>")
