@@ -14,6 +14,7 @@ from edgekd.bench.accuracy import AccuracyData, DeviceAccuracy, compare_outputs,
 from edgekd.bench.delegates import delegate_warnings
 from edgekd.bench.energy import energy_per_inference
 from edgekd.bench.meter import mean_power
+from edgekd.bench.overhead import InvokeOverhead
 from edgekd.bench.registry import get_runner
 from edgekd.bench.runners import BenchSettings
 from edgekd.bench.stats import LatencyStats, latency_stats, stability_warnings, stats_from_summary, thermal_warnings
@@ -47,6 +48,8 @@ class BenchmarkResult:
     accuracy: DeviceAccuracy | None = None
     # The board an emulated device stands for: its latency is the emulator's, never that board's.
     emulated_of: str | None = None
+    # The per-invoke floor on this device, from a one-op model benchmarked in the same session.
+    overhead: InvokeOverhead | None = None
     started: float | None = None  # unix time, for ordering and overlap across devices
     finished: float | None = None
 
@@ -82,6 +85,9 @@ class BenchmarkResult:
             document["accuracy"] = self.accuracy.as_dict()
         if self.emulated_of is not None:
             document["emulated_of"] = self.emulated_of
+        if self.overhead is not None:
+            share = self.overhead.share_of(self.latency.p50 if self.latency is not None else None)
+            document["invoke_overhead"] = {**self.overhead.as_dict(), "share_of_p50": share}
         if self.error:
             document["error"] = self.error
         document["started"], document["finished"] = self.started, self.finished

@@ -42,6 +42,8 @@ def bench(
     Runs warm-up, then at least --runs invocations and at least --min-seconds; reports
     count, mean, std, min, p50, p90, p99, max, first-inference and init time, peak memory,
     and energy per inference labelled measured or estimated (or absent, with the reason).
+    A one-op model benchmarked first on each device gives the per-invoke floor: how much of
+    each model's latency is overhead rather than arithmetic.
     With --accuracy, the device's outputs on the test samples are checked against the
     host's LiteRT; a microcontroller runs them through TensorFlow Lite Micro on the host.
 
@@ -63,6 +65,7 @@ def bench(
         bench_rows,
         energy_notes,
         format_table,
+        overhead_lines,
     )
 
     try:
@@ -82,7 +85,12 @@ def bench(
     check_devices(list(devices), outputs_only=accuracy is not None)
     store = open_store(db)
     measured = bench_stage(
-        [(path.stem, path) for path in model_paths], list(devices), settings, stderr_reporter(), accuracy
+        [(path.stem, path) for path in model_paths],
+        list(devices),
+        settings,
+        stderr_reporter(),
+        accuracy,
+        measure_overhead=True,
     )
     # Files outside a run folder are recorded by the path the user gave.
     results = [
@@ -104,6 +112,8 @@ def bench(
             click.echo(format_table(BENCH_HEADERS, bench_rows(timed)))
         for note in energy_notes(results):
             click.echo(note)
+        for line in overhead_lines(results):
+            click.echo(line)
         if accuracy is not None:
             click.echo()
             click.echo(format_table(ACCURACY_HEADERS, accuracy_rows(results)))

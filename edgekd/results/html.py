@@ -23,6 +23,7 @@ from edgekd.results.table import (
     bench_rows,
     energy_notes,
     model_rows,
+    overhead_lines,
     selection_rows,
     selection_sentence,
     shipped_sentence,
@@ -91,6 +92,10 @@ def render_html(document: dict, title: str | None = None) -> str:
     benchmarks = document.get("benchmarks") or []
     if benchmarks:
         parts += ["<h2>Benchmarks</h2>", _table(BENCH_HEADERS, bench_rows(benchmarks))]
+        if overhead_lines(benchmarks):
+            parts.append(
+                "<ul>" + "".join(f"<li>{html.escape(line)}</li>" for line in overhead_lines(benchmarks)) + "</ul>"
+            )
         if accuracy_rows(benchmarks):
             parts += [
                 "<p>Accuracy on the device: its outputs on the test samples against the host's LiteRT.</p>",

@@ -17,6 +17,7 @@ from edgekd.results.table import (
     energy_notes,
     markdown_table,
     model_rows,
+    overhead_lines,
     selection_rows,
     selection_sentence,
     shipped_sentence,
@@ -85,6 +86,7 @@ def render_markdown(document: dict) -> str:
                 "",
             ]
         lines += [f"- {text(note)}" for note in energy_notes(benchmarks)]
+        lines += [f"- {text(line)}" for line in overhead_lines(benchmarks)]
         env = next((b.get("environment") for b in benchmarks if b["ok"]), None)
         if env:
             lines += [

@@ -158,6 +158,19 @@ def energy_notes(benchmarks: list[dict]) -> list[str]:
     return notes
 
 
+def overhead_lines(benchmarks: list[dict]) -> list[str]:
+    """One line per timed benchmark that carries the device's per-invoke floor (a one-op model's p50)."""
+    from edgekd.bench.overhead import InvokeOverhead, overhead_sentence
+
+    lines = []
+    for b in benchmarks:
+        floor, p50 = b.get("invoke_overhead"), (b.get("latency_ms") or {}).get("p50")
+        if b["ok"] and floor and p50:
+            overhead = InvokeOverhead(p50_ms=floor["p50_ms"], runs=floor["runs"])
+            lines.append(overhead_sentence(b["model"], device_label(b), p50, overhead))
+    return lines
+
+
 MODE_HEADERS = ("mode", "size", "accuracy", "drop (points)", "agreement", "host p50 ms", "checks")
 
 
