@@ -73,6 +73,10 @@ class AdbRunner:
             binary = _installed_binary(channel, binary, folder)
             channel.send(Path(model_path), f"{folder}/model.tflite", Path(model_path).name)
             result = self._measure(channel, profile, settings, binary, f"{folder}/model.tflite")
+            if settings.profile_ops:
+                from edgekd.bench.op_profile import profile_ops
+
+                result["op_profile"] = profile_ops(channel, binary, f"{folder}/model.tflite", profile, settings)
         result["environment"] = {
             "runtime": "benchmark_model",
             "runtime_version": None,

@@ -50,6 +50,8 @@ class BenchmarkResult:
     emulated_of: str | None = None
     # The per-invoke floor on this device, from a one-op model benchmarked in the same session.
     overhead: InvokeOverhead | None = None
+    # Time by op type and what the delegate took (benchmark_model's op profiling), or why there is none.
+    op_profile: dict | None = None
     started: float | None = None  # unix time, for ordering and overlap across devices
     finished: float | None = None
 
@@ -85,6 +87,8 @@ class BenchmarkResult:
             document["accuracy"] = self.accuracy.as_dict()
         if self.emulated_of is not None:
             document["emulated_of"] = self.emulated_of
+        if self.op_profile is not None:
+            document["op_profile"] = self.op_profile
         if self.overhead is not None:
             share = self.overhead.share_of(self.latency.p50 if self.latency is not None else None)
             document["invoke_overhead"] = {**self.overhead.as_dict(), "share_of_p50": share}
@@ -217,6 +221,7 @@ def benchmark(
         requested_runs=settings.runs,
         environment=environment,
         accuracy=checked,
+        op_profile=raw.get("op_profile"),
         emulated_of=profile.emulation.of if profile.emulation is not None else None,
         started=started,
         finished=finished,

@@ -78,6 +78,8 @@ class BenchSettings:
     benchmark_binary: str | None = None
     # An .npy of raw input samples (local): the agent returns the model's outputs for each (on-device accuracy).
     inputs: Path | None = None
+    # A per-op profile from LiteRT's benchmark_model (--enable_op_profiling), in a separate short run.
+    profile_ops: bool = False
 
     def __post_init__(self) -> None:
         for setting in BENCH_RULES:
@@ -134,7 +136,13 @@ class LocalRunner:
         if settings.inputs is not None:
             arguments += ["--inputs", str(Path(settings.inputs).absolute())]
         channel = LocalChannel.from_profile(profile)
-        return run_agent(channel, local_python(profile), str(AGENT), arguments, settings.timeout_seconds)
+        result = run_agent(channel, local_python(profile), str(AGENT), arguments, settings.timeout_seconds)
+        if settings.profile_ops:
+            from edgekd.bench.op_profile import profile_ops
+
+            binary = settings.benchmark_binary or profile.runtime.benchmark_binary
+            result["op_profile"] = profile_ops(channel, binary, str(Path(model_path).absolute()), profile, settings)
+        return result
 
     def probe(self, profile: DeviceProfile) -> dict:
         return run_agent(LocalChannel.from_profile(profile), local_python(profile), str(AGENT), ["--probe"], 60)

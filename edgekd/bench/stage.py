@@ -47,7 +47,7 @@ def invoke_overhead(entry, settings: BenchSettings) -> InvokeOverhead | None:
         path = Path(folder) / "one_op.tflite"
         path.write_bytes(one_op_model())
         try:
-            result = benchmark(path, entry, replace(settings, inputs=None), label="one-op")
+            result = benchmark(path, entry, replace(settings, inputs=None, profile_ops=False), label="one-op")
         except EdgekdError:
             return None  # the models' own benchmarks will say what is wrong with the device
     if result.latency is None or result.latency.p50 is None:

@@ -32,10 +32,26 @@ from edgekd.errors import BenchmarkError, ConfigError
 @click.option(
     "--samples", type=int, default=None, help="How many test samples --accuracy sends (default 500; all: --samples 0)."
 )
+@click.option(
+    "--profile-ops",
+    is_flag=True,
+    help="Add a per-op profile from LiteRT's benchmark_model (adb, or a profile naming runtime.benchmark_binary).",
+)
 @db_option
 @json_option
 def bench(
-    model_paths, devices, runs, min_seconds, warmup, threads, benchmark_binary, accuracy_data, samples, db, as_json
+    model_paths,
+    devices,
+    runs,
+    min_seconds,
+    warmup,
+    threads,
+    benchmark_binary,
+    accuracy_data,
+    samples,
+    profile_ops,
+    db,
+    as_json,
 ) -> None:
     """Benchmark .tflite files through LiteRT on the named devices.
 
@@ -66,11 +82,17 @@ def bench(
         energy_notes,
         format_table,
         overhead_lines,
+        profile_lines,
     )
 
     try:
         settings = BenchSettings(
-            runs=runs, min_seconds=min_seconds, warmup=warmup, threads=threads, benchmark_binary=benchmark_binary
+            runs=runs,
+            min_seconds=min_seconds,
+            warmup=warmup,
+            threads=threads,
+            benchmark_binary=benchmark_binary,
+            profile_ops=profile_ops,
         )
     except BenchSettingError as exc:
         raise ConfigError(f"--{exc.setting.replace('_', '-')} {exc.value}: {exc.rule}") from None
@@ -112,7 +134,7 @@ def bench(
             click.echo(format_table(BENCH_HEADERS, bench_rows(timed)))
         for note in energy_notes(results):
             click.echo(note)
-        for line in overhead_lines(results):
+        for line in overhead_lines(results) + profile_lines(results):
             click.echo(line)
         if accuracy is not None:
             click.echo()

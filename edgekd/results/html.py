@@ -24,6 +24,7 @@ from edgekd.results.table import (
     energy_notes,
     model_rows,
     overhead_lines,
+    profile_lines,
     selection_rows,
     selection_sentence,
     shipped_sentence,
@@ -92,10 +93,9 @@ def render_html(document: dict, title: str | None = None) -> str:
     benchmarks = document.get("benchmarks") or []
     if benchmarks:
         parts += ["<h2>Benchmarks</h2>", _table(BENCH_HEADERS, bench_rows(benchmarks))]
-        if overhead_lines(benchmarks):
-            parts.append(
-                "<ul>" + "".join(f"<li>{html.escape(line)}</li>" for line in overhead_lines(benchmarks)) + "</ul>"
-            )
+        where_the_time_goes = overhead_lines(benchmarks) + profile_lines(benchmarks)
+        if where_the_time_goes:
+            parts.append("<ul>" + "".join(f"<li>{html.escape(line)}</li>" for line in where_the_time_goes) + "</ul>")
         if accuracy_rows(benchmarks):
             parts += [
                 "<p>Accuracy on the device: its outputs on the test samples against the host's LiteRT.</p>",

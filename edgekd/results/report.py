@@ -18,6 +18,7 @@ from edgekd.results.table import (
     markdown_table,
     model_rows,
     overhead_lines,
+    profile_lines,
     selection_rows,
     selection_sentence,
     shipped_sentence,
@@ -86,7 +87,7 @@ def render_markdown(document: dict) -> str:
                 "",
             ]
         lines += [f"- {text(note)}" for note in energy_notes(benchmarks)]
-        lines += [f"- {text(line)}" for line in overhead_lines(benchmarks)]
+        lines += [f"- {text(line)}" for line in overhead_lines(benchmarks) + profile_lines(benchmarks)]
         env = next((b.get("environment") for b in benchmarks if b["ok"]), None)
         if env:
             lines += [

@@ -171,6 +171,24 @@ def overhead_lines(benchmarks: list[dict]) -> list[str]:
     return lines
 
 
+def profile_lines(benchmarks: list[dict]) -> list[str]:
+    """Where the time goes, one line per benchmark with an op profile (or the reason it has none)."""
+    from edgekd.bench.op_profile import OpProfile, OpTime, profile_sentence
+
+    lines = []
+    for b in benchmarks:
+        profile = b.get("op_profile")
+        if not b["ok"] or not profile:
+            continue
+        if profile.get("error"):
+            lines.append(f"{b['model']} on {device_label(b)}: no op profile ({profile['error']})")
+            continue
+        ops = tuple(OpTime(**op) for op in profile["ops"])
+        fields = ("nodes_executed", "delegated_nodes", "model_nodes", "delegate")
+        lines.append(profile_sentence(b["model"], device_label(b), OpProfile(ops, *(profile[f] for f in fields))))
+    return lines
+
+
 MODE_HEADERS = ("mode", "size", "accuracy", "drop (points)", "agreement", "host p50 ms", "checks")
 
 
