@@ -185,6 +185,13 @@ class PowerModel(Strict):
     notes: str | None = None
 
 
+class Cost(Strict):
+    """What an hour of the device costs (a cloud instance's on-demand price), with where the price comes from."""
+
+    hourly_usd: float = Field(gt=0)
+    source: str = Field(min_length=1, description="where the price was read, and when")
+
+
 class Emulation(Strict):
     """A device that stands in for another by emulating its userland on this host (``edgekd devices emulate``).
 
@@ -215,6 +222,7 @@ class DeviceProfile(Strict):
     power: PowerSource = PowerSource()
     power_model: PowerModel = PowerModel()
     emulation: Emulation | None = None
+    cost: Cost | None = None
     sources: list[str] = Field(default_factory=list)
 
     @field_validator("schema_version")

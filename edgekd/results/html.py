@@ -12,6 +12,7 @@ import html
 from pathlib import Path
 
 from edgekd.artifacts import write_text_atomic
+from edgekd.results.answer import compute_answer
 from edgekd.results.plots import all_plots
 from edgekd.results.report import efficiency_sentence, render_markdown
 from edgekd.results.table import (
@@ -101,6 +102,12 @@ def render_html(document: dict, title: str | None = None) -> str:
                 "<p>Accuracy on the device: its outputs on the test samples against the host's LiteRT.</p>",
                 _table(ACCURACY_HEADERS, accuracy_rows(benchmarks)),
             ]
+    answer = compute_answer(document)
+    if answer:
+        parts += [
+            "<h2>The compute answer</h2>",
+            "<ul>" + "".join(f"<li>{html.escape(a)}</li>" for a in answer) + "</ul>",
+        ]
     plots = all_plots(document)
     if plots:
         parts.append("<h2>Plots</h2>")
