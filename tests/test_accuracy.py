@@ -90,3 +90,13 @@ def test_bad_accuracy_settings_fail_before_anything_runs(int8_model_file, npz_fa
     assert_clean_failure(alone, "--samples", "give --accuracy DATA too")
     latency = invoke("bench", str(int8_model_file), "--device", "stm32h7")
     assert_clean_failure(latency, "microcontroller", "--accuracy DATA", "edgekd export")
+
+
+def test_the_python_api_checks_accuracy_on_a_microcontroller(int8_model_file):
+    import edgekd
+
+    (result,) = edgekd.benchmark(int8_model_file, devices=["stm32h7"], accuracy=SMALL, samples=20)
+    assert result.ok and result.latency is None and result.accuracy.samples == 20
+    assert result.environment["runtime"] == "tflite-micro"
+    with pytest.raises(ConfigError, match="`samples` 0: must be at least 1"):
+        edgekd.benchmark(int8_model_file, devices=["stm32h7"], accuracy=SMALL, samples=0)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from edgekd.bench.overhead import OVERHEAD_DOMINATES
+from edgekd.bench.overhead import OVERHEAD_DOMINATES, readable_time
 
 # Devices estimated at the end of every run: a single-board computer, a phone, an accelerator.
 ESTIMATED_ON = ("rpi4", "pixel4", "coral-usb")
@@ -38,10 +38,6 @@ def _dollars(value: float) -> str:
     return f"${value:.6f}" if value < 1 else f"${value:,.2f}"
 
 
-def _time(milliseconds: float) -> str:
-    return f"{milliseconds * 1e3:.3g} µs" if milliseconds < 1 else f"{milliseconds:.3g} ms"
-
-
 def host_line(document: dict, device: str = "host") -> list[str]:
     """The measured ratio teacher : float student : int8 student on ``device``, and the floor's share."""
     measured = {
@@ -54,7 +50,7 @@ def host_line(document: dict, device: str = "host") -> list[str]:
         return []
     p50 = {role: measured[role]["latency_ms"]["p50"] for role in present}
     fastest = min(p50.values())
-    figures = ", ".join(f"{role.replace('_', ' ')} {_time(p50[role])}" for role in present)
+    figures = ", ".join(f"{role.replace('_', ' ')} {readable_time(p50[role])}" for role in present)
     ratio = " : ".join(f"{p50[role] / fastest:.3g}" for role in present)
     lines = [f"On {device} (measured, p50): {figures}; teacher : student ratio {ratio}."]
     smallest = min(present, key=lambda role: p50[role])
@@ -67,7 +63,7 @@ def host_line(document: dict, device: str = "host") -> list[str]:
             else "the arithmetic dominates"
         )
         lines.append(
-            f"Of the {smallest.replace('_', ' ')}'s {_time(p50[smallest])}, {_time(floor['p50_ms'])} "
+            f"Of the {smallest.replace('_', ' ')}'s {readable_time(p50[smallest])}, {readable_time(floor['p50_ms'])} "
             f"({100 * share:.0f}%) is the per-invoke floor of a one-op model (measured); {verdict}."
         )
     if any(b.get("runner") == "local" and not b.get("emulated_of") for b in measured.values()):
@@ -114,7 +110,7 @@ def estimate_lines(document: dict, devices: tuple[str, ...] = ESTIMATED_ON) -> l
     lines = []
     for device, found in by_device.items():
         figures = ", ".join(
-            f"{e.role.replace('_', ' ')} {_time(e.latency_ms)}"
+            f"{e.role.replace('_', ' ')} {readable_time(e.latency_ms)}"
             + (f" and {e.energy_mj:.3g} mJ" if e.energy_mj is not None else "")
             for e in found
         )
