@@ -237,6 +237,8 @@ def benchmark(
     threads: int | None = None,
     db: Path | str | None = None,
     record: bool = True,
+    accuracy: str | None = None,
+    samples: int | None = None,
     reporter: Reporter = SILENT,
     say=_say_on_stderr,
 ):
@@ -245,23 +247,24 @@ def benchmark(
     The file and every device are checked first (a missing file or a mode the device cannot
     run is an error before anything runs); a device that fails while measuring gives a
     result with ``ok`` False and its ``error``, recorded like the others.
+
+    ``accuracy``: a dataset spec whose test split (its first ``samples``; default 500) travels
+    with the model; each result's ``accuracy`` compares the device's outputs with the host's LiteRT.
     """
-    from edgekd.bench.benchmark import check_device_can_run
+    from edgekd.bench.accuracy import DEFAULT_SAMPLES, AccuracyData
     from edgekd.bench.runners import BenchSettings
-    from edgekd.bench.stage import bench_stage, check_devices
-    from edgekd.errors import BenchmarkError
-    from edgekd.inputs import read_regular_file
-    from edgekd.profiles.loader import get_profile
+    from edgekd.bench.stage import bench_stage, check_devices, check_models
     from edgekd.results.document import new_document
 
     model = Path(model)
+    check_devices(list(devices), outputs_only=accuracy is not None)
     settings = BenchSettings(runs=runs, min_seconds=min_seconds, warmup=warmup, threads=threads)
-    data = read_regular_file(model, "model", BenchmarkError)
-    for name in devices:
-        check_device_can_run(get_profile(name), data, str(model))
-    check_devices(list(devices))
+    data = None
+    if accuracy is not None:
+        data = AccuracyData.load(accuracy, samples if samples is not None else DEFAULT_SAMPLES)
+    check_models([model], list(devices), data)
     with _store(db, record, say) as store:
-        results = bench_stage([(model.stem, model)], list(devices), settings, reporter)
+        results = bench_stage([(model.stem, model)], list(devices), settings, reporter, data)
         document = new_document("bench", {"devices": list(devices), "runs": runs, "min_seconds": min_seconds})
         document["benchmarks"] = [replace(result, path=str(model)).as_dict() for result in results]
         _record(store, document, None, {str(model): model}, say)

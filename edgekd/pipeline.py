@@ -160,7 +160,9 @@ def run_pipeline(
             quantized[role] = convert_and_check(model, role, mode, data, out / f"{role}.tflite", reference, settings)
     with reporter.stage(f"benchmarking on {', '.join(config.bench.devices)}", "bench"):
         files = [(role, out / record.path) for role, record in quantized.items()]
-        benchmarks = bench_stage(files, config.bench.devices, bench_settings(config.bench), reporter)
+        benchmarks = bench_stage(
+            files, config.bench.devices, bench_settings(config.bench), reporter, measure_overhead=True
+        )
     run = _result(kind, config, distilled, reporter, models=quantized, benchmarks=tuple(benchmarks))
     write_results(run, out)
     return run

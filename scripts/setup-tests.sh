@@ -5,6 +5,9 @@
 #   openssh-server / openssh-client: the SSH runner is tested against a real sshd on 127.0.0.1.
 #   chromium (+ a font): the HTML report is rendered in a real headless browser.
 #   gcc: the C source `edgekd export` writes is compiled and checked against the .tflite.
+# Then the emulated Raspberry Pi 5 the tests run the agent on (Debian arm64 Python, numpy and
+# LiteRT under qemu-aarch64-static; about 20 s and 110 MB of downloads from Debian and PyPI,
+# kept in ~/.edgekd/emulated/rpi5 and reused by later runs).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -22,3 +25,4 @@ fi
 
 python3 -m pip install --quiet --upgrade pip
 python3 -m pip install --quiet '.[test]'
+python3 -m edgekd devices emulate rpi5

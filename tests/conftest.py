@@ -133,6 +133,18 @@ def int8_model_file(tmp_path_factory) -> Path:
     return path
 
 
+def with_custom_op(data: bytes, name: str) -> bytes:
+    """``data`` with its first op code turned into the custom op ``name`` (as edgetpu_compiler's output holds one)."""
+    from ai_edge_litert import schema_py_generated as schema
+    from ai_edge_litert.tools import flatbuffer_utils
+
+    model = flatbuffer_utils.convert_bytearray_to_object(bytearray(data))
+    code = model.operatorCodes[0]
+    code.builtinCode = code.deprecatedBuiltinCode = schema.BuiltinOperator.CUSTOM
+    code.customCode = name.encode()
+    return bytes(flatbuffer_utils.convert_object_to_bytearray(model))
+
+
 @pytest.fixture(scope="session")
 def quick_demo(tmp_path_factory) -> tuple[Path, dict, str]:
     """One real `edgekd demo --quick`, the path a new user takes: (output folder, results document, printed output).

@@ -74,14 +74,17 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def start_sshd(folder: Path) -> SshServer:
+def start_sshd(folder: Path, forced_command: Path | None = None) -> SshServer:
+    """sshd on a free loopback port; with ``forced_command``, the user key runs every command through it
+    (OpenSSH's ``command=``, the client's line in ``$SSH_ORIGINAL_COMMAND``)."""
     if not Path(SSHD).exists():
         raise RuntimeError(f"{SSHD} is missing: run scripts/setup-tests.sh (it installs openssh-server)")
     folder.mkdir(parents=True, exist_ok=True)
     host_key = keygen(folder / "host_key")
     user_key = keygen(folder / "user_key")
     authorized = folder / "authorized_keys"
-    authorized.write_text((folder / "user_key.pub").read_text())
+    prefix = f'command="{forced_command}",no-pty ' if forced_command is not None else ""
+    authorized.write_text(prefix + (folder / "user_key.pub").read_text())
     port = free_port()
     config = folder / "sshd_config"
     config.write_text(

@@ -3,7 +3,7 @@
 Every test that talks to a phone (the adb runner, `devices check`, `deploy` over adb) uses this
 one script, so they cannot drift apart. The phone's answers are recorded from real devices:
 LiteRT's `benchmark_model` summary (its format as the LiteRT benchmark tool's README shows
-it) and a Galaxy A52's `dumpsys thermalservice` (android.stackexchange.com/q/246774). Its storage is real: `/data/local/tmp` on the phone is a folder
+it) and its op profile (below), and a Galaxy A52's `dumpsys thermalservice` (android.stackexchange.com/q/246774). Its storage is real: `/data/local/tmp` on the phone is a folder
 on this machine, `push` copies into it and `shell` runs `sh` there, so what the runner and
 deploy leave behind (or remove) can be checked; LiteRT's tool is already installed there as
 `/data/local/tmp/benchmark_model`. Other absolute paths are this machine's own.
@@ -39,6 +39,40 @@ Memory footprint delta from the start of the tool (MB): init=3.2 overall=10.5
 Overall peak memory footprint (MB) via periodic monitoring: 12.4
 """
 
+# benchmark_model --enable_op_profiling=true: its tables as tensorflow/tensorflow#42507 (the Run Order header, with
+# [start]) and #53138 (the node-type summary: the first five rows as recorded there, CONV_2D to LOGISTIC; the
+# RESHAPE row completes the table to 100%) show them, tab-separated. That run had XNNPACK off
+# (--use_xnnpack=false), so no delegate node shows. The Run Order rows follow the summary's figures.
+_ROW = "\t" + "\t".join(["{:>24}", "{:>16}", "{:>8}", "{:>8}", "{:>8}%", "{:>8}%", "{:>9}", "{:>8}", "{}"])
+_SUMMARY_ROW = "\t" + "\t".join(["{:>24}", "{:>8}", "{:>9}", "{:>10}%", "{:>10}%", "{:>9}", "{:>8}"])
+RECORDED_OP_PROFILE = "\n".join(
+    [
+        "Operator-wise Profiling Info for Regular Benchmark Runs:",
+        "============================== Run Order ==============================",
+        "\t"
+        + "\t".join(
+            ["[node type]", "[start]", "[first]", "[avg ms]", "[%]", "[cdf%]", "[mem KB]", "[times called]", "[Name]"]
+        ),
+        _ROW.format("CONV_2D", "0.000", "8.011", "7.838", "2.210", "2.210", "0.000", "1", "[conv_0]:0"),
+        _ROW.format("DEPTHWISE_CONV_2D", "7.838", "2.650", "6.441", "1.816", "4.026", "0.000", "1", "[dw_0]:1"),
+        "============================== Top by Computation Time ==============================",
+        "Number of nodes executed: 64",
+        "============================== Summary by node type ==============================",
+        "\t" + "\t".join(["[Node type]", "[count]", "[avg ms]", "[avg %]", "[cdf %]", "[mem KB]", "[times called]"]),
+        _SUMMARY_ROW.format("CONV_2D", "34", "266.475", "75.118", "75.118", "0.000", "34"),
+        _SUMMARY_ROW.format("DEPTHWISE_CONV_2D", "13", "83.740", "23.606", "98.724", "0.000", "13"),
+        _SUMMARY_ROW.format("TFLite_Detection_PostProcess", "1", "3.579", "1.009", "99.733", "0.000", "1"),
+        _SUMMARY_ROW.format("CONCATENATION", "2", "0.483", "0.136", "99.869", "0.000", "2"),
+        _SUMMARY_ROW.format("LOGISTIC", "1", "0.233", "0.066", "99.935", "0.000", "1"),
+        _SUMMARY_ROW.format("RESHAPE", "13", "0.231", "0.065", "100.000", "0.000", "13"),
+        "",
+        "Timings (microseconds): count=50 first=354000 curr=354700 min=350100 max=361200 avg=354741 std=2200",
+        "Memory (bytes): count=0",
+        "64 nodes observed",
+        "",
+    ]
+)
+
 # `adb shell dumpsys thermalservice` on a Samsung A52 5G, Android 12 (android.stackexchange.com/q/246774).
 THERMALSERVICE = """\
 IsStatusOverride: false
@@ -73,7 +107,7 @@ PROPERTIES = {"ro.product.model": "Pixel 4", "ro.build.version.release": "13", "
 
 def on_this_machine(text: str) -> str:
     """A phone path (or a shell command naming some) with the phone's scratch folder mapped to the stand-in's."""
-    return text.replace(PHONE_SCRATCH, os.environ["STAND_IN_ADB_ROOT"])
+    return text.replace(PHONE_SCRATCH, os.environ.get("STAND_IN_ADB_ROOT", PHONE_SCRATCH))
 
 
 def benchmark_model(words: list[str]) -> int:
@@ -86,7 +120,14 @@ def benchmark_model(words: list[str]) -> int:
             return 1
     time.sleep(0.3)  # long enough for the battery sampler's first reading
     print(RECORDED_BENCHMARK)
+    if "--enable_op_profiling=true" in words:
+        print(RECORDED_OP_PROFILE)
     return 0
+
+
+def benchmark_model_main(argv: list[str]) -> int:
+    """The same tool, called directly (as an SSH or local profile's ``runtime.benchmark_binary`` is)."""
+    return benchmark_model([sys.argv[0], *argv])
 
 
 def thermalservice() -> int:

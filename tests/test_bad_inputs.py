@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.conftest import TINY_DATA, assert_clean_failure, invoke, snapshot
+from tests.conftest import TINY_DATA, assert_clean_failure, invoke, snapshot, with_custom_op
 
 PROFILE = """\
 schema_version: 1
@@ -185,6 +185,8 @@ def bad_inputs(tmp_path, teacher_file, npz_factory, int8_model_file, hostile_mod
         "empty": _write(tmp_path / "empty.tflite", b""),
         "truncated": _write(tmp_path / "truncated.tflite", model[: len(model) // 2]),
         "int8": int8_model_file,
+        "custom_op": _write(tmp_path / "custom.tflite", with_custom_op(model, "MyFancyOp")),
+        "edgetpu_model": _write(tmp_path / "m_edgetpu.tflite", with_custom_op(model, "edgetpu-custom-op")),
         "missing_keys": npz_factory("missing.npz", y_test=None),
         "other_shape": npz_factory("shape.npz"),
         "mismatched": npz_factory("mismatch.npz", y_train=np.zeros(39, int)),
@@ -252,7 +254,8 @@ def bad_inputs(tmp_path, teacher_file, npz_factory, int8_model_file, hostile_mod
     return paths
 
 
-# (id, argv, fragments the one error line must contain, environment)
+# (id, argv, fragments the one error line must contain, environment: the name of a profiles folder for
+# EDGEKD_DEVICES, or a dict of variables whose values may name the files above)
 CATALOGUE = [
     # distill
     ("distill: missing teacher", ["distill", "--teacher", "{tmp}/nope.keras", "--data", TINY_DATA, "--out", "{out}"], ["does not exist"]),
@@ -338,9 +341,14 @@ CATALOGUE = [
     ("bench: --runs 0", ["bench", "{int8}", "--runs", "0"], ["--runs 0", "at least 1"]),
     ("bench: --warmup -1", ["bench", "{int8}", "--warmup", "-1"], ["--warmup -1", "0 or more"]),
     ("bench: --threads 0", ["bench", "{int8}", "--threads", "0"], ["--threads 0", "at least 1"]),
+    ("bench: --accuracy data shaped for another model", ["bench", "{int8}", "--accuracy", "npz:{other_shape}"], ["--accuracy data", "shaped (12, 1)", "expects (40, 1)"]),
+    ("bench: --samples without --accuracy", ["bench", "{int8}", "--samples", "10"], ["--samples", "--accuracy DATA"]),
+    ("bench: --samples -1", ["bench", "{int8}", "--accuracy", TINY_DATA, "--samples", "-1"], ["--samples -1", "at least 1"]),
     # export and deploy
     ("export: unknown format", ["export", "{int8}", "--format", "rust", "--out", "{out}"], ["unknown export format 'rust'"]),
     ("export: a float model for an int8-only board", ["export", "{teacher_tflite}", "--out", "{out}", "--device", "nano33ble"], ["float32 model", "runs only int8"]),
+    ("export: a model TensorFlow Lite Micro cannot load, for a board", ["export", "{custom_op}", "--out", "{out}", "--device", "stm32h7"], ["custom op MyFancyOp", "TensorFlow Lite Micro"]),
+    ("export: an Edge TPU-compiled model for a board", ["export", "{edgetpu_model}", "--out", "{out}", "--device", "esp32-s3"], ["compiled for the Edge TPU", "before edgetpu_compiler"]),
     ("export: a named pipe as the model", ["export", "{pipe_tflite}", "--out", "{out}"], ["pipe.tflite", "named pipe"]),
     ("deploy: unknown device", ["deploy", "{int8}", "--device", "rpi9"], ["unknown device 'rpi9'"]),
     ("deploy: a named pipe as the model", ["deploy", "{pipe_tflite}", "--device", "host"], ["pipe.tflite", "named pipe"]),
@@ -354,6 +362,9 @@ CATALOGUE = [
     ("devices: check an unknown device", ["devices", "check", "nope"], ["unknown device 'nope'"]),
     ("devices: an ssh host that reads as an option", ["devices", "check", "hostile"], ["hostile.yaml", "transport.host", "starts with '-'"], "profiles"),
     ("devices: an ssh user that reads as an option", ["devices", "check", "hostile_user"], ["hostile_user.yaml", "transport.user"], "profiles"),
+    ("bench: an emulated device that is not built", ["bench", "{int8}", "--device", "rpi5-emulated"], ["emulated rpi5 is not built", "edgekd devices emulate rpi5"], {"HOME": "{tmp}"}),
+    ("devices: emulate on a host without apt or dpkg", ["devices", "emulate", "rpi5"], ["Debian host", "apt-get, dpkg, dpkg-deb not found"], {"HOME": "{tmp}", "PATH": "{tmp}/no-tools"}),
+    ("devices: emulate a board with no recipe", ["devices", "emulate", "jetson"], ["no emulated device 'jetson'", "known: rpi5"]),
     ("devices: a profile that is not UTF-8", ["devices", "show", "latin"], ["latin.yaml is not UTF-8"], "profiles"),
     ("devices: a profile naming an unknown power reader", ["devices", "show", "metered"], ["metered.yaml", "power.reader", "unknown power reader 'ina291'", "known: ", "ina2xx"], "profiles"),
     ("devices: a profile naming an unknown interpreter", ["devices", "show", "runtime"], ["runtime.yaml", "runtime.interpreter", "'tflite_runtime'"], "profiles"),
@@ -410,7 +421,10 @@ def test_bad_input(case, bad_inputs, earlier_results, pipeline_run, tmp_path, mo
     out, _ = pipeline_run
     values = {"tmp": tmp_path, "earlier": earlier_results, "teacher_tflite": out / "teacher_float32.tflite"}
     values.update(bad_inputs)
-    if env:
+    if env and isinstance(env[0], dict):
+        for variable, value in env[0].items():
+            monkeypatch.setenv(variable, value.format(**values))
+    elif env:
         monkeypatch.setenv("EDGEKD_DEVICES", str(bad_inputs[env[0]]))
     args = [a.format(**values) for a in argv]
     before, earlier, runs = snapshot(tmp_path), snapshot(earlier_results), store_runs()

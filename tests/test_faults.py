@@ -52,10 +52,14 @@ def test_a_device_killed_mid_benchmark_fails_alone_and_the_run_is_stored(servers
     devices = tmp_path / "devices"
     devices.mkdir()
     (devices / "steady.yaml").write_text(steady.profile_yaml("steady"))
-    # The dying device's "python" records the agent's PID, then becomes the agent (exec keeps the PID).
-    pid_file = tmp_path / "agent.pid"
+    # The dying device's "python" records the agent's PID, then becomes the agent (exec keeps the PID). The first
+    # agent on each device times the one-op model (the per-invoke floor); the second is the model's.
+    pid_file, starts = tmp_path / "agent.pid", tmp_path / "agent.starts"
     wrapper = tmp_path / "dying-python"
-    wrapper.write_text(f'#!/bin/sh\necho $$ > {pid_file}\nexec {sys.executable} "$@"\n')
+    wrapper.write_text(
+        f"#!/bin/sh\necho started >> {starts}\n"
+        f'[ "$(wc -l < {starts})" -ge 2 ] && echo $$ > {pid_file}\nexec {sys.executable} "$@"\n'
+    )
     wrapper.chmod(0o755)
     (devices / "dying.yaml").write_text(dying.profile_yaml("dying", python=str(wrapper)))
     db = tmp_path / "results.db"

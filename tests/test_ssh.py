@@ -48,6 +48,18 @@ def test_benchmark_over_ssh_runs_the_agent_and_cleans_up(device, model_file):
     assert remote_folders() == before, "the temporary folder on the device was left behind"
 
 
+def test_accuracy_inputs_travel_over_ssh_and_the_outputs_come_back(device, model_file):
+    from edgekd.bench.accuracy import AccuracyData
+
+    before = remote_folders()
+    data = AccuracyData.load("mnist1d:samples=1500,transfer=300", 50)
+    result = benchmark(model_file, device(), QUICK, accuracy=data).as_dict()
+    checked = result["accuracy"]
+    assert result["ok"] and checked["samples"] == 50 and checked["agreement_with_host"] == 1.0
+    assert checked["largest_difference_steps"] == 0 and checked["runtime"].startswith("ai_edge_litert")
+    assert remote_folders() == before, "the inputs left with the temporary folder"
+
+
 def test_hostile_file_name_benchmarks_and_runs_nothing(device, model_file, tmp_path):
     device()
     hostile = tmp_path / "x'; touch pwned; '.tflite"

@@ -55,6 +55,11 @@ class AdbRunner:
         self.executable = executable
 
     def run(self, model_path: Path, profile: DeviceProfile, settings: BenchSettings) -> dict:
+        if settings.inputs is not None:
+            raise BenchmarkError(
+                f"{profile.name}: on-device accuracy needs edgekd's agent, and the adb runner runs LiteRT's "
+                "benchmark_model, which returns no outputs here; check accuracy on an SSH or local device"
+            )
         binary = settings.benchmark_binary or profile.runtime.benchmark_binary
         if not binary:
             raise BenchmarkError(
@@ -68,6 +73,10 @@ class AdbRunner:
             binary = _installed_binary(channel, binary, folder)
             channel.send(Path(model_path), f"{folder}/model.tflite", Path(model_path).name)
             result = self._measure(channel, profile, settings, binary, f"{folder}/model.tflite")
+            if settings.profile_ops:
+                from edgekd.bench.op_profile import profile_ops
+
+                result["op_profile"] = profile_ops(channel, binary, f"{folder}/model.tflite", profile, settings)
         result["environment"] = {
             "runtime": "benchmark_model",
             "runtime_version": None,

@@ -13,6 +13,7 @@ and max over all runs), so a long run on a fast model needs bounded memory.
 """
 
 import argparse
+import base64
 import glob
 import json
 import math
@@ -27,7 +28,7 @@ import sys
 import threading
 import time
 
-AGENT_VERSION = 2
+AGENT_VERSION = 3
 
 # Latencies kept whole up to this count; past it, a uniform random sample of this size. A
 # 100,000-sample reservoir's p99 has a standard error of about 0.03 percentile points (in rank:
@@ -446,6 +447,7 @@ def _parser():
     parser.add_argument("--power-reader", choices=sorted(POWER_READERS), help="sample power during the measured runs")
     parser.add_argument("--power-root", default="/", help="root of the sysfs tree to read (for tests)")
     parser.add_argument("--power-interval", type=float, default=0.02, help="seconds between power samples")
+    parser.add_argument("--inputs", help="an .npy of raw input samples: return the model's outputs for each")
     return parser
 
 
@@ -517,6 +519,20 @@ def _measure(interpreter, args):
             return latencies, clock() - began
 
 
+def _outputs_for(np, interpreter, path):
+    """The raw outputs for each sample in the .npy at ``path`` (one invoke each), as base64 with dtype and shape."""
+    samples = np.load(path, allow_pickle=False)
+    entry, exit_ = interpreter.get_input_details()[0], interpreter.get_output_details()[0]
+    outputs = []
+    for sample in samples:
+        interpreter.set_tensor(entry["index"], sample[None].astype(entry["dtype"]))
+        interpreter.invoke()
+        outputs.append(interpreter.get_tensor(exit_["index"])[0].copy())
+    # The form edgekd.bench.accuracy.decode_outputs reads (this file cannot import edgekd).
+    array = np.ascontiguousarray(np.stack(outputs))
+    return {"dtype": str(array.dtype), "shape": list(array.shape), "base64": base64.b64encode(array).decode()}
+
+
 def main(argv=None):
     args = _parser().parse_args(argv)
 
@@ -564,6 +580,12 @@ def main(argv=None):
         environment={**_environment(np, runtime, runtime_version, args.threads), "delegate": delegate},
         delegate_fallback=fallback,
     )
+    if args.inputs:
+        try:
+            result["outputs"] = _outputs_for(np, interpreter, args.inputs)
+        except (ValueError, RuntimeError, OSError) as exc:
+            result["ok"] = False
+            return _report(result, 6, "cannot run the accuracy inputs: " + " ".join(str(exc).split())[:300])
     return _report(result, 0)
 
 

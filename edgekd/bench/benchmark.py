@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
+import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+import numpy as np
+
+from edgekd.bench.accuracy import AccuracyData, DeviceAccuracy, compare_outputs, decode_outputs, host_outputs
 from edgekd.bench.delegates import delegate_warnings
 from edgekd.bench.energy import energy_per_inference
 from edgekd.bench.meter import mean_power
+from edgekd.bench.overhead import InvokeOverhead
 from edgekd.bench.registry import get_runner
 from edgekd.bench.runners import BenchSettings
 from edgekd.bench.stats import LatencyStats, latency_stats, stability_warnings, stats_from_summary, thermal_warnings
@@ -38,6 +44,14 @@ class BenchmarkResult:
     environment: dict = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     error: str | None = None
+    # On-device accuracy against the host's LiteRT, when accuracy inputs travelled with the model.
+    accuracy: DeviceAccuracy | None = None
+    # The board an emulated device stands for: its latency is the emulator's, never that board's.
+    emulated_of: str | None = None
+    # The per-invoke floor on this device, from a one-op model benchmarked in the same session.
+    overhead: InvokeOverhead | None = None
+    # Time by op type and what the delegate took (benchmark_model's op profiling), or why there is none.
+    op_profile: dict | None = None
     started: float | None = None  # unix time, for ordering and overlap across devices
     finished: float | None = None
 
@@ -59,7 +73,7 @@ class BenchmarkResult:
         if self.latency is not None:
             document["runs"] = self.latency.count
             document["latency_ms"] = self.latency.as_dict()
-            document["latency_source"] = "measured" if self.runner != "adb" else "measured (benchmark_model summary)"
+            document["latency_source"] = _latency_source(self)
         document.update(
             init_ms=_round(self.init_ms),
             first_inference_ms=_round(self.first_inference_ms),
@@ -69,10 +83,36 @@ class BenchmarkResult:
             environment=self.environment,
             warnings=self.warnings,
         )
+        if self.accuracy is not None:
+            document["accuracy"] = self.accuracy.as_dict()
+        if self.emulated_of is not None:
+            document["emulated_of"] = self.emulated_of
+        if self.op_profile is not None:
+            document["op_profile"] = self.op_profile
+        if self.overhead is not None:
+            share = self.overhead.share_of(self.latency.p50 if self.latency is not None else None)
+            document["invoke_overhead"] = {**self.overhead.as_dict(), "share_of_p50": share}
         if self.error:
             document["error"] = self.error
         document["started"], document["finished"] = self.started, self.finished
         return document
+
+
+def _latency_source(result: BenchmarkResult) -> str:
+    if result.emulated_of is not None:
+        return EMULATED
+    return "measured" if result.runner != "adb" else "measured (benchmark_model summary)"
+
+
+# What an emulated device's latency is, wherever it is shown: never a measurement of the board.
+EMULATED = "emulated"
+
+
+def emulation_warning(board: str) -> str:
+    return (
+        f"emulated: this latency is qemu's, emulating {board}'s CPU on this host, and says nothing about a real "
+        f"{board}'s speed; the outputs, accuracy, memory and failures are the ARM runtime's own"
+    )
 
 
 def check_device_can_run(entry: ProfileEntry, data: bytes, source: str) -> ModelReport:
@@ -124,7 +164,8 @@ def _warnings(
     raw: dict, stats: LatencyStats, report: ModelReport, profile: DeviceProfile, settings: BenchSettings
 ) -> list[str]:
     """What may make the figures misleading: unstable timings, heat, the delegate, cut warm-up, a CPU fallback."""
-    warnings = stability_warnings(stats, settings.runs, bool(raw.get("stopped_by_max_seconds")))
+    warnings = [emulation_warning(profile.emulation.of)] if profile.emulation is not None else []
+    warnings += stability_warnings(stats, settings.runs, bool(raw.get("stopped_by_max_seconds")))
     warnings += thermal_warnings(raw.get("thermal"))
     warnings += delegate_warnings(report, profile.runtime.delegates[0]) if profile.runtime.delegates else []
     if raw.get("warmup_runs") is not None and raw["warmup_runs"] < settings.warmup:
@@ -144,31 +185,56 @@ def _round(value: float | None) -> float | None:
 
 
 def benchmark(
-    model_path: Path, entry: ProfileEntry, settings: BenchSettings, label: str | None = None
+    model_path: Path,
+    entry: ProfileEntry,
+    settings: BenchSettings,
+    label: str | None = None,
+    accuracy: AccuracyData | None = None,
 ) -> BenchmarkResult:
-    """Benchmark ``model_path`` on the device of ``entry``; failures raise ``BenchmarkError``."""
+    """Benchmark ``model_path`` on the device of ``entry``; failures raise ``BenchmarkError``.
+
+    With ``accuracy``, its test samples travel with the model and the device's outputs are
+    compared with the host's LiteRT (:mod:`edgekd.bench.accuracy`); a microcontroller then
+    runs them through TensorFlow Lite Micro on the host, and measures no latency.
+    """
     profile = entry.profile
     model_path = Path(model_path)
     data = read_regular_file(model_path, "model", BenchmarkError)
     report = check_device_can_run(entry, data, str(model_path))
-    runner = get_runner(profile)
-    started = time.time()
-    raw = runner.run(model_path, profile, settings)
-    finished = time.time()
-    if "latencies_ms" in raw:
-        stats = latency_stats(raw["latencies_ms"], raw.get("latency_summary"))
-    else:
-        stats = stats_from_summary(raw["summary_ms"])
-    warnings = _warnings(raw, stats, report, profile, settings)
-    before, after = raw.get("rss_before_load_mb"), raw.get("rss_after_mb")
-    return BenchmarkResult(
+    runner = get_runner(profile, outputs_only=accuracy is not None)
+    with _accuracy_inputs(accuracy, report, str(model_path)) as (inputs, raw_inputs):
+        started = time.time()
+        raw = runner.run(model_path, profile, replace(settings, inputs=inputs))
+        finished = time.time()
+    checked = _device_accuracy(raw, data, raw_inputs, accuracy, report, profile) if accuracy is not None else None
+    environment = {**raw.get("environment", {}), "measured_seconds": raw.get("measured_seconds")}
+    environment["thermal"] = raw.get("thermal")
+    if raw.get("tensor_arena"):
+        environment["tensor_arena"] = raw["tensor_arena"]
+    result = BenchmarkResult(
         model=label or model_path.stem,
         device=profile.name,
-        runner=profile.transport.type.value,
+        runner=profile.transport.type.value if not profile.is_microcontroller else "tflite-micro (host)",
         ok=True,
         path=str(model_path),
         size_bytes=len(data),
         requested_runs=settings.runs,
+        environment=environment,
+        accuracy=checked,
+        op_profile=raw.get("op_profile"),
+        emulated_of=profile.emulation.of if profile.emulation is not None else None,
+        started=started,
+        finished=finished,
+    )
+    if "latencies_ms" not in raw and "summary_ms" not in raw:
+        return result
+    if "latencies_ms" in raw:
+        stats = latency_stats(raw["latencies_ms"], raw.get("latency_summary"))
+    else:
+        stats = stats_from_summary(raw["summary_ms"])
+    before, after = raw.get("rss_before_load_mb"), raw.get("rss_after_mb")
+    return replace(
+        result,
         latency=stats,
         init_ms=raw.get("init_ms"),
         first_inference_ms=raw.get("first_inference_ms"),
@@ -177,12 +243,35 @@ def benchmark(
         energy=energy_per_inference(
             profile, stats.mean, *_measured_power(raw.get("power"), profile, started, finished)
         ),
-        environment={
-            **raw.get("environment", {}),
-            "measured_seconds": raw.get("measured_seconds"),
-            "thermal": raw.get("thermal"),
-        },
-        warnings=warnings,
-        started=started,
-        finished=finished,
+        warnings=_warnings(raw, stats, report, profile, settings),
+    )
+
+
+@contextlib.contextmanager
+def _accuracy_inputs(accuracy: AccuracyData | None, report: ModelReport, source: str):
+    """(the .npy file of raw inputs the runner sends with the model, the raw inputs), or (None, None)."""
+    if accuracy is None:
+        yield None, None
+        return
+    raw_inputs = accuracy.raw_inputs(report, source)
+    with tempfile.TemporaryDirectory(prefix="edgekd-accuracy-") as folder:
+        path = Path(folder) / "inputs.npy"
+        np.save(path, raw_inputs)
+        yield path, raw_inputs
+
+
+def _device_accuracy(
+    raw: dict, data: bytes, raw_inputs, accuracy: AccuracyData, report: ModelReport, profile: DeviceProfile
+) -> DeviceAccuracy:
+    if "outputs" not in raw:
+        raise BenchmarkError(f"{profile.name}: the runner returned no outputs for the accuracy inputs")
+    environment = raw.get("environment") or {}
+    runtime = f"{environment.get('runtime', 'unknown')} {environment.get('runtime_version', '')}".strip()
+    runtime += f", {environment.get('machine', 'machine unknown')}"
+    return compare_outputs(
+        decode_outputs(raw["outputs"], profile.name),
+        host_outputs(data, raw_inputs),
+        accuracy.y,
+        report.outputs[0],
+        runtime,
     )

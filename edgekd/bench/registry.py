@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from edgekd.bench.adb import AdbRunner
+from edgekd.bench.micro import MicroRunner, no_latency_on
 from edgekd.bench.runners import LocalRunner, Runner
 from edgekd.bench.ssh import SshRunner
 from edgekd.errors import BenchmarkError, known_names
@@ -11,14 +12,20 @@ from edgekd.profiles.schema import DeviceProfile
 _RUNNERS: dict[str, Runner] = {"local": LocalRunner(), "ssh": SshRunner(), "adb": AdbRunner()}
 
 
-def get_runner(profile: DeviceProfile) -> Runner:
-    """The runner for the transport of ``profile``; a BenchmarkError says why a device has none."""
+# Microcontrollers are never reached: their runner runs TFLite Micro on the host, for outputs only.
+_MICRO = MicroRunner()
+
+
+def get_runner(profile: DeviceProfile, outputs_only: bool = False) -> Runner:
+    """The runner for the transport of ``profile``; a BenchmarkError says why a device has none.
+
+    ``outputs_only``: the caller wants the model's outputs (accuracy), not latency; a
+    microcontroller then has a runner, TFLite Micro on the host.
+    """
     if profile.is_microcontroller:
-        raise BenchmarkError(
-            f"device {profile.name!r} is a microcontroller flashed by its firmware toolchain; edgekd cannot run "
-            f"benchmarks there. Check the fit with `edgekd inspect MODEL --device {profile.name}` and build the "
-            f"firmware from `edgekd export MODEL --format c --device {profile.name}`"
-        )
+        if not outputs_only:
+            raise no_latency_on(profile)
+        return _MICRO
     transport = profile.transport.type.value
     if transport not in _RUNNERS:
         raise BenchmarkError(

@@ -76,6 +76,10 @@ class BenchSettings:
     power_root: str = "/"
     # LiteRT's benchmark_model for adb devices (a local file to push, or a path on the device).
     benchmark_binary: str | None = None
+    # An .npy of raw input samples (local): the agent returns the model's outputs for each (on-device accuracy).
+    inputs: Path | None = None
+    # A per-op profile from LiteRT's benchmark_model (--enable_op_profiling), in a separate short run.
+    profile_ops: bool = False
 
     def __post_init__(self) -> None:
         for setting in BENCH_RULES:
@@ -129,11 +133,28 @@ class LocalRunner:
     def run(self, model_path: Path, profile: DeviceProfile, settings: BenchSettings) -> dict:
         # Absolute: a file named "-x.tflite" is never read as one of the agent's options.
         arguments = [str(Path(model_path).absolute()), *agent_arguments(profile, settings)]
+        if settings.inputs is not None:
+            arguments += ["--inputs", str(Path(settings.inputs).absolute())]
         channel = LocalChannel.from_profile(profile)
-        return run_agent(channel, sys.executable, str(AGENT), arguments, settings.timeout_seconds)
+        result = run_agent(channel, local_python(profile), str(AGENT), arguments, settings.timeout_seconds)
+        if settings.profile_ops:
+            from edgekd.bench.op_profile import profile_ops
+
+            binary = settings.benchmark_binary or profile.runtime.benchmark_binary
+            result["op_profile"] = profile_ops(channel, binary, str(Path(model_path).absolute()), profile, settings)
+        return result
 
     def probe(self, profile: DeviceProfile) -> dict:
-        return run_agent(LocalChannel.from_profile(profile), sys.executable, str(AGENT), ["--probe"], 60)
+        return run_agent(LocalChannel.from_profile(profile), local_python(profile), str(AGENT), ["--probe"], 60)
+
+
+def local_python(profile: DeviceProfile) -> str:
+    """The Python that runs the agent here: edgekd's own, or an emulated board's (``emulation``) once it is built."""
+    if profile.emulation is not None:
+        from edgekd.profiles.emulated import emulated_python
+
+        return str(emulated_python(profile.emulation.of))
+    return sys.executable
 
 
 def run_agent(channel: Channel, python: str, agent: str, arguments: list[str], timeout: float) -> dict:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from edgekd.bench.op_profile import profile_ops
 from edgekd.bench.runners import AGENT, BenchSettings, agent_arguments, run_agent
 from edgekd.errors import BenchmarkError
 from edgekd.profiles.schema import DeviceProfile
@@ -24,22 +25,38 @@ class SshRunner:
     """Benchmarks through OpenSSH; returns the agent's raw JSON like every runner."""
 
     def run(self, model_path: Path, profile: DeviceProfile, settings: BenchSettings) -> dict:
-        return self._agent(profile, settings.timeout_seconds, Path(model_path), agent_arguments(profile, settings))
+        return self._agent(
+            profile, settings.timeout_seconds, Path(model_path), agent_arguments(profile, settings), settings
+        )
 
     def probe(self, profile: DeviceProfile) -> dict:
         """Reach the device and report its Python, TFLite runtime and machine (`edgekd devices check`)."""
         return self._agent(profile, 60, None, ["--probe"])
 
-    def _agent(self, profile: DeviceProfile, timeout: float, model_path: Path | None, arguments: list[str]) -> dict:
+    def _agent(
+        self,
+        profile: DeviceProfile,
+        timeout: float,
+        model_path: Path | None,
+        arguments: list[str],
+        settings: BenchSettings | None = None,
+    ) -> dict:
         channel = SshChannel.from_profile(profile)
         with removed_afterwards(channel, _scratch_folder(channel)) as folder:
             model_argument = []
             if model_path is not None:
                 channel.send(model_path, f"{folder}/model.tflite", model_path.name)
                 model_argument = [f"{folder}/model.tflite"]
+            if settings is not None and settings.inputs is not None:
+                channel.send(Path(settings.inputs), f"{folder}/inputs.npy", "the accuracy inputs")
+                arguments = [*arguments, "--inputs", f"{folder}/inputs.npy"]
             channel.send(AGENT, f"{folder}/agent.py", "the benchmark agent")
             python = profile.runtime.python or "python3"
-            return run_agent(channel, python, f"{folder}/agent.py", [*model_argument, *arguments], timeout)
+            result = run_agent(channel, python, f"{folder}/agent.py", [*model_argument, *arguments], timeout)
+            if settings is not None and settings.profile_ops:
+                binary = settings.benchmark_binary or profile.runtime.benchmark_binary
+                result["op_profile"] = profile_ops(channel, binary, f"{folder}/model.tflite", profile, settings)
+            return result
 
 
 def _scratch_folder(channel: SshChannel) -> str:

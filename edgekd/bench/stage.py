@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 
+from edgekd.bench.accuracy import AccuracyData
 from edgekd.bench.benchmark import BenchmarkResult, benchmark
+from edgekd.bench.overhead import InvokeOverhead, one_op_model
 from edgekd.bench.registry import get_runner
 from edgekd.bench.runners import BenchSettings
 from edgekd.config import BenchConfig
@@ -22,29 +25,78 @@ def bench_settings(config: BenchConfig) -> BenchSettings:
     return BenchSettings(runs=config.runs, min_seconds=config.min_seconds, warmup=config.warmup, threads=config.threads)
 
 
-def check_devices(names: list[str]) -> None:
-    """Every device is known and has a runner; raises before anything is trained or measured."""
+def check_devices(names: list[str], outputs_only: bool = False) -> None:
+    """Every device is known and has a runner; raises before anything is trained or measured.
+
+    ``outputs_only``: only the models' outputs are asked for (accuracy), which a microcontroller gives.
+    """
     for name in names:
-        get_runner(get_profile(name).profile)
+        profile = get_profile(name).profile
+        get_runner(profile, outputs_only)
+        if profile.emulation is not None:
+            from edgekd.profiles.emulated import emulated_python
+
+            emulated_python(profile.emulation.of)
+
+
+def invoke_overhead(entry, settings: BenchSettings) -> InvokeOverhead | None:
+    """The p50 of a one-op model on ``entry``'s device with ``settings``; None where it cannot be timed there."""
+    if entry.profile.is_microcontroller:
+        return None
+    with tempfile.TemporaryDirectory(prefix="edgekd-overhead-") as folder:
+        path = Path(folder) / "one_op.tflite"
+        path.write_bytes(one_op_model())
+        try:
+            result = benchmark(path, entry, replace(settings, inputs=None, profile_ops=False), label="one-op")
+        except EdgekdError:
+            return None  # the models' own benchmarks will say what is wrong with the device
+    if result.latency is None or result.latency.p50 is None:
+        return None
+    return InvokeOverhead(p50_ms=result.latency.p50, runs=result.latency.count)
+
+
+def check_models(paths: list[Path], devices: list[str], accuracy: AccuracyData | None = None) -> None:
+    """Every model is one every device runs, and the accuracy data fits every model; raises before measuring."""
+    from edgekd.bench.benchmark import check_device_can_run
+    from edgekd.errors import BenchmarkError
+    from edgekd.inputs import read_regular_file
+    from edgekd.quantize.inspect import inspect_tflite
+
+    entries = [get_profile(name) for name in devices]
+    for path in paths:
+        data = read_regular_file(path, "model", BenchmarkError)
+        for entry in entries:
+            check_device_can_run(entry, data, str(path))
+        if accuracy is not None:
+            accuracy.raw_inputs(inspect_tflite(data, str(path)), str(path))
 
 
 def bench_stage(
-    files: list[tuple[str, Path]], devices: list[str], settings: BenchSettings, reporter: Reporter
+    files: list[tuple[str, Path]],
+    devices: list[str],
+    settings: BenchSettings,
+    reporter: Reporter,
+    accuracy: AccuracyData | None = None,
+    measure_overhead: bool = False,
 ) -> list[BenchmarkResult]:
     """Benchmark every (role, .tflite) on every device; a device that fails yields failed results, not a crash.
 
     Devices run concurrently (each on its own hardware, one thread each: runners wait on
     subprocesses), models on one device one after another, so they never compete. Each
-    result names its file as the run's folder holds it.
+    result names its file as the run's folder holds it. With ``accuracy``, its test samples
+    travel with each model and each result carries the device's accuracy. With
+    ``measure_overhead``, a one-op model is benchmarked first on each device that times
+    invokes, and each result carries that per-invoke floor.
     """
     entries = [get_profile(name) for name in devices]
 
     def on_device(position: int, entry) -> list[BenchmarkResult]:
+        overhead = invoke_overhead(entry, settings) if measure_overhead else None
         results = []
         with reporter.bar(len(files), f"benchmarking on {entry.profile.name}", unit="model", position=position) as bar:
             for role, path in files:
                 try:
-                    result = benchmark(path, entry, settings, label=role)
+                    result = benchmark(path, entry, settings, label=role, accuracy=accuracy)
                 except EdgekdError as exc:
                     result = BenchmarkResult(
                         model=role,
@@ -57,7 +109,7 @@ def bench_stage(
                         error=str(exc),
                     )
                 bar.update(1)
-                results.append(replace(result, path=Path(path).name))
+                results.append(replace(result, path=Path(path).name, overhead=overhead if result.ok else None))
         return results
 
     with ThreadPoolExecutor(max_workers=max(1, len(entries))) as pool:

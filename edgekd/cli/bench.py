@@ -23,47 +23,105 @@ from edgekd.errors import BenchmarkError, ConfigError
 @click.option("--warmup", type=int, default=10, show_default=True, help="Warm-up runs before measuring.")
 @click.option("--threads", type=int, default=None, help="Interpreter threads (default: the profile's).")
 @click.option("--benchmark-binary", help="LiteRT benchmark_model for adb devices (overrides the profile).")
+@click.option(
+    "--accuracy",
+    "accuracy_data",
+    metavar="DATA",
+    help="Send DATA's test samples with the model: top-1 accuracy on the device, agreement with the host's LiteRT.",
+)
+@click.option(
+    "--samples", type=int, default=None, help="How many test samples --accuracy sends (default 500; all: --samples 0)."
+)
+@click.option(
+    "--profile-ops",
+    is_flag=True,
+    help="Add a per-op profile from LiteRT's benchmark_model (adb, or a profile naming runtime.benchmark_binary).",
+)
 @db_option
 @json_option
-def bench(model_paths, devices, runs, min_seconds, warmup, threads, benchmark_binary, db, as_json) -> None:
+def bench(
+    model_paths,
+    devices,
+    runs,
+    min_seconds,
+    warmup,
+    threads,
+    benchmark_binary,
+    accuracy_data,
+    samples,
+    profile_ops,
+    db,
+    as_json,
+) -> None:
     """Benchmark .tflite files through LiteRT on the named devices.
 
     Runs warm-up, then at least --runs invocations and at least --min-seconds; reports
     count, mean, std, min, p50, p90, p99, max, first-inference and init time, peak memory,
     and energy per inference labelled measured or estimated (or absent, with the reason).
+    A one-op model benchmarked first on each device gives the per-invoke floor: how much of
+    each model's latency is overhead rather than arithmetic.
+    With --accuracy, the device's outputs on the test samples are checked against the
+    host's LiteRT; a microcontroller runs them through TensorFlow Lite Micro on the host.
 
     \b
-    Example:
+    Examples:
       edgekd bench student_int8.tflite teacher_float32.tflite --device host --runs 500
+      edgekd bench student_int8.tflite --device rpi5 --accuracy mnist1d --samples 1000
+      edgekd bench student_int8.tflite --device stm32h7 --accuracy mnist1d
     """
-    from edgekd.bench.benchmark import check_device_can_run
+    from edgekd.bench.accuracy import DEFAULT_SAMPLES, AccuracyData
     from edgekd.bench.runners import BenchSettingError, BenchSettings
-    from edgekd.bench.stage import bench_stage, check_devices
-    from edgekd.inputs import read_regular_file
-    from edgekd.profiles.loader import get_profile
+    from edgekd.bench.stage import bench_stage, check_devices, check_models
+    from edgekd.cli.common import settings_as_flags
     from edgekd.results.document import new_document
-    from edgekd.results.table import BENCH_HEADERS, bench_rows, energy_notes, format_table
+    from edgekd.results.table import (
+        ACCURACY_HEADERS,
+        BENCH_HEADERS,
+        accuracy_rows,
+        bench_rows,
+        energy_notes,
+        format_table,
+        overhead_lines,
+        profile_lines,
+    )
 
     try:
         settings = BenchSettings(
-            runs=runs, min_seconds=min_seconds, warmup=warmup, threads=threads, benchmark_binary=benchmark_binary
+            runs=runs,
+            min_seconds=min_seconds,
+            warmup=warmup,
+            threads=threads,
+            benchmark_binary=benchmark_binary,
+            profile_ops=profile_ops,
         )
     except BenchSettingError as exc:
         raise ConfigError(f"--{exc.setting.replace('_', '-')} {exc.value}: {exc.rule}") from None
-    entries = [get_profile(name) for name in devices]
-    for path in model_paths:
-        data = read_regular_file(path, "model", BenchmarkError)
-        for entry in entries:
-            check_device_can_run(entry, data, str(path))
-    check_devices(list(devices))
+    accuracy = None
+    with settings_as_flags({"accuracy": "--accuracy", "samples": "--samples"}):
+        if accuracy_data is not None:
+            wanted = DEFAULT_SAMPLES if samples is None else (samples or None)
+            accuracy = AccuracyData.load(accuracy_data, wanted)
+        elif samples is not None:
+            raise ConfigError("--samples sets how many test samples --accuracy sends; give --accuracy DATA too")
+        check_models(list(model_paths), list(devices), accuracy)
+    check_devices(list(devices), outputs_only=accuracy is not None)
     store = open_store(db)
-    measured = bench_stage([(path.stem, path) for path in model_paths], list(devices), settings, stderr_reporter())
+    measured = bench_stage(
+        [(path.stem, path) for path in model_paths],
+        list(devices),
+        settings,
+        stderr_reporter(),
+        accuracy,
+        measure_overhead=True,
+    )
     # Files outside a run folder are recorded by the path the user gave.
     results = [
         replace(result, path=str(path)).as_dict()
         for result, path in zip(measured, model_paths * len(devices), strict=True)
     ]
     document = new_document("bench", {"devices": list(devices), "runs": runs, "min_seconds": min_seconds})
+    if accuracy is not None:
+        document["config"]["accuracy"] = {"data": accuracy.data, "samples": len(accuracy.y)}
     document["benchmarks"] = results
     failures = [r for r in results if not r["ok"]]
     # Failed benchmarks are results too (which device failed, and why): they are stored.
@@ -71,9 +129,16 @@ def bench(model_paths, devices, runs, min_seconds, warmup, threads, benchmark_bi
     if as_json:
         emit_json(results)
     else:
-        click.echo(format_table(BENCH_HEADERS, bench_rows(results)))
+        timed = [r for r in results if not r["ok"] or r.get("latency_ms")]
+        if timed:
+            click.echo(format_table(BENCH_HEADERS, bench_rows(timed)))
         for note in energy_notes(results):
             click.echo(note)
+        for line in overhead_lines(results) + profile_lines(results):
+            click.echo(line)
+        if accuracy is not None:
+            click.echo()
+            click.echo(format_table(ACCURACY_HEADERS, accuracy_rows(results)))
     if failures:
         raise BenchmarkError(
             f"{len(failures)} of {len(results)} benchmark(s) failed (stored as run {run_id}): {failures[0]['error']}"

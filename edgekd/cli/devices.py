@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from edgekd.cli.common import EdgekdGroup, emit_json, json_option
+from edgekd.cli.common import EdgekdGroup, emit_json, force_option, json_option
 from edgekd.results.table import format_table
 from edgekd.untrusted import for_terminal
 
@@ -18,6 +18,7 @@ def devices() -> None:
       edgekd devices list
       edgekd devices show rpi4
       edgekd devices check my-pi
+      edgekd devices emulate rpi5
     """
 
 
@@ -108,6 +109,37 @@ def check_device(name: str, as_json: bool) -> None:
             f"{environment['runtime_version']}, Python {environment['python']}, numpy {environment['numpy_version']}, "
             f"{environment['machine']} {environment['system']} {environment['release']}, {environment['cpu_count']} CPUs"
         )
+    )
+
+
+@devices.command("emulate")
+@click.argument("name")
+@force_option
+@json_option
+def emulate_device(name: str, force: bool, as_json: bool) -> None:
+    """Build an emulated board's userland on this host (a Debian host: apt, dpkg), once; its profile is
+    NAME-emulated.
+
+    Debian's arm64 Python with the aarch64 numpy and LiteRT wheels, run by qemu's user-mode
+    emulator as the board's CPU, in ~/.edgekd/emulated/NAME (about 110 MB of downloads, 210 MB
+    on disk). Outputs, accuracy, memory and failures on it are the ARM runtime's own; its
+    latency is the emulator's and is marked emulated. A finished build is kept (--force rebuilds).
+
+    \b
+    Example:
+      edgekd devices emulate rpi5 && edgekd bench student_int8.tflite --device rpi5-emulated --accuracy mnist1d
+    """
+    from edgekd.profiles.emulated import build, emulation_folder
+
+    document = build(name, force=force, say=lambda line: click.echo(f"edgekd: {line}", err=True))
+    if as_json:
+        emit_json({"name": name, "folder": str(emulation_folder(name)), **document})
+        return
+    emulated = document["emulated"]
+    click.echo(
+        f"{name}-emulated: Python {emulated['python']} ({emulated['machine']}), numpy {emulated['numpy']}, "
+        f"ai_edge_litert {emulated['ai_edge_litert']} under qemu-aarch64-static -cpu {document['qemu_cpu']}, "
+        f"in {emulation_folder(name)}"
     )
 
 

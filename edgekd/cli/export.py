@@ -8,6 +8,7 @@ import click
 
 from edgekd.cli.common import emit_json, force_option, json_option
 from edgekd.errors import OutputError
+from edgekd.untrusted import for_terminal
 
 FORMATS = ("c",)
 
@@ -24,7 +25,7 @@ FORMATS = ("c",)
 @json_option
 def export(model_path, fmt, out, name, device, force, as_json) -> None:
     """Export a .tflite for a microcontroller: NAME.c (16-byte-aligned array), NAME.h (size, shapes,
-    quantization, a tensor-arena estimate), NAME.tflite and NAME.json. The array and NAME.tflite are the
+    quantization, the tensor arena TFLite Micro measures), NAME.tflite and NAME.json. The array and NAME.tflite are the
     model with its metadata (labels, normalization, accuracy, MACs) embedded; NAME.json holds the same.
 
     \b
@@ -33,7 +34,7 @@ def export(model_path, fmt, out, name, device, force, as_json) -> None:
     """
     from edgekd import __version__
     from edgekd.artifacts import staged_output_folder, write_bytes_atomic, write_json_atomic, write_text_atomic
-    from edgekd.export.arena import estimate_arena
+    from edgekd.export.arena import tensor_arena
     from edgekd.export.c_array import c_identifier, render_header, render_source
     from edgekd.export.embedded import embed_metadata
     from edgekd.export.metadata import model_metadata, shipped_fields
@@ -43,23 +44,28 @@ def export(model_path, fmt, out, name, device, force, as_json) -> None:
         raise OutputError(f"unknown export format {fmt!r}; known: {', '.join(FORMATS)}")
     source, report = read_model_file(model_path)
     identifier, changed = c_identifier(name or model_path.stem)
-    arena = estimate_arena(report)
     carried = model_metadata(model_path, report)
     # The firmware gets the model with its metadata inside; the same bytes go to NAME.tflite.
     data = embed_metadata(source, carried)
     report = inspect_tflite(data, str(model_path))
-    fit = _check_fit(device, data, str(model_path), report, arena) if device else None
+    if device:
+        arena, fit = _check_fit(device, data, str(model_path), report)
+    else:
+        arena, refusal = tensor_arena(data, report, str(model_path))
+        fit = None
+        if refusal is not None:
+            click.echo(f"edgekd: warning: {for_terminal(refusal)}", err=True)
     comment = f"{model_path.name}, {len(data)} bytes with its metadata, exported by edgekd {__version__}"
     metadata = {
         **carried,
         **shipped_fields(source, data, "the edgekd_metadata entry of the .tflite (and this file)"),
         "c_identifier": identifier,
-        "arena_estimate": arena.as_dict(),
+        "arena": arena.as_dict(),
     }
     if fit is not None:
         metadata["fit"] = fit
     with staged_output_folder(out, force) as staging:
-        write_text_atomic(staging / f"{identifier}.h", render_header(identifier, report, arena.bytes, comment))
+        write_text_atomic(staging / f"{identifier}.h", render_header(identifier, report, arena, comment))
         write_text_atomic(staging / f"{identifier}.c", render_source(identifier, f"{identifier}.h", data, comment))
         write_bytes_atomic(staging / f"{identifier}.tflite", data)
         write_json_atomic(staging / f"{identifier}.json", metadata)
@@ -69,7 +75,7 @@ def export(model_path, fmt, out, name, device, force, as_json) -> None:
         emit_json(metadata)
         return
     click.echo(f"Wrote {out / (identifier + '.c')}, {identifier}.h, {identifier}.tflite and {identifier}.json")
-    click.echo(f"model {len(data):,} bytes (flash); tensor arena estimate {arena.bytes:,} bytes (RAM): {arena.method}")
+    click.echo(f"model {len(data):,} bytes (flash); tensor arena {arena.bytes:,} bytes (RAM), {arena.method}")
     if fit is not None:
         click.echo(
             f"fits {device}: {fit['flash']['available']:,} bytes of flash, {fit['ram']['available']:,} of RAM "
@@ -77,16 +83,20 @@ def export(model_path, fmt, out, name, device, force, as_json) -> None:
         )
 
 
-def _check_fit(device: str, data: bytes, source: str, report, arena) -> dict:
-    """The fit on ``device``; a model the device cannot run or hold is refused with the reason."""
+def _check_fit(device: str, data: bytes, source: str, report) -> tuple:
+    """The arena and the fit on ``device``; a model the device cannot run or hold is refused with the reason,
+    before anything reaches the firmware."""
     from edgekd.bench.benchmark import check_device_can_run
     from edgekd.errors import ProfileError
-    from edgekd.export.fit import fit_report
+    from edgekd.export.fit import device_arena, fit_report
     from edgekd.profiles.loader import get_profile
 
     entry = get_profile(device)
     check_device_can_run(entry, data, source)
+    arena, refusal = device_arena(data, report, source, entry.profile)
+    if refusal is not None:
+        raise refusal
     fit = fit_report(report, arena, entry.profile)
     if fit["problems"]:
         raise ProfileError(f"{source} does not fit {device}: {'; '.join(fit['problems'])}")
-    return fit
+    return arena, fit

@@ -41,7 +41,7 @@ def inspect(model_path: Path, edgetpu: bool, device: str | None, as_json: bool) 
     if verdict is not None:
         document["edgetpu"] = verdict.as_dict()
     if device:
-        document["fit"] = _fit(device, model_path, report)
+        document["fit"] = _fit(device, data, model_path, report)
     metadata = _carried_metadata(model_path, data)
     if metadata:
         document["metadata"] = metadata
@@ -93,9 +93,9 @@ def inspect(model_path: Path, edgetpu: bool, device: str | None, as_json: bool) 
         click.echo(f"{device}: {verdict_text[fit['fits']]}")
         flash, ram = fit["flash"], fit["ram"]
         click.echo(f"  flash: model {flash['needed']:,} bytes of {_bytes(flash['available'])}")
-        click.echo(
-            f"  RAM: tensor arena about {ram['needed_estimate']:,} bytes of {_bytes(ram['available'])} ({ram['method']})"
-        )
+        click.echo(f"  RAM: tensor arena {ram['needed']:,} bytes of {_bytes(ram['available'])}, {ram['method']}")
+        if ram.get("not_measured_because") and ram["not_measured_because"] not in fit["problems"]:
+            click.echo(f"  (not measured: {for_terminal(ram['not_measured_because'])})")
         for problem in fit["problems"]:
             click.echo(f"  {for_terminal(problem)}")
         click.echo(f"  {fit['note']}")
@@ -143,15 +143,16 @@ def _bytes(value: int | None) -> str:
     return f"{value:,} bytes" if value is not None else "unknown"
 
 
-def _fit(device: str, model_path: Path, report) -> dict:
-    """Quantization the device runs, and flash and RAM against its limits (a report, not a refusal)."""
-    from edgekd.export.arena import estimate_arena
-    from edgekd.export.fit import fit_report
+def _fit(device: str, data: bytes, model_path: Path, report) -> dict:
+    """Quantization the device runs, the ops its runtime lacks, and flash and RAM against its limits (a report,
+    not a refusal)."""
+    from edgekd.export.fit import device_arena, fit_report
     from edgekd.profiles.loader import get_profile
     from edgekd.quantize.checks import detected_mode
 
     profile = get_profile(device).profile
-    fit = fit_report(report, estimate_arena(report), profile)
+    arena, refusal = device_arena(data, report, str(model_path), profile)
+    fit = fit_report(report, arena, profile, refusal)
     mode = detected_mode(report)
     if not profile.supports(mode):
         reason = f": {profile.quantization.reason}" if profile.quantization.reason else ""

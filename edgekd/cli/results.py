@@ -190,7 +190,7 @@ def compare(refs, devices, models, since, baseline, as_csv, db, as_json) -> None
       edgekd compare runs/demo --device rpi4 --device coral-usb
     """
     from edgekd.results.compare import CompareError, build_rows, ratios
-    from edgekd.results.table import format_table, kib, milliseconds, percent
+    from edgekd.results.table import format_table, kib, milliseconds, overhead_lines, percent, profile_lines
 
     if refs:
         documents = [_load(ref, db) for ref in refs]
@@ -235,10 +235,22 @@ def compare(refs, devices, models, since, baseline, as_csv, db, as_json) -> None
         click.echo(
             "Estimated rows come from the device profile (MACs / throughput, active watts); nothing was run there."
         )
+    if any(r.latency_source == "emulated" for r in rows):
+        click.echo(
+            "Emulated rows ran under qemu on this host: their outputs are the emulated runtime's, their latency "
+            "is the emulator's and says nothing about the real board."
+        )
     if lines:
         click.echo()
         for line in lines:
             click.echo(for_terminal(line["text"]))
+    benchmarks = [b for _, document in documents for b in document.get("benchmarks") or []]
+    benchmarks = [b for b in benchmarks if (not devices or b.get("device") in devices)]
+    where_the_time_goes = overhead_lines(benchmarks) + profile_lines(benchmarks)
+    if where_the_time_goes:
+        click.echo()
+        for line in where_the_time_goes:
+            click.echo(for_terminal(line))
     elif not any(r.model.startswith(baseline) for r in rows):
         click.echo(
             f"\nno {for_terminal(repr(baseline))} row to compare against (--baseline names the model to divide by)"

@@ -18,6 +18,7 @@ from edgekd.cli.common import (
     stderr_reporter,
 )
 from edgekd.config import PipelineConfig, demo_config, load_config
+from edgekd.results.answer import compute_answer
 from edgekd.results.table import BENCH_HEADERS, MODEL_HEADERS, bench_rows, energy_notes, format_table, model_rows
 from edgekd.untrusted import for_terminal
 
@@ -71,6 +72,12 @@ def _execute(config: PipelineConfig, out: Path | None, force, as_json, kind, fre
         click.echo(format_table(BENCH_HEADERS, bench_rows(document["benchmarks"])))
         for energy_note in energy_notes(document["benchmarks"]):
             click.echo(for_terminal(energy_note))
+    answer = compute_answer(document)
+    if answer:
+        click.echo()
+        click.echo("The compute answer:")
+        for line in answer:
+            click.echo(for_terminal(f"  {line}"))
     click.echo()
     click.echo(f"Results: {run.out / 'results.json'}   Report: {run.out / 'report.html'} (and report.md)")
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import re
 
+from edgekd.export.arena import ArenaEstimate
+from edgekd.export.tflm import TflmArena
 from edgekd.quantize.inspect import ModelReport, TensorInfo
 from edgekd.untrusted import for_c_comment
 
@@ -37,7 +39,23 @@ def _tensor_macros(prefix: str, tensor: TensorInfo) -> list[str]:
     return lines
 
 
-def render_header(identifier: str, report: ModelReport, arena_bytes: int, comment: str) -> str:
+def _arena_lines(macro: str, arena: TflmArena | ArenaEstimate) -> list[str]:
+    if arena.measured:
+        about = (
+            f"measured: the smallest in which TensorFlow Lite Micro runs the model (its allocator keeps {arena.head} "
+            f"of activations and {arena.tail} that live as long as the model), on a 64-bit host with reference "
+            "kernels; optimized kernels may add scratch buffers"
+        )
+    else:
+        about = "ESTIMATED: the largest set of activations alive at once; TFLM's bookkeeping and scratch come on top"
+    return [
+        f"/* Tensor arena: {arena.bytes} bytes, {for_c_comment(about)}. */",
+        f"#define {macro}_ARENA_SIZE {arena.bytes}",
+        f"#define {macro}_ARENA_MEASURED {1 if arena.measured else 0}",
+    ]
+
+
+def render_header(identifier: str, report: ModelReport, arena: TflmArena | ArenaEstimate, comment: str) -> str:
     guard = f"{identifier.upper()}_H_"
     macro = identifier.upper()
     lines = [
@@ -47,9 +65,7 @@ def render_header(identifier: str, report: ModelReport, arena_bytes: int, commen
         "",
         f"#define {macro}_SIZE {report.size_bytes}",
         f"#define {macro}_ALIGNMENT {ALIGNMENT}",
-        f"/* Tensor arena estimate: {arena_bytes} bytes (largest set of activations alive at once; add",
-        "   TFLM's bookkeeping and per-op scratch on top). */",
-        f"#define {macro}_ARENA_ESTIMATE {arena_bytes}",
+        *_arena_lines(macro, arena),
         f"#define {macro}_MACS {report.macs}",
         "",
     ]

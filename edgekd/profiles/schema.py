@@ -185,6 +185,31 @@ class PowerModel(Strict):
     notes: str | None = None
 
 
+class Cost(Strict):
+    """What an hour of the device costs (a cloud instance's on-demand price), with where the price comes from."""
+
+    hourly_usd: float = Field(gt=0)
+    source: str = Field(min_length=1, description="where the price was read, and when")
+
+
+class Emulation(Strict):
+    """A device that stands in for another by emulating its userland on this host (``edgekd devices emulate``).
+
+    Its outputs, accuracy, memory and failures are the emulated runtime's own; its latency is
+    the emulator's and is never presented as the real device's.
+    """
+
+    of: str = Field(description="the board it emulates; `edgekd devices emulate NAME` builds it")
+
+    @field_validator("of")
+    @classmethod
+    def _known_recipe(cls, value: str) -> str:
+        from edgekd.profiles.emulated import get_recipe
+
+        get_recipe(value)
+        return value
+
+
 class DeviceProfile(Strict):
     schema_version: int
     name: str
@@ -196,6 +221,8 @@ class DeviceProfile(Strict):
     transport: Connection
     power: PowerSource = PowerSource()
     power_model: PowerModel = PowerModel()
+    emulation: Emulation | None = None
+    cost: Cost | None = None
     sources: list[str] = Field(default_factory=list)
 
     @field_validator("schema_version")

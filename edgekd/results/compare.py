@@ -174,7 +174,7 @@ def ratio_line(row: Row, base: Row) -> str | None:
     if not parts:
         return None
     sources = {row.latency_source, base.latency_source}
-    label = "estimated" if "estimated" in sources else "measured"
+    label = next((source for source in ("estimated", "emulated") if source in sources), "measured")
     return f"{row.model} on {row.device}: {', '.join(parts)} against {base.model} ({label})"
 
 

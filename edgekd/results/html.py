@@ -12,15 +12,20 @@ import html
 from pathlib import Path
 
 from edgekd.artifacts import write_text_atomic
+from edgekd.results.answer import compute_answer
 from edgekd.results.plots import all_plots
 from edgekd.results.report import efficiency_sentence, render_markdown
 from edgekd.results.table import (
+    ACCURACY_HEADERS,
     BENCH_HEADERS,
     MODEL_HEADERS,
     SELECTION_HEADERS,
+    accuracy_rows,
     bench_rows,
     energy_notes,
     model_rows,
+    overhead_lines,
+    profile_lines,
     selection_rows,
     selection_sentence,
     shipped_sentence,
@@ -89,6 +94,20 @@ def render_html(document: dict, title: str | None = None) -> str:
     benchmarks = document.get("benchmarks") or []
     if benchmarks:
         parts += ["<h2>Benchmarks</h2>", _table(BENCH_HEADERS, bench_rows(benchmarks))]
+        where_the_time_goes = overhead_lines(benchmarks) + profile_lines(benchmarks)
+        if where_the_time_goes:
+            parts.append("<ul>" + "".join(f"<li>{html.escape(line)}</li>" for line in where_the_time_goes) + "</ul>")
+        if accuracy_rows(benchmarks):
+            parts += [
+                "<p>Accuracy on the device: its outputs on the test samples against the host's LiteRT.</p>",
+                _table(ACCURACY_HEADERS, accuracy_rows(benchmarks)),
+            ]
+    answer = compute_answer(document)
+    if answer:
+        parts += [
+            "<h2>The compute answer</h2>",
+            "<ul>" + "".join(f"<li>{html.escape(a)}</li>" for a in answer) + "</ul>",
+        ]
     plots = all_plots(document)
     if plots:
         parts.append("<h2>Plots</h2>")

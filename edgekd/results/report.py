@@ -6,15 +6,20 @@ anywhere): plain text through ``for_markdown``, names in code spans through ``ma
 
 from __future__ import annotations
 
+from edgekd.results.answer import compute_answer
 from edgekd.results.table import (
+    ACCURACY_HEADERS,
     BENCH_HEADERS,
     MODEL_HEADERS,
     SELECTION_HEADERS,
+    accuracy_rows,
     bench_rows,
     count,
     energy_notes,
     markdown_table,
     model_rows,
+    overhead_lines,
+    profile_lines,
     selection_rows,
     selection_sentence,
     shipped_sentence,
@@ -67,14 +72,23 @@ def render_markdown(document: dict) -> str:
     benchmarks = document.get("benchmarks") or []
     if benchmarks:
         lines += [
-            "## Benchmarks (measured)",
+            "## Benchmarks",
             "",
-            "Latency of the .tflite files through LiteRT on each device; energy says whether it was measured or estimated.",
+            "Latency of the .tflite files through LiteRT on each device, measured there (an emulated device's is the "
+            "emulator's); energy says whether it was measured or estimated.",
             "",
             markdown_table(BENCH_HEADERS, bench_rows(benchmarks)),
             "",
         ]
+        if accuracy_rows(benchmarks):
+            lines += [
+                "Accuracy on the device: its outputs on the test samples against the host's LiteRT on the same inputs.",
+                "",
+                markdown_table(ACCURACY_HEADERS, accuracy_rows(benchmarks)),
+                "",
+            ]
         lines += [f"- {text(note)}" for note in energy_notes(benchmarks)]
+        lines += [f"- {text(line)}" for line in overhead_lines(benchmarks) + profile_lines(benchmarks)]
         env = next((b.get("environment") for b in benchmarks if b["ok"]), None)
         if env:
             lines += [
@@ -84,6 +98,8 @@ def render_markdown(document: dict) -> str:
                 ),
                 "",
             ]
+    if compute_answer(document):
+        lines += ["## The compute answer", "", *[f"- {text(line)}" for line in compute_answer(document)], ""]
     if document.get("timings_s"):
         lines += [
             "## Stage timings",

@@ -76,6 +76,12 @@ def model_rows(models: dict) -> list[list[str]]:
 BENCH_HEADERS = ("model", "device", "runs", "mean ms", "p50 ms", "p90 ms", "p99 ms", "energy/inference", "status")
 
 
+def device_label(benchmark: dict) -> str:
+    """The device, marked when it is emulated: its latency must never pass for the real board's."""
+    emulated = benchmark.get("emulated_of")
+    return f"{benchmark['device']} (emulated {emulated}: latency not the board's)" if emulated else benchmark["device"]
+
+
 def bench_rows(benchmarks: list[dict]) -> list[list[str]]:
     rows = []
     for b in benchmarks:
@@ -86,7 +92,7 @@ def bench_rows(benchmarks: list[dict]) -> list[list[str]]:
         rows.append(
             [
                 b["model"],
-                b["device"],
+                device_label(b),
                 b.get("runs", "n/a"),
                 milliseconds(latency.get("mean")),
                 milliseconds(latency.get("p50")),
@@ -94,6 +100,48 @@ def bench_rows(benchmarks: list[dict]) -> list[list[str]]:
                 milliseconds(latency.get("p99")),
                 energy(b.get("energy")),
                 status,
+            ]
+        )
+    return rows
+
+
+ACCURACY_HEADERS = (
+    "model",
+    "device",
+    "samples",
+    "top-1 on device",
+    "top-1 host LiteRT",
+    "agreement",
+    "largest difference",
+    "runtime on device",
+)
+
+
+def difference(accuracy: dict) -> str:
+    """The largest output difference, in quantization steps for an integer output."""
+    if accuracy.get("largest_difference_steps") is not None:
+        steps = accuracy["largest_difference_steps"]
+        return f"{steps} step{'s' if steps != 1 else ''} ({accuracy['largest_difference']:.3g})"
+    return f"{accuracy['largest_difference']:.3g}"
+
+
+def accuracy_rows(benchmarks: list[dict]) -> list[list[str]]:
+    """One row per benchmark that checked the device's outputs against the host's LiteRT."""
+    rows = []
+    for b in benchmarks:
+        checked = b.get("accuracy")
+        if not b["ok"] or not checked:
+            continue
+        rows.append(
+            [
+                b["model"],
+                device_label(b),
+                checked["samples"],
+                percent(checked["accuracy"]),
+                percent(checked["host_accuracy"]),
+                percent(checked["agreement_with_host"]),
+                difference(checked),
+                checked["runtime"],
             ]
         )
     return rows
@@ -108,6 +156,37 @@ def energy_notes(benchmarks: list[dict]) -> list[str]:
             seen.add(b["device"])
             notes.append(f"Energy on {b['device']} is absent: {reason}.")
     return notes
+
+
+def overhead_lines(benchmarks: list[dict]) -> list[str]:
+    """One line per timed benchmark that carries the device's per-invoke floor (a one-op model's p50)."""
+    from edgekd.bench.overhead import InvokeOverhead, overhead_sentence
+
+    lines = []
+    for b in benchmarks:
+        floor, p50 = b.get("invoke_overhead"), (b.get("latency_ms") or {}).get("p50")
+        if b["ok"] and floor and p50:
+            overhead = InvokeOverhead(p50_ms=floor["p50_ms"], runs=floor["runs"])
+            lines.append(overhead_sentence(b["model"], device_label(b), p50, overhead))
+    return lines
+
+
+def profile_lines(benchmarks: list[dict]) -> list[str]:
+    """Where the time goes, one line per benchmark with an op profile (or the reason it has none)."""
+    from edgekd.bench.op_profile import OpProfile, OpTime, profile_sentence
+
+    lines = []
+    for b in benchmarks:
+        profile = b.get("op_profile")
+        if not b["ok"] or not profile:
+            continue
+        if profile.get("error"):
+            lines.append(f"{b['model']} on {device_label(b)}: no op profile ({profile['error']})")
+            continue
+        ops = tuple(OpTime(**op) for op in profile["ops"])
+        fields = ("nodes_executed", "delegated_nodes", "model_nodes", "delegate")
+        lines.append(profile_sentence(b["model"], device_label(b), OpProfile(ops, *(profile[f] for f in fields))))
+    return lines
 
 
 MODE_HEADERS = ("mode", "size", "accuracy", "drop (points)", "agreement", "host p50 ms", "checks")
