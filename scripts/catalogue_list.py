@@ -19,7 +19,8 @@ def main() -> int:
     for case in CATALOGUE:
         groups.setdefault(case[0].split(":")[0], []).append(case[0])
     listing = "".join(
-        f"- {command} ({len(names)}):\n" + "".join(f"  - `{name}`\n" for name in names) for command, names in groups.items()
+        f"- {command} ({len(names)}):\n" + "".join(f"  - `{name}`\n" for name in names)
+        for command, names in groups.items()
     )
     text = PAGE.read_text()
     text = re.sub(r"catalogue of \d+ bad inputs", f"catalogue of {len(CATALOGUE)} bad inputs", text)

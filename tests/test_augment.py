@@ -102,7 +102,12 @@ def test_noise_adds_five_percent_of_the_batch_spread(tf):
 
 def test_augmentations_apply_in_the_order_given(tf):
     x = np.arange(8 * 40, dtype=np.float32).reshape(8, 40, 1)
-    out, labels = augment(tf.constant(x), tf.constant(np.arange(8)), parse_augmentations(["shift", "mixup"]), tf.constant([1, 2], tf.int64))
+    out, labels = augment(
+        tf.constant(x),
+        tf.constant(np.arange(8)),
+        parse_augmentations(["shift", "mixup"]),
+        tf.constant([1, 2], tf.int64),
+    )
     assert np.all(np.asarray(labels) == -1)
     assert not np.array_equal(np.asarray(out), x)
 
