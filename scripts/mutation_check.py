@@ -83,13 +83,13 @@ MUTANTS = (
     Mutant(
         "teacher-logits-shuffled",
         "the cached teacher logits are shuffled, so they no longer belong to their inputs",
-        "edgekd/distill/distiller.py",
+        "edgekd/distill/teacher_outputs.py",
         (
             Patch(
-                "        targets[TEACHER_LOGITS] = np.asarray(ensemble_logits(self._logits, self.weights, temperature), "
+                "        targets[TEACHER_LOGITS] = np.asarray(ensemble_logits(logits, self.weights, temperature), "
                 "dtype=np.float32)\n",
                 "        targets[TEACHER_LOGITS] = np.random.default_rng(0).permutation(\n"
-                "            np.asarray(ensemble_logits(self._logits, self.weights, temperature), dtype=np.float32)\n"
+                "            np.asarray(ensemble_logits(logits, self.weights, temperature), dtype=np.float32)\n"
                 "        )\n",
             ),
         ),
