@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validat
 from pydantic_core import PydanticCustomError
 
 from edgekd.bench.runners import BenchSettingError, check_bench_setting
+from edgekd.bench.thermal import DEFAULT_COOLDOWN_SECONDS
 from edgekd.errors import ConfigError
 from edgekd.validation import parse_yaml_mapping, read_text_file, validate
 
@@ -138,8 +139,9 @@ class BenchConfig(Section):
     min_seconds: float = 1.0
     warmup: int = 20
     threads: int | None = None
+    cooldown_seconds: float = DEFAULT_COOLDOWN_SECONDS
 
-    @field_validator("runs", "min_seconds", "warmup", "threads")
+    @field_validator("runs", "min_seconds", "warmup", "threads", "cooldown_seconds")
     @classmethod
     def _follows_bench_rules(cls, value, info: ValidationInfo):
         try:

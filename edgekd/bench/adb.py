@@ -9,11 +9,13 @@ is quoted; the remote folder is always removed.
 from __future__ import annotations
 
 import secrets
+from dataclasses import replace
 from pathlib import Path
 
 from edgekd.bench.android import BATTERY, BatterySampler, parse_thermalservice
 from edgekd.bench.benchmark_model import parse_benchmark_model
-from edgekd.bench.runners import BenchSettings
+from edgekd.bench.runners import MAX_MEASURED_SECONDS, BenchSettings
+from edgekd.bench.thermal import SUSTAINED_WINDOWS, combine_summaries
 from edgekd.errors import BenchmarkError
 from edgekd.profiles.schema import Delegate, DeviceProfile
 from edgekd.transport.adb import AdbChannel
@@ -96,16 +98,56 @@ class AdbRunner:
         if sampler is not None:
             sampler.start()
         try:
-            command = benchmark_command(binary, model, profile, settings)
-            output = _shell(channel, "running benchmark_model", *command, timeout=settings.timeout_seconds)
+            if settings.sustained_seconds is not None:
+                result = self._sustained(channel, profile, settings, binary, model)
+            else:
+                command = benchmark_command(binary, model, profile, settings)
+                output = _shell(channel, "running benchmark_model", *command, timeout=settings.timeout_seconds)
+                result = parse_benchmark_model(output, profile.name)
         finally:
             power = sampler.stop() if sampler is not None else None
-        result = parse_benchmark_model(output, profile.name)
         if power is not None:
             result["power"] = power
         if thermal_before is not None:
             result["thermal"] = {"before": thermal_before, "after": _thermal(channel)}
         return result
+
+    def _sustained(
+        self, channel: AdbChannel, profile: DeviceProfile, settings: BenchSettings, binary: str, model: str
+    ) -> dict:
+        """A sustained run as back-to-back benchmark_model runs, one per window, the phone's temperature after each.
+
+        benchmark_model reports one summary per run, so each window is a run of its own; the
+        gap between them is a process start, short against a window.
+        """
+        window = settings.window_seconds
+        windows, summaries, first = [], [], None
+        for index in range(SUSTAINED_WINDOWS):
+            # Warm-up once, before the first window; every later window continues the load.
+            each = replace(
+                settings, runs=1, min_seconds=min(window, MAX_MEASURED_SECONDS), warmup=0 if index else settings.warmup
+            )
+            command = [*benchmark_command(binary, model, profile, each), f"--max_secs={window}"]
+            output = _shell(channel, "running benchmark_model", *command, timeout=window + 120)
+            parsed = parse_benchmark_model(output, profile.name)
+            first = first or parsed
+            summary = parsed["summary_ms"]
+            summaries.append(summary)
+            thermal = _thermal(channel)
+            windows.append(
+                {
+                    "start_s": round(index * window, 3),
+                    "count": summary["count"],
+                    "mean_ms": summary["mean"],
+                    "p50_ms": summary.get("p50"),
+                    "max_temp_c": thermal.get("max_temp_c") if thermal else None,
+                }
+            )
+        return {**first, "summary_ms": combine_summaries(summaries), "windows": windows}
+
+    def temperature(self, profile: DeviceProfile, settings: BenchSettings) -> float | None:
+        reading = _thermal(AdbChannel.from_profile(profile, self.executable))
+        return reading.get("max_temp_c") if reading else None
 
     def probe(self, profile: DeviceProfile) -> dict:
         """Reach the phone and report its model, Android release and ABI (`edgekd devices check`)."""

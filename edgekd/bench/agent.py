@@ -448,6 +448,9 @@ def _parser():
     parser.add_argument("--power-root", default="/", help="root of the sysfs tree to read (for tests)")
     parser.add_argument("--power-interval", type=float, default=0.02, help="seconds between power samples")
     parser.add_argument("--inputs", help="an .npy of raw input samples: return the model's outputs for each")
+    parser.add_argument(
+        "--window-seconds", type=_at_least(0, float), default=0.0, help="group the runs in windows this long (drift)"
+    )
     return parser
 
 
@@ -505,18 +508,66 @@ def _power_result(args, sampler, power_error):
     return None
 
 
+class Windows:
+    """Latency in consecutive windows of ``seconds`` of a sustained run, with the hottest zone at each window's end.
+
+    Each window keeps its own bounded sample for the median; the drift of a long run is read
+    from the first and last windows.
+    """
+
+    def __init__(self, seconds, total_seconds, root="/", capacity=2000):
+        self.seconds, self.root, self.capacity = seconds, root, capacity
+        # The run that crosses the end belongs to the last window, never to a window of its own.
+        self.last = max(0, math.ceil(total_seconds / seconds - 1e-9) - 1)
+        self.closed = []
+        self._index, self._current = 0, LatencyRecorder(capacity)
+
+    def add(self, elapsed, latency_ms):
+        index = min(int(elapsed // self.seconds), self.last)
+        if index != self._index and self._current.count:
+            self.close()
+        self._index = index
+        self._current.add(latency_ms)
+
+    def close(self):
+        recorder, kept = self._current, sorted(self._current.kept)
+        if recorder.count:
+            self.closed.append(
+                {
+                    "start_s": round(self._index * self.seconds, 3),
+                    "count": recorder.count,
+                    "mean_ms": recorder.summary()["mean"],
+                    "p50_ms": kept[len(kept) // 2],
+                    "max_temp_c": thermal_state(self.root)["max_temp_c"],
+                }
+            )
+        self._current = LatencyRecorder(self.capacity)
+
+    def summary(self):
+        self.close()
+        return self.closed
+
+
 def _measure(interpreter, args):
-    """Measured runs until both --runs and --min-seconds are met, or --max-seconds passes; (latencies, seconds)."""
+    """Measured runs until both --runs and --min-seconds are met, or --max-seconds passes; (latencies, seconds, windows).
+
+    With --window-seconds, the runs are also grouped in windows of that length (a sustained
+    run's drift); otherwise windows is None.
+    """
     latencies = LatencyRecorder(args.max_samples)
+    windows = Windows(args.window_seconds, args.max_seconds, args.power_root) if args.window_seconds else None
     clock = time.perf_counter
     began = clock()
     while True:
         t0 = clock()
         interpreter.invoke()
-        latencies.add((clock() - t0) * 1e3)
+        latency = (clock() - t0) * 1e3
+        latencies.add(latency)
         elapsed = clock() - began
+        if windows is not None:
+            windows.add(elapsed, latency)
         if (latencies.count >= args.runs and elapsed >= args.min_seconds) or elapsed >= args.max_seconds:
-            return latencies, clock() - began
+            return latencies, clock() - began, windows.summary() if windows is not None else None
 
 
 def _outputs_for(np, interpreter, path):
@@ -561,7 +612,7 @@ def main(argv=None):
 
     thermal_before = thermal_state(args.power_root)
     sampler, power_error = _start_power_sampler(args)
-    latencies, measured_seconds = _measure(interpreter, args)
+    latencies, measured_seconds, windows = _measure(interpreter, args)
     power = _power_result(args, sampler, power_error)
     result.update(
         ok=True,
@@ -580,6 +631,8 @@ def main(argv=None):
         environment={**_environment(np, runtime, runtime_version, args.threads), "delegate": delegate},
         delegate_fallback=fallback,
     )
+    if windows is not None:
+        result["windows"] = windows
     if args.inputs:
         try:
             result["outputs"] = _outputs_for(np, interpreter, args.inputs)

@@ -18,6 +18,7 @@ from edgekd.bench.overhead import InvokeOverhead
 from edgekd.bench.registry import get_runner
 from edgekd.bench.runners import BenchSettings
 from edgekd.bench.stats import LatencyStats, latency_stats, stability_warnings, stats_from_summary, thermal_warnings
+from edgekd.bench.thermal import drift_warning, sustained_summary
 from edgekd.errors import BenchmarkError, ProfileError
 from edgekd.inputs import read_regular_file
 from edgekd.profiles.loader import ProfileEntry
@@ -52,6 +53,9 @@ class BenchmarkResult:
     overhead: InvokeOverhead | None = None
     # Time by op type and what the delegate took (benchmark_model's op profiling), or why there is none.
     op_profile: dict | None = None
+    # A sustained run's windows and drift (``--sustained``), and the cool-down waited before this model.
+    sustained: dict | None = None
+    cooldown: dict | None = None
     started: float | None = None  # unix time, for ordering and overlap across devices
     finished: float | None = None
 
@@ -89,6 +93,10 @@ class BenchmarkResult:
             document["emulated_of"] = self.emulated_of
         if self.op_profile is not None:
             document["op_profile"] = self.op_profile
+        if self.sustained is not None:
+            document["sustained"] = self.sustained
+        if self.cooldown is not None:
+            document["cooldown"] = self.cooldown
         if self.overhead is not None:
             share = self.overhead.share_of(self.latency.p50 if self.latency is not None else None)
             document["invoke_overhead"] = {**self.overhead.as_dict(), "share_of_p50": share}
@@ -233,6 +241,11 @@ def benchmark(
     else:
         stats = stats_from_summary(raw["summary_ms"])
     before, after = raw.get("rss_before_load_mb"), raw.get("rss_after_mb")
+    warnings = _warnings(raw, stats, report, profile, settings)
+    sustained = None
+    if settings.sustained_seconds is not None and raw.get("windows") is not None:
+        sustained = sustained_summary(raw["windows"], settings.sustained_seconds)
+        warnings += [w for w in (drift_warning(sustained),) if w]
     return replace(
         result,
         latency=stats,
@@ -243,7 +256,8 @@ def benchmark(
         energy=energy_per_inference(
             profile, stats.mean, *_measured_power(raw.get("power"), profile, started, finished)
         ),
-        warnings=_warnings(raw, stats, report, profile, settings),
+        warnings=warnings,
+        sustained=sustained,
     )
 
 

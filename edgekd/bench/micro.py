@@ -55,3 +55,6 @@ class MicroRunner:
 
     def probe(self, profile: DeviceProfile) -> dict:
         raise no_latency_on(profile)
+
+    def temperature(self, profile: DeviceProfile, settings: BenchSettings) -> float | None:
+        return None  # TFLM runs on the host here: there is no board to cool

@@ -16,9 +16,10 @@ from pathlib import Path
 from typing import Protocol
 
 from edgekd.bench.readers import AGENT_READERS
+from edgekd.bench.thermal import DEFAULT_COOLDOWN_SECONDS, SUSTAINED_WINDOWS, THERMAL_ZONES_SCRIPT, parse_thermal_zones
 from edgekd.errors import BenchmarkError, ConfigError
 from edgekd.profiles.schema import DeviceProfile
-from edgekd.transport.channel import Channel, NoAnswer, remote_command
+from edgekd.transport.channel import Channel, NoAnswer, TransportError, remote_command
 from edgekd.transport.local import LocalChannel
 
 AGENT = Path(__file__).with_name("agent.py")
@@ -26,6 +27,11 @@ AGENT = Path(__file__).with_name("agent.py")
 # The agent stops measuring after this long (its --max-seconds) whatever the minimum asks,
 # which keeps loading, warm-up and measuring inside the runners' 600 s limit.
 MAX_MEASURED_SECONDS = 300.0
+# A sustained run (--sustained) measures for a fixed time, cut into windows; its runner's limit grows with it.
+MIN_SUSTAINED, MAX_SUSTAINED = 10.0, 3600.0
+MAX_COOLDOWN = 1800.0
+# Time a runner is given beyond a sustained run's measuring: upload, loading, warm-up, reading back.
+SUSTAINED_MARGIN_SECONDS = 300.0
 
 
 class BenchSettingError(ConfigError):
@@ -52,6 +58,14 @@ BENCH_RULES = {
     "threads": (
         lambda v: v is None or (_whole(v) and v >= 1),
         "must be a whole number of at least 1 (leave it unset for the profile's default)",
+    ),
+    "sustained_seconds": (
+        lambda v: v is None or (isinstance(v, Real) and math.isfinite(v) and MIN_SUSTAINED <= v <= MAX_SUSTAINED),
+        f"must be a number of seconds from {MIN_SUSTAINED:g} to {MAX_SUSTAINED:g}",
+    ),
+    "cooldown_seconds": (
+        lambda v: isinstance(v, Real) and math.isfinite(v) and 0 <= v <= MAX_COOLDOWN,
+        f"must be a number of seconds from 0 (no cool-down) to {MAX_COOLDOWN:g}",
     ),
 }
 
@@ -80,6 +94,10 @@ class BenchSettings:
     inputs: Path | None = None
     # A per-op profile from LiteRT's benchmark_model (--enable_op_profiling), in a separate short run.
     profile_ops: bool = False
+    # Measure for this long instead (runs and min_seconds aside), in windows: latency drift under sustained load.
+    sustained_seconds: float | None = None
+    # Before each model after the first on a device, wait at most this long for it to cool (0: never wait).
+    cooldown_seconds: float = DEFAULT_COOLDOWN_SECONDS
 
     def __post_init__(self) -> None:
         for setting in BENCH_RULES:
@@ -88,6 +106,16 @@ class BenchSettings:
             isinstance(self.timeout_seconds, Real) and math.isfinite(self.timeout_seconds) and self.timeout_seconds > 0
         ):
             raise BenchSettingError("timeout_seconds", self.timeout_seconds, "must be a positive number of seconds")
+        if (
+            self.sustained_seconds is not None
+            and self.timeout_seconds < self.sustained_seconds + SUSTAINED_MARGIN_SECONDS
+        ):
+            object.__setattr__(self, "timeout_seconds", self.sustained_seconds + SUSTAINED_MARGIN_SECONDS)
+
+    @property
+    def window_seconds(self) -> float | None:
+        """A sustained run's window length, or None for an ordinary run."""
+        return None if self.sustained_seconds is None else self.sustained_seconds / SUSTAINED_WINDOWS
 
     def threads_for(self, profile: DeviceProfile) -> int:
         return self.threads or profile.runtime.default_threads
@@ -95,11 +123,14 @@ class BenchSettings:
 
 def agent_arguments(profile: DeviceProfile, settings: BenchSettings) -> list[str]:
     """The agent's options for a benchmark on ``profile`` (the model path goes before them)."""
+    if settings.sustained_seconds is not None:
+        seconds = str(settings.sustained_seconds)
+        measuring = ["--runs", "1", "--min-seconds", seconds, "--max-seconds", seconds]
+        measuring += ["--window-seconds", str(settings.window_seconds)]
+    else:
+        measuring = ["--runs", str(settings.runs), "--min-seconds", str(settings.min_seconds)]
     arguments = [
-        "--runs",
-        str(settings.runs),
-        "--min-seconds",
-        str(settings.min_seconds),
+        *measuring,
         "--warmup",
         str(settings.warmup),
         "--threads",
@@ -121,6 +152,19 @@ class Runner(Protocol):
     def run(self, model_path: Path, profile: DeviceProfile, settings: BenchSettings) -> dict: ...
 
     def probe(self, profile: DeviceProfile) -> dict: ...
+
+    def temperature(self, profile: DeviceProfile, settings: BenchSettings) -> float | None:
+        """The device's hottest thermal zone in °C now, or None when it cannot be read (no cool-down then)."""
+        ...
+
+
+def zone_temperature(channel: Channel, power_root: str) -> float | None:
+    """The hottest ``/sys/class/thermal`` zone through the device's own shell; None if there is none or no answer."""
+    try:
+        answer = channel.run(remote_command("sh", "-c", THERMAL_ZONES_SCRIPT, power_root), 20)
+    except (NoAnswer, TransportError, OSError):
+        return None
+    return parse_thermal_zones(answer.stdout)
 
 
 class LocalRunner:
@@ -146,6 +190,9 @@ class LocalRunner:
 
     def probe(self, profile: DeviceProfile) -> dict:
         return run_agent(LocalChannel.from_profile(profile), local_python(profile), str(AGENT), ["--probe"], 60)
+
+    def temperature(self, profile: DeviceProfile, settings: BenchSettings) -> float | None:
+        return zone_temperature(LocalChannel.from_profile(profile), settings.power_root)
 
 
 def local_python(profile: DeviceProfile) -> str:

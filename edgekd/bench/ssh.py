@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from edgekd.bench.op_profile import profile_ops
-from edgekd.bench.runners import AGENT, BenchSettings, agent_arguments, run_agent
+from edgekd.bench.runners import AGENT, BenchSettings, agent_arguments, run_agent, zone_temperature
 from edgekd.errors import BenchmarkError
 from edgekd.profiles.schema import DeviceProfile
 from edgekd.transport.channel import remote_command, removed_afterwards
@@ -32,6 +32,9 @@ class SshRunner:
     def probe(self, profile: DeviceProfile) -> dict:
         """Reach the device and report its Python, TFLite runtime and machine (`edgekd devices check`)."""
         return self._agent(profile, 60, None, ["--probe"])
+
+    def temperature(self, profile: DeviceProfile, settings: BenchSettings) -> float | None:
+        return zone_temperature(SshChannel.from_profile(profile), settings.power_root)
 
     def _agent(
         self,

@@ -12,17 +12,25 @@ from edgekd.bench.benchmark import BenchmarkResult, benchmark
 from edgekd.bench.overhead import InvokeOverhead, one_op_model
 from edgekd.bench.registry import get_runner
 from edgekd.bench.runners import BenchSettings
+from edgekd.bench.thermal import Cooldown, cool_down
 from edgekd.config import BenchConfig
 from edgekd.errors import EdgekdError
 from edgekd.profiles.loader import get_profile
 from edgekd.progress import Reporter
 
 # Short runs: enough to rank the conversion modes on the host, not a full benchmark.
-MODE_COMPARISON_BENCH = BenchSettings(runs=100, min_seconds=0.3, warmup=10)
+# No cool-down there: the modes are ranked against each other on one host, seconds apart.
+MODE_COMPARISON_BENCH = BenchSettings(runs=100, min_seconds=0.3, warmup=10, cooldown_seconds=0)
 
 
 def bench_settings(config: BenchConfig) -> BenchSettings:
-    return BenchSettings(runs=config.runs, min_seconds=config.min_seconds, warmup=config.warmup, threads=config.threads)
+    return BenchSettings(
+        runs=config.runs,
+        min_seconds=config.min_seconds,
+        warmup=config.warmup,
+        threads=config.threads,
+        cooldown_seconds=config.cooldown_seconds,
+    )
 
 
 def check_devices(names: list[str], outputs_only: bool = False) -> None:
@@ -93,8 +101,10 @@ def bench_stage(
     def on_device(position: int, entry) -> list[BenchmarkResult]:
         overhead = invoke_overhead(entry, settings) if measure_overhead else None
         results = []
+        heat = HeatWatch(entry.profile, settings, reporter)
         with reporter.bar(len(files), f"benchmarking on {entry.profile.name}", unit="model", position=position) as bar:
-            for role, path in files:
+            for index, (role, path) in enumerate(files):
+                cooldown = heat.before_model(index)
                 try:
                     result = benchmark(path, entry, settings, label=role, accuracy=accuracy)
                 except EdgekdError as exc:
@@ -109,9 +119,53 @@ def bench_stage(
                         error=str(exc),
                     )
                 bar.update(1)
-                results.append(replace(result, path=Path(path).name, overhead=overhead if result.ok else None))
+                results.append(
+                    replace(
+                        result,
+                        path=Path(path).name,
+                        overhead=overhead if result.ok else None,
+                        cooldown=cooldown.as_dict() if cooldown is not None else None,
+                        warnings=result.warnings + heat.warnings(cooldown),
+                    )
+                )
         return results
 
     with ThreadPoolExecutor(max_workers=max(1, len(entries))) as pool:
         per_device = list(pool.map(on_device, range(len(entries)), entries))
     return [result for results in per_device for result in results]
+
+
+class HeatWatch:
+    """Cool-down between the models on one device: the first model's starting temperature is the target for the rest."""
+
+    def __init__(self, profile, settings: BenchSettings, reporter: Reporter):
+        self.profile, self.settings, self.reporter = profile, settings, reporter
+        self.baseline: float | None = None
+
+    def _read(self) -> float | None:
+        try:
+            return get_runner(self.profile).temperature(self.profile, self.settings)
+        except EdgekdError:
+            return None
+
+    def before_model(self, index: int) -> Cooldown | None:
+        """None before the first model (its temperature becomes the baseline) or when nothing can be read."""
+        if self.settings.cooldown_seconds <= 0 or self.profile.is_microcontroller:
+            return None
+        if index == 0:
+            self.baseline = self._read()
+            return None
+        if self.baseline is None:
+            return None
+        cooldown = cool_down(self._read, self.baseline, self.settings.cooldown_seconds)
+        if cooldown.waited_s >= 1:
+            state = "reached" if cooldown.reached else "not reached"
+            self.reporter.say(
+                f"{self.profile.name}: waited {cooldown.waited_s:.0f} s to cool to {cooldown.target_c:.1f} °C "
+                f"({state}; {cooldown.end_c} °C now)"
+            )
+        return cooldown
+
+    def warnings(self, cooldown: Cooldown | None) -> list[str]:
+        warning = cooldown.warning(self.settings.cooldown_seconds) if cooldown is not None else None
+        return [warning] if warning else []

@@ -37,6 +37,22 @@ from edgekd.errors import BenchmarkError, ConfigError
     is_flag=True,
     help="Add a per-op profile from LiteRT's benchmark_model (adb, or a profile naming runtime.benchmark_binary).",
 )
+@click.option(
+    "--sustained",
+    type=float,
+    default=None,
+    metavar="SECONDS",
+    help="Measure for SECONDS (10 to 3600) in 10 windows instead, and report the latency drift and temperature rise.",
+)
+@click.option(
+    "--cooldown",
+    type=float,
+    default=120.0,
+    show_default=True,
+    metavar="SECONDS",
+    help="Before each model after the first, wait at most SECONDS for the device to cool to within 2 °C of "
+    "where the first started (0: never wait).",
+)
 @db_option
 @json_option
 def bench(
@@ -50,6 +66,8 @@ def bench(
     accuracy_data,
     samples,
     profile_ops,
+    sustained,
+    cooldown,
     db,
     as_json,
 ) -> None:
@@ -62,12 +80,15 @@ def bench(
     each model's latency is overhead rather than arithmetic.
     With --accuracy, the device's outputs on the test samples are checked against the
     host's LiteRT; a microcontroller runs them through TensorFlow Lite Micro on the host.
+    Between models a device cools to within 2 °C of where the first began (bounded by
+    --cooldown, recorded); --sustained keeps one model running and reports its drift.
 
     \b
     Examples:
       edgekd bench student_int8.tflite teacher_float32.tflite --device host --runs 500
       edgekd bench student_int8.tflite --device rpi5 --accuracy mnist1d --samples 1000
       edgekd bench student_int8.tflite --device stm32h7 --accuracy mnist1d
+      edgekd bench student_int8.tflite --device pixel7 --sustained 600
     """
     from edgekd.bench.accuracy import DEFAULT_SAMPLES, AccuracyData
     from edgekd.bench.runners import BenchSettingError, BenchSettings
@@ -79,10 +100,9 @@ def bench(
         BENCH_HEADERS,
         accuracy_rows,
         bench_rows,
+        device_lines,
         energy_notes,
         format_table,
-        overhead_lines,
-        profile_lines,
     )
 
     try:
@@ -93,9 +113,12 @@ def bench(
             threads=threads,
             benchmark_binary=benchmark_binary,
             profile_ops=profile_ops,
+            sustained_seconds=sustained,
+            cooldown_seconds=cooldown,
         )
     except BenchSettingError as exc:
-        raise ConfigError(f"--{exc.setting.replace('_', '-')} {exc.value}: {exc.rule}") from None
+        flag = {"sustained_seconds": "sustained", "cooldown_seconds": "cooldown"}.get(exc.setting, exc.setting)
+        raise ConfigError(f"--{flag.replace('_', '-')} {exc.value}: {exc.rule}") from None
     accuracy = None
     with settings_as_flags({"accuracy": "--accuracy", "samples": "--samples"}):
         if accuracy_data is not None:
@@ -120,6 +143,7 @@ def bench(
         for result, path in zip(measured, model_paths * len(devices), strict=True)
     ]
     document = new_document("bench", {"devices": list(devices), "runs": runs, "min_seconds": min_seconds})
+    document["config"].update(sustained_seconds=sustained, cooldown_seconds=cooldown)
     if accuracy is not None:
         document["config"]["accuracy"] = {"data": accuracy.data, "samples": len(accuracy.y)}
     document["benchmarks"] = results
@@ -134,7 +158,7 @@ def bench(
             click.echo(format_table(BENCH_HEADERS, bench_rows(timed)))
         for note in energy_notes(results):
             click.echo(note)
-        for line in overhead_lines(results) + profile_lines(results):
+        for line in device_lines(results):
             click.echo(line)
         if accuracy is not None:
             click.echo()

@@ -190,7 +190,7 @@ def compare(refs, devices, models, since, baseline, as_csv, db, as_json) -> None
       edgekd compare runs/demo --device rpi4 --device coral-usb
     """
     from edgekd.results.compare import CompareError, build_rows, ratios
-    from edgekd.results.table import format_table, kib, milliseconds, overhead_lines, percent, profile_lines
+    from edgekd.results.table import device_lines, format_table, kib, milliseconds, percent
 
     if refs:
         documents = [_load(ref, db) for ref in refs]
@@ -246,7 +246,7 @@ def compare(refs, devices, models, since, baseline, as_csv, db, as_json) -> None
             click.echo(for_terminal(line["text"]))
     benchmarks = [b for _, document in documents for b in document.get("benchmarks") or []]
     benchmarks = [b for b in benchmarks if (not devices or b.get("device") in devices)]
-    where_the_time_goes = overhead_lines(benchmarks) + profile_lines(benchmarks)
+    where_the_time_goes = device_lines(benchmarks)
     if where_the_time_goes:
         click.echo()
         for line in where_the_time_goes:

@@ -22,10 +22,9 @@ from edgekd.results.table import (
     SELECTION_HEADERS,
     accuracy_rows,
     bench_rows,
+    device_lines,
     energy_notes,
     model_rows,
-    overhead_lines,
-    profile_lines,
     selection_rows,
     selection_sentence,
     shipped_sentence,
@@ -94,7 +93,7 @@ def render_html(document: dict, title: str | None = None) -> str:
     benchmarks = document.get("benchmarks") or []
     if benchmarks:
         parts += ["<h2>Benchmarks</h2>", _table(BENCH_HEADERS, bench_rows(benchmarks))]
-        where_the_time_goes = overhead_lines(benchmarks) + profile_lines(benchmarks)
+        where_the_time_goes = device_lines(benchmarks)
         if where_the_time_goes:
             parts.append("<ul>" + "".join(f"<li>{html.escape(line)}</li>" for line in where_the_time_goes) + "</ul>")
         if accuracy_rows(benchmarks):

@@ -15,11 +15,10 @@ from edgekd.results.table import (
     accuracy_rows,
     bench_rows,
     count,
+    device_lines,
     energy_notes,
     markdown_table,
     model_rows,
-    overhead_lines,
-    profile_lines,
     selection_rows,
     selection_sentence,
     shipped_sentence,
@@ -88,7 +87,7 @@ def render_markdown(document: dict) -> str:
                 "",
             ]
         lines += [f"- {text(note)}" for note in energy_notes(benchmarks)]
-        lines += [f"- {text(line)}" for line in overhead_lines(benchmarks) + profile_lines(benchmarks)]
+        lines += [f"- {text(line)}" for line in device_lines(benchmarks)]
         env = next((b.get("environment") for b in benchmarks if b["ok"]), None)
         if env:
             lines += [

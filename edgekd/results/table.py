@@ -171,6 +171,41 @@ def overhead_lines(benchmarks: list[dict]) -> list[str]:
     return lines
 
 
+def device_lines(benchmarks: list[dict]) -> list[str]:
+    """Everything said beside the latency table: the per-invoke floor, where the time goes, heat and drift."""
+    return overhead_lines(benchmarks) + profile_lines(benchmarks) + thermal_lines(benchmarks)
+
+
+def thermal_lines(benchmarks: list[dict]) -> list[str]:
+    """A sustained run's drift and temperature, and every cool-down waited for, one line each."""
+    lines = []
+    for b in benchmarks:
+        if not b["ok"]:
+            continue
+        where = f"{b['model']} on {device_label(b)}"
+        sustained = b.get("sustained")
+        if sustained and sustained.get("windows"):
+            first, last = sustained["windows"][0], sustained["windows"][-1]
+            of = sustained.get("drift_of", "mean_ms")
+            drift = sustained.get("drift_pct")
+            change = f" ({drift:+.1f}%)" if drift is not None else ""
+            line = (
+                f"{where}: sustained {sustained['seconds']:g} s, {of.removesuffix('_ms')} latency "
+                f"{first[of]:.3g} ms in the first window, {last[of]:.3g} ms in the last{change}"
+            )
+            if sustained.get("temperature_rise_c") is not None:
+                line += f"; hottest zone {first['max_temp_c']:.1f} → {last['max_temp_c']:.1f} °C"
+            lines.append(line + " (measured)")
+        cooldown = b.get("cooldown")
+        if cooldown and cooldown["waited_s"] >= 1:
+            state = "reached" if cooldown["reached"] else "not reached"
+            lines.append(
+                f"{where}: waited {cooldown['waited_s']:.0f} s for the device to cool to {cooldown['target_c']:.1f} °C "
+                f"({state}, {cooldown['end_c']} °C at the start)"
+            )
+    return lines
+
+
 def profile_lines(benchmarks: list[dict]) -> list[str]:
     """Where the time goes, one line per benchmark with an op profile (or the reason it has none)."""
     from edgekd.bench.op_profile import OpProfile, OpTime, profile_sentence
