@@ -338,6 +338,8 @@ CATALOGUE = [
     ("bench: --min-seconds nan", ["bench", "{int8}", "--min-seconds", "nan"], ["--min-seconds nan", "from 0 to 300"]),
     ("bench: --min-seconds inf", ["bench", "{int8}", "--min-seconds", "inf"], ["--min-seconds inf", "from 0 to 300"]),
     ("bench: --min-seconds past the agent's limit", ["bench", "{int8}", "--min-seconds", "301"], ["--min-seconds 301", "stops measuring after 300 s"]),
+    ("bench: --sustained shorter than a window's worth", ["bench", "{int8}", "--sustained", "5"], ["--sustained 5", "from 10 to 3600"]),
+    ("bench: a negative --cooldown", ["bench", "{int8}", "--cooldown", "-1"], ["--cooldown -1", "0 (no cool-down)"]),
     ("bench: --runs 0", ["bench", "{int8}", "--runs", "0"], ["--runs 0", "at least 1"]),
     ("bench: --warmup -1", ["bench", "{int8}", "--warmup", "-1"], ["--warmup -1", "0 or more"]),
     ("bench: --threads 0", ["bench", "{int8}", "--threads", "0"], ["--threads 0", "at least 1"]),

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from edgekd import interrupts
-from edgekd.data.samples import Inputs, element_loader, is_stream, reading
+from edgekd.data.samples import Inputs, bounded, decode_parallelism, element_loader, is_stream, reading
 from edgekd.distill.checkpoints import CheckpointFolder, RoleCheckpoint, TrainingState
 from edgekd.errors import EdgekdError
 from edgekd.models.batchnorm import recalibrate
@@ -285,10 +285,10 @@ def _streamed_batches(parts: dict, targets_are_dict: bool, batch_size: int, seed
         .shuffle(count, seed=seed, reshuffle_each_iteration=True)
         .repeat()
         .skip(skip * batch_size)
-        .map(decode, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+        .map(decode, num_parallel_calls=decode_parallelism(), deterministic=True)
         .batch(batch_size)
     )
-    return dataset.map(gather).map(assemble).prefetch(tf.data.AUTOTUNE)
+    return bounded(dataset.map(gather).map(assemble))
 
 
 class _Watch:
