@@ -19,6 +19,7 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
+from edgekd.bench.thermal import DEFAULT_COOLDOWN_SECONDS
 from edgekd.config import PipelineConfig, demo_config, load_config
 from edgekd.errors import ConfigError
 from edgekd.progress import SILENT, Reporter
@@ -228,7 +229,7 @@ def quantize_run(
 
 
 def benchmark(
-    model: Path | str,
+    model: Path | str | list[Path | str] | tuple[Path | str, ...],
     *,
     devices: list[str] | tuple[str, ...] = ("host",),
     runs: int = 100,
@@ -238,34 +239,66 @@ def benchmark(
     db: Path | str | None = None,
     record: bool = True,
     accuracy: str | None = None,
-    samples: int | None = None,
+    samples: int | str | None = None,
+    benchmark_binary: str | None = None,
+    profile_ops: bool = False,
+    sustained_seconds: float | None = None,
+    cooldown_seconds: float = DEFAULT_COOLDOWN_SECONDS,
+    invoke_overhead: bool = True,
     reporter: Reporter = SILENT,
     say=_say_on_stderr,
 ):
-    """``edgekd bench``: benchmark a .tflite on each device (concurrently); returns one ``BenchmarkResult`` per device.
+    """``edgekd bench``: benchmark .tflite files on each device (concurrently); one ``BenchmarkResult`` per pair.
 
-    The file and every device are checked first (a missing file or a mode the device cannot
+    The files and every device are checked first (a missing file or a mode the device cannot
     run is an error before anything runs); a device that fails while measuring gives a
-    result with ``ok`` False and its ``error``, recorded like the others.
+    result with ``ok`` False and its ``error``, recorded like the others. Results come
+    device by device, each device's in the order of ``model``.
 
-    ``accuracy``: a dataset spec whose test split (its first ``samples``; default 500) travels
-    with the model; each result's ``accuracy`` compares the device's outputs with the host's LiteRT.
+    ``accuracy``: a dataset spec whose test split (its first ``samples``: default 500, "all"
+    for every one) travels with each model; each result's ``accuracy`` compares the device's
+    outputs with the host's LiteRT. ``sustained_seconds``: measure that long in windows
+    (latency drift); ``cooldown_seconds``: the longest wait for a device to cool between
+    models (0: never). ``invoke_overhead``: time a one-op model first on each device (the
+    per-invoke floor each result carries).
     """
     from edgekd.bench.accuracy import DEFAULT_SAMPLES, AccuracyData
     from edgekd.bench.runners import BenchSettings
     from edgekd.bench.stage import bench_stage, check_devices, check_models
     from edgekd.results.document import new_document
 
-    model = Path(model)
-    check_devices(list(devices), outputs_only=accuracy is not None)
-    settings = BenchSettings(runs=runs, min_seconds=min_seconds, warmup=warmup, threads=threads)
+    models = [Path(m) for m in (model if isinstance(model, list | tuple) else [model])]
+    devices = list(devices)
+    settings = BenchSettings(
+        runs=runs,
+        min_seconds=min_seconds,
+        warmup=warmup,
+        threads=threads,
+        benchmark_binary=benchmark_binary,
+        profile_ops=profile_ops,
+        sustained_seconds=sustained_seconds,
+        cooldown_seconds=cooldown_seconds,
+    )
     data = None
     if accuracy is not None:
-        data = AccuracyData.load(accuracy, samples if samples is not None else DEFAULT_SAMPLES)
-    check_models([model], list(devices), data)
+        data = AccuracyData.load(
+            accuracy, DEFAULT_SAMPLES if samples is None else None if samples == "all" else samples
+        )
+    elif samples is not None:
+        raise ConfigError("`samples` sets how many test samples `accuracy` sends; give `accuracy` DATA too")
+    check_models(models, devices, data)
+    check_devices(devices, outputs_only=data is not None)
     with _store(db, record, say) as store:
-        results = bench_stage([(model.stem, model)], list(devices), settings, reporter, data)
-        document = new_document("bench", {"devices": list(devices), "runs": runs, "min_seconds": min_seconds})
-        document["benchmarks"] = [replace(result, path=str(model)).as_dict() for result in results]
-        _record(store, document, None, {str(model): model}, say)
+        measured = bench_stage(
+            [(path.stem, path) for path in models], devices, settings, reporter, data, measure_overhead=invoke_overhead
+        )
+        # Files outside a run folder are recorded by the path the caller gave.
+        results = [replace(r, path=str(p)) for r, p in zip(measured, models * len(devices), strict=True)]
+        config = {"devices": devices, "runs": runs, "min_seconds": min_seconds}
+        config.update(sustained_seconds=sustained_seconds, cooldown_seconds=cooldown_seconds)
+        if data is not None:
+            config["accuracy"] = {"data": data.data, "samples": len(data.y)}
+        document = new_document("bench", config)
+        document["benchmarks"] = [result.as_dict() for result in results]
+        _record(store, document, None, {str(path): path for path in models}, say)
     return results

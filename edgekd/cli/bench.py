@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 from pathlib import Path
 
 import click
 
-from edgekd.cli.common import db_option, emit_json, json_option, open_store, stderr_reporter, store_run
+from edgekd.cli.common import db_option, emit_json, json_option, stderr_reporter
 from edgekd.errors import BenchmarkError, ConfigError
 
 
@@ -90,11 +89,9 @@ def bench(
       edgekd bench student_int8.tflite --device stm32h7 --accuracy mnist1d
       edgekd bench student_int8.tflite --device pixel7 --sustained 600
     """
-    from edgekd.bench.accuracy import DEFAULT_SAMPLES, AccuracyData
-    from edgekd.bench.runners import BenchSettingError, BenchSettings
-    from edgekd.bench.stage import bench_stage, check_devices, check_models
-    from edgekd.cli.common import settings_as_flags
-    from edgekd.results.document import new_document
+    from edgekd.api import benchmark
+    from edgekd.bench.runners import BenchSettingError
+    from edgekd.cli.common import say_on_stderr, settings_as_flags
     from edgekd.results.table import (
         ACCURACY_HEADERS,
         BENCH_HEADERS,
@@ -105,51 +102,37 @@ def bench(
         format_table,
     )
 
+    flags = {
+        "accuracy": "--accuracy",
+        "samples": "--samples",
+        "sustained_seconds": "--sustained",
+        "cooldown_seconds": "--cooldown",
+        "db": "--db",
+    }
     try:
-        settings = BenchSettings(
-            runs=runs,
-            min_seconds=min_seconds,
-            warmup=warmup,
-            threads=threads,
-            benchmark_binary=benchmark_binary,
-            profile_ops=profile_ops,
-            sustained_seconds=sustained,
-            cooldown_seconds=cooldown,
-        )
+        with settings_as_flags(flags):
+            measured = benchmark(
+                list(model_paths),
+                devices=list(devices),
+                runs=runs,
+                min_seconds=min_seconds,
+                warmup=warmup,
+                threads=threads,
+                db=db,
+                accuracy=accuracy_data,
+                samples="all" if samples == 0 and accuracy_data is not None else samples,
+                benchmark_binary=benchmark_binary,
+                profile_ops=profile_ops,
+                sustained_seconds=sustained,
+                cooldown_seconds=cooldown,
+                reporter=stderr_reporter(),
+                say=say_on_stderr,
+            )
     except BenchSettingError as exc:
-        flag = {"sustained_seconds": "sustained", "cooldown_seconds": "cooldown"}.get(exc.setting, exc.setting)
-        raise ConfigError(f"--{flag.replace('_', '-')} {exc.value}: {exc.rule}") from None
-    accuracy = None
-    with settings_as_flags({"accuracy": "--accuracy", "samples": "--samples"}):
-        if accuracy_data is not None:
-            wanted = DEFAULT_SAMPLES if samples is None else (samples or None)
-            accuracy = AccuracyData.load(accuracy_data, wanted)
-        elif samples is not None:
-            raise ConfigError("--samples sets how many test samples --accuracy sends; give --accuracy DATA too")
-        check_models(list(model_paths), list(devices), accuracy)
-    check_devices(list(devices), outputs_only=accuracy is not None)
-    store = open_store(db)
-    measured = bench_stage(
-        [(path.stem, path) for path in model_paths],
-        list(devices),
-        settings,
-        stderr_reporter(),
-        accuracy,
-        measure_overhead=True,
-    )
-    # Files outside a run folder are recorded by the path the user gave.
-    results = [
-        replace(result, path=str(path)).as_dict()
-        for result, path in zip(measured, model_paths * len(devices), strict=True)
-    ]
-    document = new_document("bench", {"devices": list(devices), "runs": runs, "min_seconds": min_seconds})
-    document["config"].update(sustained_seconds=sustained, cooldown_seconds=cooldown)
-    if accuracy is not None:
-        document["config"]["accuracy"] = {"data": accuracy.data, "samples": len(accuracy.y)}
-    document["benchmarks"] = results
+        flag = flags.get(exc.setting, "--" + exc.setting.replace("_", "-"))
+        raise ConfigError(f"{flag} {exc.value}: {exc.rule}") from None
+    results = [result.as_dict() for result in measured]
     failures = [r for r in results if not r["ok"]]
-    # Failed benchmarks are results too (which device failed, and why): they are stored.
-    run_id = store_run(store, document, None, {str(path): path for path in model_paths}, say=not failures)
     if as_json:
         emit_json(results)
     else:
@@ -160,10 +143,11 @@ def bench(
             click.echo(note)
         for line in device_lines(results):
             click.echo(line)
-        if accuracy is not None:
+        if accuracy_data is not None:
             click.echo()
             click.echo(format_table(ACCURACY_HEADERS, accuracy_rows(results)))
     if failures:
+        # Failed benchmarks are results too (which device failed, and why): the run is stored.
         raise BenchmarkError(
-            f"{len(failures)} of {len(results)} benchmark(s) failed (stored as run {run_id}): {failures[0]['error']}"
+            f"{len(failures)} of {len(results)} benchmark(s) failed (the run is stored): {failures[0]['error']}"
         )
