@@ -224,6 +224,5 @@ def smallest_costs(costs: list[tuple[str, Cost]], budgets: dict[str, float]) -> 
         if figure.value > limit:
             raise ConfigError(
                 f"no candidate can meet budget {key}={limit:g}: the smallest {key} of any candidate is "
-                f"{figure.value:.6g} {BUDGET_KEYS[key].unit} ({spec}, {figure.source}); raise the budget, or add "
-                "smaller families to the search"
+                f"{figure.value:.6g} {BUDGET_KEYS[key].unit} ({spec}, {figure.source}); raise the budget"
             )

@@ -14,6 +14,7 @@ the study already holds is not trained again.
 from __future__ import annotations
 
 import os
+import socket
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -24,6 +25,8 @@ from edgekd.search.cost import Cost, CostModel
 from edgekd.search.space import Candidate, suggest
 
 STUDY_FILE = "study.db"
+# Which process ran a trial, for the trial table of a study several workers share.
+WORKER = f"{socket.gethostname()}:{os.getpid()}"
 # A worker that stops beating for this long (killed, its machine gone) has its running trial
 # marked failed by the next worker, so a resumed search neither waits on it nor counts it.
 HEARTBEAT_S = 30
@@ -140,6 +143,7 @@ class TrialRunner:
         optuna = _optuna()
         candidate = suggest(trial, self.families)
         trial.set_user_attr("candidate", candidate.spec)
+        trial.set_user_attr("worker", WORKER)
         earlier = _earlier(trial.study, candidate.spec, trial.number)
         try:
             if earlier is not None and earlier.state.name == "COMPLETE":

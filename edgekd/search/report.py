@@ -27,6 +27,7 @@ class TrialRow:
     steps: int | None
     cost: dict
     on_front: bool = False
+    worker: str | None = None
 
     def as_dict(self) -> dict:
         return {
@@ -39,6 +40,7 @@ class TrialRow:
             "steps": self.steps,
             "cost": self.cost,
             "on_front": self.on_front,
+            "worker": self.worker,
         }
 
 
@@ -73,6 +75,7 @@ def trial_rows(study) -> list[TrialRow]:
                 attrs.get("steps") if trained else None,
                 attrs.get("cost") or {},
                 trial.number in front,
+                attrs.get("worker"),
             )
         )
     return rows
@@ -124,7 +127,12 @@ def _figure(cost: dict, key: str) -> str:
     figure = cost.get(key)
     if not figure:
         return ""
-    return f"{figure['value']:.4g} {key} ({figure['source']})"
+    return f"{number(figure['value'])} {key} ({figure['source']})"
+
+
+def number(value: float) -> str:
+    """Counts as counts (12,480), measurements to four significant digits."""
+    return f"{int(value):,}" if float(value).is_integer() else f"{value:.4g}"
 
 
 def trial_table(document: dict) -> list[list]:
