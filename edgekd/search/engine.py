@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import socket
+import time
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -33,6 +34,8 @@ HEARTBEAT_S = 30
 GRACE_S = 120
 # SQLite lets one writer at a time: two workers wait this long for each other instead of failing.
 SQLITE_TIMEOUT_S = 60
+# Workers that start together race to create the study's tables; the loser opens them again.
+OPEN_ATTEMPTS = 5
 # Random candidates before the sampler models the front: a third of a 20-trial search.
 STARTUP_TRIALS = 7
 
@@ -74,23 +77,30 @@ def open_study(url: str, name: str, settings: dict, seed: int):
     import sqlalchemy.exc
 
     engine_kwargs = {"connect_args": {"timeout": SQLITE_TIMEOUT_S}} if url.startswith("sqlite") else {}
-    try:
-        storage = optuna.storages.RDBStorage(
-            url, engine_kwargs=engine_kwargs, heartbeat_interval=HEARTBEAT_S, grace_period=GRACE_S
-        )
-        # Each worker samples from its own stream (seeded by the search's seed, its process and how far the
-        # study has come), so workers sharing a study try different candidates.
-        sampler = optuna.samplers.TPESampler(
-            n_startup_trials=STARTUP_TRIALS, seed=(seed * 1_000_003 + os.getpid()) % 2**32, constant_liar=True
-        )
-        study = optuna.create_study(
-            storage=storage, study_name=name, directions=list(DIRECTIONS), sampler=sampler, load_if_exists=True
-        )
-    except (sqlalchemy.exc.SQLAlchemyError, ImportError, ValueError) as exc:
-        raise ConfigError(
-            f"cannot open the study database `storage` {redacted(url)}: {' '.join(str(exc).split())[:200]}; give a "
-            "database URL such as sqlite:///search.db or postgresql://user@host/db"
-        ) from None
+    for attempt in range(OPEN_ATTEMPTS):
+        try:
+            storage = optuna.storages.RDBStorage(
+                url, engine_kwargs=engine_kwargs, heartbeat_interval=HEARTBEAT_S, grace_period=GRACE_S
+            )
+            # Each worker samples from its own stream (seeded by the search's seed and its process), so
+            # workers sharing a study try different candidates.
+            sampler = optuna.samplers.TPESampler(
+                n_startup_trials=STARTUP_TRIALS, seed=(seed * 1_000_003 + os.getpid()) % 2**32, constant_liar=True
+            )
+            study = optuna.create_study(
+                storage=storage, study_name=name, directions=list(DIRECTIONS), sampler=sampler, load_if_exists=True
+            )
+            break
+        except sqlalchemy.exc.IntegrityError:
+            # Another worker created the same tables or study a moment before: open what it made.
+            if attempt == OPEN_ATTEMPTS - 1:
+                raise
+            time.sleep(0.5 * (attempt + 1))
+        except (sqlalchemy.exc.SQLAlchemyError, ImportError, ValueError) as exc:
+            raise ConfigError(
+                f"cannot open the study database `storage` {redacted(url)}: {' '.join(str(exc).split())[:200]}; "
+                "give a database URL such as sqlite:///search.db or postgresql://user@host/db"
+            ) from None
     stored = study.user_attrs.get("settings")
     if stored is None:
         study.set_user_attr("settings", settings)
