@@ -335,6 +335,7 @@ CATALOGUE = [
     ("search: a latency budget on a device without throughput figures", ["search", "--teacher", "{teacher}", "--data", TINY_DATA, "--budget", "latency_ms=20", "--out", "{out}"], ["budget latency_ms", "no throughput figure", "--measure"]),
     ("search: a budget no candidate can meet", ["search", "--teacher", "{teacher}", "--data", TINY_DATA, "--budget", "macs=10", "--out", "{out}"], ["no candidate can meet budget macs=10", "smallest macs of any candidate is 400"]),
     ("search: a RAM budget no candidate's measured arena meets", ["search", "--teacher", "{teacher}", "--data", TINY_DATA, "--device", "nano33ble", "--budget", "ram_kb=0.5", "--out", "{out}"], ["no candidate can meet budget ram_kb=0.5", "measured"]),
+    ("search: a --storage that is not a database URL", ["search", "--teacher", "{teacher}", "--data", TINY_DATA, "--storage", "nonsense", "--out", "{out}"], ["cannot open the study database --storage nonsense", "sqlite:///"]),
     ("search: --measure on a microcontroller", ["search", "--teacher", "{teacher}", "--data", TINY_DATA, "--device", "nano33ble", "--measure", "--out", "{out}"], ["--measure", "microcontroller"]),
     # bench
     ("bench: unknown device", ["bench", "{int8}", "--device", "rpi9"], ["unknown device 'rpi9'"]),

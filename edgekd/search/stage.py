@@ -8,6 +8,7 @@ holds the study's database, so running the same search again continues it.
 
 from __future__ import annotations
 
+import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -143,10 +144,9 @@ def run_search(config: PipelineConfig, out: Path, reporter: Reporter = SILENT, s
 
     with reporter.stage("costing each family's smallest candidate", "bounds"):
         _check_reachable(families, build, costs, search.budgets)
-    out.mkdir(parents=True, exist_ok=True)
     url = storage_url(out, search.storage)
     settings = search_settings(config)
-    study = open_study(url, search.study_name, settings, config.seed)
+    study = _open_in(out, url, search.study_name, settings, config.seed)
     trainer = _Trainer(config, teacher, dataset, recipe, reporter)
     runner = TrialRunner(families, build, costs, search.budgets, trainer.short, say)
     already = counted_trials(study)
@@ -186,6 +186,18 @@ def run_search(config: PipelineConfig, out: Path, reporter: Reporter = SILENT, s
             "each stopped); run the search again with more `trials` to continue it, or loosen the budgets"
         )
     return SearchResult(out, document)
+
+
+def _open_in(out: Path, url: str, name: str, settings: dict, seed: int):
+    """The study, with ``out`` created for it; a folder created here is removed again if the study cannot open."""
+    created = not out.exists()
+    out.mkdir(parents=True, exist_ok=True)
+    try:
+        return open_study(url, name, settings, seed)
+    except BaseException:
+        if created:
+            shutil.rmtree(out, ignore_errors=True)
+        raise
 
 
 def _check_reachable(families, build, costs: CostModel, budgets: dict[str, float]) -> None:
