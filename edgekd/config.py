@@ -160,7 +160,11 @@ class SearchConfig(Section):
     measure: bool = Field(
         default=False, description="measure each candidate's latency (and energy) on the device instead of estimating"
     )
-    trials: int = Field(default=20, ge=1, description="finished trials the study holds when the search stops")
+    trials: int = Field(
+        default=20,
+        ge=1,
+        description="candidates scored (trained, repeated or failed; over-budget ones do not count) before it stops",
+    )
     families: list[str] = Field(
         default_factory=list, description="student families to search (default: every family of the space)"
     )

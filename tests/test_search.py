@@ -76,25 +76,51 @@ def test_a_password_in_the_storage_url_never_reaches_the_outputs():
 # --- a search, end to end ---------------------------------------------------------------------------
 
 
+def _enqueue(out: Path, *specs: str) -> None:
+    """Ask the study in ``out`` (made here if new) to try these candidates first, in this order."""
+    import optuna
+
+    from edgekd.models.students import parse_builder_spec
+    from edgekd.search.engine import DIRECTIONS
+
+    out.mkdir(parents=True, exist_ok=True)
+    study = optuna.create_study(
+        storage=f"sqlite:///{out / 'study.db'}", study_name="edgekd-search", directions=list(DIRECTIONS),
+        load_if_exists=True,
+    )  # fmt: skip
+    for spec in specs:
+        family, options = parse_builder_spec(spec)
+        study.enqueue_trial({"family": family, **{f"{family}.{key}": value for key, value in options.items()}})
+
+
 def test_a_search_prunes_over_budget_trials_untrained_and_continues_its_study(teacher_file, tmp_path):
     out = tmp_path / "search"
-    budget = 3000  # MACs: conv from width 0.5 up and mlp from 128 hidden units up are over it
-    first = _search(teacher_file, out, "--budget", f"macs={budget}", "--family", "conv", "--family", "mlp",
-                    "--trials", "5", "--finalists", "1")  # fmt: skip
+    budget = 3000  # MACs: conv:width=4 needs 71,040, mlp:hidden=8 400
+    _enqueue(out, "conv:width=4", "mlp:hidden=8", "mlp:hidden=8")
+    flags = ("--budget", f"macs={budget}", "--family", "conv", "--family", "mlp")
+    first = _search(teacher_file, out, *flags, "--trials", "5", "--finalists", "1")
     assert first.exit_code == 0, first.stderr
     document = _document(out)
     trials = document["trials"]
-    assert len(trials) == 5 and {t["status"] for t in trials} <= {"trained", "over budget", "repeat"}
+    assert [(t["candidate"], t["status"]) for t in trials[:3]] == [
+        ("conv:width=4", "over budget"),
+        ("mlp:hidden=8", "trained"),
+        ("mlp:hidden=8", "repeat"),
+    ]
+    assert trials[2]["val_accuracy"] == trials[1]["val_accuracy"] and "trial 1" in trials[2]["reason"]
+    # --trials counts the candidates scored; those over budget come on top, costed but never trained.
+    scored = [t for t in trials if t["status"] != "over budget"]
+    assert len(scored) == 5 and {t["status"] for t in scored} <= {"trained", "repeat"}
     for trial in trials:
         macs = trial["cost"]["macs"]
         assert macs["source"] == "counted"
         if trial["status"] == "over budget":
             # Never trained: no steps, no accuracy, and the reason names the budget it broke.
             assert macs["value"] > budget and trial["steps"] is None and trial["val_accuracy"] is None
-            assert f"> {budget}" in trial["reason"]
+            assert f"macs {macs['value']:.6g} > {budget}" in trial["reason"]
         else:
             assert macs["value"] <= budget and trial["steps"] > 0 and 0 <= trial["val_accuracy"] <= 1
-    assert document["front"], "at least the smallest trained candidate is on the front"
+    assert 1 in document["front"] and 2 not in document["front"], "a repeat is not a second point of the front"
     chosen = document["chosen"]
     assert chosen["candidate"] in {t["candidate"] for t in trials if t["on_front"]}
     assert chosen["models"]["student_int8"]["accuracy_source"].startswith("the .tflite through the LiteRT")
@@ -104,21 +130,47 @@ def test_a_search_prunes_over_budget_trials_untrained_and_continues_its_study(te
     assert "Pareto front" in first.stdout and "Chosen:" in first.stdout
 
     # The same search with more trials continues the study: the first five are kept as they were.
-    again = _search(teacher_file, out, "--budget", f"macs={budget}", "--family", "conv", "--family", "mlp",
-                    "--trials", "7", "--finalists", "1")  # fmt: skip
+    again = _search(teacher_file, out, *flags, "--trials", "7", "--finalists", "1")
     assert again.exit_code == 0, again.stderr
     assert "continuing the study" in again.stderr and "5 of 7 trials done" in again.stderr
     resumed = _document(out)["trials"]
-    assert len(resumed) == 7
-    assert [{k: t[k] for k in ("number", "candidate", "status", "val_accuracy", "cost")} for t in resumed[:5]] == [
-        {k: t[k] for k in ("number", "candidate", "status", "val_accuracy", "cost")} for t in trials
-    ]
+    kept = ("number", "candidate", "status", "val_accuracy", "cost", "worker")
+    assert len([t for t in resumed if t["status"] != "over budget"]) == 7
+    assert [{k: t[k] for k in kept} for t in resumed[: len(trials)]] == [{k: t[k] for k in kept} for t in trials]
     # Nothing left to do: a third run trains no trial.
-    third = _search(teacher_file, out, "--budget", f"macs={budget}", "--family", "conv", "--family", "mlp",
-                    "--trials", "7", "--finalists", "0")  # fmt: skip
+    third = _search(teacher_file, out, *flags, "--trials", "7", "--finalists", "0")
     assert third.exit_code == 0, third.stderr
-    assert "trial " not in third.stderr.replace("7 trials done", "")
-    assert len(_document(out)["trials"]) == 7
+    assert "edgekd: trial " not in third.stderr
+    assert len(_document(out)["trials"]) == len(resumed)
+
+
+def test_a_trial_that_fails_says_why_and_the_search_goes_on(teacher_file, tmp_path):
+    out = tmp_path / "search"
+    # 371,200 MACs: more than the teacher's 340,480, which distillation refuses.
+    _enqueue(out, "resnet:resolution=1,stacks=3,width=1", "mlp:hidden=8")
+    result = _search(teacher_file, out, "--family", "resnet", "--family", "mlp", "--trials", "2", "--finalists", "0")
+    assert result.exit_code == 0, result.stderr
+    failed, trained = _document(out)["trials"]
+    assert failed["status"] == "failed" and "not fewer than the teacher's 340,480" in failed["reason"]
+    assert failed["val_accuracy"] is None and trained["status"] == "trained"
+
+
+def test_interrupted_trials_do_not_count_towards_the_total(tmp_path):
+    import optuna
+
+    from edgekd.search.engine import FAILED, counted_trials, open_study
+
+    study = open_study(f"sqlite:///{tmp_path / 'study.db'}", "s", {"device": "host"}, seed=0)
+    interrupted = study.ask()
+    study.tell(interrupted, state=optuna.trial.TrialState.FAIL)
+    failed = study.ask()
+    failed.set_user_attr("status", FAILED)
+    study.tell(failed, state=optuna.trial.TrialState.FAIL)
+    over_budget = study.ask()
+    study.tell(over_budget, state=optuna.trial.TrialState.PRUNED)
+    trained = study.ask()
+    study.tell(trained, [0.5, 1.0, 1.0])
+    assert counted_trials(study) == 2
 
 
 def test_a_study_made_for_other_budgets_is_not_continued(teacher_file, tmp_path):

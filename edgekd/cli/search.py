@@ -54,7 +54,12 @@ FLAGS = {
     metavar="KEY=VALUE",
     help="A limit per candidate (repeatable): macs, params, flash_kb, ram_kb, latency_ms, energy_mj.",
 )
-@click.option("--trials", type=int, default=None, help="Finished trials the study holds when it stops [default: 20].")
+@click.option(
+    "--trials",
+    type=int,
+    default=None,
+    help="Candidates scored (over-budget ones do not count) before the study stops [default: 20].",
+)
 @click.option(
     "--family",
     "families",

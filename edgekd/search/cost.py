@@ -208,7 +208,12 @@ class CostModel:
             )
         }
         energy = result.energy or {}
-        if "energy_mj" in self.keys and energy.get("value_mj") is not None:
+        if "energy_mj" in self.keys:
+            if energy.get("value_mj") is None:
+                raise BenchmarkError(
+                    f"{label}: no energy figure on {self.profile.name}: {energy.get('reason', 'no power reading')}; "
+                    "budget latency_ms instead, or give the profile power_model.active_watts"
+                )
             figures["energy_mj"] = Figure(energy["value_mj"], energy["source"], energy.get("method", ""))
         return figures
 

@@ -36,6 +36,9 @@ GRACE_S = 120
 SQLITE_TIMEOUT_S = 60
 # Workers that start together race to create the study's tables; the loser opens them again.
 OPEN_ATTEMPTS = 5
+# Over-budget trials do not count towards the total, but a search whose budgets leave fewer
+# candidates than it asks to score stops after this many times the total in all.
+OVER_BUDGET_FACTOR = 10
 # Random candidates before the sampler models the front: a third of a 20-trial search.
 STARTUP_TRIALS = 7
 
@@ -114,14 +117,24 @@ def open_study(url: str, name: str, settings: dict, seed: int):
 
 
 def counted_trials(study) -> int:
-    """Trials that count towards the search's total: trained, pruned by budget, or failed for a reason of their own.
+    """Trials that count towards the search's total: trained (or repeats of trained ones), or failed for a reason
+    of their own.
 
-    A trial interrupted mid-way (Ctrl-C, a killed worker) does not count: the search tries another.
+    A candidate over budget costs a few milliseconds to a few seconds and trains nothing, so
+    it does not count: ``trials`` is how many candidates were scored. A trial interrupted
+    mid-way (Ctrl-C, a killed worker) does not count either: the search tries another.
     """
     from optuna.trial import TrialState
 
-    trials = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL))
-    return sum(1 for t in trials if t.state is not TrialState.FAIL or t.user_attrs.get("status") == FAILED)
+    trials = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.FAIL))
+    return sum(1 for t in trials if t.state is TrialState.COMPLETE or t.user_attrs.get("status") == FAILED)
+
+
+def finished_trials(study) -> int:
+    """Every finished trial, over-budget ones included."""
+    from optuna.trial import TrialState
+
+    return len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)))
 
 
 @dataclass(frozen=True)
@@ -202,15 +215,21 @@ def _earlier(study, spec: str, number: int):
     return same[0] if same else None
 
 
-def run_trials(study, runner: TrialRunner, trials: int) -> None:
-    """Run trials until the study holds ``trials`` counted ones (other workers' included)."""
+def run_trials(study, runner: TrialRunner, trials: int) -> bool:
+    """Run trials until the study holds ``trials`` counted ones (other workers' included).
+
+    Returns False when it stopped first because ``OVER_BUDGET_FACTOR`` times as many trials
+    finished in all: the budgets leave too few candidates to score that many.
+    """
+    limit = trials * OVER_BUDGET_FACTOR
 
     def enough(study, _trial) -> None:
-        if counted_trials(study) >= trials:
+        if counted_trials(study) >= trials or finished_trials(study) >= limit:
             study.stop()
 
-    remaining = trials - counted_trials(study)
-    if remaining <= 0:
-        return
-    # Optuna fails a running trial whose worker stopped beating (see HEARTBEAT_S) before each new trial.
-    study.optimize(runner, n_trials=remaining, catch=(EdgekdError,), callbacks=[enough], gc_after_trial=True)
+    if counted_trials(study) >= trials:
+        return True
+    if finished_trials(study) < limit:
+        # Optuna fails a running trial whose worker stopped beating (see HEARTBEAT_S) before each new trial.
+        study.optimize(runner, catch=(EdgekdError,), callbacks=[enough], gc_after_trial=True)
+    return counted_trials(study) >= trials

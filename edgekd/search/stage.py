@@ -24,6 +24,7 @@ from edgekd.search.engine import (
     Score,
     TrialRunner,
     counted_trials,
+    finished_trials,
     open_study,
     redacted,
     run_trials,
@@ -153,7 +154,12 @@ def run_search(config: PipelineConfig, out: Path, reporter: Reporter = SILENT, s
     if already:
         say(f"continuing the study in {redacted(url)}: {already} of {search.trials} trials done")
     with reporter.stage(f"searching ({search.trials} trials, {describe(search.budgets)} on {search.device})", "trials"):
-        run_trials(study, runner, search.trials)
+        complete = run_trials(study, runner, search.trials)
+    if not complete:
+        say(
+            f"stopped after {finished_trials(study)} trials with {counted_trials(study)} scored: the budgets leave "
+            f"fewer than {search.trials} candidates to score (or the sampler rarely finds them)"
+        )
     search_seconds = time.perf_counter() - started
     rows = trial_rows(study)
     objectives = {
@@ -211,7 +217,7 @@ def _check_reachable(families, build, costs: CostModel, budgets: dict[str, float
         try:
             costed.append((candidate.spec, costs.cost(build(candidate), candidate.spec)))
         except EdgekdError as exc:
-            problems.append(f"{candidate.spec}: {exc}")
+            problems.append(str(exc) if candidate.spec in str(exc) else f"{candidate.spec}: {exc}")
     if not costed:
         raise ModelError(f"no family's smallest candidate could be costed: {problems[0]}")
     smallest_costs(costed, budgets)
