@@ -174,6 +174,11 @@ class SearchConfig(Section):
     trial_fraction: float = Field(
         default=0.1, gt=0, le=1, description="fraction of the full training budget each trial trains for"
     )
+    finalist_recipe: str = Field(
+        default="auto",
+        description="how finalists train: auto (each chooses among the candidate recipes on validation, as "
+        "`distill` does) or a recipe",
+    )
     finalists: int = Field(
         default=2, ge=0, description="best trials on the front trained on the full budget (0: trials only)"
     )
@@ -205,11 +210,13 @@ class SearchConfig(Section):
             raise ValueError(str(exc)) from None
         return value
 
-    @field_validator("recipe")
+    @field_validator("recipe", "finalist_recipe")
     @classmethod
-    def _a_recipe(cls, value: str) -> str:
-        from edgekd.distill.recipes import parse_recipe
+    def _a_recipe(cls, value: str, info: ValidationInfo) -> str:
+        from edgekd.distill.recipes import AUTO, parse_recipe
 
+        if info.field_name == "finalist_recipe" and value == AUTO:
+            return value
         try:
             parse_recipe(value, None)
         except ConfigError as exc:

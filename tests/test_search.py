@@ -123,6 +123,12 @@ def test_a_search_prunes_over_budget_trials_untrained_and_continues_its_study(te
     assert 1 in document["front"] and 2 not in document["front"], "a repeat is not a second point of the front"
     chosen = document["chosen"]
     assert chosen["candidate"] in {t["candidate"] for t in trials if t["on_front"]}
+    # The finalist chose its recipe as `edgekd distill --method auto` would, on validation.
+    (finalist,) = document["finalists"]
+    assert chosen["recipe"] == finalist["recipe"] != "control"
+    assert len(finalist["recipe_selection"]) == 8 and finalist["recipe"] in {
+        score["recipe"] for score in finalist["recipe_selection"]
+    }
     assert chosen["models"]["student_int8"]["accuracy_source"].startswith("the .tflite through the LiteRT")
     assert chosen["cost"]["macs"]["value"] <= budget
     for name in ("study.db", "search.json", "front.png", "student.keras", "student_int8.tflite"):
@@ -130,7 +136,7 @@ def test_a_search_prunes_over_budget_trials_untrained_and_continues_its_study(te
     assert "Pareto front" in first.stdout and "Chosen:" in first.stdout
 
     # The same search with more trials continues the study: the first five are kept as they were.
-    again = _search(teacher_file, out, *flags, "--trials", "7", "--finalists", "1")
+    again = _search(teacher_file, out, *flags, "--trials", "7", "--finalists", "1", "--finalist-recipe", "dist")
     assert again.exit_code == 0, again.stderr
     assert "continuing the study" in again.stderr and "5 of 7 trials done" in again.stderr
     resumed = _document(out)["trials"]
@@ -142,6 +148,8 @@ def test_a_search_prunes_over_budget_trials_untrained_and_continues_its_study(te
     assert third.exit_code == 0, third.stderr
     assert "edgekd: trial " not in third.stderr
     assert len(_document(out)["trials"]) == len(resumed)
+    # The student saved earlier is still the one search.json names, and it says so.
+    assert "earlier run" in _document(out)["chosen"]["note"] and (out / "student.keras").is_file()
 
 
 def test_a_trial_that_fails_says_why_and_the_search_goes_on(teacher_file, tmp_path):
@@ -193,7 +201,8 @@ def test_a_microcontroller_budget_reads_the_arena_tensorflow_lite_micro_measures
         f"teacher: {{path: '{teacher_file}'}}\n"
         "student: {epochs: 2, batch_size: 64}\n"
         "quantize: {representative_samples: 20}\n"
-        "search: {device: nano33ble, budgets: {ram_kb: 2.5, flash_kb: 64}, families: [conv], trials: 3, finalists: 1}\n"
+        "search: {device: nano33ble, budgets: {ram_kb: 2.5, flash_kb: 64}, families: [conv], trials: 3, finalists: 1,\n"
+        "  finalist_recipe: dist}\n"
     )
     out = tmp_path / "search"
     result = invoke("search", "--config", str(config), "--out", str(out))
@@ -273,6 +282,7 @@ def test_the_python_api_runs_the_same_search(teacher_file, tmp_path):
         families=["mlp"],
         trials=2,
         finalists=1,
+        finalist_recipe="dist",
         out=tmp_path / "search",
         say=lambda line: None,
         config_overrides={"student": {"epochs": 2, "batch_size": 64}},

@@ -31,6 +31,7 @@ FLAGS = {
     "search.families": "--family",
     "search.measure": "--measure",
     "search.recipe": "--recipe",
+    "search.finalist_recipe": "--finalist-recipe",
     "search.trial_fraction": "--trial-fraction",
     "search.finalists": "--finalists",
     "search.storage": "--storage",
@@ -71,6 +72,12 @@ FLAGS = {
     "--recipe", default=None, help="The recipe every candidate distils with [default: kd:temperature=4,alpha=0.5]."
 )
 @click.option(
+    "--finalist-recipe",
+    default=None,
+    help="auto (each finalist chooses among the candidate recipes, as `edgekd distill` does) or a recipe "
+    "[default: auto].",
+)
+@click.option(
     "--trial-fraction", type=float, default=None, help="Fraction of the full budget each trial trains [default: 0.1]."
 )
 @click.option(
@@ -105,6 +112,7 @@ def search(
     families,
     measure,
     recipe,
+    finalist_recipe,
     trial_fraction,
     finalists,
     epochs,
@@ -158,6 +166,7 @@ def search(
             ("search", "families"): list(families) or None,
             ("search", "measure"): measure,
             ("search", "recipe"): recipe,
+            ("search", "finalist_recipe"): finalist_recipe,
             ("search", "trial_fraction"): trial_fraction,
             ("search", "finalists"): finalists,
             ("search", "storage"): storage,

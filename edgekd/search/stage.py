@@ -168,7 +168,7 @@ def run_search(config: PipelineConfig, out: Path, reporter: Reporter = SILENT, s
         "memory": costs.memory_key,
         "directions": ["maximize", "minimize", "minimize"],
     }
-    finalists, chosen = [], None
+    finalists, chosen = [], _earlier_choice(out)
     front = front_trials(study)
     if front and search.finalists:
         with reporter.stage(f"training the {min(search.finalists, len(front))} best of the front fully", "finalists"):
@@ -192,6 +192,20 @@ def run_search(config: PipelineConfig, out: Path, reporter: Reporter = SILENT, s
             "each stopped); run the search again with more `trials` to continue it, or loosen the budgets"
         )
     return SearchResult(out, document)
+
+
+def _earlier_choice(out: Path) -> dict | None:
+    """The student an earlier run of this search saved in ``out`` (still there when this run trains no finalist)."""
+    import json
+
+    try:
+        chosen = json.loads((out / SEARCH_FILE).read_text()).get("chosen")
+    except (OSError, ValueError):
+        return None
+    if not chosen or not (out / "student.keras").exists():
+        return None
+    note = "saved by an earlier run of this search; trials since then were not trained fully (`finalists` 0)"
+    return {**chosen, "note": chosen.get("note", note)}
 
 
 def _open_in(out: Path, url: str, name: str, settings: dict, seed: int):
@@ -247,38 +261,65 @@ class _Trainer:
         self.fraction = config.search.trial_fraction
         self.run = TrainingRun.prepare([teacher], dataset, (1.0,), self.settings)
 
-    def train(self, model, fraction: float, description: str) -> Score:
+    def train(self, model, fraction: float, description: str, recipe=None) -> Score:
+        """Distil ``model`` in place with ``recipe`` (the trials' by default) on ``fraction`` of the full budget."""
         from edgekd.distill.distiller import check_setup, validation_score
 
-        if not self.recipe.is_control:
-            check_setup(
-                [self.teacher], model, self.dataset, self.recipe.objective, self.settings, self.recipe.augmentations
-            )
+        recipe = recipe or self.recipe
+        if not recipe.is_control:
+            check_setup([self.teacher], model, self.dataset, recipe.objective, self.settings, recipe.augmentations)
         started = time.perf_counter()
         budget = self.run.budget(fraction)
-        history, _, _ = self.run.train(model, self.recipe, budget, "search", description, self.reporter)
+        history, _, _ = self.run.train(model, recipe, budget, "search", description, self.reporter)
         accuracy, loss = validation_score(model, self.run.x_val, self.run.y_val)
         return Score(accuracy, loss, history.steps, time.perf_counter() - started)
 
     def short(self, model, description: str) -> Score:
         return self.train(model, self.fraction, description)
 
+    def select_recipe(self, model, candidates) -> tuple:
+        """``auto``'s choice for ``model`` (left at its initial weights): each candidate recipe trains briefly."""
+        from edgekd.distill.distiller import SELECTION_FRACTION, select_recipe
+
+        recipe, scores = select_recipe(self.run, model, candidates, SELECTION_FRACTION, self.reporter)
+        return recipe, [score.as_dict() for score in scores]
+
+
+def _finalist_candidates(finalist_recipe: str, dataset) -> tuple:
+    """The recipes ``auto`` chooses among for each finalist (as ``edgekd distill`` would), or () for a fixed one."""
+    from edgekd.distill.recipes import AUTO, DEFAULT_CANDIDATES, parse_candidates
+
+    if finalist_recipe != AUTO:
+        return ()
+    candidates = parse_candidates(DEFAULT_CANDIDATES, dataset.num_classes)
+    # Augmentations need one view for teacher and student (as in edgekd.distill.stage.recipes_for).
+    return tuple(r for r in candidates if not (r.augmentations and dataset.teacher is not None))
+
 
 def _finalists(front, build, trainer: _Trainer, dataset, config: PipelineConfig, out: Path):
     """Train the best of the front on the full budget; the best on validation is saved, converted and checked."""
+    from edgekd.distill.recipes import AUTO, parse_recipe
     from edgekd.distill.stage import keras_record
     from edgekd.models.io import save_model
     from edgekd.quantize.stage import QuantizeSettings, convert_and_check
 
     finalists, best = [], None
+    finalist_recipe = config.search.finalist_recipe
+    candidates = _finalist_candidates(finalist_recipe, dataset)
+    fixed = None if finalist_recipe == AUTO else parse_recipe(finalist_recipe, dataset.num_classes)
     for trial in front:
         candidate = from_params(trial.params)
         model = build(candidate)
-        score = trainer.train(model, 1.0, f"finalist {candidate.spec}")
+        recipe, selection = fixed, None
+        if candidates:
+            recipe, selection = trainer.select_recipe(model, candidates)
+        score = trainer.train(model, 1.0, f"finalist {candidate.spec} ({recipe.spec})", recipe)
         finalists.append(
             {
                 "trial": trial.number,
                 "candidate": candidate.spec,
+                "recipe": recipe.spec,
+                "recipe_selection": selection,
                 "val_accuracy": round(score.val_accuracy, 6),
                 "val_accuracy_source": "the Keras model on the validation split, after the full training budget",
                 "short_val_accuracy": round(trial.values[0], 6),
@@ -288,8 +329,8 @@ def _finalists(front, build, trainer: _Trainer, dataset, config: PipelineConfig,
             }
         )
         if best is None or (score.val_accuracy, -trial.values[1]) > (best[1].val_accuracy, -best[2].values[1]):
-            best = (model, score, trial, candidate)
-    model, score, trial, candidate = best
+            best = (model, score, trial, candidate, recipe)
+    model, score, trial, candidate, recipe = best
     save_model(model, out / "student.keras")
     keras = keras_record("student", model, dataset, out / "student.keras", student={"spec": candidate.spec})
     quantize = QuantizeSettings(
@@ -303,6 +344,7 @@ def _finalists(front, build, trainer: _Trainer, dataset, config: PipelineConfig,
     chosen = {
         "trial": trial.number,
         "candidate": candidate.spec,
+        "recipe": recipe.spec,
         "why": "the most accurate finalist on the validation split after the full training budget",
         "cost": trial.user_attrs.get("cost"),
         "models": {"student": keras.as_dict(), "student_int8": int8.as_dict()},
