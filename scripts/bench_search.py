@@ -67,7 +67,7 @@ def report(label: str, budget: int, document: dict, auto_accuracy: float, wall: 
     int8 = chosen["models"]["student_int8"]
     print(f"\nbudget macs={budget:,} ({label}): {document['counts']}")
     print(
-        f"  searched student {chosen['candidate']}: int8 accuracy {int8['accuracy']:.2%} vs {auto_accuracy:.2%} for "
+        f"  searched student {chosen['candidate']} (recipe {chosen['recipe']}): int8 accuracy {int8['accuracy']:.2%} vs {auto_accuracy:.2%} for "
         f"the auto student ({int8['accuracy'] - auto_accuracy:+.2%}; both through LiteRT on the test split)"
     )
     by_number = {trial["number"]: trial for trial in document["trials"]}

@@ -4,7 +4,7 @@ The study lives in a database (by default ``study.db``, SQLite, in the search's 
 an interrupted search resumes where it stopped, and several processes or machines given
 the same database URL (``postgresql://user@host/db``) share one study, each sampling
 candidates while the database hands out trial numbers. Each worker stops once the study
-holds the number of finished trials asked for.
+holds the number of scored trials asked for.
 
 A trial asks for a candidate, costs it (``edgekd.search.cost``) and, within every budget,
 scores it on a short distillation; over a budget it is pruned untrained, and a candidate
