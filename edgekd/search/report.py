@@ -171,7 +171,14 @@ def front_plot(document: dict) -> bytes | None:
         points = [(t["cost"][key]["value"], t["val_accuracy"], t) for t in trained if key in t["cost"]]
         axis.scatter([p[0] for p in points], [p[1] for p in points], color="0.7", label="trained trial")
         front = sorted((p for p in points if p[2]["on_front"]), key=lambda p: p[0])
-        axis.plot([p[0] for p in front], [p[1] for p in front], "o-", color="tab:blue", label="Pareto front")
+        # The front is three-dimensional: in each projection its points are marked, not joined.
+        axis.plot(
+            [p[0] for p in front],
+            [p[1] for p in front],
+            "o",
+            color="tab:blue",
+            label=_plain(f"on the front (accuracy, {objectives['speed']}, {objectives['memory']})"),
+        )
         for x, y, trial in front:
             axis.annotate(_plain(trial["candidate"]), (x, y), fontsize=7, xytext=(3, 3), textcoords="offset points")
         for x, y, trial in points:
