@@ -152,6 +152,15 @@ def test_a_search_prunes_over_budget_trials_untrained_and_continues_its_study(te
     assert "earlier run" in _document(out)["chosen"]["note"] and (out / "student.keras").is_file()
 
 
+def test_a_new_search_starts_from_the_auto_student_for_its_mac_budget(teacher_file, tmp_path):
+    out = tmp_path / "search"
+    # Auto-sizing gives conv at width 1.5422 (12,700 MACs) for 13,500 MACs; the space's next width down is 1.5.
+    result = _search(teacher_file, out, "--budget", "macs=13500", "--trials", "1", "--finalists", "0")
+    assert result.exit_code == 0, result.stderr
+    first = _document(out)["trials"][0]
+    assert (first["candidate"], first["status"]) == ("conv:width=1.5", "trained")
+
+
 def test_a_trial_that_fails_says_why_and_the_search_goes_on(teacher_file, tmp_path):
     out = tmp_path / "search"
     # 371,200 MACs: more than the teacher's 340,480, which distillation refuses.

@@ -31,7 +31,7 @@ from edgekd.search.engine import (
     storage_url,
 )
 from edgekd.search.report import front_plot, front_trials, search_document, trial_rows
-from edgekd.search.space import Candidate, check_families, from_params, smallest
+from edgekd.search.space import SPACE, Candidate, check_families, from_params, smallest
 
 SEARCH_FILE = "search.json"
 PLOT_FILE = "front.png"
@@ -148,6 +148,7 @@ def run_search(config: PipelineConfig, out: Path, reporter: Reporter = SILENT, s
     url = storage_url(out, search.storage)
     settings = search_settings(config)
     study = _open_in(out, url, search.study_name, settings, config.seed)
+    _start_from_auto(study, dataset, families, costs, search.budgets)
     trainer = _Trainer(config, teacher, dataset, recipe, reporter)
     runner = TrialRunner(families, build, costs, search.budgets, trainer.short, say)
     already = counted_trials(study)
@@ -192,6 +193,40 @@ def run_search(config: PipelineConfig, out: Path, reporter: Reporter = SILENT, s
             "each stopped); run the search again with more `trials` to continue it, or loosen the budgets"
         )
     return SearchResult(out, document)
+
+
+def _start_from_auto(study, dataset, families, costs: CostModel, budgets: dict[str, float]) -> None:
+    """A new study tries first the student ``--student auto`` would size for the budgets' MACs, rounded down to the
+    space's choices: the search starts from edgekd's own answer and looks for better.
+
+    The MAC limit is the MAC budget, or the latency budget at the profile's throughput;
+    without either there is no auto student to start from.
+    """
+    from edgekd.models.builders import get_builder
+    from edgekd.models.sizing import SizeBudget, auto_student
+
+    if study.trials:
+        return
+    limits = [budgets["macs"]] if "macs" in budgets else []
+    throughput = costs.profile.power_model.int8_macs_per_second
+    if "latency_ms" in budgets and throughput and not costs.measure:
+        limits.append(budgets["latency_ms"] / 1000 * throughput)
+    if not limits:
+        return
+    params = int(budgets["params"]) if "params" in budgets else None
+    try:
+        sized = auto_student(dataset.input_shape, dataset.num_classes, SizeBudget(int(min(limits)), params))
+    except EdgekdError:
+        return  # no auto student fits: the search starts from its sampler alone
+    if sized.builder not in families:
+        return
+    defaults = get_builder(sized.builder).defaults
+    options = {}
+    for option, choices in SPACE[sized.builder].items():
+        wanted = sized.options.get(option, defaults[option])
+        fitting = [choice for choice in choices if choice <= wanted]
+        options[f"{sized.builder}.{option}"] = fitting[-1] if fitting else choices[0]
+    study.enqueue_trial({"family": sized.builder, **options})
 
 
 def _earlier_choice(out: Path) -> dict | None:
