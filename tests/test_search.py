@@ -312,9 +312,21 @@ def test_the_python_api_runs_the_same_search(teacher_file, tmp_path):
         (["--budget", "macs=10"], ["no candidate can meet budget macs=10", "smallest macs of any candidate is 400"]),
         (["--device", "nano33ble", "--budget", "ram_kb=0.5"], ["ram_kb=0.5", "measured"]),
         (["--device", "nano33ble", "--measure"], ["--measure", "microcontroller"]),
+        (
+            ["--device", "nano33ble", "--budget", "latency_ms=5"],
+            ["no throughput figure", "add the figure to the profile"],
+        ),
         (["--family", "transformer"], ["unknown student family 'transformer'", "known: conv, dscnn"]),
     ],
-    ids=["unknown key", "no figure", "unreachable", "unreachable arena", "measure an mcu", "unknown family"],
+    ids=[
+        "unknown key",
+        "no figure",
+        "unreachable",
+        "unreachable arena",
+        "measure an mcu",
+        "no figure on an mcu",
+        "unknown family",
+    ],  # fmt: skip
 )
 def test_bad_search_input_fails_in_one_line_before_training(args, fragments, teacher_file, tmp_path):
     before = snapshot(tmp_path)

@@ -101,10 +101,12 @@ class CostModel:
             check_devices([device])
         timed = [key for key in TIMED if key in budgets]
         if timed and not measure and power.int8_macs_per_second is None:
+            # A microcontroller cannot be measured by edgekd: only the profile's figure would do.
+            remedy = "" if profile.is_microcontroller else "add `measure` to measure it on the device, "
             raise ConfigError(
                 f"budget {timed[0]}: device {profile.name} has no throughput figure to estimate it from "
-                "(power_model.int8_macs_per_second in its profile); add `measure` to measure it on the device, "
-                "add the figure to the profile, or budget macs instead"
+                f"(power_model.int8_macs_per_second in its profile); {remedy}add the figure to the profile, or "
+                "budget macs instead"
             )
         if "energy_mj" in budgets and power.active_watts is None and (not measure or profile.power.reader == NO_READER):
             raise ConfigError(
