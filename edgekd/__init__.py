@@ -7,17 +7,17 @@ from one config object, ``api`` is the Python interface and ``cli`` the command 
     import edgekd
     run = edgekd.demo(quick=True)
 
-``edgekd.distill``, ``quantize``, ``benchmark``, ``run`` and ``demo`` are loaded on first
+``edgekd.distill``, ``quantize``, ``benchmark``, ``run``, ``demo`` and ``search`` are loaded on first
 use, so ``import edgekd`` stays fast (TensorFlow loads when a model does).
 """
 
 __version__ = "0.1.0"
 
-_API = ("distill", "quantize", "benchmark", "run", "demo")
+_API = ("distill", "quantize", "benchmark", "run", "demo", "search")
 
 
 def __getattr__(name: str):
-    if name in ("distill", "quantize"):
+    if name in ("distill", "quantize", "search"):
         # The packages of those names, which call their API function (see edgekd.callable_package).
         import importlib
 

@@ -1,10 +1,10 @@
-"""Packages that are also the API function of their name: ``edgekd.distill(...)`` and ``edgekd.quantize(...)``.
+"""Packages that are also the API function of their name: ``edgekd.distill(...)``, ``quantize(...)``, ``search(...)``.
 
-``edgekd/distill/`` and ``edgekd/quantize/`` are packages (the pipeline's stages), and the
+``edgekd/distill/``, ``edgekd/quantize/`` and ``edgekd/search/`` are packages (the pipeline's stages), and the
 Python API offers functions of the same names. Once a package is imported, Python binds
 its name on ``edgekd`` to the package, so a plain function could never be reached there.
 Each of these packages makes itself callable instead: calling it runs the API function
-(``edgekd.api.distill`` / ``quantize``), and its modules stay where they are.
+(``edgekd.api.distill`` / ``quantize`` / ``search``), and its modules stay where they are.
 """
 
 from __future__ import annotations

@@ -222,6 +222,7 @@ def bad_inputs(tmp_path, teacher_file, npz_factory, int8_model_file, hostile_mod
         "one_class_clips": wav_folder(tmp_path / "one_class_clips", classes=("yes",)),
         "pipe_clips": wav_folder(tmp_path / "pipe_clips", extra={"pipe.wav": None}),
         "config_budget": _write(tmp_path / "budget.yaml", "distill: {cache_budget: plenty}\n"),
+        "config_search_key": _write(tmp_path / "search.yaml", "search: {budgets: {latncy_ms: 20}}\n"),
         "bomb_keras": hostile_models / "bomb.keras",
         "huge_npz": npz_declaring_a_huge_array(tmp_path / "huge.npz", good),
         "stray_label": npz_factory("stray.npz", **{**good, "y_train": np.r_[good["y_train"][:-1], 10**9]}),
@@ -328,6 +329,14 @@ CATALOGUE = [
     ("inspect: missing file", ["inspect", "{tmp}/none.tflite"], ["does not exist"]),
     ("inspect: unknown device", ["inspect", "{int8}", "--device", "esp33"], ["unknown device 'esp33'"]),
     ("inspect: a named pipe", ["inspect", "{pipe_tflite}"], ["pipe.tflite", "named pipe"]),
+    # search
+    ("search: an unknown budget key", ["search", "--teacher", "{teacher}", "--data", TINY_DATA, "--budget", "latncy_ms=20", "--out", "{out}"], ["unknown budget key 'latncy_ms'", "known: energy_mj, flash_kb, latency_ms, macs, params, ram_kb"]),
+    ("search: an unknown budget key in the config", ["search", "--config", "{config_search_key}", "--teacher", "{teacher}", "--out", "{out}"], ["search.budgets", "unknown budget key 'latncy_ms'"]),
+    ("search: a latency budget on a device without throughput figures", ["search", "--teacher", "{teacher}", "--data", TINY_DATA, "--budget", "latency_ms=20", "--out", "{out}"], ["budget latency_ms", "no throughput figure", "--measure"]),
+    ("search: a budget no candidate can meet", ["search", "--teacher", "{teacher}", "--data", TINY_DATA, "--budget", "macs=10", "--out", "{out}"], ["no candidate can meet budget macs=10", "smallest macs of any candidate is 400"]),
+    ("search: a RAM budget no candidate's measured arena meets", ["search", "--teacher", "{teacher}", "--data", TINY_DATA, "--device", "nano33ble", "--budget", "ram_kb=0.5", "--out", "{out}"], ["no candidate can meet budget ram_kb=0.5", "measured"]),
+    ("search: a --storage that is not a database URL", ["search", "--teacher", "{teacher}", "--data", TINY_DATA, "--storage", "nonsense", "--out", "{out}"], ["cannot open the study database --storage nonsense", "sqlite:///"]),
+    ("search: --measure on a microcontroller", ["search", "--teacher", "{teacher}", "--data", TINY_DATA, "--device", "nano33ble", "--measure", "--out", "{out}"], ["--measure", "microcontroller"]),
     # bench
     ("bench: unknown device", ["bench", "{int8}", "--device", "rpi9"], ["unknown device 'rpi9'"]),
     ("bench: not a TFLite file", ["bench", "{html}"], ["not a TFLite model"]),

@@ -15,6 +15,7 @@ from edgekd.cli.inspect import inspect
 from edgekd.cli.quantize import quantize
 from edgekd.cli.results import compare, report, results
 from edgekd.cli.run import demo, run
+from edgekd.cli.search import search
 
 
 @click.group(cls=EdgekdGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -30,6 +31,8 @@ def cli() -> None:
       edgekd quantize runs/kd/student_kd.keras --data mnist1d --out student.tflite
       edgekd inspect student.tflite
       edgekd bench student.tflite --device host
+    Or search for the most accurate student that fits a device:
+      edgekd search --teacher runs/kd/teacher.keras --device rpi4 --budget latency_ms=2
     Then compare and report what the results store holds:
       edgekd results list
       edgekd compare --device rpi4
@@ -37,7 +40,21 @@ def cli() -> None:
     """
 
 
-for command in (demo, run, distill, quantize, inspect, bench, devices, results, compare, report, export, deploy):
+for command in (
+    demo,
+    run,
+    distill,
+    search,
+    quantize,
+    inspect,
+    bench,
+    devices,
+    results,
+    compare,
+    report,
+    export,
+    deploy,
+):
     cli.add_command(command)
 
 

@@ -1,0 +1,235 @@
+"""The Optuna study: a multi-objective sampler over the space, its trials kept in a relational database.
+
+The study lives in a database (by default ``study.db``, SQLite, in the search's folder), so
+an interrupted search resumes where it stopped, and several processes or machines given
+the same database URL (``postgresql://user@host/db``) share one study, each sampling
+candidates while the database hands out trial numbers. Each worker stops once the study
+holds the number of scored trials asked for.
+
+A trial asks for a candidate, costs it (``edgekd.search.cost``) and, within every budget,
+scores it on a short distillation; over a budget it is pruned untrained, and a candidate
+the study already holds is not trained again.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from edgekd.errors import ConfigError, EdgekdError
+from edgekd.search.cost import Cost, CostModel
+from edgekd.search.space import Candidate, suggest
+
+STUDY_FILE = "study.db"
+# Which process ran a trial, for the trial table of a study several workers share.
+WORKER = f"{socket.gethostname()}:{os.getpid()}"
+# A worker that stops beating for this long (killed, its machine gone) has its running trial
+# marked failed by the next worker, so a resumed search neither waits on it nor counts it.
+HEARTBEAT_S = 30
+GRACE_S = 120
+# SQLite lets one writer at a time: two workers wait this long for each other instead of failing.
+SQLITE_TIMEOUT_S = 60
+# Workers that start together race to create the study's tables; the loser opens them again.
+OPEN_ATTEMPTS = 5
+# Over-budget trials do not count towards the total, but a search whose budgets leave fewer
+# candidates than it asks to score stops after this many times the total in all.
+OVER_BUDGET_FACTOR = 10
+# Random candidates before the sampler models the front: a third of a 20-trial search.
+STARTUP_TRIALS = 7
+
+# A trial's status, as the trial table shows it.
+TRAINED = "trained"
+OVER_BUDGET = "over budget"
+FAILED = "failed"
+REPEAT = "repeat"
+DIRECTIONS = ("maximize", "minimize", "minimize")
+
+
+def storage_url(out: Path, storage: str | None) -> str:
+    """The study's database: ``storage`` as given (an RDB URL), or ``study.db`` in ``out``."""
+    return storage or f"sqlite:///{(Path(out) / STUDY_FILE).resolve()}"
+
+
+def redacted(url: str) -> str:
+    """The URL without its password, as outputs may show it."""
+    scheme, sep, rest = url.partition("://")
+    credentials, at, host = rest.rpartition("@")
+    if not sep or not at or ":" not in credentials:
+        return url
+    return f"{scheme}://{credentials.split(':', 1)[0]}:***@{host}"
+
+
+def _optuna():
+    import optuna
+
+    # Each trial says what happened to it (`say`); Optuna would repeat failures with their tracebacks.
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
+    # The heartbeat is marked experimental; its warning would reach the user on every run.
+    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+    return optuna
+
+
+def open_study(url: str, name: str, settings: dict, seed: int):
+    """Create or load the study ``name`` at ``url``; refuse one made for other settings (budgets, device, data …)."""
+    optuna = _optuna()
+    import sqlalchemy.exc
+
+    engine_kwargs = {"connect_args": {"timeout": SQLITE_TIMEOUT_S}} if url.startswith("sqlite") else {}
+    for attempt in range(OPEN_ATTEMPTS):
+        try:
+            storage = optuna.storages.RDBStorage(
+                url, engine_kwargs=engine_kwargs, heartbeat_interval=HEARTBEAT_S, grace_period=GRACE_S
+            )
+            # Each worker samples from its own stream (seeded by the search's seed and its process), so
+            # workers sharing a study try different candidates.
+            sampler = optuna.samplers.TPESampler(
+                n_startup_trials=STARTUP_TRIALS, seed=(seed * 1_000_003 + os.getpid()) % 2**32, constant_liar=True
+            )
+            study = optuna.create_study(
+                storage=storage, study_name=name, directions=list(DIRECTIONS), sampler=sampler, load_if_exists=True
+            )
+            break
+        except sqlalchemy.exc.IntegrityError:
+            # Another worker created the same tables or study a moment before: open what it made.
+            if attempt == OPEN_ATTEMPTS - 1:
+                raise
+            time.sleep(0.5 * (attempt + 1))
+        except (sqlalchemy.exc.SQLAlchemyError, ImportError, ValueError) as exc:
+            raise ConfigError(
+                f"cannot open the study database `storage` {redacted(url)}: {' '.join(str(exc).split())[:200]}; "
+                "give a database URL such as sqlite:///search.db or postgresql://user@host/db"
+            ) from None
+    stored = study.user_attrs.get("settings")
+    if stored is None:
+        study.set_user_attr("settings", settings)
+    elif stored != settings:
+        changed = sorted(key for key in {*stored, *settings} if stored.get(key) != settings.get(key))
+        raise ConfigError(
+            f"the study {name!r} in {redacted(url)} was made for other settings ({', '.join(changed)} differ); "
+            "resume it with the same settings, or give another `out` (or `study_name`)"
+        )
+    return study
+
+
+def counted_trials(study) -> int:
+    """Trials that count towards the search's total: trained (or repeats of trained ones), or failed for a reason
+    of their own.
+
+    A candidate over budget costs a few milliseconds to a few seconds and trains nothing, so
+    it does not count: ``trials`` is how many candidates were scored. A trial interrupted
+    mid-way (Ctrl-C, a killed worker) does not count either: the search tries another.
+    """
+    from optuna.trial import TrialState
+
+    trials = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.FAIL))
+    return sum(1 for t in trials if t.state is TrialState.COMPLETE or t.user_attrs.get("status") == FAILED)
+
+
+def finished_trials(study) -> int:
+    """Every finished trial, over-budget ones included."""
+    from optuna.trial import TrialState
+
+    return len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)))
+
+
+@dataclass(frozen=True)
+class Score:
+    """A candidate's accuracy on the validation split after training on a budget."""
+
+    val_accuracy: float
+    val_loss: float
+    steps: int
+    seconds: float
+
+
+class TrialRunner:
+    """The study's objective: (validation accuracy, speed figure, memory figure) of the candidate a trial asks for."""
+
+    def __init__(
+        self,
+        families: tuple[str, ...],
+        build: Callable[[Candidate], object],
+        costs: CostModel,
+        budgets: dict[str, float],
+        score: Callable[[object, str], Score],
+        say: Callable[[str], None],
+    ):
+        self.families, self.build, self.costs, self.budgets = families, build, costs, budgets
+        self.score, self.say = score, say
+
+    def __call__(self, trial):
+        optuna = _optuna()
+        candidate = suggest(trial, self.families)
+        trial.set_user_attr("candidate", candidate.spec)
+        trial.set_user_attr("worker", WORKER)
+        earlier = _earlier(trial.study, candidate.spec, trial.number)
+        try:
+            if earlier is not None and earlier.state.name == "COMPLETE":
+                for key in ("cost", "val_accuracy", "val_loss", "steps", "seconds"):
+                    trial.set_user_attr(key, earlier.user_attrs.get(key))
+                trial.set_user_attr("status", REPEAT)
+                trial.set_user_attr("reason", f"the same candidate as trial {earlier.number}: its score is reused")
+                return tuple(earlier.values)
+            model = self.build(candidate)
+            if earlier is not None and "cost" in earlier.user_attrs:
+                cost = Cost.from_dict(earlier.user_attrs["cost"])
+            else:
+                cost = self.costs.cost(model, candidate.spec)
+            trial.set_user_attr("cost", cost.as_dict())
+            over = cost.over(self.budgets)
+            if over:
+                trial.set_user_attr("status", OVER_BUDGET)
+                trial.set_user_attr("reason", "; ".join(over))
+                self.say(f"trial {trial.number} {candidate.spec}: over budget, not trained ({'; '.join(over)})")
+                raise optuna.TrialPruned()
+            score = self.score(model, f"trial {trial.number} {candidate.spec}")
+        except EdgekdError as exc:
+            trial.set_user_attr("status", FAILED)
+            trial.set_user_attr("reason", " ".join(str(exc).split())[:500])
+            self.say(f"trial {trial.number} {candidate.spec}: failed: {exc}")
+            raise
+        for key, value in vars(score).items():
+            trial.set_user_attr(key, value)
+        trial.set_user_attr("status", TRAINED)
+        self.say(
+            f"trial {trial.number} {candidate.spec}: {score.val_accuracy:.2%} on validation after {score.steps} steps"
+        )
+        return score.val_accuracy, cost.value(self.costs.speed_key), cost.value(self.costs.memory_key)
+
+
+def _earlier(study, spec: str, number: int):
+    """The study's earlier finished trial of the same candidate (trained first), or None."""
+    from optuna.trial import TrialState
+
+    same = [
+        t
+        for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED))
+        if t.user_attrs.get("candidate") == spec and t.number != number
+    ]
+    same.sort(key=lambda t: (t.state is not TrialState.COMPLETE, t.number))
+    return same[0] if same else None
+
+
+def run_trials(study, runner: TrialRunner, trials: int) -> bool:
+    """Run trials until the study holds ``trials`` counted ones (other workers' included).
+
+    Returns False when it stopped first because ``OVER_BUDGET_FACTOR`` times as many trials
+    finished in all: the budgets leave too few candidates to score that many.
+    """
+    limit = trials * OVER_BUDGET_FACTOR
+
+    def enough(study, _trial) -> None:
+        if counted_trials(study) >= trials or finished_trials(study) >= limit:
+            study.stop()
+
+    if counted_trials(study) >= trials:
+        return True
+    if finished_trials(study) < limit:
+        # Optuna fails a running trial whose worker stopped beating (see HEARTBEAT_S) before each new trial.
+        study.optimize(runner, catch=(EdgekdError,), callbacks=[enough], gc_after_trial=True)
+    return counted_trials(study) >= trials

@@ -1,0 +1,387 @@
+"""The search stage, from one ``PipelineConfig``: check, cost, study, finalists, outputs.
+
+Everything that can be refused is refused before the first candidate trains: the budget
+keys (when the config loads), a device with no figure for a budget, and a budget that no
+candidate can meet (each family's smallest candidate is costed first). The output folder
+holds the study's database, so running the same search again continues it.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from edgekd.artifacts import check_output_folder, write_bytes_atomic, write_json_atomic
+from edgekd.config import PipelineConfig
+from edgekd.errors import ConfigError, EdgekdError, ModelError, OutputError
+from edgekd.progress import SILENT, Reporter
+from edgekd.search.budget import describe
+from edgekd.search.cost import Cost, CostModel, smallest_costs
+from edgekd.search.engine import (
+    STUDY_FILE,
+    Score,
+    TrialRunner,
+    counted_trials,
+    finished_trials,
+    open_study,
+    redacted,
+    run_trials,
+    storage_url,
+)
+from edgekd.search.report import front_plot, front_trials, search_document, trial_rows
+from edgekd.search.space import SPACE, Candidate, check_families, from_params, smallest
+
+SEARCH_FILE = "search.json"
+PLOT_FILE = "front.png"
+# Samples that calibrate each candidate's int8 conversion for its flash and RAM figures (the
+# figures do not depend on them; the conversion needs some).
+COST_SAMPLES = 32
+
+
+class SearchError(EdgekdError):
+    """A search that found nothing to hand on (every trial over budget or failed)."""
+
+
+@dataclass
+class SearchResult:
+    """What a search hands on: its folder, search.json's document, and the chosen student's files (if any)."""
+
+    out: Path
+    document: dict
+
+    @property
+    def chosen(self) -> dict | None:
+        return self.document.get("chosen")
+
+    def to_document(self) -> dict:
+        return self.document
+
+
+def check_search_folder(out: Path, storage: str | None) -> None:
+    """``out`` is new, empty, or an earlier search's folder (which the search continues)."""
+    out = Path(out)
+    if out.is_dir() and any(out.iterdir()):
+        if not (out / SEARCH_FILE).exists() and (storage is not None or not (out / STUDY_FILE).exists()):
+            raise OutputError(f"output folder {out} exists and holds no search to continue; choose another `out`")
+        return
+    if out.exists() and not out.is_dir():
+        raise OutputError(f"output path {out} exists and is not a folder; choose another `out`")
+    if not out.exists():
+        check_output_folder(out, force=False)
+
+
+def search_settings(config: PipelineConfig) -> dict:
+    """What a study's trials depend on: a study made with other settings is not continued."""
+    search = config.search
+    return {
+        "data": config.data.spec,
+        "data_options": dict(config.data.options),
+        "teacher": config.teacher.path,
+        "device": search.device,
+        "budgets": dict(search.budgets),
+        "measure": search.measure,
+        "families": list(check_families(search.families)),
+        "recipe": search.recipe,
+        "trial_fraction": search.trial_fraction,
+        "epochs": config.student.epochs,
+        "batch_size": config.student.batch_size,
+        "learning_rate": config.student.learning_rate,
+        "transfer_set": config.distill.transfer_set,
+        "seed": config.seed,
+        "study_name": search.study_name,
+    }
+
+
+def preflight(config: PipelineConfig, out: Path) -> None:
+    """Cheap checks before the data loads: a teacher file, a known data spec, a usable output folder."""
+    from edgekd.data.spec import parse_spec
+
+    if not config.teacher.path:
+        raise ConfigError(
+            "a search distils from a trained teacher: give `teacher.path` (train one with `edgekd distill "
+            "--train-teacher`)"
+        )
+    if config.teacher.ensemble:
+        raise ConfigError("a search distils from one teacher; leave out `teacher.ensemble`")
+    if not Path(config.teacher.path).exists():
+        raise ModelError(f"teacher model {config.teacher.path} does not exist; check `teacher.path`")
+    parse_spec(config.data.spec, config.data.options)
+    check_search_folder(out, config.search.storage)
+
+
+def run_search(config: PipelineConfig, out: Path, reporter: Reporter = SILENT, say=lambda line: None) -> SearchResult:
+    """Search ``config.search``'s space for the most accurate students within its budgets on its device.
+
+    Writes into ``out``: the study (study.db, unless ``storage`` names another database),
+    search.json, front.png, and with finalists student.keras and student_int8.tflite.
+    """
+    from edgekd.data.representative import representative_samples
+    from edgekd.data.spec import load_dataset
+    from edgekd.distill.distiller import check_model_fits_data
+    from edgekd.distill.recipes import parse_recipe
+    from edgekd.models.frameworks import seed_everything
+    from edgekd.models.io import load_model
+
+    started = time.perf_counter()
+    out = Path(out)
+    search = config.search
+    preflight(config, out)
+    seed_everything(config.seed, config.deterministic)
+    with reporter.stage("loading data and the teacher", "data"):
+        dataset = load_dataset(config.data.spec, reporter, config.data.options)
+        teacher = load_model(config.teacher.path, trust=config.teacher.trust_model)
+        check_model_fits_data(teacher, dataset.for_teacher(), "teacher")
+    recipe = parse_recipe(search.recipe, dataset.num_classes)
+    families = check_families(search.families)
+    representative = representative_samples(dataset.x_train, COST_SAMPLES, config.seed)
+    costs = CostModel.for_search(search.device, search.budgets, search.measure, representative)
+
+    def build(candidate: Candidate):
+        # The same candidate starts from the same weights in every trial and worker.
+        seed_everything(config.seed, config.deterministic)
+        return candidate.build(dataset.input_shape, dataset.num_classes)
+
+    with reporter.stage("costing each family's smallest candidate", "bounds"):
+        _check_reachable(families, build, costs, search.budgets)
+    url = storage_url(out, search.storage)
+    settings = search_settings(config)
+    study = _open_in(out, url, search.study_name, settings, config.seed)
+    _start_from_auto(study, dataset, families, costs, search.budgets)
+    trainer = _Trainer(config, teacher, dataset, recipe, reporter)
+    runner = TrialRunner(families, build, costs, search.budgets, trainer.short, say)
+    already = counted_trials(study)
+    if already:
+        say(f"continuing the study in {redacted(url)}: {already} of {search.trials} trials done")
+    with reporter.stage(f"searching ({search.trials} trials, {describe(search.budgets)} on {search.device})", "trials"):
+        complete = run_trials(study, runner, search.trials)
+    if not complete:
+        say(
+            f"stopped after {finished_trials(study)} trials with {counted_trials(study)} scored: the budgets leave "
+            f"fewer than {search.trials} candidates to score (or the sampler rarely finds them)"
+        )
+    search_seconds = time.perf_counter() - started
+    rows = trial_rows(study)
+    objectives = {
+        "accuracy": "val_accuracy",
+        "speed": costs.speed_key,
+        "memory": costs.memory_key,
+        "directions": ["maximize", "minimize", "minimize"],
+    }
+    finalists, chosen = [], _earlier_choice(out)
+    front = front_trials(study)
+    if front and search.finalists:
+        with reporter.stage(f"training the {min(search.finalists, len(front))} best of the front fully", "finalists"):
+            finalists, chosen = _finalists(front[: search.finalists], build, trainer, dataset, config, out)
+    document = search_document(
+        {**settings, "trials": search.trials, "finalists": search.finalists},
+        objectives,
+        redacted(url),
+        rows,
+        finalists,
+        chosen,
+        {"search": round(search_seconds, 3), "total": round(time.perf_counter() - started, 3)},
+    )
+    write_json_atomic(out / SEARCH_FILE, document)
+    plot = front_plot(document)
+    if plot is not None:
+        write_bytes_atomic(out / PLOT_FILE, plot)
+    if not front:
+        raise SearchError(
+            f"no trial within {describe(search.budgets)} trained in {len(rows)} trials ({out / SEARCH_FILE} says why "
+            "each stopped); run the search again with more `trials` to continue it, or loosen the budgets"
+        )
+    return SearchResult(out, document)
+
+
+def _start_from_auto(study, dataset, families, costs: CostModel, budgets: dict[str, float]) -> None:
+    """A new study tries first the student ``--student auto`` would size for the budgets' MACs, rounded down to the
+    space's choices: the search starts from edgekd's own answer and looks for better.
+
+    The MAC limit is the MAC budget, or the latency budget at the profile's throughput;
+    without either there is no auto student to start from.
+    """
+    from edgekd.models.builders import get_builder
+    from edgekd.models.sizing import SizeBudget, auto_student
+
+    if study.trials:
+        return
+    limits = [budgets["macs"]] if "macs" in budgets else []
+    throughput = costs.profile.power_model.int8_macs_per_second
+    if "latency_ms" in budgets and throughput and not costs.measure:
+        limits.append(budgets["latency_ms"] / 1000 * throughput)
+    if not limits:
+        return
+    params = int(budgets["params"]) if "params" in budgets else None
+    try:
+        sized = auto_student(dataset.input_shape, dataset.num_classes, SizeBudget(int(min(limits)), params))
+    except EdgekdError:
+        return  # no auto student fits: the search starts from its sampler alone
+    if sized.builder not in families:
+        return
+    defaults = get_builder(sized.builder).defaults
+    options = {}
+    for option, choices in SPACE[sized.builder].items():
+        wanted = sized.options.get(option, defaults[option])
+        fitting = [choice for choice in choices if choice <= wanted]
+        options[f"{sized.builder}.{option}"] = fitting[-1] if fitting else choices[0]
+    study.enqueue_trial({"family": sized.builder, **options})
+
+
+def _earlier_choice(out: Path) -> dict | None:
+    """The student an earlier run of this search saved in ``out`` (still there when this run trains no finalist)."""
+    import json
+
+    try:
+        chosen = json.loads((out / SEARCH_FILE).read_text()).get("chosen")
+    except (OSError, ValueError):
+        return None
+    if not chosen or not (out / "student.keras").exists():
+        return None
+    note = "saved by an earlier run of this search; trials since then were not trained fully (`finalists` 0)"
+    return {**chosen, "note": chosen.get("note", note)}
+
+
+def _open_in(out: Path, url: str, name: str, settings: dict, seed: int):
+    """The study, with ``out`` created for it; a folder created here is removed again if the study cannot open."""
+    created = not out.exists()
+    out.mkdir(parents=True, exist_ok=True)
+    try:
+        return open_study(url, name, settings, seed)
+    except BaseException:
+        if created:
+            shutil.rmtree(out, ignore_errors=True)
+        raise
+
+
+def _check_reachable(families, build, costs: CostModel, budgets: dict[str, float]) -> None:
+    """Cost each family's smallest candidate; refuse budgets none of them meets (no candidate can)."""
+    if not budgets:
+        return
+    costed: list[tuple[str, Cost]] = []
+    problems = []
+    for family in families:
+        candidate = smallest(family)
+        try:
+            costed.append((candidate.spec, costs.cost(build(candidate), candidate.spec)))
+        except EdgekdError as exc:
+            problems.append(str(exc) if candidate.spec in str(exc) else f"{candidate.spec}: {exc}")
+    if not costed:
+        raise ModelError(f"no family's smallest candidate could be costed: {problems[0]}")
+    smallest_costs(costed, budgets)
+
+
+class _Trainer:
+    """Distils candidates from the teacher, whose outputs are computed once for every candidate of this worker."""
+
+    def __init__(self, config: PipelineConfig, teacher, dataset, recipe, reporter: Reporter):
+        from edgekd.distill.distiller import DistillationSettings, TrainingRun
+        from edgekd.distill.trainer import TrainingControl
+        from edgekd.inputs import parse_size
+
+        budget = config.distill.cache_budget
+        self.settings = DistillationSettings(
+            epochs=config.student.epochs,
+            batch_size=config.student.batch_size,
+            learning_rate=config.student.learning_rate,
+            seed=config.seed,
+            use_transfer_set=config.distill.transfer_set,
+            train_control=False,
+            training=TrainingControl(None, config.student.patience),
+            teacher_outputs=config.distill.teacher_outputs,
+            cache_budget=parse_size(budget) if budget is not None else None,
+        )
+        self.teacher, self.dataset, self.recipe, self.reporter = teacher, dataset, recipe, reporter
+        self.fraction = config.search.trial_fraction
+        self.run = TrainingRun.prepare([teacher], dataset, (1.0,), self.settings)
+
+    def train(self, model, fraction: float, description: str, recipe=None) -> Score:
+        """Distil ``model`` in place with ``recipe`` (the trials' by default) on ``fraction`` of the full budget."""
+        from edgekd.distill.distiller import check_setup, validation_score
+
+        recipe = recipe or self.recipe
+        if not recipe.is_control:
+            check_setup([self.teacher], model, self.dataset, recipe.objective, self.settings, recipe.augmentations)
+        started = time.perf_counter()
+        budget = self.run.budget(fraction)
+        history, _, _ = self.run.train(model, recipe, budget, "search", description, self.reporter)
+        accuracy, loss = validation_score(model, self.run.x_val, self.run.y_val)
+        return Score(accuracy, loss, history.steps, time.perf_counter() - started)
+
+    def short(self, model, description: str) -> Score:
+        return self.train(model, self.fraction, description)
+
+    def select_recipe(self, model, candidates) -> tuple:
+        """``auto``'s choice for ``model`` (left at its initial weights): each candidate recipe trains briefly."""
+        from edgekd.distill.distiller import SELECTION_FRACTION, select_recipe
+
+        recipe, scores = select_recipe(self.run, model, candidates, SELECTION_FRACTION, self.reporter)
+        return recipe, [score.as_dict() for score in scores]
+
+
+def _finalist_candidates(finalist_recipe: str, dataset) -> tuple:
+    """The recipes ``auto`` chooses among for each finalist (as ``edgekd distill`` would), or () for a fixed one."""
+    from edgekd.distill.recipes import AUTO, DEFAULT_CANDIDATES, parse_candidates
+
+    if finalist_recipe != AUTO:
+        return ()
+    candidates = parse_candidates(DEFAULT_CANDIDATES, dataset.num_classes)
+    # Augmentations need one view for teacher and student (as in edgekd.distill.stage.recipes_for).
+    return tuple(r for r in candidates if not (r.augmentations and dataset.teacher is not None))
+
+
+def _finalists(front, build, trainer: _Trainer, dataset, config: PipelineConfig, out: Path):
+    """Train the best of the front on the full budget; the best on validation is saved, converted and checked."""
+    from edgekd.distill.recipes import AUTO, parse_recipe
+    from edgekd.distill.stage import keras_record
+    from edgekd.models.io import save_model
+    from edgekd.quantize.stage import QuantizeSettings, convert_and_check
+
+    finalists, best = [], None
+    finalist_recipe = config.search.finalist_recipe
+    candidates = _finalist_candidates(finalist_recipe, dataset)
+    fixed = None if finalist_recipe == AUTO else parse_recipe(finalist_recipe, dataset.num_classes)
+    for trial in front:
+        candidate = from_params(trial.params)
+        model = build(candidate)
+        recipe, selection = fixed, None
+        if candidates:
+            recipe, selection = trainer.select_recipe(model, candidates)
+        score = trainer.train(model, 1.0, f"finalist {candidate.spec} ({recipe.spec})", recipe)
+        finalists.append(
+            {
+                "trial": trial.number,
+                "candidate": candidate.spec,
+                "recipe": recipe.spec,
+                "recipe_selection": selection,
+                "val_accuracy": round(score.val_accuracy, 6),
+                "val_accuracy_source": "the Keras model on the validation split, after the full training budget",
+                "short_val_accuracy": round(trial.values[0], 6),
+                "steps": score.steps,
+                "seconds": round(score.seconds, 3),
+                "cost": trial.user_attrs.get("cost"),
+            }
+        )
+        if best is None or (score.val_accuracy, -trial.values[1]) > (best[1].val_accuracy, -best[2].values[1]):
+            best = (model, score, trial, candidate, recipe)
+    model, score, trial, candidate, recipe = best
+    save_model(model, out / "student.keras")
+    keras = keras_record("student", model, dataset, out / "student.keras", student={"spec": candidate.spec})
+    quantize = QuantizeSettings(
+        representative_samples=config.quantize.representative_samples,
+        max_drop=config.quantize.max_drop,
+        seed=config.seed,
+    )
+    int8 = convert_and_check(
+        model, "student_int8", "int8", dataset, out / "student_int8.tflite", reference_role="student", settings=quantize
+    )
+    chosen = {
+        "trial": trial.number,
+        "candidate": candidate.spec,
+        "recipe": recipe.spec,
+        "why": "the most accurate finalist on the validation split after the full training budget",
+        "cost": trial.user_attrs.get("cost"),
+        "models": {"student": keras.as_dict(), "student_int8": int8.as_dict()},
+    }
+    return finalists, chosen

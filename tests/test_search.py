@@ -1,0 +1,336 @@
+"""``edgekd search``: real candidates costed on real profiles, real short distillations, a real Optuna SQLite study.
+
+The data is small (600 MNIST-1D samples, two epochs for the full budget), so accuracies
+mean nothing here; what is checked is the bookkeeping a search promises: a candidate
+over a budget is never trained, an interrupted or repeated search continues its study,
+two workers share one study, and bad budgets fail before any training.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import assert_clean_failure, invoke, snapshot
+
+DATA = "mnist1d:samples=600,transfer=0"
+# Two epochs over 480 training samples: 15 steps for the full budget, so finalists train in seconds.
+SMALL = ("--data", DATA, "--epochs", "2", "--batch-size", "64")
+
+
+def _search(teacher: Path, out: Path, *args: str):
+    return invoke("search", "--teacher", str(teacher), "--out", str(out), *SMALL, *args)
+
+
+def _document(out: Path) -> dict:
+    return json.loads((out / "search.json").read_text())
+
+
+# --- the space and the budgets, without training -------------------------------------------------
+
+
+def test_every_family_of_the_space_is_a_student_builder_with_those_options():
+    from edgekd.models.builders import get_builder
+    from edgekd.models.complexity import model_macs
+    from edgekd.models.frameworks import Framework
+    from edgekd.search.space import SPACE, Candidate, smallest
+
+    for family, options in SPACE.items():
+        builder = get_builder(family)
+        assert builder.framework is Framework.TF_KERAS, family
+        assert set(options) <= set(builder.defaults), family
+        for option, choices in options.items():
+            assert list(choices) == sorted(choices), f"{family}.{option}: smallest first"
+        # The smallest candidate bounds the family: the largest costs more.
+        largest = Candidate(family, {option: choices[-1] for option, choices in options.items()})
+        shape = (40, 1)
+        assert model_macs(smallest(family).build(shape, 10)) < model_macs(largest.build(shape, 10)), family
+
+
+def test_budgets_parse_and_unknown_keys_list_the_known_ones():
+    from edgekd.errors import ConfigError
+    from edgekd.search.budget import budget_key_names, parse_budgets
+
+    assert parse_budgets(["latency_ms=20", "ram_kb=256"]) == {"latency_ms": 20.0, "ram_kb": 256.0}
+    with pytest.raises(ConfigError, match="unknown budget key 'latncy_ms'; known: " + ", ".join(budget_key_names())):
+        parse_budgets(["latncy_ms=20"])
+    with pytest.raises(ConfigError, match="positive number of KiB"):
+        parse_budgets(["ram_kb=0"])
+    with pytest.raises(ConfigError, match="given twice"):
+        parse_budgets(["macs=1", "macs=2"])
+
+
+def test_a_password_in_the_storage_url_never_reaches_the_outputs():
+    from edgekd.search.engine import redacted
+
+    assert redacted("postgresql://me:secret@db.example/edgekd") == "postgresql://me:***@db.example/edgekd"
+    assert redacted("sqlite:////tmp/study.db") == "sqlite:////tmp/study.db"
+
+
+# --- a search, end to end ---------------------------------------------------------------------------
+
+
+def _enqueue(out: Path, *specs: str) -> None:
+    """Ask the study in ``out`` (made here if new) to try these candidates first, in this order."""
+    import optuna
+
+    from edgekd.models.students import parse_builder_spec
+    from edgekd.search.engine import DIRECTIONS
+
+    out.mkdir(parents=True, exist_ok=True)
+    study = optuna.create_study(
+        storage=f"sqlite:///{out / 'study.db'}", study_name="edgekd-search", directions=list(DIRECTIONS),
+        load_if_exists=True,
+    )  # fmt: skip
+    for spec in specs:
+        family, options = parse_builder_spec(spec)
+        study.enqueue_trial({"family": family, **{f"{family}.{key}": value for key, value in options.items()}})
+
+
+def test_a_search_prunes_over_budget_trials_untrained_and_continues_its_study(teacher_file, tmp_path):
+    out = tmp_path / "search"
+    budget = 3000  # MACs: conv:width=4 needs 71,040, mlp:hidden=8 400
+    _enqueue(out, "conv:width=4", "mlp:hidden=8", "mlp:hidden=8")
+    flags = ("--budget", f"macs={budget}", "--family", "conv", "--family", "mlp")
+    first = _search(teacher_file, out, *flags, "--trials", "5", "--finalists", "1")
+    assert first.exit_code == 0, first.stderr
+    document = _document(out)
+    trials = document["trials"]
+    assert [(t["candidate"], t["status"]) for t in trials[:3]] == [
+        ("conv:width=4", "over budget"),
+        ("mlp:hidden=8", "trained"),
+        ("mlp:hidden=8", "repeat"),
+    ]
+    assert trials[2]["val_accuracy"] == trials[1]["val_accuracy"] and "trial 1" in trials[2]["reason"]
+    # --trials counts the candidates scored; those over budget come on top, costed but never trained.
+    scored = [t for t in trials if t["status"] != "over budget"]
+    assert len(scored) == 5 and {t["status"] for t in scored} <= {"trained", "repeat"}
+    for trial in trials:
+        macs = trial["cost"]["macs"]
+        assert macs["source"] == "counted"
+        if trial["status"] == "over budget":
+            # Never trained: no steps, no accuracy, and the reason names the budget it broke.
+            assert macs["value"] > budget and trial["steps"] is None and trial["val_accuracy"] is None
+            assert f"macs {macs['value']:.6g} > {budget}" in trial["reason"]
+        else:
+            assert macs["value"] <= budget and trial["steps"] > 0 and 0 <= trial["val_accuracy"] <= 1
+    assert 1 in document["front"] and 2 not in document["front"], "a repeat is not a second point of the front"
+    chosen = document["chosen"]
+    assert chosen["candidate"] in {t["candidate"] for t in trials if t["on_front"]}
+    # The finalist chose its recipe as `edgekd distill --method auto` would, on validation.
+    (finalist,) = document["finalists"]
+    assert chosen["recipe"] == finalist["recipe"] != "control"
+    assert len(finalist["recipe_selection"]) == 8 and finalist["recipe"] in {
+        score["recipe"] for score in finalist["recipe_selection"]
+    }
+    assert chosen["models"]["student_int8"]["accuracy_source"].startswith("the .tflite through the LiteRT")
+    assert chosen["cost"]["macs"]["value"] <= budget
+    for name in ("study.db", "search.json", "front.png", "student.keras", "student_int8.tflite"):
+        assert (out / name).is_file(), name
+    assert "Pareto front" in first.stdout and "Chosen:" in first.stdout
+
+    # The same search with more trials continues the study: the first five are kept as they were.
+    again = _search(teacher_file, out, *flags, "--trials", "7", "--finalists", "1", "--finalist-recipe", "dist")
+    assert again.exit_code == 0, again.stderr
+    assert "continuing the study" in again.stderr and "5 of 7 trials done" in again.stderr
+    resumed = _document(out)["trials"]
+    kept = ("number", "candidate", "status", "val_accuracy", "cost", "worker")
+    assert len([t for t in resumed if t["status"] != "over budget"]) == 7
+    assert [{k: t[k] for k in kept} for t in resumed[: len(trials)]] == [{k: t[k] for k in kept} for t in trials]
+    # Nothing left to do: a third run trains no trial.
+    third = _search(teacher_file, out, *flags, "--trials", "7", "--finalists", "0")
+    assert third.exit_code == 0, third.stderr
+    assert "edgekd: trial " not in third.stderr
+    assert len(_document(out)["trials"]) == len(resumed)
+    # The student saved earlier is still the one search.json names, and it says so.
+    assert "earlier run" in _document(out)["chosen"]["note"] and (out / "student.keras").is_file()
+
+
+def test_a_new_search_starts_from_the_auto_student_for_its_mac_budget(teacher_file, tmp_path):
+    out = tmp_path / "search"
+    # Auto-sizing gives conv at width 1.5422 (12,700 MACs) for 13,500 MACs; the space's next width down is 1.5.
+    result = _search(teacher_file, out, "--budget", "macs=13500", "--trials", "1", "--finalists", "0")
+    assert result.exit_code == 0, result.stderr
+    first = _document(out)["trials"][0]
+    assert (first["candidate"], first["status"]) == ("conv:width=1.5", "trained")
+
+
+def test_a_trial_that_fails_says_why_and_the_search_goes_on(teacher_file, tmp_path):
+    out = tmp_path / "search"
+    # 371,200 MACs: more than the teacher's 340,480, which distillation refuses.
+    _enqueue(out, "resnet:resolution=1,stacks=3,width=1", "mlp:hidden=8")
+    result = _search(teacher_file, out, "--family", "resnet", "--family", "mlp", "--trials", "2", "--finalists", "0")
+    assert result.exit_code == 0, result.stderr
+    failed, trained = _document(out)["trials"]
+    assert failed["status"] == "failed" and "not fewer than the teacher's 340,480" in failed["reason"]
+    assert failed["val_accuracy"] is None and trained["status"] == "trained"
+
+
+def test_interrupted_trials_do_not_count_towards_the_total(tmp_path):
+    import optuna
+
+    from edgekd.search.engine import FAILED, counted_trials, open_study
+
+    study = open_study(f"sqlite:///{tmp_path / 'study.db'}", "s", {"device": "host"}, seed=0)
+    interrupted = study.ask()
+    study.tell(interrupted, state=optuna.trial.TrialState.FAIL)
+    failed = study.ask()
+    failed.set_user_attr("status", FAILED)
+    study.tell(failed, state=optuna.trial.TrialState.FAIL)
+    over_budget = study.ask()
+    study.tell(over_budget, state=optuna.trial.TrialState.PRUNED)
+    trained = study.ask()
+    study.tell(trained, [0.5, 1.0, 1.0])
+    assert counted_trials(study) == 2
+
+
+def test_a_study_made_for_other_budgets_is_not_continued(teacher_file, tmp_path):
+    out = tmp_path / "search"
+    first = _search(teacher_file, out, "--family", "mlp", "--trials", "1", "--finalists", "0")
+    assert first.exit_code == 0, first.stderr
+    before = snapshot(out)
+    changed = _search(teacher_file, out, "--family", "mlp", "--trials", "2", "--budget", "macs=5000")
+    assert_clean_failure(changed, "made for other settings", "budgets")
+    assert snapshot(out) == before
+
+
+def test_a_microcontroller_budget_reads_the_arena_tensorflow_lite_micro_measures(teacher_file, tmp_path):
+    from edgekd.search.cost import CostModel
+
+    config = tmp_path / "search.yaml"
+    config.write_text(
+        "schema_version: 1\n"
+        f"data: {{spec: '{DATA}'}}\n"
+        f"teacher: {{path: '{teacher_file}'}}\n"
+        "student: {epochs: 2, batch_size: 64}\n"
+        "quantize: {representative_samples: 20}\n"
+        "search: {device: nano33ble, budgets: {ram_kb: 2.5, flash_kb: 64}, families: [conv], trials: 3, finalists: 1,\n"
+        "  finalist_recipe: dist}\n"
+    )
+    out = tmp_path / "search"
+    result = invoke("search", "--config", str(config), "--out", str(out))
+    assert result.exit_code == 0, result.stderr
+    document = _document(out)
+    assert document["settings"]["device"] == "nano33ble" and document["objectives"]["memory"] == "ram_kb"
+    for trial in document["trials"]:
+        ram = trial["cost"]["ram_kb"]
+        assert ram["source"] == "measured" and "TensorFlow Lite Micro" in ram["method"]
+        assert trial["cost"]["flash_kb"]["source"] == "counted"
+        assert (trial["status"] == "over budget") == (ram["value"] > 2.5 or trial["cost"]["flash_kb"]["value"] > 64)
+    # The chosen student's int8 file is the one the figures describe: TFLM measures the same arena for it.
+    from edgekd.export.tflm import run_tflm
+
+    arena = run_tflm((out / "student_int8.tflite").read_bytes(), "student").arena
+    assert arena.bytes / 1024 == pytest.approx(document["chosen"]["cost"]["ram_kb"]["value"], rel=0.05)
+    assert CostModel  # the cost model is what the search used (imported for the reader)
+
+
+def test_two_workers_share_one_sqlite_study(teacher_file, tmp_path):
+    storage = f"sqlite:///{tmp_path / 'shared.db'}"
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    workers = [
+        subprocess.Popen(  # noqa: S603 - this interpreter, edgekd's own CLI
+            [
+                sys.executable,
+                "-m",
+                "edgekd",
+                "search",
+                "--teacher",
+                str(teacher_file),
+                *SMALL,
+                "--family",
+                "mlp",
+                "--family",
+                "conv",
+                "--trials",
+                "6",
+                "--finalists",
+                "0",
+                "--storage",
+                storage,
+                "--out",
+                str(tmp_path / f"worker{index}"),
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+        )  # fmt: skip
+        for index in (1, 2)
+    ]
+    outputs = [worker.communicate(timeout=300) for worker in workers]
+    for worker, (_, stderr) in zip(workers, outputs, strict=True):
+        assert worker.returncode == 0, stderr
+    with sqlite3.connect(tmp_path / "shared.db") as connection:
+        states = [s for (s,) in connection.execute("SELECT state FROM trials")]
+        workers_seen = {
+            value
+            for (value,) in connection.execute("SELECT value_json FROM trial_user_attributes WHERE key = 'worker'")
+        }
+    # Each worker stops once the study holds six finished trials; one may finish the trial it had started.
+    assert 6 <= len(states) <= 7 and set(states) <= {"COMPLETE", "PRUNED"}
+    assert len(workers_seen) == 2, "both workers ran trials of the one study"
+    # Each worker's table is the whole shared study.
+    tables = [_document(tmp_path / f"worker{index}")["trials"] for index in (1, 2)]
+    assert max(len(table) for table in tables) == len(states)
+
+
+def test_the_python_api_runs_the_same_search(teacher_file, tmp_path):
+    import edgekd
+
+    result = edgekd.search(
+        teacher_file,
+        data=DATA,
+        budgets=["params=3000"],
+        families=["mlp"],
+        trials=2,
+        finalists=1,
+        finalist_recipe="dist",
+        out=tmp_path / "search",
+        say=lambda line: None,
+        config_overrides={"student": {"epochs": 2, "batch_size": 64}},
+    )
+    assert result.chosen["candidate"].startswith("mlp:")
+    assert result.chosen["cost"]["params"]["value"] <= 3000
+    assert (tmp_path / "search" / "student_int8.tflite").is_file()
+
+
+# --- bad input: one line each, before any training, nothing written ------------------------------
+
+
+@pytest.mark.parametrize(
+    ("args", "fragments"),
+    [
+        (["--budget", "latncy_ms=20"], ["unknown budget key 'latncy_ms'", "known: energy_mj, flash_kb, latency_ms"]),
+        (["--budget", "latency_ms=20"], ["budget latency_ms: device host has no throughput figure", "--measure"]),
+        (["--budget", "macs=10"], ["no candidate can meet budget macs=10", "smallest macs of any candidate is 400"]),
+        (["--device", "nano33ble", "--budget", "ram_kb=0.5"], ["ram_kb=0.5", "measured"]),
+        (["--device", "nano33ble", "--measure"], ["--measure", "microcontroller"]),
+        (
+            ["--device", "nano33ble", "--budget", "latency_ms=5"],
+            ["no throughput figure", "add the figure to the profile"],
+        ),
+        (["--family", "transformer"], ["unknown student family 'transformer'", "known: conv, dscnn"]),
+    ],
+    ids=[
+        "unknown key",
+        "no figure",
+        "unreachable",
+        "unreachable arena",
+        "measure an mcu",
+        "no figure on an mcu",
+        "unknown family",
+    ],  # fmt: skip
+)
+def test_bad_search_input_fails_in_one_line_before_training(args, fragments, teacher_file, tmp_path):
+    before = snapshot(tmp_path)
+    result = _search(teacher_file, tmp_path / "out", *args)
+    line = assert_clean_failure(result, *fragments)
+    assert "trial" not in result.stderr.replace(line, "")
+    assert snapshot(tmp_path) == before and not (tmp_path / "out").exists()
