@@ -25,6 +25,7 @@ import argparse
 import json
 import os
 import platform
+import shutil
 import subprocess
 import sys
 import time
@@ -126,7 +127,10 @@ def section_throughput(options, work: Path) -> dict:
     teacher = load_model(teacher_for(work, options.size))
     settings = DistillationSettings(1, options.batch_size, 3e-3, 0, train_control=False)
     run = TrainingRun.prepare([teacher], dataset, (1.0,), settings)
-    run.outputs.store = OutputStore(work / "throughput-cache")
+    # A fresh folder: outputs cached by an earlier run of this script would be reused, not computed.
+    cache = work / "throughput-cache"
+    shutil.rmtree(cache, ignore_errors=True)
+    run.outputs.store = OutputStore(cache)
     started = time.perf_counter()
     run.outputs.targets((), 1.0)
     caching = len(run.x_kd) / (time.perf_counter() - started)
