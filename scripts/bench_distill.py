@@ -29,6 +29,9 @@ import tempfile
 import time
 from pathlib import Path
 
+# This checkout's edgekd, whatever else is installed: the figures are the checkout's own.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
 DEFAULT_METHODS = ["kd", "dkd", "dist", "kd+fitnet", "kd+at", "kd+rkd"]
 
 

@@ -17,6 +17,9 @@ import tempfile
 import time
 from pathlib import Path
 
+# This checkout's edgekd, whatever else is installed: the figures are the checkout's own.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
 
 def bare_invoke_median_ms(model: Path, runs: int) -> float:
     import numpy as np

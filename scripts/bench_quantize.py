@@ -17,6 +17,9 @@ import sys
 import tempfile
 from pathlib import Path
 
+# This checkout's edgekd, whatever else is installed: the figures are the checkout's own.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])

@@ -17,9 +17,13 @@ figures are not the benchmark's.
 from __future__ import annotations
 
 import argparse
+import sys
 import tempfile
 import time
 from pathlib import Path
+
+# This checkout's edgekd, whatever else is installed: the figures are the checkout's own.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
 def main() -> int:

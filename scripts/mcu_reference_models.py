@@ -22,6 +22,9 @@ import sys
 import tempfile
 from pathlib import Path
 
+# This checkout's edgekd, whatever else is installed: the figures are the checkout's own.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 # (family, input shape, classes): the shapes of MLPerf Tiny's image-classification and keyword-spotting tasks.
