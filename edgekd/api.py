@@ -48,10 +48,22 @@ def _store(db: Path | str | None, record: bool, say):
         store.close()
 
 
-def _record(store, document: dict, out: Path | None, artifacts: dict, say) -> None:
-    if store is not None:
-        run_id = store.record(document, out, artifacts)
+def _record(store, document: dict, out: Path | None, artifacts: dict, say) -> int | None:
+    """Store ``document`` (saying where, unless ``say`` is None); the run's id, or None without a store."""
+    if store is None:
+        return None
+    run_id = store.record(document, out, artifacts)
+    if say is not None:
         say(f"stored as run {run_id} in {store.path}")
+    return run_id
+
+
+class BenchmarkResults(list):
+    """``benchmark``'s results (one ``BenchmarkResult`` per device and model), with the id of the run that stores them."""
+
+    def __init__(self, results, run_id: int | None):
+        super().__init__(results)
+        self.run_id = run_id
 
 
 def _say_on_stderr(line: str) -> None:
@@ -250,6 +262,8 @@ def benchmark(
 ):
     """``edgekd bench``: benchmark .tflite files on each device (concurrently); one ``BenchmarkResult`` per pair.
 
+    Returns a list (``BenchmarkResults``) whose ``run_id`` is the stored run (None with ``record=False``).
+
     The files and every device are checked first (a missing file or a mode the device cannot
     run is an error before anything runs); a device that fails while measuring gives a
     result with ``ok`` False and its ``error``, recorded like the others. Results come
@@ -300,8 +314,10 @@ def benchmark(
             config["accuracy"] = {"data": data.data, "samples": len(data.y)}
         document = new_document("bench", config)
         document["benchmarks"] = [result.as_dict() for result in results]
-        _record(store, document, None, {str(path): path for path in models}, say)
-    return results
+        # A failed device is a result too, and stored; whoever reports the failure says where.
+        failed = any(not result.ok for result in results)
+        run_id = _record(store, document, None, {str(path): path for path in models}, None if failed else say)
+    return BenchmarkResults(results, run_id)
 
 
 def search_config(

@@ -149,5 +149,6 @@ def bench(
     if failures:
         # Failed benchmarks are results too (which device failed, and why): the run is stored.
         raise BenchmarkError(
-            f"{len(failures)} of {len(results)} benchmark(s) failed (the run is stored): {failures[0]['error']}"
+            f"{len(failures)} of {len(results)} benchmark(s) failed (stored as run {measured.run_id}): "
+            f"{failures[0]['error']}"
         )
