@@ -193,3 +193,18 @@ def test_every_model_after_the_first_records_its_cool_down(int8_model_file, tmp_
     assert first.ok and first.cooldown is None, "the first model sets the baseline"
     assert second.ok and second.cooldown["reached"] and second.cooldown["target_c"] == 42.0
     assert second.as_dict()["cooldown"]["end_c"] == 40.0
+
+
+def test_the_per_invoke_floor_is_an_ordinary_run_when_the_models_are_sustained(monkeypatch):
+    from edgekd.bench import stage
+
+    seen = []
+    real = stage.benchmark
+
+    def recording(path, entry, settings, **options):
+        seen.append(settings)
+        return real(path, entry, settings, **options)
+
+    monkeypatch.setattr(stage, "benchmark", recording)
+    floor = stage.invoke_overhead(get_profile("host"), BenchSettings(runs=5, min_seconds=0, sustained_seconds=600))
+    assert floor is not None and seen[0].sustained_seconds is None
