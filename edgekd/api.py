@@ -294,6 +294,8 @@ def benchmark(
         cooldown_seconds=cooldown_seconds,
     )
     data = None
+    if isinstance(samples, str) and samples != "all":
+        raise ConfigError(f"`samples` {samples!r}: give a whole number of test samples, or 'all'")
     if accuracy is not None:
         data = AccuracyData.load(
             accuracy, DEFAULT_SAMPLES if samples is None else None if samples == "all" else samples
