@@ -115,3 +115,19 @@ def test_the_control_ships_only_when_it_wins_beyond_noise():
     assert beaten.role == "student_scratch" and "the control is better by 8 samples" in beaten.reason
     assert choose_shipped(control, kd).role == "student_kd"
     assert choose_shipped(kd, None).role == "student_kd"
+
+
+def test_auto_leaves_its_augmenting_candidates_out_when_the_teacher_sees_its_own_view():
+    from edgekd.config import PipelineConfig
+    from edgekd.distill.stage import recipes_for
+
+    config = PipelineConfig.model_validate({"distill": {"method": "auto"}})
+    _, every = recipes_for(config, 10)
+    _, own_view = recipes_for(config, 10, teacher_has_own_view=True)
+    assert any(r.augmentations for r in every), "the defaults include augmenting candidates"
+    assert own_view and not any(r.augmentations for r in own_view)
+    assert {r.spec for r in own_view} == {r.spec for r in every if not r.augmentations}
+    # Candidates the user names are kept (and checked against the data later).
+    named = PipelineConfig.model_validate({"distill": {"method": "auto", "candidates": ["kd:augment=mixup", "dist"]}})
+    _, kept = recipes_for(named, 10, teacher_has_own_view=True)
+    assert [r.spec for r in kept if not r.is_control][0] == "kd:augment=mixup"
