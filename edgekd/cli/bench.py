@@ -87,7 +87,7 @@ def bench(
       edgekd bench student_int8.tflite teacher_float32.tflite --device host --runs 500
       edgekd bench student_int8.tflite --device rpi5 --accuracy mnist1d --samples 1000
       edgekd bench student_int8.tflite --device stm32h7 --accuracy mnist1d
-      edgekd bench student_int8.tflite --device pixel7 --sustained 600
+      edgekd bench student_int8.tflite --device pixel4 --sustained 600
     """
     from edgekd.api import benchmark
     from edgekd.bench.runners import BenchSettingError
