@@ -70,6 +70,10 @@ def test_cool_down_never_waits_for_a_temperature_it_cannot_read():
     clock = FakeClock()
     done = cool_down(lambda: None, 40.0, 60, sleep=clock.sleep, clock=clock)
     assert not done.reached and done.waited_s == 0
+    assert "could not be read" in done.warning(60)
+    readings = iter([50.0, None])  # the device stops answering mid-wait
+    lost = cool_down(lambda: next(readings), 40.0, 60, poll_seconds=5, sleep=clock.sleep, clock=clock)
+    assert not lost.reached and lost.end_c is None and "could not be read" in lost.warning(60)
 
 
 def test_thermal_zones_are_read_in_millidegrees_and_the_hottest_wins():

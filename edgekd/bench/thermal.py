@@ -64,6 +64,8 @@ class Cooldown:
     def warning(self, limit_seconds: float) -> str | None:
         if self.reached:
             return None
+        if self.end_c is None:
+            return "the device's temperature could not be read during the cool-down, so this model may have run hot"
         return (
             f"the device did not cool to within {COOLDOWN_MARGIN_C:g} °C of where the first model started "
             f"({self.target_c - COOLDOWN_MARGIN_C:.1f} °C) in {limit_seconds:g} s: it ran this model at "

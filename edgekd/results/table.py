@@ -176,6 +176,10 @@ def device_lines(benchmarks: list[dict]) -> list[str]:
     return overhead_lines(benchmarks) + profile_lines(benchmarks) + thermal_lines(benchmarks)
 
 
+def _celsius(value: float | None) -> str:
+    return f"{value:.1f} °C" if value is not None else "temperature unreadable"
+
+
 def thermal_lines(benchmarks: list[dict]) -> list[str]:
     """A sustained run's drift and temperature, and every cool-down waited for, one line each."""
     lines = []
@@ -201,7 +205,7 @@ def thermal_lines(benchmarks: list[dict]) -> list[str]:
             state = "reached" if cooldown["reached"] else "not reached"
             lines.append(
                 f"{where}: waited {cooldown['waited_s']:.0f} s for the device to cool to {cooldown['target_c']:.1f} °C "
-                f"({state}, {cooldown['end_c']} °C at the start)"
+                f"({state}; {_celsius(cooldown['end_c'])} when the model started)"
             )
     return lines
 
