@@ -190,6 +190,36 @@ def test_interrupted_trials_do_not_count_towards_the_total(tmp_path):
     assert counted_trials(study) == 2
 
 
+_OPEN_ONE = """
+import sys
+from edgekd.search.engine import open_study
+open_study(sys.argv[1], "s", {"device": "host"}, seed=0)
+"""
+
+
+def test_workers_opening_a_new_sqlite_study_together_all_open_it(tmp_path):
+    # Optuna creates the tables and stamps their version in separate transactions; before the
+    # openers took turns, 8 processes on a new file failed with "table ... already exists" in
+    # 4 of 10 rounds (and one of CI's two search workers failed the same way).
+    # Three new files, since one round of the race caught the old code about three times in four.
+    for round_ in range(3):
+        database = tmp_path / f"new{round_}.db"
+        openers = [
+            subprocess.Popen(  # noqa: S603 - this interpreter, edgekd's own module
+                [sys.executable, "-c", _OPEN_ONE, f"sqlite:///{database}"],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            for _ in range(8)
+        ]
+        for opener in openers:
+            _, stderr = opener.communicate(timeout=120)
+            assert opener.returncode == 0, stderr
+        with sqlite3.connect(database) as db:
+            assert db.execute("SELECT COUNT(*) FROM studies").fetchone() == (1,)
+
+
 def test_a_study_made_for_other_budgets_is_not_continued(teacher_file, tmp_path):
     out = tmp_path / "search"
     first = _search(teacher_file, out, "--family", "mlp", "--trials", "1", "--finalists", "0")

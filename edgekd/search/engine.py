@@ -13,11 +13,12 @@ the study already holds is not trained again.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,7 +35,8 @@ HEARTBEAT_S = 30
 GRACE_S = 120
 # SQLite lets one writer at a time: two workers wait this long for each other instead of failing.
 SQLITE_TIMEOUT_S = 60
-# Workers that start together race to create the study's tables; the loser opens them again.
+# Workers that start together race to create the study's tables: on SQLite they take turns
+# (`_one_opener_at_a_time`); on a server the loser opens what the winner made.
 OPEN_ATTEMPTS = 5
 # Over-budget trials do not count towards the total, but a search whose budgets leave fewer
 # candidates than it asks to score stops after this many times the total in all.
@@ -74,6 +76,51 @@ def _optuna():
     return optuna
 
 
+@contextlib.contextmanager
+def _one_opener_at_a_time(url: str) -> Iterator[None]:
+    """Hold an exclusive lock on a SQLite study's file while its tables and study are created.
+
+    Optuna creates the tables with CREATE TABLE and then stamps the schema version, in separate
+    transactions, so two workers opening a new file together saw "table studies already exists"
+    (one failed). The lock is flock(2) on the database file itself: SQLite locks with fcntl(2),
+    which on Linux is independent of flock, so the lock never blocks SQLite's own readers and
+    writers, and no extra file is left beside the study.
+    """
+    from sqlalchemy.engine import make_url
+
+    try:
+        import fcntl
+    except ImportError:  # not POSIX: rely on the retries alone
+        fcntl = None
+    try:
+        database = make_url(url).database if url.startswith("sqlite") else None
+    except Exception:  # noqa: BLE001 - a malformed URL is reported by the storage itself
+        database = None
+    if fcntl is None or not database or database == ":memory:" or not Path(database).parent.is_dir():
+        yield
+        return
+    # An empty file is a valid, empty SQLite database, so creating it here changes nothing.
+    with open(database, "ab") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _created_by_another_worker(exc: Exception) -> bool:
+    import sqlalchemy.exc
+
+    return isinstance(exc, sqlalchemy.exc.IntegrityError) or "already exists" in str(exc)
+
+
+def _unopenable(url: str, exc: Exception) -> ConfigError:
+    return ConfigError(
+        f"cannot open the study database `storage` {redacted(url)}: {' '.join(str(exc).split())[:200]}; "
+        "give a database URL such as sqlite:///search.db or postgresql://user@host/db"
+    )
+
+
 def open_study(url: str, name: str, settings: dict, seed: int):
     """Create or load the study ``name`` at ``url``; refuse one made for other settings (budgets, device, data …)."""
     optuna = _optuna()
@@ -82,28 +129,28 @@ def open_study(url: str, name: str, settings: dict, seed: int):
     engine_kwargs = {"connect_args": {"timeout": SQLITE_TIMEOUT_S}} if url.startswith("sqlite") else {}
     for attempt in range(OPEN_ATTEMPTS):
         try:
-            storage = optuna.storages.RDBStorage(
-                url, engine_kwargs=engine_kwargs, heartbeat_interval=HEARTBEAT_S, grace_period=GRACE_S
-            )
-            # Each worker samples from its own stream (seeded by the search's seed and its process), so
-            # workers sharing a study try different candidates.
-            sampler = optuna.samplers.TPESampler(
-                n_startup_trials=STARTUP_TRIALS, seed=(seed * 1_000_003 + os.getpid()) % 2**32, constant_liar=True
-            )
-            study = optuna.create_study(
-                storage=storage, study_name=name, directions=list(DIRECTIONS), sampler=sampler, load_if_exists=True
-            )
+            with _one_opener_at_a_time(url):
+                storage = optuna.storages.RDBStorage(
+                    url, engine_kwargs=engine_kwargs, heartbeat_interval=HEARTBEAT_S, grace_period=GRACE_S
+                )
+                # Each worker samples from its own stream (seeded by the search's seed and its process), so
+                # workers sharing a study try different candidates.
+                sampler = optuna.samplers.TPESampler(
+                    n_startup_trials=STARTUP_TRIALS, seed=(seed * 1_000_003 + os.getpid()) % 2**32, constant_liar=True
+                )
+                study = optuna.create_study(
+                    storage=storage, study_name=name, directions=list(DIRECTIONS), sampler=sampler, load_if_exists=True
+                )
             break
-        except sqlalchemy.exc.IntegrityError:
+        except sqlalchemy.exc.SQLAlchemyError as exc:
             # Another worker created the same tables or study a moment before: open what it made.
+            if not _created_by_another_worker(exc):
+                raise _unopenable(url, exc) from None
             if attempt == OPEN_ATTEMPTS - 1:
-                raise
+                raise _unopenable(url, exc) from None
             time.sleep(0.5 * (attempt + 1))
-        except (sqlalchemy.exc.SQLAlchemyError, ImportError, ValueError) as exc:
-            raise ConfigError(
-                f"cannot open the study database `storage` {redacted(url)}: {' '.join(str(exc).split())[:200]}; "
-                "give a database URL such as sqlite:///search.db or postgresql://user@host/db"
-            ) from None
+        except (ImportError, ValueError, OSError) as exc:
+            raise _unopenable(url, exc) from None
     stored = study.user_attrs.get("settings")
     if stored is None:
         study.set_user_attr("settings", settings)
