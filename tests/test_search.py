@@ -98,7 +98,7 @@ def test_a_search_prunes_over_budget_trials_untrained_and_continues_its_study(te
     budget = 3000  # MACs: conv:width=4 needs 71,040, mlp:hidden=8 400
     _enqueue(out, "conv:width=4", "mlp:hidden=8", "mlp:hidden=8")
     flags = ("--budget", f"macs={budget}", "--family", "conv", "--family", "mlp")
-    first = _search(teacher_file, out, *flags, "--trials", "5", "--finalists", "1")
+    first = _search(teacher_file, out, *flags, "--trials", "5", "--finalists", "2")
     assert first.exit_code == 0, first.stderr
     document = _document(out)
     trials = document["trials"]
@@ -123,12 +123,17 @@ def test_a_search_prunes_over_budget_trials_untrained_and_continues_its_study(te
     assert 1 in document["front"] and 2 not in document["front"], "a repeat is not a second point of the front"
     chosen = document["chosen"]
     assert chosen["candidate"] in {t["candidate"] for t in trials if t["on_front"]}
-    # The finalist chose its recipe as `edgekd distill --method auto` would, on validation.
-    (finalist,) = document["finalists"]
+    # The most accurate finalist chose the recipe as `edgekd distill --method auto` would, on
+    # validation; any other finalist trained with that recipe rather than choosing again.
+    finalist, *others = document["finalists"]
     assert chosen["recipe"] == finalist["recipe"] != "control"
     assert len(finalist["recipe_selection"]) == 8 and finalist["recipe"] in {
         score["recipe"] for score in finalist["recipe_selection"]
     }
+    assert finalist["recipe_chosen_on"] == finalist["candidate"]
+    for other in others:
+        assert other["recipe"] == finalist["recipe"] and other["recipe_selection"] is None
+        assert other["recipe_chosen_on"] == finalist["candidate"]
     assert chosen["models"]["student_int8"]["accuracy_source"].startswith("the .tflite through the LiteRT")
     assert chosen["cost"]["macs"]["value"] <= budget
     for name in ("study.db", "search.json", "front.png", "student.keras", "student_int8.tflite"):
@@ -258,6 +263,18 @@ def test_a_microcontroller_budget_reads_the_arena_tensorflow_lite_micro_measures
 
     arena = run_tflm((out / "student_int8.tflite").read_bytes(), "student").arena
     assert arena.bytes / 1024 == pytest.approx(document["chosen"]["cost"]["ram_kb"]["value"], rel=0.05)
+    # ... and the chosen student arrives checked through TFLM's own kernels: its fit on the board
+    # and its accuracy on the whole test split, against LiteRT's on the same int8 inputs.
+    micro = document["chosen"]["tflite_micro"]
+    assert micro["fit"]["fits"] is True and micro["fit"]["ram"]["needed"] == arena.bytes
+    assert micro["fit"]["flash"]["needed"] == (out / "student_int8.tflite").stat().st_size
+    accuracy = micro["accuracy"]
+    assert accuracy["samples"] == 120 and "TensorFlow Lite Micro" in accuracy["source"]
+    assert accuracy["host_accuracy"] == pytest.approx(
+        document["chosen"]["models"]["student_int8"]["accuracy"], abs=1e-6
+    )
+    assert accuracy["agreement_with_host"] >= 0.95
+    assert "on nano33ble: fits" in result.stdout and "TensorFlow Lite Micro" in result.stdout
     assert CostModel  # the cost model is what the search used (imported for the reader)
 
 

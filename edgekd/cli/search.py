@@ -74,8 +74,8 @@ FLAGS = {
 @click.option(
     "--finalist-recipe",
     default=None,
-    help="auto (each finalist chooses among the candidate recipes, as `edgekd distill` does) or a recipe "
-    "[default: auto].",
+    help="auto (the most accurate finalist chooses among the candidate recipes, as `edgekd distill` does, and "
+    "the others train with its choice) or a recipe [default: auto].",
 )
 @click.option(
     "--trial-fraction", type=float, default=None, help="Fraction of the full budget each trial trains [default: 0.1]."
@@ -224,4 +224,20 @@ def summary_lines(document: dict) -> list[str]:
             f"{int8['accuracy']:.2%} ({int8['accuracy_source']}); Keras {models['student']['accuracy']:.2%} "
             f"({models['student']['accuracy_source']})"
         )
+        lines.extend(_microcontroller_lines(chosen.get("tflite_micro")))
     return lines
+
+
+def _microcontroller_lines(micro: dict | None) -> list[str]:
+    """The chosen student on a TFLM device: its fit and its accuracy through TFLM's kernels."""
+    if micro is None:
+        return []
+    if "not_measured_because" in micro:
+        return [f"  on {micro['device']}: not checked through TensorFlow Lite Micro: {micro['not_measured_because']}"]
+    fit, accuracy = micro["fit"], micro["accuracy"]
+    verdict = "fits" if fit["fits"] else "does NOT fit: " + "; ".join(fit["problems"])
+    return [
+        f"  on {fit['device']}: {verdict}; flash {fit['flash']['needed']:,} B, tensor arena {fit['ram']['needed']:,} B "
+        f"({fit['ram']['source']}); int8 accuracy {accuracy['accuracy']:.2%} on {accuracy['samples']:,} test samples "
+        f"({accuracy['source']}), top-1 agreement with LiteRT {accuracy['agreement_with_host']:.2%}"
+    ]

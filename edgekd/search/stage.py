@@ -13,6 +13,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from edgekd.artifacts import check_output_folder, write_bytes_atomic, write_json_atomic
 from edgekd.config import PipelineConfig
 from edgekd.errors import ConfigError, EdgekdError, ModelError, OutputError
@@ -173,7 +175,9 @@ def run_search(config: PipelineConfig, out: Path, reporter: Reporter = SILENT, s
     front = front_trials(study)
     if front and search.finalists:
         with reporter.stage(f"training the {min(search.finalists, len(front))} best of the front fully", "finalists"):
-            finalists, chosen = _finalists(front[: search.finalists], build, trainer, dataset, config, out)
+            finalists, chosen = _finalists(
+                front[: search.finalists], build, trainer, dataset, config, out, costs.profile
+            )
     document = search_document(
         {**settings, "trials": search.trials, "finalists": search.finalists},
         objectives,
@@ -331,7 +335,7 @@ def _finalist_candidates(finalist_recipe: str, dataset) -> tuple:
     return tuple(r for r in candidates if not (r.augmentations and dataset.teacher is not None))
 
 
-def _finalists(front, build, trainer: _Trainer, dataset, config: PipelineConfig, out: Path):
+def _finalists(front, build, trainer: _Trainer, dataset, config: PipelineConfig, out: Path, profile):
     """Train the best of the front on the full budget; the best on validation is saved, converted and checked."""
     from edgekd.distill.recipes import AUTO, parse_recipe
     from edgekd.distill.stage import keras_record
@@ -341,13 +345,18 @@ def _finalists(front, build, trainer: _Trainer, dataset, config: PipelineConfig,
     finalists, best = [], None
     finalist_recipe = config.search.finalist_recipe
     candidates = _finalist_candidates(finalist_recipe, dataset)
-    fixed = None if finalist_recipe == AUTO else parse_recipe(finalist_recipe, dataset.num_classes)
+    recipe = None if finalist_recipe == AUTO else parse_recipe(finalist_recipe, dataset.num_classes)
+    chosen_on = None
     for trial in front:
         candidate = from_params(trial.params)
         model = build(candidate)
-        recipe, selection = fixed, None
-        if candidates:
+        selection = None
+        if candidates and recipe is None:
+            # The recipe is chosen once, on the most accurate finalist, and the others train with it:
+            # choosing per finalist cost 1.2 full trainings each (8 recipes at 15%), the larger
+            # part of a search's time, for students of one family of problem and one teacher.
             recipe, selection = trainer.select_recipe(model, candidates)
+            chosen_on = candidate.spec
         score = trainer.train(model, 1.0, f"finalist {candidate.spec} ({recipe.spec})", recipe)
         finalists.append(
             {
@@ -355,6 +364,7 @@ def _finalists(front, build, trainer: _Trainer, dataset, config: PipelineConfig,
                 "candidate": candidate.spec,
                 "recipe": recipe.spec,
                 "recipe_selection": selection,
+                "recipe_chosen_on": chosen_on,
                 "val_accuracy": round(score.val_accuracy, 6),
                 "val_accuracy_source": "the Keras model on the validation split, after the full training budget",
                 "short_val_accuracy": round(trial.values[0], 6),
@@ -384,4 +394,38 @@ def _finalists(front, build, trainer: _Trainer, dataset, config: PipelineConfig,
         "cost": trial.user_attrs.get("cost"),
         "models": {"student": keras.as_dict(), "student_int8": int8.as_dict()},
     }
+    on_device = _through_tflm(out / "student_int8.tflite", dataset, profile)
+    if on_device is not None:
+        chosen["tflite_micro"] = on_device
     return finalists, chosen
+
+
+def _through_tflm(path: Path, dataset, profile) -> dict | None:
+    """On a device that runs TensorFlow Lite Micro: the chosen int8 file's fit (its flash, the arena TFLM
+    measures) and its accuracy through TFLM's own kernels on the test split, against LiteRT's on the same inputs.
+
+    The search costed the arena already; this is the check a user flashing the file would make
+    (``edgekd bench --device MCU --accuracy``), so the chosen student arrives with it.
+    """
+    from edgekd.bench.accuracy import AccuracyData, compare_outputs, host_outputs
+    from edgekd.export.fit import fit_report
+    from edgekd.export.tflm import TflmError, run_tflm, version
+    from edgekd.profiles.schema import Interpreter
+    from edgekd.quantize.inspect import inspect_tflite
+
+    if profile.runtime.interpreter is not Interpreter.TFLITE_MICRO:
+        return None
+    data = path.read_bytes()
+    report = inspect_tflite(data, path.name)
+    samples = AccuracyData(np.asarray(dataset.x_test), np.asarray(dataset.y_test), "the test split")
+    raw = samples.raw_inputs(report, path.name)
+    try:
+        run = run_tflm(data, path.name, raw)
+    except TflmError as exc:  # not installed, or a refusal the costing did not meet: say so, keep the student
+        return {"device": profile.name, "not_measured_because": str(exc)}
+    runtime = f"TensorFlow Lite Micro {version()} (reference kernels, run on the host)"
+    accuracy = compare_outputs(run.outputs, host_outputs(data, raw), samples.y, report.outputs[0], runtime)
+    return {
+        "fit": fit_report(report, run.arena, profile),
+        "accuracy": {**accuracy.as_dict(), "source": f"the .tflite through {runtime} on the test split"},
+    }
