@@ -36,6 +36,9 @@ from edgekd.search.report import front_plot, front_trials, search_document, tria
 from edgekd.search.space import SPACE, Candidate, check_families, from_params, smallest
 
 SEARCH_FILE = "search.json"
+# The chosen student's check through TFLM (one invoke per sample, reference kernels): the whole
+# test split of a microcontroller-sized dataset, and a bounded time on a large one.
+TFLM_SAMPLES = 2000
 PLOT_FILE = "front.png"
 # Samples that calibrate each candidate's int8 conversion for its flash and RAM figures (the
 # figures do not depend on them; the conversion needs some).
@@ -417,7 +420,8 @@ def _through_tflm(path: Path, dataset, profile) -> dict | None:
         return None
     data = path.read_bytes()
     report = inspect_tflite(data, path.name)
-    samples = AccuracyData(np.asarray(dataset.x_test), np.asarray(dataset.y_test), "the test split")
+    count = min(len(dataset.y_test), TFLM_SAMPLES)
+    samples = AccuracyData(np.asarray(dataset.x_test[:count]), np.asarray(dataset.y_test[:count]), "the test split")
     raw = samples.raw_inputs(report, path.name)
     try:
         run = run_tflm(data, path.name, raw)
