@@ -36,10 +36,10 @@ from edgekd.search.report import front_plot, front_trials, search_document, tria
 from edgekd.search.space import SPACE, Candidate, check_families, from_params, smallest
 
 SEARCH_FILE = "search.json"
+PLOT_FILE = "front.png"
 # The chosen student's check through TFLM (one invoke per sample, reference kernels): the whole
 # test split of a microcontroller-sized dataset, and a bounded time on a large one.
 TFLM_SAMPLES = 2000
-PLOT_FILE = "front.png"
 # Samples that calibrate each candidate's int8 conversion for its flash and RAM figures (the
 # figures do not depend on them; the conversion needs some).
 COST_SAMPLES = 32
@@ -356,8 +356,8 @@ def _finalists(front, build, trainer: _Trainer, dataset, config: PipelineConfig,
         selection = None
         if candidates and recipe is None:
             # The recipe is chosen once, on the most accurate finalist, and the others train with it:
-            # choosing per finalist cost 1.2 full trainings each (8 recipes at 15%), the larger
-            # part of a search's time, for students of one family of problem and one teacher.
+            # choosing per finalist cost 1.2 full trainings each (8 recipes at 15%), most of a
+            # search's time, and which recipe suits depends on the teacher and data the finalists share.
             recipe, selection = trainer.select_recipe(model, candidates)
             chosen_on = candidate.spec
         score = trainer.train(model, 1.0, f"finalist {candidate.spec} ({recipe.spec})", recipe)
