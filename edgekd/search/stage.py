@@ -357,7 +357,7 @@ def _finalists(front, build, trainer: _Trainer, dataset, config: PipelineConfig,
         if candidates and recipe is None:
             # The recipe is chosen once, on the most accurate finalist, and the others train with it:
             # choosing per finalist cost 1.2 full trainings each (8 recipes at 15%), most of a
-            # search's time, and which recipe suits depends on the teacher and data the finalists share.
+            # search's time. The trade: a later finalist might have done better with its own choice.
             recipe, selection = trainer.select_recipe(model, candidates)
             chosen_on = candidate.spec
         score = trainer.train(model, 1.0, f"finalist {candidate.spec} ({recipe.spec})", recipe)
