@@ -55,6 +55,24 @@ def test_the_measured_arena_is_what_tflm_needs(int8_model_file):
     assert runs_with(arena.bytes) and not runs_with(arena.bytes - 64) and not runs_with(arena.recorded)
 
 
+def test_an_arena_size_at_which_tflm_crashes_counts_as_too_small(int8_model_file, monkeypatch):
+    """At some sizes just below what a model needs, TFLM crashes (SIGSEGV after "failed to prepare") instead of
+    failing to allocate: an int8 MLP of the search's space hit one while its smallest arena was searched, so every
+    trial on it failed. Here every size below the real one crashes; the search still finds the real one."""
+    from edgekd.export import tflm
+
+    data = int8_model_file.read_bytes()
+    needed = tflm.run_tflm(data, "m").arena.bytes
+    crashing = tflm.CHILD.replace(
+        "def build(arena):\n",
+        f"def build(arena):\n    if arena < {needed}:\n        os.kill(os.getpid(), 11)\n",
+    )
+    assert crashing != tflm.CHILD
+    monkeypatch.setattr(tflm, "CHILD", crashing)
+    # The same size, to the search's 16-byte step (sizes just under it that worked now crash).
+    assert needed <= tflm.run_tflm(data, "m").arena.bytes <= needed + tflm.ARENA_STEP_BYTES
+
+
 def test_tflm_outputs_match_litert_on_the_int8_model(int8_model_file):
     from edgekd.export.tflm import run_tflm
     from edgekd.quantize.evaluate import make_interpreter

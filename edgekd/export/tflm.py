@@ -60,6 +60,22 @@ def build(arena):
     return interpreter
 
 
+def works(arena):
+    # Each probe runs in a forked copy: at some arena sizes just too small, TFLM's failure path
+    # crashes (SIGSEGV after "Node FULLY_CONNECTED failed to prepare", tflite-micro 0.dev2026), and
+    # a crash there means that size does not work, not that the model cannot be measured.
+    pid = os.fork()
+    if pid == 0:
+        try:
+            build(arena)
+            code = 0
+        except BaseException:
+            code = 1
+        os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    return os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
+
+
 def allocations(interpreter):
     # print_allocations writes from C++ to file descriptor 2: catch the descriptor itself.
     with tempfile.TemporaryFile() as sink:
@@ -96,18 +112,13 @@ if outputs_path:
 total = re.search(r"Arena allocation total (\d+) bytes", recorded)
 low = int(total.group(1)) - 1 if total else 0
 high = max(low + step, 2 * low)
-while high < ceiling:
-    try:
-        build(high)
-        break
-    except Exception:
-        low, high = high, min(ceiling, 2 * high)
+while high < ceiling and not works(high):
+    low, high = high, min(ceiling, 2 * high)
 while high - low > step:
     middle = (low + high) // 2
-    try:
-        build(middle)
+    if works(middle):
         high = middle
-    except Exception:
+    else:
         low = middle
 print(json.dumps({"ok": True, "allocations": recorded, "seconds": seconds, "smallest_arena": high}))
 """
