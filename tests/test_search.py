@@ -166,6 +166,17 @@ def test_a_new_search_starts_from_the_auto_student_for_its_mac_budget(teacher_fi
     assert (first["candidate"], first["status"]) == ("conv:width=1.5", "trained")
 
 
+def test_with_memory_budgets_alone_a_new_search_starts_from_the_auto_student_distill_would_size(teacher_file, tmp_path):
+    out = tmp_path / "search"
+    # No MAC or latency budget: the auto student `edgekd distill` sizes, 5% of the teacher's 340,480
+    # MACs (conv at width 1.6818, the demo's student), rounded down to the space's 1.5.
+    flags = ("--device", "nano33ble", "--budget", "ram_kb=64", "--trials", "1", "--finalists", "0")
+    result = _search(teacher_file, out, *flags)
+    assert result.exit_code == 0, result.stderr
+    first = _document(out)["trials"][0]
+    assert (first["candidate"], first["status"]) == ("conv:width=1.5", "trained")
+
+
 def test_a_trial_that_fails_says_why_and_the_search_goes_on(teacher_file, tmp_path):
     out = tmp_path / "search"
     # 371,200 MACs: more than the teacher's 340,480, which distillation refuses.

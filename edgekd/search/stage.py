@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import shutil
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -126,6 +127,7 @@ def run_search(config: PipelineConfig, out: Path, reporter: Reporter = SILENT, s
     from edgekd.data.spec import load_dataset
     from edgekd.distill.distiller import check_model_fits_data
     from edgekd.distill.recipes import parse_recipe
+    from edgekd.distill.stage import teacher_macs
     from edgekd.models.frameworks import seed_everything
     from edgekd.models.io import load_model
 
@@ -153,7 +155,14 @@ def run_search(config: PipelineConfig, out: Path, reporter: Reporter = SILENT, s
     url = storage_url(out, search.storage)
     settings = search_settings(config)
     study = _open_in(out, url, search.study_name, settings, config.seed)
-    _start_from_auto(study, dataset, families, costs, search.budgets)
+    _start_from_auto(
+        study,
+        dataset,
+        families,
+        costs,
+        search.budgets,
+        lambda: int(teacher_macs(teacher) * config.student.max_mac_fraction),
+    )
     trainer = _Trainer(config, teacher, dataset, recipe, reporter)
     runner = TrialRunner(families, build, costs, search.budgets, trainer.short, say)
     already = counted_trials(study)
@@ -202,12 +211,16 @@ def run_search(config: PipelineConfig, out: Path, reporter: Reporter = SILENT, s
     return SearchResult(out, document)
 
 
-def _start_from_auto(study, dataset, families, costs: CostModel, budgets: dict[str, float]) -> None:
+def _start_from_auto(
+    study, dataset, families, costs: CostModel, budgets: dict[str, float], default_macs: Callable[[], int]
+) -> None:
     """A new study tries first the student ``--student auto`` would size for the budgets' MACs, rounded down to the
     space's choices: the search starts from edgekd's own answer and looks for better.
 
-    The MAC limit is the MAC budget, or the latency budget at the profile's throughput;
-    without either there is no auto student to start from.
+    The MAC limit is the MAC budget, or the latency budget at the profile's throughput; without
+    either (a memory or energy budget alone) it is ``default_macs()``, the share of the teacher's
+    MACs ``edgekd distill`` gives its auto student, and a start over the other budgets is pruned
+    untrained like any trial.
     """
     from edgekd.models.builders import get_builder
     from edgekd.models.sizing import SizeBudget, auto_student
@@ -219,7 +232,7 @@ def _start_from_auto(study, dataset, families, costs: CostModel, budgets: dict[s
     if "latency_ms" in budgets and throughput and not costs.measure:
         limits.append(budgets["latency_ms"] / 1000 * throughput)
     if not limits:
-        return
+        limits.append(default_macs())
     params = int(budgets["params"]) if "params" in budgets else None
     try:
         sized = auto_student(dataset.input_shape, dataset.num_classes, SizeBudget(int(min(limits)), params))
