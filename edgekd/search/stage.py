@@ -89,6 +89,11 @@ def search_settings(config: PipelineConfig) -> dict:
         "budgets": dict(search.budgets),
         "measure": search.measure,
         "families": list(check_families(search.families)),
+        # The choices each option's sampler draws from: Optuna cannot continue a study whose choices changed.
+        "space": {
+            family: {option: list(choices) for option, choices in SPACE[family].items()}
+            for family in check_families(search.families)
+        },
         "recipe": search.recipe,
         "trial_fraction": search.trial_fraction,
         "epochs": config.student.epochs,
