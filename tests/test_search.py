@@ -177,6 +177,25 @@ def test_with_memory_budgets_alone_a_new_search_starts_from_the_auto_student_dis
     assert (first["candidate"], first["status"]) == ("conv:width=1.5", "trained")
 
 
+def test_the_auto_start_takes_the_last_finalist_place_when_the_front_leaves_it_out():
+    from types import SimpleNamespace
+
+    from edgekd.search.stage import AUTO_START, with_auto_start
+
+    def trial(candidate, values=(0.5, 1.0, 1.0), start=False):
+        return SimpleNamespace(user_attrs={"candidate": candidate, AUTO_START: start}, values=values)
+
+    start, a, b, c = trial("conv:width=1.5", start=True), trial("mlp:hidden=8"), trial("dscnn"), trial("resnet")
+    study = SimpleNamespace(trials=[start, a, b, c])
+    assert with_auto_start([a, b], study, 2) == [a, start]
+    assert with_auto_start([a, b, c], study, 3) == [a, b, start]
+    assert with_auto_start([a], study, 2) == [a, start], "a front shorter than the finalists asked gains a place"
+    assert with_auto_start([start, a], study, 2) == [start, a], "already a finalist"
+    assert with_auto_start([a], study, 1) == [a], "one finalist asked: the front's best alone"
+    pruned = SimpleNamespace(trials=[trial("conv:width=4", values=None, start=True), a])
+    assert with_auto_start([a], pruned, 2) == [a], "an auto start over budget never trained"
+
+
 def test_a_trial_that_fails_says_why_and_the_search_goes_on(teacher_file, tmp_path):
     out = tmp_path / "search"
     # 371,200 MACs: more than the teacher's 340,480, which distillation refuses.
