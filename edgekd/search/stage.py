@@ -83,6 +83,7 @@ def check_search_folder(out: Path, storage: str | None) -> None:
 def search_settings(config: PipelineConfig) -> dict:
     """What a study's trials depend on: a study made with other settings is not continued."""
     search = config.search
+    families = check_families(search.families)
     return {
         "data": config.data.spec,
         "data_options": dict(config.data.options),
@@ -90,12 +91,9 @@ def search_settings(config: PipelineConfig) -> dict:
         "device": search.device,
         "budgets": dict(search.budgets),
         "measure": search.measure,
-        "families": list(check_families(search.families)),
+        "families": list(families),
         # The choices each option's sampler draws from: Optuna cannot continue a study whose choices changed.
-        "space": {
-            family: {option: list(choices) for option, choices in SPACE[family].items()}
-            for family in check_families(search.families)
-        },
+        "space": {family: {option: list(choices) for option, choices in SPACE[family].items()} for family in families},
         "recipe": search.recipe,
         "trial_fraction": search.trial_fraction,
         "epochs": config.student.epochs,
