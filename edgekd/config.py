@@ -178,8 +178,9 @@ class SearchConfig(Section):
     )
     finalist_recipe: str = Field(
         default="auto",
-        description="how finalists train: auto (the most accurate finalist chooses among the candidate recipes on "
-        "validation, as `distill` does, and the others train with its choice) or a recipe",
+        description="how finalists train: auto (the auto student the study started from, else the most accurate "
+        "finalist, chooses among the candidate recipes on validation, as `distill` does, and the others train with "
+        "its choice) or a recipe",
     )
     finalists: int = Field(
         default=2, ge=0, description="best trials on the front trained on the full budget (0: trials only)"

@@ -190,6 +190,16 @@ def report(label: str, budgets: dict, document: dict, baseline: Baseline, wall: 
     if full_training:
         ratios.append(f"{wall / full_training:.2f}x one full training of a finalist ({full_training:.1f} s)")
     print(f"  search time: {', '.join(ratios)} (target: at most 3x the distillation)")
+    seconds = document["seconds"]
+    trials = seconds["search"] - seconds.get("setup", 0.0)
+    parts = [f"setup {seconds.get('setup', 0.0):.1f} s", f"trials {trials:.1f} s"]
+    for finalist in document["finalists"]:
+        chose = finalist.get("recipe_selection_seconds")
+        parts.append(
+            f"finalist {finalist['candidate']} {finalist['seconds']:.1f} s"
+            + (f" + recipe choice {chose:.1f} s" if chose else "")
+        )
+    print(f"  where it went: {'; '.join(parts)}")
 
 
 if __name__ == "__main__":

@@ -53,6 +53,50 @@ def test_every_family_of_the_space_is_a_student_builder_with_those_options():
         assert model_macs(smallest(family).build(shape, 10)) < model_macs(largest.build(shape, 10)), family
 
 
+@pytest.mark.parametrize("shape", [(40, 1), (8, 8, 1)], ids=["signal", "image"])
+def test_the_memory_bounds_counted_before_conversion_never_exceed_the_converted_figures(shape):
+    """The bounds prune candidates without converting them, so a bound above the real figure would drop a student
+    that fits. The largest candidate of each family is the closest call (kernels are most of its file)."""
+    import numpy as np
+
+    from edgekd.models.complexity import int8_activation_bytes, int8_weight_bytes
+    from edgekd.search.cost import CostModel
+    from edgekd.search.space import SPACE, Candidate, smallest
+
+    representative = np.random.default_rng(0).random((8, *shape), dtype=np.float32)
+    costs = CostModel.for_search("nano33ble", {}, False, representative)
+    for family, options in SPACE.items():
+        for candidate in (smallest(family), Candidate(family, {key: choices[-1] for key, choices in options.items()})):
+            model = candidate.build(shape, 10)
+            cost = costs.cost(model, candidate.spec)
+            flash, arena = cost.value("flash_kb") * 1024, cost.value("ram_kb") * 1024
+            assert cost.figures["ram_kb"].source == "measured", candidate.spec
+            assert 0 < int8_weight_bytes(model) <= flash, candidate.spec
+            assert 0 < int8_activation_bytes(model) <= arena, candidate.spec
+
+
+def test_a_candidate_over_a_memory_budget_by_its_bound_is_not_converted(monkeypatch):
+    import numpy as np
+
+    from edgekd.search.cost import CostModel
+    from edgekd.search.space import Candidate
+
+    costs = CostModel.for_search("nano33ble", {}, False, np.zeros((4, 40, 1), np.float32))
+    large, small = (Candidate.parse(spec).build((40, 1), 10) for spec in ("conv:width=4", "conv:width=0.25"))
+    converted = []
+    convert = costs._int8
+    monkeypatch.setattr(costs, "_int8", lambda model: converted.append(model) or convert(model))
+    # conv:width=4 holds 12,704 int8 weights: over 8 KiB of flash before any conversion.
+    cost = costs.cost(large, "conv:width=4", {"flash_kb": 8})
+    assert not converted and set(cost.figures) == {"macs", "params", "flash_kb"}
+    assert cost.figures["flash_kb"].source == "lower bound" and cost.value("flash_kb") == pytest.approx(12704 / 1024)
+    assert cost.over({"flash_kb": 8}) == ["flash_kb 12.4062 > 8 (lower bound)"]
+    # Within the bound it is converted and measured as before; without budgets, always.
+    assert costs.cost(small, "conv:width=0.25", {"flash_kb": 8}).figures["ram_kb"].source == "measured"
+    assert costs.cost(large, "conv:width=4").figures["flash_kb"].source == "counted"
+    assert len(converted) == 2
+
+
 def test_budgets_parse_and_unknown_keys_list_the_known_ones():
     from edgekd.errors import ConfigError
     from edgekd.search.budget import budget_key_names, parse_budgets
@@ -157,24 +201,36 @@ def test_a_search_prunes_over_budget_trials_untrained_and_continues_its_study(te
     assert "earlier run" in _document(out)["chosen"]["note"] and (out / "student.keras").is_file()
 
 
-def test_a_new_search_starts_from_the_auto_student_for_its_mac_budget(teacher_file, tmp_path):
+def test_a_new_search_starts_from_the_exact_auto_student_which_chooses_the_finalists_recipe(teacher_file, tmp_path):
     out = tmp_path / "search"
-    # Auto-sizing gives conv at width 1.5422 (12,700 MACs) for 13,500 MACs; the space's next width down is 1.5.
-    result = _search(teacher_file, out, "--budget", "macs=13500", "--trials", "1", "--finalists", "0")
+    # Auto-sizing gives conv at width 1.5422 (12,700 MACs) for 13,500 MACs: the first trial trains
+    # that student, off the space's grid (whose next width down is 1.5, 10,800 MACs).
+    flags = ("--budget", "macs=13500", "--family", "conv", "--family", "mlp", "--trials", "2", "--finalists", "2")
+    result = _search(teacher_file, out, *flags)
     assert result.exit_code == 0, result.stderr
-    first = _document(out)["trials"][0]
-    assert (first["candidate"], first["status"]) == ("conv:width=1.5", "trained")
+    document = _document(out)
+    first = document["trials"][0]
+    assert (first["candidate"], first["status"]) == ("conv:width=1.5422", "trained")
+    assert first["cost"]["macs"]["value"] == 12700
+    # It is a finalist (on the front, or in the last place), trained first: the recipe is chosen on
+    # it, as `edgekd distill --method auto` chooses for it, and the other finalist reuses the choice.
+    finalist, other = document["finalists"]
+    assert finalist["candidate"] == "conv:width=1.5422" and finalist["recipe_chosen_on"] == "conv:width=1.5422"
+    assert len(finalist["recipe_selection"]) == 8 and finalist["recipe_selection_seconds"] > 0
+    assert other["recipe"] == finalist["recipe"] and other["recipe_selection"] is None
+    assert set(document["seconds"]) == {"setup", "search", "finalists", "total"}
+    assert document["seconds"]["total"] >= document["seconds"]["search"] + document["seconds"]["finalists"] - 0.01
 
 
 def test_with_memory_budgets_alone_a_new_search_starts_from_the_auto_student_distill_would_size(teacher_file, tmp_path):
     out = tmp_path / "search"
     # No MAC or latency budget: the auto student `edgekd distill` sizes, 5% of the teacher's 340,480
-    # MACs (conv at width 1.6818, the demo's student), rounded down to the space's 1.5.
+    # MACs (conv at width 1.6818, the demo's student).
     flags = ("--device", "nano33ble", "--budget", "ram_kb=64", "--trials", "1", "--finalists", "0")
     result = _search(teacher_file, out, *flags)
     assert result.exit_code == 0, result.stderr
     first = _document(out)["trials"][0]
-    assert (first["candidate"], first["status"]) == ("conv:width=1.5", "trained")
+    assert (first["candidate"], first["status"]) == ("conv:width=1.6818", "trained")
 
 
 def test_the_auto_start_takes_the_last_finalist_place_when_the_front_leaves_it_out():
@@ -284,10 +340,14 @@ def test_a_microcontroller_budget_reads_the_arena_tensorflow_lite_micro_measures
     document = _document(out)
     assert document["settings"]["device"] == "nano33ble" and document["objectives"]["memory"] == "ram_kb"
     for trial in document["trials"]:
-        ram = trial["cost"]["ram_kb"]
+        ram, flash = trial["cost"]["ram_kb"], trial["cost"]["flash_kb"]
+        if ram["source"] == "lower bound":
+            # Over budget before its conversion: the bound counted from the Keras model already exceeds it.
+            assert trial["status"] == "over budget" and ram["value"] > 2.5 and "ram_kb" in trial["reason"]
+            continue
         assert ram["source"] == "measured" and "TensorFlow Lite Micro" in ram["method"]
-        assert trial["cost"]["flash_kb"]["source"] == "counted"
-        assert (trial["status"] == "over budget") == (ram["value"] > 2.5 or trial["cost"]["flash_kb"]["value"] > 64)
+        assert flash["source"] == "counted"
+        assert (trial["status"] == "over budget") == (ram["value"] > 2.5 or flash["value"] > 64)
     # The chosen student's int8 file is the one the figures describe: TFLM measures the same arena for it.
     from edgekd.export.tflm import run_tflm
 

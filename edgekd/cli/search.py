@@ -74,8 +74,8 @@ FLAGS = {
 @click.option(
     "--finalist-recipe",
     default=None,
-    help="auto (the most accurate finalist chooses among the candidate recipes, as `edgekd distill` does, and "
-    "the others train with its choice) or a recipe [default: auto].",
+    help="auto (the auto student the study started from, else the most accurate finalist, chooses among the "
+    "candidate recipes, as `edgekd distill` does, and the others train with its choice) or a recipe [default: auto].",
 )
 @click.option(
     "--trial-fraction", type=float, default=None, help="Fraction of the full budget each trial trains [default: 0.1]."

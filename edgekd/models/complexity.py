@@ -60,3 +60,57 @@ def model_macs(model) -> int:
 def model_params(model) -> int:
     """Number of weights (trainable and not), as Keras counts them."""
     return int(sum(int(np.prod(w.shape)) for w in model.weights))
+
+
+# Weight tensors a full-integer conversion stores at one byte per element (biases are int32,
+# and BatchNorm folds into the convolution before it, so neither is counted).
+_KERNELS = ("kernel", "depthwise_kernel", "pointwise_kernel")
+# Layers that become one TFLite op each whose input and output are distinct tensors alive
+# together. Separable convolutions become two ops with a tensor between, and reshapes,
+# activations and BatchNorm can run in place or fuse into the op before them: all left out.
+_ONE_OP = _WEIGHTED - {"SeparableConv1D", "SeparableConv2D"}
+
+
+def _leaf_layers(model):
+    for layer in model.layers:
+        if getattr(layer, "layers", None):
+            yield from _leaf_layers(layer)
+        else:
+            yield layer
+
+
+def int8_weight_bytes(model) -> int:
+    """A lower bound on an int8 .tflite's size: its kernels at one byte per weight.
+
+    The file also holds biases, quantization parameters and the graph, so it is always larger;
+    a candidate whose kernels alone exceed a flash budget is over it without being converted.
+    """
+    return int(
+        sum(
+            math.prod(getattr(layer, name).shape)
+            for layer in _leaf_layers(model)
+            if type(layer).__name__ in _WEIGHTED
+            for name in _KERNELS
+            if getattr(layer, name, None) is not None
+        )
+    )
+
+
+def int8_activation_bytes(model) -> int:
+    """A lower bound on an int8 model's tensor arena (batch 1): the largest input plus output of one op.
+
+    An interpreter keeps an op's input and output alive together while it runs, and TFLite
+    Micro's arena holds every non-persistent tensor, so it needs at least this much (plus
+    scratch buffers and the runtime's own allocations). Only dense, convolution and pooling
+    layers are counted: each becomes one op on distinct tensors.
+    """
+    largest = 0
+    for layer in _leaf_layers(model):
+        kind = type(layer).__name__
+        if kind not in _ONE_OP and "Pooling" not in kind:
+            continue
+        try:
+            largest = max(largest, math.prod(_shape(layer.input)) + math.prod(_shape(layer.output)))
+        except (AttributeError, ValueError, TypeError):  # a layer used twice has no single input
+            continue
+    return int(largest)

@@ -53,11 +53,15 @@ class Cost:
         return self.figures[key].value
 
     def over(self, budgets: dict[str, float]) -> list[str]:
-        """Each budget the candidate exceeds, as ``ram_kb 301.2 > 256 (measured)``."""
+        """Each budget the candidate exceeds, as ``ram_kb 301.2 > 256 (measured)``.
+
+        A cost that stopped early (over a budget before the conversion) lacks the later figures:
+        they are not checked.
+        """
         return [
             f"{key} {self.figures[key].value:.6g} > {limit:g} ({self.figures[key].source})"
             for key, limit in budgets.items()
-            if self.figures[key].value > limit
+            if key in self.figures and self.figures[key].value > limit
         ]
 
     def as_dict(self) -> dict:
@@ -134,8 +138,14 @@ class CostModel:
         """The objective the search minimises for memory: the tensor arena where it is known, else parameters."""
         return "ram_kb" if "ram_kb" in self.keys else "params"
 
-    def cost(self, model, label: str) -> Cost:
-        """``model``'s figures; raises the device's refusal (an op TFLM lacks, a failed measurement) as an error."""
+    def cost(self, model, label: str, budgets: dict[str, float] | None = None) -> Cost:
+        """``model``'s figures; raises the device's refusal (an op TFLM lacks, a failed measurement) as an error.
+
+        With ``budgets``, a candidate the counted figures already put over one is not converted
+        or measured: its cost holds those figures, and for flash and RAM lower bounds counted
+        from the Keras model (source ``lower bound``). Converting and measuring an int8 file
+        took a few seconds per candidate on a microcontroller profile, most of them over budget.
+        """
         from edgekd.models.complexity import model_macs, model_params
 
         macs, params = model_macs(model), model_params(model)
@@ -143,13 +153,40 @@ class CostModel:
             "macs": Figure(macs, "counted", "multiply-accumulates of the Keras model's layers, one sample"),
             "params": Figure(params, "counted", "weights of the Keras model"),
         }
+        if "latency_ms" in self.keys and not self.measure:
+            figures.update(self._estimated(macs))
+        if budgets:
+            early = {**figures, **self._bounds(model, budgets)}
+            if Cost(early).over(budgets):
+                return Cost(early)
         data = None
         if any(key in self.keys for key in CONVERTED):
             data = self._int8(model)
             figures.update(self._memory(data, label))
-        if "latency_ms" in self.keys:
-            figures.update(self._measured(data or self._int8(model), label) if self.measure else self._estimated(macs))
+        if self.measure and "latency_ms" in self.keys:
+            figures.update(self._measured(data or self._int8(model), label))
         return Cost(figures)
+
+    def _bounds(self, model, budgets: dict[str, float]) -> dict[str, Figure]:
+        """Lower bounds on the converted figures the budgets limit, from the Keras model alone."""
+        from edgekd.models.complexity import int8_activation_bytes, int8_weight_bytes
+
+        bounds = {}
+        if "flash_kb" in budgets and "flash_kb" in self.keys:
+            bounds["flash_kb"] = Figure(
+                int8_weight_bytes(model) / 1024,
+                "lower bound",
+                "the int8 kernels' bytes, which the .tflite holds besides biases and its graph (not converted: "
+                "this already exceeds the budget)",
+            )
+        if "ram_kb" in budgets and "ram_kb" in self.keys:
+            bounds["ram_kb"] = Figure(
+                int8_activation_bytes(model) / 1024,
+                "lower bound",
+                "the largest input plus output of one op at one byte per value, which the arena holds together "
+                "(not converted: this already exceeds the budget)",
+            )
+        return bounds
 
     def _int8(self, model) -> bytes:
         from edgekd.quantize.convert import convert

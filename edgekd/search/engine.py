@@ -24,7 +24,7 @@ from pathlib import Path
 
 from edgekd.errors import ConfigError, EdgekdError
 from edgekd.search.cost import Cost, CostModel
-from edgekd.search.space import Candidate, suggest
+from edgekd.search.space import Candidate, from_params, suggest
 
 STUDY_FILE = "study.db"
 # Which process ran a trial, for the trial table of a study several workers share.
@@ -50,6 +50,10 @@ OVER_BUDGET = "over budget"
 FAILED = "failed"
 REPEAT = "repeat"
 DIRECTIONS = ("maximize", "minimize", "minimize")
+# A trial enqueued with this user attribute (a builder spec) trains that candidate, which the
+# space's grid cannot hold (the exact auto student); its parameters hold the grid point just
+# below it, which is what the sampler models.
+OFF_GRID = "off_grid_candidate"
 
 
 def storage_url(out: Path, storage: str | None) -> str:
@@ -212,6 +216,8 @@ class TrialRunner:
     def __call__(self, trial):
         optuna = _optuna()
         candidate = suggest(trial, self.families)
+        if trial.user_attrs.get(OFF_GRID):
+            candidate = Candidate.parse(trial.user_attrs[OFF_GRID])
         trial.set_user_attr("candidate", candidate.spec)
         trial.set_user_attr("worker", WORKER)
         earlier = _earlier(trial.study, candidate.spec, trial.number)
@@ -226,7 +232,7 @@ class TrialRunner:
             if earlier is not None and "cost" in earlier.user_attrs:
                 cost = Cost.from_dict(earlier.user_attrs["cost"])
             else:
-                cost = self.costs.cost(model, candidate.spec)
+                cost = self.costs.cost(model, candidate.spec, self.budgets)
             trial.set_user_attr("cost", cost.as_dict())
             over = cost.over(self.budgets)
             if over:
@@ -247,6 +253,12 @@ class TrialRunner:
             f"trial {trial.number} {candidate.spec}: {score.val_accuracy:.2%} on validation after {score.steps} steps"
         )
         return score.val_accuracy, cost.value(self.costs.speed_key), cost.value(self.costs.memory_key)
+
+
+def trial_candidate(trial) -> Candidate:
+    """The candidate a finished trial trained: the one it recorded (off the grid, for the auto start), else its params."""
+    spec = trial.user_attrs.get("candidate")
+    return Candidate.parse(spec) if spec else from_params(trial.params)
 
 
 def _earlier(study, spec: str, number: int):

@@ -65,6 +65,18 @@ class Candidate:
 
         return get_builder(self.family).build(input_shape, num_classes, **self.options)
 
+    @staticmethod
+    def parse(spec: str) -> Candidate:
+        """The candidate a spec names, on the space's grid or off it (the exact auto student).
+
+        >>> Candidate.parse("conv:width=1.68176").options
+        {'width': 1.68176}
+        """
+        from edgekd.models.students import parse_builder_spec
+
+        family, options = parse_builder_spec(spec)
+        return Candidate(family, options)
+
 
 def smallest(family: str) -> Candidate:
     """The family's cheapest candidate: every option at its first choice."""
