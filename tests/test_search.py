@@ -180,8 +180,13 @@ def test_a_search_prunes_over_budget_trials_untrained_and_continues_its_study(te
         assert other["recipe_chosen_on"] == finalist["candidate"]
     assert chosen["models"]["student_int8"]["accuracy_source"].startswith("the .tflite through the LiteRT")
     assert chosen["cost"]["macs"]["value"] <= budget
-    for name in ("study.db", "search.json", "front.png", "student.keras", "student_int8.tflite"):
+    for name in ("study.db", "search.json", "front.png", "report.html", "student.keras", "student_int8.tflite"):
         assert (out / name).is_file(), name
+    # The report: one page with the outcome, the finalists, the front plot embedded and every trial with its reason.
+    page = (out / "report.html").read_text()
+    assert "<h2>Finalists</h2>" in page and page.count("data:image/png;base64,") == 1
+    assert f"macs {trials[0]['cost']['macs']['value']:.6g} &gt; {budget}" in page
+    assert f"Chosen: {chosen['candidate']}" in page and "http" not in page.replace("http-equiv", "")
     assert "Pareto front" in first.stdout and "Chosen:" in first.stdout
 
     # The same search with more trials continues the study: the first five are kept as they were.

@@ -188,56 +188,10 @@ def search(
         emit_json(document)
         return
     from edgekd.results.table import format_table
-    from edgekd.search.report import TABLE_HEADERS, trial_table
+    from edgekd.search.report import TABLE_HEADERS, summary_lines, trial_table
 
     click.echo(format_table(TABLE_HEADERS, trial_table(document)))
     click.echo()
     for line in summary_lines(document):
         click.echo(for_terminal(line))
     click.echo(f"Search: {result.out / 'search.json'}")
-
-
-def summary_lines(document: dict) -> list[str]:
-    """The counts, the front and the chosen student, each figure with its source."""
-    from edgekd.search.report import number as figure_text
-
-    counts = ", ".join(f"{count} {status}" for status, count in sorted(document["counts"].items()))
-    lines = [f"{len(document['trials'])} trials: {counts}"]
-    by_number = {trial["number"]: trial for trial in document["trials"]}
-    speed, memory = document["objectives"]["speed"], document["objectives"]["memory"]
-    lines.append(f"Pareto front (validation accuracy after short training, {speed}, {memory}):")
-    for number in document["front"]:
-        trial = by_number[number]
-        cost = trial["cost"]
-        lines.append(
-            f"  trial {number} {trial['candidate']}: {trial['val_accuracy']:.2%}, "
-            + ", ".join(
-                f"{figure_text(cost[k]['value'])} {k} ({cost[k]['source']})" for k in (speed, memory) if k in cost
-            )
-        )
-    chosen = document.get("chosen")
-    if chosen:
-        models = chosen["models"]
-        int8 = models["student_int8"]
-        lines.append(
-            f"Chosen: {chosen['candidate']} (trial {chosen['trial']}), {chosen['why']}: int8 accuracy "
-            f"{int8['accuracy']:.2%} ({int8['accuracy_source']}); Keras {models['student']['accuracy']:.2%} "
-            f"({models['student']['accuracy_source']})"
-        )
-        lines.extend(_microcontroller_lines(chosen.get("tflite_micro")))
-    return lines
-
-
-def _microcontroller_lines(micro: dict | None) -> list[str]:
-    """The chosen student on a TFLM device: its fit and its accuracy through TFLM's kernels."""
-    if micro is None:
-        return []
-    if "not_measured_because" in micro:
-        return [f"  on {micro['device']}: not checked through TensorFlow Lite Micro: {micro['not_measured_because']}"]
-    fit, accuracy = micro["fit"], micro["accuracy"]
-    verdict = "fits" if fit["fits"] else "does NOT fit: " + "; ".join(fit["problems"])
-    return [
-        f"  on {fit['device']}: {verdict}; flash {fit['flash']['needed']:,} B, tensor arena {fit['ram']['needed']:,} B "
-        f"({fit['ram']['source']}); int8 accuracy {accuracy['accuracy']:.2%} on {accuracy['samples']:,} test samples "
-        f"({accuracy['source']}), top-1 agreement with LiteRT {accuracy['agreement_with_host']:.2%}"
-    ]

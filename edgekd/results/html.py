@@ -31,7 +31,7 @@ from edgekd.results.table import (
 )
 from edgekd.untrusted import for_markdown
 
-_STYLE = """
+STYLE = """
 body { font-family: system-ui, sans-serif; max-width: 60rem; margin: 2rem auto; padding: 0 1rem; color: #222; }
 table { border-collapse: collapse; margin: 0.5rem 0 1rem; font-size: 0.9rem; }
 th, td { border: 1px solid #ccc; padding: 0.25rem 0.5rem; text-align: left; }
@@ -61,25 +61,38 @@ def caveats(document: dict) -> list[str]:
     return notes
 
 
-def _table(headers, rows) -> str:
+def html_table(headers, rows) -> str:
     head = "".join(f"<th>{html.escape(str(h))}</th>" for h in headers)
     body = "".join("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in row) + "</tr>" for row in rows)
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
-def render_html(document: dict, title: str | None = None) -> str:
-    title = title or f"edgekd {document.get('kind', 'run')} report"
-    parts = [
+def html_figure(title: str, png: bytes, caption: str) -> str:
+    """A plot embedded as PNG data, with its caption."""
+    data = base64.b64encode(png).decode()
+    return (
+        f'<figure><img alt="{html.escape(title)}" src="data:image/png;base64,{data}">'
+        f"<figcaption><b>{html.escape(title)}.</b> {html.escape(caption)}</figcaption></figure>"
+    )
+
+
+def html_head(title: str) -> list[str]:
+    """The opening of a self-contained page, up to its title."""
+    return [
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8">',
-        f"<title>{html.escape(title)}</title><style>{_STYLE}</style></head><body>",
+        f"<title>{html.escape(title)}</title><style>{STYLE}</style></head><body>",
         f"<h1>{html.escape(title)}</h1>",
-        f"<p>{html.escape(_summary(document))}</p>",
     ]
+
+
+def render_html(document: dict, title: str | None = None) -> str:
+    title = title or f"edgekd {document.get('kind', 'run')} report"
+    parts = [*html_head(title), f"<p>{html.escape(_summary(document))}</p>"]
     models = document.get("models") or {}
     if models:
         parts += ["<h2>Accuracy</h2>", "<p>Top-1 on the test split; each row says what measured it.</p>"]
-        parts.append(_table(MODEL_HEADERS, model_rows(models)))
+        parts.append(html_table(MODEL_HEADERS, model_rows(models)))
     distillation = document.get("distillation")
     if distillation:
         parts += ["<h2>Distillation</h2>", f'<p class="verdict">{html.escape(distillation["verdict"])}</p>']
@@ -87,19 +100,19 @@ def render_html(document: dict, title: str | None = None) -> str:
             parts.append(f"<p>{html.escape(efficiency_sentence(distillation))}</p>")
         if distillation.get("selection"):
             parts.append(f"<p>{html.escape(selection_sentence(distillation['selection']))}</p>")
-            parts.append(_table(SELECTION_HEADERS, selection_rows(distillation["selection"])))
+            parts.append(html_table(SELECTION_HEADERS, selection_rows(distillation["selection"])))
         if distillation.get("shipped"):
             parts.append(f"<p>{html.escape(shipped_sentence(distillation['shipped']))}</p>")
     benchmarks = document.get("benchmarks") or []
     if benchmarks:
-        parts += ["<h2>Benchmarks</h2>", _table(BENCH_HEADERS, bench_rows(benchmarks))]
+        parts += ["<h2>Benchmarks</h2>", html_table(BENCH_HEADERS, bench_rows(benchmarks))]
         where_the_time_goes = device_lines(benchmarks)
         if where_the_time_goes:
             parts.append("<ul>" + "".join(f"<li>{html.escape(line)}</li>" for line in where_the_time_goes) + "</ul>")
         if accuracy_rows(benchmarks):
             parts += [
                 "<p>Accuracy on the device: its outputs on the test samples against the host's LiteRT.</p>",
-                _table(ACCURACY_HEADERS, accuracy_rows(benchmarks)),
+                html_table(ACCURACY_HEADERS, accuracy_rows(benchmarks)),
             ]
     answer = compute_answer(document)
     if answer:
@@ -111,11 +124,7 @@ def render_html(document: dict, title: str | None = None) -> str:
     if plots:
         parts.append("<h2>Plots</h2>")
     for plot_title, png, caption in plots:
-        data = base64.b64encode(png).decode()
-        parts.append(
-            f'<figure><img alt="{html.escape(plot_title)}" src="data:image/png;base64,{data}">'
-            f"<figcaption><b>{html.escape(plot_title)}.</b> {html.escape(caption)}</figcaption></figure>"
-        )
+        parts.append(html_figure(plot_title, png, caption))
     notes = caveats(document)
     parts.append("<h2>Caveats</h2>")
     parts.append(

@@ -135,7 +135,7 @@ def number(value: float) -> str:
     return f"{int(value):,}" if float(value).is_integer() else f"{value:.4g}"
 
 
-def trial_table(document: dict) -> list[list]:
+def trial_table(document: dict, reason_width: int | None = 90) -> list[list]:
     """Rows for ``format_table(TABLE_HEADERS, ...)``: each trial with its figures and where they came from."""
     speed, memory = document["objectives"]["speed"], document["objectives"]["memory"]
     rows = []
@@ -150,7 +150,7 @@ def trial_table(document: dict) -> list[list]:
                 _figure(trial["cost"], speed),
                 _figure(trial["cost"], memory),
                 "*" if trial["on_front"] else "",
-                (trial["reason"] or "")[:90],
+                (trial["reason"] or "")[:reason_width],
             ]
         )
     return rows
@@ -190,3 +190,111 @@ def front_plot(document: dict) -> bytes | None:
         axis.legend(fontsize=7)
     figure.suptitle(_plain(f"search on {document['settings'].get('device')}: accuracy against cost"))
     return _png(figure)
+
+
+def summary_lines(document: dict) -> list[str]:
+    """The counts, the front and the chosen student, each figure with its source."""
+    counts = ", ".join(f"{count} {status}" for status, count in sorted(document["counts"].items()))
+    lines = [f"{len(document['trials'])} trials: {counts}"]
+    by_number = {trial["number"]: trial for trial in document["trials"]}
+    speed, memory = document["objectives"]["speed"], document["objectives"]["memory"]
+    lines.append(f"Pareto front (validation accuracy after short training, {speed}, {memory}):")
+    for number in document["front"]:
+        trial = by_number[number]
+        cost = trial["cost"]
+        lines.append(
+            f"  trial {number} {trial['candidate']}: {trial['val_accuracy']:.2%}, "
+            + ", ".join(f"{number(cost[k]['value'])} {k} ({cost[k]['source']})" for k in (speed, memory) if k in cost)
+        )
+    chosen = document.get("chosen")
+    if chosen:
+        models = chosen["models"]
+        int8 = models["student_int8"]
+        lines.append(
+            f"Chosen: {chosen['candidate']} (trial {chosen['trial']}), {chosen['why']}: int8 accuracy "
+            f"{int8['accuracy']:.2%} ({int8['accuracy_source']}); Keras {models['student']['accuracy']:.2%} "
+            f"({models['student']['accuracy_source']})"
+        )
+        lines.extend(_microcontroller_lines(chosen.get("tflite_micro")))
+    return lines
+
+
+def _microcontroller_lines(micro: dict | None) -> list[str]:
+    """The chosen student on a TFLM device: its fit and its accuracy through TFLM's kernels."""
+    if micro is None:
+        return []
+    if "not_measured_because" in micro:
+        return [f"  on {micro['device']}: not checked through TensorFlow Lite Micro: {micro['not_measured_because']}"]
+    fit, accuracy = micro["fit"], micro["accuracy"]
+    verdict = "fits" if fit["fits"] else "does NOT fit: " + "; ".join(fit["problems"])
+    return [
+        f"  on {fit['device']}: {verdict}; flash {fit['flash']['needed']:,} B, tensor arena {fit['ram']['needed']:,} B "
+        f"({fit['ram']['source']}); int8 accuracy {accuracy['accuracy']:.2%} on {accuracy['samples']:,} test samples "
+        f"({accuracy['source']}), top-1 agreement with LiteRT {accuracy['agreement_with_host']:.2%}"
+    ]
+
+
+FINALIST_HEADERS = (
+    "trial",
+    "candidate",
+    "why",
+    "recipe",
+    "short val acc",
+    "full val acc",
+    "train s",
+    "recipe choice s",
+)
+
+
+def search_html(document: dict, plot: bytes | None) -> str:
+    """report.html: the outcome, the finalists, the front plot and every trial, in one self-contained page."""
+    import html
+
+    from edgekd.results.html import html_figure, html_head, html_table
+
+    settings = document["settings"]
+    budgets = ", ".join(f"{key}={value:g}" for key, value in settings.get("budgets", {}).items()) or "none"
+    parts = html_head(f"edgekd search on {settings.get('device')}")
+    parts.append(
+        f"<p>Teacher {html.escape(str(settings.get('teacher')))}; data {html.escape(str(settings.get('data')))}; "
+        f"budgets {html.escape(budgets)}; {document['settings'].get('trials')} trials asked; "
+        f"{document['seconds'].get('total', 0):.0f} s in all.</p>"
+    )
+    parts.append(
+        "<ul>" + "".join(f"<li>{html.escape(line.strip())}</li>" for line in summary_lines(document)) + "</ul>"
+    )
+    finalists = document.get("finalists") or []
+    if finalists:
+        parts += [
+            "<h2>Finalists</h2>",
+            "<p>Trained on the full budget; accuracies are the Keras model's on the validation split.</p>",
+            html_table(FINALIST_HEADERS, [_finalist_row(finalist) for finalist in finalists]),
+        ]
+    if plot is not None:
+        parts += [
+            "<h2>The front</h2>",
+            html_figure(
+                "Accuracy against cost",
+                plot,
+                "Validation accuracy after each trial's short training against the speed and the memory figure "
+                "(each axis says where its figures came from); the front is three-dimensional, so each view marks "
+                "its points without joining them.",
+            ),
+        ]
+    parts += ["<h2>Every trial</h2>", html_table(TABLE_HEADERS, trial_table(document, reason_width=None))]
+    parts.append("</body></html>")
+    return "\n".join(parts)
+
+
+def _finalist_row(finalist: dict) -> list:
+    chose = finalist.get("recipe_selection_seconds")
+    return [
+        finalist["trial"],
+        finalist["candidate"],
+        finalist["why"],
+        finalist["recipe"] + ("" if chose else f" (chosen on {finalist.get('recipe_chosen_on') or 'the config'})"),
+        f"{finalist['short_val_accuracy']:.2%}",
+        f"{finalist['val_accuracy']:.2%}",
+        f"{finalist['seconds']:.1f}",
+        "" if not chose else f"{chose:.1f}",
+    ]

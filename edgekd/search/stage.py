@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edgekd.artifacts import check_output_folder, write_bytes_atomic, write_json_atomic
+from edgekd.artifacts import check_output_folder, write_bytes_atomic, write_json_atomic, write_text_atomic
 from edgekd.config import PipelineConfig
 from edgekd.errors import ConfigError, EdgekdError, ModelError, OutputError
 from edgekd.progress import SILENT, Reporter
@@ -35,13 +35,14 @@ from edgekd.search.engine import (
     storage_url,
     trial_candidate,
 )
-from edgekd.search.report import front_plot, front_trials, search_document, trial_rows
+from edgekd.search.report import front_plot, front_trials, search_document, search_html, trial_rows
 from edgekd.search.space import SPACE, Candidate, check_families, smallest
 
 SEARCH_FILE = "search.json"
 # Marks the trial a new study starts from: the auto student for its budgets.
 AUTO_START = "auto_start"
 PLOT_FILE = "front.png"
+REPORT_FILE = "report.html"
 # The chosen student's check through TFLM (one invoke per sample, reference kernels): the whole
 # test split of a microcontroller-sized dataset, and a bounded time on a large one.
 TFLM_SAMPLES = 2000
@@ -128,7 +129,7 @@ def run_search(config: PipelineConfig, out: Path, reporter: Reporter = SILENT, s
     """Search ``config.search``'s space for the most accurate students within its budgets on its device.
 
     Writes into ``out``: the study (study.db, unless ``storage`` names another database),
-    search.json, front.png, and with finalists student.keras and student_int8.tflite.
+    search.json, front.png, report.html, and with finalists student.keras and student_int8.tflite.
     """
     from edgekd.data.representative import representative_samples
     from edgekd.data.spec import load_dataset
@@ -218,6 +219,7 @@ def run_search(config: PipelineConfig, out: Path, reporter: Reporter = SILENT, s
     plot = front_plot(document)
     if plot is not None:
         write_bytes_atomic(out / PLOT_FILE, plot)
+    write_text_atomic(out / REPORT_FILE, search_html(document, plot))
     if not front:
         raise SearchError(
             f"no trial within {describe(search.budgets)} trained in {len(rows)} trials ({out / SEARCH_FILE} says why "
