@@ -199,11 +199,11 @@ def summary_lines(document: dict) -> list[str]:
     by_number = {trial["number"]: trial for trial in document["trials"]}
     speed, memory = document["objectives"]["speed"], document["objectives"]["memory"]
     lines.append(f"Pareto front (validation accuracy after short training, {speed}, {memory}):")
-    for number in document["front"]:
-        trial = by_number[number]
+    for trial_number in document["front"]:
+        trial = by_number[trial_number]
         cost = trial["cost"]
         lines.append(
-            f"  trial {number} {trial['candidate']}: {trial['val_accuracy']:.2%}, "
+            f"  trial {trial_number} {trial['candidate']}: {trial['val_accuracy']:.2%}, "
             + ", ".join(f"{number(cost[k]['value'])} {k} ({cost[k]['source']})" for k in (speed, memory) if k in cost)
         )
     chosen = document.get("chosen")
