@@ -16,7 +16,7 @@ stage's time (auto recipe selection, the distilled student and its scratch contr
 
 Prints, per search: the searched student's int8 accuracy against the auto student's (both
 through LiteRT on the same test split), the Pareto front, and the wall time over the
-distillation stage (target: at most 3x) and over one full training of a finalist. With
+distillation stage (target: at most 3x), like for like: both without loading the data. With
 --quick: the quick demo's budget and a few trials; it checks that everything runs, and its
 figures are not the benchmark's.
 """
@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import sys
 import tempfile
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -48,6 +47,7 @@ class Baseline:
     int8_accuracy: float
     int8_path: Path
     distill_seconds: float
+    data_seconds: float
 
 
 def main() -> int:
@@ -80,9 +80,10 @@ def main() -> int:
                     ("half of them", "host", {"macs": baseline.macs // 2}),
                 ]
             for label, device, budgets in searches:
-                started = time.perf_counter()
-                result = search(baseline, device, budgets, trials, root / f"search-{case}-{len(label)}")
-                report(label, budgets, result.document, baseline, time.perf_counter() - started)
+                document = in_fresh_process(
+                    search, baseline, device, budgets, trials, root / f"search-{case}-{len(label)}"
+                )
+                report(label, budgets, document, baseline)
     return 0
 
 
@@ -127,6 +128,7 @@ def _baseline(config, run, folder: Path) -> Baseline:
         int8_accuracy=int8.accuracy,
         int8_path=folder / int8.path,
         distill_seconds=run.timings_s["distill"],
+        data_seconds=run.timings_s["data"],
     )
 
 
@@ -139,7 +141,20 @@ def microcontroller_budgets(baseline: Baseline) -> dict[str, float]:
     return {"flash_kb": round(len(data) / 1024, 2), "ram_kb": round(arena.bytes / 1024, 2)}
 
 
-def search(baseline: Baseline, device: str, budgets: dict, trials: int, out: Path):
+def in_fresh_process(function, *args):
+    """``function(*args)`` in a new Python process, as a user's `edgekd search` runs.
+
+    In this long-lived process every earlier case's objects stay alive, and anything that walks
+    them (a full garbage collection) grows slower case after case.
+    """
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        return pool.submit(function, *args).result()
+
+
+def search(baseline: Baseline, device: str, budgets: dict, trials: int, out: Path) -> dict:
     import edgekd
 
     return edgekd.search(
@@ -151,10 +166,10 @@ def search(baseline: Baseline, device: str, budgets: dict, trials: int, out: Pat
         out=out,
         say=lambda line: None,
         config_overrides={"student": baseline.student, "quantize": {"representative_samples": 100}},
-    )
+    ).document
 
 
-def report(label: str, budgets: dict, document: dict, baseline: Baseline, wall: float) -> None:
+def report(label: str, budgets: dict, document: dict, baseline: Baseline) -> None:
     chosen = document["chosen"]
     int8 = chosen["models"]["student_int8"]
     limits = ", ".join(f"{key}={value:,g}" for key, value in budgets.items())
@@ -185,14 +200,18 @@ def report(label: str, budgets: dict, document: dict, baseline: Baseline, wall: 
             f"    {trial['candidate']}: {trial['val_accuracy']:.2%}, "
             + ", ".join(f"{cost[key]['value']:,.4g} {key} ({cost[key]['source']})" for key in (speed, memory))
         )
-    full_training = max((f["seconds"] for f in document["finalists"]), default=None)
-    ratios = [f"{wall:.1f} s wall", f"{wall / baseline.distill_seconds:.2f}x the distillation stage"]
-    if full_training:
-        ratios.append(f"{wall / full_training:.2f}x one full training of a finalist ({full_training:.1f} s)")
-    print(f"  search time: {', '.join(ratios)} (target: at most 3x the distillation)")
+    # The search's own clock, from the start of `run_search` (the Python and TensorFlow imports
+    # are outside it, as they are outside the distillation stage's). The distillation stage starts
+    # with the data loaded: like for like, the search's time without its data loading.
     seconds = document["seconds"]
-    trials = seconds["search"] - seconds.get("setup", 0.0)
-    parts = [f"setup {seconds.get('setup', 0.0):.1f} s", f"trials {trials:.1f} s"]
+    total, data = seconds["total"], seconds["data"]
+    print(
+        f"  search time: {total - data:.1f} s without loading the data ({data:.1f} s): "
+        f"{(total - data) / baseline.distill_seconds:.2f}x the distillation stage; with the data loaded on "
+        f"both sides {total / (baseline.distill_seconds + baseline.data_seconds):.2f}x (target: at most 3x)"
+    )
+    trials = seconds["search"] - seconds["setup"]
+    parts = [f"costing the families' smallest {seconds['setup'] - data:.1f} s", f"trials {trials:.1f} s"]
     for finalist in document["finalists"]:
         chose = finalist.get("recipe_selection_seconds")
         parts.append(

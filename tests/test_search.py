@@ -223,7 +223,7 @@ def test_a_new_search_starts_from_the_exact_auto_student_which_chooses_the_final
     assert finalist["candidate"] == "conv:width=1.5422" and finalist["recipe_chosen_on"] == "conv:width=1.5422"
     assert len(finalist["recipe_selection"]) == 8 and finalist["recipe_selection_seconds"] > 0
     assert other["recipe"] == finalist["recipe"] and other["recipe_selection"] is None
-    assert set(document["seconds"]) == {"setup", "search", "finalists", "total"}
+    assert set(document["seconds"]) == {"data", "setup", "search", "finalists", "total"}
     assert document["seconds"]["total"] >= document["seconds"]["search"] + document["seconds"]["finalists"] - 0.01
 
 

@@ -148,6 +148,7 @@ def run_search(config: PipelineConfig, out: Path, reporter: Reporter = SILENT, s
         dataset = load_dataset(config.data.spec, reporter, config.data.options)
         teacher = load_model(config.teacher.path, trust=config.teacher.trust_model)
         check_model_fits_data(teacher, dataset.for_teacher(), "teacher")
+    data_seconds = time.perf_counter() - started
     recipe = parse_recipe(search.recipe, dataset.num_classes)
     families = check_families(search.families)
     representative = representative_samples(dataset.x_train, COST_SAMPLES, config.seed)
@@ -207,7 +208,9 @@ def run_search(config: PipelineConfig, out: Path, reporter: Reporter = SILENT, s
         finalists,
         chosen,
         {
-            # Loading the data and the teacher, and costing each family's smallest candidate.
+            # Loading the data and the teacher (which `edgekd distill` does too, before its distillation stage).
+            "data": round(data_seconds, 3),
+            # That, and costing each family's smallest candidate.
             "setup": round(setup_seconds, 3),
             # Everything before the finalists: setup and the trials.
             "search": round(search_seconds, 3),
