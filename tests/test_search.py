@@ -257,6 +257,73 @@ def test_the_auto_start_takes_the_last_finalist_place_when_the_front_leaves_it_o
     assert with_auto_start([a], pruned, 2) == [a], "an auto start over budget never trained"
 
 
+def test_the_auto_start_spells_out_every_option_of_the_space_and_returns_after_an_interruption():
+    from types import SimpleNamespace
+
+    from edgekd.search.engine import FAILED, OFF_GRID
+    from edgekd.search.space import SPACE, Candidate
+    from edgekd.search.stage import AUTO_START, _start_from_auto
+
+    class Study:
+        def __init__(self, trials=()):
+            self.trials, self.enqueued = list(trials), []
+
+        def enqueue_trial(self, params, user_attrs):
+            self.enqueued.append((params, user_attrs))
+
+    digits = SimpleNamespace(input_shape=(8, 8, 1), num_classes=10)
+    costs = SimpleNamespace(
+        profile=SimpleNamespace(power_model=SimpleNamespace(int8_macs_per_second=None)), measure=False
+    )
+    study = Study()
+    _start_from_auto(study, digits, tuple(SPACE), costs, {"macs": 44334}, lambda: 0)
+    ((params, attrs),) = study.enqueued
+    start = Candidate.parse(attrs[OFF_GRID])
+    # On 8x8 images auto sizes a MobileNet; its spec names every option the space has (blocks
+    # included, at the builder's default), so a start on a grid point reads as that grid point.
+    assert start.family == "mobilenet" and set(start.options) == set(SPACE["mobilenet"]) and attrs[AUTO_START]
+    assert all(params[f"mobilenet.{key}"] <= value for key, value in start.options.items())
+
+    def trial(state, status=None):
+        return SimpleNamespace(state=SimpleNamespace(name=state), user_attrs={AUTO_START: True, "status": status})
+
+    other = SimpleNamespace(state=SimpleNamespace(name="COMPLETE"), user_attrs={})
+    for trials, again in (
+        ([trial("FAIL"), other], True),  # interrupted: tried again when the search resumes
+        ([trial("FAIL", FAILED), other], False),  # failed for a reason of its own
+        ([trial("COMPLETE"), other], False),
+        ([other], False),  # a study that never had one (its first trials were asked for)
+    ):
+        study = Study(trials)
+        _start_from_auto(study, digits, tuple(SPACE), costs, {"macs": 44334}, lambda: 0)
+        assert bool(study.enqueued) is again, trials
+
+
+def test_the_finalists_choose_among_the_configs_candidate_recipes_as_distill_does():
+    from types import SimpleNamespace
+
+    from edgekd.distill.recipes import DEFAULT_CANDIDATES
+    from edgekd.search.stage import _finalist_candidates
+
+    one_view = SimpleNamespace(num_classes=10, teacher=None)
+    named = _finalist_candidates("auto", ["kd:temperature=2,alpha=0.5", "control"], one_view)
+    assert [recipe.spec for recipe in named] == ["kd:temperature=2,alpha=0.5", "control"]
+    assert len(_finalist_candidates("auto", None, one_view)) == len(DEFAULT_CANDIDATES)
+    assert _finalist_candidates("dist", ["control"], one_view) == ()
+
+
+def test_a_cost_missing_a_budgets_figure_is_not_passed_silently():
+    from edgekd.search.cost import Cost, Figure
+
+    partial = Cost({"macs": Figure(900, "counted", "")})
+    assert partial.over({"macs": 1000}) == []
+    assert partial.over({"macs": 1000, "latency_ms": 1}, partial=True) == []
+    with pytest.raises(ValueError, match="latency_ms"):
+        partial.over({"macs": 1000, "latency_ms": 1})
+    # Over one budget already: the missing figure changes nothing.
+    assert partial.over({"macs": 800, "latency_ms": 1}) == ["macs 900 > 800 (counted)"]
+
+
 def test_a_trial_that_fails_says_why_and_the_search_goes_on(teacher_file, tmp_path):
     out = tmp_path / "search"
     # 371,200 MACs: more than the teacher's 340,480, which distillation refuses.

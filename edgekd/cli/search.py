@@ -134,7 +134,7 @@ def search(
     never trained. The others distil briefly from the teacher's cached outputs and are
     scored on the validation split; the best of the Pareto front train fully, and the best
     of those is saved as student.keras and student_int8.tflite, with search.json (every
-    trial and why it stopped) and front.png in --out.
+    trial and why it stopped), front.png and report.html (one page with all of it) in --out.
 
     The study lives in --out (study.db): the same command again continues it, and workers
     given one --storage URL share it.
@@ -194,4 +194,4 @@ def search(
     click.echo()
     for line in summary_lines(document):
         click.echo(for_terminal(line))
-    click.echo(f"Search: {result.out / 'search.json'}")
+    click.echo(f"Search: {result.out / 'search.json'}; report: {result.out / 'report.html'}")

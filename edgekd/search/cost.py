@@ -52,17 +52,21 @@ class Cost:
     def value(self, key: str) -> float:
         return self.figures[key].value
 
-    def over(self, budgets: dict[str, float]) -> list[str]:
+    def over(self, budgets: dict[str, float], partial: bool = False) -> list[str]:
         """Each budget the candidate exceeds, as ``ram_kb 301.2 > 256 (measured)``.
 
-        A cost that stopped early (over a budget before the conversion) lacks the later figures:
-        they are not checked.
+        A cost that stopped early lacks the later figures, and is over a budget already; a
+        ``partial`` one (still being worked out) is checked on the figures it has.
         """
-        return [
+        over = [
             f"{key} {self.figures[key].value:.6g} > {limit:g} ({self.figures[key].source})"
             for key, limit in budgets.items()
             if key in self.figures and self.figures[key].value > limit
         ]
+        missing = [key for key in budgets if key not in self.figures]
+        if missing and not over and not partial:
+            raise ValueError(f"a cost without the {', '.join(missing)} figure cannot be checked against its budget")
+        return over
 
     def as_dict(self) -> dict:
         return {key: figure.as_dict() for key, figure in self.figures.items()}
@@ -157,7 +161,7 @@ class CostModel:
             figures.update(self._estimated(macs))
         if budgets:
             early = {**figures, **self._bounds(model, budgets)}
-            if Cost(early).over(budgets):
+            if Cost(early).over(budgets, partial=True):
                 return Cost(early)
         data = None
         if any(key in self.keys for key in CONVERTED):

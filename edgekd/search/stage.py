@@ -245,7 +245,7 @@ def _start_from_auto(
     from edgekd.models.builders import get_builder
     from edgekd.models.sizing import SizeBudget, auto_student
 
-    if study.trials:
+    if not _needs_auto_start(study):
         return
     limits = [budgets["macs"]] if "macs" in budgets else []
     throughput = costs.profile.power_model.int8_macs_per_second
@@ -261,16 +261,33 @@ def _start_from_auto(
     if sized.builder not in families:
         return
     defaults = get_builder(sized.builder).defaults
+    # Every option of the space spelled out, so that a start on a grid point has the grid's spec
+    # (a repeat of it is recognised, and the front holds it once).
+    exact = {**{option: float(defaults[option]) for option in SPACE[sized.builder]}, **sized.options}
     options = {}
     for option, choices in SPACE[sized.builder].items():
-        wanted = sized.options.get(option, defaults[option])
-        fitting = [choice for choice in choices if choice <= wanted]
+        fitting = [choice for choice in choices if choice <= exact[option]]
         options[f"{sized.builder}.{option}"] = fitting[-1] if fitting else choices[0]
     # The trial trains the auto student itself, off the grid: rounded down to the grid (conv at
     # width 1.5 for auto's 1.68 on MNIST-1D, 16% fewer MACs) it was a weaker student than the
     # one it stands for, and the search's answer lost to `edgekd distill`'s by 0.65 points.
-    exact = Candidate(sized.builder, dict(sized.options)).spec
-    study.enqueue_trial({"family": sized.builder, **options}, user_attrs={AUTO_START: True, OFF_GRID: exact})
+    spec = Candidate(sized.builder, exact).spec
+    study.enqueue_trial({"family": sized.builder, **options}, user_attrs={AUTO_START: True, OFF_GRID: spec})
+
+
+def _needs_auto_start(study) -> bool:
+    """A new study, or one whose auto start was interrupted (Ctrl-C, a dead worker) before it finished.
+
+    A start that failed for a reason of its own (say, an op TFLM lacks) is not tried again.
+    """
+    from edgekd.search.engine import FAILED
+
+    if not study.trials:
+        return True
+    starts = [trial for trial in study.trials if trial.user_attrs.get(AUTO_START)]
+    return bool(starts) and all(
+        trial.state.name == "FAIL" and trial.user_attrs.get("status") != FAILED for trial in starts
+    )
 
 
 def with_auto_start(best: list, study, count: int) -> list:
@@ -294,10 +311,11 @@ def with_auto_start(best: list, study, count: int) -> list:
 def recipe_chooser_first(finalists: list) -> list:
     """The finalists in training order: the auto start first, since the recipe is chosen on the first one.
 
-    The auto student then trains exactly as ``edgekd distill --method auto`` trains it (its own
-    recipe, chosen on validation among the same candidates), so the search's answer is at least
-    edgekd's own on validation. It is also a cheap model to choose on: a plain conv at the MAC
-    budget chose in 20 s on MNIST-1D where the front's 4-block MobileNet took 104 s.
+    The auto student then chooses its recipe as ``edgekd distill --method auto`` does (on
+    validation, among the same default candidates), and trains with it from its own initial
+    weights; the search ships another finalist only when it does better on validation. It was
+    also the cheaper model to choose on: 34 s for the conv on MNIST-1D, where the front's 4-block
+    MobileNet had taken 104 s.
     """
     return sorted(finalists, key=lambda trial: not trial.user_attrs.get(AUTO_START))
 
@@ -393,13 +411,16 @@ class _Trainer:
         return recipe, [score.as_dict() for score in scores]
 
 
-def _finalist_candidates(finalist_recipe: str, dataset) -> tuple:
-    """The recipes ``auto`` chooses among for each finalist (as ``edgekd distill`` would), or () for a fixed one."""
+def _finalist_candidates(finalist_recipe: str, named: list[str] | None, dataset) -> tuple:
+    """The recipes ``auto`` chooses among for the finalists, as ``edgekd distill`` would (the config's
+    ``distill.candidates``, else the defaults), or () for a fixed recipe."""
     from edgekd.distill.recipes import AUTO, DEFAULT_CANDIDATES, parse_candidates
 
     if finalist_recipe != AUTO:
         return ()
-    candidates = parse_candidates(DEFAULT_CANDIDATES, dataset.num_classes)
+    candidates = parse_candidates(named or DEFAULT_CANDIDATES, dataset.num_classes)
+    if named:
+        return candidates  # the user's own: a conflict with the data is an error, as in `distill`
     # Augmentations need one view for teacher and student (as in edgekd.distill.stage.recipes_for).
     return tuple(r for r in candidates if not (r.augmentations and dataset.teacher is not None))
 
@@ -413,7 +434,7 @@ def _finalists(front, build, trainer: _Trainer, dataset, config: PipelineConfig,
 
     finalists, best = [], None
     finalist_recipe = config.search.finalist_recipe
-    candidates = _finalist_candidates(finalist_recipe, dataset)
+    candidates = _finalist_candidates(finalist_recipe, config.distill.candidates, dataset)
     recipe = None if finalist_recipe == AUTO else parse_recipe(finalist_recipe, dataset.num_classes)
     chosen_on, selection_seconds = None, None
     for trial in recipe_chooser_first(front):
