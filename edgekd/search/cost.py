@@ -180,15 +180,15 @@ class CostModel:
             bounds["flash_kb"] = Figure(
                 int8_weight_bytes(model) / 1024,
                 "lower bound",
-                "the int8 kernels' bytes, which the .tflite holds besides biases and its graph (not converted: "
-                "this already exceeds the budget)",
+                "the int8 kernels' bytes, which the .tflite holds besides biases and its graph (the candidate was "
+                "over a budget before conversion, so it was not converted)",
             )
         if "ram_kb" in budgets and "ram_kb" in self.keys:
             bounds["ram_kb"] = Figure(
                 int8_activation_bytes(model) / 1024,
                 "lower bound",
                 "the largest input plus output of one op at one byte per value, which the arena holds together "
-                "(not converted: this already exceeds the budget)",
+                "(the candidate was over a budget before conversion, so it was not converted)",
             )
         return bounds
 
