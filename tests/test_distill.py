@@ -312,6 +312,20 @@ def test_early_stopping_stops_when_validation_stops_improving(tiny_dataset):
     assert not tiny_fit(tiny_dataset, 1e-12, TrainingControl()).stopped_early
 
 
+def test_a_stopping_rule_asked_at_every_checkpoint_stops_training_with_its_reason(tiny_dataset):
+    from edgekd.distill.trainer import TrainingControl
+
+    asked = []
+
+    def stop_when(history):
+        asked.append(len(history.val_accuracy))
+        return "enough" if len(history.val_accuracy) == 4 else None
+
+    history = tiny_fit(tiny_dataset, 1e-3, TrainingControl(stop_when=stop_when))
+    assert asked == [1, 2, 3, 4] and history.stopped_early and history.stop_reason == "enough"
+    assert len(history.val_accuracy) == 4 and history.as_dict()["stop_reason"] == "enough"
+
+
 def test_a_diverging_run_stops_naming_the_checkpoint_and_keeps_the_last_good_one(tiny_dataset, tmp_path):
     from edgekd.distill.trainer import TrainingControl
     from edgekd.models.frameworks import Framework, keras_module

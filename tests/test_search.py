@@ -223,6 +223,8 @@ def test_a_new_search_starts_from_the_exact_auto_student_which_chooses_the_final
     assert finalist["candidate"] == "conv:width=1.5422" and finalist["recipe_chosen_on"] == "conv:width=1.5422"
     assert len(finalist["recipe_selection"]) == 8 and finalist["recipe_selection_seconds"] > 0
     assert other["recipe"] == finalist["recipe"] and other["recipe_selection"] is None
+    # The first finalist trains its whole budget; a later one may stop behind its curve, and says so.
+    assert finalist["stopped"] is None and (other["stopped"] is None or "behind" in other["stopped"])
     assert set(document["seconds"]) == {"data", "setup", "search", "finalists", "total"}
     assert document["seconds"]["total"] >= document["seconds"]["search"] + document["seconds"]["finalists"] - 0.01
 
@@ -310,6 +312,25 @@ def test_the_finalists_choose_among_the_configs_candidate_recipes_as_distill_doe
     assert [recipe.spec for recipe in named] == ["kd:temperature=2,alpha=0.5", "control"]
     assert len(_finalist_candidates("auto", None, one_view)) == len(DEFAULT_CANDIDATES)
     assert _finalist_candidates("dist", ["control"], one_view) == ()
+
+
+def test_a_later_finalist_stops_once_it_falls_behind_the_first_finalists_curve_from_half_its_budget():
+    from types import SimpleNamespace
+
+    from edgekd.search.stage import behind_reference
+
+    rule = behind_reference("conv:width=1.6818", [0.5, 0.7, 0.8, 0.85, 0.9, 0.9, 0.91, 0.92, 0.93, 0.93], 10)
+
+    def at(*curve):
+        return rule(SimpleNamespace(val_accuracy=list(curve)))
+
+    assert at(0.1, 0.1, 0.1, 0.1) is None, "before half its budget nothing stops"
+    assert at(0.5, 0.6, 0.7, 0.8, 0.88) is None, "within 2 points of 0.90"
+    reason = at(0.5, 0.6, 0.7, 0.8, 0.87)
+    assert reason.startswith("stopped at checkpoint 5 of 10") and "87.00%" in reason and "90.00%" in reason
+    assert "conv:width=1.6818" in reason
+    assert at(0.5, 0.6, 0.7, 0.8, 0.87, 0.9) is None, "compared with the first finalist at the same point"
+    assert behind_reference("x", [], 10)(SimpleNamespace(val_accuracy=[0.1] * 6)) is None
 
 
 def test_a_cost_missing_a_budgets_figure_is_not_passed_silently():

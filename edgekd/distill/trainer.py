@@ -13,6 +13,7 @@ import contextlib
 import math
 import statistics
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -56,6 +57,8 @@ class TrainingHistory:
     # Per-term losses of a combined objective, one value per checkpoint.
     terms: dict[str, list[float]] = field(default_factory=dict)
     stopped_early: bool = False
+    # Why it stopped before its budget, when something other than patience stopped it.
+    stop_reason: str | None = None
     # Seconds spent in training steps alone (no validation, no checkpoint writing), per checkpoint.
     step_seconds: list[float] = field(default_factory=list)
     # The checkpoints a run was resumed from (one entry per interruption).
@@ -73,6 +76,7 @@ class TrainingHistory:
             "best_checkpoint": self.best_checkpoint,
             "terms": {k: [round(v, 6) for v in values] for k, values in self.terms.items()},
             "stopped_early": self.stopped_early,
+            "stop_reason": self.stop_reason,
             "step_seconds": [round(v, 4) for v in self.step_seconds],
             "resumed_from": list(self.resumed_from),
             "replicas": self.replicas,
@@ -104,6 +108,8 @@ class TrainingControl:
     # A tf.distribute strategy, or None for TensorFlow's default.
     strategy: object | None = None
     role: str = ""
+    # Asked at every checkpoint with the history so far: a reason to stop there, or None.
+    stop_when: Callable[[TrainingHistory], str | None] | None = None
 
     def for_role(self, role: str, patience: bool = True) -> TrainingControl:
         """The same control for the training run ``role``; ``patience=False`` trains its whole budget."""
@@ -345,6 +351,10 @@ class _Watch:
         patience = self.control.patience
         if patience is not None and epoch + 1 - history.best_checkpoint >= patience:
             model.stop_training = history.stopped_early = True
+        reason = self.control.stop_when(history) if self.control.stop_when is not None else None
+        if reason:
+            model.stop_training = history.stopped_early = True
+            history.stop_reason = reason
         history.seconds += time.perf_counter() - self.started
         self.started = time.perf_counter()
         self._save(model, epoch)
