@@ -24,6 +24,7 @@ from edgekd.progress import SILENT, Reporter
 from edgekd.search.budget import describe
 from edgekd.search.cost import Cost, CostModel, smallest_costs
 from edgekd.search.engine import (
+    FAILED,
     OFF_GRID,
     STUDY_FILE,
     Score,
@@ -283,8 +284,6 @@ def _needs_auto_start(study) -> bool:
 
     A start that failed for a reason of its own (say, an op TFLM lacks) is not tried again.
     """
-    from edgekd.search.engine import FAILED
-
     if not study.trials:
         return True
     starts = [trial for trial in study.trials if trial.user_attrs.get(AUTO_START)]
@@ -315,7 +314,7 @@ def recipe_chooser_first(finalists: list) -> list:
     """The finalists in training order: the auto start first, since the recipe is chosen on the first one.
 
     The auto student then chooses its recipe as ``edgekd distill --method auto`` does (on
-    validation, among the same default candidates), and trains with it from its own initial
+    validation, among the same candidates), and trains with it from its own initial
     weights; the search ships another finalist only when it does better on validation. It was
     also the cheaper model to choose on: 34 s for the conv on MNIST-1D, where the front's 4-block
     MobileNet had taken 104 s.
@@ -498,7 +497,8 @@ def _finalists(front, build, trainer: _Trainer, dataset, config: PipelineConfig,
             model, 1.0, f"finalist {candidate.spec} ({recipe.spec})", recipe, stop_when=reference
         )
         if reference is None:
-            # The first finalist (the auto student) trained its whole budget: the others are measured against it.
+            # The first finalist (the auto student, when it is one) trained its whole budget: the others
+            # are measured against its curve.
             reference = behind_reference(candidate.spec, history.val_accuracy, trainer.full_checkpoints)
         finalists.append(
             {
