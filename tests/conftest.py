@@ -240,3 +240,24 @@ def stand_in_adb(tmp_path, monkeypatch) -> StandInAdb:
     monkeypatch.setenv("STAND_IN_ADB_ROOT", str(phone.scratch))
     monkeypatch.setenv("STAND_IN_ADB_LOG", str(phone.log))
     return phone
+
+
+def keras_file_naming(path: Path, module: str, class_name: str, metadata: str = "2.21.0") -> Path:
+    """A tf_keras-written functional model whose top-level object names ``module``.``class_name``."""
+    import json
+    import zipfile
+
+    import tf_keras
+
+    inputs = tf_keras.Input((8,))
+    model = tf_keras.Model(inputs, tf_keras.layers.Activation("relu")(tf_keras.layers.Dense(3)(inputs)))
+    model.save(path.with_suffix(".plain.keras"))
+    with zipfile.ZipFile(path.with_suffix(".plain.keras")) as plain:
+        config = json.loads(plain.read("config.json"))
+        weights = plain.read("model.weights.h5")
+    config["module"], config["class_name"] = module, class_name
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("metadata.json", json.dumps({"keras_version": metadata}))
+        archive.writestr("config.json", json.dumps(config))
+        archive.writestr("model.weights.h5", weights)
+    return path

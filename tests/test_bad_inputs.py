@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.conftest import TINY_DATA, assert_clean_failure, invoke, snapshot, with_custom_op
+from tests.conftest import TINY_DATA, assert_clean_failure, invoke, keras_file_naming, snapshot, with_custom_op
 
 PROFILE = """\
 schema_version: 1
@@ -152,6 +152,9 @@ def hostile_models(tmp_path_factory, tiny_dataset):
         with archive.open("config.json", "w") as member:
             for _ in range(65):
                 member.write(b" " * (1 << 20))
+    # Files that name a module outside Keras's own: tf_keras's safe mode would import it (issue 26).
+    keras_file_naming(folder / "foreign_module.keras", "rt_pwnmod", "Pwn")
+    keras_file_naming(folder / "installed_module.keras", "this", "Pwn", metadata="3.15.1")
     return folder
 
 
@@ -177,6 +180,8 @@ def bad_inputs(tmp_path, teacher_file, npz_factory, int8_model_file, hostile_mod
         "lambda": hostile_models / "lambda.keras",
         "nan_weights": hostile_models / "nan.keras",
         "legacy": hostile_models / "legacy.h5",
+        "foreign_module": hostile_models / "foreign_module.keras",
+        "installed_module": hostile_models / "installed_module.keras",
         "html": _write(tmp_path / "page.tflite", "<!DOCTYPE html><html>404</html>"),
         "lfs": _write(
             tmp_path / "lfs.tflite",
@@ -263,6 +268,8 @@ CATALOGUE = [
     ("distill: truncated teacher", ["distill", "--teacher", "{corrupt}", "--data", TINY_DATA, "--out", "{out}"], ["truncated"]),
     ("distill: a text file named .keras", ["distill", "--teacher", "{not_keras}", "--data", TINY_DATA, "--out", "{out}"], ["notes.keras"]),
     ("distill: Lambda layer without --trust-model", ["distill", "--teacher", "{lambda}", "--data", TINY_DATA, "--out", "{out}"], ["--trust-model"]),
+    ("distill: a teacher naming a module beside it, claiming Keras 2", ["distill", "--teacher", "{foreign_module}", "--data", TINY_DATA, "--out", "{out}"], ["module 'rt_pwnmod'", "outside Keras's own"]),
+    ("distill: a teacher naming an installed module, even with --trust-model", ["distill", "--teacher", "{installed_module}", "--trust-model", "--data", TINY_DATA, "--out", "{out}"], ["module 'this'", "outside Keras's own"]),
     ("distill: legacy .h5 without --trust-model", ["distill", "--teacher", "{legacy}", "--data", TINY_DATA, "--out", "{out}"], [".h5"]),
     ("distill: no teacher given", ["distill", "--data", TINY_DATA, "--out", "{out}"], ["exactly one of --teacher"]),
     ("distill: unknown DATA scheme", ["distill", "--teacher", "{teacher}", "--data", "csv:x", "--out", "{out}"], ["unknown DATA scheme"]),
@@ -308,6 +315,7 @@ CATALOGUE = [
     ("distill: an infinite teacher weight", ["distill", "--teacher", "{teacher}", "--teacher", "{teacher}", "--teacher-weight", "1", "--teacher-weight", "inf", "--out", "{out}"], ["--teacher-weight inf", "finite"]),
     # quantize
     ("quantize: truncated model", ["quantize", "{corrupt}", "--data", TINY_DATA, "--out", "{tmp}/q.tflite"], ["truncated"]),
+    ("quantize: a model naming a module beside it, claiming Keras 2", ["quantize", "{foreign_module}", "--data", TINY_DATA, "--out", "{tmp}/q.tflite"], ["module 'rt_pwnmod'", "outside Keras's own"]),
     ("quantize: NaN weights", ["quantize", "{nan_weights}", "--data", TINY_DATA, "--out", "{tmp}/q.tflite"], ["NaN"]),
     ("quantize: unknown mode", ["quantize", "{teacher}", "--mode", "int4", "--data", TINY_DATA, "--out", "{tmp}/q.tflite"], ["int4", "int8", "see `edgekd quantize --help`"]),
     ("quantize: output not .tflite", ["quantize", "{teacher}", "--data", TINY_DATA, "--out", "{tmp}/q.bin"], [".tflite"]),

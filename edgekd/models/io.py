@@ -30,6 +30,15 @@ from edgekd.native_output import captured_native_output
 _JSON_LIMIT = (64 << 20, "a model's config.json lists its layers; large real models need a few MiB")
 KERAS_MEMBER_LIMITS = {"config.json": _JSON_LIMIT, "metadata.json": _JSON_LIMIT}
 
+# The packages a .keras config may name as an object's `module`. Keras 3 imports only its own
+# (keras, keras_hub, keras_cv, keras_nlp) and refuses the rest in safe mode, but tf_keras's safe
+# mode imports whatever module the config names (a `rt_pwnmod.py` beside the model ran on load), so
+# edgekd checks the names itself, before either Keras reads the file.
+KERAS_PACKAGES = frozenset({"keras", "tf_keras", "keras_hub", "keras_cv", "keras_nlp"})
+# Keras writes its built-in functions (activations, losses) as `"module": "builtins"` with the
+# function's name; tf_keras falls back to Python's own builtins for a name Keras lacks (`eval`).
+_PYTHON_BUILTINS = frozenset(dir(__import__("builtins")))
+
 
 def keras_file_framework(path: Path) -> Framework:
     """Which Keras wrote a ``.keras`` archive, read from its metadata without loading it.
@@ -45,6 +54,11 @@ def keras_file_framework(path: Path) -> Framework:
                     raise ModelError(f"{path} is a zip archive but not a Keras model (no config.json inside)")
                 check_archive_sizes(archive, str(path), ModelError, memory_limit_bytes(), KERAS_MEMBER_LIMITS)
                 metadata = json.loads(archive.read("metadata.json")) if "metadata.json" in names else {}
+                check_config_modules(json.loads(archive.read("config.json")), path)
+        except RecursionError:
+            raise ModelError(
+                f"{path}: config.json is nested too deeply to be a Keras model; re-save the model"
+            ) from None
         except zipfile.BadZipFile:
             raise ModelError(
                 f"{path} is not a Keras .keras file (not a zip archive); it may be truncated or another format"
@@ -55,6 +69,38 @@ def keras_file_framework(path: Path) -> Framework:
         raise ModelError(f"{path}: metadata.json holds {type(metadata).__name__}, not a mapping; re-save the model")
     version = str(metadata.get("keras_version", "3"))
     return Framework.TF_KERAS if version.startswith("2.") else Framework.KERAS3
+
+
+def check_config_modules(config, path: Path) -> None:
+    """Refuse a model config naming a module outside Keras's own, before any Keras imports it.
+
+    Holds whichever Keras reads the file and whatever its metadata claims; ``trust_model`` does
+    not lift it (a model that needs a module of its own is a SavedModel or a model rebuilt in code).
+    """
+    pending = [config]
+    while pending:  # iterative: a config is untrusted, and may be nested deeper than Python recurses
+        node = pending.pop()
+        if isinstance(node, list):
+            pending.extend(node)
+            continue
+        if not isinstance(node, dict):
+            continue
+        module = node.get("module")
+        if module is not None:
+            package = str(module).split(".", 1)[0]
+            name = node.get("config") if node.get("class_name") == "function" else node.get("class_name")
+            if package == "builtins" and str(name) in _PYTHON_BUILTINS:
+                raise ModelError(
+                    f"{path} names Python's built-in {str(name)[:40]!r} as a function, which is not a Keras "
+                    "object; edgekd does not load it (re-save the model with Keras)"
+                )
+            if package != "builtins" and package not in KERAS_PACKAGES:
+                raise ModelError(
+                    f"{path} asks to import module {str(module)[:60]!r}, outside Keras's own "
+                    f"({', '.join(sorted(KERAS_PACKAGES))}); edgekd does not import it, with or without "
+                    "`trust_model`: load the model in your own code, or save it as a SavedModel folder"
+                )
+        pending.extend(node.values())
 
 
 def load_model(path: str | Path, trust: bool = False):
