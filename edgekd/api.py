@@ -120,19 +120,23 @@ def _trained_run(
     from edgekd.results.store import artifact_files
 
     out = Path(out) if out is not None else default_run_folder(kind)
-    with _store(db, record, say) as store, _checkpoints(out, config, fresh, force, say) as checkpoints:
-        with staged_output_folder(out, force) as staging:
-            run = stages(staging, reporter, checkpoints)
-            _record(store, run.to_document(), out, artifact_files(staging), say)
-    return replace(run, out=out)
+    finished = []
+
+    def record() -> None:  # once the folder is in place, so the store never names a folder that is not there
+        _record(store, finished[0].to_document(), out, artifact_files(out), say)
+
+    with _store(db, record, say) as store, _checkpoints(out, config, fresh, force, say, kind) as checkpoints:
+        with staged_output_folder(out, force, kind=kind, commit=record) as staging:
+            finished.append(stages(staging, reporter, checkpoints))
+    return replace(finished[0], out=out)
 
 
-def _checkpoints(out: Path, config: PipelineConfig, fresh: bool, force: bool, say):
+def _checkpoints(out: Path, config: PipelineConfig, fresh: bool, force: bool, say, kind: str):
     from edgekd.artifacts import check_output_folder
     from edgekd.distill.checkpoints import checkpointed
 
     # The output's folder is checked first: the checkpoints live beside it.
-    check_output_folder(out, force)
+    check_output_folder(out, force, kind)
     return checkpointed(out, config.model_dump(mode="json"), fresh, say=say)
 
 

@@ -4,7 +4,8 @@ Tensor and op names inside a .tflite, file names, profile fields and every strin
 results.json come from files a user may have downloaded. Each output has its own way for
 such text to become live: a terminal runs escape sequences and shows a newline as a new
 line; C ends a comment at ``*/`` (and gcc's C11 mode turns ``??/`` into a backslash);
-Markdown renders raw HTML and ends a table cell at ``|``. One function per output, each
+Markdown renders raw HTML and ends a table cell at ``|``; a spreadsheet runs a CSV cell that
+starts with ``=`` as a formula. One function per output, each
 keeping the text readable and only neutralising what that output would act on.
 """
 
@@ -44,6 +45,11 @@ def for_c_comment(text: object) -> str:
     return re.sub(r"\?(?=\?)", "? ", spaced)
 
 
+def for_html(text: object) -> str:
+    """``text`` inside HTML (an element or a quoted attribute): escaped, and no control, bidi or format character."""
+    return html.escape(for_terminal(text), quote=True)
+
+
 _MARKDOWN_SPECIALS = re.compile(r"([\\`\[\]|])")
 
 
@@ -60,3 +66,30 @@ def markdown_code(text: object) -> str:
     fence = "`" * (longest + 1)
     padding = " " if printable.startswith("`") or printable.endswith("`") else ""
     return f"{fence}{padding}{printable}{padding}{fence}"
+
+
+# A spreadsheet reads a cell that starts with one of these as a formula (=HYPERLINK(...) leaks data
+# when clicked, =cmd|... ran programs in older Excel); OWASP's advice is a leading apostrophe.
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def for_spreadsheet(value: object) -> object:
+    """A CSV cell: numbers as they are; text without control characters, never read as a formula."""
+    if value is None or isinstance(value, bool | int | float):
+        return value
+    text = str(value)
+    if text.startswith(_FORMULA_STARTS):
+        text = "'" + text
+    return for_terminal(text)
+
+
+def csv_text(fieldnames: list[str], rows) -> str:
+    """Rows of mappings as CSV text (one ``\\n`` per line), every cell through :func:`for_spreadsheet`."""
+    import csv
+    import io
+
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=[for_spreadsheet(f) for f in fieldnames], lineterminator="\n")
+    writer.writeheader()
+    writer.writerows({for_spreadsheet(k): for_spreadsheet(v) for k, v in row.items()} for row in rows)
+    return buffer.getvalue()

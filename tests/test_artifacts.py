@@ -4,14 +4,14 @@ import os
 
 import pytest
 
-from edgekd.artifacts import staged_output_folder, write_bytes_atomic
+from edgekd.artifacts import OUTPUT_MARKER, staged_output_folder, write_bytes_atomic
 from edgekd.errors import OutputError
 
 
 def test_failed_run_leaves_no_folder(tmp_path):
     target = tmp_path / "run"
     with pytest.raises(RuntimeError):
-        with staged_output_folder(target) as staging:
+        with staged_output_folder(target, kind="run") as staging:
             (staging / "half.tflite").write_bytes(b"x")
             raise RuntimeError("boom")
     assert list(tmp_path.iterdir()) == []
@@ -21,21 +21,22 @@ def test_force_replaces_only_after_success(tmp_path):
     target = tmp_path / "run"
     target.mkdir()
     (target / "old.txt").write_text("earlier result")
+    (target / OUTPUT_MARKER).write_text('{"kind": "run"}')
     with pytest.raises(KeyboardInterrupt):
-        with staged_output_folder(target, force=True) as staging:
+        with staged_output_folder(target, force=True, kind="run") as staging:
             (staging / "new.txt").write_text("new")
             raise KeyboardInterrupt
     assert (target / "old.txt").read_text() == "earlier result" and not (target / "new.txt").exists()
-    with staged_output_folder(target, force=True) as staging:
+    with staged_output_folder(target, force=True, kind="demo") as staging:
         (staging / "new.txt").write_text("new")
-    assert sorted(p.name for p in target.iterdir()) == ["new.txt"]
+    assert sorted(p.name for p in target.iterdir()) == [OUTPUT_MARKER, "new.txt"]
     assert [p.name for p in tmp_path.iterdir()] == ["run"]
 
 
 def test_existing_folder_needs_force(tmp_path):
     (tmp_path / "run").mkdir()
     with pytest.raises(OutputError, match="already exists.*`force`"):
-        with staged_output_folder(tmp_path / "run"):
+        with staged_output_folder(tmp_path / "run", kind="run"):
             pass
 
 
@@ -98,7 +99,7 @@ def _write_then_wait(args) -> str:
                 (staging / target.name).write_text(content)
                 barrier.wait(timeout=30)
         else:
-            with staged_output_folder(target, force=False) as staging:
+            with staged_output_folder(target, force=False, kind="run") as staging:
                 (staging / "model.txt").write_text(content)
                 barrier.wait(timeout=30)
     except OutputError as exc:

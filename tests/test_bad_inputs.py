@@ -287,6 +287,7 @@ CATALOGUE = [
     ("distill: a candidate recipe naming an unknown method", ["distill", "--teacher", "{teacher}", "--candidate", "kd:temperature=4", "--candidate", "kdd", "--data", TINY_DATA, "--out", "{out}"], ["unknown distillation method 'kdd'"]),
     ("distill: --temperature with --method auto", ["distill", "--teacher", "{teacher}", "--temperature", "4", "--data", TINY_DATA, "--out", "{out}"], ["--temperature/--alpha/--param", "apply to one method", "--method auto"]),
     ("distill: candidates without --method auto", ["distill", "--teacher", "{teacher}", "--method", "kd", "--candidate", "dist", "--data", TINY_DATA, "--out", "{out}"], ["candidate recipes (--candidate) are tried by --method auto only"]),
+    ("distill: --out . --force (the working folder)", ["distill", "--teacher", "{teacher}", "--data", TINY_DATA, "--out", ".", "--force"], ["the folder you are working in", "never replaces it"]),
     ("distill: output under a file", ["distill", "--teacher", "{teacher}", "--data", TINY_DATA, "--out", "{a_file}/out"], ["a_file is a file, not a folder"]),
     ("distill: a named pipe as the teacher", ["distill", "--teacher", "{pipe_keras}", "--data", TINY_DATA, "--out", "{out}"], ["pipe.keras", "named pipe"]),
     ("distill: a named pipe as the second teacher", ["distill", "--teacher", "{teacher}", "--teacher", "{pipe_keras}", "--data", TINY_DATA, "--out", "{out}"], ["pipe.keras", "named pipe"]),
@@ -316,6 +317,7 @@ CATALOGUE = [
     # quantize
     ("quantize: truncated model", ["quantize", "{corrupt}", "--data", TINY_DATA, "--out", "{tmp}/q.tflite"], ["truncated"]),
     ("quantize: a model naming a module beside it, claiming Keras 2", ["quantize", "{foreign_module}", "--data", TINY_DATA, "--out", "{tmp}/q.tflite"], ["module 'rt_pwnmod'", "outside Keras's own"]),
+    ("quantize: --mode all --force onto a folder edgekd did not write", ["quantize", "{teacher}", "--mode", "all", "--data", TINY_DATA, "--out", "{profiles}", "--force"], ["files edgekd did not write"]),
     ("quantize: NaN weights", ["quantize", "{nan_weights}", "--data", TINY_DATA, "--out", "{tmp}/q.tflite"], ["NaN"]),
     ("quantize: unknown mode", ["quantize", "{teacher}", "--mode", "int4", "--data", TINY_DATA, "--out", "{tmp}/q.tflite"], ["int4", "int8", "see `edgekd quantize --help`"]),
     ("quantize: output not .tflite", ["quantize", "{teacher}", "--data", TINY_DATA, "--out", "{tmp}/q.bin"], [".tflite"]),
@@ -364,6 +366,7 @@ CATALOGUE = [
     ("bench: --samples without --accuracy", ["bench", "{int8}", "--samples", "10"], ["--samples", "--accuracy DATA"]),
     ("bench: --samples -1", ["bench", "{int8}", "--accuracy", TINY_DATA, "--samples", "-1"], ["--samples -1", "at least 1"]),
     # export and deploy
+    ("export: --force onto a folder edgekd did not write", ["export", "{int8}", "--out", "{profiles}", "--force"], ["files edgekd did not write", "--force replaces only"]),
     ("export: unknown format", ["export", "{int8}", "--format", "rust", "--out", "{out}"], ["unknown export format 'rust'"]),
     ("export: a float model for an int8-only board", ["export", "{teacher_tflite}", "--out", "{out}", "--device", "nano33ble"], ["float32 model", "runs only int8"]),
     ("export: a model TensorFlow Lite Micro cannot load, for a board", ["export", "{custom_op}", "--out", "{out}", "--device", "stm32h7"], ["custom op MyFancyOp", "TensorFlow Lite Micro"]),
@@ -390,6 +393,7 @@ CATALOGUE = [
     # results, compare, report
     ("results: show a run that does not exist", ["results", "show", "99999"], ["99999"]),
     ("compare: a file that is not results.json", ["compare", "{not_results}"], ["notes.json"]),
+    ("report: --out the working folder with --force", ["report", "{earlier}", "--out", ".", "--force"], ["the folder you are working in", "never replaces it"]),
     ("report: a run that does not exist", ["report", "99999", "--out", "{out}"], ["99999"]),
     ("results: a store that is not SQLite", ["results", "list", "--db", "{not_sqlite}"], ["store.db"]),
     ("results: a store under a file", ["results", "list", "--db", "{a_file}/x.db"], ["a_file is a file, not a folder"]),

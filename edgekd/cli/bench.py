@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from edgekd.cli.common import db_option, emit_json, json_option, stderr_reporter
+from edgekd.cli.common import db_option, echo, emit_json, json_option, stderr_reporter
 from edgekd.errors import BenchmarkError, ConfigError
 
 
@@ -138,14 +138,14 @@ def bench(
     else:
         timed = [r for r in results if not r["ok"] or r.get("latency_ms")]
         if timed:
-            click.echo(format_table(BENCH_HEADERS, bench_rows(timed)))
+            echo(format_table(BENCH_HEADERS, bench_rows(timed)))
         for note in energy_notes(results):
-            click.echo(note)
+            echo(note)
         for line in device_lines(results):
-            click.echo(line)
+            echo(line)
         if accuracy_data is not None:
-            click.echo()
-            click.echo(format_table(ACCURACY_HEADERS, accuracy_rows(results)))
+            echo()
+            echo(format_table(ACCURACY_HEADERS, accuracy_rows(results)))
     if failures:
         # Failed benchmarks are results too (which device failed, and why): the run is stored.
         raise BenchmarkError(

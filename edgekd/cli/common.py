@@ -55,6 +55,15 @@ class EdgekdGroup(click.Group):
             ctx.exit(70)
 
 
+def echo(text: object = "", err: bool = False, nl: bool = True) -> None:
+    """Print ``text`` (stdout, or stderr with ``err``), each of its lines without control characters.
+
+    Every line a command prints goes through here: model, device and run names come from files
+    a user may have downloaded, and a terminal would act on an escape sequence inside them.
+    """
+    click.echo("\n".join(for_terminal(line) for line in str(text).split("\n")), err=err, nl=nl)
+
+
 def emit_json(document) -> None:
     click.echo(json.dumps(document, indent=2, default=str))
 
@@ -142,7 +151,7 @@ def store_run(store, document: dict, out_path: Path | None, artifacts: dict[str,
     """Record a finished run; says where on stderr (``say=False`` when an error message follows)."""
     run_id = store.record(document, out_path, artifacts)
     if say:
-        click.echo(f"edgekd: stored as run {run_id} in {store.path}", err=True)
+        echo(f"edgekd: stored as run {run_id} in {store.path}", err=True)
     return run_id
 
 
@@ -152,7 +161,7 @@ COMMON_FLAGS = {"out": "--out", "force": "--force", "fresh": "--fresh", "db": "-
 
 def say_on_stderr(line: str) -> None:
     """What the library says while it works (resuming, where a run was stored), as a command line shows it."""
-    click.echo(f"edgekd: {as_flags(line, COMMON_FLAGS)}", err=True)
+    echo(f"edgekd: {as_flags(line, COMMON_FLAGS)}", err=True)
 
 
 def as_flags(text: str, flags: dict[str, str]) -> str:

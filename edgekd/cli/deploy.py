@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from edgekd.cli.common import emit_json, json_option
+from edgekd.cli.common import echo, emit_json, json_option
 from edgekd.errors import ConfigError
 from edgekd.untrusted import for_terminal
 
@@ -65,4 +65,4 @@ def _say(result: dict, as_json: bool, line: str) -> None:
     if as_json:
         emit_json(result)
     else:
-        click.echo(for_terminal(line))
+        echo(for_terminal(line))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from edgekd.cli.common import EdgekdGroup, emit_json, force_option, json_option
+from edgekd.cli.common import EdgekdGroup, echo, emit_json, force_option, json_option
 from edgekd.results.table import format_table
 from edgekd.untrusted import for_terminal
 
@@ -37,7 +37,7 @@ def list_devices(as_json: bool) -> None:
     entries, problems = discover_all()
     # A broken profile is reported, not allowed to hide the others.
     for problem in problems.values():
-        click.echo(f"edgekd: warning: skipped a profile: {for_terminal(problem)}", err=True)
+        echo(f"edgekd: warning: skipped a profile: {for_terminal(problem)}", err=True)
     if as_json:
         emit_json(
             [
@@ -58,7 +58,7 @@ def list_devices(as_json: bool) -> None:
         ]
         for name, e in sorted(entries.items())
     ]
-    click.echo(format_table(("name", "device", "kind", "transport", "runner", "delegates", "origin"), rows))
+    echo(format_table(("name", "device", "kind", "transport", "runner", "delegates", "origin"), rows))
 
 
 @devices.command("show")
@@ -80,8 +80,8 @@ def show_device(name: str, as_json: bool) -> None:
     if as_json:
         emit_json(document)
         return
-    click.echo(for_terminal(f"# {entry.profile.display_name} ({entry.origin}: {entry.path})"))
-    click.echo(yaml.safe_dump(document, sort_keys=False).rstrip())
+    echo(for_terminal(f"# {entry.profile.display_name} ({entry.origin}: {entry.path})"))
+    echo(yaml.safe_dump(document, sort_keys=False).rstrip())
 
 
 @devices.command("check")
@@ -103,7 +103,7 @@ def check_device(name: str, as_json: bool) -> None:
         emit_json({"device": name, "reachable": True, **environment})
         return
     # What the device says about itself is shown as text, whatever it holds.
-    click.echo(
+    echo(
         for_terminal(
             f"{name}: reachable over {entry.profile.transport.type.value}; {environment['runtime']} "
             f"{environment['runtime_version']}, Python {environment['python']}, numpy {environment['numpy_version']}, "
@@ -131,12 +131,12 @@ def emulate_device(name: str, force: bool, as_json: bool) -> None:
     """
     from edgekd.profiles.emulated import build, emulation_folder
 
-    document = build(name, force=force, say=lambda line: click.echo(f"edgekd: {line}", err=True))
+    document = build(name, force=force, say=lambda line: echo(f"edgekd: {line}", err=True))
     if as_json:
         emit_json({"name": name, "folder": str(emulation_folder(name)), **document})
         return
     emulated = document["emulated"]
-    click.echo(
+    echo(
         f"{name}-emulated: Python {emulated['python']} ({emulated['machine']}), numpy {emulated['numpy']}, "
         f"ai_edge_litert {emulated['ai_edge_litert']} under qemu-aarch64-static -cpu {document['qemu_cpu']}, "
         f"in {emulation_folder(name)}"
@@ -160,4 +160,4 @@ def trust_device(name: str, fingerprint: str) -> None:
 
     entry = get_profile(name)
     line = trust_host_key(entry.profile, fingerprint)
-    click.echo(f"trusted {line.split()[0]} ({line.split()[1]}) in {entry.profile.transport.known_hosts}")
+    echo(f"trusted {line.split()[0]} ({line.split()[1]}) in {entry.profile.transport.known_hosts}")

@@ -11,6 +11,7 @@ from edgekd.cli.common import (
     config_from_flags,
     db_option,
     deterministic_option,
+    echo,
     emit_json,
     force_option,
     fresh_option,
@@ -280,10 +281,10 @@ def distill(
     if as_json:
         emit_json(document)
         return
-    click.echo(format_table(MODEL_HEADERS, model_rows(document["models"])))
-    click.echo()
-    click.echo(for_terminal(as_flags(run.verdict, FLAGS)))
-    click.echo(f"Results: {run.out / 'results.json'}")
+    echo(format_table(MODEL_HEADERS, model_rows(document["models"])))
+    echo()
+    echo(for_terminal(as_flags(run.verdict, FLAGS)))
+    echo(f"Results: {run.out / 'results.json'}")
 
 
 def _method_parameters(

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from edgekd.cli.common import emit_json, force_option, json_option
+from edgekd.cli.common import echo, emit_json, force_option, json_option
 from edgekd.errors import OutputError
 from edgekd.untrusted import for_terminal
 
@@ -54,7 +54,7 @@ def export(model_path, fmt, out, name, device, force, as_json) -> None:
         arena, refusal = tensor_arena(data, report, str(model_path))
         fit = None
         if refusal is not None:
-            click.echo(f"edgekd: warning: {for_terminal(refusal)}", err=True)
+            echo(f"edgekd: warning: {for_terminal(refusal)}", err=True)
     comment = f"{model_path.name}, {len(data)} bytes with its metadata, exported by edgekd {__version__}"
     metadata = {
         **carried,
@@ -64,20 +64,20 @@ def export(model_path, fmt, out, name, device, force, as_json) -> None:
     }
     if fit is not None:
         metadata["fit"] = fit
-    with staged_output_folder(out, force) as staging:
+    with staged_output_folder(out, force, kind="export") as staging:
         write_text_atomic(staging / f"{identifier}.h", render_header(identifier, report, arena, comment))
         write_text_atomic(staging / f"{identifier}.c", render_source(identifier, f"{identifier}.h", data, comment))
         write_bytes_atomic(staging / f"{identifier}.tflite", data)
         write_json_atomic(staging / f"{identifier}.json", metadata)
     if changed:
-        click.echo(f"edgekd: {name or model_path.stem!r} is not a valid C identifier; using {identifier!r}", err=True)
+        echo(f"edgekd: {name or model_path.stem!r} is not a valid C identifier; using {identifier!r}", err=True)
     if as_json:
         emit_json(metadata)
         return
-    click.echo(f"Wrote {out / (identifier + '.c')}, {identifier}.h, {identifier}.tflite and {identifier}.json")
-    click.echo(f"model {len(data):,} bytes (flash); tensor arena {arena.bytes:,} bytes (RAM), {arena.method}")
+    echo(f"Wrote {out / (identifier + '.c')}, {identifier}.h, {identifier}.tflite and {identifier}.json")
+    echo(f"model {len(data):,} bytes (flash); tensor arena {arena.bytes:,} bytes (RAM), {arena.method}")
     if fit is not None:
-        click.echo(
+        echo(
             f"fits {device}: {fit['flash']['available']:,} bytes of flash, {fit['ram']['available']:,} of RAM "
             f"({fit['note']})"
         )

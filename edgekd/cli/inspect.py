@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from edgekd.cli.common import emit_json, json_option
+from edgekd.cli.common import echo, emit_json, json_option
 from edgekd.results.table import count, format_table, kib
 from edgekd.untrusted import for_terminal
 
@@ -48,11 +48,11 @@ def inspect(model_path: Path, edgetpu: bool, device: str | None, as_json: bool) 
     if as_json:
         emit_json(document)
         return
-    click.echo(
+    echo(
         f"{for_terminal(model_path)}: {kib(report.size_bytes)}, {count(report.params)} parameters, "
         f"{count(report.macs)} MACs per inference"
     )
-    click.echo()
+    echo()
     rows = []
     for role, tensors in (("input", report.inputs), ("output", report.outputs)):
         for tensor in tensors:
@@ -62,43 +62,41 @@ def inspect(model_path: Path, edgetpu: bool, device: str | None, as_json: bool) 
                 else (f"per-channel ({len(tensor.scale)})" if tensor.scale else "none")
             )
             rows.append([role, tensor.name, tensor.dtype, list(tensor.shape_signature), quantization])
-    click.echo(format_table(("", "name", "dtype", "shape", "quantization"), rows))
-    click.echo()
-    click.echo(
-        format_table(("op", "count", "MACs"), [[op["op"], op["count"], count(op["macs"])] for op in document["ops"]])
-    )
-    click.echo()
-    click.echo("tensor dtypes: " + ", ".join(f"{dtype} x{n}" for dtype, n in report.tensor_dtypes.items()))
+    echo(format_table(("", "name", "dtype", "shape", "quantization"), rows))
+    echo()
+    echo(format_table(("op", "count", "MACs"), [[op["op"], op["count"], count(op["macs"])] for op in document["ops"]]))
+    echo()
+    echo("tensor dtypes: " + ", ".join(f"{dtype} x{n}" for dtype, n in report.tensor_dtypes.items()))
     for note in report.notes:
-        click.echo(f"note: {for_terminal(note)}")
+        echo(f"note: {for_terminal(note)}")
     if verdict is not None:
-        click.echo()
-        click.echo(f"Edge TPU: {for_terminal(verdict.summary())}")
+        echo()
+        echo(f"Edge TPU: {for_terminal(verdict.summary())}")
         for problem in verdict.model_problems[1:]:
-            click.echo(f"  also: {for_terminal(problem)}")
+            echo(f"  also: {for_terminal(problem)}")
         rows = [[v.index, v.op, "Edge TPU" if v.on_edgetpu else "CPU", v.reason] for v in verdict.ops]
-        click.echo(format_table(("#", "op", "runs on", "why"), rows))
+        echo(format_table(("#", "op", "runs on", "why"), rows))
         for note in verdict.notes:
-            click.echo(f"note: {for_terminal(note)}")
-        click.echo(f"rules: {document['edgetpu']['op_table']}")
+            echo(f"note: {for_terminal(note)}")
+        echo(f"rules: {document['edgetpu']['op_table']}")
     if metadata:
-        click.echo()
-        click.echo("metadata (" + for_terminal(", ".join(sorted({m["source"] for m in metadata.values()}))) + "):")
+        echo()
+        echo("metadata (" + for_terminal(", ".join(sorted({m["source"] for m in metadata.values()}))) + "):")
         for key, entry in metadata.items():
-            click.echo(f"  {key}: {for_terminal(entry['value'])}")
+            echo(f"  {key}: {for_terminal(entry['value'])}")
     if device:
         fit = document["fit"]
         verdict_text = {True: "fits", False: "does NOT fit", None: "fit unknown (the profile gives no flash/RAM)"}
-        click.echo()
-        click.echo(f"{device}: {verdict_text[fit['fits']]}")
+        echo()
+        echo(f"{device}: {verdict_text[fit['fits']]}")
         flash, ram = fit["flash"], fit["ram"]
-        click.echo(f"  flash: model {flash['needed']:,} bytes of {_bytes(flash['available'])}")
-        click.echo(f"  RAM: tensor arena {ram['needed']:,} bytes of {_bytes(ram['available'])}, {ram['method']}")
+        echo(f"  flash: model {flash['needed']:,} bytes of {_bytes(flash['available'])}")
+        echo(f"  RAM: tensor arena {ram['needed']:,} bytes of {_bytes(ram['available'])}, {ram['method']}")
         if ram.get("not_measured_because") and ram["not_measured_because"] not in fit["problems"]:
-            click.echo(f"  (not measured: {for_terminal(ram['not_measured_because'])})")
+            echo(f"  (not measured: {for_terminal(ram['not_measured_because'])})")
         for problem in fit["problems"]:
-            click.echo(f"  {for_terminal(problem)}")
-        click.echo(f"  {fit['note']}")
+            echo(f"  {for_terminal(problem)}")
+        echo(f"  {fit['note']}")
 
 
 CARRIED_KEYS = (

@@ -9,6 +9,7 @@ import click
 from edgekd.cli.common import (
     as_flags,
     db_option,
+    echo,
     emit_json,
     force_option,
     json_option,
@@ -197,7 +198,7 @@ def quantize(
     if as_json:
         emit_json(document)
         return
-    click.echo(_summary(run, document, out_path, mode))
+    echo(_summary(run, document, out_path, mode))
 
 
 def _summary(run, document: dict, out_path: Path, mode: str) -> str:

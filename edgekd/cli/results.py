@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 from pathlib import Path
 
 import click
 
-from edgekd.cli.common import db_option, emit_json, force_option, json_option
+from edgekd.cli.common import db_option, echo, emit_json, force_option, json_option
 from edgekd.errors import OutputError
-from edgekd.untrusted import for_terminal
+from edgekd.untrusted import csv_text, for_terminal
 
 
 def _store(db: Path | None, create: bool = False):
@@ -73,9 +71,9 @@ def list_runs(kind, device, model, since, limit, db, as_json) -> None:
         emit_json([run.__dict__ for run in runs])
         return
     if not runs:
-        click.echo("no runs stored yet (edgekd demo, distill, quantize, bench and run record theirs)")
+        echo("no runs stored yet (edgekd demo, distill, quantize, bench and run record theirs)")
         return
-    click.echo(
+    echo(
         format_table(
             ("id", "kind", "created", "models", "benchmarks", "output"),
             [[r.id, r.kind, r.created, r.models, r.benchmarks, r.out_path or "-"] for r in runs],
@@ -104,15 +102,15 @@ def show(run_id, db, as_json) -> None:
     if as_json:
         emit_json({"id": run_id, "document": document, "artifacts": artifacts})
         return
-    click.echo(for_terminal(f"run {run_id}: {document.get('kind')} created {document.get('created')}"))
+    echo(for_terminal(f"run {run_id}: {document.get('kind')} created {document.get('created')}"))
     if document.get("models"):
-        click.echo(format_table(MODEL_HEADERS, model_rows(document["models"])))
+        echo(format_table(MODEL_HEADERS, model_rows(document["models"])))
     if document.get("distillation"):
-        click.echo(for_terminal(document["distillation"]["verdict"]))
+        echo(for_terminal(document["distillation"]["verdict"]))
     if document.get("benchmarks"):
-        click.echo(format_table(BENCH_HEADERS, bench_rows(document["benchmarks"])))
+        echo(format_table(BENCH_HEADERS, bench_rows(document["benchmarks"])))
     for artifact in artifacts:
-        click.echo(f"  {artifact['sha256'][:16]}  {artifact['size_bytes']:>10,}  {for_terminal(artifact['path'])}")
+        echo(f"  {artifact['sha256'][:16]}  {artifact['size_bytes']:>10,}  {for_terminal(artifact['path'])}")
 
 
 @results.command("export")
@@ -141,23 +139,18 @@ def export(as_csv, as_json, out, force, db) -> None:
     if as_json:
         text = json.dumps([{"id": int(i), **doc} for i, doc in documents], indent=2) + "\n"
     else:
-        buffer = io.StringIO()
         rows = []
         for run_id, document in documents:
             try:
                 rows += [r.as_dict() for r in build_rows([(run_id, document)])]
             except CompareError:  # a run with nothing in it contributes no rows
                 continue
-        fields = list(rows[0]) if rows else ["run"]
-        writer = csv.DictWriter(buffer, fieldnames=fields)
-        writer.writeheader()
-        writer.writerows(rows)
-        text = buffer.getvalue()
+        text = csv_text(list(rows[0]) if rows else ["run"], rows)
     if out:
         write_text_atomic(out, text, replace=force)
-        click.echo(f"wrote {out}", err=True)
+        echo(f"wrote {out}", err=True)
     else:
-        click.echo(text, nl=False)
+        echo(text, nl=False)
 
 
 @click.command()
@@ -208,11 +201,7 @@ def compare(refs, devices, models, since, baseline, as_csv, db, as_json) -> None
         emit_json({"rows": [r.as_dict() for r in rows], "ratios": lines, "baseline": baseline})
         return
     if as_csv:
-        buffer = io.StringIO()
-        writer = csv.DictWriter(buffer, fieldnames=list(rows[0].as_dict()))
-        writer.writeheader()
-        writer.writerows(r.as_dict() for r in rows)
-        click.echo(buffer.getvalue(), nl=False)
+        echo(csv_text(list(rows[0].as_dict()), [r.as_dict() for r in rows]), nl=False)
         return
     table = [
         [
@@ -230,37 +219,35 @@ def compare(refs, devices, models, since, baseline, as_csv, db, as_json) -> None
         for r in rows
     ]
     headers = ("run", "model", "device", "accuracy", "size", "MACs", "p50 ms", "p90 ms", "energy/inference", "latency")
-    click.echo(format_table(headers, table))
+    echo(format_table(headers, table))
     if any(r.latency_source == "estimated" for r in rows):
-        click.echo(
-            "Estimated rows come from the device profile (MACs / throughput, active watts); nothing was run there."
-        )
+        echo("Estimated rows come from the device profile (MACs / throughput, active watts); nothing was run there.")
     if any(r.latency_source == "emulated" for r in rows):
-        click.echo(
+        echo(
             "Emulated rows ran under qemu on this host: their outputs are the emulated runtime's, their latency "
             "is the emulator's and says nothing about the real board."
         )
     if lines:
-        click.echo()
+        echo()
         for line in lines:
-            click.echo(for_terminal(line["text"]))
+            echo(for_terminal(line["text"]))
     benchmarks = [b for _, document in documents for b in document.get("benchmarks") or []]
     benchmarks = [b for b in benchmarks if (not devices or b.get("device") in devices)]
     where_the_time_goes = device_lines(benchmarks)
     if where_the_time_goes:
-        click.echo()
+        echo()
         for line in where_the_time_goes:
-            click.echo(for_terminal(line))
+            echo(for_terminal(line))
     elif not any(r.model.startswith(baseline) for r in rows):
-        click.echo(
-            f"\nno {for_terminal(repr(baseline))} row to compare against (--baseline names the model to divide by)"
-        )
+        echo(f"\nno {for_terminal(repr(baseline))} row to compare against (--baseline names the model to divide by)")
 
 
 @click.command()
 @click.argument("ref", default="latest")
 @click.option(
-    "--out", type=click.Path(path_type=Path), help="Folder for report.html and report.md (default: report-<run>)."
+    "--out",
+    type=click.Path(path_type=Path),
+    help="Folder for report.html and report.md (default: report-<run>); a run's own folder gets them beside its outputs.",
 )
 @force_option
 @db_option
@@ -273,11 +260,17 @@ def report(ref, out, force, db) -> None:
     Example:
       edgekd report 12 --out reports/run12
     """
-    from edgekd.artifacts import staged_output_folder
+    from edgekd.artifacts import output_kind, staged_output_files, staged_output_folder
     from edgekd.results.html import write_report
 
     name, document = _load(ref, db)
     out = out or Path(f"report-{name.replace('run ', '').replace('/', '_')}")
-    with staged_output_folder(out, force) as staging:
-        write_report(document, staging / "report.html")
-    click.echo(f"Report: {out / 'report.html'} (and report.md)")
+    if out.is_dir() and not out.is_symlink() and output_kind(out) not in (None, "report"):
+        # A run's own folder: the report's two files go in beside the run's outputs, which stay.
+        pages = [out / "report.html", out / "report.md"]
+        with staged_output_files(pages, force) as staging:
+            write_report(document, staging / "report.html")
+    else:
+        with staged_output_folder(out, force, kind="report") as staging:
+            write_report(document, staging / "report.html")
+    echo(f"Report: {out / 'report.html'} (and report.md)")

@@ -9,6 +9,7 @@ import click
 from edgekd.cli.common import (
     db_option,
     deterministic_option,
+    echo,
     emit_json,
     force_option,
     fresh_option,
@@ -62,24 +63,24 @@ def _execute(config: PipelineConfig, out: Path | None, force, as_json, kind, fre
         emit_json(document)
         return
     if note:
-        click.echo(note)
-        click.echo()
-    click.echo(format_table(MODEL_HEADERS, model_rows(document["models"])))
-    click.echo()
-    click.echo(for_terminal(run.verdict))
+        echo(note)
+        echo()
+    echo(format_table(MODEL_HEADERS, model_rows(document["models"])))
+    echo()
+    echo(for_terminal(run.verdict))
     if document["benchmarks"]:
-        click.echo()
-        click.echo(format_table(BENCH_HEADERS, bench_rows(document["benchmarks"])))
+        echo()
+        echo(format_table(BENCH_HEADERS, bench_rows(document["benchmarks"])))
         for energy_note in energy_notes(document["benchmarks"]):
-            click.echo(for_terminal(energy_note))
+            echo(for_terminal(energy_note))
     answer = compute_answer(document)
     if answer:
-        click.echo()
-        click.echo("The compute answer:")
+        echo()
+        echo("The compute answer:")
         for line in answer:
-            click.echo(for_terminal(f"  {line}"))
-    click.echo()
-    click.echo(f"Results: {run.out / 'results.json'}   Report: {run.out / 'report.html'} (and report.md)")
+            echo(for_terminal(f"  {line}"))
+    echo()
+    echo(f"Results: {run.out / 'results.json'}   Report: {run.out / 'report.html'} (and report.md)")
 
 
 @click.command()

@@ -8,6 +8,7 @@ import click
 
 from edgekd.cli.common import (
     config_from_flags,
+    echo,
     emit_json,
     json_option,
     say_on_stderr,
@@ -190,8 +191,8 @@ def search(
     from edgekd.results.table import format_table
     from edgekd.search.report import TABLE_HEADERS, summary_lines, trial_table
 
-    click.echo(format_table(TABLE_HEADERS, trial_table(document)))
-    click.echo()
+    echo(format_table(TABLE_HEADERS, trial_table(document)))
+    echo()
     for line in summary_lines(document):
-        click.echo(for_terminal(line))
-    click.echo(f"Search: {result.out / 'search.json'}; report: {result.out / 'report.html'}")
+        echo(for_terminal(line))
+    echo(f"Search: {result.out / 'search.json'}; report: {result.out / 'report.html'}")

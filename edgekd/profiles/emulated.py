@@ -150,7 +150,7 @@ def build(name: str, force: bool = False, say: Callable[[str], None] = lambda li
     target = emulation_folder(name)
     target.parent.mkdir(parents=True, exist_ok=True)
     # A folder without a marker is an unfinished or outdated build: replaced like any other.
-    with staged_output_folder(target, force=True) as staging:
+    with staged_output_folder(target, force=True, kind=None) as staging:
         work = staging / "work"
         root = staging / "root"
         for folder in (work / "state" / "lists" / "partial", work / "archives" / "partial", root / "proc"):

@@ -33,6 +33,8 @@ from edgekd.results.records import ModelRecord, TfliteChecks
 # Besides the post-training modes: quantization-aware training first, or every mode compared.
 QAT = "qat"
 ALL = "all"
+# The kind of folder `--mode all` writes (see edgekd.artifacts.output_kind).
+QUANTIZE_FOLDER = "quantize"
 
 
 def quantize_mode_names() -> list[str]:
@@ -251,7 +253,7 @@ def quantize_model(
 
     model_path, out_path = Path(model_path), Path(out_path)
     if settings.mode == ALL:
-        check_output_folder(out_path, force)
+        check_output_folder(out_path, force, QUANTIZE_FOLDER)
     else:
         check_output_file_pair(out_path, force)
     with reporter.stage("loading the model", "load"):
@@ -295,7 +297,7 @@ def quantize_model(
 
     stem = model_path.stem if model_path.suffix else model_path.name
     if settings.mode == ALL:
-        with staged_output_folder(out_path, force) as staging:
+        with staged_output_folder(out_path, force, kind=QUANTIZE_FOLDER) as staging:
             with reporter.stage("converting in every mode, checking each through LiteRT and timing it", "quantize"):
                 models, benchmarks = compare_modes(model, stem, dataset, staging, settings, reporter)
             run = result(models, benchmarks)

@@ -8,7 +8,6 @@ Markdown twin (``edgekd.results.report``), with the same tables and caveats.
 from __future__ import annotations
 
 import base64
-import html
 from pathlib import Path
 
 from edgekd.artifacts import write_text_atomic
@@ -29,7 +28,7 @@ from edgekd.results.table import (
     selection_sentence,
     shipped_sentence,
 )
-from edgekd.untrusted import for_markdown
+from edgekd.untrusted import for_html, for_markdown
 
 STYLE = """
 body { font-family: system-ui, sans-serif; max-width: 60rem; margin: 2rem auto; padding: 0 1rem; color: #222; }
@@ -62,8 +61,8 @@ def caveats(document: dict) -> list[str]:
 
 
 def html_table(headers, rows) -> str:
-    head = "".join(f"<th>{html.escape(str(h))}</th>" for h in headers)
-    body = "".join("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in row) + "</tr>" for row in rows)
+    head = "".join(f"<th>{for_html(str(h))}</th>" for h in headers)
+    body = "".join("<tr>" + "".join(f"<td>{for_html(str(c))}</td>" for c in row) + "</tr>" for row in rows)
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
@@ -71,8 +70,8 @@ def html_figure(title: str, png: bytes, caption: str) -> str:
     """A plot embedded as PNG data, with its caption."""
     data = base64.b64encode(png).decode()
     return (
-        f'<figure><img alt="{html.escape(title)}" src="data:image/png;base64,{data}">'
-        f"<figcaption><b>{html.escape(title)}.</b> {html.escape(caption)}</figcaption></figure>"
+        f'<figure><img alt="{for_html(title)}" src="data:image/png;base64,{data}">'
+        f"<figcaption><b>{for_html(title)}.</b> {for_html(caption)}</figcaption></figure>"
     )
 
 
@@ -81,34 +80,34 @@ def html_head(title: str) -> list[str]:
     return [
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8">',
-        f"<title>{html.escape(title)}</title><style>{STYLE}</style></head><body>",
-        f"<h1>{html.escape(title)}</h1>",
+        f"<title>{for_html(title)}</title><style>{STYLE}</style></head><body>",
+        f"<h1>{for_html(title)}</h1>",
     ]
 
 
 def render_html(document: dict, title: str | None = None) -> str:
     title = title or f"edgekd {document.get('kind', 'run')} report"
-    parts = [*html_head(title), f"<p>{html.escape(_summary(document))}</p>"]
+    parts = [*html_head(title), f"<p>{for_html(_summary(document))}</p>"]
     models = document.get("models") or {}
     if models:
         parts += ["<h2>Accuracy</h2>", "<p>Top-1 on the test split; each row says what measured it.</p>"]
         parts.append(html_table(MODEL_HEADERS, model_rows(models)))
     distillation = document.get("distillation")
     if distillation:
-        parts += ["<h2>Distillation</h2>", f'<p class="verdict">{html.escape(distillation["verdict"])}</p>']
+        parts += ["<h2>Distillation</h2>", f'<p class="verdict">{for_html(distillation["verdict"])}</p>']
         if efficiency_sentence(distillation):
-            parts.append(f"<p>{html.escape(efficiency_sentence(distillation))}</p>")
+            parts.append(f"<p>{for_html(efficiency_sentence(distillation))}</p>")
         if distillation.get("selection"):
-            parts.append(f"<p>{html.escape(selection_sentence(distillation['selection']))}</p>")
+            parts.append(f"<p>{for_html(selection_sentence(distillation['selection']))}</p>")
             parts.append(html_table(SELECTION_HEADERS, selection_rows(distillation["selection"])))
         if distillation.get("shipped"):
-            parts.append(f"<p>{html.escape(shipped_sentence(distillation['shipped']))}</p>")
+            parts.append(f"<p>{for_html(shipped_sentence(distillation['shipped']))}</p>")
     benchmarks = document.get("benchmarks") or []
     if benchmarks:
         parts += ["<h2>Benchmarks</h2>", html_table(BENCH_HEADERS, bench_rows(benchmarks))]
         where_the_time_goes = device_lines(benchmarks)
         if where_the_time_goes:
-            parts.append("<ul>" + "".join(f"<li>{html.escape(line)}</li>" for line in where_the_time_goes) + "</ul>")
+            parts.append("<ul>" + "".join(f"<li>{for_html(line)}</li>" for line in where_the_time_goes) + "</ul>")
         if accuracy_rows(benchmarks):
             parts += [
                 "<p>Accuracy on the device: its outputs on the test samples against the host's LiteRT.</p>",
@@ -118,7 +117,7 @@ def render_html(document: dict, title: str | None = None) -> str:
     if answer:
         parts += [
             "<h2>The compute answer</h2>",
-            "<ul>" + "".join(f"<li>{html.escape(a)}</li>" for a in answer) + "</ul>",
+            "<ul>" + "".join(f"<li>{for_html(a)}</li>" for a in answer) + "</ul>",
         ]
     plots = all_plots(document)
     if plots:
@@ -128,7 +127,7 @@ def render_html(document: dict, title: str | None = None) -> str:
     notes = caveats(document)
     parts.append("<h2>Caveats</h2>")
     parts.append(
-        "<ul>" + "".join(f'<li class="caveat">{html.escape(n)}</li>' for n in notes) + "</ul>"
+        "<ul>" + "".join(f'<li class="caveat">{for_html(n)}</li>' for n in notes) + "</ul>"
         if notes
         else "<p>None: every figure above was measured, and no run warned.</p>"
     )

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import io
 
+from edgekd.untrusted import for_terminal
+
 Plot = tuple[str, bytes, str]
 
 
@@ -22,8 +24,12 @@ def _pyplot():
 
 
 def _plain(label: object) -> str:
-    """A label drawn as the text it is: matplotlib reads text between two '$' as math (and fails on most names)."""
-    return str(label).replace("$", r"\$")
+    """A label drawn as the text it is: matplotlib reads text between two '$' as math (and fails on most names).
+
+    Control characters are shown as ``\\xNN``: no font has a glyph for them, and matplotlib's
+    missing-glyph warning would echo them raw to the terminal.
+    """
+    return for_terminal(label).replace("$", r"\$")
 
 
 def _png(figure) -> bytes:

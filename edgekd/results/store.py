@@ -19,6 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from edgekd.artifacts import OUTPUT_MARKER
 from edgekd.errors import EdgekdError
 from edgekd.results.document import parse_document
 
@@ -134,7 +135,7 @@ def sha256_file(path: Path) -> str:
 def artifact_files(folder: Path) -> dict[str, Path]:
     """Every file of a run's output folder, by its path inside the folder."""
     folder = Path(folder)
-    return {str(p.relative_to(folder)): p for p in sorted(folder.rglob("*")) if p.is_file()}
+    return {str(p.relative_to(folder)): p for p in sorted(folder.rglob("*")) if p.is_file() and p.name != OUTPUT_MARKER}
 
 
 class ResultsStore:

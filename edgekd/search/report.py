@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from edgekd.search.engine import FAILED, REPEAT, TRAINED
+from edgekd.untrusted import for_html
 
 SEARCH_SCHEMA_VERSION = 1
 ACCURACY_SOURCE = "the Keras model on the validation split, after the trial's short distillation"
@@ -248,7 +249,6 @@ FINALIST_HEADERS = (
 
 def search_html(document: dict, plot: bytes | None) -> str:
     """report.html: the outcome, the finalists, the front plot and every trial, in one self-contained page."""
-    import html
 
     from edgekd.results.html import html_figure, html_head, html_table
 
@@ -256,13 +256,11 @@ def search_html(document: dict, plot: bytes | None) -> str:
     budgets = ", ".join(f"{key}={value:g}" for key, value in settings.get("budgets", {}).items()) or "none"
     parts = html_head(f"edgekd search on {settings.get('device')}")
     parts.append(
-        f"<p>Teacher {html.escape(str(settings.get('teacher')))}; data {html.escape(str(settings.get('data')))}; "
-        f"budgets {html.escape(budgets)}; {document['settings'].get('trials')} trials asked; "
+        f"<p>Teacher {for_html(str(settings.get('teacher')))}; data {for_html(str(settings.get('data')))}; "
+        f"budgets {for_html(budgets)}; {document['settings'].get('trials')} trials asked; "
         f"{document['seconds'].get('total', 0):.0f} s in all.</p>"
     )
-    parts.append(
-        "<ul>" + "".join(f"<li>{html.escape(line.strip())}</li>" for line in summary_lines(document)) + "</ul>"
-    )
+    parts.append("<ul>" + "".join(f"<li>{for_html(line.strip())}</li>" for line in summary_lines(document)) + "</ul>")
     finalists = document.get("finalists") or []
     if finalists:
         parts += [

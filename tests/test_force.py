@@ -1,0 +1,142 @@
+"""`--force` replaces only what edgekd wrote for the same command, in one step, and the store names only published runs."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from edgekd.artifacts import OUTPUT_MARKER, output_kind, staged_output_folder
+from edgekd.errors import OutputError
+from tests.conftest import assert_clean_failure, invoke, snapshot
+
+
+def _user_folder(path: Path) -> Path:
+    path.mkdir(parents=True)
+    (path / "thesis.tex").write_text("months of work")
+    (path / "data").mkdir()
+    (path / "data" / "x.npz").write_bytes(b"arrays")
+    return path
+
+
+def _run_folder(path: Path, kind: str = "run") -> Path:
+    path.mkdir(parents=True)
+    (path / "student.keras").write_bytes(b"model")
+    (path / OUTPUT_MARKER).write_text(f'{{"kind": "{kind}"}}')
+    return path
+
+
+def test_force_never_replaces_a_folder_edgekd_did_not_write_or_another_commands_output(tmp_path):
+    user, run = _user_folder(tmp_path / "mine"), _run_folder(tmp_path / "run")
+    before = snapshot(tmp_path)
+    for target, kind, fragment in (
+        (user, "run", "files edgekd did not write"),
+        (run, "report", "an edgekd run output"),
+    ):
+        with pytest.raises(OutputError, match=fragment):
+            with staged_output_folder(target, force=True, kind=kind) as staging:
+                (staging / "report.html").write_text("new")
+    assert snapshot(tmp_path) == before
+    with staged_output_folder(run, force=True, kind="distill") as staging:  # demo, run and distill share a kind
+        (staging / "student.keras").write_bytes(b"new model")
+    assert (run / "student.keras").read_bytes() == b"new model" and output_kind(run) == "run"
+
+
+def test_folders_from_before_the_marker_are_recognised_by_what_edgekd_writes(tmp_path):
+    legacy = tmp_path / "legacy"
+    legacy.mkdir()
+    (legacy / "results.json").write_text('{"schema_version": 1, "kind": "demo"}')
+    report = tmp_path / "report"
+    report.mkdir()
+    (report / "report.html").write_text("<html>")
+    (report / "report.md").write_text("# r")
+    fifo = tmp_path / "piped"
+    fifo.mkdir()
+    os.mkfifo(fifo / "results.json")
+    assert [output_kind(f) for f in (legacy, report, fifo, tmp_path)] == ["run", "report", None, None]
+
+
+def test_force_never_replaces_the_working_folder_or_one_above_it(tmp_path, monkeypatch):
+    work = _run_folder(tmp_path / "runs" / "x")
+    monkeypatch.chdir(work)
+    for target in (".", "..", str(work), str(tmp_path)):
+        with pytest.raises(OutputError, match="the folder you are working in"):
+            with staged_output_folder(Path(target), force=True, kind="run"):
+                pass
+    assert (work / "student.keras").read_bytes() == b"model"
+
+
+def test_a_forced_publish_leaves_no_moment_without_the_output_and_a_failed_commit_undoes_it(tmp_path):
+    run = _run_folder(tmp_path / "run")
+    seen = []
+
+    def commit():
+        seen.append(sorted(p.name for p in run.iterdir()))
+        raise RuntimeError("the store is locked")
+
+    with pytest.raises(RuntimeError, match="locked"):
+        with staged_output_folder(run, force=True, kind="run", commit=commit) as staging:
+            (staging / "student.keras").write_bytes(b"new")
+    assert seen == [[OUTPUT_MARKER, "student.keras"]] and (run / "student.keras").read_bytes() == b"model"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run"], "no staging or set-aside folder is left"
+
+
+def test_an_earlier_output_set_aside_by_a_killed_publish_comes_back_on_the_next_run(tmp_path):
+    # Where the file system cannot exchange two folders, the earlier output is renamed aside first; a
+    # process killed between the two renames leaves only `.run.old-PID`: the next run puts it back.
+    run = _run_folder(tmp_path / "run")
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    os.rename(run, tmp_path / f".run.old-{dead.stdout.strip()}")
+    with pytest.raises(OutputError, match="already exists"):
+        with staged_output_folder(run, force=False, kind="run"):
+            pass
+    assert (run / "student.keras").read_bytes() == b"model" and sorted(os.listdir(tmp_path)) == ["run"]
+
+
+def test_report_into_its_own_run_folder_adds_the_report_and_keeps_the_run(quick_demo, tmp_path):
+    import shutil
+
+    out, _, _ = quick_demo
+    run = tmp_path / "run"
+    shutil.copytree(out, run)
+    models = {name: data for name, data in snapshot(run).items() if not name.startswith("report.")}
+    result = invoke("report", str(run), "--out", str(run), "--force")
+    assert result.exit_code == 0, result.stderr
+    after = snapshot(run)
+    assert {name: after[name] for name in models} == models, "the run's models and results stay"
+    assert "report.html" in after and "report.md" in after
+
+
+def test_report_and_distill_refuse_the_working_folder_and_record_nothing(teacher_file, tmp_path):
+    from tests.test_bad_inputs import store_runs
+
+    work = _user_folder(tmp_path / "work")
+    before, runs = snapshot(work), store_runs()
+    for argv in (
+        ["report", "latest", "--out", str(work), "--force"],
+        ["report", "latest", "--out", ".", "--force"],
+        ["distill", "--teacher", str(teacher_file), "--data", "mnist1d:samples=300", "--out", ".", "--force"],
+    ):
+        assert_clean_failure(invoke(*argv, cwd=work), "the folder you are working in")
+    assert snapshot(work) == before and store_runs() == runs
+
+
+def test_without_an_exchange_a_forced_publish_still_replaces_and_a_failed_commit_restores(tmp_path, monkeypatch):
+    import edgekd.artifacts
+
+    monkeypatch.setattr(edgekd.artifacts, "_exchange", lambda first, second: False)
+    run = _run_folder(tmp_path / "run")
+    with pytest.raises(RuntimeError):
+        with staged_output_folder(run, force=True, kind="run", commit=_fail) as staging:
+            (staging / "student.keras").write_bytes(b"new")
+    assert (run / "student.keras").read_bytes() == b"model"
+    with staged_output_folder(run, force=True, kind="run") as staging:
+        (staging / "student.keras").write_bytes(b"new")
+    assert (run / "student.keras").read_bytes() == b"new" and sorted(os.listdir(tmp_path)) == ["run"]
+
+
+def _fail():
+    raise RuntimeError("store failed")
