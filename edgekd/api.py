@@ -116,7 +116,7 @@ def _trained_run(
     appears, and neither happens if a stage fails. ``force`` replaces an existing ``out``,
     ``fresh`` discards checkpoints of an interrupted run, ``record=False`` skips the store.
     """
-    from edgekd.artifacts import staged_output_folder
+    from edgekd.outputs import staged_output_folder
     from edgekd.results.store import artifact_files
 
     out = Path(out) if out is not None else default_run_folder(kind)
@@ -132,8 +132,8 @@ def _trained_run(
 
 
 def _checkpoints(out: Path, config: PipelineConfig, fresh: bool, force: bool, say, kind: str):
-    from edgekd.artifacts import check_output_folder
     from edgekd.distill.checkpoints import checkpointed
+    from edgekd.outputs import check_output_folder
 
     # The output's folder is checked first: the checkpoints live beside it.
     check_output_folder(out, force, kind)

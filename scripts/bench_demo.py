@@ -25,15 +25,15 @@ def main() -> int:
     parser.add_argument("--out", type=Path, help="keep the run's folder here (default: a temporary folder)")
     args = parser.parse_args()
 
-    from edgekd.artifacts import staged_output_folder
     from edgekd.config import demo_config
+    from edgekd.outputs import staged_output_folder
     from edgekd.pipeline import run_pipeline
     from edgekd.progress import Reporter
 
     started = time.perf_counter()
     with tempfile.TemporaryDirectory() as scratch:
         out = args.out or Path(scratch) / "demo"
-        with staged_output_folder(out) as staging:
+        with staged_output_folder(out, kind="run") as staging:
             document = run_pipeline(demo_config(), staging, Reporter(total_stages=5), kind="demo").to_document()
     wall = time.perf_counter() - started
 

@@ -27,11 +27,11 @@ def main() -> int:
     parser.add_argument("--qat-epochs", type=int, default=3)
     args = parser.parse_args()
 
-    from edgekd.artifacts import staged_output_folder
     from edgekd.config import demo_config
     from edgekd.data.spec import load_dataset
     from edgekd.distill.losses import make_loss
     from edgekd.models.io import load_model
+    from edgekd.outputs import staged_output_folder
     from edgekd.pipeline import run_pipeline
     from edgekd.progress import Reporter
     from edgekd.quantize.modes import QuantizeOptions
@@ -46,7 +46,7 @@ def main() -> int:
         run = args.run
         if run is None:
             run = scratch / "demo"
-            with staged_output_folder(run) as staging:
+            with staged_output_folder(run, kind="run") as staging:
                 run_pipeline(config, staging, Reporter(total_stages=5), kind="demo")
         dataset = load_dataset(config.data.spec, reporter)
         teacher = load_model(run / "teacher.keras")

@@ -4,8 +4,9 @@ import os
 
 import pytest
 
-from edgekd.artifacts import OUTPUT_MARKER, staged_output_folder, write_bytes_atomic
+from edgekd.artifacts import write_bytes_atomic
 from edgekd.errors import OutputError
+from edgekd.outputs import OUTPUT_MARKER, staged_output_folder
 
 
 def test_failed_run_leaves_no_folder(tmp_path):
@@ -91,7 +92,7 @@ def test_missing_folder_is_a_clear_error(tmp_path):
 def _write_then_wait(args) -> str:
     """One writer: pass the check, wait until the other writer has passed it too, then publish."""
     target, content, barrier, kind = args
-    from edgekd.artifacts import staged_output_files, staged_output_folder
+    from edgekd.outputs import staged_output_files, staged_output_folder
 
     try:
         if kind == "file":
@@ -160,7 +161,7 @@ def test_an_output_never_replaces_a_link_fifo_or_device(tmp_path):
 
 
 def test_a_set_of_files_appears_whole_or_not_at_all(tmp_path):
-    from edgekd.artifacts import staged_output_files
+    from edgekd.outputs import staged_output_files
 
     model, sidecar = tmp_path / "m.tflite", tmp_path / "m.results.json"
     with pytest.raises(OutputError, match="m.results.json was created by another process"):

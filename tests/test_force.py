@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from edgekd.artifacts import OUTPUT_MARKER, output_kind, staged_output_folder
 from edgekd.errors import OutputError
+from edgekd.outputs import OUTPUT_MARKER, output_kind, staged_output_folder
 from tests.conftest import assert_clean_failure, invoke, snapshot
 
 
@@ -125,9 +125,9 @@ def test_report_and_distill_refuse_the_working_folder_and_record_nothing(teacher
 
 
 def test_without_an_exchange_a_forced_publish_still_replaces_and_a_failed_commit_restores(tmp_path, monkeypatch):
-    import edgekd.artifacts
+    import edgekd.outputs
 
-    monkeypatch.setattr(edgekd.artifacts, "_exchange", lambda first, second: False)
+    monkeypatch.setattr(edgekd.outputs, "exchange", lambda first, second: False)
     run = _run_folder(tmp_path / "run")
     with pytest.raises(RuntimeError):
         with staged_output_folder(run, force=True, kind="run", commit=_fail) as staging:

@@ -260,7 +260,7 @@ def report(ref, out, force, db) -> None:
     Example:
       edgekd report 12 --out reports/run12
     """
-    from edgekd.artifacts import output_kind, staged_output_files, staged_output_folder
+    from edgekd.outputs import output_kind, staged_output_files, staged_output_folder
     from edgekd.results.html import write_report
 
     name, document = _load(ref, db)

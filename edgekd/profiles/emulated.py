@@ -138,7 +138,7 @@ def build(name: str, force: bool = False, say: Callable[[str], None] = lambda li
     Returns what the build recorded: the emulated Python's machine and versions, the seconds
     and bytes it took. Nothing half-built is ever left where :func:`built` looks.
     """
-    from edgekd.artifacts import staged_output_folder
+    from edgekd.outputs import staged_output_folder
 
     recipe = get_recipe(name)
     existing = built(name)

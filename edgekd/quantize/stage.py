@@ -246,9 +246,10 @@ def quantize_model(
     compiled ``*_edgetpu.tflite``, all appearing together; ``all`` writes every mode into the
     folder ``out_path``.
     """
-    from edgekd.artifacts import check_output_folder, staged_output_files, staged_output_folder, write_json_atomic
+    from edgekd.artifacts import write_json_atomic
     from edgekd.data.spec import load_dataset
     from edgekd.models.io import load_model
+    from edgekd.outputs import check_output_folder, staged_output_files, staged_output_folder
     from edgekd.results.records import RunResult
 
     model_path, out_path = Path(model_path), Path(out_path)

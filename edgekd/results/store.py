@@ -19,8 +19,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from edgekd.artifacts import OUTPUT_MARKER
 from edgekd.errors import EdgekdError
+from edgekd.outputs import OUTPUT_MARKER
 from edgekd.results.document import parse_document
 
 SCHEMA_VERSION = 3

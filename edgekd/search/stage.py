@@ -17,9 +17,10 @@ from pathlib import Path
 
 import numpy as np
 
-from edgekd.artifacts import check_output_folder, write_bytes_atomic, write_json_atomic, write_text_atomic
+from edgekd.artifacts import write_bytes_atomic, write_json_atomic, write_text_atomic
 from edgekd.config import PipelineConfig
 from edgekd.errors import ConfigError, EdgekdError, ModelError, OutputError
+from edgekd.outputs import check_output_folder
 from edgekd.progress import SILENT, Reporter
 from edgekd.search.budget import describe
 from edgekd.search.cost import Cost, CostModel, smallest_costs
