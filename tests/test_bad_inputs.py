@@ -122,6 +122,14 @@ def wav_folder(root: Path, classes: tuple[str, ...] = ("yes", "no"), extra: dict
     return root
 
 
+def _with_class(root: Path, name: str, files: dict[str, bytes]) -> Path:
+    """``root`` with one more class folder ``name`` holding ``files``."""
+    (root / name).mkdir()
+    for file, data in files.items():
+        (root / name / file).write_bytes(data)
+    return root
+
+
 def _truncated_png() -> bytes:
     from PIL import Image
 
@@ -218,6 +226,10 @@ def bad_inputs(tmp_path, teacher_file, npz_factory, int8_model_file, hostile_mod
         "bomb_images": image_folder(tmp_path / "bomb_images", {"bomb.png": png_header_only(20000, 20000)}),
         "text_images": image_folder(tmp_path / "text_images", {"notes.png": b"my notes, not a picture\n"}),
         "cut_images": image_folder(tmp_path / "cut_images", {"cut.png": _truncated_png()}),
+        "tif_images": _with_class(
+            image_folder(tmp_path / "tif_images", {}), "c", {f"{i}.tif": b"II*\0" for i in range(4)}
+        ),
+        "empty_class_images": _with_class(image_folder(tmp_path / "empty_class_images", {}), "c", {}),
         "clips": wav_folder(tmp_path / "clips"),
         "text_clips": wav_folder(tmp_path / "text_clips", extra={"notes.wav": b"my notes, not a recording\n"}),
         "cut_clips": wav_folder(
@@ -230,6 +242,9 @@ def bad_inputs(tmp_path, teacher_file, npz_factory, int8_model_file, hostile_mod
         "config_search_key": _write(tmp_path / "search.yaml", "search: {budgets: {latncy_ms: 20}}\n"),
         "bomb_keras": hostile_models / "bomb.keras",
         "huge_npz": npz_declaring_a_huge_array(tmp_path / "huge.npz", good),
+        "high_labels": npz_factory(
+            "high.npz", **{**good, "y_train": np.arange(40) % 10 + 40, "y_test": np.arange(10) + 40}
+        ),
         "stray_label": npz_factory("stray.npz", **{**good, "y_train": np.r_[good["y_train"][:-1], 10**9]}),
         "one_class": npz_factory("one_class.npz", **{**good, "y_train": np.full(40, 99), "y_test": np.full(10, 99)}),
         "config_seed": _write(tmp_path / "seed.yaml", "seed: 4294967296\n"),
@@ -296,6 +311,8 @@ CATALOGUE = [
     ("distill: a named pipe among the images", ["distill", "--train-teacher", "--data", "images:{pipe_images}", "--out", "{out}"], ["x.png", "named pipe"]),
     ("distill: a decompression bomb among the images", ["distill", "--train-teacher", "--data", "images:{bomb_images}", "--out", "{out}"], ["bomb.png", "decompression bomb"]),
     ("distill: a text file named .png among the images", ["distill", "--train-teacher", "--data", "images:{text_images}", "--out", "{out}"], ["cannot read image", "notes.png"]),
+    ("distill: an image class folder holding only .tif files", ["distill", "--train-teacher", "--data", "images:{tif_images}", "--out", "{out}"], ["class folder", "tif_images/c holds only .tif files", ".png"]),
+    ("distill: an empty image class folder", ["distill", "--train-teacher", "--data", "images:{empty_class_images}", "--out", "{out}"], ["empty_class_images/c is empty", "remove the folder"]),
     ("distill: a truncated image", ["distill", "--train-teacher", "--data", "images:{cut_images}", "--out", "{out}"], ["cannot read image", "cut.png", "truncated"]),
     ("distill: an image size that is not WxH", ["distill", "--train-teacher", "--data", "images:{cut_images},size=96", "--out", "{out}"], ["`size` '96' is not WxH", "size=96x96"]),
     ("distill: an unknown preprocess name", ["distill", "--train-teacher", "--data", "images:{cut_images},preprocess=mobilenet_v9", "--out", "{out}"], ["unknown preprocess 'mobilenet_v9'", "mobilenet_v2"]),
@@ -348,6 +365,7 @@ CATALOGUE = [
     ("search: a --storage that is not a database URL", ["search", "--teacher", "{teacher}", "--data", TINY_DATA, "--storage", "nonsense", "--out", "{out}"], ["cannot open the study database --storage nonsense", "sqlite:///"]),
     ("search: --measure on a microcontroller", ["search", "--teacher", "{teacher}", "--data", TINY_DATA, "--device", "nano33ble", "--measure", "--out", "{out}"], ["--measure", "microcontroller"]),
     # bench
+    ("bench: --accuracy labels past the model's outputs", ["bench", "{int8}", "--accuracy", "npz:{high_labels}"], ["labels up to 49", "has 10 outputs", "the test data the model was trained for"]),
     ("bench: unknown device", ["bench", "{int8}", "--device", "rpi9"], ["unknown device 'rpi9'"]),
     ("bench: not a TFLite file", ["bench", "{html}"], ["not a TFLite model"]),
     ("bench: truncated model", ["bench", "{truncated}"], ["not a usable TFLite model"]),

@@ -414,6 +414,76 @@ def test_a_study_made_for_other_budgets_is_not_continued(teacher_file, tmp_path)
     assert snapshot(out) == before
 
 
+def test_a_study_is_not_continued_on_other_data_or_another_teacher_under_the_same_paths(teacher_file, tmp_path):
+    import shutil
+    import zipfile
+
+    import numpy as np
+
+    def arrays(seed: int) -> dict:
+        rng = np.random.default_rng(seed)
+        return {
+            "x_train": rng.standard_normal((300, 40, 1)).astype(np.float32),
+            "y_train": rng.integers(0, 10, 300),
+            "x_test": rng.standard_normal((60, 40, 1)).astype(np.float32),
+            "y_test": rng.integers(0, 10, 60),
+        }
+
+    data, teacher = tmp_path / "data.npz", tmp_path / "teacher.keras"
+    np.savez(data, **arrays(0))
+    shutil.copy(teacher_file, teacher)
+    out = tmp_path / "search"
+    argv = (
+        "search",
+        "--teacher",
+        str(teacher),
+        "--out",
+        str(out),
+        "--data",
+        f"npz:{data}",
+        "--epochs",
+        "1",
+        "--family",
+        "mlp",
+        "--finalists",
+        "0",
+    )
+    first = invoke(*argv, "--trials", "1")
+    assert first.exit_code == 0, first.stderr
+    before = snapshot(out)
+    np.savez(data, **arrays(1))  # other data under the same name
+    assert_clean_failure(invoke(*argv, "--trials", "2"), "made for other settings", "fingerprints")
+    np.savez(data, **arrays(0))
+    with zipfile.ZipFile(teacher, "a") as archive:  # another file under the teacher's name (it still loads)
+        archive.writestr("notes.txt", "retrained")
+    assert_clean_failure(invoke(*argv, "--trials", "2"), "made for other settings", "fingerprints")
+    assert snapshot(out) == before
+
+
+def test_budget_flags_add_to_the_configs_budgets(teacher_file, tmp_path):
+    config = tmp_path / "search.yaml"
+    config.write_text("schema_version: 1\nsearch: {budgets: {macs: 7000, params: 100000}}\n")
+    out = tmp_path / "search"
+    result = _search(
+        teacher_file,
+        out,
+        "--config",
+        str(config),
+        "--budget",
+        "params=2000",
+        "--family",
+        "mlp",
+        "--trials",
+        "1",
+        "--finalists",
+        "0",
+    )
+    assert result.exit_code == 0, result.stderr
+    document = _document(out)
+    assert document["settings"]["budgets"] == {"macs": 7000, "params": 2000}
+    assert all(t["cost"]["macs"]["value"] <= 7000 for t in document["trials"] if t["status"] == "trained")
+
+
 def test_a_microcontroller_budget_reads_the_arena_tensorflow_lite_micro_measures(teacher_file, tmp_path):
     from edgekd.search.cost import CostModel
 

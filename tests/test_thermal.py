@@ -94,6 +94,11 @@ def test_drift_compares_the_first_and_last_window_and_warns_past_ten_percent():
     assert "+25.0%" in drift_warning(summary) and "+21.5 °C" in drift_warning(summary)
     steady = sustained_summary([{**w, "p50_ms": 1.0} for w in windows], 18)
     assert steady["drift_pct"] == 0.0 and drift_warning(steady) is None
+    # A 33.6% speed-up is no sign of throttling: the warning says the first windows were the slow ones.
+    faster = sustained_summary([{**windows[0], "p50_ms": 1.506}, windows[1], {**windows[2], "p50_ms": 1.0}], 18)
+    assert faster["drift_pct"] == -33.6
+    assert "first windows were slower" in drift_warning(faster) and "not throttling" in drift_warning(faster)
+    assert "does not hold its first-minute speed" not in drift_warning(faster)
 
 
 def test_consecutive_summaries_pool_to_the_statistics_of_all_runs():

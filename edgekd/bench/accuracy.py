@@ -41,7 +41,11 @@ class AccuracyData:
         return AccuracyData(np.asarray(dataset.x_test[:end]), np.asarray(dataset.y_test[:end]), data)
 
     def raw_inputs(self, report: ModelReport, source: str) -> np.ndarray:
-        """The samples as the model's input tensor holds them (quantized with its own scale and zero point)."""
+        """The samples as the model's input tensor holds them (quantized with its own scale and zero point).
+
+        Refuses data that does not fit the model: other input shapes, or labels past its outputs
+        (top-1 against such labels would be 0% and say nothing).
+        """
         if len(report.inputs) != 1 or len(report.outputs) != 1:
             raise ConfigError(
                 f"`accuracy` checks single-input, single-output classifiers; {source} has {len(report.inputs)} "
@@ -53,6 +57,12 @@ class AccuracyData:
             raise ConfigError(
                 f"`accuracy` data {self.data} holds samples shaped {tuple(self.x.shape[1:])}; {source} expects "
                 f"{expected}: give the test data the model was trained for"
+            )
+        classes = int(np.prod(report.outputs[0].shape[1:]))
+        if len(self.y) and int(self.y.max()) >= classes:
+            raise ConfigError(
+                f"`accuracy` data {self.data} holds labels up to {int(self.y.max())}; {source} has {classes} outputs "
+                f"(classes 0 to {classes - 1}): give the test data the model was trained for"
             )
         return quantize(self.x, tensor)
 

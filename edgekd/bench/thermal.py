@@ -113,10 +113,16 @@ def drift_warning(summary: dict) -> str | None:
         return None
     rise = summary.get("temperature_rise_c")
     heat = f" while the hottest zone rose {rise:+.1f} °C" if rise is not None else ""
-    return (
-        f"latency drifted {drift:+.1f}% from the first to the last window of the {summary['seconds']:g} s sustained "
-        f"run{heat}: the device does not hold its first-minute speed (throttling or background load)"
+    moved = (
+        f"latency drifted {drift:+.1f}% from the first to the last window of the {summary['seconds']:g} s sustained run"
     )
+    if drift < 0:
+        # Faster at the end: the first windows were the slow ones, never throttling.
+        return (
+            f"{moved}{heat}: the first windows were slower (a cold cache, a CPU governor raising its clock, or "
+            "background load early on), not throttling; quote the later windows, and warm up longer (`warmup`)"
+        )
+    return f"{moved}{heat}: the device does not hold its first-minute speed (throttling or background load)"
 
 
 def combine_summaries(summaries: list[dict]) -> dict:

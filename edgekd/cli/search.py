@@ -162,7 +162,8 @@ def search(
             ("student", "epochs"): epochs,
             ("student", "batch_size"): batch_size,
             ("search", "device"): device,
-            ("search", "budgets"): parse_budgets(budgets) if budgets else None,
+            # --budget adds to the config's budgets (and sets the ones it names), never drops the others.
+            ("search", "budgets"): {**document["search"]["budgets"], **parse_budgets(budgets)} if budgets else None,
             ("search", "trials"): trials,
             ("search", "families"): list(families) or None,
             ("search", "measure"): measure,

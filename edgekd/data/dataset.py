@@ -27,6 +27,10 @@ MAX_CLASSES = 100_000
 # How many empty classes a warning names before it says "and N more".
 _NAMED_EMPTY_CLASSES = 5
 
+# A fingerprint reads every label but only this many inputs per split, evenly spaced: enough that
+# other data (a replaced file, another folder) differs, without reading a large set twice.
+_FINGERPRINT_SAMPLES = 64
+
 
 @dataclass(frozen=True)
 class Dataset:
@@ -131,6 +135,29 @@ class Dataset:
             **self.description,
             "warnings": self.warnings(),
         }
+
+    def fingerprint(self) -> str:
+        """A short hash of what this dataset holds (every label, shapes, class names, a spread of inputs).
+
+        What a study or a cache keyed on it depends on: the same spec naming a file whose
+        contents changed gives another fingerprint.
+        """
+        import hashlib
+
+        digest = hashlib.sha256()
+        views = [self] if self.teacher is None else [self, self.teacher]
+        for view in views:
+            digest.update(repr((view.num_classes, view.class_names, view.input_shape)).encode())
+            for x in (view.x_train, view.x_test, view.x_unlabeled):
+                if x is None:
+                    digest.update(b"none")
+                    continue
+                positions = np.unique(np.linspace(0, len(x) - 1, min(len(x), _FINGERPRINT_SAMPLES)).astype(int))
+                digest.update(repr((len(x), tuple(x.shape[1:]))).encode())
+                digest.update(np.ascontiguousarray(x[positions], dtype=np.float32).tobytes())
+        for y in (self.y_train, self.y_test):
+            digest.update(np.ascontiguousarray(y, dtype=np.int64).tobytes())
+        return digest.hexdigest()[:16]
 
     def validation_split(self, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Split the training set into (x_fit, y_fit, x_val, y_val): ``VALIDATION_FRACTION`` held out, seeded.

@@ -76,13 +76,24 @@ def labelled_files(root: Path, suffixes: set[str], what: str) -> LabelledFiles:
 
 
 def _class_files(folder: Path, suffixes: set[str], what: str) -> dict[str, list[Path]]:
+    """Each class sub-folder's files; a class folder with none edgekd reads is refused, never skipped.
+
+    Skipping it would train a model with one class fewer than the user laid out. Hidden
+    folders (``.ipynb_checkpoints``, ``.git``) are not classes.
+    """
     classes = {}
-    for sub in sorted(p for p in folder.iterdir() if p.is_dir()):
+    formats = ", ".join(sorted(suffixes))
+    for sub in sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")):
         files = sorted(p for p in sub.iterdir() if p.suffix.lower() in suffixes)
-        if files:
-            classes[sub.name] = files
+        if not files:
+            others = sorted({p.suffix.lower() or p.name for p in sub.iterdir()})
+            held = f"holds only {', '.join(others[:5])} files" if others else "is empty"
+            raise DataError(
+                f"class folder {sub} {held}: edgekd reads {what} as {formats}; convert them, or remove the folder"
+            )
+        classes[sub.name] = files
     if not classes:
-        raise DataError(f"{folder} has no class sub-folders with {what} ({', '.join(sorted(suffixes))})")
+        raise DataError(f"{folder} has no class sub-folders with {what} ({formats})")
     return classes
 
 

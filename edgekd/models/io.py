@@ -103,6 +103,20 @@ def check_config_modules(config, path: Path) -> None:
         pending.extend(node.values())
 
 
+def model_fingerprint(path: Path) -> str:
+    """A short hash of a model file's bytes (every file of a SavedModel folder, by their paths in it)."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+    for file in files:
+        digest.update(str(file.relative_to(path) if path.is_dir() else "").encode() + b"\0")
+        with open_regular_file(file, "model", ModelError) as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+    return digest.hexdigest()[:16]
+
+
 def load_model(path: str | Path, trust: bool = False):
     """Load a Keras model from a ``.keras`` file or a SavedModel folder.
 

@@ -126,6 +126,10 @@ def _unopenable(url: str, exc: Exception) -> ConfigError:
     )
 
 
+# The settings key holding what the data and the teacher contain: a study continues only on the same.
+FINGERPRINTS = "fingerprints"
+
+
 def open_study(url: str, name: str, settings: dict, seed: int):
     """Create or load the study ``name`` at ``url``; refuse one made for other settings (budgets, device, data …)."""
     optuna = _optuna()
@@ -157,8 +161,22 @@ def open_study(url: str, name: str, settings: dict, seed: int):
         except (ImportError, ValueError, OSError) as exc:
             raise _unopenable(url, exc) from None
     stored = study.user_attrs.get("settings")
+    if (
+        isinstance(stored, dict)
+        and FINGERPRINTS not in stored
+        and {**stored, FINGERPRINTS: None}
+        == {
+            **settings,
+            FINGERPRINTS: None,
+        }
+    ):
+        stored = None  # a study from before fingerprints: the same settings; its data and teacher are taken as read
     if stored is None:
         study.set_user_attr("settings", settings)
+    elif not isinstance(stored, dict):
+        raise ConfigError(
+            f"the study {name!r} in {redacted(url)} holds no readable settings; give another `out` (or `study_name`)"
+        )
     elif stored != settings:
         changed = sorted(key for key in {*stored, *settings} if stored.get(key) != settings.get(key))
         raise ConfigError(

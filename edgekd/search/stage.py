@@ -26,6 +26,7 @@ from edgekd.search.budget import describe
 from edgekd.search.cost import Cost, CostModel, smallest_costs
 from edgekd.search.engine import (
     FAILED,
+    FINGERPRINTS,
     OFF_GRID,
     STUDY_FILE,
     Score,
@@ -88,11 +89,16 @@ def check_search_folder(out: Path, storage: str | None) -> None:
         check_output_folder(out, force=False)
 
 
-def search_settings(config: PipelineConfig) -> dict:
-    """What a study's trials depend on: a study made with other settings is not continued."""
+def search_settings(config: PipelineConfig, data_fingerprint: str, teacher_fingerprint: str) -> dict:
+    """What a study's trials depend on: a study made with other settings is not continued.
+
+    The data and the teacher count by what they hold, not by their paths: a file replaced by
+    other data under the same name is another study.
+    """
     search = config.search
     families = check_families(search.families)
     return {
+        FINGERPRINTS: {"data": data_fingerprint, "teacher": teacher_fingerprint},
         "data": config.data.spec,
         "data_options": dict(config.data.options),
         "teacher": config.teacher.path,
@@ -142,7 +148,7 @@ def run_search(config: PipelineConfig, out: Path, reporter: Reporter = SILENT, s
     from edgekd.distill.recipes import parse_recipe
     from edgekd.distill.stage import teacher_macs
     from edgekd.models.frameworks import seed_everything
-    from edgekd.models.io import load_model
+    from edgekd.models.io import load_model, model_fingerprint
 
     started = time.perf_counter()
     out = Path(out)
@@ -168,7 +174,7 @@ def run_search(config: PipelineConfig, out: Path, reporter: Reporter = SILENT, s
         _check_reachable(families, build, costs, search.budgets)
     setup_seconds = time.perf_counter() - started
     url = storage_url(out, search.storage)
-    settings = search_settings(config)
+    settings = search_settings(config, dataset.fingerprint(), model_fingerprint(Path(config.teacher.path)))
     study = _open_in(out, url, search.study_name, settings, config.seed)
     _start_from_auto(
         study,
