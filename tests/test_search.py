@@ -581,6 +581,48 @@ def test_two_workers_share_one_sqlite_study(teacher_file, tmp_path):
     assert max(len(table) for table in tables) == len(states)
 
 
+def _worker(teacher_file: Path, out: Path, storage: str, *args: str) -> subprocess.Popen:
+    return subprocess.Popen(  # noqa: S603 - this interpreter, edgekd's own CLI
+        [sys.executable, "-m", "edgekd", "search", "--teacher", str(teacher_file), *SMALL, "--family", "mlp",
+         "--family", "conv", "--storage", storage, "--out", str(out), *args],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
+    )  # fmt: skip
+
+
+def test_two_workers_share_one_study_on_a_real_postgresql_server(teacher_file, tmp_path):
+    import psycopg
+
+    from tests.postgres import PostgresServer
+
+    with PostgresServer() as url:
+        workers = [
+            _worker(teacher_file, tmp_path / f"worker{i}", url, "--trials", "6", "--finalists", "0") for i in (1, 2)
+        ]
+        for worker in workers:
+            _, stderr = worker.communicate(timeout=300)
+            assert worker.returncode == 0, stderr
+        with psycopg.connect(url) as connection:
+            numbers = [n for (n,) in connection.execute("SELECT number FROM trials ORDER BY number")]
+            states = {s for (s,) in connection.execute("SELECT state FROM trials")}
+            seen = {
+                w for (w,) in connection.execute("SELECT value_json FROM trial_user_attributes WHERE key = 'worker'")
+            }
+        # Every trial is counted once (one row, one number), and the study stops at six (one more may finish).
+        assert numbers == list(range(len(numbers))) and 6 <= len(numbers) <= 7
+        assert states <= {"COMPLETE", "PRUNED"} and len(seen) == 2, "both workers ran trials of the one study"
+        # Once they are done, one more run trains the chosen student from every worker's trials.
+        final = _worker(
+            teacher_file, tmp_path / "final", url, "--trials", "6", "--finalists", "1", "--finalist-recipe", "dist"
+        )
+        _, stderr = final.communicate(timeout=300)
+        assert final.returncode == 0, stderr
+    document = _document(tmp_path / "final")
+    assert [t["number"] for t in document["trials"]] == numbers
+    assert {t["worker"] for t in document["trials"]} == {json.loads(w) for w in seen}
+    assert document["chosen"]["trial"] in document["front"], "the chosen student comes from the shared front"
+    assert document["study"]["storage"].startswith("postgresql+psycopg://edgekd@127.0.0.1:")
+
+
 def test_the_python_api_runs_the_same_search(teacher_file, tmp_path):
     import edgekd
 

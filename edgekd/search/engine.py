@@ -57,9 +57,31 @@ DIRECTIONS = ("maximize", "minimize", "minimize")
 OFF_GRID = "off_grid_candidate"
 
 
+# PostgreSQL URLs as users write them; SQLAlchemy would pick psycopg2 for them, edgekd declares psycopg 3
+# (`pip install 'edgekd[postgres]'`: maintained, with binary wheels).
+_POSTGRES_SCHEMES = ("postgresql://", "postgres://")
+POSTGRES_DRIVER_SCHEME = "postgresql+psycopg://"
+
+
 def storage_url(out: Path, storage: str | None) -> str:
-    """The study's database: ``storage`` as given (an RDB URL), or ``study.db`` in ``out``."""
-    return storage or f"sqlite:///{(Path(out) / STUDY_FILE).resolve()}"
+    """The study's database: ``storage`` as given (an RDB URL), or ``study.db`` in ``out``.
+
+    ``postgresql://`` (or ``postgres://``) URLs go through psycopg 3; a URL naming its own
+    driver (``postgresql+psycopg2://``) is kept.
+    """
+    if storage is None:
+        return f"sqlite:///{(Path(out) / STUDY_FILE).resolve()}"
+    scheme = next((s for s in _POSTGRES_SCHEMES if storage.startswith(s)), None)
+    if scheme is None:
+        return storage
+    import importlib.util
+
+    if importlib.util.find_spec("psycopg") is None:
+        raise ConfigError(
+            f"`storage` {redacted(storage)} is a PostgreSQL database, whose driver is not installed; "
+            "pip install 'edgekd[postgres]'"
+        )
+    return POSTGRES_DRIVER_SCHEME + storage[len(scheme) :]
 
 
 def redacted(url: str) -> str:

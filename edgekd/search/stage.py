@@ -133,6 +133,7 @@ def preflight(config: PipelineConfig, out: Path) -> None:
     if not Path(config.teacher.path).exists():
         raise ModelError(f"teacher model {config.teacher.path} does not exist; check `teacher.path`")
     parse_spec(config.data.spec, config.data.options)
+    storage_url(out, config.search.storage)  # a database whose driver is missing fails before any loading
     check_search_folder(out, config.search.storage)
 
 
