@@ -181,3 +181,43 @@ def test_a_microcontroller_runs_the_calibrated_cycles_at_its_own_clock():
 def test_the_validation_of_the_shipped_data_is_reproducible():
     first, second = validate_calibration(builtin_calibration()), validate_calibration(builtin_calibration())
     assert [v.predicted_ms for v in first.held_out] == [v.predicted_ms for v in second.held_out]
+
+
+def _measured_run(device: str, latencies: dict[str, float]) -> dict:
+    """A results document: models of growing size measured on ``device`` (p50 in ms), with their workloads."""
+    models, benchmarks = {}, []
+    for index, (name, p50) in enumerate(latencies.items(), 1):
+        work = {"conv": 2_000_000 * index**2, "depthwise": 100_000 * index, "fully_connected": 5000, "pooling": 0}
+        work["elementwise"] = 1000
+        total = {"work": work, "ops": 5 + index, "weight_bytes": 1000, "io_bytes": 100}
+        models[name] = {"format": "tflite (int8)", "detected_mode": "int8", "macs": sum(work.values()),
+                        "workload": {"total": total}}  # fmt: skip
+        benchmarks.append({"model": name, "device": device, "ok": True, "latency_ms": {"p50": p50}})
+    return {"schema_version": 1, "kind": "bench", "models": models, "benchmarks": benchmarks}
+
+
+def test_devices_calibrate_fits_the_users_runs_and_estimates_then_stand_on_them(tmp_path, monkeypatch):
+    import json
+
+    from edgekd.results.compare import build_rows
+    from tests.conftest import invoke
+
+    monkeypatch.setenv("EDGEKD_CALIBRATION", str(tmp_path / "mine"))
+    run = tmp_path / "run.json"
+    run.write_text(json.dumps(_measured_run("rpi4", {"a": 1.2, "b": 3.1, "c": 6.4, "d": 11.0})))
+    result = invoke("devices", "calibrate", "rpi4", "--from", str(run))
+    assert result.exit_code == 0, result.stderr
+    stored = tmp_path / "mine" / "rpi4.yaml"
+    assert stored.is_file() and "Stored as yours" in result.stdout
+    saved = yaml.safe_load(stored.read_text())
+    assert saved["points"] == 4 and len(saved["held_out_errors"]) == 4 and saved["floor_fitted"]
+    # The built-in calibration is untouched, and the estimate on rpi4 now says whose it is.
+    assert "rpi4" in builtin_calibration().devices
+    work = _measured_run("rpi4", {"a": 1.0, "b": 1.0})["models"]["b"]["workload"]
+    from edgekd.quantize.workload import split_from_dict
+
+    found = estimate(discover()["rpi4"].profile, split_from_dict(work), "int8")
+    assert found.basis.startswith("your calibration of rpi4") and found.latency_ms == pytest.approx(3.1, rel=0.3)
+    # A measured row shows the estimate beside it, and how far it was off.
+    rows = build_rows([("run", json.loads(run.read_text()))])
+    assert all(r.estimated_ms is not None and r.estimate_error is not None for r in rows)

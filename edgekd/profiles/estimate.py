@@ -50,6 +50,8 @@ class Estimate:
     error_worst: float
     basis: str
     power_basis: str | None
+    # Far below every published model on its device: the held-out error does not cover it (see the basis).
+    outside_range: bool = False
 
     def as_dict(self) -> dict:
         return {
@@ -63,6 +65,7 @@ class Estimate:
             "source": "estimated",
             "basis": self.basis,
             "power_basis": self.power_basis,
+            "outside_published_range": self.outside_range,
         }
 
 
@@ -110,6 +113,13 @@ def estimate(
     median = errors.median if errors.median is not None else 1.0
     interval = (latency / (1 + worst), latency * (1 + worst))
     basis = _basis(profile, device, fitted, source, errors, calibration, group.kind) + cpu_note
+    bound = _smallest_published(calibration, source.calibration, precision, clock) / (source.speedup or 1.0)
+    outside = _range_note(calibration, source.calibration, split.total.macs, bound)
+    if outside:
+        # The held-out error says nothing this far below the published models: the interval runs from the
+        # fitted floor (or the model's own figure) up to the smallest published model's latency.
+        basis += outside
+        interval = (min(interval[0], floor if floor is not None else interval[0]), max(interval[1], bound))
     energy, energy_interval, above_idle, power_basis = _energy(profile, device, source.calibration, latency, interval)
     return Estimate(
         profile.name,
@@ -124,6 +134,7 @@ def estimate(
         worst,
         basis,
         power_basis,
+        bool(outside),
     )
 
 
@@ -185,6 +196,32 @@ def _edgetpu_time(profile: DeviceProfile, split: SplitWorkload, validated: Valid
     return on_tpu + cpu_ms, (
         f"; {cpu.ops} op(s) the Edge TPU does not take run on the CPU ({source.cpu_fallback}'s calibration): "
         f"{cpu_ms:.3g} ms of the total"
+    )
+
+
+# A model this many times smaller than every published model on its device is outside what the points check.
+OUTSIDE_RANGE = 10
+
+
+def _smallest_published(calibration, name: str, precision: str, clock_mhz: float | None) -> float:
+    """The latency of the smallest published model on ``name`` (in ``precision`` where it has one), at this clock."""
+    points = calibration.points_on(name)
+    same = [p for p in points if p.precision == precision] or points
+    smallest = min(same, key=lambda p: calibration.models[p.model].total.macs)
+    device = calibration.devices[name]
+    if device.kind == "mcu" and clock_mhz:
+        return smallest.latency_ms * device.clock_mhz / clock_mhz
+    return smallest.latency_ms
+
+
+def _range_note(calibration, name: str, macs: int, bound_ms: float) -> str:
+    smallest = min(calibration.models[p.model].total.macs for p in calibration.points_on(name))
+    if macs * OUTSIDE_RANGE >= smallest:
+        return ""
+    return (
+        f"; outside the published range: the smallest published model on {name} has {smallest:,} MACs and this one "
+        f"{macs:,}, so the fitted floor and per-op costs carry the estimate and no published point checks them; "
+        f"the interval runs up to that model's {bound_ms:.3g} ms, which a model doing less work should not exceed"
     )
 
 

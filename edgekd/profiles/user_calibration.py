@@ -164,6 +164,13 @@ def fit_user(profile: DeviceProfile, points: list[MeasuredPoint], runs: list[str
 
 def save(calibration: UserCalibration) -> Path:
     path = user_folder() / f"{calibration.device}.yaml"
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise CalibrationError(
+            f"cannot create {path.parent} for your calibration ({exc.strerror}); set $EDGEKD_CALIBRATION to a folder "
+            "you can write"
+        ) from None
     write_text_atomic(path, yaml.safe_dump(calibration.as_dict(), sort_keys=False), replace=True)
     return path
 

@@ -105,6 +105,14 @@ def _ratio(known: list[RecordEstimate]) -> str:
         return ""
     ratio = teacher.latency_ms / student.latency_ms
     text = f"Teacher ÷ student there: {ratio:.3g}x."
+    if student.outside_range:
+        text += (
+            " Both models are far below the smallest published model there: the ratio rests on the fitted floor and "
+            "per-op costs, which no published point checks (the intervals say how far it may be off)."
+            if teacher.outside_range
+            else " The student is far below the smallest published model there: its figure rests on the fitted floor "
+            "and per-op costs, which no published point checks."
+        )
     if student.floor_ms is not None and student.floor_ms >= OVERHEAD_DOMINATES * student.latency_ms:
         text += (
             f" The per-invoke floor ({readable_time(student.floor_ms)}, fitted) is "
