@@ -40,7 +40,8 @@ def main() -> int:
     if args.json:
         print(json.dumps({"devices": rows, "held_out": [vars(v) for v in validations]}, indent=2))
         return 0
-    headers = ["device", "kernel library", "points", "floor", "held out", "median error", "worst error", "goal"]
+    headers = ["device", "measured on", "kernel library", "points", "floor", "held out", "median error", "worst error",
+               "goal"]  # fmt: skip
     body = []
     for row in rows:
         median, worst = row["median_error"], row["worst_error"]
@@ -51,7 +52,8 @@ def main() -> int:
         )
         body.append(
             [
-                f"`{row['device']}`: {row['description']}",
+                row["device"],
+                row["description"],
                 row["library"],
                 row["points"],
                 row["floor"],

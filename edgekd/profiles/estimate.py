@@ -244,7 +244,11 @@ def _basis(profile, device, fitted, source, errors, calibration, kind) -> str:
             f"its kernel library {device.library}" + (f" ({', '.join(library)})" if library else " (a prior of 1)")
         )
     if not fitted.floor_fitted:
-        parts.append("per-invoke floor not known (too few points to fit it)")
+        parts.append(
+            "per-invoke floor not known (the published models are too large to tell it apart)"
+            if device.kind != "edgetpu"
+            else "per-invoke floor not known (too few points to fit it)"
+        )
     median = f"{100 * errors.median:.0f}%" if errors.median is not None else "n/a"
     worst = f"{100 * errors.worst:.0f}%" if errors.worst is not None else "n/a"
     parts.append(

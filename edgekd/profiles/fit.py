@@ -6,19 +6,23 @@ The model, per calibration device ``d``, precision ``p`` and published model wit
     time = floor_d + scale_{d,p} * sum_c weight_{g,c} * x_c
 
 ``weight_{g,c}`` is the relative cost of a unit of class ``c`` (a convolution MAC is 1) and
-is shared by every device ``g`` of one kernel library, so a device with four points fits two
-numbers (floor and scale) while the library's relative costs draw on every device that runs
+is shared by every device ``g`` of one kernel library, so a device with four points fits one
+or two numbers of its own while the library's relative costs draw on every device that runs
 it. A weak prior pulls each relative cost toward 1 (a MAC is a MAC, an element moved costs a
 MAC) unless the points say otherwise. Microcontrollers are fitted in cycles (latency x the
-board's clock), so one Cortex-M4 calibration serves every M4 board at its own clock. An Edge
-TPU's classes are its MACs, the elements its pooling and elementwise ops move, the weight
-bytes beyond its on-chip cache (streamed at every inference) and the input and output bytes
-that cross its link; its relative costs are its own.
+board's clock), so one Cortex-M4 calibration serves every M4 board at its own clock.
 
-The floor is fitted only on devices with at least ``FLOOR_MIN_POINTS`` points; below that it
-is 0 and the estimate says the floor is not known. The fit minimises relative errors (a 10%
-miss on a 2 ms model weighs what it does on a 2 s one), by alternating least squares with
-non-negative parameters: numpy only.
+An Edge TPU's classes are its MACs and the weight bytes beyond its on-chip cache (streamed
+over its link at every inference), and it has a per-invoke floor: its published points show
+one (MobileNet v1 and v2, 569 M and 301 M MACs, both take about 2.5 ms). CPUs and
+microcontrollers get no floor: every published model on them is large enough that a
+per-invoke cost cannot be told from the rest, and fitting one made the held-out errors worse
+(docs/devices.md); their estimates say the floor is not known. (A per-op dispatch cost, the
+input/output bytes and an Edge TPU cost per element moved were tried too, and left out: they
+did not lower the held-out error.)
+
+The fit minimises relative errors (a 10% miss on a 2 ms model weighs what it does on a 2 s
+one), by alternating non-negative least squares.
 """
 
 from __future__ import annotations
@@ -30,31 +34,33 @@ import numpy as np
 from edgekd.profiles.calibration import Calibration, CalibrationDevice, CalibrationError, PublishedModel
 from edgekd.quantize.workload import CLASSES, Workload
 
-EDGETPU_FEATURES = ("macs", "elements", "streamed_bytes", "io_bytes")
+EDGETPU_FEATURES = ("macs", "streamed_bytes")
 # Coral, "Compiling a model" / parameter data caching (coral.ai/docs/edgetpu/compiler): "The Edge TPU has
 # roughly 8 MB of SRAM that can cache the model's parameter data"; weights beyond it stream at every inference.
 EDGETPU_CACHE_BYTES = 8 * 2**20
 # Prior relative costs (a MAC is a MAC; an element a MAC-equivalent; an Edge TPU byte ~ a few thousand MACs of a
-# 4 TOPS array fed by a ~100s of MB/s link) and their weight against a 1 (100%) relative miss squared.
-PRIOR = {"conv": 1.0, "depthwise": 1.0, "fully_connected": 1.0, "pooling": 1.0, "elementwise": 1.0, "ops": 1000.0}
-CPU_FEATURES = (*CLASSES, "ops")
-EDGETPU_PRIOR = {"macs": 1.0, "elements": 1.0, "streamed_bytes": 3000.0, "io_bytes": 3000.0}
+# 4 TOPS array fed by a link of some hundreds of MB/s) and their weight against a 1 (100%) relative miss squared.
+PRIOR = dict.fromkeys(CLASSES, 1.0)
+EDGETPU_PRIOR = {"macs": 1.0, "streamed_bytes": 3000.0}
 PRIOR_WEIGHT = 1e-4
 FLOOR_MIN_POINTS = 3
 ITERATIONS = 200
 
 
 def feature_names(kind: str) -> tuple[str, ...]:
-    return EDGETPU_FEATURES if kind == "edgetpu" else CPU_FEATURES
+    return EDGETPU_FEATURES if kind == "edgetpu" else CLASSES
+
+
+def has_floor(kind: str) -> bool:
+    """Whether devices of ``kind`` get a fitted per-invoke floor (see the module's docstring)."""
+    return kind == "edgetpu"
 
 
 def features(kind: str, work: Workload) -> np.ndarray:
     """The feature vector of one workload for a device of ``kind`` (for an Edge TPU: its own part)."""
     if kind == "edgetpu":
-        elements = work.work.get("pooling", 0) + work.work.get("elementwise", 0)
-        streamed = max(0, work.weight_bytes - EDGETPU_CACHE_BYTES)
-        return np.array([work.macs, elements, streamed, work.io_bytes], dtype=float)
-    return np.array([*(work.work.get(name, 0) for name in CLASSES), work.ops], dtype=float)
+        return np.array([work.macs, max(0, work.weight_bytes - EDGETPU_CACHE_BYTES)], dtype=float)
+    return np.array([work.work.get(name, 0) for name in CLASSES], dtype=float)
 
 
 def model_features(kind: str, model: PublishedModel) -> np.ndarray:
@@ -127,18 +133,19 @@ def _fit_group(kind: str, rows: list[tuple[str, str, np.ndarray, float]], prior:
     fits: dict[str, DeviceFit] = {}
     for _ in range(ITERATIONS):
         previous = weights.copy()
-        fits = {device: _fit_device(device, rows, weights) for device in devices}
+        fits = {device: _fit_device(device, rows, weights, has_floor(kind)) for device in devices}
         weights = _fit_weights(rows, fits, weights, names, prior)
         if np.allclose(weights, previous, rtol=1e-6, atol=0):
             break
-    fits = {device: _fit_device(device, rows, weights) for device in devices}
+    fits = {device: _fit_device(device, rows, weights, has_floor(kind)) for device in devices}
     return GroupFit(kind, dict(zip(names, (float(w) for w in weights), strict=True)), fits)
 
 
-def _fit_device(device: str, rows, weights: np.ndarray) -> DeviceFit:
+def _fit_device(device: str, rows, weights: np.ndarray, floor: bool = True) -> DeviceFit:
+    """Floor (when ``floor`` and there are enough points) and per-precision scales of one device, given weights."""
     mine = [r for r in rows if r[0] == device]
     precisions = sorted({r[1] for r in mine})
-    with_floor = len(mine) >= FLOOR_MIN_POINTS
+    with_floor = floor and len(mine) >= FLOOR_MIN_POINTS
     columns = (["floor"] if with_floor else []) + precisions
     a = np.zeros((len(mine), len(columns)))
     b = np.ones(len(mine))
