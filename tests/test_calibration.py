@@ -18,7 +18,8 @@ from edgekd.profiles.validation import device_table, validate_calibration
 from edgekd.quantize.workload import CLASSES, SplitWorkload, Workload
 
 TRUE_WEIGHTS = {"conv": 1.0, "depthwise": 4.0, "fully_connected": 0.6, "pooling": 2.0, "elementwise": 1.5}
-TRUE_DEVICES = {"fast": (0.05, {"int8": 2e-8, "float32": 6e-8}), "slow": (0.8, {"int8": 9e-8})}
+# CPUs get no floor (see edgekd.profiles.fit); the Edge TPU test below recovers one.
+TRUE_DEVICES = {"fast": (0.0, {"int8": 2e-8, "float32": 6e-8}), "slow": (0.0, {"int8": 9e-8})}
 
 
 def _work(rng) -> dict[str, int]:
@@ -31,7 +32,7 @@ def _latency(device: str, precision: str, work: dict[str, int]) -> float:
     return floor + scales[precision] * sum(TRUE_WEIGHTS[c] * work[c] for c in CLASSES)
 
 
-def write_calibration(folder, points, models, devices=None, sources=None):
+def write_calibration(folder, points, models, devices=None, sources=None, weight_bytes=None):
     """measurements.yaml and models.yaml in ``folder`` from plain lists and dicts."""
     folder.mkdir(parents=True, exist_ok=True)
     devices = devices or {
@@ -45,7 +46,11 @@ def write_calibration(folder, points, models, devices=None, sources=None):
     }
     (folder / "measurements.yaml").write_text(yaml.safe_dump(measurements))
     counts = {
-        name: {"architecture": name, "macs": sum(work.values()), "total": {"work": work, "ops": 10}}
+        name: {
+            "architecture": name,
+            "macs": sum(work.values()),
+            "total": {"work": work, "ops": 10, "weight_bytes": (weight_bytes or {}).get(name, 0)},
+        }
         for name, work in models.items()
     }
     (folder / "models.yaml").write_text(yaml.safe_dump({"schema_version": 1, "models": counts}))
@@ -72,10 +77,29 @@ def test_the_fit_recovers_known_parameters_from_synthetic_points(synthetic):
     group = fitted.groups["lib"]
     for name, value in TRUE_WEIGHTS.items():
         assert group.weights[name] == pytest.approx(value, rel=0.05), name
-    for device, (floor, scales) in TRUE_DEVICES.items():
-        assert group.devices[device].floor == pytest.approx(floor, rel=0.05)
+    for device, (_, scales) in TRUE_DEVICES.items():
+        assert group.devices[device].floor == 0 and not group.devices[device].floor_fitted
         for precision, scale in scales.items():
             assert group.devices[device].scales[precision] == pytest.approx(scale, rel=0.05)
+
+
+def test_an_edge_tpu_fit_recovers_its_floor_and_the_cost_of_streamed_weights(tmp_path):
+    from edgekd.profiles.fit import EDGETPU_CACHE_BYTES
+
+    rng = np.random.default_rng(3)
+    models, points, weight_bytes = {}, [], {}
+    for i in range(8):
+        macs, weights = int(10 ** rng.uniform(6, 10)), int(10 ** rng.uniform(5, 8.3))
+        models[f"m{i}"], weight_bytes[f"m{i}"] = {"conv": macs, **dict.fromkeys(CLASSES[1:], 0)}, weights
+        latency = 2.0 + 5e-10 * (macs + 3500 * max(0, weights - EDGETPU_CACHE_BYTES))
+        points.append(
+            {"device": "tpu", "model": f"m{i}", "precision": "int8", "latency_ms": latency, "source": "paper"}
+        )
+    devices = {"tpu": {"description": "tpu", "kind": "edgetpu", "core": "x", "library": "edgetpu"}}
+    folder = write_calibration(tmp_path / "tpu", points, models, devices, weight_bytes=weight_bytes)
+    group = fit(load_calibration(folder)).groups["edgetpu@tpu"]
+    assert group.devices["tpu"].floor == pytest.approx(2.0, rel=0.05)
+    assert group.weights["streamed_bytes"] == pytest.approx(3500, rel=0.05)
 
 
 def test_held_out_predictions_of_exact_points_are_near_exact(synthetic):

@@ -282,9 +282,12 @@ def _energy(profile: DeviceProfile, device, name: str, latency: float, interval)
     model = profile.power_model
     if model.active_watts is not None:
         watts, idle = model.active_watts, model.idle_watts
+        cited = [line for line in profile.sources if line.split(":", 1)[0].strip().lower().startswith("power")]
         basis = f"{watts:g} W from profile {profile.name} power_model.active_watts" + (
             f" ({model.notes})" if model.notes else ""
         )
+        if cited:
+            basis += f"; source: {'; '.join(cited)}"
     elif name in builtin_validated().fit.calibration.devices:
         if profile.estimate is not None and profile.estimate.power_from:
             name = profile.estimate.power_from

@@ -78,7 +78,7 @@ def device_table(calibration: Calibration) -> tuple[list[dict], list[Validation]
             floor = (
                 (f"{device_fit.floor:,.0f} {unit}" if unit == "cycles" else f"{device_fit.floor:.3g} ms")
                 if device_fit.floor_fitted
-                else ("not fitted (fewer than 3 points)" if device.kind == "edgetpu" else "not fitted (CPU, MCU)")
+                else ("not fitted (fewer than 3 points)" if device.kind == "edgetpu" else "not fitted")
             )
         rows.append(
             {
