@@ -109,10 +109,10 @@ def measured_points(profile: DeviceProfile, documents: list[tuple[str, dict]]) -
                 elsewhere.add(str(bench.get("device")))
                 continue
             p50 = (bench.get("latency_ms") or {}).get("p50")
-            record = models.get(bench.get("model")) or {}
-            precision = precision_of(record.get("detected_mode", record.get("mode")))
             if not bench.get("ok") or not p50 or bench.get("latency_source", "measured") != "measured":
                 continue
+            record = models.get(bench.get("model")) or _file_record(bench.get("path"))
+            precision = precision_of(record.get("detected_mode", record.get("mode")))
             if not record.get("workload") or precision is None:
                 continue
             work = features("cpu", split_from_dict(record["workload"]).total)
@@ -123,6 +123,23 @@ def measured_points(profile: DeviceProfile, documents: list[tuple[str, dict]]) -
             f"{profile.name} from; give runs that benchmarked it (`edgekd bench MODEL --device {profile.name}`)"
         )
     return points
+
+
+def _file_record(path: str | None) -> dict:
+    """A benchmarked file's mode and workload, read from the file itself (``edgekd bench`` runs hold no records)."""
+    from edgekd.errors import EdgekdError
+    from edgekd.inputs import read_regular_file
+    from edgekd.quantize.checks import detected_mode
+    from edgekd.quantize.inspect import inspect_tflite
+    from edgekd.quantize.workload import workload
+
+    if not path or not Path(path).is_file():
+        return {}
+    try:
+        report = inspect_tflite(read_regular_file(Path(path), "model", CalibrationError), path)
+    except EdgekdError:
+        return {}
+    return {"detected_mode": detected_mode(report), "workload": workload(report).as_dict()}
 
 
 def fit_user(profile: DeviceProfile, points: list[MeasuredPoint], runs: list[str]) -> UserCalibration:

@@ -85,42 +85,68 @@ def estimate_lines(document: dict, devices: tuple[str, ...] = ESTIMATED_ON) -> l
             reasons = sorted({f.reason for f in found if f.reason})
             lines.append(f"On {device}: no estimate ({'; '.join(reasons)}).")
             continue
-        figures = ", ".join(f"{f.role.replace('_', ' ')} {describe(f.estimate)}" for f in known)
+        measured = {
+            b["model"]: b["latency_ms"]["p50"]
+            for b in document.get("benchmarks") or []
+            if b.get("device") == device and b.get("ok") and (b.get("latency_ms") or {}).get("p50")
+            and b.get("latency_source", "measured") == "measured"
+        }  # fmt: skip
+        figures = ", ".join(
+            f"{f.role.replace('_', ' ')} {describe(f.estimate)}"
+            + (
+                f" (measured {readable_time(measured[f.role])}: the estimate is "
+                f"{100 * (f.estimate.latency_ms / measured[f.role] - 1):+.0f}% off)"
+                if f.role in measured
+                else ""
+            )
+            for f in known
+        )
         first = known[0].estimate
-        line = f"On {device} (estimated, not measured; interval from held-out error): {figures}."
+        line = f"On {device} (estimated {first.summary}): {figures}."
         ratio = _ratio(known)
         if ratio:
             line += f" {ratio}"
         for missing in (f for f in found if f.estimate is None):
             line += f" No estimate for the {missing.role.replace('_', ' ')}: {missing.reason}."
-        lines.append(line + f" Basis: {first.basis}." + (f" Power: {first.power_basis}." if first.power_basis else ""))
+        if any(f.estimate.outside_range for f in known):
+            smallest = min(f.estimate.smallest_published_ms for f in known if f.estimate.outside_range)
+            line += (
+                f" These models are far below every published model on {device} (the smallest takes "
+                f"{readable_time(smallest)} there): no published point checks them, so each interval runs up to it."
+            )
+        lines.append(line + (f" Energy: estimated latency x {first.power_basis}." if first.power_basis else ""))
     return lines
 
 
 def _ratio(known: list[RecordEstimate]) -> str:
-    """``teacher float32 : student int8 = 1.3x there; the per-invoke floor (...) is 80% of the student``."""
+    """The teacher : student ratio there, and what the per-invoke floor does to it where it is known."""
     by_role = {f.role: f.estimate for f in known}
     teacher, student = by_role.get("teacher_float32"), by_role.get("student_int8") or by_role.get("student_float32")
     if teacher is None or student is None:
+        if (
+            student is not None
+            and student.floor_ms is not None
+            and student.floor_ms >= OVERHEAD_DOMINATES * student.latency_ms
+        ):
+            return (
+                f"The per-invoke floor ({readable_time(student.floor_ms)}, fitted) is "
+                f"{100 * student.floor_ms / student.latency_ms:.0f}% of the student's estimate: the floor dominates."
+            )
         return ""
     ratio = teacher.latency_ms / student.latency_ms
-    text = f"Teacher ÷ student there: {ratio:.3g}x."
-    if student.outside_range:
-        text += (
-            " Both models are far below the smallest published model there: the ratio rests on the fitted floor and "
-            "per-op costs, which no published point checks (the intervals say how far it may be off)."
-            if teacher.outside_range
-            else " The student is far below the smallest published model there: its figure rests on the fitted floor "
-            "and per-op costs, which no published point checks."
-        )
-    if student.floor_ms is not None and student.floor_ms >= OVERHEAD_DOMINATES * student.latency_ms:
-        text += (
-            f" The per-invoke floor ({readable_time(student.floor_ms)}, fitted) is "
-            f"{100 * student.floor_ms / student.latency_ms:.0f}% of the student's estimate: the floor dominates."
-        )
-    elif student.floor_ms is None:
-        text += " The per-invoke floor there is not known, so a small model's estimate may be low."
-    return text
+    if student.floor_ms is not None:
+        text = f"Teacher ÷ student there: {ratio:.3g}x."
+        if student.floor_ms >= OVERHEAD_DOMINATES * student.latency_ms:
+            text += (
+                f" The per-invoke floor ({readable_time(student.floor_ms)}, fitted) is "
+                f"{100 * student.floor_ms / student.latency_ms:.0f}% of the student's estimate: the floor dominates."
+            )
+        return text
+    return (
+        f"Teacher ÷ student there: {ratio:.3g}x from the op-class costs alone; the per-invoke floor there is not "
+        "known (no published model is small enough to show it), and it would lower this ratio as it does on the "
+        "host above."
+    )
 
 
 def cost_lines(document: dict, device: str = "host") -> list[str]:
