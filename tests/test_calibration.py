@@ -6,6 +6,8 @@ shipped data is checked for sources and for a held-out table that is computed fr
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 import yaml
@@ -245,3 +247,20 @@ def test_devices_calibrate_fits_the_users_runs_and_estimates_then_stand_on_them(
     # A measured row shows the estimate beside it, and how far it was off.
     rows = build_rows([("run", json.loads(run.read_text()))])
     assert all(r.estimated_ms is not None and r.estimate_error is not None for r in rows)
+
+
+def test_inspect_carries_the_estimate_and_a_device_without_calibration_says_so(int8_model_file):
+    import json
+
+    from tests.conftest import invoke
+
+    document = json.loads(invoke("inspect", str(int8_model_file), "--device", "nano33ble", "--json").stdout)
+    found = document["estimate"]
+    assert {"latency_ms", "latency_interval_ms", "energy_mj", "energy_interval_mj", "basis"} <= set(found)
+    low, high = found["latency_interval_ms"]
+    assert low <= found["latency_ms"] <= high and found["energy_mj"] > 0 and "stm32l4r5-tflm" in found["basis"]
+    bare = json.loads(invoke("inspect", str(int8_model_file), "--device", "galaxy-a52", "--json").stdout)
+    assert bare["estimate"] is None and "no calibration" in bare["estimate_unavailable"]
+    text = invoke("inspect", str(int8_model_file), "--device", "galaxy-a52").stdout
+    (line,) = [line for line in text.splitlines() if line.strip().startswith("estimate")]
+    assert "no calibration" in line and not re.search(r"\d\s*(ms|µs)\b", line)

@@ -112,7 +112,7 @@ def estimate_lines(document: dict, devices: tuple[str, ...] = ESTIMATED_ON) -> l
             smallest = min(f.estimate.smallest_published_ms for f in known if f.estimate.outside_range)
             line += (
                 f" These models are far below every published model on {device} (the smallest takes "
-                f"{readable_time(smallest)} there): no published point checks them, so each interval runs up to it."
+                f"{readable_time(smallest)} there): no published point checks them, and each interval reaches at least that figure."
             )
         lines.append(line + (f" Energy: estimated latency x {first.power_basis}." if first.power_basis else ""))
     return lines
