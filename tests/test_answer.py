@@ -2,14 +2,26 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from edgekd.results.answer import X86_INT8_NOTE, compute_answer, cost_lines, estimates, host_line
 
+
+def _record(macs: int, mode: str, ops: int) -> dict:
+    """A .tflite record of a conv model: ``macs`` of convolution, ``ops`` ops, with its workload."""
+    work = {"conv": macs, "depthwise": 0, "fully_connected": 320, "pooling": 1000, "elementwise": 0}
+    total = {"work": work, "ops": ops, "weight_bytes": macs // 10, "io_bytes": 80}
+    empty = {"work": dict.fromkeys(work, 0), "ops": 0, "weight_bytes": 0, "io_bytes": 0}
+    workload = {"total": total, "edgetpu": total if mode == "int8" else empty, "cpu_fallback": empty}
+    return {"macs": macs, "detected_mode": mode, "format": f"tflite ({mode})", "workload": workload}
+
+
 MODELS = {
-    "teacher_float32": {"macs": 340_480, "detected_mode": "float32"},
-    "student_float32": {"macs": 14_530, "detected_mode": "float32"},
-    "student_int8": {"macs": 14_530, "detected_mode": "int8"},
+    "teacher_float32": _record(340_480, "float32", 12),
+    "student_float32": _record(14_530, "float32", 8),
+    "student_int8": _record(14_530, "int8", 8),
 }
 
 
@@ -40,19 +52,51 @@ def test_the_host_ratio_and_the_floor_by_hand():
     assert "the arithmetic dominates" in host_line(document(share_of_p50=0.2))[1]
 
 
-def test_estimates_come_from_each_profile_throughput_and_watts():
+def test_estimates_come_from_each_device_calibration_with_interval_and_basis():
+    from edgekd.profiles.estimate import estimate
+    from edgekd.profiles.loader import get_profile
+    from edgekd.quantize.workload import split_from_dict
+
     found = {(e.role, e.device): e for e in estimates(document())}
-    # rpi4: 340,480 MACs at 6.5e9 float MACs/s is 52.4 µs; at 5.4 W active, 0.283 mJ.
-    teacher = found[("teacher_float32", "rpi4")]
-    assert teacher.latency_ms == pytest.approx(340_480 / 6.5e9 * 1e3) and teacher.energy_mj == pytest.approx(
-        5.4 * 340_480 / 6.5e9 * 1e3
-    )
-    assert "XNNPACK README" in teacher.source and "chipwired" in teacher.source
-    # The Coral runs int8 only; the phone has no watts: latency without energy.
-    assert ("teacher_float32", "coral-usb") not in found and ("student_int8", "coral-usb") in found
-    assert found[("student_int8", "pixel4")].energy_mj is None
+    teacher = found[("teacher_float32", "rpi4")].estimate
+    direct = estimate(get_profile("rpi4").profile, split_from_dict(MODELS["teacher_float32"]["workload"]), "float32")
+    assert teacher.latency_ms == pytest.approx(direct.latency_ms)
+    low, high = teacher.latency_interval_ms
+    assert low < teacher.latency_ms < high and teacher.energy_mj == pytest.approx(5.4 * teacher.latency_ms)
+    assert "xnnpack-readme-raspberry-pi" in teacher.basis and "chipwired" in teacher.power_basis
+    # The Coral runs int8 only: the float teacher has no estimate there, and says why.
+    assert found[("teacher_float32", "coral-usb")].estimate is None
+    assert "runs only int8" in found[("teacher_float32", "coral-usb")].reason
+    assert found[("student_int8", "coral-usb")].estimate is not None
+    # The phone has no watts: latency without energy. The nRF52840 runs the M4 board's cycles, with its power.
+    assert found[("student_int8", "pixel4")].estimate.energy_mj is None
+    nano = found[("student_int8", "nano33ble")].estimate
+    assert nano.energy_mj is not None and "not on nano33ble" in nano.power_basis
     answer = compute_answer(document())
-    assert any(line.startswith("On rpi4 (estimated from the profile's MACs per second") for line in answer)
+    rpi4 = next(line for line in answer if line.startswith("On rpi4 (estimated from 6 published point(s) on rpi4"))
+    assert "Teacher ÷ student there" in rpi4 and "held-out error median" in rpi4
+    # The demo-sized models are far below every published model on a Pi 4, and the answer says so; on the
+    # Coral USB the fitted floor dominates the student.
+    assert "far below every published model on rpi4" in rpi4 and "per-invoke floor there is not known" in rpi4
+    coral = next(line for line in answer if line.startswith("On coral-usb"))
+    assert "the floor dominates" in coral
+    assert (
+        found[("student_int8", "coral-usb")].estimate.latency_ms
+        >= found[("student_int8", "coral-usb")].estimate.floor_ms
+    )
+
+
+def test_a_record_without_workload_or_a_device_without_calibration_says_so_in_one_line():
+    from edgekd.results.estimates import estimate_record
+
+    old = {**MODELS["student_int8"]}
+    del old["workload"]
+    assert "holds no per-class workload" in estimate_record("student_int8", old, "rpi4").reason
+    from edgekd.results.answer import estimate_lines
+
+    (line,) = estimate_lines(document(), ("galaxy-a52",))
+    assert line.startswith("On galaxy-a52: no estimate (") and "no calibration" in line
+    assert not re.search(r"\d\s*(ms|µs|mJ)", line), "a device without calibration prints no figure"
 
 
 def test_cost_per_million_where_a_profile_gives_a_price(tmp_path, monkeypatch):

@@ -166,6 +166,47 @@ def hostile_models(tmp_path_factory, tiny_dataset):
     return folder
 
 
+def calibration_folders(root: Path) -> dict[str, Path]:
+    """Calibration data folders (measurements.yaml + models.yaml), each spoiled one way."""
+    work = {"conv": 1_000_000, "depthwise": 0, "fully_connected": 1000, "pooling": 0, "elementwise": 0}
+    models = {
+        "schema_version": 1,
+        "models": {"m": {"architecture": "m", "macs": 1_001_000, "total": {"work": work, "ops": 3}}},
+    }
+    point = {"device": "board", "model": "m", "precision": "int8", "latency_ms": 12.5, "source": "paper"}
+    good = {
+        "schema_version": 1,
+        "sources": {"paper": {"cite": "a paper"}},
+        "devices": {"board": {"description": "a board", "kind": "cpu", "core": "x", "library": "y"}},
+        "points": [point],
+    }
+    spoiled = {
+        "cal_no_source": {**good, "points": [{k: v for k, v in point.items() if k != "source"}]},
+        "cal_zero_latency": {**good, "points": [{**point, "latency_ms": 0}]},
+        "cal_negative_latency": {**good, "points": [{**point, "latency_ms": -4.0}]},
+        "cal_unknown_model": {**good, "points": [{**point, "model": "resnet-9000"}]},
+        "cal_unknown_device": {**good, "points": [{**point, "device": "rpi9"}]},
+        "cal_no_points": {**good, "points": []},
+    }
+    folders = {}
+    for name, document in spoiled.items():
+        folder = root / name
+        folder.mkdir(parents=True)
+        _write(folder / "measurements.yaml", json.dumps(document))
+        _write(folder / "models.yaml", json.dumps(models))
+        folders[name] = folder
+    return folders
+
+
+def _one_measured_model(device: str) -> str:
+    """A results.json with one model measured on ``device``, its record holding its workload."""
+    work = {"conv": 14_000, "depthwise": 0, "fully_connected": 320, "pooling": 100, "elementwise": 0}
+    workload = {"total": {"work": work, "ops": 6, "weight_bytes": 4000, "io_bytes": 50}}
+    record = {"format": "tflite (int8)", "detected_mode": "int8", "macs": 14_320, "workload": workload}
+    bench = {"model": "m", "device": device, "ok": True, "latency_ms": {"p50": 0.2}}
+    return json.dumps({"schema_version": 1, "kind": "bench", "models": {"m": record}, "benchmarks": [bench]})
+
+
 @pytest.fixture
 def bad_inputs(tmp_path, teacher_file, npz_factory, int8_model_file, hostile_models):
     """Every file the cases name, written before the case runs (so they count as 'before')."""
@@ -262,6 +303,9 @@ def bad_inputs(tmp_path, teacher_file, npz_factory, int8_model_file, hostile_mod
         "no_ok": _write(tmp_path / "no_ok.json", _results(ok=None)),
         "schema2": _write(tmp_path / "schema2.json", _results(schema_version=2)),
     }
+    paths.update(calibration_folders(tmp_path / "calibration_data"))
+    paths["runs_of_host"] = _write(tmp_path / "host_run.json", _results())
+    paths["one_rpi4_model"] = _write(tmp_path / "one_model.json", _one_measured_model("rpi4"))
     for name, host, user in (("hostile", "-oProxyCommand=touch pwned", "pi"), ("hostile_user", "pi.local", "-oX=y")):
         ssh = f"transport: {{type: ssh, host: '{host}', user: '{user}', known_hosts: kh}}"
         _write(profiles / f"{name}.yaml", PROFILE.format(name=name).replace("transport: {type: local}", ssh))
@@ -359,7 +403,7 @@ CATALOGUE = [
     # search
     ("search: an unknown budget key", ["search", "--teacher", "{teacher}", "--data", TINY_DATA, "--budget", "latncy_ms=20", "--out", "{out}"], ["unknown budget key 'latncy_ms'", "known: energy_mj, flash_kb, latency_ms, macs, params, ram_kb"]),
     ("search: an unknown budget key in the config", ["search", "--config", "{config_search_key}", "--teacher", "{teacher}", "--out", "{out}"], ["search.budgets", "unknown budget key 'latncy_ms'"]),
-    ("search: a latency budget on a device without throughput figures", ["search", "--teacher", "{teacher}", "--data", TINY_DATA, "--budget", "latency_ms=20", "--out", "{out}"], ["budget latency_ms", "no throughput figure", "--measure"]),
+    ("search: a latency budget on a device without calibration", ["search", "--teacher", "{teacher}", "--data", TINY_DATA, "--budget", "latency_ms=20", "--out", "{out}"], ["budget latency_ms", "no calibration", "--measure"]),
     ("search: a budget no candidate can meet", ["search", "--teacher", "{teacher}", "--data", TINY_DATA, "--budget", "macs=10", "--out", "{out}"], ["no candidate can meet budget macs=10", "smallest macs of any candidate is 400"]),
     ("search: a RAM budget no candidate's measured arena meets", ["search", "--teacher", "{teacher}", "--data", TINY_DATA, "--device", "nano33ble", "--budget", "ram_kb=0.5", "--out", "{out}"], ["no candidate can meet budget ram_kb=0.5", "measured"]),
     ("search: a --storage that is not a database URL", ["search", "--teacher", "{teacher}", "--data", TINY_DATA, "--storage", "nonsense", "--out", "{out}"], ["cannot open the study database --storage nonsense", "sqlite:///"]),
@@ -408,6 +452,14 @@ CATALOGUE = [
     ("devices: a profile that is not UTF-8", ["devices", "show", "latin"], ["latin.yaml is not UTF-8"], "profiles"),
     ("devices: a profile naming an unknown power reader", ["devices", "show", "metered"], ["metered.yaml", "power.reader", "unknown power reader 'ina291'", "known: ", "ina2xx"], "profiles"),
     ("devices: a profile naming an unknown interpreter", ["devices", "show", "runtime"], ["runtime.yaml", "runtime.interpreter", "'tflite_runtime'"], "profiles"),
+    ("devices: calibration data with a point lacking a source", ["devices", "calibration", "--data", "{cal_no_source}"], ["measurements.yaml", "points.0.source", "names its source"]),
+    ("devices: calibration data with a zero latency", ["devices", "calibration", "--data", "{cal_zero_latency}"], ["points.0.latency_ms", "must be a positive number"]),
+    ("devices: calibration data with a negative latency", ["devices", "calibration", "--data", "{cal_negative_latency}"], ["points.0.latency_ms", "got -4.0"]),
+    ("devices: calibration data naming a model that does not exist", ["devices", "calibration", "--data", "{cal_unknown_model}"], ["point 1 (board, resnet-9000)", "has no counts"]),
+    ("devices: calibration data naming a device that does not exist", ["devices", "calibration", "--data", "{cal_unknown_device}"], ["point 1 (rpi9, m)", "device 'rpi9' is not defined", "known: board"]),
+    ("devices: calibration data with too few points to fit", ["devices", "calibration", "--data", "{cal_no_points}"], ["device 'board' has no point", "too few points to fit"]),
+    ("devices: calibrate from runs of another device", ["devices", "calibrate", "rpi4", "--from", "{runs_of_host}"], ["measured host, not rpi4", "nothing to calibrate"], {"EDGEKD_CALIBRATION": "{tmp}/my_calibration"}),
+    ("devices: calibrate from runs with one measured model", ["devices", "calibrate", "rpi4", "--from", "{one_rpi4_model}"], ["too few points to fit rpi4", "at least 2"], {"EDGEKD_CALIBRATION": "{tmp}/my_calibration"}),
     # results, compare, report
     ("results: show a run that does not exist", ["results", "show", "99999"], ["99999"]),
     ("compare: a file that is not results.json", ["compare", "{not_results}"], ["notes.json"]),

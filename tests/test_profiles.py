@@ -118,14 +118,19 @@ def test_builtin_profiles_are_found_from_a_non_editable_install(tmp_path):
         capture_output=True,
         timeout=300,
     )
-    code = "from edgekd.profiles.loader import builtin_folder, discover; print(builtin_folder()); print(sorted(discover()))"
+    code = (
+        "from edgekd.profiles.loader import builtin_folder, discover; print(builtin_folder()); print(sorted(discover()))"
+        "; from edgekd.profiles.calibration import builtin_calibration; print(len(builtin_calibration().points))"
+    )
     env = {**os.environ, "PYTHONPATH": str(target)}
     completed = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, env=env, check=True
     )
-    folder, names = completed.stdout.strip().splitlines()
+    folder, names, points = completed.stdout.strip().splitlines()
     assert folder.startswith(str(target)), folder
     assert "rpi4" in names and "host" in names
+    # The calibration data travels with the profiles: estimates work from an installed edgekd.
+    assert int(points) >= 40
 
 
 def test_a_profile_that_is_not_utf8_is_one_error_and_hides_no_other(tmp_path, monkeypatch):

@@ -192,13 +192,24 @@ def test_compare_estimates_devices_no_run_measured_and_says_so(pipeline_run):
     rows = json.loads(result.stdout)["rows"]
     assert rows and {r["latency_source"] for r in rows} == {"estimated"}
     int8 = next(r for r in rows if r["model"] == "student_int8")
-    from edgekd.profiles.loader import get_profile
+    from edgekd.results.estimates import estimate_record
 
-    power = get_profile("rpi4").profile.power_model
-    assert int8["p50_ms"] == pytest.approx(1000 * int8["macs"] / power.int8_macs_per_second)
-    assert int8["energy_source"] == "estimated"
+    found = estimate_record("student_int8", document["models"]["student_int8"], "rpi4").estimate
+    # The calibrated estimate on the record's workload, not MACs over a throughput.
+    assert int8["p50_ms"] == pytest.approx(found.latency_ms) and int8["interval_ms"][0] < int8["p50_ms"]
+    assert int8["energy_source"] == "estimated" and "xnnpack-readme-raspberry-pi" in int8["basis"]
+    assert int8["p50_ms"] != pytest.approx(1000 * int8["macs"] / 1.76e10)
     text = invoke("compare", str(out), "--device", "rpi4").stdout
-    assert "nothing was run there" in text and "(estimated)" in text
+    assert "nothing was run there" in text and "(estimated)" in text and "held-out error" in text
+
+
+def test_compare_estimates_a_bare_tflite_file_and_names_a_device_without_calibration(int8_model_file):
+    result = invoke("compare", str(int8_model_file), "--device", "nano33ble", "--json")
+    (row,) = json.loads(result.stdout)["rows"]
+    assert row["latency_source"] == "estimated" and row["device"] == "nano33ble" and row["energy_mj"] > 0
+    refused = invoke("compare", str(int8_model_file), "--device", "galaxy-a52")
+    assert refused.exit_code == 1 and "no calibration" in refused.stderr and "MACs" not in refused.stderr
+    assert len(refused.stderr.strip().splitlines()) == 1
 
 
 def test_compare_refuses_other_schema_versions_and_empty_selections(pipeline_run, tmp_path):

@@ -75,6 +75,26 @@ def test_the_memory_bounds_counted_before_conversion_never_exceed_the_converted_
             assert 0 < int8_activation_bytes(model) <= arena, candidate.spec
 
 
+def test_a_microcontroller_search_gets_calibrated_latency_and_energy():
+    import numpy as np
+
+    from edgekd.profiles.estimate import estimate_report
+    from edgekd.profiles.loader import get_profile
+    from edgekd.quantize.inspect import inspect_tflite
+    from edgekd.search.cost import CostModel
+    from edgekd.search.space import Candidate
+
+    representative = np.random.default_rng(0).random((8, 40, 1), dtype=np.float32)
+    costs = CostModel.for_search("nano33ble", {"latency_ms": 50, "energy_mj": 5}, False, representative)
+    assert costs.speed_key == "latency_ms"
+    model = Candidate.parse("conv:width=1").build((40, 1), 10)
+    cost = costs.cost(model, "conv:width=1")
+    latency, energy = cost.figures["latency_ms"], cost.figures["energy_mj"]
+    assert latency.source == energy.source == "estimated" and "stm32l4r5-tflm" in latency.method
+    found = estimate_report(get_profile("nano33ble").profile, inspect_tflite(costs._int8(model)))
+    assert latency.value == pytest.approx(found.latency_ms) and energy.value == pytest.approx(found.energy_mj)
+
+
 def test_a_candidate_over_a_memory_budget_by_its_bound_is_not_converted(monkeypatch):
     import numpy as np
 
@@ -650,13 +670,13 @@ def test_the_python_api_runs_the_same_search(teacher_file, tmp_path):
     ("args", "fragments"),
     [
         (["--budget", "latncy_ms=20"], ["unknown budget key 'latncy_ms'", "known: energy_mj, flash_kb, latency_ms"]),
-        (["--budget", "latency_ms=20"], ["budget latency_ms: device host has no throughput figure", "--measure"]),
+        (["--budget", "latency_ms=20"], ["budget latency_ms: device host has no calibration", "--measure"]),
         (["--budget", "macs=10"], ["no candidate can meet budget macs=10", "smallest macs of any candidate is 400"]),
         (["--device", "nano33ble", "--budget", "ram_kb=0.5"], ["ram_kb=0.5", "measured"]),
         (["--device", "nano33ble", "--measure"], ["--measure", "microcontroller"]),
         (
-            ["--device", "nano33ble", "--budget", "latency_ms=5"],
-            ["no throughput figure", "add the figure to the profile"],
+            ["--device", "galaxy-a52", "--budget", "energy_mj=5"],
+            ["budget energy_mj: device galaxy-a52 has no calibration"],
         ),
         (["--family", "transformer"], ["unknown student family 'transformer'", "known: conv, dscnn"]),
     ],
@@ -666,7 +686,7 @@ def test_the_python_api_runs_the_same_search(teacher_file, tmp_path):
         "unreachable",
         "unreachable arena",
         "measure an mcu",
-        "no figure on an mcu",
+        "no calibration",
         "unknown family",
     ],  # fmt: skip
 )

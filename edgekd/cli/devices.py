@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
-from edgekd.cli.common import EdgekdGroup, echo, emit_json, force_option, json_option
+from edgekd.cli.common import EdgekdGroup, db_option, echo, emit_json, force_option, json_option
 from edgekd.results.table import format_table
 from edgekd.untrusted import for_terminal
 
@@ -161,3 +163,101 @@ def trust_device(name: str, fingerprint: str) -> None:
     entry = get_profile(name)
     line = trust_host_key(entry.profile, fingerprint)
     echo(f"trusted {line.split()[0]} ({line.split()[1]}) in {entry.profile.transport.known_hosts}")
+
+
+@devices.command("calibrate")
+@click.argument("name")
+@click.option(
+    "--from",
+    "runs",
+    multiple=True,
+    required=True,
+    help="A run id, `latest`, or a results.json (or run folder) whose benchmarks measured NAME (repeatable).",
+)
+@db_option
+@json_option
+def calibrate(name: str, runs: tuple[str, ...], db, as_json: bool) -> None:
+    """Fit NAME's latency model from your own benchmark runs; estimates on NAME then stand on your measurements.
+
+    Each run's measured p50 on NAME, with the per-class workload its model record holds, is a
+    point; the fit keeps the relative op costs of NAME's kernel library from the built-in
+    calibration and fits NAME's per-invoke floor and per-precision scale, with the error of each
+    measured model predicted from the others. It is stored as yours in ~/.edgekd/calibration
+    ($EDGEKD_CALIBRATION), never over the built-in data; nothing is written when the runs cannot
+    support a fit.
+
+    \b
+    Example:
+      edgekd bench runs/demo/*.tflite --device rpi4
+      edgekd devices calibrate rpi4 --from latest
+    """
+    import statistics
+
+    from edgekd.cli.results import _load
+    from edgekd.profiles.loader import get_profile
+    from edgekd.profiles.user_calibration import fit_user, measured_points, save
+
+    profile = get_profile(name).profile
+    documents = [_load(ref, db) for ref in runs]
+    fitted = fit_user(profile, measured_points(profile, documents), [ref for ref, _ in documents])
+    path = save(fitted)
+    if as_json:
+        emit_json({**fitted.as_dict(), "path": str(path)})
+        return
+    errors = fitted.errors
+    held = (
+        f"held-out error median {100 * statistics.median(errors):.0f}%, worst {100 * max(errors):.0f}% "
+        f"over {len(errors)} prediction(s)"
+        if errors
+        else "no held-out prediction (too few points)"
+    )
+    floor = f"floor {fitted.floor_ms:.3g} ms" if fitted.floor_fitted else "floor not fitted (fewer than 3 points)"
+    scales = ", ".join(f"{p} scale {v:.4g}" for p, v in sorted(fitted.scales.items()))
+    echo(f"Calibrated {name} from {fitted.points} measured point(s): {floor}, {scales}; {held}.")
+    echo(f"Stored as yours: {path} (the built-in calibration is unchanged).")
+
+
+@devices.command("calibration")
+@click.option(
+    "--data",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="A folder holding measurements.yaml and models.yaml (default: the built-in calibration data).",
+)
+@json_option
+def calibration(data, as_json: bool) -> None:
+    """Show the calibration behind device estimates: per device, its published points and held-out error.
+
+    Every calibration device is fitted (floor and per-precision scale; relative op costs shared
+    within a kernel library), then each published model is left out in turn and predicted from
+    the rest: the median and worst error of those predictions is what an estimate's interval
+    stands on. --data checks your own points in the same grammar before you add them.
+
+    \b
+    Example:
+      edgekd devices calibration
+    """
+    from edgekd.profiles.calibration import builtin_calibration, load_calibration
+    from edgekd.profiles.validation import device_table
+
+    calibration_data = load_calibration(data) if data is not None else builtin_calibration()
+    rows, held_out = device_table(calibration_data)
+    if as_json:
+        emit_json({"devices": rows, "held_out": [vars(v) for v in held_out]})
+        return
+
+    def percent(value):
+        return f"{100 * value:.0f}%" if value is not None else "n/a"
+
+    table = [
+        [r["device"], r["library"], r["points"], r["floor"], r["held_out"], percent(r["median_error"]),
+         percent(r["worst_error"])]
+        for r in rows
+    ]  # fmt: skip
+    headers = ("device", "kernel library", "points", "floor", "held out", "median error", "worst error")
+    echo(format_table(headers, table))
+    echo(
+        f"{len(calibration_data.points)} published points from {len(calibration_data.sources)} sources; the error "
+        "of each device is that of predictions for models left out of the fit (edgekd devices calibration --json "
+        "lists them)."
+    )

@@ -18,7 +18,9 @@ from edgekd.untrusted import for_terminal
     "--edgetpu", is_flag=True, help="Add an Edge TPU verdict: which ops would map, where the graph splits, why."
 )
 @click.option(
-    "--device", help="Say whether the model fits this device: quantization, flash and RAM (microcontrollers)."
+    "--device",
+    help="Say whether the model fits this device (quantization, flash and RAM) and estimate its latency and energy "
+    "there from the device's calibration.",
 )
 @json_option
 def inspect(model_path: Path, edgetpu: bool, device: str | None, as_json: bool) -> None:
@@ -42,6 +44,9 @@ def inspect(model_path: Path, edgetpu: bool, device: str | None, as_json: bool) 
         document["edgetpu"] = verdict.as_dict()
     if device:
         document["fit"] = _fit(device, data, model_path, report)
+        document["estimate"], unavailable = _estimate(device, report)
+        if unavailable:
+            document["estimate_unavailable"] = unavailable
     metadata = _carried_metadata(model_path, data)
     if metadata:
         document["metadata"] = metadata
@@ -97,6 +102,7 @@ def inspect(model_path: Path, edgetpu: bool, device: str | None, as_json: bool) 
         for problem in fit["problems"]:
             echo(f"  {for_terminal(problem)}")
         echo(f"  {fit['note']}")
+        _echo_estimate(device, document["estimate"], document.get("estimate_unavailable"))
 
 
 CARRIED_KEYS = (
@@ -157,3 +163,36 @@ def _fit(device: str, data: bytes, model_path: Path, report) -> dict:
         fit["problems"].insert(0, f"{device} runs only {', '.join(profile.quantization.supported)}, not {mode}{reason}")
         fit["fits"] = False
     return fit
+
+
+def _estimate(device: str, report) -> tuple[dict | None, str | None]:
+    """The calibrated estimate on ``device`` as a dict, or None and the one-line reason there is none."""
+    from edgekd.profiles.estimate import NoEstimate, estimate_report
+    from edgekd.profiles.loader import get_profile
+
+    try:
+        return estimate_report(get_profile(device).profile, report).as_dict(), None
+    except NoEstimate as exc:
+        return None, str(exc)
+
+
+def _echo_estimate(device: str, found: dict | None, unavailable: str | None) -> None:
+    from edgekd.bench.overhead import readable_time
+
+    if found is None:
+        echo(f"  estimate: none ({for_terminal(unavailable)})")
+        return
+    low, high = found["latency_interval_ms"]
+    line = (
+        f"  estimated (nothing ran on {device}): {readable_time(found['latency_ms'])} per inference "
+        f"({readable_time(low)} to {readable_time(high)})"
+    )
+    if found["energy_mj"] is not None:
+        e_low, e_high = found["energy_interval_mj"]
+        line += f", {found['energy_mj']:.3g} mJ ({e_low:.3g} to {e_high:.3g} mJ)"
+    echo(line)
+    if found["floor_ms"] is not None:
+        echo(f"  per-invoke floor there: {readable_time(found['floor_ms'])} (fitted)")
+    echo(f"  basis: {for_terminal(found['basis'])}")
+    if found["power_basis"]:
+        echo(f"  power: {for_terminal(found['power_basis'])}")

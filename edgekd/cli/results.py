@@ -28,11 +28,37 @@ def _load(ref: str, db: Path | None) -> tuple[str, dict]:
             run_id = store.latest_id() if ref == "latest" else int(ref)
             return f"run {run_id}", store.document(run_id)
     path = Path(ref)
+    if path.suffix == ".tflite" and path.is_file():
+        return str(path), _tflite_document(path)
     if path.is_dir():
         path = path / "results.json"
     if not path.is_file():
         raise StoreError(f"{ref} is neither a run id in the store nor a results file; see edgekd results list")
     return str(path), read_results_file(path)
+
+
+def _tflite_document(path: Path) -> dict:
+    """A bare .tflite as a one-model results document (no run, no benchmark), so compare can estimate it."""
+    from edgekd.quantize.checks import detected_mode
+    from edgekd.quantize.edgetpu import edgetpu_verdict
+    from edgekd.quantize.inspect import read_model_file
+    from edgekd.quantize.workload import workload
+    from edgekd.results.document import RESULTS_SCHEMA_VERSION
+
+    _, report = read_model_file(path)
+    mode = detected_mode(report)
+    record = {
+        "role": path.stem,
+        "accuracy": None,
+        "params": report.params,
+        "macs": report.macs,
+        "size_bytes": report.size_bytes,
+        "path": str(path),
+        "format": f"tflite ({mode})",
+        "detected_mode": mode,
+        "workload": workload(report, edgetpu_verdict(report)).as_dict(),
+    }
+    return {"schema_version": RESULTS_SCHEMA_VERSION, "models": {path.stem: record}, "benchmarks": []}
 
 
 @click.group()
@@ -172,17 +198,20 @@ def export(as_csv, as_json, out, force, db) -> None:
 def compare(refs, devices, models, since, baseline, as_csv, db, as_json) -> None:
     """Compare models and devices: accuracy, size, MACs, latency, energy, and ratios against a baseline.
 
-    REFS are run ids, results.json files (or run folders), or `latest`; with none, the
-    latest run (or every run matching --device/--model/--since). A device named with
-    --device that a run did not measure is compared from its profile's estimates, labelled so.
+    REFS are run ids, results.json files (or run folders), .tflite files, or `latest`; with
+    none, the latest run (or every run matching --device/--model/--since). A device named
+    with --device that a run did not measure is estimated from its calibration (published
+    points; an interval from their held-out error), labelled so; a measured row shows the
+    estimate beside it and how far it was off.
 
     \b
     Examples:
       edgekd compare
       edgekd compare 12 14 --device rpi4 --device host
       edgekd compare runs/demo --device rpi4 --device coral-usb
+      edgekd compare student_int8.tflite --device nano33ble
     """
-    from edgekd.results.compare import CompareError, build_rows, ratios
+    from edgekd.results.compare import CompareError, build_rows, no_estimate, ratios
     from edgekd.results.table import device_lines, format_table, kib, milliseconds, percent
 
     if refs:
@@ -195,10 +224,16 @@ def compare(refs, devices, models, since, baseline, as_csv, db, as_json) -> None
             raise CompareError("nothing to compare: no stored run matches these filters (see edgekd results list)")
     else:
         documents = [_load("latest", db)]
-    rows = build_rows(documents, tuple(devices), tuple(models))
+    missing = no_estimate(documents, tuple(devices))
+    try:
+        rows = build_rows(documents, tuple(devices), tuple(models))
+    except CompareError:
+        if missing:
+            raise CompareError(f"nothing to compare: {missing[0]}") from None
+        raise
     lines = ratios(rows, baseline)
     if as_json:
-        emit_json({"rows": [r.as_dict() for r in rows], "ratios": lines, "baseline": baseline})
+        emit_json({"rows": [r.as_dict() for r in rows], "ratios": lines, "baseline": baseline, "no_estimate": missing})
         return
     if as_csv:
         echo(csv_text(list(rows[0].as_dict()), [r.as_dict() for r in rows]), nl=False)
@@ -215,13 +250,32 @@ def compare(refs, devices, models, since, baseline, as_csv, db, as_json) -> None
             milliseconds(r.p90_ms),
             f"{r.energy_mj:.4g} mJ ({r.energy_source})" if r.energy_mj is not None else "n/a",
             r.latency_source if r.status == "ok" else r.status,
+            _estimate_cell(r),
         ]
         for r in rows
     ]
-    headers = ("run", "model", "device", "accuracy", "size", "MACs", "p50 ms", "p90 ms", "energy/inference", "latency")
+    headers = (
+        "run",
+        "model",
+        "device",
+        "accuracy",
+        "size",
+        "MACs",
+        "p50 ms",
+        "p90 ms",
+        "energy/inference",
+        "latency",
+        "estimate",
+    )
     echo(format_table(headers, table))
     if any(r.latency_source == "estimated" for r in rows):
-        echo("Estimated rows come from the device profile (MACs / throughput, active watts); nothing was run there.")
+        echo(
+            "Estimated rows come from the device's calibration (published points; the interval is their held-out "
+            "error); nothing was run there. Basis: "
+            + "; ".join(sorted({f"{r.device}: {r.basis}" for r in rows if r.latency_source == "estimated"}))
+        )
+    for line in missing:
+        echo(for_terminal(line))
     if any(r.latency_source == "emulated" for r in rows):
         echo(
             "Emulated rows ran under qemu on this host: their outputs are the emulated runtime's, their latency "
@@ -274,3 +328,13 @@ def report(ref, out, force, db) -> None:
         with staged_output_folder(out, force, kind="report") as staging:
             write_report(document, staging / "report.html")
     echo(f"Report: {out / 'report.html'} (and report.md)")
+
+
+def _estimate_cell(row) -> str:
+    """An estimated row's interval; a measured row's estimate and how far it was off; else blank."""
+    if row.interval_ms is None:
+        return ""
+    low, high = row.interval_ms
+    if row.latency_source == "estimated":
+        return f"{low:.3g}-{high:.3g} ms"
+    return f"{row.estimated_ms:.3g} ms ({100 * row.estimate_error:+.0f}% off)"

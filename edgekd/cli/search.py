@@ -130,8 +130,9 @@ def search(
 
     Each trial picks a student family and size. Its cost comes first, before any training:
     MACs and parameters; on a microcontroller the flash and the tensor arena of its int8
-    file (measured through TensorFlow Lite Micro); latency and energy estimated from the
-    device profile, or measured on the device with --measure. A candidate over a budget is
+    file (measured through TensorFlow Lite Micro); latency and energy estimated on the int8
+    file from the device's calibration (published measurements), or measured on the device
+    with --measure. A candidate over a budget is
     never trained. The others distil briefly from the teacher's cached outputs and are
     scored on the validation split; the best of the Pareto front train fully, and the best
     of those is saved as student.keras and student_int8.tflite, with search.json (every

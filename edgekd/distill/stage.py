@@ -310,7 +310,10 @@ def distillation_summary(
             "fraction_of_budget": round(outcome.candidates[0].steps / steps, 4),
             "seconds": round(outcome.selection_seconds, 3),
         }
-    gain, verdict = None, "no scratch control was trained (switched off by `distill.control`): distillation's gain is unknown"
+    gain, verdict = (
+        None,
+        "no scratch control was trained (switched off by `distill.control`): distillation's gain is unknown",
+    )
     if scratch is not None:
         gain = round(100 * (kd.accuracy - scratch.accuracy), 3)
         verdict = (

@@ -8,9 +8,10 @@ from __future__ import annotations
 import enum
 import re
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from edgekd.bench.readers import NO_READER, POWER_READERS, check_power_reader
+from edgekd.errors import known_names
 from edgekd.untrusted import has_control_characters
 
 SCHEMA_VERSION = 1
@@ -176,13 +177,61 @@ class PowerSource(Strict):
 
 
 class PowerModel(Strict):
-    """Figures for estimating energy and latency when nothing can be measured."""
+    """The power a source measured on the device, for energy estimates when nothing can be measured."""
 
     idle_watts: float | None = Field(default=None, ge=0)
     active_watts: float | None = Field(default=None, ge=0)
-    int8_macs_per_second: float | None = Field(default=None, gt=0)
-    float_macs_per_second: float | None = Field(default=None, gt=0)
+    # Earlier profiles estimated latency as MACs / a throughput: a straight line through MACs that ignores the
+    # per-invoke floor and the op mix. Such a figure is refused with the way to the calibrated estimate.
+    int8_macs_per_second: float | None = None
+    float_macs_per_second: float | None = None
     notes: str | None = None
+
+    @field_validator("int8_macs_per_second", "float_macs_per_second")
+    @classmethod
+    def _no_macs_line(cls, value: float | None) -> float | None:
+        if value is not None:
+            raise ValueError(
+                "MACs-per-second throughputs are no longer read: latency estimates stand on published measurements; "
+                "remove the field and name a calibration device in estimate.calibration (see devices/README.md)"
+            )
+        return value
+
+
+class EstimateSource(Strict):
+    """Where a profile's latency and energy estimates come from: a device of the calibration data
+    (``devices/calibration``), and how this device relates to it."""
+
+    calibration: str = Field(description="a calibration device whose published points the estimates stand on")
+    # An accelerator: the calibration device that runs the ops it does not take (its host CPU).
+    cpu_fallback: str | None = None
+    # A device with no points of its own, extrapolated from another by a published ratio of their latencies.
+    speedup: float | None = Field(default=None, gt=0)
+    speedup_source: str | None = None
+    # Energy: the calibration device whose measured power stands in when the profile has no power_model figure
+    # (default: estimate.calibration's own, where its source measured one).
+    power_from: str | None = None
+    notes: str | None = None
+
+    @model_validator(mode="after")
+    def _ratio_has_source(self):
+        if self.speedup is not None and not self.speedup_source:
+            raise ValueError("a speedup needs the speedup_source that measured it")
+        return self
+
+    @field_validator("calibration", "cpu_fallback", "power_from")
+    @classmethod
+    def _known_calibration(cls, value: str | None) -> str | None:
+        if value is not None:
+            from edgekd.profiles.calibration import builtin_calibration
+
+            devices = builtin_calibration().devices
+            if value not in devices:
+                raise ValueError(
+                    f"unknown calibration device {value!r}; known: {known_names(devices)} "
+                    "(devices/calibration/measurements.yaml)"
+                )
+        return value
 
 
 class Cost(Strict):
@@ -222,6 +271,7 @@ class DeviceProfile(Strict):
     power: PowerSource = PowerSource()
     power_model: PowerModel = PowerModel()
     emulation: Emulation | None = None
+    estimate: EstimateSource | None = None
     cost: Cost | None = None
     sources: list[str] = Field(default_factory=list)
 

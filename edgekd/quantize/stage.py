@@ -26,8 +26,10 @@ from edgekd.quantize import evaluate as tflite_eval
 from edgekd.quantize.checks import accuracy_drop_points, detected_mode, float_ops
 from edgekd.quantize.compress import Compression, gzip_size
 from edgekd.quantize.convert import convert
+from edgekd.quantize.edgetpu import edgetpu_verdict
 from edgekd.quantize.inspect import inspect_tflite
 from edgekd.quantize.modes import DEFAULT_OPTIONS, QuantizeOptions, get_mode, mode_names
+from edgekd.quantize.workload import workload
 from edgekd.results.records import ModelRecord, TfliteChecks
 
 # Besides the post-training modes: quantization-aware training first, or every mode compared.
@@ -164,6 +166,7 @@ def convert_and_check(
             warnings=tuple(warnings),
             input=_quantization(report.inputs[0]),
             output=_quantization(report.outputs[0]),
+            workload=workload(report, edgetpu_verdict(report)).as_dict(),
         ),
     )
 

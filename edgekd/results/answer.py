@@ -2,36 +2,26 @@
 
 From a finished run's document: the host's measured p50 of teacher, float student and int8
 student as a ratio; how much of the smallest model's latency is the per-invoke floor; the
-estimated latency and energy per inference on the devices whose profiles carry throughput
-figures (a Pi 4, a phone and the Coral USB by default), each labelled with its source; and,
+estimated latency and energy per inference on a Pi 4, a phone, the Coral USB and an
+nRF52840 from each device's calibration (published points, an interval from the held-out
+error, and the basis), with the teacher : student ratio there; and,
 where a profile gives an hourly price, the cost per million inferences at the measured
 throughput. Pure arithmetic on the document and the profiles: nothing runs here.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from edgekd.bench.overhead import OVERHEAD_DOMINATES, readable_time
+from edgekd.profiles.estimate import describe
+from edgekd.results.estimates import RecordEstimate, estimate_record
 
-# Devices estimated at the end of every run: a single-board computer, a phone, an accelerator.
-ESTIMATED_ON = ("rpi4", "pixel4", "coral-usb")
+# Devices estimated at the end of every run: a single-board computer, a phone, an accelerator, a microcontroller.
+ESTIMATED_ON = ("rpi4", "pixel4", "coral-usb", "nano33ble")
 ROLES = ("teacher_float32", "student_float32", "student_int8")
 X86_INT8_NOTE = (
     "x86 int8 kernels are not ARM's: the int8 speed-up measured on an x86 host does not carry over to a phone or "
     "a Pi (nor does its absence); measure on the device, or on `rpi5-emulated` for the ARM runtime's outputs"
 )
-
-
-@dataclass(frozen=True)
-class Estimate:
-    """A model on a device from the profile's throughput (MACs per second) and active watts."""
-
-    role: str
-    device: str
-    latency_ms: float
-    energy_mj: float | None
-    source: str
 
 
 def _dollars(value: float) -> str:
@@ -71,54 +61,92 @@ def host_line(document: dict, device: str = "host") -> list[str]:
     return lines
 
 
-def estimates(document: dict, devices: tuple[str, ...] = ESTIMATED_ON) -> list[Estimate]:
-    """Each .tflite of the run on each device whose profile gives a throughput for its kind of model."""
-    from edgekd.errors import ProfileError
-    from edgekd.profiles.loader import get_profile
-
-    found = []
-    for device in devices:
-        try:
-            profile = get_profile(device).profile
-        except ProfileError:
-            continue
-        power = profile.power_model
-        source = _source(profile.sources)
-        for role in ROLES:
-            record = (document.get("models") or {}).get(role) or {}
-            integer = record.get("detected_mode", record.get("mode")) in ("int8", "qat")
-            throughput = power.int8_macs_per_second if integer else power.float_macs_per_second
-            if not record.get("macs") or not throughput or not profile.supports(record.get("detected_mode", "")):
-                continue
-            latency_ms = 1000.0 * record["macs"] / throughput
-            energy = power.active_watts * latency_ms if power.active_watts is not None else None
-            found.append(Estimate(role, device, latency_ms, energy, source))
-    return found
-
-
-def _source(sources: list[str]) -> str:
-    """The profile's sources for its throughput and watts (the lines that say latency or power)."""
-    chosen = [s for s in sources if s.split(":", 1)[0] in ("latency", "power", "latency ratio")] or sources[:1]
-    return "; ".join(chosen) or "the profile gives no source"
+def estimates(document: dict, devices: tuple[str, ...] = ESTIMATED_ON) -> list[RecordEstimate]:
+    """Each .tflite of the run on each device, from the device's calibration (or the reason there is none)."""
+    models = document.get("models") or {}
+    return [
+        estimate_record(role, models[role], device)
+        for device in devices
+        for role in ROLES
+        if role in models and str(models[role].get("format", "")).startswith("tflite")
+    ]
 
 
 def estimate_lines(document: dict, devices: tuple[str, ...] = ESTIMATED_ON) -> list[str]:
-    """One line per device: each model's estimated latency (and energy), labelled with the profile's source."""
-    by_device: dict[str, list[Estimate]] = {}
-    for estimate in estimates(document, devices):
-        by_device.setdefault(estimate.device, []).append(estimate)
+    """One line per device: each model's calibrated estimate with its interval, the teacher : student ratio there,
+    whether the per-invoke floor dominates, and the basis; a device without calibration says so in one line."""
+    by_device: dict[str, list[RecordEstimate]] = {}
+    for found in estimates(document, devices):
+        by_device.setdefault(found.device, []).append(found)
     lines = []
     for device, found in by_device.items():
+        known = [f for f in found if f.estimate is not None]
+        if not known:
+            reasons = sorted({f.reason for f in found if f.reason})
+            lines.append(f"On {device}: no estimate ({'; '.join(reasons)}).")
+            continue
+        measured = {
+            b["model"]: b["latency_ms"]["p50"]
+            for b in document.get("benchmarks") or []
+            if b.get("device") == device and b.get("ok") and (b.get("latency_ms") or {}).get("p50")
+            and b.get("latency_source", "measured") == "measured"
+        }  # fmt: skip
         figures = ", ".join(
-            f"{e.role.replace('_', ' ')} {readable_time(e.latency_ms)}"
-            + (f" and {e.energy_mj:.3g} mJ" if e.energy_mj is not None else "")
-            for e in found
+            f"{f.role.replace('_', ' ')} {describe(f.estimate)}"
+            + (
+                f" (measured {readable_time(measured[f.role])}: the estimate is "
+                f"{100 * (f.estimate.latency_ms / measured[f.role] - 1):+.0f}% off)"
+                if f.role in measured
+                else ""
+            )
+            for f in known
         )
-        lines.append(
-            f"On {device} (estimated from the profile's MACs per second; no per-invoke floor is known there, so "
-            f"small models run slower than this): {figures}. Source: {found[0].source}."
-        )
+        first = known[0].estimate
+        line = f"On {device} (estimated {first.summary}): {figures}."
+        ratio = _ratio(known)
+        if ratio:
+            line += f" {ratio}"
+        for missing in (f for f in found if f.estimate is None):
+            line += f" No estimate for the {missing.role.replace('_', ' ')}: {missing.reason}."
+        if any(f.estimate.outside_range for f in known):
+            smallest = min(f.estimate.smallest_published_ms for f in known if f.estimate.outside_range)
+            line += (
+                f" These models are far below every published model on {device} (the smallest takes "
+                f"{readable_time(smallest)} there): no published point checks them, and each interval reaches at least that figure."
+            )
+        lines.append(line + (f" Energy: estimated latency x {first.power_basis}." if first.power_basis else ""))
     return lines
+
+
+def _ratio(known: list[RecordEstimate]) -> str:
+    """The teacher : student ratio there, and what the per-invoke floor does to it where it is known."""
+    by_role = {f.role: f.estimate for f in known}
+    teacher, student = by_role.get("teacher_float32"), by_role.get("student_int8") or by_role.get("student_float32")
+    if teacher is None or student is None:
+        if (
+            student is not None
+            and student.floor_ms is not None
+            and student.floor_ms >= OVERHEAD_DOMINATES * student.latency_ms
+        ):
+            return (
+                f"The per-invoke floor ({readable_time(student.floor_ms)}, fitted) is "
+                f"{100 * student.floor_ms / student.latency_ms:.0f}% of the student's estimate: the floor dominates."
+            )
+        return ""
+    ratio = teacher.latency_ms / student.latency_ms
+    if student.floor_ms is not None:
+        text = f"Teacher ÷ student there: {ratio:.3g}x."
+        if student.floor_ms >= OVERHEAD_DOMINATES * student.latency_ms:
+            text += (
+                f" The per-invoke floor ({readable_time(student.floor_ms)}, fitted) is "
+                f"{100 * student.floor_ms / student.latency_ms:.0f}% of the student's estimate: the floor dominates."
+            )
+        return text
+    return (
+        f"Teacher ÷ student there: {ratio:.3g}x from the op-class costs alone; the per-invoke floor there is not "
+        "known (no published model is small enough to show it), and it would lower this ratio as it does on the "
+        "host above."
+    )
 
 
 def cost_lines(document: dict, device: str = "host") -> list[str]:

@@ -1,8 +1,9 @@
 """Comparisons: model vs model and device vs device, from stored runs or results files, against a baseline row.
 
 Rows come from benchmarks (a model on a device, measured) and, for devices named with
-``--device`` that no run measured, from the device profile's power model (estimated from
-the model's MACs; labelled so). Ratios are against the baseline row on the same device
+``--device`` that no run measured, from the device's calibration (estimated from published
+points, with an interval and a basis; labelled so). A measured row on a calibrated device
+carries the estimate beside it and how far the estimate was off. Ratios are against the baseline row on the same device
 (``teacher`` by default: the first model whose name starts with it).
 """
 
@@ -12,6 +13,7 @@ from dataclasses import asdict, dataclass
 
 from edgekd.errors import EdgekdError
 from edgekd.results.document import RESULTS_SCHEMA_VERSION
+from edgekd.results.estimates import error_against, estimate_record
 
 
 class CompareError(EdgekdError):
@@ -32,6 +34,12 @@ class Row:
     energy_source: str | None
     latency_source: str
     status: str = "ok"
+    # Estimated rows: the interval from the calibration's held-out error, and the basis. Measured rows on a
+    # calibrated device: the estimate beside the measurement, and how far it was off (signed, of the measurement).
+    interval_ms: tuple[float, float] | None = None
+    basis: str | None = None
+    estimated_ms: float | None = None
+    estimate_error: float | None = None
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -94,21 +102,15 @@ def measured_rows(run: str, document: dict) -> list[Row]:
 
 
 def estimated_rows(run: str, document: dict, device: str) -> list[Row]:
-    """The run's .tflite models on ``device``, from its profile's throughput and power figures."""
-    from edgekd.profiles.loader import get_profile
+    """The run's .tflite models on ``device``, from its calibration (published points; see devices/calibration).
 
-    profile = get_profile(device).profile
-    power = profile.power_model
+    A model the calibration cannot speak for gets no row; ``no_estimate`` says why.
+    """
     rows = []
     for role, record in (document.get("models") or {}).items():
-        if not str(record.get("format", "")).startswith("tflite") or not record.get("macs"):
+        found = estimate_record(role, record, device).estimate
+        if found is None:
             continue
-        integer = record.get("detected_mode", record.get("mode")) in ("int8", "qat")
-        throughput = power.int8_macs_per_second if integer else power.float_macs_per_second
-        if not throughput:
-            continue
-        latency_ms = 1000.0 * record["macs"] / throughput
-        energy = power.active_watts * latency_ms if power.active_watts is not None else None
         rows.append(
             Row(
                 run=run,
@@ -117,14 +119,45 @@ def estimated_rows(run: str, document: dict, device: str) -> list[Row]:
                 accuracy=record.get("accuracy"),
                 size_bytes=record.get("size_bytes"),
                 macs=record.get("macs"),
-                p50_ms=latency_ms,
+                p50_ms=found.latency_ms,
                 p90_ms=None,
-                energy_mj=energy,
-                energy_source="estimated" if energy is not None else None,
+                energy_mj=found.energy_mj,
+                energy_source="estimated" if found.energy_mj is not None else None,
                 latency_source="estimated",
+                interval_ms=found.latency_interval_ms,
+                basis=found.basis,
             )
         )
     return rows
+
+
+def no_estimate(documents: list[tuple[str, dict]], devices: tuple[str, ...]) -> list[str]:
+    """Why a named device has no estimated row for a .tflite of a run that did not measure it: one line each."""
+    lines = []
+    for run, document in documents:
+        measured = {b.get("device") for b in document.get("benchmarks") or [] if b.get("ok")}
+        for device in devices:
+            if device in measured:
+                continue
+            for role, record in (document.get("models") or {}).items():
+                if str(record.get("format", "")).startswith("tflite"):
+                    found = estimate_record(role, record, device)
+                    if found.estimate is None:
+                        lines.append(f"{role} on {device} ({run}): no estimate: {found.reason}")
+    return lines
+
+
+def with_estimates(rows: list[Row], documents: list[tuple[str, dict]]) -> None:
+    """Put the calibrated estimate beside each measured row, with how far it was off the measurement."""
+    records = {run: document.get("models") or {} for run, document in documents}
+    for row in rows:
+        record = records.get(row.run, {}).get(row.model)
+        if row.latency_source != "measured" or not row.p50_ms or not record:
+            continue
+        found = estimate_record(row.model, record, row.device).estimate
+        if found is not None:
+            row.estimated_ms, row.interval_ms, row.basis = found.latency_ms, found.latency_interval_ms, found.basis
+            row.estimate_error = error_against(found.latency_ms, row.p50_ms)
 
 
 def build_rows(
@@ -138,6 +171,7 @@ def build_rows(
         for device in devices:
             if not any(r.device == device and r.latency_source == "measured" for r in measured):
                 rows += estimated_rows(run, document, device)
+    with_estimates(rows, documents)
     if devices:
         rows = [r for r in rows if r.device in devices]
     if models:

@@ -37,11 +37,15 @@ class TfliteChecks:
     # Set by ``edgekd quantize`` when the model was pruned/clustered or fine-tuned with QAT first.
     compression: dict | None = None
     qat: dict | None = None
+    # Work per operator class, whole and as an Edge TPU would split it (edgekd.quantize.workload): what the
+    # device estimates of compare, the compute answer and the report are computed from.
+    workload: dict | None = None
 
     def as_dict(self) -> dict:
-        document = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("compression", "qat")}
+        optional = ("compression", "qat", "workload")
+        document = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in optional}
         document["float_ops"], document["warnings"] = list(self.float_ops), list(self.warnings)
-        return document | _present(self, ("compression", "qat"))
+        return document | _present(self, optional)
 
 
 @dataclass(frozen=True)

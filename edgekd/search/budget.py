@@ -40,14 +40,14 @@ BUDGET_KEYS: dict[str, BudgetKey] = {
         BudgetKey(
             "latency_ms",
             "ms",
-            "latency per inference on the device: estimated from the profile's int8 throughput, or measured "
-            "with `measure`",
+            "latency per inference on the device: estimated on the int8 file from the device's calibration "
+            "(published measurements), or measured with `measure`",
         ),
         BudgetKey(
             "energy_mj",
             "mJ",
-            "energy per inference: the profile's active power times the latency (estimated), or measured with "
-            "`measure` where the device has a power reader",
+            "energy per inference: the estimated latency times the power a source measured under load "
+            "(estimated), or measured with `measure` where the device has a power reader",
         ),
     )
 }

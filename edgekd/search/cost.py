@@ -3,8 +3,9 @@
 MACs and parameters are counted from the Keras model. Flash and RAM come from its int8
 conversion (untrained weights take the same bytes as trained ones): the file's size, and
 the tensor arena, measured by TensorFlow Lite Micro on a microcontroller profile and
-estimated from the activations elsewhere. Latency and energy are estimated from the
-profile's throughput and power figures, or measured on the device itself with ``measure``.
+estimated from the activations elsewhere. Latency and energy are estimated on the int8 file
+from the device's calibration (published points, ``edgekd.profiles.estimate``), or measured
+on the device itself with ``measure``.
 Every figure carries its ``source`` and ``method``.
 """
 
@@ -18,6 +19,7 @@ import numpy as np
 
 from edgekd.bench.readers import NO_READER
 from edgekd.errors import BenchmarkError, ConfigError
+from edgekd.profiles.estimate import energy_available
 from edgekd.search.budget import BUDGET_KEYS
 
 # A candidate measured with ``measure`` runs long enough for a stable median on a board
@@ -108,27 +110,34 @@ class CostModel:
         if measure:
             check_devices([device])
         timed = [key for key in TIMED if key in budgets]
-        if timed and not measure and power.int8_macs_per_second is None:
-            # A microcontroller cannot be measured by edgekd: only the profile's figure would do.
+        if timed and not measure and profile.estimate is None:
+            # A microcontroller cannot be measured by edgekd: only a calibrated estimate would do.
             remedy = "" if profile.is_microcontroller else "add `measure` to measure it on the device, "
             raise ConfigError(
-                f"budget {timed[0]}: device {profile.name} has no throughput figure to estimate it from "
-                f"(power_model.int8_macs_per_second in its profile); {remedy}add the figure to the profile, or "
-                "budget macs instead"
+                f"budget {timed[0]}: device {profile.name} has no calibration to estimate it from (no published "
+                f"measurements; estimate.calibration in its profile); {remedy}or budget macs instead"
             )
-        if "energy_mj" in budgets and power.active_watts is None and (not measure or profile.power.reader == NO_READER):
+        estimated_energy = not measure and profile.estimate is not None and energy_available(profile)
+        if (
+            "energy_mj" in budgets
+            and power.active_watts is None
+            and not estimated_energy
+            and (not measure or profile.power.reader == NO_READER)
+        ):
             raise ConfigError(
                 f"budget energy_mj: device {profile.name} has no power figure (power_model.active_watts in its "
-                "profile)"
+                "profile, or a calibration with measured power)"
                 + ("" if measure else " and energy is not measured without `measure`")
                 + "; add the figure to the profile, or budget latency_ms instead"
             )
         keys = ["macs", "params"]
         if profile.is_microcontroller or measure or any(key in budgets for key in CONVERTED):
             keys += CONVERTED
-        if measure or power.int8_macs_per_second is not None or timed:
+        # An estimate needs the candidate's int8 file: estimated figures are kept where budgeted, and on a
+        # microcontroller (converted anyway) also as the search's objectives.
+        if measure or timed or (profile.estimate is not None and profile.is_microcontroller):
             keys.append("latency_ms")
-            if power.active_watts is not None or "energy_mj" in budgets:
+            if power.active_watts is not None or "energy_mj" in budgets or estimated_energy:
                 keys.append("energy_mj")
         return CostModel(entry, tuple(keys), measure, representative)
 
@@ -157,8 +166,6 @@ class CostModel:
             "macs": Figure(macs, "counted", "multiply-accumulates of the Keras model's layers, one sample"),
             "params": Figure(params, "counted", "weights of the Keras model"),
         }
-        if "latency_ms" in self.keys and not self.measure:
-            figures.update(self._estimated(macs))
         if budgets:
             early = {**figures, **self._bounds(model, budgets)}
             if Cost(early).over(budgets, partial=True):
@@ -167,6 +174,9 @@ class CostModel:
         if any(key in self.keys for key in CONVERTED):
             data = self._int8(model)
             figures.update(self._memory(data, label))
+        if "latency_ms" in self.keys and not self.measure:
+            data = data or self._int8(model)
+            figures.update(self._estimated(data, label))
         if self.measure and "latency_ms" in self.keys:
             figures.update(self._measured(data or self._int8(model), label))
         return Cost(figures)
@@ -213,22 +223,27 @@ class CostModel:
             "ram_kb": Figure(arena.bytes / 1024, arena_document["source"], method),
         }
 
-    def _estimated(self, macs: int) -> dict[str, Figure]:
-        power = self.profile.power_model
-        latency_ms = 1000.0 * macs / power.int8_macs_per_second
+    def _estimated(self, data: bytes, label: str) -> dict[str, Figure]:
+        """Latency and energy from the device's calibration, on the candidate's int8 file."""
+        from edgekd.profiles.estimate import NoEstimate, estimate_report
+        from edgekd.quantize.inspect import inspect_tflite
+
+        try:
+            found = estimate_report(self.profile, inspect_tflite(data, label))
+        except NoEstimate as exc:
+            raise ConfigError(f"{label}: {exc}") from None
+        low, high = found.latency_interval_ms
         figures = {
             "latency_ms": Figure(
-                latency_ms,
+                found.latency_ms,
                 "estimated",
-                f"MACs / profile {self.profile.name} power_model.int8_macs_per_second ({power.int8_macs_per_second:g})",
+                f"calibrated estimate on {self.profile.name} ({low:.4g} to {high:.4g} ms): {found.basis}",
             )
         }
         if "energy_mj" in self.keys:
-            figures["energy_mj"] = Figure(
-                power.active_watts * latency_ms,
-                "estimated",
-                f"profile {self.profile.name} power_model.active_watts ({power.active_watts:g} W) x estimated latency",
-            )
+            if found.energy_mj is None:
+                raise ConfigError(f"{label}: no energy estimate on {self.profile.name}: it has no power figure")
+            figures["energy_mj"] = Figure(found.energy_mj, "estimated", f"estimated latency x {found.power_basis}")
         return figures
 
     def _measured(self, data: bytes, label: str) -> dict[str, Figure]:

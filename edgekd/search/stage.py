@@ -21,6 +21,7 @@ from edgekd.artifacts import write_bytes_atomic, write_json_atomic, write_text_a
 from edgekd.config import PipelineConfig
 from edgekd.errors import ConfigError, EdgekdError, ModelError, OutputError
 from edgekd.outputs import check_output_folder
+from edgekd.profiles.estimate import macs_within
 from edgekd.progress import SILENT, Reporter
 from edgekd.search.budget import describe
 from edgekd.search.cost import Cost, CostModel, smallest_costs
@@ -249,7 +250,8 @@ def _start_from_auto(
     """A new study tries first the student ``--student auto`` would size for the budgets' MACs (its exact options,
     which the space's grid may not hold): the search starts from edgekd's own answer and looks for better.
 
-    The MAC limit is the MAC budget, or the latency budget at the profile's throughput; without
+    The MAC limit is the MAC budget, or the convolution MACs the device's calibration fits in the latency
+    budget after its floor; without
     either (a memory or energy budget alone) it is ``default_macs()``, the share of the teacher's
     MACs ``edgekd distill`` gives its auto student, and a start over the other budgets is pruned
     untrained like any trial.
@@ -260,9 +262,9 @@ def _start_from_auto(
     if not _needs_auto_start(study):
         return
     limits = [budgets["macs"]] if "macs" in budgets else []
-    throughput = costs.profile.power_model.int8_macs_per_second
-    if "latency_ms" in budgets and throughput and not costs.measure:
-        limits.append(budgets["latency_ms"] / 1000 * throughput)
+    within = macs_within(costs.profile, budgets["latency_ms"]) if "latency_ms" in budgets else None
+    if within and not costs.measure:
+        limits.append(within)
     if not limits:
         limits.append(default_macs())
     params = int(budgets["params"]) if "params" in budgets else None

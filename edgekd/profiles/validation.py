@@ -1,0 +1,95 @@
+"""How far the device latency model misses published points it did not see: per device, from leave-one-model-out.
+
+The error table ``scripts/calibrate_devices.py`` prints and the interval every estimate
+carries both come from here, computed from the calibration data each time it is read
+(once per process), never typed in.
+"""
+
+from __future__ import annotations
+
+import functools
+import statistics
+from dataclasses import dataclass
+
+from edgekd.profiles.calibration import Calibration, builtin_calibration
+from edgekd.profiles.fit import Fit, Validation, fit, leave_one_model_out
+
+# An interval needs a few held-out predictions; with fewer, the device borrows its library's (or its kind's).
+MIN_HELD_OUT = 3
+
+
+@dataclass(frozen=True)
+class DeviceError:
+    """The held-out errors behind a device's interval, and where they come from."""
+
+    errors: tuple[float, ...]
+    scope: str  # "this device", "its kernel library (...)", "devices of its kind (...)"
+
+    @property
+    def median(self) -> float | None:
+        return statistics.median(self.errors) if self.errors else None
+
+    @property
+    def worst(self) -> float | None:
+        return max(self.errors) if self.errors else None
+
+
+@dataclass(frozen=True)
+class Validated:
+    fit: Fit
+    held_out: tuple[Validation, ...]
+
+    def device_error(self, name: str) -> DeviceError:
+        """The errors an interval on ``name`` stands on: its own when it has enough, else its library's or kind's."""
+        calibration = self.fit.calibration
+        own = tuple(v.error for v in self.held_out if v.device == name)
+        if len(own) >= MIN_HELD_OUT:
+            return DeviceError(own, "this device")
+        device = calibration.devices[name]
+        library = [n for n, d in calibration.devices.items() if d.library == device.library]
+        shared = tuple(v.error for v in self.held_out if v.device in library)
+        if len(shared) >= MIN_HELD_OUT:
+            return DeviceError(shared, f"the devices of its kernel library ({device.library}: {', '.join(library)})")
+        kind = tuple(v.error for v in self.held_out if calibration.devices[v.device].kind == device.kind)
+        return DeviceError(kind, f"every {device.kind} calibration device")
+
+
+def validate_calibration(calibration: Calibration) -> Validated:
+    return Validated(fit(calibration), tuple(leave_one_model_out(calibration)))
+
+
+@functools.cache
+def builtin_validated() -> Validated:
+    """The shipped calibration, fitted and validated (once per process)."""
+    return validate_calibration(builtin_calibration())
+
+
+def device_table(calibration: Calibration) -> tuple[list[dict], list[Validation]]:
+    """One row per calibration device: points, fitted floor, held-out count, median and worst held-out error."""
+    validated = validate_calibration(calibration)
+    rows = []
+    for name, device in calibration.devices.items():
+        found = validated.fit.device(name)
+        errors = [v.error for v in validated.held_out if v.device == name]
+        floor = "n/a"
+        if found is not None:
+            device_fit = found[1]
+            unit = "cycles" if device.kind == "mcu" else "ms"
+            floor = (
+                (f"{device_fit.floor:,.0f} {unit}" if unit == "cycles" else f"{device_fit.floor:.3g} ms")
+                if device_fit.floor_fitted
+                else ("not fitted (fewer than 3 points)" if device.kind == "edgetpu" else "not fitted")
+            )
+        rows.append(
+            {
+                "device": name,
+                "description": device.description,
+                "library": device.library,
+                "points": len(calibration.points_on(name)),
+                "floor": floor,
+                "held_out": len(errors),
+                "median_error": statistics.median(errors) if errors else None,
+                "worst_error": max(errors) if errors else None,
+            }
+        )
+    return rows, list(validated.held_out)
