@@ -107,12 +107,14 @@ def test_the_run_ships_the_student_that_is_better_on_validation(pipeline_run):
     assert (out / "student.keras").is_file()
     kd = document["training"]["student_kd"]["best_val_accuracy"]
     scratch = document["training"]["student_scratch"]["best_val_accuracy"]
-    # The control ships only when it is ahead on validation beyond noise; a tie within noise ships the distilled one.
+    # The better on validation ships (an exact tie: the lower validation loss), or the control when the teacher is
+    # not clearly better than it.
+    teacher_weak = not document["distillation"]["teacher_check"]["worth_distilling"]
     if role == "student_scratch":
-        assert scratch > kd and "the control is better by" in shipped["reason"]
+        assert scratch > kd or "tie on validation accuracy" in shipped["reason"] or teacher_weak
     else:
-        assert "better on validation" in shipped["reason"] or "within noise" in shipped["reason"]
-        assert kd > scratch or "within noise" in shipped["reason"]
+        assert not teacher_weak
+        assert kd > scratch or "tie on validation accuracy" in shipped["reason"]
     assert f"{kd:.2%} vs {scratch:.2%} for the control on the" in shipped["reason"]
 
 

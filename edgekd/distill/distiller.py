@@ -26,6 +26,15 @@ from edgekd.data import samples
 from edgekd.data.dataset import Dataset
 from edgekd.data.samples import Inputs
 from edgekd.distill.augment import Augmentation
+from edgekd.distill.choice import (
+    Predictions,
+    Shipped,
+    TeacherCheck,
+    check_teacher,
+    choose_shipped,
+    predictions,
+    validation_score,
+)
 from edgekd.distill.features import ResolvedFeature, resolve, tap_model
 from edgekd.distill.losses import DistillationLoss, Objective
 from edgekd.distill.recipes import CONTROL, Recipe
@@ -109,9 +118,11 @@ class DistillationOutcome:
     candidates: tuple = ()
     selection_seconds: float = 0.0
     # Which of the two the run hands on, and why.
-    shipped: object = None
+    shipped: Shipped | None = None
     # Why the teacher ran online when it was not asked to (its outputs past the cache budget).
     teacher_reason: str | None = None
+    # The teacher against the control on validation (None without a control).
+    teacher_check: TeacherCheck | None = None
 
 
 def check_model_fits_data(model, dataset: Dataset, role: str) -> None:
@@ -256,6 +267,8 @@ class TrainingRun:
     outputs: TeacherOutputs
     transfer_samples: int
     settings: DistillationSettings
+    # The validation samples as the (first) teacher sees them: the same positions, its own view.
+    teacher_x_val: Inputs = None
     # Recipes whose teachers ran online for want of cache (or by request), and why.
     online_reasons: dict[str, str] = field(default_factory=dict)
 
@@ -265,10 +278,10 @@ class TrainingRun:
     ) -> TrainingRun:
         x_fit, y_fit, x_val, y_val = dataset.validation_split(settings.seed)
         x_kd, labels, transfer_samples = distillation_inputs(dataset, x_fit, y_fit, settings.use_transfer_set)
-        teacher_kd = x_kd
+        teacher_kd, teacher_x_val = x_kd, x_val
         if dataset.teacher is not None:
             # The same positions (same seed, same lengths), through the teacher's view.
-            teacher_fit = dataset.teacher.validation_split(settings.seed)[0]
+            teacher_fit, _, teacher_x_val, _ = dataset.teacher.validation_split(settings.seed)
             teacher_kd = distillation_inputs(dataset.teacher, teacher_fit, y_fit, settings.use_transfer_set)[0]
         checkpoints = settings.training.checkpoints
         store = OutputStore(checkpoints.teacher_outputs if checkpoints is not None else None)
@@ -276,7 +289,9 @@ class TrainingRun:
         if settings.cache_budget is not None:
             budget = CacheBudget(settings.cache_budget, "`cache_budget`")
         outputs = TeacherOutputs(teachers, weights, teacher_kd, labels, store, budget)
-        return TrainingRun(teachers, weights, x_fit, y_fit, x_val, y_val, x_kd, outputs, transfer_samples, settings)
+        return TrainingRun(
+            teachers, weights, x_fit, y_fit, x_val, y_val, x_kd, outputs, transfer_samples, settings, teacher_x_val
+        )
 
     def budget(self, fraction: float = 1.0, labelled_only: bool = False) -> TrainingBudget:
         """The full budget (epochs over the distillation set, or the labelled set alone), or a fraction for a trial."""
@@ -390,21 +405,6 @@ class CandidateScore:
         }
 
 
-def validation_score(model, x_val: np.ndarray, y_val: np.ndarray) -> tuple[float, float]:
-    """(top-1 accuracy, mean cross-entropy against the labels): accuracy ranks, the loss breaks ties."""
-    correct, loss = validation_predictions(model, x_val, y_val)
-    return float(np.mean(correct)), loss
-
-
-def validation_predictions(model, x_val: np.ndarray, y_val: np.ndarray) -> tuple[np.ndarray, float]:
-    """(which validation samples the model gets right, its mean cross-entropy against the labels)."""
-    logits = predict_logits(model, x_val)
-    shifted = logits - logits.max(axis=1, keepdims=True)
-    log_probabilities = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
-    loss = float(-np.mean(log_probabilities[np.arange(len(y_val)), y_val]))
-    return np.argmax(logits, axis=1) == y_val, loss
-
-
 def _role_name(index: int, recipe: Recipe) -> str:
     readable = "".join(c if c.isalnum() else "-" for c in recipe.spec)
     return f"candidate{index}-{readable}"[:80]
@@ -439,47 +439,18 @@ def select_recipe(
     return ranked[0][0], tuple(scores)
 
 
-@dataclass(frozen=True)
-class Shipped:
-    """The model a run hands on (to quantization, deployment) and why."""
-
-    role: str
-    reason: str
-
-    def as_dict(self) -> dict:
-        return {"role": self.role, "reason": self.reason}
-
-
-# The control ships only when it wins on validation by more than chance would: at least this
-# many samples, and at least one standard deviation of the paired difference (McNemar: with
-# b samples only the control gets right and c only the distilled student, b - c has a
-# standard deviation of sqrt(b + c) when the two are equally good).
-MIN_SHIPPING_MARGIN_SAMPLES = 2
-
-
-def choose_shipped(kd: np.ndarray, scratch: np.ndarray | None) -> Shipped:
-    """The distilled student unless the control is better on validation beyond noise (per-sample correctness)."""
-    if scratch is None:
-        return Shipped("student_kd", "no control was trained, so the distilled student is shipped unchecked")
-    only_control, only_kd, samples = int(np.sum(scratch & ~kd)), int(np.sum(kd & ~scratch)), len(kd)
-    margin = max(MIN_SHIPPING_MARGIN_SAMPLES, float(np.sqrt(only_control + only_kd)))
-    scores = (
-        f"{np.mean(kd):.2%} vs {np.mean(scratch):.2%} for the control on the {samples}-sample validation split, "
-        f"where noise is about ±{margin:.0f} samples ({100 * margin / samples:.1f} points)"
-    )
-    if only_control - only_kd >= margin:
-        return Shipped(
-            "student_scratch",
-            f"distillation does not help this pair: the control is better by {only_control - only_kd} samples "
-            f"({scores}), so the control is shipped",
-        )
-    if only_kd - only_control >= margin:
-        return Shipped("student_kd", f"the distilled student is better on validation ({scores})")
-    return Shipped(
-        "student_kd",
-        f"the two are within noise on validation ({scores}), and the distilled student carries the teacher's "
-        "knowledge: it is shipped",
-    )
+def teacher_predictions(teachers: list, weights: tuple[float, ...], x, y: np.ndarray) -> Predictions:
+    """The teachers' weighted average of probabilities (what the students learn from) on ``(x, y)``."""
+    weights = weights or tuple(1.0 for _ in teachers)
+    average = 0.0
+    for teacher, weight in zip(teachers, weights, strict=True):
+        logits = predict_logits(teacher, x)
+        shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
+        average = average + weight * shifted / shifted.sum(axis=1, keepdims=True)
+    average = average / sum(weights)
+    predicted = np.argmax(average, axis=1)
+    loss = float(-np.mean(np.log(np.clip(average[np.arange(len(y)), y], 1e-12, 1.0))))
+    return Predictions(predicted == y, predicted, loss)
 
 
 def distill(
@@ -491,13 +462,17 @@ def distill(
     reporter: Reporter = SILENT,
     candidates: tuple[Recipe, ...] = (),
     selection_fraction: float = SELECTION_FRACTION,
+    weak_teacher_recipe: Recipe | None = None,
 ) -> DistillationOutcome:
     """Distil ``teachers`` (one model or a list) into ``student`` (trained in place) and train the scratch control.
 
-    With ``candidates`` (``loss`` may then be None), each candidate recipe first trains for
-    ``selection_fraction`` of the budget from the student's initial weights, and the one
-    best on the validation split trains fully. Either way, the run ships the distilled
-    student or the control, whichever is better on validation.
+    The control trains first, and the teacher is checked against it on validation (said on
+    ``reporter``). With ``candidates`` (``loss`` may then be None), each candidate recipe first
+    trains for ``selection_fraction`` of the budget from the student's initial weights, and
+    the one best on the validation split trains fully; when the teacher is not clearly better
+    than the control and ``weak_teacher_recipe`` is given, the candidates are skipped and it
+    trains instead. The run ships the student better on validation, or the control when the
+    teacher is not clearly better than it (``edgekd.distill.choice``).
     """
     teachers = list(teachers) if isinstance(teachers, list | tuple) else [teachers]
     if candidates:
@@ -506,7 +481,7 @@ def distill(
         objective = as_objective(loss)
         recipes = (loss if isinstance(loss, Recipe) else Recipe(objective.name, objective, settings.augmentations),)
     weights = ()
-    for recipe in recipes:
+    for recipe in (*recipes, *([weak_teacher_recipe] if weak_teacher_recipe is not None else [])):
         if not recipe.is_control:
             weights, _ = check_setup(teachers, student, dataset, recipe.objective, settings, recipe.augmentations)
     control_model = twin(student) if settings.train_control else None
@@ -516,24 +491,27 @@ def distill(
         for checked in recipes:
             if not checked.is_control:
                 run.teacher_route(checked, resolve(checked.objective.feature_requests(), teachers[0], student))
-    recipe, scores, selection_seconds = recipes[0], (), 0.0
-    if candidates:
-        started = time.perf_counter()
-        recipe, scores = select_recipe(run, student, recipes, selection_fraction, reporter)
-        selection_seconds = time.perf_counter() - started
     budget = run.budget()
-    kd_history, mode, features = run.train(
-        student, recipe, budget, "student_kd", f"distilling ({recipe.spec})", reporter
-    )
-    scratch_history = None
+    scratch_history, control_val, teacher_check = None, None, None
     if control_model is not None:
         scratch_history, _, _ = run.train(
             control_model, Recipe(CONTROL, None), budget, "student_scratch", "scratch control", reporter
         )
-    shipped = choose_shipped(
-        validation_predictions(student, run.x_val, run.y_val)[0],
-        validation_predictions(control_model, run.x_val, run.y_val)[0] if control_model is not None else None,
+        control_val = predictions(control_model, run.x_val, run.y_val)
+        teacher_val = teacher_predictions(teachers, run.weights, run.teacher_x_val, run.y_val)
+        teacher_check = check_teacher(teacher_val, control_val)
+        reporter.say(f"edgekd: {teacher_check.message}")
+    recipe, scores, selection_seconds = recipes[0], (), 0.0
+    if teacher_check is not None and not teacher_check.worth_distilling and weak_teacher_recipe is not None:
+        recipe = weak_teacher_recipe
+    elif candidates:
+        started = time.perf_counter()
+        recipe, scores = select_recipe(run, student, recipes, selection_fraction, reporter)
+        selection_seconds = time.perf_counter() - started
+    kd_history, mode, features = run.train(
+        student, recipe, budget, "student_kd", f"distilling ({recipe.spec})", reporter
     )
+    shipped = choose_shipped(predictions(student, run.x_val, run.y_val), control_val, teacher_check)
     return DistillationOutcome(
         student,
         control_model,
@@ -548,4 +526,5 @@ def distill(
         selection_seconds,
         shipped,
         teacher_reason=run.online_reasons.get(recipe.spec),
+        teacher_check=teacher_check,
     )

@@ -38,6 +38,12 @@ DEFAULT_CANDIDATES = (
     CONTROL,
 )
 
+# What trains instead of the candidates when the teacher is not clearly better than the control
+# on validation (the control ships then, whatever this scores): Hinton's usual setting, whose
+# hard-label term keeps the student close to the labels where the teacher is wrong. It trains
+# so the report can show what the teacher would have taught, class by class, at one run's cost.
+WEAK_TEACHER_RECIPE = "kd:temperature=4,alpha=0.5"
+
 
 @dataclass(frozen=True)
 class Recipe:

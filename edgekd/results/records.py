@@ -119,6 +119,10 @@ class DistillationSummary:
     strategy: dict | None = None
     features: tuple[dict, ...] = ()
     ensemble: dict | None = None
+    # The teacher against the control on validation, before distillation (edgekd.distill.choice.TeacherCheck).
+    teacher_check: dict | None = None
+    # Per-class test accuracy of the teacher, the distilled student and the control, with flagged classes.
+    per_class: dict | None = None
 
     def as_dict(self) -> dict:
         document = {**self.objective, "recipe": self.recipe, "transfer_samples": self.transfer_samples}
@@ -130,7 +134,9 @@ class DistillationSummary:
         }
         document |= _present(self, ("selection", "gain_over_control_points"))
         document["verdict"] = self.verdict
-        document |= _present(self, ("teacher_outputs", "teacher_outputs_reason", "strategy", "ensemble"))
+        document |= _present(
+            self, ("teacher_outputs", "teacher_outputs_reason", "strategy", "ensemble", "teacher_check", "per_class")
+        )
         document["augment"] = list(self.augment)
         if self.features:
             document["features"] = list(self.features)
