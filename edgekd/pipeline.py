@@ -79,7 +79,7 @@ def run_distillation(
     with reporter.stage("loading data", "data"):
         dataset = load_dataset(config.data.spec, reporter, config.data.options)
     # Class-dependent checks (dkd needs 3+ classes) as soon as the class count is known.
-    recipes_for(config, dataset.num_classes)
+    recipes_for(config, dataset.num_classes, modality=dataset.modality)
     training_control = TrainingControl(checkpoints, config.student.patience, make_strategy(config.distill.strategy))
     training: dict[str, dict] = {}
     with reporter.stage("loading the teacher" if config.teacher.path else "training the teacher", "teacher"):

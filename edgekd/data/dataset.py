@@ -138,6 +138,14 @@ class Dataset:
         ]
 
     @property
+    def modality(self) -> str:
+        """The kind of data, which decides the augmentations that suit it: audio (features: frames x coefficients),
+        image (height x width x channels) or signal (length x channels)."""
+        if "audio_features" in self.description:
+            return "audio"
+        return "signal" if len(self.input_shape) == 2 else "image"
+
+    @property
     def input_shape(self) -> tuple[int, ...]:
         """Shape of one sample, without the batch dimension."""
         return tuple(int(d) for d in self.x_train.shape[1:])

@@ -15,7 +15,7 @@ import numpy as np
 from edgekd.artifacts import write_text_atomic
 from edgekd.config import PipelineConfig, TeacherConfig
 from edgekd.data.dataset import Dataset
-from edgekd.distill.augment import parse_augmentations
+from edgekd.distill.augment import check_modality, parse_augmentations
 from edgekd.distill.choice import (
     PairedComparison,
     Predictions,
@@ -31,7 +31,7 @@ from edgekd.distill.distiller import (
     distill,
 )
 from edgekd.distill.losses import Objective, make_objective
-from edgekd.distill.recipes import AUTO, DEFAULT_CANDIDATES, WEAK_TEACHER_RECIPE, Recipe, parse_candidates, parse_recipe
+from edgekd.distill.recipes import AUTO, WEAK_TEACHER_RECIPE, Recipe, default_candidates, parse_candidates, parse_recipe
 from edgekd.distill.trainer import DEFAULT_TRAINING, TrainingBudget, TrainingControl, TrainingHistory, fit_on_labels
 from edgekd.errors import ConfigError
 from edgekd.inputs import parse_size
@@ -136,14 +136,15 @@ def ensemble_teachers(config: TeacherConfig, dataset: Dataset) -> tuple[list, li
 
 
 def recipes_for(
-    config: PipelineConfig, num_classes: int | None, teacher_has_own_view: bool = False
+    config: PipelineConfig, num_classes: int | None, teacher_has_own_view: bool = False, modality: str | None = None
 ) -> tuple[Recipe, tuple[Recipe, ...]]:
     """The fixed recipe the config names, or (with ``method: auto``) the candidates auto chooses among.
 
     Returns (recipe, candidates): the recipe is the first candidate that distils under auto.
-    When the teacher sees its own view of the data, the default candidates that augment are
-    left out (augmentations need one view for both); candidates the user names are kept and
-    checked, so a conflict there is an error.
+    The default candidates suit the data's ``modality`` (``default_candidates``). When the
+    teacher sees its own view of the data, the default candidates that augment are left out
+    (augmentations need one view for both); candidates the user names are kept and checked,
+    so a conflict there (or an augmentation the data's kind does not suit) is an error.
     """
     distill_config = config.distill
     augmentations = parse_augmentations(distill_config.augment)
@@ -154,9 +155,12 @@ def recipes_for(
                 "with `distill.method` auto, name them in the candidate recipes instead (kd:temperature=4,alpha=0.5 "
                 "or kd:augment=mixup), or choose a method"
             )
-        candidates = parse_candidates(distill_config.candidates or DEFAULT_CANDIDATES, num_classes)
+        candidates = parse_candidates(distill_config.candidates or default_candidates(modality), num_classes)
         if teacher_has_own_view and not distill_config.candidates:
             candidates = tuple(r for r in candidates if not r.augmentations)
+        if modality is not None:
+            for candidate in candidates:
+                check_modality(candidate.augmentations, modality, f"candidate recipe {candidate.spec!r}")
         return next(r for r in candidates if not r.is_control), candidates
     if distill_config.candidates:
         raise ConfigError(
@@ -164,6 +168,8 @@ def recipes_for(
             f"{distill_config.method!r}"
         )
     objective = make_objective(distill_config.method, num_classes, distill_config.params)
+    if modality is not None:
+        check_modality(augmentations, modality)
     return Recipe(distill_config.method, objective, augmentations), ()
 
 
@@ -216,7 +222,7 @@ def plan_distillation(
         trust=config.teacher.trust_model,
         max_params=config.student.max_params,
     )
-    recipe, candidates = recipes_for(config, dataset.num_classes, dataset.teacher is not None)
+    recipe, candidates = recipes_for(config, dataset.num_classes, dataset.teacher is not None, dataset.modality)
     extra_teachers, extra_records = ensemble_teachers(config.teacher, dataset)
     settings = DistillationSettings(
         epochs=config.student.epochs,

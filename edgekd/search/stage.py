@@ -459,11 +459,11 @@ def behind_reference(first: str, curve: list[float], checkpoints: int, margin: f
 def _finalist_candidates(finalist_recipe: str, named: list[str] | None, dataset) -> tuple:
     """The recipes ``auto`` chooses among for the finalists, as ``edgekd distill`` would (the config's
     ``distill.candidates``, else the defaults), or () for a fixed recipe."""
-    from edgekd.distill.recipes import AUTO, DEFAULT_CANDIDATES, parse_candidates
+    from edgekd.distill.recipes import AUTO, default_candidates, parse_candidates
 
     if finalist_recipe != AUTO:
         return ()
-    candidates = parse_candidates(named or DEFAULT_CANDIDATES, dataset.num_classes)
+    candidates = parse_candidates(named or default_candidates(dataset.modality), dataset.num_classes)
     if named:
         return candidates  # the user's own: a conflict with the data is an error, as in `distill`
     # Augmentations need one view for teacher and student (as in edgekd.distill.stage.recipes_for).
