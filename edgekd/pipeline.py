@@ -29,6 +29,7 @@ from edgekd.distill.stage import (
     write_training_curves,
 )
 from edgekd.distill.strategies import check_strategy, make_strategy
+from edgekd.distill.teacher_recipe import teacher_recipe
 from edgekd.distill.trainer import TrainingControl
 from edgekd.errors import ConfigError, ModelError
 from edgekd.models.frameworks import seed_everything
@@ -47,7 +48,12 @@ def preflight(config: PipelineConfig) -> None:
             raise ModelError(f"teacher model {path} does not exist; check `teacher.path`, or leave it out to train one")
     if config.teacher.ensemble and not config.teacher.path:
         raise ConfigError("an ensemble of teachers needs the first teacher as a file too (`teacher.path`)")
-    teachers = 1 + len(config.teacher.ensemble)
+    if config.teacher.path and config.teacher.ensemble_size > 1:
+        raise ConfigError(
+            "`teacher.ensemble_size` trains an ensemble of teachers (with no `teacher.path`); to distil from several "
+            "teacher files, list them in `teacher.ensemble`"
+        )
+    teachers = 1 + len(config.teacher.ensemble) if config.teacher.path else config.teacher.ensemble_size
     if config.teacher.weights is not None and len(config.teacher.weights) != teachers:
         raise ConfigError(
             f"{len(config.teacher.weights)} teacher weights for {teachers} teachers; give one per teacher"
@@ -80,6 +86,8 @@ def run_distillation(
         dataset = load_dataset(config.data.spec, reporter, config.data.options)
     # Class-dependent checks (dkd needs 3+ classes) as soon as the class count is known.
     recipes_for(config, dataset.num_classes, modality=dataset.modality)
+    if not config.teacher.path:
+        teacher_recipe(config.teacher, dataset)  # its augmentations suit the data, before anything trains
     training_control = TrainingControl(checkpoints, config.student.patience, make_strategy(config.distill.strategy))
     training: dict[str, dict] = {}
     with reporter.stage("loading the teacher" if config.teacher.path else "training the teacher", "teacher"):
@@ -88,10 +96,12 @@ def run_distillation(
         if config.teacher.path:
             record = teacher_record(config.teacher, teacher, dataset)
         else:
-            record, history = train_teacher(
-                teacher, config.teacher, dataset, config.seed, out, reporter, training_control
+            record, histories, members, member_records = train_teacher(
+                teacher, config.teacher, dataset, config.seed, out, reporter, training_control, config.deterministic
             )
-            training["teacher"] = history.as_dict()
+            training.update({role: history.as_dict() for role, history in histories.items()})
+            plan.extra_teachers += members
+            plan.extra_records += member_records
     with reporter.stage("distilling the student and training its scratch control", "distill"):
         stage = distill_stage(config, teacher, record, plan, dataset, out, reporter)
     training.update(stage.training)

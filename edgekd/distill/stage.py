@@ -32,7 +32,8 @@ from edgekd.distill.distiller import (
 )
 from edgekd.distill.losses import Objective, make_objective
 from edgekd.distill.recipes import AUTO, WEAK_TEACHER_RECIPE, Recipe, default_candidates, parse_candidates, parse_recipe
-from edgekd.distill.trainer import DEFAULT_TRAINING, TrainingBudget, TrainingControl, TrainingHistory, fit_on_labels
+from edgekd.distill.teacher_recipe import member_file, teacher_recipe, train_teachers
+from edgekd.distill.trainer import DEFAULT_TRAINING, TrainingControl, TrainingHistory
 from edgekd.errors import ConfigError
 from edgekd.inputs import parse_size
 from edgekd.models.builders import get_builder
@@ -91,20 +92,25 @@ def train_teacher(
     out: Path,
     reporter: Reporter,
     training: TrainingControl = DEFAULT_TRAINING,
-) -> tuple[ModelRecord, TrainingHistory]:
-    """Train a built teacher (Keras 3) on its view of the data for its whole budget; save it as ``teacher.keras``."""
-    dataset = dataset.for_teacher()
-    history = fit_on_labels(
-        teacher,
-        dataset,
-        seed,
-        lambda samples: TrainingBudget.for_epochs(config.epochs, samples, config.batch_size, config.learning_rate),
-        reporter,
-        "training teacher",
-        control=training.for_role("teacher", patience=False),
-    )
+    deterministic: bool = False,
+) -> tuple[ModelRecord, dict[str, TrainingHistory], list, list[ModelRecord]]:
+    """Train a built teacher (Keras 3), and the other members of its ensemble, with the teacher recipe
+    (``edgekd.distill.teacher_recipe``); save them as ``teacher.keras``, ``teacher_2.keras`` ...
+
+    Returns the teacher's record, every member's training history, and the other members with their records.
+    """
+    trained = train_teachers(teacher, config, dataset, seed, reporter, training, deterministic)
+    view = dataset.for_teacher()
+    recipe = teacher_recipe(config, dataset).describe()
     save_model(teacher, out / "teacher.keras")
-    return keras_record("teacher", teacher, dataset, out / "teacher.keras", source="trained"), history
+    record = keras_record("teacher", teacher, view, out / "teacher.keras", source="trained", recipe=recipe)
+    records = []
+    for index, member in enumerate(trained.members, start=2):
+        save_model(member, member_file(out, index))
+        records.append(
+            keras_record(f"teacher_{index}", member, view, member_file(out, index), source="trained", recipe=recipe)
+        )
+    return record, trained.histories, trained.members, records
 
 
 def teacher_record(config: TeacherConfig, teacher, dataset: Dataset) -> ModelRecord:
@@ -114,11 +120,15 @@ def teacher_record(config: TeacherConfig, teacher, dataset: Dataset) -> ModelRec
 
 
 def obtain_teacher(config: TeacherConfig, dataset: Dataset, seed: int, out: Path, reporter: Reporter):
-    """Load the teacher, or build and train one (Keras 3) and save it as ``teacher.keras``: (model, record, history)."""
+    """Load the teacher, or build and train one (Keras 3) and save it as ``teacher.keras``: (model, record, history).
+
+    With ``ensemble_size`` above 1 the model is a list: the teacher first, then the other members.
+    """
     teacher = prepare_teacher(config, dataset)
     if config.path:
         return teacher, teacher_record(config, teacher, dataset), None
-    return teacher, *train_teacher(teacher, config, dataset, seed, out, reporter)
+    record, histories, members, _ = train_teacher(teacher, config, dataset, seed, out, reporter)
+    return ([teacher, *members] if members else teacher), record, histories["teacher"]
 
 
 def ensemble_teachers(config: TeacherConfig, dataset: Dataset) -> tuple[list, list[ModelRecord]]:

@@ -69,7 +69,7 @@ def register(builder: Builder) -> Builder:
 
 def _ensure_builtins() -> None:
     # Families in their own modules register themselves on import, exactly as a plugin would.
-    from edgekd.models import dscnn, mobilenet, resnet  # noqa: F401
+    from edgekd.models import dscnn, mobilenet, resnet, teacher_net  # noqa: F401
 
 
 def get_builder(name: str) -> Builder:

@@ -62,6 +62,8 @@ class ModelRecord:
     student: dict | None = None
     shipped_from: str | None = None
     reason: str | None = None
+    # A trained teacher: how it trained (augmentations, label smoothing, early stopping).
+    recipe: dict | None = None
     # .tflite files only.
     tflite: TfliteChecks | None = None
 
@@ -93,7 +95,7 @@ class ModelRecord:
             "format": self.format,
             "did_not_learn": self.did_not_learn,
         }
-        document |= _present(self, ("source", "student", "shipped_from", "reason"))
+        document |= _present(self, ("source", "student", "shipped_from", "reason", "recipe"))
         return document | (self.tflite.as_dict() if self.tflite is not None else {})
 
 
