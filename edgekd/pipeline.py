@@ -133,13 +133,43 @@ def write_results(run: RunResult, out: Path) -> dict:
 
 
 def distill_only(
-    config: PipelineConfig, out: Path, reporter: Reporter = SILENT, checkpoints: CheckpointFolder | None = None
+    config: PipelineConfig,
+    out: Path,
+    reporter: Reporter = SILENT,
+    checkpoints: CheckpointFolder | None = None,
+    quantize: bool = True,
 ) -> RunResult:
-    """``edgekd distill``: the training stages alone, with results.json and report.md."""
+    """``edgekd distill``: the training stages, and (unless ``quantize`` is False) the shipped student as
+    ``student_int8.tflite`` checked through LiteRT; with results.json and report.md."""
     distilled = run_distillation(config, out, reporter, checkpoints)
-    run = _result("distill", config, distilled, reporter)
+    models = {}
+    if quantize:
+        with reporter.stage("converting the student to int8 and checking it through LiteRT", "quantize"):
+            models["student_int8"] = convert_and_check(
+                distilled.stage.student,
+                "student_int8",
+                "int8",
+                distilled.dataset,
+                out / "student_int8.tflite",
+                "student",
+                quantize_settings(config),
+            )
+    run = _result("distill", config, distilled, reporter, models=models)
     write_results(run, out)
     return run
+
+
+def quantize_settings(config: PipelineConfig) -> QuantizeSettings:
+    """The quantization stage's settings from the config's ``quantize`` section."""
+    quantize = config.quantize
+    return QuantizeSettings(
+        mode=quantize.mode,
+        options=QuantizeOptions(allow_float_ops=quantize.allow_float_ops),
+        representative_samples=quantize.representative_samples,
+        max_drop=quantize.max_drop,
+        strict=quantize.strict,
+        seed=config.seed,
+    )
 
 
 def run_pipeline(
@@ -152,15 +182,7 @@ def run_pipeline(
     """Run every stage into ``out``; returns the run's results (also written as results.json)."""
     distilled = run_distillation(config, out, reporter, checkpoints)
     dataset, quantized = distilled.dataset, {}
-    quantize = config.quantize
-    settings = QuantizeSettings(
-        mode=quantize.mode,
-        options=QuantizeOptions(allow_float_ops=quantize.allow_float_ops),
-        representative_samples=quantize.representative_samples,
-        max_drop=quantize.max_drop,
-        strict=quantize.strict,
-        seed=config.seed,
-    )
+    settings = quantize_settings(config)
     with reporter.stage("converting to TFLite and checking accuracy through LiteRT", "quantize"):
         for model, role, mode, reference, data in (
             (distilled.teacher, "teacher_float32", "float32", "teacher", dataset.for_teacher()),

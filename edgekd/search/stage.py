@@ -145,8 +145,9 @@ def run_search(config: PipelineConfig, out: Path, reporter: Reporter = SILENT, s
 
     started = time.perf_counter()
     out = Path(out)
-    search = config.search
     preflight(config, out)
+    config = _with_board_memory(config, say)
+    search = config.search
     seed_everything(config.seed, config.deterministic)
     with reporter.stage("loading data and the teacher", "data"):
         dataset = load_dataset(config.data.spec, reporter, config.data.options)
@@ -178,7 +179,7 @@ def run_search(config: PipelineConfig, out: Path, reporter: Reporter = SILENT, s
         lambda: int(teacher_macs(teacher) * config.student.max_mac_fraction),
     )
     trainer = _Trainer(config, teacher, dataset, recipe, reporter)
-    runner = TrialRunner(families, build, costs, search.budgets, trainer.short, say)
+    runner = TrialRunner(families, build, costs, search.budgets, trainer.short, say, teacher_macs(teacher))
     already = counted_trials(study)
     if already:
         say(f"continuing the study in {redacted(url)}: {already} of {search.trials} trials done")
@@ -233,6 +234,18 @@ def run_search(config: PipelineConfig, out: Path, reporter: Reporter = SILENT, s
             "each stopped); run the search again with more `trials` to continue it, or loosen the budgets"
         )
     return SearchResult(out, document)
+
+
+def _with_board_memory(config: PipelineConfig, say) -> PipelineConfig:
+    """The config with a microcontroller's flash and RAM as budgets where none were given (said in one line)."""
+    from edgekd.profiles.loader import get_profile
+    from edgekd.search.budget import with_board_memory
+
+    budgets, line = with_board_memory(dict(config.search.budgets), get_profile(config.search.device).profile)
+    if line is None:
+        return config
+    say(line)
+    return config.model_copy(update={"search": config.search.model_copy(update={"budgets": budgets})})
 
 
 def _start_from_auto(
