@@ -96,13 +96,21 @@ class PairedComparison:
         return min(1.0, 2 * tail / 2**disagree)
 
     def first_clearly_ahead(self) -> bool:
+        """The first leads by at least ``MIN_CLEAR_LEAD_SAMPLES`` and one standard deviation of the lead."""
         return self.lead >= max(MIN_CLEAR_LEAD_SAMPLES, self.noise)
 
-    def describe(self) -> str:
-        verdict = "significant" if self.p_value < SIGNIFICANCE else "within noise"
+    @property
+    def significant(self) -> bool:
+        return self.p_value < SIGNIFICANCE
+
+    def describe(self, judge: bool = True) -> str:
+        """The split of the disagreements and McNemar's p; ``judge`` adds whether it is significant at 5%."""
+        verdict = ""
+        if judge:
+            verdict = ", significant" if self.significant else ", within noise"
         return (
             f"they disagree on {self.first_only + self.second_only} of {self.samples} samples, "
-            f"{self.first_only} to {self.second_only}: McNemar p = {self.p_value:.2g}, {verdict}"
+            f"{self.first_only} to {self.second_only}: McNemar p = {self.p_value:.2g}{verdict}"
         )
 
 
@@ -141,16 +149,21 @@ class TeacherCheck:
 
     @property
     def message(self) -> str:
+        comparison = self.comparison
         scores = (
-            f"the teacher scores {self.teacher_accuracy:.2%} on the {self.comparison.samples}-sample validation split "
-            f"against {self.control_accuracy:.2%} for the student trained alone ({self.comparison.describe()})"
+            f"the teacher scores {self.teacher_accuracy:.2%} on the {comparison.samples}-sample validation split "
+            f"against {self.control_accuracy:.2%} for the student trained alone ({comparison.describe(judge=False)})"
         )
+        margin = f"{max(MIN_CLEAR_LEAD_SAMPLES, comparison.noise):.1f} samples"
         if self.worth_distilling:
-            return f"{scores}: the teacher is clearly better, so distillation can transfer what it knows"
+            return (
+                f"{scores}: the teacher is clearly better (ahead by {comparison.lead} samples, at least {margin}), "
+                "so distillation can transfer what it knows"
+            )
         return (
-            f"{scores}: the teacher is not clearly better than the control, and distillation cannot transfer what "
-            "the teacher does not know; the control is shipped (a stronger teacher: --teacher, or --train-teacher "
-            "with --teacher-ensemble)"
+            f"{scores}: the teacher is not clearly better than the control (ahead by {comparison.lead} samples, less "
+            f"than {margin}), and distillation cannot transfer what the teacher does not know; the control is shipped "
+            "(a stronger teacher: --teacher, or --train-teacher with --teacher-ensemble)"
         )
 
     def as_dict(self) -> dict:

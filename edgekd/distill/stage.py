@@ -435,11 +435,11 @@ def shift_note(shipped: str, tests: dict[str, Predictions]) -> str:
     if other not in tests:
         return ""
     comparison = PairedComparison.of(tests[other].correct, tests[shipped].correct)
-    if not comparison.first_clearly_ahead():
+    if comparison.lead <= 0 or not comparison.significant:
         return ""
     names = {"student_kd": "the distilled student", "student_scratch": "the control"}
     return (
-        f"; but on the test split {names[other]} is clearly better ({tests[other].accuracy:.2%} vs "
+        f"; but on the test split {names[other]} is significantly better ({tests[other].accuracy:.2%} vs "
         f"{tests[shipped].accuracy:.2%}; {comparison.describe()}): the validation split does not look like the test "
         "split (a shift). If deployment looks like the test split, give a validation split that looks like it "
         "(DIR/val, or x_val and y_val in an npz)"
