@@ -243,8 +243,15 @@ def test_distill_with_a_user_teacher(teacher_file, tmp_path):
     )
     assert result.exit_code == 0, result.stderr
     document = json.loads(result.stdout)
-    assert set(document["models"]) == {"teacher", "student_kd", "student_scratch", "student"}
+    assert set(document["models"]) == {"teacher", "student_kd", "student_scratch", "student", "student_int8"}
     assert not (out / "teacher.keras").exists(), "a loaded teacher is not copied into the output"
+    # The shipped student comes back as an int8 .tflite, checked through LiteRT against the Keras student.
+    int8 = document["models"]["student_int8"]
+    assert (out / "student_int8.tflite").is_file() and int8["path"] == "student_int8.tflite"
+    assert int8["converted_from"] == "student" and int8["detected_mode"] == "int8"
+    assert int8["accuracy_source"].startswith("the .tflite through the LiteRT interpreter")
+    assert int8["agreement_with_keras"] >= 0.9
+    assert abs(int8["accuracy"] - document["models"]["student"]["accuracy"]) <= 0.05
     # The exported student holds the student alone: far smaller than the teacher.
     assert (out / "student_kd.keras").stat().st_size < teacher_file.stat().st_size / 2
 
@@ -309,6 +316,7 @@ def test_distill_with_a_student_file_the_user_brings(teacher_file, tmp_path):
         "--epochs",
         "1",
         "--no-control",
+        "--no-quantize",
         "--out",
         str(out),
         "--json",
@@ -316,6 +324,7 @@ def test_distill_with_a_student_file_the_user_brings(teacher_file, tmp_path):
     assert result.exit_code == 0, result.stderr
     document = json.loads(result.stdout)
     assert document["models"]["student_kd"]["student"]["source"] == "file"
+    assert "student_int8" not in document["models"] and not (out / "student_int8.tflite").exists()
     assert "student_scratch" not in document["models"] and "unknown" in document["distillation"]["verdict"]
 
 

@@ -240,6 +240,36 @@ def test_with_memory_budgets_alone_a_new_search_starts_from_the_auto_student_dis
     assert (first["candidate"], first["status"]) == ("conv:width=1.6818", "trained")
 
 
+def test_on_a_microcontroller_the_boards_memory_bounds_the_search_and_no_student_outgrows_the_teacher(
+    teacher_file, tmp_path
+):
+    out = tmp_path / "search"
+    # The DS-CNN at width 2 with 4 blocks needs more MACs than the 340,480-MAC teacher on MNIST-1D.
+    _enqueue(out, "dscnn:blocks=4,resolution=1,width=2", "mlp:hidden=8")
+    flags = ("--device", "nano33ble", "--family", "dscnn", "--family", "mlp", "--trials", "1", "--finalists", "0")
+    result = _search(teacher_file, out, *flags)
+    assert result.exit_code == 0, result.stderr
+    assert "nano33ble is a microcontroller: its memory bounds the search (flash_kb=1024, ram_kb=256" in result.stderr
+    document = _document(out)
+    assert document["settings"]["budgets"] == {"flash_kb": 1024.0, "ram_kb": 256.0}
+    larger, trained = document["trials"][:2]
+    assert larger["status"] == "larger than the teacher" and larger["val_accuracy"] is None
+    assert "not fewer than the teacher's 340,480" in larger["reason"]
+    # It did not count: --trials 1 still trained a candidate.
+    assert trained["status"] == "trained" and len(document["trials"]) == 2
+
+
+def test_a_budget_given_for_a_boards_memory_overrides_the_boards_figure():
+    from edgekd.profiles.loader import get_profile
+    from edgekd.search.budget import with_board_memory
+
+    board = get_profile("nano33ble").profile
+    budgets, line = with_board_memory({"ram_kb": 64.0, "latency_ms": 5.0}, board)
+    assert budgets == {"ram_kb": 64.0, "latency_ms": 5.0, "flash_kb": 1024.0} and "flash_kb=1024" in line
+    assert with_board_memory({"ram_kb": 64.0, "flash_kb": 100.0}, board) == ({"ram_kb": 64.0, "flash_kb": 100.0}, None)
+    assert with_board_memory({}, get_profile("rpi4").profile) == ({}, None)
+
+
 def test_the_auto_start_takes_the_last_finalist_place_when_the_front_leaves_it_out():
     from types import SimpleNamespace
 
