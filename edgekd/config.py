@@ -56,7 +56,7 @@ class TeacherConfig(Section):
     )
     augment: list[str] | None = Field(
         default=None,
-        description="augmentations a trained teacher sees (default: the data's: crop, flip, colour for images; "
+        description="augmentations a trained teacher sees (default: the data's: crop, colour for images; "
         "time_shift, time_mask, freq_mask for audio features; shift, noise for signals; [] for none)",
     )
     label_smoothing: float = Field(default=0.1, ge=0, lt=1, description="label smoothing of a trained teacher")

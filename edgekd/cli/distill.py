@@ -90,8 +90,8 @@ FLAGS = {
     "--teacher-augment",
     multiple=True,
     metavar="NAME",
-    help="With --train-teacher: the augmentations the teacher sees (repeatable) [default: the data's: crop, flip, "
-    "colour for images; time_shift, time_mask, freq_mask for audio; shift, noise for signals].",
+    help="With --train-teacher: the augmentations the teacher sees (repeatable) [default: the data's: crop, "
+    "colour for images (add flip for photographs); time_shift, time_mask, freq_mask for audio; shift, noise for signals].",
 )
 @click.option(
     "--teacher-time-budget",

@@ -180,8 +180,12 @@ register(
 
 # What suits each kind of data, for a teacher trained on labels (edgekd.distill.teacher_recipe) and
 # for the augmenting candidate ``auto`` tries (edgekd.distill.recipes.candidates_for).
+# Images are not flipped by default: a mirrored digit or letter is another symbol (or none), and
+# the data does not say whether it holds photographs or characters. On 8×8 digits a teacher with
+# flips scored 96.5% on validation, its student 96.5% too; without them 97.9%. Name it
+# (``teacher.augment``, ``augment=flip``) for photographs.
 TEACHER_AUGMENTATIONS = {
-    IMAGE: ("crop", "flip", "colour"),
+    IMAGE: ("crop", "colour"),
     AUDIO: ("time_shift", "time_mask", "freq_mask"),
     SIGNAL: ("shift", "noise"),
 }

@@ -8,7 +8,7 @@ recipe here gives it what large models need to:
 - a capacity for the data: the ``resnet_teacher`` builder, BatchNorm, as many residual stacks
   as the input has room for (``edgekd.models.teacher_net``);
 - augmentation suited to the data (``edgekd.distill.augment.TEACHER_AUGMENTATIONS``): random
-  crops, flips and colour for images, time shifts and SpecAugment's masks for audio features,
+  crops and colour for images, time shifts and SpecAugment's masks for audio features,
   shifts and noise for signals;
 - label smoothing (Szegedy et al. 2016), 0.1 by default. Müller, Kornblith & Hinton 2019
   ("When does label smoothing help?") found smoothed teachers distil somewhat worse at equal
