@@ -185,6 +185,14 @@ def test_report_states_the_verdict_and_sources(pipeline_run):
     report = (out / "report.md").read_text()
     assert document["distillation"]["verdict"] in report
     assert "through the LiteRT interpreter" in report and "Energy on host is absent" in report
+    # The teacher against the control on validation, and every class's test accuracy for the three models.
+    check, per_class = document["distillation"]["teacher_check"], document["distillation"]["per_class"]
+    assert f"Teacher check: {check['message']}" in report and "Accuracy per class on the test split" in report
+    assert per_class["classes"] == [str(i) for i in range(10)] and sum(per_class["test_samples"]) == 600
+    assert set(per_class["accuracy"]) == {"teacher", "student_kd", "student_scratch"}
+    kd = per_class["accuracy"]["student_kd"]
+    right = sum(a * n for a, n in zip(kd, per_class["test_samples"], strict=True))
+    assert right / 600 == pytest.approx(document["models"]["student_kd"]["accuracy"], abs=1e-6)
 
 
 def test_existing_output_folder_is_refused_and_untouched(pipeline_run, tmp_path):

@@ -192,3 +192,17 @@ def test_auto_leaves_its_augmenting_candidates_out_when_the_teacher_sees_its_own
     named = PipelineConfig.model_validate({"distill": {"method": "auto", "candidates": ["kd:augment=mixup", "dist"]}})
     _, kept = recipes_for(named, 10, teacher_has_own_view=True)
     assert [r.spec for r in kept if not r.is_control][0] == "kd:augment=mixup"
+
+
+def test_classes_where_the_distilled_student_falls_far_below_the_control_are_flagged():
+    import numpy as np
+
+    from edgekd.distill.choice import flagged_classes, per_class_accuracy
+
+    y = np.array([0, 0, 0, 0, 1, 1, 1, 1, 2, 2])
+    kd = np.array([0, 0, 0, 0, 1, 0, 0, 0, 2, 2])  # class 1 at 25%
+    control = np.array([0, 0, 0, 1, 1, 1, 1, 1, 2, 2])  # class 0 at 75%
+    assert per_class_accuracy(y, kd, 4) == [1.0, 0.25, 1.0, None]
+    assert per_class_accuracy(y, control, 4) == [0.75, 1.0, 1.0, None]
+    # 75 points below on class 1; class 0 is the control's loss, not the distilled student's; class 3 has no samples.
+    assert flagged_classes(per_class_accuracy(y, kd, 4), per_class_accuracy(y, control, 4)) == [1]

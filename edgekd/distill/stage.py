@@ -29,6 +29,7 @@ from edgekd.distill.distiller import (
     check_model_fits_data,
     check_setup,
     distill,
+    teacher_predictions,
 )
 from edgekd.distill.losses import Objective, make_objective
 from edgekd.distill.recipes import AUTO, WEAK_TEACHER_RECIPE, Recipe, default_candidates, parse_candidates, parse_recipe
@@ -325,7 +326,13 @@ def distill_stage(
         shipped_from=outcome.shipped.role,
         reason=outcome.shipped.reason,
     )
-    teacher_test = predictions(teacher, dataset.for_teacher().x_test, dataset.y_test)
+    # The teachers as the students learn from them: the weighted ensemble when there are several.
+    teacher_test = teacher_predictions(
+        [teacher, *plan.extra_teachers],
+        plan.settings.teacher_weights or (),
+        dataset.for_teacher().x_test,
+        dataset.y_test,
+    )
     summary = distillation_summary(config, teacher_model, models, outcome, plan, {"teacher": teacher_test, **tests})
     summary = replace(summary, per_class=per_class_table(dataset, {"teacher": teacher_test, **tests}))
     return DistillationStage(shipped, models, summary, training)
