@@ -474,3 +474,25 @@ def test_every_saved_keras_file_loads_with_plain_keras(pipeline_run):
         sizes[role] = (out / f"{role}.keras").stat().st_size
     # The same architecture saves to about the same size whichever way it was trained.
     assert max(sizes.values()) < 1.2 * min(sizes.values()), sizes
+
+
+def test_train_teacher_trains_an_ensemble_within_its_time_budget(tmp_path):
+    args = ("distill", "--train-teacher", "--data", TINY_DATA, "--teacher-epochs", "1", "--epochs", "1")
+    args += ("--method", "kd", "--no-quantize", "--json")
+    result = invoke(*args, "--teacher-ensemble", "2", "--out", str(tmp_path / "two"))
+    assert result.exit_code == 0, result.stderr
+    document = json.loads(result.stdout)
+    ensemble = document["distillation"]["ensemble"]
+    assert [t["role"] for t in ensemble["teachers"]] == ["teacher", "teacher_2"] and ensemble["weights"] == [1.0, 1.0]
+    assert (tmp_path / "two" / "teacher_2.keras").is_file() and "teacher_2" in document["training"]
+    recipe = ensemble["teachers"][1]["recipe"]
+    assert recipe["augment"] == ["shift", "noise"] and recipe["label_smoothing"] == 0.1, "a signal's recipe"
+    assert "teacher 2: " in result.stderr and "on validation" in result.stderr
+    # A second member that would not finish within the time budget is not started, and the run says so.
+    result = invoke(*args, "--teacher-ensemble", "2", "--teacher-time-budget", "0.01", "--out", str(tmp_path / "one"))
+    assert result.exit_code == 0, result.stderr
+    assert "trained 1 of 2 teachers: another would not fit `teacher.time_budget_s`" in result.stderr.replace(
+        "--teacher-time-budget", "`teacher.time_budget_s`"
+    )
+    assert "ensemble" not in json.loads(result.stdout)["distillation"]
+    assert not (tmp_path / "one" / "teacher_2.keras").exists()
