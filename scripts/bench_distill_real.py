@@ -17,6 +17,10 @@ seed draws the validation split, the teacher's and the students' initial weights
   ``images:DIR``;
 - ``digits-npz-labelled``: scikit-learn's 8×8 digits as an npz, no transfer set;
 - ``digits-images``: the same digits as 32×32 PNGs (``images:DIR``, 20% held out);
+- ``speech-val`` and ``photos-val`` (not by default): the shifted cases with a validation
+  split like deployment (``DIR/val``): 15 more speakers with the test's held-out voices; for
+  the photographs, training patches from the left 50% and validation patches from the band
+  between 50% and 70% of each photograph;
 - ``mnist1d`` (not by default; slow): the embedded default.
 
 Per case and seed it prints the teacher, the distilled student, the control and the shipped
@@ -45,7 +49,9 @@ sys.path.insert(0, str(Path(__file__).parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 DEFAULT_CASES = ["digits-npz-labelled", "speech", "photos", "digits-images"]
-KNOWN_CASES = [*DEFAULT_CASES, "mnist1d"]
+# The shifted cases again, with a validation split like deployment (DIR/val): held-out voices, a held-out band.
+VALIDATION_CASES = ["speech-val", "photos-val"]
+KNOWN_CASES = [*DEFAULT_CASES, *VALIDATION_CASES, "mnist1d"]
 # Targets (the issue's): the teacher's lead on validation, and the largest loss to the control allowed.
 TEACHER_LEAD_POINTS = 2.0
 TEACHER_LEAD_CASES = 3
@@ -62,8 +68,12 @@ def build_case(name: str, scratch: Path) -> str:
         return f"images:{real_cases.write_digits_images(scratch / 'digits-images')}"
     if name == "speech":
         return f"audio:{real_cases.write_speech(scratch / 'speech')}"
+    if name == "speech-val":
+        return f"audio:{real_cases.write_speech(scratch / 'speech', val_speakers=15)}"
     if name == "photos":
         return f"images:{real_cases.write_photo_patches(scratch / 'photos')}"
+    if name == "photos-val":
+        return f"images:{real_cases.write_photo_patches(scratch / 'photos', val=True)}"
     if name == "mnist1d":
         return "mnist1d:samples=10000,transfer=40000"
     raise SystemExit(f"unknown case {name!r}; known: {', '.join(KNOWN_CASES)}")

@@ -176,19 +176,26 @@ def _write_wav(path: Path, samples: np.ndarray) -> None:
         clip.writeframes((np.clip(samples, -1, 1) * 32767).astype(np.int16).tobytes())
 
 
-def write_speech(folder: Path, train_speakers: int = 150, test_speakers: int = 50, seed: int = 0) -> Path:
+def write_speech(
+    folder: Path, train_speakers: int = 150, test_speakers: int = 50, seed: int = 0, val_speakers: int = 0
+) -> Path:
     """Keyword clips as ``folder/train`` and ``folder/test`` (one sub-folder per word); test speakers held out.
 
     A speaker is an accent, a voice variant, a pitch (20-80) and a speed (120-200 words a
     minute); the variants are split in two, so no test speaker's voice is heard in training.
     Each clip places the word at a random point of 1 s, at a random level, over white noise
-    at 5-25 dB SNR.
+    at 5-25 dB SNR. With ``val_speakers``, ``folder/val`` holds speakers with the test's
+    held-out voices (other speakers than the test's): a validation split like deployment.
+    The training and test clips are the same with or without it.
     """
     rng = np.random.default_rng(seed)
     variants = list(rng.permutation(_espeak_variants()))
     held_out = set(variants[: len(variants) // 3])
-    for split, count in (("train", train_speakers), ("test", test_speakers)):
-        pool = [v for v in variants if (v in held_out) == (split == "test")]
+    splits = [("train", train_speakers, rng), ("test", test_speakers, rng)]
+    if val_speakers:
+        splits.append(("val", val_speakers, np.random.default_rng(seed + 1)))
+    for split, count, rng in splits:
+        pool = [v for v in variants if (v in held_out) == (split != "train")]
         for speaker in range(count):
             voice = f"{rng.choice(ACCENTS)}+{rng.choice(pool)}"
             pitch, speed = int(rng.integers(20, 81)), int(rng.integers(120, 201))
@@ -217,13 +224,15 @@ def _photograph(name: str) -> np.ndarray:
 
 
 def write_photo_patches(
-    folder: Path, train_per_class: int = 250, test_per_class: int = 60, size: int = 32, seed: int = 0
+    folder: Path, train_per_class: int = 250, test_per_class: int = 60, size: int = 32, seed: int = 0, val: bool = False
 ) -> Path:
     """32×32 patches of each photograph (resized to 256 px wide) as ``folder/train`` and ``folder/test`` PNGs.
 
     Training patches come from the left 60% of each photograph and test patches from its right
     30%: the test split shows regions no training patch overlaps (a shift a validation split
-    held out from training cannot see).
+    held out from training cannot see). With ``val``, training patches come from the left 50%
+    only, and ``folder/val`` holds as many patches as the test from the band between (50-70%
+    of the width, overlapping neither): a validation split like deployment.
     """
     from PIL import Image
 
@@ -233,10 +242,14 @@ def write_photo_patches(
         width = 256
         image = np.asarray(image.resize((width, round(image.height * width / image.width)), Image.BILINEAR))
         height = image.shape[0]
-        for split, count, (low, high) in (
-            ("train", train_per_class, (0, int(0.6 * width) - size)),
-            ("test", test_per_class, (int(0.7 * width), width - size)),
-        ):
+        train_end = int((0.5 if val else 0.6) * width)
+        bands = [
+            ("train", train_per_class, (0, train_end - size), rng),
+            ("test", test_per_class, (int(0.7 * width), width - size), rng),
+        ]
+        if val:
+            bands.append(("val", test_per_class, (train_end, int(0.7 * width) - size), rng))
+        for split, count, (low, high), rng in bands:
             target = folder / split / name
             target.mkdir(parents=True, exist_ok=True)
             for index in range(count):

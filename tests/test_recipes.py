@@ -176,6 +176,12 @@ def test_a_teacher_not_clearly_better_than_the_control_ships_the_control():
     strong = control.copy()
     strong[:10] = True
     assert check_teacher(_predictions(strong), _predictions(control)).worth_distilling
+    # A control that gets all but one sample right leaves no room to lead it: the check says the split is too easy.
+    easy = np.ones(100, bool)
+    easy[0] = False
+    saturated = check_teacher(_predictions(np.ones(100, bool)), _predictions(easy))
+    assert not saturated.worth_distilling and saturated.saturated
+    assert "the validation split is too easy" in saturated.message and "DIR/val" in saturated.message
 
 
 def test_auto_leaves_its_augmenting_candidates_out_when_the_teacher_sees_its_own_view():

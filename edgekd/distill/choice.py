@@ -148,6 +148,12 @@ class TeacherCheck:
         return self.comparison.first_clearly_ahead()
 
     @property
+    def saturated(self) -> bool:
+        """The control gets so many validation samples right that no teacher could lead it by the margin."""
+        wrong = round((1 - self.control_accuracy) * self.comparison.samples)
+        return wrong < MIN_CLEAR_LEAD_SAMPLES
+
+    @property
     def message(self) -> str:
         comparison = self.comparison
         scores = (
@@ -159,6 +165,13 @@ class TeacherCheck:
             return (
                 f"{scores}: the teacher is clearly better (ahead by {comparison.lead} samples, at least {margin}), "
                 "so distillation can transfer what it knows"
+            )
+        if self.saturated:
+            return (
+                f"{scores}: the validation split is too easy to show a better teacher (the control gets all but "
+                f"{round((1 - self.control_accuracy) * comparison.samples)} of its samples right), so the control is "
+                "shipped; give a validation split that looks like deployment (DIR/val, or x_val and y_val in an npz) "
+                "for the teacher to show what it knows"
             )
         return (
             f"{scores}: the teacher is not clearly better than the control (ahead by {comparison.lead} samples, less "
