@@ -31,7 +31,7 @@ from edgekd.distill.stage import (
 from edgekd.distill.strategies import check_strategy, make_strategy
 from edgekd.distill.teacher_recipe import teacher_recipe
 from edgekd.distill.trainer import TrainingControl
-from edgekd.errors import ConfigError, ModelError
+from edgekd.errors import ConfigError, ConversionError, ModelError
 from edgekd.models.frameworks import seed_everything
 from edgekd.progress import SILENT, Reporter
 from edgekd.quantize.modes import QuantizeOptions
@@ -142,19 +142,24 @@ def distill_only(
     """``edgekd distill``: the training stages, and (unless ``quantize`` is False) the shipped student as
     ``student_int8.tflite`` checked through LiteRT; with results.json and report.md."""
     distilled = run_distillation(config, out, reporter, checkpoints)
-    models = {}
+    models, extra = {}, {}
     if quantize:
         with reporter.stage("converting the student to int8 and checking it through LiteRT", "quantize"):
-            models["student_int8"] = convert_and_check(
-                distilled.stage.student,
-                "student_int8",
-                "int8",
-                distilled.dataset,
-                out / "student_int8.tflite",
-                "student",
-                quantize_settings(config),
-            )
-    run = _result("distill", config, distilled, reporter, models=models)
+            try:
+                models["student_int8"] = convert_and_check(
+                    distilled.stage.student,
+                    "student_int8",
+                    "int8",
+                    distilled.dataset,
+                    out / "student_int8.tflite",
+                    "student",
+                    quantize_settings(config),
+                )
+            except ConversionError as exc:
+                # The trained students stay: a student int8 cannot hold is still the run's answer in Keras.
+                reporter.say(f"edgekd: warning: student_int8.tflite was not written: {exc}")
+                extra["student_int8_not_written"] = str(exc)
+    run = _result("distill", config, distilled, reporter, models=models, extra=extra)
     write_results(run, out)
     return run
 
