@@ -142,15 +142,19 @@ def summarise(results: list[dict]) -> bool:
             print("  TARGET MISSED: the teacher was not clearly better, but the control was not shipped")
             ok = False
     cases = list(dict.fromkeys(r["case"] for r in results))
-    print(f"\n{'case':<20} {'teacher lead on val':>19} {'shipped - control (mean, worst)':>32}  minutes per run")
+    print(
+        f"\n{'case':<20} {'teacher lead on val':>19} {'on test':>8} {'shipped - control (mean, worst)':>32}"
+        "  minutes per run"
+    )
     leading = 0
     for case in cases:
         rows = [r for r in results if r["case"] == case]
         lead = statistics.mean(100 * (r["teacher_val"] - r["control_val"]) for r in rows)
+        test_lead = statistics.mean(100 * (r["teacher"] - r["control"]) for r in rows)
         gaps = [100 * (r["shipped"] - r["control"]) for r in rows]
         leading += lead >= TEACHER_LEAD_POINTS
         print(
-            f"{case:<20} {lead:+19.2f} {statistics.mean(gaps):+20.2f}, {min(gaps):+.2f}"
+            f"{case:<20} {lead:+19.2f} {test_lead:+8.2f} {statistics.mean(gaps):+20.2f}, {min(gaps):+.2f}"
             f"  {statistics.mean(r['seconds'] for r in rows) / 60:.1f}"
         )
     needed = min(TEACHER_LEAD_CASES, len(cases))
