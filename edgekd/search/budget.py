@@ -109,5 +109,5 @@ def with_board_memory(budgets: dict[str, float], profile) -> tuple[dict[str, flo
         return budgets, None
     return {**budgets, **added}, (
         f"{profile.name} is a microcontroller: its memory bounds the search ({describe(added)}, from its profile); "
-        "`budgets` given for flash_kb or ram_kb override these"
+        "a flash_kb or ram_kb in `search.budgets` replaces the board's figure"
     )

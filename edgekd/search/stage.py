@@ -146,7 +146,7 @@ def run_search(config: PipelineConfig, out: Path, reporter: Reporter = SILENT, s
     started = time.perf_counter()
     out = Path(out)
     preflight(config, out)
-    config = _with_board_memory(config, say)
+    config, board_memory = _with_board_memory(config)
     search = config.search
     seed_everything(config.seed, config.deterministic)
     with reporter.stage("loading data and the teacher", "data"):
@@ -166,6 +166,8 @@ def run_search(config: PipelineConfig, out: Path, reporter: Reporter = SILENT, s
 
     with reporter.stage("costing each family's smallest candidate", "bounds"):
         _check_reachable(families, build, costs, search.budgets)
+    if board_memory is not None:
+        say(board_memory)
     setup_seconds = time.perf_counter() - started
     url = storage_url(out, search.storage)
     settings = search_settings(config)
@@ -236,16 +238,15 @@ def run_search(config: PipelineConfig, out: Path, reporter: Reporter = SILENT, s
     return SearchResult(out, document)
 
 
-def _with_board_memory(config: PipelineConfig, say) -> PipelineConfig:
-    """The config with a microcontroller's flash and RAM as budgets where none were given (said in one line)."""
+def _with_board_memory(config: PipelineConfig) -> tuple[PipelineConfig, str | None]:
+    """The config with a microcontroller's flash and RAM as budgets where none were given, and the line that says so."""
     from edgekd.profiles.loader import get_profile
     from edgekd.search.budget import with_board_memory
 
     budgets, line = with_board_memory(dict(config.search.budgets), get_profile(config.search.device).profile)
     if line is None:
-        return config
-    say(line)
-    return config.model_copy(update={"search": config.search.model_copy(update={"budgets": budgets})})
+        return config, None
+    return config.model_copy(update={"search": config.search.model_copy(update={"budgets": budgets})}), line
 
 
 def _start_from_auto(
