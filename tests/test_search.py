@@ -337,7 +337,7 @@ def test_the_finalists_choose_among_the_configs_candidate_recipes_as_distill_doe
     from edgekd.distill.recipes import DEFAULT_CANDIDATES
     from edgekd.search.stage import _finalist_candidates
 
-    one_view = SimpleNamespace(num_classes=10, teacher=None)
+    one_view = SimpleNamespace(num_classes=10, teacher=None, modality="signal")
     named = _finalist_candidates("auto", ["kd:temperature=2,alpha=0.5", "control"], one_view)
     assert [recipe.spec for recipe in named] == ["kd:temperature=2,alpha=0.5", "control"]
     assert len(_finalist_candidates("auto", None, one_view)) == len(DEFAULT_CANDIDATES)
@@ -375,15 +375,16 @@ def test_a_cost_missing_a_budgets_figure_is_not_passed_silently():
     assert partial.over({"macs": 800, "latency_ms": 1}) == ["macs 900 > 800 (counted)"]
 
 
-def test_a_trial_that_fails_says_why_and_the_search_goes_on(teacher_file, tmp_path):
+def test_a_candidate_larger_than_the_teacher_says_why_and_does_not_count(teacher_file, tmp_path):
     out = tmp_path / "search"
-    # 371,200 MACs: more than the teacher's 340,480, which distillation refuses.
+    # 371,200 MACs: more than the teacher's 340,480 (distillation would refuse it): pruned before training.
     _enqueue(out, "resnet:resolution=1,stacks=3,width=1", "mlp:hidden=8")
-    result = _search(teacher_file, out, "--family", "resnet", "--family", "mlp", "--trials", "2", "--finalists", "0")
+    result = _search(teacher_file, out, "--family", "resnet", "--family", "mlp", "--trials", "1", "--finalists", "0")
     assert result.exit_code == 0, result.stderr
-    failed, trained = _document(out)["trials"]
-    assert failed["status"] == "failed" and "not fewer than the teacher's 340,480" in failed["reason"]
-    assert failed["val_accuracy"] is None and trained["status"] == "trained"
+    larger, trained = _document(out)["trials"]
+    assert larger["status"] == "larger than the teacher" and "not fewer than the teacher's 340,480" in larger["reason"]
+    assert larger["val_accuracy"] is None and trained["status"] == "trained"
+    assert "larger than the teacher, not trained" in result.stderr
 
 
 def test_interrupted_trials_do_not_count_towards_the_total(tmp_path):
