@@ -86,12 +86,13 @@ def run_config(config: PipelineConfig, out: Path | str | None = None, *, kind: s
     return _trained_run(config, out, kind, stages, **options)
 
 
-def distill_config(config: PipelineConfig, out: Path | str | None = None, **options):
-    """The training stages of ``config`` alone (what ``edgekd distill`` runs); ``options`` as ``run_config``'s."""
+def distill_config(config: PipelineConfig, out: Path | str | None = None, quantize: bool = True, **options):
+    """The training stages of ``config`` (what ``edgekd distill`` runs), and unless ``quantize`` is False the
+    shipped student as student_int8.tflite checked through LiteRT; ``options`` as ``run_config``'s."""
     from edgekd.pipeline import distill_only
 
     def stages(staging: Path, reporter: Reporter, checkpoints):
-        return distill_only(config, staging, reporter, checkpoints)
+        return distill_only(config, staging, reporter, checkpoints, quantize)
 
     return _trained_run(config, out, "distill", stages, **options)
 
@@ -170,11 +171,14 @@ def distill(
     seed: int = 0,
     trust_model: bool = False,
     deterministic: bool = False,
+    quantize: bool = True,
     **options,
 ):
     """``edgekd distill``: distil a student from ``teacher`` (a .keras file; None trains one) next to its control.
 
-    Other settings of ``PipelineConfig`` go through ``config_overrides`` as a nested dict.
+    The shipped student is also converted to student_int8.tflite and checked through LiteRT
+    (``quantize=False`` skips it). Other settings of ``PipelineConfig`` go through
+    ``config_overrides`` as a nested dict.
     """
     overrides = options.pop("config_overrides", {})
     document = {
@@ -189,7 +193,7 @@ def distill(
     for section, values in overrides.items():
         document[section] = {**document.get(section, {}), **values} if isinstance(values, dict) else values
     config = validate(PipelineConfig, document, "distill settings", ConfigError)
-    return distill_config(config, out, **options)
+    return distill_config(config, out, quantize, **options)
 
 
 def quantize(model: Path | str, *, data: str = "mnist1d", out: Path | str, **options):

@@ -34,9 +34,16 @@ class DataConfig(Section):
     )
 
 
+# The most teachers ``ensemble_size`` trains: each member is a whole teacher's training, so five
+# already take five times the teacher's time, and averaging more gains little (Hansen & Salamon 1990).
+MAX_TEACHER_ENSEMBLE = 5
+
+
 class TeacherConfig(Section):
     path: str | None = Field(default=None, description="a Keras model file; omit to train one")
-    builder: str = "cnn"
+    builder: str = Field(
+        default="resnet_teacher", description="the builder of a trained teacher (resnet_teacher: sized for the input)"
+    )
     epochs: int = Field(default=60, ge=1)
     batch_size: int = Field(default=128, ge=1)
     learning_rate: float = Field(default=1e-3, gt=0)
@@ -47,6 +54,37 @@ class TeacherConfig(Section):
     weights: list[float] | None = Field(
         default=None, description="one weight per teacher (path first, then ensemble) for the averaged soft targets"
     )
+    augment: list[str] | None = Field(
+        default=None,
+        description="augmentations a trained teacher sees (default: the data's: crop, colour for images; "
+        "time_shift, time_mask, freq_mask for audio features; shift, noise for signals; [] for none)",
+    )
+    label_smoothing: float = Field(default=0.1, ge=0, lt=1, description="label smoothing of a trained teacher")
+    patience: int | None = Field(
+        default=5,
+        ge=1,
+        description="a trained teacher stops after this many validation checkpoints (of 20) without improvement; "
+        "its best checkpoint is kept (null: train every epoch)",
+    )
+    ensemble_size: int = Field(
+        default=1,
+        description=f"teachers trained from different seeds whose soft targets are averaged (1 to {MAX_TEACHER_ENSEMBLE})",
+    )
+    time_budget_s: float | None = Field(
+        default=None, gt=0, description="seconds the trained teachers may take: no member starts that would not fit"
+    )
+
+    @field_validator("ensemble_size")
+    @classmethod
+    def _members(cls, value: int) -> int:
+        if not 1 <= value <= MAX_TEACHER_ENSEMBLE:
+            raise PydanticCustomError(
+                "ensemble_size",
+                "{value} members: give 1 to {most} (each member trains a whole teacher; {most} already take {most} "
+                "times the teacher's time)",
+                {"value": value, "most": MAX_TEACHER_ENSEMBLE},
+            )
+        return value
 
 
 class StudentConfig(Section):
@@ -266,6 +304,10 @@ teacher:
   epochs: 60
   batch_size: 128
   learning_rate: 0.001
+  # The demo's teacher trains on labels alone for all 60 epochs (its figures are the README's).
+  augment: []
+  label_smoothing: 0.0
+  patience: null
 student:
   spec: auto            # the largest student within 1/20 of the teacher's MACs (`conv` for signals)
   max_mac_fraction: 0.05

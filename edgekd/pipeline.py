@@ -29,8 +29,9 @@ from edgekd.distill.stage import (
     write_training_curves,
 )
 from edgekd.distill.strategies import check_strategy, make_strategy
+from edgekd.distill.teacher_recipe import teacher_recipe
 from edgekd.distill.trainer import TrainingControl
-from edgekd.errors import ConfigError, ModelError
+from edgekd.errors import ConfigError, ConversionError, ModelError
 from edgekd.models.frameworks import seed_everything
 from edgekd.progress import SILENT, Reporter
 from edgekd.quantize.modes import QuantizeOptions
@@ -47,7 +48,12 @@ def preflight(config: PipelineConfig) -> None:
             raise ModelError(f"teacher model {path} does not exist; check `teacher.path`, or leave it out to train one")
     if config.teacher.ensemble and not config.teacher.path:
         raise ConfigError("an ensemble of teachers needs the first teacher as a file too (`teacher.path`)")
-    teachers = 1 + len(config.teacher.ensemble)
+    if config.teacher.path and config.teacher.ensemble_size > 1:
+        raise ConfigError(
+            "`teacher.ensemble_size` trains an ensemble of teachers (with no `teacher.path`); to distil from several "
+            "teacher files, list them in `teacher.ensemble`"
+        )
+    teachers = 1 + len(config.teacher.ensemble) if config.teacher.path else config.teacher.ensemble_size
     if config.teacher.weights is not None and len(config.teacher.weights) != teachers:
         raise ConfigError(
             f"{len(config.teacher.weights)} teacher weights for {teachers} teachers; give one per teacher"
@@ -79,7 +85,9 @@ def run_distillation(
     with reporter.stage("loading data", "data"):
         dataset = load_dataset(config.data.spec, reporter, config.data.options)
     # Class-dependent checks (dkd needs 3+ classes) as soon as the class count is known.
-    recipes_for(config, dataset.num_classes)
+    recipes_for(config, dataset.num_classes, modality=dataset.modality)
+    if not config.teacher.path:
+        teacher_recipe(config.teacher, dataset)  # its augmentations suit the data, before anything trains
     training_control = TrainingControl(checkpoints, config.student.patience, make_strategy(config.distill.strategy))
     training: dict[str, dict] = {}
     with reporter.stage("loading the teacher" if config.teacher.path else "training the teacher", "teacher"):
@@ -88,10 +96,12 @@ def run_distillation(
         if config.teacher.path:
             record = teacher_record(config.teacher, teacher, dataset)
         else:
-            record, history = train_teacher(
-                teacher, config.teacher, dataset, config.seed, out, reporter, training_control
+            record, histories, members, member_records = train_teacher(
+                teacher, config.teacher, dataset, config.seed, out, reporter, training_control, config.deterministic
             )
-            training["teacher"] = history.as_dict()
+            training.update({role: history.as_dict() for role, history in histories.items()})
+            plan.extra_teachers += members
+            plan.extra_records += member_records
     with reporter.stage("distilling the student and training its scratch control", "distill"):
         stage = distill_stage(config, teacher, record, plan, dataset, out, reporter)
     training.update(stage.training)
@@ -123,13 +133,48 @@ def write_results(run: RunResult, out: Path) -> dict:
 
 
 def distill_only(
-    config: PipelineConfig, out: Path, reporter: Reporter = SILENT, checkpoints: CheckpointFolder | None = None
+    config: PipelineConfig,
+    out: Path,
+    reporter: Reporter = SILENT,
+    checkpoints: CheckpointFolder | None = None,
+    quantize: bool = True,
 ) -> RunResult:
-    """``edgekd distill``: the training stages alone, with results.json and report.md."""
+    """``edgekd distill``: the training stages, and (unless ``quantize`` is False) the shipped student as
+    ``student_int8.tflite`` checked through LiteRT; with results.json and report.md."""
     distilled = run_distillation(config, out, reporter, checkpoints)
-    run = _result("distill", config, distilled, reporter)
+    models, extra = {}, {}
+    if quantize:
+        with reporter.stage("converting the student to int8 and checking it through LiteRT", "quantize"):
+            try:
+                models["student_int8"] = convert_and_check(
+                    distilled.stage.student,
+                    "student_int8",
+                    "int8",
+                    distilled.dataset,
+                    out / "student_int8.tflite",
+                    "student",
+                    quantize_settings(config),
+                )
+            except ConversionError as exc:
+                # The trained students stay: a student int8 cannot hold is still the run's answer in Keras.
+                reporter.say(f"edgekd: warning: student_int8.tflite was not written: {exc}")
+                extra["student_int8_not_written"] = str(exc)
+    run = _result("distill", config, distilled, reporter, models=models, extra=extra)
     write_results(run, out)
     return run
+
+
+def quantize_settings(config: PipelineConfig) -> QuantizeSettings:
+    """The quantization stage's settings from the config's ``quantize`` section."""
+    quantize = config.quantize
+    return QuantizeSettings(
+        mode=quantize.mode,
+        options=QuantizeOptions(allow_float_ops=quantize.allow_float_ops),
+        representative_samples=quantize.representative_samples,
+        max_drop=quantize.max_drop,
+        strict=quantize.strict,
+        seed=config.seed,
+    )
 
 
 def run_pipeline(
@@ -142,15 +187,7 @@ def run_pipeline(
     """Run every stage into ``out``; returns the run's results (also written as results.json)."""
     distilled = run_distillation(config, out, reporter, checkpoints)
     dataset, quantized = distilled.dataset, {}
-    quantize = config.quantize
-    settings = QuantizeSettings(
-        mode=quantize.mode,
-        options=QuantizeOptions(allow_float_ops=quantize.allow_float_ops),
-        representative_samples=quantize.representative_samples,
-        max_drop=quantize.max_drop,
-        strict=quantize.strict,
-        seed=config.seed,
-    )
+    settings = quantize_settings(config)
     with reporter.stage("converting to TFLite and checking accuracy through LiteRT", "quantize"):
         for model, role, mode, reference, data in (
             (distilled.teacher, "teacher_float32", "float32", "teacher", dataset.for_teacher()),

@@ -1,5 +1,14 @@
 """Data and teachers edgekd was not tuned on, built from what packages ship (no downloads).
 
+- spoken keywords synthesised offline with Debian's espeak-ng (``apt-get install espeak-ng``):
+  the ten Speech Commands words (Warden 2018) said by many speakers (an accent, a voice
+  variant, a pitch and a speed each) at a random place in a 1 s clip with background noise;
+  the test split's speakers use voice variants no training speaker has (held-out speakers);
+- natural photographs that scikit-image and scikit-learn ship (astronaut, coffee, chelsea,
+  rocket, china, flower, and the brick, grass and gravel textures), one class per photograph,
+  as 32×32 patches: training patches from the left 60% of each photograph, test patches from
+  its right 30% (held-out regions);
+
 - scikit-learn's bundled handwritten digits (1,797 scans, 8×8, 10 classes; Alpaydin &
   Kaynak, UCI "Optical Recognition of Handwritten Digits"), split 1,437 train / 360 test,
   as an npz with an unlabelled transfer set (shifted, noisy copies of the training scans),
@@ -17,6 +26,11 @@ from pathlib import Path
 import numpy as np
 
 TEST_SAMPLES = 360
+# Speech Commands' ten keywords (Warden 2018, "Speech Commands: A Dataset for Limited-Vocabulary Speech Recognition").
+KEYWORDS = ("yes", "no", "up", "down", "left", "right", "on", "off", "stop", "go")
+ACCENTS = ("en-us", "en-gb", "en-gb-scotland", "en-gb-x-rp", "en-029", "en-gb-x-gbclan", "en-gb-x-gbcwmd", "en-us-nyc")
+SPEECH_RATE = 22050  # espeak-ng's own rate
+PHOTOS = ("astronaut", "coffee", "chelsea", "rocket", "china", "flower", "brick", "grass", "gravel")
 # Copies of each training scan in the transfer set, each shifted by up to a pixel with noise.
 TRANSFER_COPIES = 8
 
@@ -116,3 +130,129 @@ def train_mobilenetv2_teacher(x: np.ndarray, y: np.ndarray, num_classes: int, pa
     _precise_batch_norm(base, x)
     base.save(path)
     return path
+
+
+def _espeak() -> str:
+    import shutil
+
+    found = shutil.which("espeak-ng")
+    if found is None:
+        raise SystemExit("the speech case needs espeak-ng: apt-get install espeak-ng")
+    return found
+
+
+def _espeak_variants() -> list[str]:
+    import subprocess
+
+    listing = subprocess.run([_espeak(), "--voices=variant"], capture_output=True, text=True, check=True).stdout
+    return sorted(line.split()[3] for line in listing.splitlines()[1:] if len(line.split()) >= 4)
+
+
+def _say(word: str, voice: str, pitch: int, speed: int) -> np.ndarray:
+    """One word from espeak-ng as float samples at ``SPEECH_RATE``, leading and trailing silence trimmed."""
+    import io
+    import subprocess
+    import wave
+
+    wav = subprocess.run(
+        [_espeak(), "-v", voice, "-p", str(pitch), "-s", str(speed), "--stdout", word],
+        capture_output=True,
+        check=True,
+    ).stdout
+    with wave.open(io.BytesIO(wav)) as clip:
+        samples = np.frombuffer(clip.readframes(clip.getnframes()), np.int16).astype(np.float32) / 32768
+    loud = np.flatnonzero(np.abs(samples) > 0.02 * np.abs(samples).max())
+    return samples[loud[0] : loud[-1] + 1] if len(loud) else samples
+
+
+def _write_wav(path: Path, samples: np.ndarray) -> None:
+    import wave
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with wave.open(str(path), "wb") as clip:
+        clip.setnchannels(1)
+        clip.setsampwidth(2)
+        clip.setframerate(SPEECH_RATE)
+        clip.writeframes((np.clip(samples, -1, 1) * 32767).astype(np.int16).tobytes())
+
+
+def write_speech(
+    folder: Path, train_speakers: int = 150, test_speakers: int = 50, seed: int = 0, val_speakers: int = 0
+) -> Path:
+    """Keyword clips as ``folder/train`` and ``folder/test`` (one sub-folder per word); test speakers held out.
+
+    A speaker is an accent, a voice variant, a pitch (20-80) and a speed (120-200 words a
+    minute); the variants are split in two, so no test speaker's voice is heard in training.
+    Each clip places the word at a random point of 1 s, at a random level, over white noise
+    at 5-25 dB SNR. With ``val_speakers``, ``folder/val`` holds speakers with the test's
+    held-out voices (other speakers than the test's): a validation split like deployment.
+    The training and test clips are the same with or without it.
+    """
+    rng = np.random.default_rng(seed)
+    variants = list(rng.permutation(_espeak_variants()))
+    held_out = set(variants[: len(variants) // 3])
+    splits = [("train", train_speakers, rng), ("test", test_speakers, rng)]
+    if val_speakers:
+        splits.append(("val", val_speakers, np.random.default_rng(seed + 1)))
+    for split, count, rng in splits:
+        pool = [v for v in variants if (v in held_out) == (split != "train")]
+        for speaker in range(count):
+            voice = f"{rng.choice(ACCENTS)}+{rng.choice(pool)}"
+            pitch, speed = int(rng.integers(20, 81)), int(rng.integers(120, 201))
+            for word in KEYWORDS:
+                spoken = _say(word, voice, pitch, speed)[:SPEECH_RATE]
+                clip = np.zeros(SPEECH_RATE, np.float32)
+                start = int(rng.integers(0, SPEECH_RATE - len(spoken) + 1))
+                clip[start : start + len(spoken)] = spoken / max(np.abs(spoken).max(), 1e-6) * rng.uniform(0.3, 0.9)
+                signal_power = np.mean(clip[start : start + len(spoken)] ** 2)
+                noise_power = signal_power / 10 ** (rng.uniform(5, 25) / 10)
+                clip += rng.normal(0, np.sqrt(noise_power), SPEECH_RATE).astype(np.float32)
+                _write_wav(folder / split / word / f"{speaker:03d}.wav", clip)
+    return folder
+
+
+def _photograph(name: str) -> np.ndarray:
+    """A photograph a package ships, as RGB uint8."""
+    if name in ("china", "flower"):
+        from sklearn.datasets import load_sample_image
+
+        return load_sample_image(f"{name}.jpg")
+    import skimage.data
+
+    image = getattr(skimage.data, name)()
+    return np.stack([image] * 3, axis=-1) if image.ndim == 2 else image[..., :3]
+
+
+def write_photo_patches(
+    folder: Path, train_per_class: int = 250, test_per_class: int = 60, size: int = 32, seed: int = 0, val: bool = False
+) -> Path:
+    """32×32 patches of each photograph (resized to 256 px wide) as ``folder/train`` and ``folder/test`` PNGs.
+
+    Training patches come from the left 60% of each photograph and test patches from its right
+    30%: the test split shows regions no training patch overlaps (a shift a validation split
+    held out from training cannot see). With ``val``, training patches come from the left 50%
+    only, and ``folder/val`` holds as many patches as the test from the band between (50-70%
+    of the width, overlapping neither): a validation split like deployment.
+    """
+    from PIL import Image
+
+    rng = np.random.default_rng(seed)
+    for name in PHOTOS:
+        image = Image.fromarray(_photograph(name))
+        width = 256
+        image = np.asarray(image.resize((width, round(image.height * width / image.width)), Image.BILINEAR))
+        height = image.shape[0]
+        train_end = int((0.5 if val else 0.6) * width)
+        bands = [
+            ("train", train_per_class, (0, train_end - size), rng),
+            ("test", test_per_class, (int(0.7 * width), width - size), rng),
+        ]
+        if val:
+            bands.append(("val", test_per_class, (train_end, int(0.7 * width) - size), rng))
+        for split, count, (low, high), rng in bands:
+            target = folder / split / name
+            target.mkdir(parents=True, exist_ok=True)
+            for index in range(count):
+                x, y = int(rng.integers(low, high + 1)), int(rng.integers(0, height - size + 1))
+                Image.fromarray(image[y : y + size, x : x + size]).save(target / f"{index:04d}.png")
+    return folder

@@ -35,7 +35,48 @@ def roll_of(sample: np.ndarray, shifted: np.ndarray, limit: int) -> int:
 
 
 def test_the_registry_lists_every_augmentation():
-    assert augmentation_names() == ["mixup", "noise", "shift"]
+    assert augmentation_names() == [
+        "colour", "crop", "flip", "freq_mask", "mixup", "noise", "shift", "time_mask", "time_shift",
+    ]  # fmt: skip
+
+
+def test_audio_augmentations_leave_the_coefficient_axis_alone(tf):
+    # 64 clips of 49 frames x 10 coefficients with distinct values (none equal to a mean), so a moved value can be traced.
+    x = np.random.default_rng(0).normal(size=(64, 49, 10, 1)).astype(np.float32)
+    shifted, _ = apply(tf, "time_shift", x, np.zeros(64, np.int64))
+    for sample, out in zip(x, shifted, strict=True):
+        # Every coefficient stays in its column: the sample rolled along frames alone (10% of 49: up to 4).
+        assert any(np.array_equal(np.roll(sample, k, axis=0), out) for k in range(-4, 5))
+    masked, _ = apply(tf, "time_mask", x, np.zeros(64, np.int64))
+    for sample, out in zip(x, masked, strict=True):
+        frames = np.flatnonzero(np.any(out != sample, axis=(1, 2)))
+        # One band of whole frames, at most a fifth of them (9), each set to the coefficients' means over time.
+        assert len(frames) <= 9 and (not len(frames) or np.ptp(frames) == len(frames) - 1)
+        np.testing.assert_allclose(
+            out[frames], np.broadcast_to(sample.mean(axis=0), out[frames].shape), rtol=1e-5, atol=1e-6
+        )
+    masked, _ = apply(tf, "freq_mask", x, np.zeros(64, np.int64))
+    widths = set()
+    for sample, out in zip(x, masked, strict=True):
+        columns = np.flatnonzero(np.any(out != sample, axis=(0, 2)))
+        widths.add(len(columns))
+        # A band of at most 2 coefficients, each replaced by its own mean over time: nothing moved between columns.
+        assert len(columns) <= 2
+        np.testing.assert_allclose(
+            out[:, columns], np.broadcast_to(sample[:, columns].mean(axis=0), (49, len(columns), 1)), atol=1e-6
+        )
+    assert widths == {0, 1, 2}
+
+
+def test_an_augmentation_the_data_does_not_suit_is_refused():
+    from edgekd.distill.augment import check_modality
+    from edgekd.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="'shift'.*not audio features; for these use: .*time_shift"):
+        check_modality(parse_augmentations(["shift"]), "audio")
+    with pytest.raises(ConfigError, match="'flip'"):
+        check_modality(parse_augmentations(["flip"]), "signal")
+    check_modality(parse_augmentations(["time_mask", "mixup", "noise"]), "audio")
 
 
 def test_shift_rolls_each_signal_by_up_to_a_tenth_of_its_length(tf):
@@ -116,7 +157,9 @@ def test_augmentations_apply_in_the_order_given(tf):
 def test_an_augmentation_is_a_function_of_its_seed_alone(tf, name):
     """Stateless draws: the same seed gives the same batch (a resumed run repeats its steps), another seed another."""
     (augmentation,) = parse_augmentations([name])
-    x = tf.constant(np.arange(32 * 40, dtype=np.float32).reshape(32, 40, 1))
+    # A batch of the first kind of data the augmentation is registered for.
+    shape = {"signal": (40, 1), "image": (8, 10, 3), "audio": (49, 10, 1)}[augmentation.modalities[0]]
+    x = tf.constant(np.random.default_rng(0).normal(size=(32, *shape)).astype(np.float32))
     labels = tf.constant(np.arange(32) % 10)
 
     def run(seed):

@@ -102,6 +102,18 @@ def image_folder(root: Path, extra: dict[str, bytes | None]) -> Path:
     return root
 
 
+def split_image_folder(root: Path, val_classes: bool) -> Path:
+    """``root/train`` and ``root/test`` with classes a and b, and ``root/val`` with classes a and c (or empty)."""
+    for split in ("train", "test"):
+        image_folder(root / split, {})
+    if not val_classes:
+        (root / "val").mkdir()
+        return root
+    image_folder(root / "val", {})
+    (root / "val" / "b").rename(root / "val" / "c")
+    return root
+
+
 def wav_folder(root: Path, classes: tuple[str, ...] = ("yes", "no"), extra: dict | None = None) -> Path:
     """Three real one-second 16 kHz clips per class, plus ``extra`` in the first class: bytes, a rate, or None (a pipe)."""
     from tests.media import synthetic_word, write_wav
@@ -289,6 +301,14 @@ def bad_inputs(tmp_path, teacher_file, npz_factory, int8_model_file, hostile_mod
         "stray_label": npz_factory("stray.npz", **{**good, "y_train": np.r_[good["y_train"][:-1], 10**9]}),
         "one_class": npz_factory("one_class.npz", **{**good, "y_train": np.full(40, 99), "y_test": np.full(10, 99)}),
         "config_seed": _write(tmp_path / "seed.yaml", "seed: 4294967296\n"),
+        "val_extra_class": split_image_folder(tmp_path / "val_extra_class", True),
+        "val_empty": split_image_folder(tmp_path / "val_empty", False),
+        "val_npz_extra_class": npz_factory(
+            "val.npz",
+            **{**good, "y_train": good["y_train"] % 5, "y_test": good["y_test"] % 5},
+            x_val=good["x_train"][:8],
+            y_val=np.r_[np.zeros(7, int), 7],
+        ),
         "config_nan": _write(tmp_path / "nan.yaml", "bench: {min_seconds: .nan}\n"),
         "config_int9": _write(tmp_path / "int9.yaml", "quantize: {mode: int9}\n"),
         "config_tiny_budget": _write(
@@ -364,6 +384,14 @@ CATALOGUE = [
     ("distill: a truncated WAV", ["distill", "--train-teacher", "--data", "audio:{cut_clips}", "--out", "{out}"], ["cut.wav is truncated"]),
     ("distill: clips at mixed sample rates", ["distill", "--train-teacher", "--data", "audio:{mixed_clips}", "--out", "{out}"], ["slow.wav is 8,000 Hz", "resample"]),
     ("distill: an audio folder with one class", ["distill", "--train-teacher", "--data", "audio:{one_class_clips}", "--out", "{out}"], ["1 class folder(s) (yes)", "at least 2"]),
+    ("distill: a validation folder with a class the training split lacks", ["distill", "--train-teacher", "--data", "images:{val_extra_class}", "--out", "{out}"], ["val_extra_class/val holds class(es) c", "lacks"]),
+    ("distill: an empty validation folder", ["distill", "--train-teacher", "--data", "images:{val_empty}", "--out", "{out}"], ["val_empty/val holds no images", "remove it"]),
+    ("distill: an npz validation split with a class the training split lacks", ["distill", "--train-teacher", "--data", "npz:{val_npz_extra_class}", "--out", "{out}"], ["validation split holds class 7", "training split lacks"]),
+    ("distill: --teacher-ensemble 0", ["distill", "--train-teacher", "--teacher-ensemble", "0", "--data", TINY_DATA, "--out", "{out}"], ["--teacher-ensemble", "0 members: give 1 to 5"]),
+    ("distill: more teachers in the ensemble than the budget allows", ["distill", "--train-teacher", "--teacher-ensemble", "9", "--data", TINY_DATA, "--out", "{out}"], ["--teacher-ensemble", "9 members: give 1 to 5"]),
+    ("distill: a teacher augmentation the data does not suit", ["distill", "--train-teacher", "--teacher-augment", "time_mask", "--data", TINY_DATA, "--out", "{out}"], ["--teacher-augment", "'time_mask'", "not signals", "shift"]),
+    ("distill: a teacher augmentation that drops labels", ["distill", "--train-teacher", "--teacher-augment", "mixup", "--data", TINY_DATA, "--out", "{out}"], ["--teacher-augment", "mixup", "labels"]),
+    ("distill: --teacher-ensemble with a teacher file", ["distill", "--teacher", "{teacher}", "--teacher-ensemble", "2", "--data", TINY_DATA, "--out", "{out}"], ["--teacher-ensemble", "--train-teacher"]),
     ("distill: a named pipe among the clips", ["distill", "--train-teacher", "--data", "audio:{pipe_clips}", "--out", "{out}"], ["pipe.wav", "named pipe"]),
     ("distill: teacher outputs larger than --cache-budget with --teacher-outputs cached", ["distill", "--teacher", "{teacher}", "--data", TINY_DATA, "--method", "kd", "--teacher-outputs", "cached", "--cache-budget", "64KiB", "--out", "{out}"], ["--teacher-outputs cached", "more than the cache budget of 64.0 KiB (--cache-budget)", "raise --cache-budget"]),
     ("distill: a cache budget that is not a size", ["distill", "--train-teacher", "--cache-budget", "plenty", "--out", "{out}"], ["--cache-budget", "'plenty' is not a size"]),

@@ -326,3 +326,30 @@ def test_image_folders_refuse_a_pipe_and_a_decompression_bomb_naming_the_file(tm
 def test_mnist1d_larger_than_memory_allows_is_refused_before_generating():
     with pytest.raises(DataError, match=r"samples=100,000,000,000 and transfer=0 need 14\.6 TiB"):
         load_dataset("mnist1d:samples=100000000000,transfer=0")
+
+
+def test_a_validation_split_the_user_gives_is_the_one_every_stage_uses(npz_factory, tmp_path):
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    x_val = rng.standard_normal((6, 12, 1)).astype(np.float32)
+    dataset = load_dataset(f"npz:{npz_factory('val.npz', x_val=x_val, y_val=np.array([0, 1, 2, 0, 1, 2]))}")
+    x_fit, y_fit, got_x, got_y = dataset.validation_split(seed=3)
+    # The whole training split trains; the given samples validate, as given.
+    assert len(x_fit) == len(dataset.x_train) == 40 and np.array_equal(y_fit, dataset.y_train)
+    np.testing.assert_array_equal(got_x, x_val)
+    np.testing.assert_array_equal(got_y, [0, 1, 2, 0, 1, 2])
+    assert dataset.summary()["validation"] == "given" and dataset.summary()["val_samples"] == 6
+    with pytest.raises(DataError, match="has x_val but not y_val"):
+        load_dataset(f"npz:{npz_factory('half.npz', x_val=x_val)}")
+    # A folder's DIR/val: one sub-folder per class (a class may be missing), labelled by the training classes.
+    for split, classes in (("train", ("a", "b", "c")), ("test", ("a", "b", "c")), ("val", ("b", "c"))):
+        for label in classes:
+            (tmp_path / "set" / split / label).mkdir(parents=True)
+            for i in range(3):
+                pixels = (rng.random((6, 6)) * 255).astype(np.uint8)
+                Image.fromarray(pixels, mode="L").save(tmp_path / "set" / split / label / f"{i}.png")
+    images = load_dataset(f"images:{tmp_path / 'set'}")
+    assert images.class_names == ("a", "b", "c") and list(images.y_val) == [1, 1, 1, 2, 2, 2]
+    assert len(images.validation_split(0)[0]) == 9
+    assert all("/val/" in path for path in images.x_val.paths)

@@ -87,7 +87,10 @@ def test_feature_methods_resolve_layers_and_export_the_student_alone(teacher_fil
         ),
         (["--method", "at", "--student", "mlp"], ["has no feature maps"]),
         (["--teacher-weight", "1", "--teacher-weight", "2"], ["2 teacher weights for 1 teachers"]),
-        (["--augment", "blur"], ["unknown augmentation 'blur'; known: mixup, noise, shift"]),
+        (
+            ["--augment", "blur"],
+            ["unknown augmentation 'blur'; known: colour, crop, flip, freq_mask, mixup, noise, shift"],
+        ),
         (["--strategy", "tpu"], ["unknown training strategy 'tpu'; known: default, mirrored, multiworker"]),
         (["--patience", "0"], ["--patience must be at least 1"]),
     ],

@@ -107,3 +107,13 @@ def test_debug_needs_an_integer_mode(pipeline_run, tmp_path):
     )
     assert_clean_failure(result, "--debug", "int8")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_out_in_a_folder_that_does_not_exist_yet_is_made_like_every_commands_output(pipeline_run, tmp_path):
+    target = tmp_path / "runs" / "x" / "student_int8.tflite"
+    result = quantize_student(pipeline_run, "--out", str(target))
+    assert result.exit_code == 0, result.stderr
+    assert target.is_file() and target.with_suffix(".results.json").is_file()
+    # A run that fails leaves no folder it made behind.
+    failed = invoke("quantize", str(tmp_path / "missing.keras"), "--out", str(tmp_path / "new" / "deep" / "m.tflite"))
+    assert failed.exit_code != 0 and not (tmp_path / "new").exists()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from edgekd.distill.losses import make_objective
-from edgekd.distill.recipes import DEFAULT_CANDIDATES, parse_candidates, parse_recipe
+from edgekd.distill.recipes import DEFAULT_CANDIDATES, WEAK_TEACHER_RECIPE, parse_candidates, parse_recipe
 from edgekd.errors import ConfigError
 
 
@@ -82,11 +82,26 @@ def test_auto_tries_each_candidate_and_ships_the_control_when_the_teacher_is_use
     assert outcome.recipe.spec in ("kd:temperature=1,alpha=0", "dist"), "auto picks a recipe that distils"
     assert outcome.candidates[0].steps == pytest.approx(outcome.kd_history.steps / 2, abs=10), "half the budget"
     assert outcome.shipped.role == "student_scratch"
-    assert "distillation does not help this pair" in outcome.shipped.reason
+    assert not outcome.teacher_check.worth_distilling
+    assert "distillation cannot transfer what the teacher does not know" in outcome.shipped.reason
     shipped = accuracy(outcome.student_scratch, tiny_dataset.x_test, tiny_dataset.y_test)
     distilled = accuracy(outcome.student_kd, tiny_dataset.x_test, tiny_dataset.y_test)
     # The control learned (MNIST-1D: 10 classes) and the distilled student did not come close.
     assert shipped > 0.3 and shipped > distilled + 0.05
+    # As `edgekd distill` runs auto's own candidates: a weak teacher skips them (one recipe trains instead).
+    weak = parse_recipe(WEAK_TEACHER_RECIPE, tiny_dataset.num_classes)
+    fresh = get_builder("conv").build(tiny_dataset.input_shape, tiny_dataset.num_classes)
+    skipped = distill(
+        useless_teacher,
+        fresh,
+        tiny_dataset,
+        None,
+        DistillationSettings(epochs=2, batch_size=64, learning_rate=3e-3, seed=0),
+        candidates=candidates,
+        weak_teacher_recipe=weak,
+    )
+    assert skipped.candidates == () and skipped.recipe is weak
+    assert skipped.shipped.role == "student_scratch"
 
 
 @pytest.mark.parametrize("method", ["kd", "dkd", "dist", "fitnet", "at", "rkd"])
@@ -97,24 +112,76 @@ def test_make_loss_and_make_objective_build_the_same_loss(method):
     assert objective.terms[-1][1] == make_loss(method, 10)
 
 
-def test_the_control_ships_only_when_it_wins_beyond_noise():
+def _predictions(correct, loss=0.5):
     import numpy as np
 
-    from edgekd.distill.distiller import choose_shipped
+    from edgekd.distill.choice import Predictions
+
+    correct = np.asarray(correct, bool)
+    return Predictions(correct, np.zeros(len(correct), int), loss)
+
+
+def test_the_better_student_on_validation_ships_and_an_exact_tie_goes_to_the_lower_loss():
+    import numpy as np
+
+    from edgekd.distill.choice import choose_shipped
 
     both = np.ones(100, bool)
-    # One sample the control gets right and the distilled student does not: noise, not a verdict.
-    kd = both.copy()
-    kd[0] = False
-    within = choose_shipped(kd, both)
-    assert within.role == "student_kd" and "within noise" in within.reason and "100-sample validation" in within.reason
-    # Twelve such samples and four the other way: 8 > sqrt(16) = 4, the control is better.
+    # A lead of one sample is a lead, either way: no thumb on the scale for the method.
+    control_ahead = both.copy()
+    control_ahead[0] = False
+    shipped = choose_shipped(_predictions(control_ahead), _predictions(both))
+    assert shipped.role == "student_scratch" and "better on validation by 1 samples" in shipped.reason
+    assert "within noise" in shipped.reason and "100-sample validation" in shipped.reason
+    assert choose_shipped(_predictions(both), _predictions(control_ahead)).role == "student_kd"
+    # An exact tie in accuracy (different samples right) goes to the lower validation cross-entropy.
     kd, control = both.copy(), both.copy()
-    kd[:12], control[12:16] = False, False
-    beaten = choose_shipped(kd, control)
-    assert beaten.role == "student_scratch" and "the control is better by 8 samples" in beaten.reason
-    assert choose_shipped(control, kd).role == "student_kd"
-    assert choose_shipped(kd, None).role == "student_kd"
+    kd[:3], control[3:6] = False, False
+    tie_kd = choose_shipped(_predictions(kd, loss=0.30), _predictions(control, loss=0.31))
+    assert tie_kd.role == "student_kd" and "tie on validation accuracy" in tie_kd.reason
+    assert choose_shipped(_predictions(kd, loss=0.32), _predictions(control, loss=0.31)).role == "student_scratch"
+    assert choose_shipped(_predictions(kd), None).role == "student_kd"
+
+
+def test_mcnemar_p_value_is_the_exact_binomial_tail():
+    import numpy as np
+
+    from edgekd.distill.choice import PairedComparison
+
+    first, second = np.ones(100, bool), np.ones(100, bool)
+    first[:4], second[4:16] = False, False  # 12 only the first gets right, 4 only the second
+    comparison = PairedComparison.of(first, second)
+    assert (comparison.first_only, comparison.second_only, comparison.lead) == (12, 4, 8)
+    # By hand: 2 * (C(16,0) + C(16,1) + C(16,2) + C(16,3) + C(16,4)) / 2**16 = 2 * 2517 / 65536.
+    assert comparison.p_value == pytest.approx(2 * 2517 / 65536)
+    assert comparison.first_clearly_ahead(), "8 samples ahead, more than sqrt(16) = 4"
+    assert PairedComparison.of(first, first).p_value == 1.0
+
+
+def test_a_teacher_not_clearly_better_than_the_control_ships_the_control():
+    import numpy as np
+
+    from edgekd.distill.choice import check_teacher, choose_shipped
+
+    control = np.ones(100, bool)
+    control[:10] = False
+    teacher = control.copy()
+    teacher[0] = True  # one sample ahead of the control: not clearly better
+    check = check_teacher(_predictions(teacher), _predictions(control))
+    assert not check.worth_distilling
+    assert "distillation cannot transfer what the teacher does not know" in check.message
+    # The distilled student leads on validation, but learned from a teacher no better than the control.
+    shipped = choose_shipped(_predictions(np.ones(100, bool)), _predictions(control), check)
+    assert shipped.role == "student_scratch" and "not clearly better" in shipped.reason
+    strong = control.copy()
+    strong[:10] = True
+    assert check_teacher(_predictions(strong), _predictions(control)).worth_distilling
+    # A control that gets all but one sample right leaves no room to lead it: the check says the split is too easy.
+    easy = np.ones(100, bool)
+    easy[0] = False
+    saturated = check_teacher(_predictions(np.ones(100, bool)), _predictions(easy))
+    assert not saturated.worth_distilling and saturated.saturated
+    assert "the validation split is too easy" in saturated.message and "DIR/val" in saturated.message
 
 
 def test_auto_leaves_its_augmenting_candidates_out_when_the_teacher_sees_its_own_view():
@@ -131,3 +198,17 @@ def test_auto_leaves_its_augmenting_candidates_out_when_the_teacher_sees_its_own
     named = PipelineConfig.model_validate({"distill": {"method": "auto", "candidates": ["kd:augment=mixup", "dist"]}})
     _, kept = recipes_for(named, 10, teacher_has_own_view=True)
     assert [r.spec for r in kept if not r.is_control][0] == "kd:augment=mixup"
+
+
+def test_classes_where_the_distilled_student_falls_far_below_the_control_are_flagged():
+    import numpy as np
+
+    from edgekd.distill.choice import flagged_classes, per_class_accuracy
+
+    y = np.array([0, 0, 0, 0, 1, 1, 1, 1, 2, 2])
+    kd = np.array([0, 0, 0, 0, 1, 0, 0, 0, 2, 2])  # class 1 at 25%
+    control = np.array([0, 0, 0, 1, 1, 1, 1, 1, 2, 2])  # class 0 at 75%
+    assert per_class_accuracy(y, kd, 4) == [1.0, 0.25, 1.0, None]
+    assert per_class_accuracy(y, control, 4) == [0.75, 1.0, 1.0, None]
+    # 75 points below on class 1; class 0 is the control's loss, not the distilled student's; class 3 has no samples.
+    assert flagged_classes(per_class_accuracy(y, kd, 4), per_class_accuracy(y, control, 4)) == [1]

@@ -260,6 +260,36 @@ def test_with_memory_budgets_alone_a_new_search_starts_from_the_auto_student_dis
     assert (first["candidate"], first["status"]) == ("conv:width=1.6818", "trained")
 
 
+def test_on_a_microcontroller_the_boards_memory_bounds_the_search_and_no_student_outgrows_the_teacher(
+    teacher_file, tmp_path
+):
+    out = tmp_path / "search"
+    # The DS-CNN at width 2 with 4 blocks needs more MACs than the 340,480-MAC teacher on MNIST-1D.
+    _enqueue(out, "dscnn:blocks=4,resolution=1,width=2", "mlp:hidden=8")
+    flags = ("--device", "nano33ble", "--family", "dscnn", "--family", "mlp", "--trials", "1", "--finalists", "0")
+    result = _search(teacher_file, out, *flags)
+    assert result.exit_code == 0, result.stderr
+    assert "nano33ble is a microcontroller: its memory bounds the search (flash_kb=1024, ram_kb=256" in result.stderr
+    document = _document(out)
+    assert document["settings"]["budgets"] == {"flash_kb": 1024.0, "ram_kb": 256.0}
+    larger, trained = document["trials"][:2]
+    assert larger["status"] == "larger than the teacher" and larger["val_accuracy"] is None
+    assert "not fewer than the teacher's 340,480" in larger["reason"]
+    # It did not count: --trials 1 still trained a candidate.
+    assert trained["status"] == "trained" and len(document["trials"]) == 2
+
+
+def test_a_budget_given_for_a_boards_memory_overrides_the_boards_figure():
+    from edgekd.profiles.loader import get_profile
+    from edgekd.search.budget import with_board_memory
+
+    board = get_profile("nano33ble").profile
+    budgets, line = with_board_memory({"ram_kb": 64.0, "latency_ms": 5.0}, board)
+    assert budgets == {"ram_kb": 64.0, "latency_ms": 5.0, "flash_kb": 1024.0} and "flash_kb=1024" in line
+    assert with_board_memory({"ram_kb": 64.0, "flash_kb": 100.0}, board) == ({"ram_kb": 64.0, "flash_kb": 100.0}, None)
+    assert with_board_memory({}, get_profile("rpi4").profile) == ({}, None)
+
+
 def test_the_auto_start_takes_the_last_finalist_place_when_the_front_leaves_it_out():
     from types import SimpleNamespace
 
@@ -327,7 +357,7 @@ def test_the_finalists_choose_among_the_configs_candidate_recipes_as_distill_doe
     from edgekd.distill.recipes import DEFAULT_CANDIDATES
     from edgekd.search.stage import _finalist_candidates
 
-    one_view = SimpleNamespace(num_classes=10, teacher=None)
+    one_view = SimpleNamespace(num_classes=10, teacher=None, modality="signal")
     named = _finalist_candidates("auto", ["kd:temperature=2,alpha=0.5", "control"], one_view)
     assert [recipe.spec for recipe in named] == ["kd:temperature=2,alpha=0.5", "control"]
     assert len(_finalist_candidates("auto", None, one_view)) == len(DEFAULT_CANDIDATES)
@@ -365,15 +395,16 @@ def test_a_cost_missing_a_budgets_figure_is_not_passed_silently():
     assert partial.over({"macs": 800, "latency_ms": 1}) == ["macs 900 > 800 (counted)"]
 
 
-def test_a_trial_that_fails_says_why_and_the_search_goes_on(teacher_file, tmp_path):
+def test_a_candidate_larger_than_the_teacher_says_why_and_does_not_count(teacher_file, tmp_path):
     out = tmp_path / "search"
-    # 371,200 MACs: more than the teacher's 340,480, which distillation refuses.
+    # 371,200 MACs: more than the teacher's 340,480 (distillation would refuse it): pruned before training.
     _enqueue(out, "resnet:resolution=1,stacks=3,width=1", "mlp:hidden=8")
-    result = _search(teacher_file, out, "--family", "resnet", "--family", "mlp", "--trials", "2", "--finalists", "0")
+    result = _search(teacher_file, out, "--family", "resnet", "--family", "mlp", "--trials", "1", "--finalists", "0")
     assert result.exit_code == 0, result.stderr
-    failed, trained = _document(out)["trials"]
-    assert failed["status"] == "failed" and "not fewer than the teacher's 340,480" in failed["reason"]
-    assert failed["val_accuracy"] is None and trained["status"] == "trained"
+    larger, trained = _document(out)["trials"]
+    assert larger["status"] == "larger than the teacher" and "not fewer than the teacher's 340,480" in larger["reason"]
+    assert larger["val_accuracy"] is None and trained["status"] == "trained"
+    assert "larger than the teacher, not trained" in result.stderr
 
 
 def test_interrupted_trials_do_not_count_towards_the_total(tmp_path):

@@ -162,7 +162,10 @@ def test_an_image_folder_streams_through_every_stage(image_folder, tmp_path):
     config = tmp_path / "run.yaml"
     config.write_text(
         f"data: {{spec: 'images:{image_folder}', options: {{size: 12x12, scale: symmetric}}}}\n"
-        "teacher: {epochs: 12, batch_size: 32, learning_rate: 0.003}\n"
+        # The small cnn teacher on labels alone, its whole budget: this test is about the stream, and 60 steps are
+        # too few for the default teacher recipe (augmentation, label smoothing, early stopping).
+        "teacher: {builder: cnn, epochs: 12, batch_size: 32, learning_rate: 0.003, augment: [], label_smoothing: 0,\n"
+        "          patience: null}\n"
         "student: {spec: 'conv', epochs: 8, batch_size: 32}\n"
         "distill: {method: kd}\n"
         "quantize: {representative_samples: 40}\n"

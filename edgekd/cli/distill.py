@@ -36,6 +36,9 @@ FLAGS = {
     "teacher.ensemble": "--teacher",
     "teacher.weights": "--teacher-weight",
     "teacher.epochs": "--teacher-epochs",
+    "teacher.ensemble_size": "--teacher-ensemble",
+    "teacher.augment": "--teacher-augment",
+    "teacher.time_budget_s": "--teacher-time-budget",
     "student.spec": "--student",
     "student.epochs": "--epochs",
     "student.batch_size": "--batch-size",
@@ -71,7 +74,33 @@ FLAGS = {
     multiple=True,
     help="Weight of each --teacher's soft targets, in the same order (default: equal).",
 )
-@click.option("--train-teacher", is_flag=True, help="Train a teacher first (the `cnn` builder) when none exists yet.")
+@click.option(
+    "--train-teacher",
+    is_flag=True,
+    help="Train a teacher first: a residual network with BatchNorm sized for the data, with the data's "
+    "augmentations, label smoothing and early stopping on validation.",
+)
+@click.option(
+    "--teacher-ensemble",
+    type=int,
+    default=1,
+    show_default=True,
+    help="With --train-teacher: train this many teachers from different seeds and average their soft targets (1-5).",
+)
+@click.option(
+    "--teacher-augment",
+    multiple=True,
+    metavar="NAME",
+    help="With --train-teacher: the augmentations the teacher sees (repeatable) [default: the data's: crop, "
+    "colour for images (add flip for photographs); time_shift, time_mask, freq_mask for audio; shift, noise for signals].",
+)
+@click.option(
+    "--teacher-time-budget",
+    type=float,
+    default=None,
+    metavar="SECONDS",
+    help="With --teacher-ensemble: no member starts that would not finish within this many seconds of teacher training.",
+)
 @click.option(
     "--student",
     "student_spec",
@@ -158,6 +187,9 @@ FLAGS = {
 )
 @click.option("--no-control", is_flag=True, help="Skip the scratch control (distillation's gain then stays unknown).")
 @click.option(
+    "--no-quantize", is_flag=True, help="Skip student_int8.tflite (the shipped student converted and checked)."
+)
+@click.option(
     "--max-mac-fraction",
     type=float,
     default=0.05,
@@ -178,6 +210,9 @@ def distill(
     teacher_paths,
     teacher_weights,
     train_teacher,
+    teacher_ensemble,
+    teacher_augment,
+    teacher_time_budget,
     student_spec,
     data_spec,
     out,
@@ -196,6 +231,7 @@ def distill(
     batch_size,
     no_transfer,
     no_control,
+    no_quantize,
     max_mac_fraction,
     max_params,
     seed,
@@ -211,12 +247,15 @@ def distill(
     With --method auto (the default), each candidate recipe first trains briefly and the one
     best on a validation split trains fully. The run ships student.keras: the distilled
     student, or the control when it is better on validation (results.json says why).
-    Writes student.keras, student_kd.keras, student_scratch.keras (and teacher.keras with
-    --train-teacher), results.json and report.md into the output folder.
+    Writes student.keras, student_int8.tflite (the shipped student in int8, checked through
+    LiteRT: accuracy and agreement with the Keras student; --no-quantize skips it),
+    student_kd.keras, student_scratch.keras (and teacher.keras with --train-teacher),
+    results.json and report.md into the output folder.
 
     \b
     Examples:
       edgekd distill --train-teacher --data mnist1d --out runs/kd
+      edgekd distill --train-teacher --teacher-ensemble 3 --data audio:clips --out runs/kws
       edgekd distill --teacher t.keras --data npz:data.npz --candidate kd:temperature=4 --candidate dist --out runs/auto
       edgekd distill --teacher teacher.keras --student conv:width=1.5 --data npz:data.npz --out runs/kd
       edgekd distill --train-teacher --method dkd --param beta=8 --out runs/dkd
@@ -228,6 +267,11 @@ def distill(
     """
     if bool(teacher_paths) == bool(train_teacher):
         raise ConfigError("give exactly one of --teacher PATH or --train-teacher")
+    if teacher_paths and (teacher_ensemble != 1 or teacher_augment or teacher_time_budget is not None):
+        raise ConfigError(
+            "--teacher-ensemble, --teacher-augment and --teacher-time-budget shape a teacher edgekd trains "
+            "(--train-teacher); a teacher file is used as it is"
+        )
     if patience is not None and patience < 1:
         raise ConfigError(f"--patience must be at least 1, got {patience}")
     config = config_from_flags(
@@ -241,6 +285,9 @@ def distill(
                 "weights": list(teacher_weights) or None,
                 "epochs": teacher_epochs,
                 "trust_model": trust_model,
+                "ensemble_size": teacher_ensemble,
+                "augment": list(teacher_augment) or None,
+                "time_budget_s": teacher_time_budget,
             },
             "student": {
                 "spec": student_spec,
@@ -271,10 +318,11 @@ def distill(
         run = distill_config(
             config,
             out,
+            quantize=not no_quantize,
             force=force,
             fresh=fresh,
             db=db,
-            reporter=stderr_reporter(3, flags=FLAGS),
+            reporter=stderr_reporter(3 if no_quantize else 4, flags=FLAGS),
             say=say_on_stderr,
         )
     document = run.to_document()

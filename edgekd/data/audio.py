@@ -160,6 +160,7 @@ def load_audio(argument: str, options: dict[str, str], reporter: Reporter) -> Da
         raise DataError(f"{root}: clips of {front_end.clip_ms:g} ms hold no {front_end.window_ms:g} ms window")
     x_train, y_train = files.paths_and_labels("train")
     x_test, y_test = files.paths_and_labels("test")
+    x_val, y_val = files.paths_and_labels("val") if files.val is not None else (None, None)
     return Dataset(
         name=root.name,
         x_train=FileStream(x_train, WAV_SOURCE, front_end),
@@ -169,6 +170,8 @@ def load_audio(argument: str, options: dict[str, str], reporter: Reporter) -> Da
         num_classes=len(files.class_names),
         class_names=files.class_names,
         description={"source": str(root), "sample_rate": rate, **front_end.describe()},
+        x_val=FileStream(x_val, WAV_SOURCE, front_end) if x_val is not None else None,
+        y_val=y_val,
     )
 
 

@@ -52,6 +52,10 @@ class Dataset:
     x_unlabeled: Inputs | None = None
     description: dict = field(default_factory=dict)
     teacher: Dataset | None = None
+    # A validation split the user gave (``DIR/val``, ``x_val``/``y_val``): used instead of holding
+    # out ``VALIDATION_FRACTION`` of the training split, so it can look like deployment.
+    x_val: Inputs | None = None
+    y_val: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         if self.num_classes > MAX_CLASSES:
@@ -88,11 +92,31 @@ class Dataset:
                 f"(a classifier needs samples of at least 2 classes, and would score 100% on this data by always "
                 "answering the same); check the labels"
             )
+        if (self.x_val is None) != (self.y_val is None):
+            raise DataError(f"{self.name}: a validation split needs both its samples and its labels (x_val and y_val)")
+        if self.x_val is not None:
+            self._check_validation_split()
         if self.teacher is not None:
             self._check_teacher_view(self.teacher)
 
+    def _check_validation_split(self) -> None:
+        _check_split(self.name, "val", self.x_val, self.y_val, self.num_classes)
+        if self.x_val.shape[1:] != self.x_train.shape[1:]:
+            raise DataError(
+                f"{self.name}: x_val samples have shape {self.x_val.shape[1:]}, expected {self.x_train.shape[1:]} "
+                "like x_train"
+            )
+        lacking = sorted(set(np.unique(self.y_val).tolist()) - set(np.unique(self.y_train).tolist()))
+        if lacking:
+            named = ", ".join(self._class(int(index)) for index in lacking[:_NAMED_EMPTY_CLASSES])
+            more = f" and {len(lacking) - _NAMED_EMPTY_CLASSES:,} more" if len(lacking) > _NAMED_EMPTY_CLASSES else ""
+            raise DataError(
+                f"{self.name}: the validation split holds {named}{more}, which the training split lacks; no model "
+                "can learn a class it never sees: add its samples to the training split or drop them from validation"
+            )
+
     def _check_teacher_view(self, teacher: Dataset) -> None:
-        for split in ("train", "test", "unlabeled"):
+        for split in ("train", "test", "unlabeled", "val"):
             mine, theirs = getattr(self, f"x_{split}"), getattr(teacher, f"x_{split}")
             if (mine is None) != (theirs is None) or (mine is not None and len(mine) != len(theirs)):
                 raise DataError(f"{self.name}: the teacher's view of the {split} split holds other samples")
@@ -118,6 +142,14 @@ class Dataset:
         ]
 
     @property
+    def modality(self) -> str:
+        """The kind of data, which decides the augmentations that suit it: audio (features: frames x coefficients),
+        image (height x width x channels) or signal (length x channels)."""
+        if "audio_features" in self.description:
+            return "audio"
+        return "signal" if len(self.input_shape) == 2 else "image"
+
+    @property
     def input_shape(self) -> tuple[int, ...]:
         """Shape of one sample, without the batch dimension."""
         return tuple(int(d) for d in self.x_train.shape[1:])
@@ -132,6 +164,10 @@ class Dataset:
             "train_samples": int(len(self.x_train)),
             "test_samples": int(len(self.x_test)),
             "unlabeled_samples": 0 if self.x_unlabeled is None else int(len(self.x_unlabeled)),
+            "validation": "given"
+            if self.x_val is not None
+            else f"{VALIDATION_FRACTION:.0%} of the training split, held out",
+            "val_samples": int(len(self.x_val)) if self.x_val is not None else None,
             **self.description,
             "warnings": self.warnings(),
         }
@@ -163,8 +199,11 @@ class Dataset:
         """Split the training set into (x_fit, y_fit, x_val, y_val): ``VALIDATION_FRACTION`` held out, seeded.
 
         Every stage that needs a validation split (teacher, students, auto's recipe choice,
-        QAT, compression) takes it from here, so they all hold out the same samples.
+        QAT, compression) takes it from here, so they all hold out the same samples. A
+        validation split the user gave is used as it is, and the whole training split trains.
         """
+        if self.x_val is not None:
+            return self.x_train, self.y_train, self.x_val, self.y_val
         fraction = VALIDATION_FRACTION
         order = np.random.default_rng(seed).permutation(len(self.x_train))
         n_val = max(1, int(round(len(order) * fraction)))

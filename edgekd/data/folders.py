@@ -1,7 +1,9 @@
-"""Labelled folders of files: one sub-folder per class, or ``DIR/train`` and ``DIR/test`` each laid out so.
+"""Labelled folders of files: one sub-folder per class, or ``DIR/train`` and ``DIR/test`` (and ``DIR/val``) each laid out so.
 
 Shared by ``images:DIR`` and ``audio:DIR``. Without explicit train/test folders, 20% of each
-class is held out for testing with a fixed seed. Files are listed in a fixed order (class by
+class is held out for testing with a fixed seed. An optional ``DIR/val`` beside
+``DIR/train`` and ``DIR/test`` is the validation split every decision is made on (it should
+look like deployment); without it, 10% of the training split is held out. Files are listed in a fixed order (class by
 class, names sorted), which every split, stream and cache relies on.
 """
 
@@ -26,15 +28,20 @@ class LabelledFiles:
     class_names: tuple[str, ...]
     train: dict[str, list[Path]]
     test: dict[str, list[Path]]
+    val: dict[str, list[Path]] | None = None
+
+    @property
+    def splits(self) -> tuple[str, ...]:
+        return ("train", "test", "val") if self.val is not None else ("train", "test")
 
     @property
     def count(self) -> int:
-        return sum(len(files) for split in (self.train, self.test) for files in split.values())
+        return sum(len(files) for split in self.splits for files in getattr(self, split).values())
 
     def in_order(self, split: str) -> list[tuple[Path, int]]:
-        """(file, class index) of one split, class by class."""
-        files = self.train if split == "train" else self.test
-        return [(path, index) for index, name in enumerate(self.class_names) for path in files[name]]
+        """(file, class index) of one split, class by class (a validation split may lack a class)."""
+        files = getattr(self, split)
+        return [(path, index) for index, name in enumerate(self.class_names) for path in files.get(name, ())]
 
     def paths_and_labels(self, split: str) -> tuple[np.ndarray, np.ndarray]:
         pairs = self.in_order(split)
@@ -49,7 +56,7 @@ def checked_files(
     files = labelled_files(root, suffixes, what)
     first = None
     with reporter.bar(files.count, f"checking {Path(root).name}", unit="files") as bar:
-        for split in ("train", "test"):
+        for split in files.splits:
             for path, _ in files.in_order(split):
                 result = check(path, first)
                 first = result if first is None else first
@@ -62,17 +69,46 @@ def labelled_files(root: Path, suffixes: set[str], what: str) -> LabelledFiles:
     root = Path(root)
     if not root.is_dir():
         raise DataError(f"{what} folder {root} does not exist; give a folder with one sub-folder per class")
-    if (root / "train").is_dir() and (root / "test").is_dir():
+    explicit = (root / "train").is_dir() and (root / "test").is_dir()
+    val = None
+    if explicit:
         train, test = _class_files(root / "train", suffixes, what), _class_files(root / "test", suffixes, what)
         if sorted(test) != sorted(train):
             raise DataError(f"{root}: train classes {sorted(train)} differ from test classes {sorted(test)}")
+        if (root / "val").is_dir():
+            val = _validation_files(root / "val", suffixes, what, train)
+    elif (root / "val").is_dir() and (root / "train").is_dir():
+        raise DataError(
+            f"{root}: a validation folder {root / 'val'} needs {root / 'test'} beside {root / 'train'}; add the test "
+            "split, or lay out one sub-folder per class"
+        )
     else:
         train, test = _split(_class_files(root, suffixes, what), what)
     if len(train) < 2:
         raise DataError(
             f"{root}: found {len(train)} class folder(s) ({', '.join(sorted(train))}); a classifier needs at least 2"
         )
-    return LabelledFiles(tuple(sorted(train)), train, test)
+    return LabelledFiles(tuple(sorted(train)), train, test, val)
+
+
+def _validation_files(
+    folder: Path, suffixes: set[str], what: str, train: dict[str, list[Path]]
+) -> dict[str, list[Path]]:
+    """``DIR/val``'s files by class: not empty, and no class the training split lacks."""
+    has_files = any(p.suffix.lower() in suffixes for sub in folder.iterdir() if sub.is_dir() for p in sub.iterdir())
+    if not has_files:
+        raise DataError(
+            f"the validation folder {folder} holds no {what} ({', '.join(sorted(suffixes))}) in class sub-folders; "
+            "fill it with one sub-folder per class, or remove it to hold out part of the training split"
+        )
+    val = _class_files(folder, suffixes, what)
+    lacking = sorted(set(val) - set(train))
+    if lacking:
+        raise DataError(
+            f"the validation folder {folder} holds class(es) {', '.join(lacking)} that {folder.parent / 'train'} "
+            "lacks; no model can learn a class it never sees: add them to the training split or remove them"
+        )
+    return val
 
 
 def _class_files(folder: Path, suffixes: set[str], what: str) -> dict[str, list[Path]]:

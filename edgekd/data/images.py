@@ -147,7 +147,9 @@ def load_images(argument: str, options: dict[str, str], reporter: Reporter) -> D
     student = student_options.resolve(first["size"], first["channels"])
     x_train, y_train = files.paths_and_labels("train")
     x_test, y_test = files.paths_and_labels("test")
-    streams = {name: FileStream(paths, IMAGE_SOURCE, student) for name, paths in (("train", x_train), ("test", x_test))}
+    x_val, y_val = files.paths_and_labels("val") if files.val is not None else (None, None)
+    paths = {"train": x_train, "test": x_test, **({"val": x_val} if x_val is not None else {})}
+    streams = {name: FileStream(split, IMAGE_SOURCE, student) for name, split in paths.items()}
     description = {"source": str(root), **student.describe()}
     teacher = None
     if teacher_options is not None:
@@ -156,6 +158,7 @@ def load_images(argument: str, options: dict[str, str], reporter: Reporter) -> D
         teacher = Dataset(
             root.name, streams["train"].with_view(view), y_train, streams["test"].with_view(view), y_test,
             len(files.class_names), files.class_names, description={"source": str(root), **view.describe()},
+            x_val=streams["val"].with_view(view) if "val" in streams else None, y_val=y_val,
         )  # fmt: skip
     return Dataset(
         name=root.name,
@@ -167,6 +170,8 @@ def load_images(argument: str, options: dict[str, str], reporter: Reporter) -> D
         class_names=files.class_names,
         description=description,
         teacher=teacher,
+        x_val=streams.get("val"),
+        y_val=y_val,
     )
 
 

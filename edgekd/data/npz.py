@@ -1,4 +1,4 @@
-"""``npz:PATH``: arrays x_train, y_train, x_test, y_test, and optionally x_unlabeled, class_names.
+"""``npz:PATH``: arrays x_train, y_train, x_test, y_test, and optionally x_unlabeled, x_val and y_val, class_names.
 
 PATH is an ``.npz`` file or a folder of ``.npy`` files with those names. Data that fits in
 memory is read as before; a folder of ``.npy`` files, and an uncompressed ``.npz`` larger
@@ -20,12 +20,13 @@ from edgekd.inputs import map_npy_file, read_npz_arrays
 from edgekd.progress import Reporter
 
 REQUIRED = ("x_train", "y_train", "x_test", "y_test")
-OPTIONAL = ("x_unlabeled", "class_names")
+OPTIONAL = ("x_unlabeled", "x_val", "y_val", "class_names")
 
 
 @register(
     "npz",
-    "npz:PATH (an .npz, or a folder of .npy files: x_train, y_train, x_test, y_test; optional x_unlabeled, class_names)",
+    "npz:PATH (an .npz, or a folder of .npy files: x_train, y_train, x_test, y_test; optional x_unlabeled, "
+    "x_val and y_val, class_names)",
 )
 def load_npz(argument: str, options: dict[str, str], reporter: Reporter) -> Dataset:
     path = Path(argument)
@@ -41,13 +42,17 @@ def load_npz(argument: str, options: dict[str, str], reporter: Reporter) -> Data
             f"{path} lacks array(s) {', '.join(missing)}; it has {', '.join(sorted(arrays)) or 'none'} "
             f"and needs {', '.join(REQUIRED)}"
         )
+    if ("x_val" in arrays) != ("y_val" in arrays):
+        given, missing = ("x_val", "y_val") if "x_val" in arrays else ("y_val", "x_val")
+        raise DataError(f"{path} has {given} but not {missing}; a validation split needs both, or neither")
     y_train, y_test = (_labels(path, name, np.asarray(arrays[name])) for name in ("y_train", "y_test"))
+    y_val = _labels(path, "y_val", np.asarray(arrays["y_val"])) if "y_val" in arrays else None
     if "class_names" in arrays:
         class_names = tuple(str(name) for name in np.asarray(arrays["class_names"]).tolist())
         num_classes = len(class_names)
     else:
         class_names = ()
-        num_classes = int(max(y_train.max(initial=0), y_test.max(initial=0))) + 1
+        num_classes = int(max(y.max(initial=0) for y in (y_train, y_test, y_val) if y is not None)) + 1
     mapped = any(isinstance(array, np.memmap) for array in arrays.values())
     return Dataset(
         name=path.name,
@@ -58,6 +63,8 @@ def load_npz(argument: str, options: dict[str, str], reporter: Reporter) -> Data
         num_classes=num_classes,
         class_names=class_names,
         x_unlabeled=_features(path, "x_unlabeled", arrays["x_unlabeled"]) if "x_unlabeled" in arrays else None,
+        x_val=_features(path, "x_val", arrays["x_val"]) if "x_val" in arrays else None,
+        y_val=y_val,
         description={
             "source": str(path),
             "storage": "memory-mapped, read from disk as needed" if mapped else "read into memory",

@@ -10,20 +10,31 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+import numpy as np
+
 from edgekd.artifacts import write_text_atomic
 from edgekd.config import PipelineConfig, TeacherConfig
 from edgekd.data.dataset import Dataset
-from edgekd.distill.augment import parse_augmentations
+from edgekd.distill.augment import check_modality, parse_augmentations
+from edgekd.distill.choice import (
+    PairedComparison,
+    Predictions,
+    flagged_classes,
+    per_class_accuracy,
+    predictions,
+)
 from edgekd.distill.distiller import (
     DistillationOutcome,
     DistillationSettings,
     check_model_fits_data,
     check_setup,
     distill,
+    teacher_predictions,
 )
 from edgekd.distill.losses import Objective, make_objective
-from edgekd.distill.recipes import AUTO, DEFAULT_CANDIDATES, Recipe, parse_candidates
-from edgekd.distill.trainer import DEFAULT_TRAINING, TrainingBudget, TrainingControl, TrainingHistory, fit_on_labels
+from edgekd.distill.recipes import AUTO, WEAK_TEACHER_RECIPE, Recipe, default_candidates, parse_candidates, parse_recipe
+from edgekd.distill.teacher_recipe import member_file, teacher_recipe, train_teachers
+from edgekd.distill.trainer import DEFAULT_TRAINING, TrainingControl, TrainingHistory
 from edgekd.errors import ConfigError
 from edgekd.inputs import parse_size
 from edgekd.models.builders import get_builder
@@ -37,9 +48,11 @@ from edgekd.progress import Reporter
 from edgekd.results.records import DistillationSummary, ModelRecord
 
 
-def keras_record(role: str, model, dataset: Dataset, path: Path, **details) -> ModelRecord:
-    """A Keras model's record: its accuracy on the test split, size and cost."""
-    accuracy = keras_accuracy(model, dataset.x_test, dataset.y_test)
+def keras_record(
+    role: str, model, dataset: Dataset, path: Path, test: Predictions | None = None, **details
+) -> ModelRecord:
+    """A Keras model's record: its accuracy on the test split (from ``test`` when already predicted), size and cost."""
+    accuracy = test.accuracy if test is not None else keras_accuracy(model, dataset.x_test, dataset.y_test)
     return ModelRecord(
         role,
         accuracy=accuracy,
@@ -80,20 +93,25 @@ def train_teacher(
     out: Path,
     reporter: Reporter,
     training: TrainingControl = DEFAULT_TRAINING,
-) -> tuple[ModelRecord, TrainingHistory]:
-    """Train a built teacher (Keras 3) on its view of the data for its whole budget; save it as ``teacher.keras``."""
-    dataset = dataset.for_teacher()
-    history = fit_on_labels(
-        teacher,
-        dataset,
-        seed,
-        lambda samples: TrainingBudget.for_epochs(config.epochs, samples, config.batch_size, config.learning_rate),
-        reporter,
-        "training teacher",
-        control=training.for_role("teacher", patience=False),
-    )
+    deterministic: bool = False,
+) -> tuple[ModelRecord, dict[str, TrainingHistory], list, list[ModelRecord]]:
+    """Train a built teacher (Keras 3), and the other members of its ensemble, with the teacher recipe
+    (``edgekd.distill.teacher_recipe``); save them as ``teacher.keras``, ``teacher_2.keras`` ...
+
+    Returns the teacher's record, every member's training history, and the other members with their records.
+    """
+    trained = train_teachers(teacher, config, dataset, seed, reporter, training, deterministic)
+    view = dataset.for_teacher()
+    recipe = teacher_recipe(config, dataset).describe()
     save_model(teacher, out / "teacher.keras")
-    return keras_record("teacher", teacher, dataset, out / "teacher.keras", source="trained"), history
+    record = keras_record("teacher", teacher, view, out / "teacher.keras", source="trained", recipe=recipe)
+    records = []
+    for index, member in enumerate(trained.members, start=2):
+        save_model(member, member_file(out, index))
+        records.append(
+            keras_record(f"teacher_{index}", member, view, member_file(out, index), source="trained", recipe=recipe)
+        )
+    return record, trained.histories, trained.members, records
 
 
 def teacher_record(config: TeacherConfig, teacher, dataset: Dataset) -> ModelRecord:
@@ -103,11 +121,15 @@ def teacher_record(config: TeacherConfig, teacher, dataset: Dataset) -> ModelRec
 
 
 def obtain_teacher(config: TeacherConfig, dataset: Dataset, seed: int, out: Path, reporter: Reporter):
-    """Load the teacher, or build and train one (Keras 3) and save it as ``teacher.keras``: (model, record, history)."""
+    """Load the teacher, or build and train one (Keras 3) and save it as ``teacher.keras``: (model, record, history).
+
+    With ``ensemble_size`` above 1 the model is a list: the teacher first, then the other members.
+    """
     teacher = prepare_teacher(config, dataset)
     if config.path:
         return teacher, teacher_record(config, teacher, dataset), None
-    return teacher, *train_teacher(teacher, config, dataset, seed, out, reporter)
+    record, histories, members, _ = train_teacher(teacher, config, dataset, seed, out, reporter)
+    return ([teacher, *members] if members else teacher), record, histories["teacher"]
 
 
 def ensemble_teachers(config: TeacherConfig, dataset: Dataset) -> tuple[list, list[ModelRecord]]:
@@ -125,14 +147,15 @@ def ensemble_teachers(config: TeacherConfig, dataset: Dataset) -> tuple[list, li
 
 
 def recipes_for(
-    config: PipelineConfig, num_classes: int | None, teacher_has_own_view: bool = False
+    config: PipelineConfig, num_classes: int | None, teacher_has_own_view: bool = False, modality: str | None = None
 ) -> tuple[Recipe, tuple[Recipe, ...]]:
     """The fixed recipe the config names, or (with ``method: auto``) the candidates auto chooses among.
 
     Returns (recipe, candidates): the recipe is the first candidate that distils under auto.
-    When the teacher sees its own view of the data, the default candidates that augment are
-    left out (augmentations need one view for both); candidates the user names are kept and
-    checked, so a conflict there is an error.
+    The default candidates suit the data's ``modality`` (``default_candidates``). When the
+    teacher sees its own view of the data, the default candidates that augment are left out
+    (augmentations need one view for both); candidates the user names are kept and checked,
+    so a conflict there (or an augmentation the data's kind does not suit) is an error.
     """
     distill_config = config.distill
     augmentations = parse_augmentations(distill_config.augment)
@@ -143,9 +166,12 @@ def recipes_for(
                 "with `distill.method` auto, name them in the candidate recipes instead (kd:temperature=4,alpha=0.5 "
                 "or kd:augment=mixup), or choose a method"
             )
-        candidates = parse_candidates(distill_config.candidates or DEFAULT_CANDIDATES, num_classes)
+        candidates = parse_candidates(distill_config.candidates or default_candidates(modality), num_classes)
         if teacher_has_own_view and not distill_config.candidates:
             candidates = tuple(r for r in candidates if not r.augmentations)
+        if modality is not None:
+            for candidate in candidates:
+                check_modality(candidate.augmentations, modality, f"candidate recipe {candidate.spec!r}")
         return next(r for r in candidates if not r.is_control), candidates
     if distill_config.candidates:
         raise ConfigError(
@@ -153,6 +179,8 @@ def recipes_for(
             f"{distill_config.method!r}"
         )
     objective = make_objective(distill_config.method, num_classes, distill_config.params)
+    if modality is not None:
+        check_modality(augmentations, modality)
     return Recipe(distill_config.method, objective, augmentations), ()
 
 
@@ -183,6 +211,9 @@ class DistillationPlan:
     settings: DistillationSettings
     extra_teachers: list
     extra_records: list[ModelRecord]
+    # What trains instead of auto's default candidates when the teacher is not clearly better than the control
+    # (None: a fixed method, or candidates the user named, which train whatever the teacher's score).
+    weak_teacher_recipe: Recipe | None = None
 
 
 def plan_distillation(
@@ -202,7 +233,7 @@ def plan_distillation(
         trust=config.teacher.trust_model,
         max_params=config.student.max_params,
     )
-    recipe, candidates = recipes_for(config, dataset.num_classes, dataset.teacher is not None)
+    recipe, candidates = recipes_for(config, dataset.num_classes, dataset.teacher is not None, dataset.modality)
     extra_teachers, extra_records = ensemble_teachers(config.teacher, dataset)
     settings = DistillationSettings(
         epochs=config.student.epochs,
@@ -222,7 +253,12 @@ def plan_distillation(
             check_setup(
                 [teacher, *extra_teachers], student, dataset, checked.objective, settings, checked.augmentations
             )
-    return DistillationPlan(student, description, recipe, candidates, settings, extra_teachers, extra_records)
+    weak_teacher_recipe = None
+    if candidates and not config.distill.candidates:
+        weak_teacher_recipe = parse_recipe(WEAK_TEACHER_RECIPE, dataset.num_classes)
+    return DistillationPlan(
+        student, description, recipe, candidates, settings, extra_teachers, extra_records, weak_teacher_recipe
+    )
 
 
 @dataclass
@@ -246,19 +282,37 @@ def distill_stage(
 ) -> DistillationStage:
     """Distil the planned student and train its scratch control; save both as .keras, ship the better, record them."""
     outcome = distill(
-        [teacher, *plan.extra_teachers], plan.student, dataset, plan.recipe, plan.settings, reporter, plan.candidates
+        [teacher, *plan.extra_teachers],
+        plan.student,
+        dataset,
+        plan.recipe,
+        plan.settings,
+        reporter,
+        plan.candidates,
+        weak_teacher_recipe=plan.weak_teacher_recipe,
     )
     for warning in plan.description.get("warnings", ()):
         reporter.say(f"edgekd: warning: {warning}")
     models, training = {}, {"student_kd": outcome.kd_history.as_dict()}
+    tests = {"student_kd": predictions(outcome.student_kd, dataset.x_test, dataset.y_test)}
     save_model(outcome.student_kd, out / "student_kd.keras")
     models["student_kd"] = keras_record(
-        "student_kd", outcome.student_kd, dataset, out / "student_kd.keras", student=plan.description
+        "student_kd",
+        outcome.student_kd,
+        dataset,
+        out / "student_kd.keras",
+        tests["student_kd"],
+        student=plan.description,
     )
     if outcome.student_scratch is not None:
+        tests["student_scratch"] = predictions(outcome.student_scratch, dataset.x_test, dataset.y_test)
         save_model(outcome.student_scratch, out / "student_scratch.keras")
         models["student_scratch"] = keras_record(
-            "student_scratch", outcome.student_scratch, dataset, out / "student_scratch.keras"
+            "student_scratch",
+            outcome.student_scratch,
+            dataset,
+            out / "student_scratch.keras",
+            tests["student_scratch"],
         )
         training["student_scratch"] = outcome.scratch_history.as_dict()
     shipped = outcome.student_kd if outcome.shipped.role == "student_kd" else outcome.student_scratch
@@ -268,11 +322,36 @@ def distill_stage(
         shipped,
         dataset,
         out / "student.keras",
+        tests[outcome.shipped.role],
         shipped_from=outcome.shipped.role,
         reason=outcome.shipped.reason,
     )
-    summary = distillation_summary(config, teacher_model, models, outcome, plan)
+    # The teachers as the students learn from them: the weighted ensemble when there are several.
+    teacher_test = teacher_predictions(
+        [teacher, *plan.extra_teachers],
+        plan.settings.teacher_weights or (),
+        dataset.for_teacher().x_test,
+        dataset.y_test,
+    )
+    summary = distillation_summary(config, teacher_model, models, outcome, plan, {"teacher": teacher_test, **tests})
+    summary = replace(summary, per_class=per_class_table(dataset, {"teacher": teacher_test, **tests}))
     return DistillationStage(shipped, models, summary, training)
+
+
+def per_class_table(dataset: Dataset, tests: dict[str, Predictions]) -> dict:
+    """Each model's accuracy per class on the test split, and the classes where distillation lost to the control."""
+    table = {
+        "classes": list(dataset.class_names) or [str(index) for index in range(dataset.num_classes)],
+        "test_samples": np.bincount(dataset.y_test, minlength=dataset.num_classes).tolist(),
+        "accuracy": {
+            role: per_class_accuracy(dataset.y_test, found.predicted, dataset.num_classes)
+            for role, found in tests.items()
+        },
+        "source": "each Keras model on the test split",
+    }
+    if "student_scratch" in tests:
+        table["flagged"] = flagged_classes(table["accuracy"]["student_kd"], table["accuracy"]["student_scratch"])
+    return table
 
 
 def training_curves_csv(training: dict) -> str:
@@ -298,8 +377,13 @@ def distillation_summary(
     models: dict[str, ModelRecord],
     outcome: DistillationOutcome,
     plan: DistillationPlan,
+    tests: dict[str, Predictions] | None = None,
 ) -> DistillationSummary:
-    """The verdict (did distillation help, against the control on the same budget) and how the run was made."""
+    """The verdict (did distillation help, against the control on the same budget) and how the run was made.
+
+    ``tests``: each model's predictions on the test split, by role; with them the verdict says
+    when the test split ranks the two students against the validation split's choice.
+    """
     kd, scratch, shipped = models["student_kd"], models.get("student_scratch"), models["student"]
     steps = outcome.kd_history.steps
     selection = None
@@ -322,6 +406,11 @@ def distillation_summary(
             f"weights and {steps} steps); shipped: {outcome.shipped.role}, chosen on the validation split before "
             f"the test split was seen, because {outcome.shipped.reason}"
         )
+        check = outcome.teacher_check
+        if check is not None and not check.worth_distilling:
+            verdict += f"; {check.message}"
+        if tests is not None:
+            verdict += shift_note(outcome.shipped.role, tests)
     not_learned = [role for role, record in {"teacher": teacher, **models}.items() if record.did_not_learn]
     if not_learned:
         verdict += f"; did not learn (within {CHANCE_MARGIN_POINTS:g} points of chance): {', '.join(not_learned)}"
@@ -346,4 +435,22 @@ def distillation_summary(
         strategy={"name": config.distill.strategy, "replicas": outcome.kd_history.replicas},
         features=tuple(feature.describe() for feature in outcome.features),
         ensemble=ensemble,
+        teacher_check=outcome.teacher_check.as_dict() if outcome.teacher_check is not None else None,
+    )
+
+
+def shift_note(shipped: str, tests: dict[str, Predictions]) -> str:
+    """When the student not shipped is clearly better on the test split: the split that decided does not look like it."""
+    other = "student_scratch" if shipped == "student_kd" else "student_kd"
+    if other not in tests:
+        return ""
+    comparison = PairedComparison.of(tests[other].correct, tests[shipped].correct)
+    if comparison.lead <= 0 or not comparison.significant:
+        return ""
+    names = {"student_kd": "the distilled student", "student_scratch": "the control"}
+    return (
+        f"; but on the test split {names[other]} is significantly better ({tests[other].accuracy:.2%} vs "
+        f"{tests[shipped].accuracy:.2%}; {comparison.describe()}): the validation split does not look like the test "
+        "split (a shift). If deployment looks like the test split, give a validation split that looks like it "
+        "(DIR/val, or x_val and y_val in an npz)"
     )

@@ -20,6 +20,7 @@ import numpy as np
 
 from edgekd import interrupts
 from edgekd.data.samples import Inputs, bounded, decode_parallelism, element_loader, is_stream, reading
+from edgekd.distill.augment import augment
 from edgekd.distill.checkpoints import CheckpointFolder, RoleCheckpoint, TrainingState
 from edgekd.errors import EdgekdError
 from edgekd.models.batchnorm import recalibrate
@@ -127,18 +128,33 @@ class TrainingControl:
 DEFAULT_TRAINING = TrainingControl()
 
 
-def hard_label_objective():
+def hard_label_objective(label_smoothing: float = 0.0):
+    """Cross-entropy on the labels; with ``label_smoothing`` e, against (1 - e) on the label and e spread evenly
+    (Szegedy et al. 2016, "Rethinking the Inception Architecture")."""
     tf = tensorflow()
 
     def objective(labels, logits):
         labels = tf.reshape(tf.cast(labels, tf.int32), [-1])
-        return tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=logits))
+        if not label_smoothing:
+            return tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=logits))
+        classes = tf.shape(logits)[-1]
+        smoothed = tf.one_hot(labels, classes) * (1.0 - label_smoothing) + label_smoothing / tf.cast(
+            classes, tf.float32
+        )
+        return tf.reduce_mean(tf.nn.softmax_cross_entropy_with_logits(labels=smoothed, logits=logits))
 
     return objective
 
 
 def fit_on_labels(
-    model, dataset, seed: int, budget_for, reporter: Reporter = SILENT, description: str = "training", **options
+    model,
+    dataset,
+    seed: int,
+    budget_for,
+    reporter: Reporter = SILENT,
+    description: str = "training",
+    label_smoothing: float = 0.0,
+    **options,
 ) -> TrainingHistory:
     """Train ``model`` on the labelled training split with cross-entropy, validated on the held-out split.
 
@@ -146,9 +162,8 @@ def fit_on_labels(
     """
     x_fit, y_fit, x_val, y_val = dataset.validation_split(seed)
     budget = budget_for(len(x_fit))
-    return fit(
-        model, x_fit, y_fit, hard_label_objective(), budget, (x_val, y_val), seed, reporter, description, **options
-    )
+    objective = hard_label_objective(label_smoothing)
+    return fit(model, x_fit, y_fit, objective, budget, (x_val, y_val), seed, reporter, description, **options)
 
 
 def fit(
@@ -164,6 +179,7 @@ def fit(
     extra_callbacks: tuple = (),
     keep_best: bool = True,
     control: TrainingControl = TrainingControl(),
+    augmentations: tuple = (),
 ) -> TrainingHistory:
     """Train ``model`` in place for ``budget.steps`` steps and (by default) restore its best validation weights.
 
@@ -172,7 +188,8 @@ def fit(
     a batch at a time) or streams (the teacher's view of the inputs). ``keep_best=False`` keeps the
     final weights: needed when a wrapper's state follows a schedule (pruning masks), where
     an early checkpoint would undo it. With ``control.strategy`` the model must have been
-    built in that strategy's scope.
+    built in that strategy's scope. ``augmentations`` (labels kept: for training on labels)
+    apply to each batch with stateless draws from the seed and the step, so a resume repeats them.
     """
     keras = keras_module(framework_of(model))
     keras.utils.set_random_seed(seed)
@@ -198,6 +215,8 @@ def fit(
     start = resume.completed if resume is not None else 0
     if start < checkpoints and not watch.history.stopped_early:
         batches = training_batches(x, targets, budget.batch_size, seed, skip=start * steps_per_checkpoint)
+        if augmentations:
+            batches = _augmented(batches, augmentations, seed, start * steps_per_checkpoint)
         streams = [value for value in _named_parts(x, targets).values() if is_stream(value)]
         with reporter.bar(watch.history.steps, description, unit="step") as bar, control.scope(), reading(*streams):
             watch.bar = bar
@@ -248,6 +267,17 @@ def training_batches(x: Inputs, targets, batch_size: int, seed: int, skip: int):
         .skip(skip)
         .prefetch(tf.data.AUTOTUNE)
     )
+
+
+def _augmented(batches, augmentations: tuple, seed: int, first_step: int):
+    """Each batch augmented with the draws of its step (the run's seed and the step number alone)."""
+    tf = tensorflow()
+
+    def apply(step, batch):
+        x, labels = batch
+        return augment(x, labels, augmentations, tf.stack([tf.constant(seed, tf.int64), step]))
+
+    return batches.enumerate(start=first_step).map(apply)
 
 
 _INPUTS, _LABELS = "__inputs__", "__targets__"

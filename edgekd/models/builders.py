@@ -34,6 +34,8 @@ class Builder:
     # The option that auto-sizing scales to reach a MAC budget.
     size_option: str
     build_fn: Callable[..., object]
+    # (keras, input_shape, num_classes) -> options: sizes chosen for the input when none are given.
+    sized_for: Callable[..., dict[str, float]] | None = None
 
     def build(self, input_shape: tuple[int, ...], num_classes: int, **options: float):
         unknown = set(options) - set(self.defaults)
@@ -54,8 +56,10 @@ class Builder:
                     f"option {key}={value:g} of builder {self.name!r} must be from {low:g} to {high:g} "
                     f"({OPTION_SPAN:g}x either side of its default, {self.defaults[key]:g})"
                 )
-        merged = {**self.defaults, **options}
         keras = keras_module(self.framework)
+        if not options and self.sized_for is not None:
+            options = self.sized_for(keras, tuple(input_shape), int(num_classes))
+        merged = {**self.defaults, **options}
         return self.build_fn(keras, tuple(input_shape), int(num_classes), **merged)
 
 
@@ -69,7 +73,7 @@ def register(builder: Builder) -> Builder:
 
 def _ensure_builtins() -> None:
     # Families in their own modules register themselves on import, exactly as a plugin would.
-    from edgekd.models import dscnn, mobilenet, resnet  # noqa: F401
+    from edgekd.models import dscnn, mobilenet, resnet, teacher_net  # noqa: F401
 
 
 def get_builder(name: str) -> Builder:

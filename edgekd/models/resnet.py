@@ -18,7 +18,7 @@ from edgekd.models.frameworks import Framework
 STEM_CHANNELS = 16
 
 
-def build_resnet(keras, input_shape, num_classes, width, stacks, resolution):
+def build_resnet(keras, input_shape, num_classes, width, stacks, resolution, name="student_resnet", dropout=0.0):
     inputs, x, view = inputs_as_image(keras, input_shape, resolution)
     x = conv_bn(keras, x, channels(width, STEM_CHANNELS), view.kernel(3), 1, "stem")
     for index in range(1, max(1, int(round(stacks))) + 1):
@@ -32,7 +32,7 @@ def build_resnet(keras, input_shape, num_classes, width, stacks, resolution):
             shortcut = conv_bn(keras, x, filters, 1, stride, f"{name}_shortcut", None)
         x = keras.layers.Add(name=f"{name}_add")([shortcut, h])
         x = keras.layers.ReLU(name=f"{name}_relu")(x)
-    return keras.Model(inputs, classifier_head(keras, x, num_classes), name="student_resnet")
+    return keras.Model(inputs, classifier_head(keras, x, num_classes, dropout), name=name)
 
 
 register(

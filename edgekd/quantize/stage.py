@@ -9,6 +9,7 @@ Edge TPU) for the CLI and the Python API alike. Options are checked together whe
 
 from __future__ import annotations
 
+import contextlib
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -249,17 +250,45 @@ def quantize_model(
     compiled ``*_edgetpu.tflite``, all appearing together; ``all`` writes every mode into the
     folder ``out_path``.
     """
-    from edgekd.artifacts import write_json_atomic
-    from edgekd.data.spec import load_dataset
-    from edgekd.models.io import load_model
-    from edgekd.outputs import check_output_folder, staged_output_files, staged_output_folder
-    from edgekd.results.records import RunResult
+    from edgekd.outputs import check_output_folder
 
     model_path, out_path = Path(model_path), Path(out_path)
     if settings.mode == ALL:
         check_output_folder(out_path, force, QUANTIZE_FOLDER)
-    else:
+        return _quantize(model_path, data_spec, out_path, settings, force, reporter)
+    with _created_folder(out_path.parent):
         check_output_file_pair(out_path, force)
+        return _quantize(model_path, data_spec, out_path, settings, force, reporter)
+
+
+@contextlib.contextmanager
+def _created_folder(folder: Path):
+    """``folder`` made (with its parents) as every command makes its output's; removed again if the command fails."""
+    from edgekd.errors import OutputError
+
+    folder = Path(folder)
+    missing = [p for p in (folder, *folder.parents) if not p.exists()]
+    blocking = next((p for p in (folder, *folder.parents) if p.exists() and not p.is_dir()), None)
+    if blocking is not None:
+        raise OutputError(f"{blocking} is a file, not a folder; choose another `out`")
+    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        yield
+    except BaseException:
+        for made in missing:  # innermost first; only if still empty
+            with contextlib.suppress(OSError):
+                made.rmdir()
+        raise
+
+
+def _quantize(model_path: Path, data_spec: str, out_path: Path, settings: QuantizeSettings, force: bool, reporter):
+    """``quantize_model`` once its output's place is checked."""
+    from edgekd.artifacts import write_json_atomic
+    from edgekd.data.spec import load_dataset
+    from edgekd.outputs import staged_output_files, staged_output_folder
+    from edgekd.models.io import load_model
+    from edgekd.results.records import RunResult
+
     with reporter.stage("loading the model", "load"):
         model = load_model(model_path, trust=settings.trust_model)
     with reporter.stage("loading data", "data"):

@@ -24,9 +24,13 @@ from edgekd.results.table import (
     device_lines,
     energy_notes,
     model_rows,
+    per_class_headers,
+    per_class_rows,
+    per_class_sentence,
     selection_rows,
     selection_sentence,
     shipped_sentence,
+    teacher_check_sentence,
 )
 from edgekd.untrusted import for_html, for_markdown
 
@@ -97,11 +101,17 @@ def render_html(document: dict, title: str | None = None) -> str:
         parts += ["<h2>Distillation</h2>", f'<p class="verdict">{for_html(distillation["verdict"])}</p>']
         if efficiency_sentence(distillation):
             parts.append(f"<p>{for_html(efficiency_sentence(distillation))}</p>")
+        if distillation.get("teacher_check"):
+            parts.append(f"<p>{for_html(teacher_check_sentence(distillation['teacher_check']))}</p>")
         if distillation.get("selection"):
             parts.append(f"<p>{for_html(selection_sentence(distillation['selection']))}</p>")
             parts.append(html_table(SELECTION_HEADERS, selection_rows(distillation["selection"])))
         if distillation.get("shipped"):
             parts.append(f"<p>{for_html(shipped_sentence(distillation['shipped']))}</p>")
+        per_class = distillation.get("per_class")
+        if per_class:
+            parts.append(f"<p>{for_html(per_class_sentence(per_class))}</p>")
+            parts.append(html_table(per_class_headers(per_class), per_class_rows(per_class)))
     benchmarks = document.get("benchmarks") or []
     if benchmarks:
         parts += ["<h2>Benchmarks</h2>", html_table(BENCH_HEADERS, bench_rows(benchmarks))]

@@ -66,6 +66,8 @@ class ModelRecord:
     student: dict | None = None
     shipped_from: str | None = None
     reason: str | None = None
+    # A trained teacher: how it trained (augmentations, label smoothing, early stopping).
+    recipe: dict | None = None
     # .tflite files only.
     tflite: TfliteChecks | None = None
 
@@ -97,7 +99,7 @@ class ModelRecord:
             "format": self.format,
             "did_not_learn": self.did_not_learn,
         }
-        document |= _present(self, ("source", "student", "shipped_from", "reason"))
+        document |= _present(self, ("source", "student", "shipped_from", "reason", "recipe"))
         return document | (self.tflite.as_dict() if self.tflite is not None else {})
 
 
@@ -123,6 +125,10 @@ class DistillationSummary:
     strategy: dict | None = None
     features: tuple[dict, ...] = ()
     ensemble: dict | None = None
+    # The teacher against the control on validation, before distillation (edgekd.distill.choice.TeacherCheck).
+    teacher_check: dict | None = None
+    # Per-class test accuracy of the teacher, the distilled student and the control, with flagged classes.
+    per_class: dict | None = None
 
     def as_dict(self) -> dict:
         document = {**self.objective, "recipe": self.recipe, "transfer_samples": self.transfer_samples}
@@ -134,7 +140,9 @@ class DistillationSummary:
         }
         document |= _present(self, ("selection", "gain_over_control_points"))
         document["verdict"] = self.verdict
-        document |= _present(self, ("teacher_outputs", "teacher_outputs_reason", "strategy", "ensemble"))
+        document |= _present(
+            self, ("teacher_outputs", "teacher_outputs_reason", "strategy", "ensemble", "teacher_check", "per_class")
+        )
         document["augment"] = list(self.augment)
         if self.features:
             document["features"] = list(self.features)

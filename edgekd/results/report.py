@@ -19,9 +19,13 @@ from edgekd.results.table import (
     energy_notes,
     markdown_table,
     model_rows,
+    per_class_headers,
+    per_class_rows,
+    per_class_sentence,
     selection_rows,
     selection_sentence,
     shipped_sentence,
+    teacher_check_sentence,
 )
 from edgekd.untrusted import for_markdown as text
 from edgekd.untrusted import markdown_code as code
@@ -194,6 +198,8 @@ def distillation_details(distillation: dict, training: dict) -> list[str]:
 def selection_lines(distillation: dict) -> list[str]:
     """The recipes ``auto`` tried, each with its validation score, and which model the run ships and why."""
     lines = []
+    if distillation.get("teacher_check"):
+        lines += [text(teacher_check_sentence(distillation["teacher_check"])), ""]
     selection = distillation.get("selection")
     if selection:
         lines += [
@@ -205,4 +211,12 @@ def selection_lines(distillation: dict) -> list[str]:
     shipped = distillation.get("shipped")
     if shipped:
         lines += [text(shipped_sentence(shipped)), ""]
+    per_class = distillation.get("per_class")
+    if per_class:
+        lines += [
+            text(per_class_sentence(per_class)),
+            "",
+            markdown_table(per_class_headers(per_class), per_class_rows(per_class)),
+            "",
+        ]
     return lines

@@ -268,3 +268,41 @@ def selection_sentence(selection: dict) -> str:
 
 def shipped_sentence(shipped: dict) -> str:
     return f"Shipped as student.keras: {shipped['role']}, because {shipped['reason']}."
+
+
+def teacher_check_sentence(check: dict) -> str:
+    """The teacher against the control on validation, before distillation."""
+    return f"Teacher check: {check['message']}."
+
+
+PER_CLASS_ROLES = {"teacher": "teacher", "student_kd": "distilled", "student_scratch": "control"}
+
+
+def per_class_headers(per_class: dict) -> tuple[str, ...]:
+    return ("class", "test samples", *(PER_CLASS_ROLES[r] for r in PER_CLASS_ROLES if r in per_class["accuracy"]), "")
+
+
+def per_class_rows(per_class: dict) -> list[list[str]]:
+    """One row per class: each model's test accuracy on it, and a flag where the distilled student fell behind."""
+    flagged = set(per_class.get("flagged") or ())
+    roles = [role for role in PER_CLASS_ROLES if role in per_class["accuracy"]]
+    return [
+        [
+            name,
+            count(per_class["test_samples"][index]),
+            *(percent(per_class["accuracy"][role][index]) for role in roles),
+            "distilled far below the control" if index in flagged else "",
+        ]
+        for index, name in enumerate(per_class["classes"])
+    ]
+
+
+def per_class_sentence(per_class: dict) -> str:
+    flagged = per_class.get("flagged") or []
+    if not flagged:
+        return "Accuracy per class on the test split:"
+    names = ", ".join(str(per_class["classes"][index]) for index in flagged)
+    return (
+        f"Accuracy per class on the test split; the distilled student is far below the control on {names} (it may "
+        "have learned the teacher's mistakes there):"
+    )

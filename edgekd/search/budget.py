@@ -89,3 +89,25 @@ def parse_budgets(items: list[str] | tuple[str, ...]) -> dict[str, float]:
 
 def describe(budgets: dict[str, float]) -> str:
     return ", ".join(f"{key}={value:g}" for key, value in budgets.items()) or "no budget"
+
+
+# A microcontroller's memory, as budgets: the key and the profile's hardware field it reads.
+BOARD_MEMORY = (("flash_kb", "flash_kb"), ("ram_kb", "ram_kb"))
+
+
+def with_board_memory(budgets: dict[str, float], profile) -> tuple[dict[str, float], str | None]:
+    """On a microcontroller profile, its flash and RAM as budgets where ``budgets`` gives none (a model that does not
+    fit the board cannot run on it); returns the budgets and the line that says so (None when nothing was added)."""
+    if not profile.is_microcontroller:
+        return budgets, None
+    added = {
+        key: float(getattr(profile.hardware, field))
+        for key, field in BOARD_MEMORY
+        if key not in budgets and getattr(profile.hardware, field, None)
+    }
+    if not added:
+        return budgets, None
+    return {**budgets, **added}, (
+        f"{profile.name} is a microcontroller: its memory bounds the search ({describe(added)}, from its profile); "
+        "a flash_kb or ram_kb in `search.budgets` replaces the board's figure"
+    )

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from edgekd.errors import ConfigError, EdgekdError
+from edgekd.models.complexity import model_macs
 from edgekd.search.cost import Cost, CostModel
 from edgekd.search.space import Candidate, from_params, suggest
 
@@ -48,6 +49,7 @@ STARTUP_TRIALS = 7
 # A trial's status, as the trial table shows it.
 TRAINED = "trained"
 OVER_BUDGET = "over budget"
+LARGER_THAN_TEACHER = "larger than the teacher"
 FAILED = "failed"
 REPEAT = "repeat"
 DIRECTIONS = ("maximize", "minimize", "minimize")
@@ -250,9 +252,12 @@ class TrialRunner:
         budgets: dict[str, float],
         score: Callable[[object, str], Score],
         say: Callable[[str], None],
+        teacher_macs: int | None = None,
     ):
         self.families, self.build, self.costs, self.budgets = families, build, costs, budgets
         self.score, self.say = score, say
+        # A candidate with at least the teacher's MACs is no student of it: pruned untrained, not counted.
+        self.teacher_macs = teacher_macs
 
     def __call__(self, trial):
         optuna = _optuna()
@@ -270,6 +275,12 @@ class TrialRunner:
                 trial.set_user_attr("reason", f"the same candidate as trial {earlier.number}: its score is reused")
                 return tuple(earlier.values)
             model = self.build(candidate)
+            if self.teacher_macs and model_macs(model) >= self.teacher_macs:
+                reason = f"{model_macs(model):,} MACs, not fewer than the teacher's {self.teacher_macs:,}"
+                trial.set_user_attr("status", LARGER_THAN_TEACHER)
+                trial.set_user_attr("reason", reason)
+                self.say(f"trial {trial.number} {candidate.spec}: larger than the teacher, not trained ({reason})")
+                raise optuna.TrialPruned()
             if earlier is not None and "cost" in earlier.user_attrs:
                 cost = Cost.from_dict(earlier.user_attrs["cost"])
             else:

@@ -154,8 +154,9 @@ def run_search(config: PipelineConfig, out: Path, reporter: Reporter = SILENT, s
 
     started = time.perf_counter()
     out = Path(out)
-    search = config.search
     preflight(config, out)
+    config, board_memory = _with_board_memory(config)
+    search = config.search
     seed_everything(config.seed, config.deterministic)
     with reporter.stage("loading data and the teacher", "data"):
         dataset = load_dataset(config.data.spec, reporter, config.data.options)
@@ -174,6 +175,8 @@ def run_search(config: PipelineConfig, out: Path, reporter: Reporter = SILENT, s
 
     with reporter.stage("costing each family's smallest candidate", "bounds"):
         _check_reachable(families, build, costs, search.budgets)
+    if board_memory is not None:
+        say(board_memory)
     setup_seconds = time.perf_counter() - started
     url = storage_url(out, search.storage)
     settings = search_settings(config, dataset.fingerprint(), model_fingerprint(Path(config.teacher.path)))
@@ -187,7 +190,7 @@ def run_search(config: PipelineConfig, out: Path, reporter: Reporter = SILENT, s
         lambda: int(teacher_macs(teacher) * config.student.max_mac_fraction),
     )
     trainer = _Trainer(config, teacher, dataset, recipe, reporter)
-    runner = TrialRunner(families, build, costs, search.budgets, trainer.short, say)
+    runner = TrialRunner(families, build, costs, search.budgets, trainer.short, say, teacher_macs(teacher))
     already = counted_trials(study)
     if already:
         say(f"continuing the study in {redacted(url)}: {already} of {search.trials} trials done")
@@ -242,6 +245,17 @@ def run_search(config: PipelineConfig, out: Path, reporter: Reporter = SILENT, s
             "each stopped); run the search again with more `trials` to continue it, or loosen the budgets"
         )
     return SearchResult(out, document)
+
+
+def _with_board_memory(config: PipelineConfig) -> tuple[PipelineConfig, str | None]:
+    """The config with a microcontroller's flash and RAM as budgets where none were given, and the line that says so."""
+    from edgekd.profiles.loader import get_profile
+    from edgekd.search.budget import with_board_memory
+
+    budgets, line = with_board_memory(dict(config.search.budgets), get_profile(config.search.device).profile)
+    if line is None:
+        return config, None
+    return config.model_copy(update={"search": config.search.model_copy(update={"budgets": budgets})}), line
 
 
 def _start_from_auto(
@@ -469,11 +483,11 @@ def behind_reference(first: str, curve: list[float], checkpoints: int, margin: f
 def _finalist_candidates(finalist_recipe: str, named: list[str] | None, dataset) -> tuple:
     """The recipes ``auto`` chooses among for the finalists, as ``edgekd distill`` would (the config's
     ``distill.candidates``, else the defaults), or () for a fixed recipe."""
-    from edgekd.distill.recipes import AUTO, DEFAULT_CANDIDATES, parse_candidates
+    from edgekd.distill.recipes import AUTO, default_candidates, parse_candidates
 
     if finalist_recipe != AUTO:
         return ()
-    candidates = parse_candidates(named or DEFAULT_CANDIDATES, dataset.num_classes)
+    candidates = parse_candidates(named or default_candidates(dataset.modality), dataset.num_classes)
     if named:
         return candidates  # the user's own: a conflict with the data is an error, as in `distill`
     # Augmentations need one view for teacher and student (as in edgekd.distill.stage.recipes_for).
