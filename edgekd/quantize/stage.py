@@ -285,8 +285,8 @@ def _quantize(model_path: Path, data_spec: str, out_path: Path, settings: Quanti
     """``quantize_model`` once its output's place is checked."""
     from edgekd.artifacts import write_json_atomic
     from edgekd.data.spec import load_dataset
-    from edgekd.outputs import staged_output_files, staged_output_folder
     from edgekd.models.io import load_model
+    from edgekd.outputs import staged_output_files, staged_output_folder
     from edgekd.results.records import RunResult
 
     with reporter.stage("loading the model", "load"):
