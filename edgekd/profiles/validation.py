@@ -64,29 +64,45 @@ def builtin_validated() -> Validated:
     return validate_calibration(builtin_calibration())
 
 
+def floor_text(fitted: Fit, name: str) -> str:
+    """A device's per-invoke floor in words: ``0.41 ms + 38 µs per op (int8)``, where it came from, or not fitted."""
+    calibration = fitted.calibration
+    device = calibration.devices[name]
+    found = fitted.device(name)
+    if found is None:
+        return "n/a"
+    group, device_fit = found
+    if device_fit.floor_from:
+        return f"from {device_fit.floor_from} (same board)"
+    if group.kind == "edgetpu":
+        return f"{device_fit.floor:.3g} ms" if device_fit.floor_fitted else "not fitted (fewer than 3 points)"
+    if not group.floor_terms:
+        return "not fitted (no published model small enough)"
+    precision = "int8" if "int8" in device_fit.scales else sorted(device_fit.scales)[0]
+    scale = device_fit.scales[precision]
+    invoke, per_op = scale * group.weights["invoke"], scale * group.weights["ops"]
+    if device.kind == "mcu":
+        return f"{invoke:,.0f} cycles + {per_op:,.0f} per op ({precision})"
+    return f"{_ms(invoke)} + {_ms(per_op)} per op ({precision})"
+
+
+def _ms(value: float) -> str:
+    return f"{value:.3g} ms" if value >= 1 else f"{1e3 * value:.3g} µs"
+
+
 def device_table(calibration: Calibration) -> tuple[list[dict], list[Validation]]:
     """One row per calibration device: points, fitted floor, held-out count, median and worst held-out error."""
     validated = validate_calibration(calibration)
     rows = []
     for name, device in calibration.devices.items():
-        found = validated.fit.device(name)
         errors = [v.error for v in validated.held_out if v.device == name]
-        floor = "n/a"
-        if found is not None:
-            device_fit = found[1]
-            unit = "cycles" if device.kind == "mcu" else "ms"
-            floor = (
-                (f"{device_fit.floor:,.0f} {unit}" if unit == "cycles" else f"{device_fit.floor:.3g} ms")
-                if device_fit.floor_fitted
-                else ("not fitted (fewer than 3 points)" if device.kind == "edgetpu" else "not fitted")
-            )
         rows.append(
             {
                 "device": name,
                 "description": device.description,
                 "library": device.library,
                 "points": len(calibration.points_on(name)),
-                "floor": floor,
+                "floor": floor_text(validated.fit, name),
                 "held_out": len(errors),
                 "median_error": statistics.median(errors) if errors else None,
                 "worst_error": max(errors) if errors else None,
