@@ -123,7 +123,8 @@ TRUE_FLOOR = {"ops": 4e4, "invoke": 1.5e5}
 
 
 def _with_floor(device: str, precision: str, work: dict[str, int], ops: int) -> float:
-    return _latency(device, precision, work) + TRUE_DEVICES[device][1][precision] * (
+    """The op classes at the precision's scale; the per-op and per-invoke costs at the int8 scale, in any precision."""
+    return _latency(device, precision, work) + TRUE_DEVICES[device][1]["int8"] * (
         TRUE_FLOOR["ops"] * ops + TRUE_FLOOR["invoke"]
     )
 
@@ -147,6 +148,8 @@ def test_the_fit_recovers_per_op_and_per_invoke_costs_where_the_library_fits_the
     x = np.array([0, 0, 0, 0, 0, 5, 1.0])
     expected = TRUE_DEVICES["slow"][1]["int8"] * (5 * TRUE_FLOOR["ops"] + TRUE_FLOOR["invoke"])
     assert fitted.floor("slow", "int8", x) == pytest.approx(expected, rel=0.05)
+    fast = TRUE_DEVICES["fast"][1]["int8"] * (5 * TRUE_FLOOR["ops"] + TRUE_FLOOR["invoke"])
+    assert fitted.floor("fast", "float32", x) == pytest.approx(fast, rel=0.05), "one floor in every precision"
     # Without the library's floor fitted, the same points leave the floor unknown.
     unfitted = fit(load_calibration(write_calibration(tmp_path / "u", points, models, ops=ops)))
     assert unfitted.floor("slow", "int8", x) is None

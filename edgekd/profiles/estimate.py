@@ -276,8 +276,9 @@ def _basis(profile, device, fitted, source, errors, calibration, floor_known: bo
             f"its kernel library {device.library}" + (f" ({', '.join(library)})" if library else " (a prior of 1)")
         )
     if fitted.floor_from:
+        where = "the same core and runtime, in cycles" if device.kind == "mcu" else "the same board"
         parts.append(
-            f"per-invoke and per-op costs from {fitted.floor_from} on the same board "
+            f"per-invoke and per-op costs from {fitted.floor_from} on {where} "
             f"({calibration.devices[fitted.floor_from].description}): this device's published models are too large "
             "to show its own"
         )
@@ -309,7 +310,7 @@ def describe(found: Estimate) -> str:
 
     low, high = found.latency_interval_ms
     text = f"{readable_time(found.latency_ms)} ({readable_time(low)}-{readable_time(high)})"
-    if found.outside_range:
+    if found.outside_range and found.floor_ms is None:
         text = f"{readable_time(found.latency_ms)} (at most {readable_time(high)})"
     if found.energy_mj is not None:
         text += f", {found.energy_mj:.3g} mJ"

@@ -93,6 +93,24 @@ class DeviceFit:
     # Another calibration device on the same board whose per-op and per-invoke time this one takes (or None).
     floor_from: str | None = None
 
+    @property
+    def reference(self) -> str | None:
+        """The precision whose scale times the per-op and per-invoke costs: int8 where the device has it."""
+        return reference_precision(self.scales)
+
+
+def reference_precision(precisions) -> str | None:
+    """int8 where present, else the first: the per-op dispatch does not depend on the precision, so one scale."""
+    return "int8" if "int8" in precisions else (sorted(precisions)[0] if precisions else None)
+
+
+def split(weights: np.ndarray, x: np.ndarray) -> tuple[float, float]:
+    """(the work of the op classes, the per-op and per-invoke work) of features ``x``, weighted."""
+    if len(x) != len(CPU_FEATURES):
+        return float(weights @ x), 0.0
+    cut = len(CLASSES)
+    return float(weights[:cut] @ x[:cut]), float(weights[cut:] @ x[cut:])
+
 
 @dataclass(frozen=True)
 class GroupFit:
@@ -120,8 +138,9 @@ class Fit:
         if found is None or precision not in found[1].scales:
             return None
         group, device = found
-        weights = np.array([group.weights[f] for f in feature_names(group.kind)])
-        return self.offset(name, precision, x) + device.floor + device.scales[precision] * float(weights @ x)
+        body, floor = split(np.array([group.weights[f] for f in feature_names(group.kind)]), x)
+        time = device.scales[precision] * body + device.scales[device.reference] * floor
+        return self.offset(name, precision, x) + device.floor + time
 
     def offset(self, name: str, precision: str, x: np.ndarray) -> float:
         """The per-op and per-invoke time ``name`` takes from its ``floor_from`` device (0 without one)."""
@@ -132,8 +151,10 @@ class Fit:
     def floor(self, name: str, precision: str, x: np.ndarray, fallback: bool = False) -> float | None:
         """The per-invoke floor of a model with features ``x`` on ``name`` (its unit), or None when not known.
 
-        With ``fallback``, a device without points in ``precision`` gives the floor it measured in
-        another: the interpreter's dispatch and a thread pool's barrier do not depend on it.
+        The floor is the same in every precision (the interpreter's dispatch and a thread pool's
+        barrier do not depend on it): the library's per-op and per-invoke costs times the device's
+        scale in its reference precision. With ``fallback``, a device without points in
+        ``precision`` gives it too (a floor measured with float models stands for int8 ones).
         """
         found = self.device(name)
         if found is None or not found[1].scales:
@@ -150,7 +171,7 @@ class Fit:
         if not group.floor_terms:
             return None
         terms = sum(group.weights[name] * x[CPU_FEATURES.index(name)] for name in FLOOR_FEATURES)
-        return device.scales[precision] * terms
+        return device.scales[device.reference] * terms
 
 
 def _nnls(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -211,12 +232,16 @@ def _refine(rows, fits: dict[str, DeviceFit], weights: np.ndarray, names, free, 
         floor = dict(zip(floors, values[len(columns) + len(keys) :], strict=True))
         return w, scales, floor
 
+    reference = {d: fit.reference for d, fit in fits.items()}
+
     def residuals(values):
         w, scales, floor = unpack(values)
-        out = [
-            (offset + floor.get(device, 0.0) + scales[index[(device, precision)]] * float(w @ x) - y) / y
-            for device, precision, x, y, offset in usable
-        ]
+        out = []
+        for device, precision, x, y, offset in usable:
+            body, terms = split(w, x)
+            ref = (device, reference[device]) if (device, reference[device]) in index else (device, precision)
+            time = scales[index[(device, precision)]] * body + scales[index[ref]] * terms
+            out.append((offset + floor.get(device, 0.0) + time - y) / y)
         out += [strength * (w[names.index(n)] / prior[n] - 1.0) for n in free if n in prior]
         return np.array(out)
 
@@ -237,9 +262,13 @@ def _refine(rows, fits: dict[str, DeviceFit], weights: np.ndarray, names, free, 
 
 
 def _fit_device(device: str, rows, weights: np.ndarray, floor: bool = True, floor_from: str | None = None):
-    """Floor (when ``floor`` and there are enough points) and per-precision scales of one device, given weights."""
+    """Floor (when ``floor`` and there are enough points) and per-precision scales of one device, given weights.
+
+    The per-op and per-invoke work of every row runs at the reference precision's scale.
+    """
     mine = [r for r in rows if r[0] == device]
     precisions = sorted({r[1] for r in mine})
+    reference = reference_precision(precisions)
     with_floor = floor and len(mine) >= FLOOR_MIN_POINTS
     columns = (["floor"] if with_floor else []) + precisions
     a = np.zeros((len(mine), len(columns)))
@@ -249,7 +278,9 @@ def _fit_device(device: str, rows, weights: np.ndarray, floor: bool = True, floo
         offset = row[4] if len(row) > 4 else 0.0
         if with_floor:
             a[i, 0] = 1.0 / y
-        a[i, columns.index(precision)] = float(weights @ x) / y
+        body, terms = split(weights, x)
+        a[i, columns.index(precision)] += body / y
+        a[i, columns.index(reference)] += terms / y
         b[i] = 1.0 - offset / y
     solution = _nnls(a, b)
     values = dict(zip(columns, solution, strict=True))
@@ -264,9 +295,10 @@ def _fit_weights(rows, fits: dict[str, DeviceFit], weights: np.ndarray, names, f
     for device, precision, x, y, offset in rows:
         fit = fits[device]
         scale = fit.scales.get(precision, 0.0)
-        fixed = sum(weights[i] * x[i] for i in range(len(names)) if i not in columns)
-        a_rows.append(scale * x[columns] / y)
-        b_rows.append(1.0 - (offset + fit.floor + scale * fixed) / y)
+        per_feature = np.array([fit.scales.get(fit.reference, 0.0) if n in FLOOR_FEATURES else scale for n in names])
+        fixed = sum(weights[i] * per_feature[i] * x[i] for i in range(len(names)) if i not in columns)
+        a_rows.append(per_feature[columns] * x[columns] / y)
+        b_rows.append(1.0 - (offset + fit.floor + fixed) / y)
     strength = np.sqrt(PRIOR_WEIGHT)
     for j, name in enumerate(free):
         if name in prior:

@@ -73,17 +73,16 @@ def floor_text(fitted: Fit, name: str) -> str:
         return "n/a"
     group, device_fit = found
     if device_fit.floor_from:
-        return f"from {device_fit.floor_from} (same board)"
+        return f"from {device_fit.floor_from}"
     if group.kind == "edgetpu":
         return f"{device_fit.floor:.3g} ms" if device_fit.floor_fitted else "not fitted (fewer than 3 points)"
     if not group.floor_terms:
         return "not fitted (no published model small enough)"
-    precision = "int8" if "int8" in device_fit.scales else sorted(device_fit.scales)[0]
-    scale = device_fit.scales[precision]
+    scale = device_fit.scales[device_fit.reference]
     invoke, per_op = scale * group.weights["invoke"], scale * group.weights["ops"]
-    if device.kind == "mcu":
-        return f"{invoke:,.0f} cycles + {per_op:,.0f} per op ({precision})"
-    return f"{_ms(invoke)} + {_ms(per_op)} per op ({precision})"
+    text = (lambda v: f"{v:,.0f} cycles") if device.kind == "mcu" else _ms
+    parts = ([text(invoke)] if invoke >= 0.01 * per_op else []) + [f"{text(per_op)} per op"]
+    return " + ".join(parts)
 
 
 def _ms(value: float) -> str:

@@ -95,6 +95,8 @@ def estimate_lines(document: dict, devices: tuple[str, ...] = ESTIMATED_ON) -> l
         )
         only = sorted({f.reason.split(" runs only ", 1)[1] for f in found if f.reason and " runs only " in f.reason})
         label = "estimated" + (f", {only[0]} only" if len(only) == 1 else "")
+        if any(f.estimate.outside_range for f in known):
+            label += ", below every published model"
         line = f"On {device} ({label}): {figures}"
         ratio = _ratio(known)
         lines.append(line + (f"; {ratio}." if ratio else "."))
