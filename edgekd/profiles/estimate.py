@@ -118,13 +118,17 @@ def estimate(
     latency = from_unit(device, total_unit, clock) / speedup
     floor_unit = validated.fit.floor(source.calibration, precision, x)
     floor = from_unit(device, floor_unit, clock) / speedup if floor_unit is not None else None
-    errors = validated.device_error(source.calibration)
+    bound = _smallest_published(calibration, source.calibration, precision, clock) / speedup
+    outside = _range_note(calibration, source.calibration, split.total.macs, bound, floor, device.kind)
+    errors = (
+        validated.below_range_error(source.calibration)
+        if outside and floor is not None
+        else validated.device_error(source.calibration)
+    )
     worst = errors.worst if errors.worst is not None else 1.0
     median = errors.median if errors.median is not None else 1.0
     interval = (latency / (1 + worst), latency * (1 + worst))
     basis = _basis(profile, device, fitted, source, errors, calibration, floor is not None) + cpu_note
-    bound = _smallest_published(calibration, source.calibration, precision, clock) / speedup
-    outside = _range_note(calibration, source.calibration, split.total.macs, bound, floor is not None)
     if outside:
         basis += outside
         if floor is None:
@@ -227,14 +231,21 @@ def _smallest_published(calibration, name: str, precision: str, clock_mhz: float
     return smallest.latency_ms
 
 
-def _range_note(calibration, name: str, macs: int, bound_ms: float, floor_known: bool) -> str:
+def _range_note(calibration, name: str, macs: int, bound_ms: float, floor, kind: str) -> str:
+    from edgekd.bench.overhead import readable_time
+
     smallest = min(calibration.models[p.model].total.macs for p in calibration.points_on(name))
     if macs * OUTSIDE_RANGE >= smallest:
         return ""
-    if floor_known:
+    if floor is not None:
+        carried = (
+            f"the per-invoke floor fitted to its published points ({readable_time(floor)})"
+            if kind == "edgetpu"
+            else "the per-op and per-invoke costs fitted on small published models"
+        )
         return (
             f"; below the published range (the smallest published model on {name} has {smallest:,} MACs, this one "
-            f"{macs:,}): the per-invoke and per-op costs fitted on the small published models carry the estimate"
+            f"{macs:,}): {carried} carry the estimate, an extrapolation to a model this small"
         )
     return (
         f"; outside the published range: the smallest published model on {name} has {smallest:,} MACs and this one "

@@ -53,6 +53,30 @@ class Validated:
         kind = tuple(v.error for v in self.held_out if calibration.devices[v.device].kind == device.kind)
         return DeviceError(kind, f"every {device.kind} calibration device")
 
+    def below_range_error(self, name: str) -> DeviceError:
+        """For a model below every published one: the device's errors and those of the devices its floor stands on.
+
+        Such an estimate is mostly floor, so its interval takes in how far the floor's own
+        published models (the small ones) were missed when held out.
+        """
+        calibration = self.fit.calibration
+        own = self.device_error(name)
+        found = self.fit.device(name)
+        if found is None:
+            return own
+        group, device_fit = found
+        if device_fit.floor_from:
+            sources = [device_fit.floor_from]
+        elif group.floor_terms:
+            library = calibration.devices[name].library
+            sources = [n for n, d in calibration.devices.items() if d.library == library and n != name]
+        else:
+            return own
+        extra = tuple(v.error for v in self.held_out if v.device in sources)
+        if not extra:
+            return own
+        return DeviceError(own.errors + extra, f"{own.scope} and of {', '.join(sources)}, whose points set its floor")
+
 
 def validate_calibration(calibration: Calibration) -> Validated:
     return Validated(fit(calibration), tuple(leave_one_model_out(calibration)))

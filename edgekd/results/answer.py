@@ -129,7 +129,7 @@ def _ratio(known: list[RecordEstimate]) -> str:
     by_role = {f.role: f.estimate for f in known}
     teacher, student = by_role.get("teacher_float32"), by_role.get("student_int8") or by_role.get("student_float32")
     share = (
-        f"the floor is {100 * student.floor_ms / student.latency_ms:.0f}% of the student's"
+        f"{100 * student.floor_ms / student.latency_ms:.0f}% of the student's estimate"
         if student is not None and student.floor_ms is not None
         else ""
     )
@@ -139,7 +139,9 @@ def _ratio(known: list[RecordEstimate]) -> str:
         and (student.floor_ms >= OVERHEAD_DOMINATES * student.latency_ms)
     )
     if teacher is None or student is None:
-        return f"{share} (it dominates)" if dominates else share
+        if not share:
+            return ""
+        return f"the floor dominates ({share})" if dominates else f"the floor is {share}"
     ratio = teacher.latency_ms / student.latency_ms
     if student.floor_ms is None or teacher.floor_ms is None:
         return (
@@ -147,7 +149,7 @@ def _ratio(known: list[RecordEstimate]) -> str:
             "is small enough to show it, and it can only lower the ratio)"
         )
     text = f"teacher ÷ student {ratio:.2g}x"
-    return f"{text}: the floor dominates ({share})" if dominates else f"{text} ({share})"
+    return f"{text}: the floor dominates ({share})" if dominates else f"{text} (the floor is {share})"
 
 
 def answer_document(document: dict, devices: tuple[str, ...] = ESTIMATED_ON) -> dict:
