@@ -288,7 +288,6 @@ def main() -> int:
     return 0
 
 
-
 def _fully_connected(features: int, hidden: tuple[int, ...], classes: int):
     def build():
         keras = _keras()

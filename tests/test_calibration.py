@@ -14,9 +14,9 @@ import yaml
 
 from edgekd.profiles.calibration import CalibrationError, builtin_calibration, load_calibration
 from edgekd.profiles.estimate import NoEstimate, estimate
-from edgekd.profiles.fit import fit, leave_one_model_out
+from edgekd.profiles.fit import fit
 from edgekd.profiles.loader import discover
-from edgekd.profiles.validation import device_table, validate_calibration
+from edgekd.profiles.validation import device_table, leave_one_model_out, validate_calibration
 from edgekd.quantize.workload import CLASSES, SplitWorkload, Workload
 
 TRUE_WEIGHTS = {"conv": 1.0, "depthwise": 4.0, "fully_connected": 0.6, "pooling": 2.0, "elementwise": 1.5}

@@ -1,4 +1,4 @@
-"""Fit the device latency model to published points, and validate it by leaving one model out.
+"""Fit the device latency model to published points (leave-one-model-out validation: edgekd.profiles.validation).
 
 The model, per calibration device ``d``, precision ``p`` and published model with work
 ``x`` (per operator class, see ``edgekd.quantize.workload``)::
@@ -373,45 +373,6 @@ def fit(calibration: Calibration, exclude_models: frozenset[str] = frozenset(), 
         done.groups[group] = _fit_group(first.kind, rows, prior, terms, floor_from)
         refitted.add(group)
     return done
-
-
-@dataclass(frozen=True)
-class Validation:
-    """One held-out point: what the model fitted without that published model predicted for it."""
-
-    device: str
-    model: str
-    precision: str
-    measured_ms: float
-    predicted_ms: float
-
-    @property
-    def error(self) -> float:
-        """Absolute percentage error as a fraction (0.12 = 12%)."""
-        return abs(self.predicted_ms - self.measured_ms) / self.measured_ms
-
-
-def leave_one_model_out(calibration: Calibration) -> list[Validation]:
-    """Refit without each published model in turn and predict its points from the rest (never the fit error)."""
-    results = []
-    full = fit(calibration)
-    for model in sorted({p.model for p in calibration.points}):
-        held = [p for p in calibration.points if p.model == model]
-        rest = [p for p in calibration.points if p.model != model]
-        if not rest:
-            continue
-        fitted = fit(calibration, frozenset({model}), start=full)
-        for point in held:
-            device = calibration.devices[point.device]
-            predicted = fitted.predict(
-                point.device, point.precision, model_features(device.kind, calibration.models[model])
-            )
-            if predicted is None:
-                continue  # nothing else of this device (and precision) remained to fit it
-            results.append(
-                Validation(point.device, model, point.precision, point.latency_ms, from_unit(device, predicted))
-            )
-    return results
 
 
 def from_unit(device: CalibrationDevice, value: float, clock_mhz: float | None = None) -> float:

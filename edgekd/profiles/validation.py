@@ -12,7 +12,47 @@ import statistics
 from dataclasses import dataclass
 
 from edgekd.profiles.calibration import Calibration, builtin_calibration
-from edgekd.profiles.fit import Fit, Validation, fit, leave_one_model_out
+from edgekd.profiles.fit import Fit, fit, from_unit, model_features
+
+
+@dataclass(frozen=True)
+class Validation:
+    """One held-out point: what the model fitted without that published model predicted for it."""
+
+    device: str
+    model: str
+    precision: str
+    measured_ms: float
+    predicted_ms: float
+
+    @property
+    def error(self) -> float:
+        """Absolute percentage error as a fraction (0.12 = 12%)."""
+        return abs(self.predicted_ms - self.measured_ms) / self.measured_ms
+
+
+def leave_one_model_out(calibration: Calibration) -> list[Validation]:
+    """Refit without each published model in turn and predict its points from the rest (never the fit error)."""
+    results = []
+    full = fit(calibration)
+    for model in sorted({p.model for p in calibration.points}):
+        held = [p for p in calibration.points if p.model == model]
+        rest = [p for p in calibration.points if p.model != model]
+        if not rest:
+            continue
+        fitted = fit(calibration, frozenset({model}), start=full)
+        for point in held:
+            device = calibration.devices[point.device]
+            predicted = fitted.predict(
+                point.device, point.precision, model_features(device.kind, calibration.models[model])
+            )
+            if predicted is None:
+                continue  # nothing else of this device (and precision) remained to fit it
+            results.append(
+                Validation(point.device, model, point.precision, point.latency_ms, from_unit(device, predicted))
+            )
+    return results
+
 
 # An interval needs a few held-out predictions; with fewer, the device borrows its library's (or its kind's).
 MIN_HELD_OUT = 3
