@@ -158,7 +158,73 @@ MODELS = {
         (224, 224, 3),
         lambda: _apps().VGG19(input_tensor=_batch_one((224, 224, 3)), weights=None),
     ),
+    "inception-v3-299": (
+        "Inception V3, 299x299x3 (keras.applications.InceptionV3)",
+        (299, 299, 3),
+        lambda: _apps().InceptionV3(input_tensor=_batch_one((299, 299, 3)), weights=None),
+    ),
 }
+
+
+def _mobilenet(version: int, alpha: float, size: int, **options):
+    def build():
+        application = _apps().MobileNet if version == 1 else _apps().MobileNetV2
+        return application(input_tensor=_batch_one((size, size, 3)), alpha=alpha, weights=None, **options)
+
+    return build
+
+
+def _mobilenet_v3(kind: str, alpha: float, minimalistic: bool):
+    def build():
+        application = _apps().MobileNetV3Large if kind == "large" else _apps().MobileNetV3Small
+        return application(
+            input_tensor=_batch_one((224, 224, 3)),
+            alpha=alpha,
+            minimalistic=minimalistic,
+            weights=None,
+            include_preprocessing=False,
+        )
+
+    return build
+
+
+# The MobileNet grids of the TFLite hosted-models table (v1: width x resolution) and of MLPerf Inference v1.0's
+# Raspberry Pi 4 submission (v1, v2 and v3 variants): small models, whose points show each device's per-invoke and
+# per-op costs. keras.applications builds each at the published width and resolution.
+for _alpha in ("0.25", "0.5", "0.75", "1.0"):
+    for _size in (128, 160, 192, 224):
+        MODELS.setdefault(
+            f"mobilenet-v1-{_alpha}-{_size}",
+            (
+                f"MobileNetV1 {_alpha}, {_size}x{_size}x3 (keras.applications.MobileNet)",
+                (_size, _size, 3),
+                _mobilenet(1, float(_alpha), _size),
+            ),
+        )
+for _alpha in ("0.35", "0.5", "0.75", "1.0"):
+    for _size in (96, 128, 160, 192, 224):
+        MODELS.setdefault(
+            f"mobilenet-v2-{_alpha}-{_size}",
+            (
+                f"MobileNetV2 {_alpha}, {_size}x{_size}x3 (keras.applications.MobileNetV2)",
+                (_size, _size, 3),
+                _mobilenet(2, float(_alpha), _size),
+            ),
+        )
+MODELS["mobilenet-v2-1.4-224"] = (
+    "MobileNetV2 1.4, 224x224x3 (keras.applications.MobileNetV2)",
+    (224, 224, 3),
+    _mobilenet(2, 1.4, 224),
+)
+for _kind, _alpha, _minimalistic in (("large", 0.75, False), ("small", 0.75, False), ("large", 1.0, True),
+                                     ("small", 1.0, True)):  # fmt: skip
+    _name = f"mobilenet-v3-{_kind}-{'minimalistic' if _minimalistic else _alpha}-224"
+    MODELS[_name] = (
+        f"MobileNetV3 {_kind.capitalize()} {_alpha:g}{' minimalistic' if _minimalistic else ''}, 224x224x3, no "
+        "preprocessing layers (keras.applications)",
+        (224, 224, 3),
+        _mobilenet_v3(_kind, _alpha, _minimalistic),
+    )
 
 
 def count(model_id: str) -> dict:
@@ -220,6 +286,32 @@ def main() -> int:
         write_text_atomic(OUT, yaml.safe_dump(document, sort_keys=False, width=120), replace=True)
     print(f"wrote {OUT}")
     return 0
+
+
+def _fully_connected(features: int, hidden: tuple[int, ...], classes: int):
+    def build():
+        keras = _keras()
+        inputs = _batch_one((features,))
+        x = inputs
+        for units in hidden:
+            x = keras.layers.Dense(units, activation="relu")(x)
+        return keras.Model(inputs, keras.layers.Dense(classes, activation="softmax")(x))
+
+    return build
+
+
+# Sudharsan et al., "TinyML Benchmark: Executing Fully Connected Neural Networks on Commodity Microcontrollers"
+# (IEEE WF-IoT 2021; github.com/bharathsudharsan/TinyML-Benchmark-NNs-on-MCUs, whose TFLite_trained_models/ hold the
+# published .tflite files these rebuild layer for layer): three dense networks on four datasets.
+for _dataset, (_features, _classes) in {"breast-cancer": (30, 2), "digits": (64, 10), "iris": (4, 3),
+                                         "wine": (13, 3)}.items():  # fmt: skip
+    for _arch, _hidden in {"1x10": (10,), "10x10": (10,) * 10, "10+50": (10, 50)}.items():
+        MODELS[f"tinyml-bench-fc-{_arch}-{_dataset}"] = (
+            f"Dense network FC {_arch} on {_dataset} ({_features} inputs, hidden {'-'.join(map(str, _hidden))}, "
+            f"{_classes} classes, ReLU, softmax) from Sudharsan et al. 2021",
+            (_features,),
+            _fully_connected(_features, _hidden, _classes),
+        )
 
 
 if __name__ == "__main__":

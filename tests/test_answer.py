@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from edgekd.results.answer import X86_INT8_NOTE, compute_answer, cost_lines, estimates, host_line
+from edgekd.results.answer import X86_INT8_NOTE, basis_lines, compute_answer, cost_lines, estimates, host_line
 
 
 def _record(macs: int, mode: str, ops: int) -> dict:
@@ -73,17 +73,35 @@ def test_estimates_come_from_each_device_calibration_with_interval_and_basis():
     nano = found[("student_int8", "nano33ble")].estimate
     assert nano.energy_mj is not None and "not on nano33ble" in nano.power_basis
     answer = compute_answer(document())
-    rpi4 = next(line for line in answer if line.startswith("On rpi4 (estimated from 6 published point(s) on rpi4"))
-    assert "Teacher ÷ student there" in rpi4 and "held-out error median" in rpi4
-    # The demo-sized models are far below every published model on a Pi 4, and the answer says so; on the
-    # Coral USB the fitted floor dominates the student.
-    assert "far below every published model on rpi4" in rpi4 and "per-invoke floor there is not known" in rpi4
+    rpi4 = next(line for line in answer if line.startswith("On rpi4 (estimated"))
+    # One short line per device: the figures and the ratio; the long basis goes to the report and --json.
+    assert "teacher ÷ student" in rpi4 and "floor" in rpi4 and len(rpi4) < 400
+    assert "below every published model" in rpi4, "the demo-sized models are far below every published one"
+    (basis,) = [line for line in basis_lines(document()) if line.startswith("rpi4:")]
+    assert "xnnpack-readme-raspberry-pi" in basis and "held-out error median" in basis and "rpi4-tflite" in basis
     coral = next(line for line in answer if line.startswith("On coral-usb"))
-    assert "the floor dominates" in coral
+    assert "int8 only" in coral and "dominates" in coral
+    for device in ("rpi4", "coral-usb", "nano33ble", "pixel4"):
+        student = found[("student_int8", device)].estimate
+        assert student.floor_ms is not None and student.latency_ms >= student.floor_ms, device
+    # Where the floor is not known (a Pi 3B+: XNNPACK's published models are all large), the ratio is a bound.
+    from edgekd.results.answer import estimate_lines
+
+    pi3 = estimate_lines(document(), ("rpi3bplus",))[0]
+    assert "teacher ÷ student at most" in pi3 and "not known" in pi3
+
+
+def test_the_answer_for_json_carries_every_estimate_with_its_basis():
+    from edgekd.results.answer import answer_document
+
+    carried = answer_document(document())
+    assert carried["lines"] == compute_answer(document())
+    rows = {(row["device"], row["model"]): row for row in carried["estimates"]}
     assert (
-        found[("student_int8", "coral-usb")].estimate.latency_ms
-        >= found[("student_int8", "coral-usb")].estimate.floor_ms
+        "basis" in rows[("rpi4", "student_int8")]["estimate"] and rows[("rpi4", "student_int8")]["estimate"]["floor_ms"]
     )
+    assert rows[("coral-usb", "teacher_float32")]["estimate"] is None
+    assert "runs only int8" in rows[("coral-usb", "teacher_float32")]["reason"]
 
 
 def test_a_record_without_workload_or_a_device_without_calibration_says_so_in_one_line():
@@ -118,4 +136,6 @@ def test_the_demo_ends_with_the_answer(quick_demo):
     out, _, printed = quick_demo
     assert "The compute answer:" in printed and "teacher : student ratio" in printed
     assert "per-invoke floor of a one-op model" in printed and "x86 int8 kernels are not ARM's" in printed
-    assert "## The compute answer" in (out / "report.md").read_text()
+    report = (out / "report.md").read_text()
+    assert "## The compute answer" in report and "What each estimate stands on:" in report
+    assert "held-out error median" in report and "held-out error median" not in printed

@@ -199,6 +199,8 @@ def calibration_folders(root: Path) -> dict[str, Path]:
         "cal_unknown_model": {**good, "points": [{**point, "model": "resnet-9000"}]},
         "cal_unknown_device": {**good, "points": [{**point, "device": "rpi9"}]},
         "cal_no_points": {**good, "points": []},
+        "cal_floor_from_unknown": {**good, "devices": {"board": {**good["devices"]["board"], "floor_from": "rpi9"}}},
+        "cal_unknown_library": {**good, "libraries": {"xnnpak": {"floor": True, "note": "small models"}}},
     }
     folders = {}
     for name, document in spoiled.items():
@@ -486,6 +488,8 @@ CATALOGUE = [
     ("devices: calibration data naming a model that does not exist", ["devices", "calibration", "--data", "{cal_unknown_model}"], ["point 1 (board, resnet-9000)", "has no counts"]),
     ("devices: calibration data naming a device that does not exist", ["devices", "calibration", "--data", "{cal_unknown_device}"], ["point 1 (rpi9, m)", "device 'rpi9' is not defined", "known: board"]),
     ("devices: calibration data with too few points to fit", ["devices", "calibration", "--data", "{cal_no_points}"], ["device 'board' has no point", "too few points to fit"]),
+    ("devices: calibration data taking a floor from a device that does not exist", ["devices", "calibration", "--data", "{cal_floor_from_unknown}"], ["device 'board'", "floor_from 'rpi9'", "known: board"]),
+    ("devices: calibration data fitting the floor of a library no device runs", ["devices", "calibration", "--data", "{cal_unknown_library}"], ["libraries xnnpak", "name no device's library", "known: y"]),
     ("devices: calibrate from runs of another device", ["devices", "calibrate", "rpi4", "--from", "{runs_of_host}"], ["measured host, not rpi4", "nothing to calibrate"], {"EDGEKD_CALIBRATION": "{tmp}/my_calibration"}),
     ("devices: calibrate from runs with one measured model", ["devices", "calibrate", "rpi4", "--from", "{one_rpi4_model}"], ["too few points to fit rpi4", "at least 2"], {"EDGEKD_CALIBRATION": "{tmp}/my_calibration"}),
     # results, compare, report

@@ -14,9 +14,9 @@ import yaml
 
 from edgekd.profiles.calibration import CalibrationError, builtin_calibration, load_calibration
 from edgekd.profiles.estimate import NoEstimate, estimate
-from edgekd.profiles.fit import fit, leave_one_model_out
+from edgekd.profiles.fit import fit
 from edgekd.profiles.loader import discover
-from edgekd.profiles.validation import device_table, validate_calibration
+from edgekd.profiles.validation import device_table, leave_one_model_out, validate_calibration
 from edgekd.quantize.workload import CLASSES, SplitWorkload, Workload
 
 TRUE_WEIGHTS = {"conv": 1.0, "depthwise": 4.0, "fully_connected": 0.6, "pooling": 2.0, "elementwise": 1.5}
@@ -34,7 +34,7 @@ def _latency(device: str, precision: str, work: dict[str, int]) -> float:
     return floor + scales[precision] * sum(TRUE_WEIGHTS[c] * work[c] for c in CLASSES)
 
 
-def write_calibration(folder, points, models, devices=None, sources=None, weight_bytes=None):
+def write_calibration(folder, points, models, devices=None, sources=None, weight_bytes=None, libraries=None, ops=None):
     """measurements.yaml and models.yaml in ``folder`` from plain lists and dicts."""
     folder.mkdir(parents=True, exist_ok=True)
     devices = devices or {
@@ -44,6 +44,7 @@ def write_calibration(folder, points, models, devices=None, sources=None, weight
         "schema_version": 1,
         "sources": sources if sources is not None else {"paper": {"cite": "a made-up paper, for the test"}},
         "devices": devices,
+        "libraries": libraries or {},
         "points": points,
     }
     (folder / "measurements.yaml").write_text(yaml.safe_dump(measurements))
@@ -51,7 +52,11 @@ def write_calibration(folder, points, models, devices=None, sources=None, weight
         name: {
             "architecture": name,
             "macs": sum(work.values()),
-            "total": {"work": work, "ops": 10, "weight_bytes": (weight_bytes or {}).get(name, 0)},
+            "total": {
+                "work": work,
+                "ops": (ops or {}).get(name, 10),
+                "weight_bytes": (weight_bytes or {}).get(name, 0),
+            },
         }
         for name, work in models.items()
     }
@@ -102,6 +107,81 @@ def test_an_edge_tpu_fit_recovers_its_floor_and_the_cost_of_streamed_weights(tmp
     group = fit(load_calibration(folder)).groups["edgetpu@tpu"]
     assert group.devices["tpu"].floor == pytest.approx(2.0, rel=0.05)
     assert group.weights["streamed_bytes"] == pytest.approx(3500, rel=0.05)
+
+
+def _small_models(rng, count: int = 16) -> tuple[dict, dict]:
+    """Models from a few thousand to tens of millions of MACs, with 3 to 120 ops: small ones show the floor."""
+    models, ops = {}, {}
+    for i in range(count):
+        models[f"s{i}"] = {name: int(10 ** rng.uniform(2.5, 7.5)) for name in CLASSES}
+        ops[f"s{i}"] = int(rng.integers(3, 120))
+    return models, ops
+
+
+# Per-op and per-invoke costs in MAC-equivalents of the library (per op: 40,000; per invoke: 150,000).
+TRUE_FLOOR = {"ops": 4e4, "invoke": 1.5e5}
+
+
+def _with_floor(device: str, precision: str, work: dict[str, int], ops: int) -> float:
+    """The op classes at the precision's scale; the per-op and per-invoke costs at the int8 scale, in any precision."""
+    return _latency(device, precision, work) + TRUE_DEVICES[device][1]["int8"] * (
+        TRUE_FLOOR["ops"] * ops + TRUE_FLOOR["invoke"]
+    )
+
+
+def test_the_fit_recovers_per_op_and_per_invoke_costs_where_the_library_fits_them(tmp_path):
+    models, ops = _small_models(np.random.default_rng(11))
+    points = [
+        {"device": device, "model": model, "precision": precision, "latency_ms": _with_floor(device, precision, work,
+         ops[model]), "source": "paper"}
+        for device, (_, scales) in TRUE_DEVICES.items()
+        for precision in scales
+        for model, work in models.items()
+    ]  # fmt: skip
+    libraries = {"lib": {"floor": True, "note": "small models show it"}}
+    fitted = fit(load_calibration(write_calibration(tmp_path / "f", points, models, libraries=libraries, ops=ops)))
+    group = fitted.groups["lib"]
+    assert group.floor_terms
+    for name, value in {**TRUE_WEIGHTS, **TRUE_FLOOR}.items():
+        assert group.weights[name] == pytest.approx(value, rel=0.05), name
+    # The floor of a 5-op model on the slow device, in ms: its scale times the library's per-op and per-invoke costs.
+    x = np.array([0, 0, 0, 0, 0, 5, 1.0])
+    expected = TRUE_DEVICES["slow"][1]["int8"] * (5 * TRUE_FLOOR["ops"] + TRUE_FLOOR["invoke"])
+    assert fitted.floor("slow", "int8", x) == pytest.approx(expected, rel=0.05)
+    fast = TRUE_DEVICES["fast"][1]["int8"] * (5 * TRUE_FLOOR["ops"] + TRUE_FLOOR["invoke"])
+    assert fitted.floor("fast", "float32", x) == pytest.approx(fast, rel=0.05), "one floor in every precision"
+    # Without the library's floor fitted, the same points leave the floor unknown.
+    unfitted = fit(load_calibration(write_calibration(tmp_path / "u", points, models, ops=ops)))
+    assert unfitted.floor("slow", "int8", x) is None
+
+
+def test_a_device_takes_its_floor_from_another_on_the_same_board(tmp_path):
+    small, ops = _small_models(np.random.default_rng(5))
+    large = {f"big{i}": {name: int(10 ** np.random.default_rng(i).uniform(8, 9)) for name in CLASSES} for i in range(6)}
+    points = [
+        {"device": "fast", "model": model, "precision": "int8", "latency_ms": _with_floor("fast", "int8", work,
+         ops[model]), "source": "paper"}
+        for model, work in small.items()
+    ]  # fmt: skip
+    # The other runtime on the same board: large models only, each with the first runtime's floor on top.
+    for model, work in large.items():
+        floor = TRUE_DEVICES["fast"][1]["int8"] * (10 * TRUE_FLOOR["ops"] + TRUE_FLOOR["invoke"])
+        points.append({"device": "other", "model": model, "precision": "int8", "source": "paper",
+                       "latency_ms": floor + 3e-8 * sum(TRUE_WEIGHTS[c] * work[c] for c in CLASSES)})  # fmt: skip
+    devices = {
+        "fast": {"description": "fast", "kind": "cpu", "core": "x", "library": "lib"},
+        "other": {"description": "other", "kind": "cpu", "core": "x", "library": "lib2", "floor_from": "fast"},
+    }
+    libraries = {"lib": {"floor": True, "note": "small models"}}
+    fitted = fit(
+        load_calibration(
+            write_calibration(tmp_path / "c", points, {**small, **large}, devices, libraries=libraries,
+                              ops={**ops, **dict.fromkeys(large, 10)})
+        )
+    )  # fmt: skip
+    tiny = np.array([0, 0, 0, 0, 0, 10, 1.0])
+    assert fitted.floor("other", "int8", tiny) == pytest.approx(fitted.floor("fast", "int8", tiny))
+    assert fitted.predict("other", "int8", tiny) == pytest.approx(fitted.floor("fast", "int8", tiny), rel=1e-3)
 
 
 def test_held_out_predictions_of_exact_points_are_near_exact(synthetic):

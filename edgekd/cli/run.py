@@ -19,7 +19,7 @@ from edgekd.cli.common import (
     stderr_reporter,
 )
 from edgekd.config import PipelineConfig, demo_config, load_config
-from edgekd.results.answer import compute_answer
+from edgekd.results.answer import answer_document, compute_answer
 from edgekd.results.table import BENCH_HEADERS, MODEL_HEADERS, bench_rows, energy_notes, format_table, model_rows
 from edgekd.untrusted import for_terminal
 
@@ -60,7 +60,7 @@ def _execute(config: PipelineConfig, out: Path | None, force, as_json, kind, fre
         )
     document = run.to_document()
     if as_json:
-        emit_json(document)
+        emit_json({**document, "compute_answer": answer_document(document)} if document["benchmarks"] else document)
         return
     if note:
         echo(note)

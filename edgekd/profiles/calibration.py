@@ -17,7 +17,7 @@ defined is refused with the file and the point named.
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
@@ -54,6 +54,9 @@ class CalibrationDevice(_Strict):
     power_w: float | None = Field(default=None, gt=0)
     idle_w: float | None = Field(default=None, ge=0)
     power_source: str | None = None
+    # Another calibration device on the same board whose per-op and per-invoke costs this one shares (its own
+    # published models being too large to show them); see edgekd.profiles.fit.
+    floor_from: str | None = None
 
     @model_validator(mode="after")
     def _consistent(self):
@@ -62,6 +65,13 @@ class CalibrationDevice(_Strict):
         if self.power_w is not None and not self.power_source:
             raise ValueError("power_w needs the power_source that measured it")
         return self
+
+
+class Library(_Strict):
+    """A kernel library's settings: whether its per-op and per-invoke costs are fitted, and why."""
+
+    floor: bool = False
+    note: str = Field(min_length=1, description="why the floor is (or is not) fitted: which points show it")
 
 
 class Point(_Strict):
@@ -99,6 +109,7 @@ class Measurements(_Strict):
     schema_version: int
     sources: dict[str, Source]
     devices: dict[str, CalibrationDevice]
+    libraries: dict[str, Library] = Field(default_factory=dict)
     points: list[Point]
 
     @field_validator("schema_version")
@@ -144,6 +155,11 @@ class Calibration:
     points: tuple[Point, ...]
     models: dict[str, PublishedModel]
     folder: Path
+    libraries: dict[str, Library] = field(default_factory=dict)
+
+    def library_floor(self, library: str) -> bool:
+        """Whether ``library``'s per-op and per-invoke costs are fitted (measurements.yaml, ``libraries``)."""
+        return library in self.libraries and self.libraries[library].floor
 
     def points_on(self, device: str) -> list[Point]:
         return [p for p in self.points if p.device == device]
@@ -187,6 +203,12 @@ def load_calibration(folder: Path) -> Calibration:
         for name, entry in counts.models.items()
     }
     for name, device in measurements.devices.items():
+        source = measurements.devices.get(device.floor_from) if device.floor_from else None
+        if device.floor_from and (source is None or source.kind != device.kind or device.floor_from == name):
+            raise CalibrationError(
+                f"{measurements_path}: device {name!r}: floor_from {device.floor_from!r} must name another "
+                f"calibration device of kind {device.kind}; known: {known_names(measurements.devices)}"
+            )
         if device.power_source and device.power_source not in measurements.sources:
             raise CalibrationError(
                 f"{measurements_path}: device {name!r}: power_source {device.power_source!r} is not defined in "
@@ -220,7 +242,20 @@ def load_calibration(folder: Path) -> Calibration:
                 f"{measurements_path}: device {name!r} has no point: too few points to fit it; add its published "
                 "points (each with its source) or remove the device"
             )
-    return Calibration(measurements.sources, measurements.devices, tuple(measurements.points), models, folder)
+    unknown = sorted(set(measurements.libraries) - {d.library for d in measurements.devices.values()})
+    if unknown:
+        raise CalibrationError(
+            f"{measurements_path}: libraries {', '.join(unknown)} name no device's library; known: "
+            f"{known_names({d.library: d for d in measurements.devices.values()})}"
+        )
+    return Calibration(
+        measurements.sources,
+        measurements.devices,
+        tuple(measurements.points),
+        models,
+        folder,
+        dict(measurements.libraries),
+    )
 
 
 @functools.cache

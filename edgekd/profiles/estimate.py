@@ -21,13 +21,16 @@ import statistics
 from dataclasses import dataclass
 
 from edgekd.errors import EdgekdError
+from edgekd.profiles.energy import calibration_power, energy_available, estimate_energy  # noqa: F401 (re-exported)
 from edgekd.profiles.fit import features, from_unit
 from edgekd.profiles.schema import DeviceProfile
 from edgekd.profiles.user_calibration import load_user
 from edgekd.profiles.validation import Validated, builtin_validated
-from edgekd.quantize.workload import SplitWorkload
+from edgekd.quantize.workload import CLASSES, SplitWorkload, Workload
 
 PRECISION_OF_MODE = {"int8": "int8", "qat": "int8", "float32": "float32"}
+# The op count a latency budget's MAC hint assumes for the floor (a small student's).
+SIZING_OPS = 10
 
 
 class NoEstimate(EdgekdError):
@@ -105,26 +108,34 @@ def estimate(
         )
     group, fitted = found
     clock = profile.hardware.clock_ghz * 1e3 if device.kind == "mcu" else None
+    speedup = source.speedup or 1.0
+    x = features(device.kind, split.total)
     if device.kind == "edgetpu":
         total_unit, cpu_note = _edgetpu_time(profile, split, validated)
     else:
-        total_unit = validated.fit.predict(source.calibration, precision, features(device.kind, split.total))
+        total_unit = validated.fit.predict(source.calibration, precision, x)
         cpu_note = ""
-    latency = from_unit(device, total_unit, clock) / (source.speedup or 1.0)
-    floor = from_unit(device, fitted.floor, clock) / (source.speedup or 1.0) if fitted.floor_fitted else None
-    errors = validated.device_error(source.calibration)
+    latency = from_unit(device, total_unit, clock) / speedup
+    floor_unit = validated.fit.floor(source.calibration, precision, x)
+    floor = from_unit(device, floor_unit, clock) / speedup if floor_unit is not None else None
+    bound = _smallest_published(calibration, source.calibration, precision, clock) / speedup
+    outside = _range_note(calibration, source.calibration, split.total.macs, bound, floor, device.kind)
+    errors = (
+        validated.below_range_error(source.calibration)
+        if outside and floor is not None
+        else validated.device_error(source.calibration)
+    )
     worst = errors.worst if errors.worst is not None else 1.0
     median = errors.median if errors.median is not None else 1.0
     interval = (latency / (1 + worst), latency * (1 + worst))
-    basis = _basis(profile, device, fitted, source, errors, calibration, group.kind) + cpu_note
-    bound = _smallest_published(calibration, source.calibration, precision, clock) / (source.speedup or 1.0)
-    outside = _range_note(calibration, source.calibration, split.total.macs, bound)
+    basis = _basis(profile, device, fitted, source, errors, calibration, floor is not None) + cpu_note
     if outside:
-        # The held-out error says nothing this far below the published models: the interval runs from the
-        # fitted floor (or the model's own figure) up to the smallest published model's latency.
         basis += outside
-        interval = (min(interval[0], floor if floor is not None else interval[0]), max(interval[1], bound))
-    energy, energy_interval, above_idle, power_basis = _energy(profile, source.calibration, latency, interval)
+        if floor is None:
+            # Without a floor the held-out error says nothing this far below the published models: the interval
+            # runs up to the smallest published model's latency, which a model doing less work should not exceed.
+            interval = (interval[0], max(interval[1], bound))
+    energy, energy_interval, above_idle, power_basis = estimate_energy(profile, source.calibration, latency, interval)
     return Estimate(
         profile.name,
         precision,
@@ -162,7 +173,7 @@ def _user_estimate(profile: DeviceProfile, user, split: SplitWorkload, precision
         f"{100 * worst:.0f}% over {scope}"
     )
     name = profile.estimate.calibration if profile.estimate is not None else profile.name
-    energy, energy_interval, above_idle, power_basis = _energy(profile, name, latency, interval)
+    energy, energy_interval, above_idle, power_basis = estimate_energy(profile, name, latency, interval)
     return Estimate(
         profile.name,
         precision,
@@ -220,10 +231,22 @@ def _smallest_published(calibration, name: str, precision: str, clock_mhz: float
     return smallest.latency_ms
 
 
-def _range_note(calibration, name: str, macs: int, bound_ms: float) -> str:
+def _range_note(calibration, name: str, macs: int, bound_ms: float, floor, kind: str) -> str:
+    from edgekd.bench.overhead import readable_time
+
     smallest = min(calibration.models[p.model].total.macs for p in calibration.points_on(name))
     if macs * OUTSIDE_RANGE >= smallest:
         return ""
+    if floor is not None:
+        carried = (
+            f"the per-invoke floor fitted to its published points ({readable_time(floor)})"
+            if kind == "edgetpu"
+            else "the per-op and per-invoke costs fitted on small published models"
+        )
+        return (
+            f"; below the published range (the smallest published model on {name} has {smallest:,} MACs, this one "
+            f"{macs:,}): {carried} carry the estimate, an extrapolation to a model this small"
+        )
     return (
         f"; outside the published range: the smallest published model on {name} has {smallest:,} MACs and this one "
         f"{macs:,}, so no published point checks a model this small (nor the per-invoke floor, which dominates "
@@ -233,20 +256,19 @@ def _range_note(calibration, name: str, macs: int, bound_ms: float) -> str:
 
 
 def _summary(calibration, source, device, errors) -> str:
-    """``from 6 published points on rpi4 (XNNPACK ...); held-out error median 5%, worst 15%``."""
+    """``94 published points on rpi4-tflite, held-out error median 9%``: the basis in a phrase."""
     points = calibration.points_on(source.calibration)
-    cited = ", ".join(sorted({p.source for p in points}))
-    text = f"from {len(points)} published point(s) on {source.calibration} ({cited})"
+    text = f"{len(points)} published points on {source.calibration}"
     if device.kind == "mcu":
-        text += f" at {device.clock_mhz:g} MHz, run at this board's clock"
+        text += f" at {device.clock_mhz:g} MHz"
     if source.speedup:
-        text += f", divided by a published ratio of {source.speedup:g}"
+        text += f" / {source.speedup:g}"
     if errors.median is not None:
-        text += f"; held-out error median {100 * errors.median:.0f}%, worst {100 * errors.worst:.0f}%"
+        text += f", held-out error median {100 * errors.median:.0f}%"
     return text
 
 
-def _basis(profile, device, fitted, source, errors, calibration, kind) -> str:
+def _basis(profile, device, fitted, source, errors, calibration, floor_known: bool) -> str:
     points = calibration.points_on(source.calibration)
     cited = sorted({p.source for p in points})
     parts = [
@@ -264,7 +286,22 @@ def _basis(profile, device, fitted, source, errors, calibration, kind) -> str:
             f"extrapolated: only {len(points)} point(s) set its scale; the relative cost of each op class comes from "
             f"its kernel library {device.library}" + (f" ({', '.join(library)})" if library else " (a prior of 1)")
         )
-    if not fitted.floor_fitted:
+    if fitted.floor_from:
+        where = "the same core and runtime, in cycles" if device.kind == "mcu" else "the same board"
+        parts.append(
+            f"per-invoke and per-op costs from {fitted.floor_from} on {where} "
+            f"({calibration.devices[fitted.floor_from].description}): this device's published models are too large "
+            "to show its own"
+        )
+    elif floor_known and device.kind != "edgetpu":
+        small = sorted(
+            {p.device for p in calibration.points if calibration.devices[p.device].library == device.library}
+        )
+        parts.append(
+            f"per-invoke and per-op costs fitted for its kernel library {device.library} on the small published "
+            f"models of {', '.join(small)}, in units of this device's speed"
+        )
+    elif not floor_known:
         parts.append(
             "per-invoke floor not known (the published models are too large to tell it apart)"
             if device.kind != "edgetpu"
@@ -278,59 +315,13 @@ def _basis(profile, device, fitted, source, errors, calibration, kind) -> str:
     return "; ".join(parts)
 
 
-def calibration_power(calibration, name: str) -> tuple[float | None, float | None, str | None]:
-    """(power under load, idle power, where from) of a calibration device, from its fields or its energy points."""
-    device = calibration.devices[name]
-    if device.power_w is not None:
-        cite = calibration.sources[device.power_source].cite
-        return device.power_w, device.idle_w, f"{device.power_w:g} W measured under load on {name} ({cite})"
-    with_energy = [p for p in calibration.points_on(name) if p.energy_mj is not None]
-    if not with_energy:
-        return None, None, None
-    watts = statistics.median(p.energy_mj / p.latency_ms for p in with_energy)
-    cited = sorted({p.source for p in with_energy})
-    return (
-        watts,
-        None,
-        (
-            f"{1e3 * watts:.3g} mW: the median of energy / latency over {len(with_energy)} published energy run(s) on "
-            f"{name} ({', '.join(cited)})"
-        ),
-    )
-
-
-def _energy(profile: DeviceProfile, name: str, latency: float, interval):
-    model = profile.power_model
-    if model.active_watts is not None:
-        watts, idle = model.active_watts, model.idle_watts
-        cited = [line for line in profile.sources if line.split(":", 1)[0].strip().lower().startswith("power")]
-        basis = f"{watts:g} W from profile {profile.name} power_model.active_watts" + (
-            f" ({model.notes})" if model.notes else ""
-        )
-        if cited:
-            basis += f"; source: {'; '.join(cited)}"
-    elif name in builtin_validated().fit.calibration.devices:
-        if profile.estimate is not None and profile.estimate.power_from:
-            name = profile.estimate.power_from
-        watts, idle, basis = calibration_power(builtin_validated().fit.calibration, name)
-        if watts is not None and name != profile.name:
-            basis += f"; measured on that board, not on {profile.name}"
-    else:
-        watts = None
-    if watts is None:
-        return None, None, None, None
-    energy = watts * latency
-    above = max(0.0, watts - idle) * latency if idle is not None else None
-    return energy, (watts * interval[0], watts * interval[1]), above, basis
-
-
 def describe(found: Estimate) -> str:
     """``1.23 ms (0.9-1.6 ms), 6.6 mJ`` — the figures of an estimate in one phrase."""
     from edgekd.bench.overhead import readable_time
 
     low, high = found.latency_interval_ms
     text = f"{readable_time(found.latency_ms)} ({readable_time(low)}-{readable_time(high)})"
-    if found.outside_range:
+    if found.outside_range and found.floor_ms is None:
         text = f"{readable_time(found.latency_ms)} (at most {readable_time(high)})"
     if found.energy_mj is not None:
         text += f", {found.energy_mj:.3g} mJ"
@@ -355,20 +346,12 @@ def estimate_report(profile: DeviceProfile, report, validated: Validated | None 
     return estimate(profile, workload(report, verdict), detected_mode(report), validated)
 
 
-def energy_available(profile: DeviceProfile) -> bool:
-    """Whether an estimate on ``profile`` would carry an energy: a power figure in the profile or its calibration."""
-    if profile.power_model.active_watts is not None:
-        return True
-    if profile.estimate is None:
-        return False
-    return calibration_power(builtin_validated().fit.calibration, profile.estimate.calibration)[0] is not None
-
-
 def macs_within(profile: DeviceProfile, latency_ms: float, precision: str = "int8") -> int | None:
     """How many convolution MACs fit in ``latency_ms`` on ``profile`` after its floor (None without calibration).
 
     A sizing hint (a student's MAC budget from a latency budget), not an estimate: other op
-    classes cost more or less per unit than a convolution MAC.
+    classes cost more or less per unit than a convolution MAC, and the floor is that of a
+    model of ``SIZING_OPS`` ops.
     """
     source = profile.estimate
     if source is None:
@@ -382,5 +365,7 @@ def macs_within(profile: DeviceProfile, latency_ms: float, precision: str = "int
     budget = latency_ms * (source.speedup or 1.0)
     if device.kind == "mcu":
         budget *= profile.hardware.clock_ghz * 1e6
+    typical = features(device.kind, Workload(dict.fromkeys(CLASSES, 0), SIZING_OPS))
+    floor = validated.fit.predict(source.calibration, precision, typical) or 0.0
     per_mac = fitted.scales[precision] * group.weights["conv"]
-    return max(0, int((budget - fitted.floor) / per_mac))
+    return max(0, int((budget - floor) / per_mac))

@@ -21,7 +21,7 @@ import yaml
 
 from edgekd.artifacts import write_text_atomic
 from edgekd.profiles.calibration import PRECISIONS, CalibrationError
-from edgekd.profiles.fit import PRIOR, _fit_device, feature_names, features
+from edgekd.profiles.fit import FLOOR_FEATURES, PRIOR, _fit_device, feature_names, features
 from edgekd.profiles.schema import DeviceProfile
 from edgekd.quantize.workload import split_from_dict
 from edgekd.validation import parse_yaml_mapping, read_text_file
@@ -205,7 +205,8 @@ def load_user(name: str) -> UserCalibration | None:
         return UserCalibration(
             document["device"],
             kind,
-            {n: float(document["weights"][n]) for n in feature_names(kind)},
+            # Calibrations written before the per-op and per-invoke costs existed hold no weight for them: zero.
+            {n: float(document["weights"].get(n, 0.0 if n in FLOOR_FEATURES else None)) for n in feature_names(kind)},
             float(document["floor_ms"]),
             bool(document["floor_fitted"]),
             {p: float(v) for p, v in document["scales"].items() if p in PRECISIONS},

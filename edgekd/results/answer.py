@@ -73,80 +73,118 @@ def estimates(document: dict, devices: tuple[str, ...] = ESTIMATED_ON) -> list[R
 
 
 def estimate_lines(document: dict, devices: tuple[str, ...] = ESTIMATED_ON) -> list[str]:
-    """One line per device: each model's calibrated estimate with its interval, the teacher : student ratio there,
-    whether the per-invoke floor dominates, and the basis; a device without calibration says so in one line."""
-    by_device: dict[str, list[RecordEstimate]] = {}
-    for found in estimates(document, devices):
-        by_device.setdefault(found.device, []).append(found)
+    """One short line per device: each model's calibrated estimate with its interval, and the teacher ÷ student
+    ratio there (a bound where the device's floor is not known); a device without calibration says so."""
     lines = []
-    for device, found in by_device.items():
+    for device, found in _by_device(document, devices).items():
         known = [f for f in found if f.estimate is not None]
         if not known:
             reasons = sorted({f.reason for f in found if f.reason})
             lines.append(f"On {device}: no estimate ({'; '.join(reasons)}).")
             continue
-        measured = {
-            b["model"]: b["latency_ms"]["p50"]
-            for b in document.get("benchmarks") or []
-            if b.get("device") == device and b.get("ok") and (b.get("latency_ms") or {}).get("p50")
-            and b.get("latency_source", "measured") == "measured"
-        }  # fmt: skip
+        measured = _measured(document, device)
         figures = ", ".join(
             f"{f.role.replace('_', ' ')} {describe(f.estimate)}"
             + (
-                f" (measured {readable_time(measured[f.role])}: the estimate is "
-                f"{100 * (f.estimate.latency_ms / measured[f.role] - 1):+.0f}% off)"
+                f" (measured {readable_time(measured[f.role])}, "
+                f"{100 * (f.estimate.latency_ms / measured[f.role] - 1):+.0f}%)"
                 if f.role in measured
                 else ""
             )
             for f in known
         )
-        first = known[0].estimate
-        line = f"On {device} (estimated {first.summary}): {figures}."
-        ratio = _ratio(known)
-        if ratio:
-            line += f" {ratio}"
-        for missing in (f for f in found if f.estimate is None):
-            line += f" No estimate for the {missing.role.replace('_', ' ')}: {missing.reason}."
+        only = sorted({f.reason.split(" runs only ", 1)[1] for f in found if f.reason and " runs only " in f.reason})
+        label = "estimated" + (f", {only[0]} only" if len(only) == 1 else "")
         if any(f.estimate.outside_range for f in known):
-            smallest = min(f.estimate.smallest_published_ms for f in known if f.estimate.outside_range)
-            line += (
-                f" These models are far below every published model on {device} (the smallest takes "
-                f"{readable_time(smallest)} there): no published point checks them, and each interval reaches at least that figure."
-            )
-        lines.append(line + (f" Energy: estimated latency x {first.power_basis}." if first.power_basis else ""))
+            label += ", below every published model"
+        line = f"On {device} ({label}): {figures}"
+        ratio = _ratio(known)
+        lines.append(line + (f"; {ratio}." if ratio else "."))
+    if lines and any("(estimated" in line for line in lines):
+        lines.append(
+            "Estimates stand on published measurements (intervals from their held-out error); each one's basis "
+            "(points, runtime, floor, power) is in report.md and under compute_answer in --json."
+        )
     return lines
 
 
+def _by_device(document: dict, devices: tuple[str, ...]) -> dict[str, list[RecordEstimate]]:
+    by_device: dict[str, list[RecordEstimate]] = {}
+    for found in estimates(document, devices):
+        by_device.setdefault(found.device, []).append(found)
+    return by_device
+
+
+def _measured(document: dict, device: str) -> dict[str, float]:
+    return {
+        b["model"]: b["latency_ms"]["p50"]
+        for b in document.get("benchmarks") or []
+        if b.get("device") == device and b.get("ok") and (b.get("latency_ms") or {}).get("p50")
+        and b.get("latency_source", "measured") == "measured"
+    }  # fmt: skip
+
+
 def _ratio(known: list[RecordEstimate]) -> str:
-    """The teacher : student ratio there, and what the per-invoke floor does to it where it is known."""
+    """The teacher ÷ student ratio there: a figure where the floor is known, a bound where it is not."""
     by_role = {f.role: f.estimate for f in known}
     teacher, student = by_role.get("teacher_float32"), by_role.get("student_int8") or by_role.get("student_float32")
-    if teacher is None or student is None:
-        if (
-            student is not None
-            and student.floor_ms is not None
-            and student.floor_ms >= OVERHEAD_DOMINATES * student.latency_ms
-        ):
-            return (
-                f"The per-invoke floor ({readable_time(student.floor_ms)}, fitted) is "
-                f"{100 * student.floor_ms / student.latency_ms:.0f}% of the student's estimate: the floor dominates."
-            )
-        return ""
-    ratio = teacher.latency_ms / student.latency_ms
-    if student.floor_ms is not None:
-        text = f"Teacher ÷ student there: {ratio:.3g}x."
-        if student.floor_ms >= OVERHEAD_DOMINATES * student.latency_ms:
-            text += (
-                f" The per-invoke floor ({readable_time(student.floor_ms)}, fitted) is "
-                f"{100 * student.floor_ms / student.latency_ms:.0f}% of the student's estimate: the floor dominates."
-            )
-        return text
-    return (
-        f"Teacher ÷ student there: {ratio:.3g}x from the op-class costs alone; the per-invoke floor there is not "
-        "known (no published model is small enough to show it), and it would lower this ratio as it does on the "
-        "host above."
+    share = (
+        f"{100 * student.floor_ms / student.latency_ms:.0f}% of the student's estimate"
+        if student is not None and student.floor_ms is not None
+        else ""
     )
+    dominates = (
+        student is not None
+        and student.floor_ms is not None
+        and (student.floor_ms >= OVERHEAD_DOMINATES * student.latency_ms)
+    )
+    if teacher is None or student is None:
+        if not share:
+            return ""
+        return f"the floor dominates ({share})" if dominates else f"the floor is {share}"
+    ratio = teacher.latency_ms / student.latency_ms
+    if student.floor_ms is None or teacher.floor_ms is None:
+        return (
+            f"teacher ÷ student at most {ratio:.2g}x (the per-invoke floor there is not known: no published model "
+            "is small enough to show it, and it can only lower the ratio)"
+        )
+    text = f"teacher ÷ student {ratio:.2g}x"
+    return f"{text}: the floor dominates ({share})" if dominates else f"{text} (the floor is {share})"
+
+
+def answer_document(document: dict, devices: tuple[str, ...] = ESTIMATED_ON) -> dict:
+    """The compute answer for ``--json``: its lines, and each estimate in full (interval, floor, basis, power)."""
+    return {
+        "lines": compute_answer(document),
+        "estimates": [
+            {
+                "device": f.device,
+                "model": f.role,
+                "estimate": f.estimate.as_dict() if f.estimate else None,
+                "reason": f.reason,
+            }
+            for f in estimates(document, devices)
+        ],  # fmt: skip
+    }
+
+
+def basis_lines(document: dict, devices: tuple[str, ...] = ESTIMATED_ON) -> list[str]:
+    """The long basis of each device's estimates, for report.md and report.html (one line per device)."""
+    lines = []
+    for device, found in _by_device(document, devices).items():
+        known = [f.estimate for f in found if f.estimate is not None]
+        if not known:
+            continue
+        first = known[0]
+        line = f"{device}: {first.basis}."
+        floors = [f"{r.role.replace('_', ' ')} {readable_time(r.estimate.floor_ms)}" for r in found
+                  if r.estimate is not None and r.estimate.floor_ms is not None]  # fmt: skip
+        if floors:
+            line += f" Per-invoke floor in each estimate: {', '.join(floors)}."
+        if first.power_basis:
+            line += f" Energy: estimated latency x {first.power_basis}."
+        lines.append(line)
+    return lines
 
 
 def cost_lines(document: dict, device: str = "host") -> list[str]:

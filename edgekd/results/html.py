@@ -11,7 +11,7 @@ import base64
 from pathlib import Path
 
 from edgekd.artifacts import write_text_atomic
-from edgekd.results.answer import compute_answer
+from edgekd.results.answer import basis_lines, compute_answer
 from edgekd.results.plots import all_plots
 from edgekd.results.report import efficiency_sentence, render_markdown
 from edgekd.results.table import (
@@ -129,6 +129,11 @@ def render_html(document: dict, title: str | None = None) -> str:
             "<h2>The compute answer</h2>",
             "<ul>" + "".join(f"<li>{for_html(a)}</li>" for a in answer) + "</ul>",
         ]
+        if basis_lines(document):
+            parts += [
+                "<p>What each estimate stands on:</p>",
+                "<ul>" + "".join(f"<li>{for_html(b)}</li>" for b in basis_lines(document)) + "</ul>",
+            ]
     plots = all_plots(document)
     if plots:
         parts.append("<h2>Plots</h2>")

@@ -6,7 +6,7 @@ anywhere): plain text through ``for_markdown``, names in code spans through ``ma
 
 from __future__ import annotations
 
-from edgekd.results.answer import compute_answer
+from edgekd.results.answer import basis_lines, compute_answer
 from edgekd.results.table import (
     ACCURACY_HEADERS,
     BENCH_HEADERS,
@@ -103,6 +103,8 @@ def render_markdown(document: dict) -> str:
             ]
     if compute_answer(document):
         lines += ["## The compute answer", "", *[f"- {text(line)}" for line in compute_answer(document)], ""]
+        if basis_lines(document):
+            lines += ["What each estimate stands on:", "", *[f"- {text(line)}" for line in basis_lines(document)], ""]
     if document.get("timings_s"):
         lines += [
             "## Stage timings",
