@@ -387,7 +387,7 @@ def test_malformed_results_files_are_one_clear_error(tmp_path, change, field):
 def test_nesting_past_the_json_parser_is_one_clear_error(tmp_path):
     bad = tmp_path / "deep.json"
     bad.write_text('{"schema_version": 1, "kind": "run", "config": ' + "[" * 100_000 + "]" * 100_000 + "}")
-    assert_clean_failure(invoke("compare", str(bad)), "deep.json", "nested too deeply")
+    assert_clean_failure(invoke("compare", str(bad)), "deep.json", "nested more than 64 levels")
 
 
 def test_the_well_formed_sample_compares_and_reports(tmp_path):

@@ -224,7 +224,7 @@ def profile_lines(benchmarks: list[dict]) -> list[str]:
             continue
         ops = tuple(OpTime(**op) for op in profile["ops"])
         fields = ("nodes_executed", "delegated_nodes", "model_nodes", "delegate")
-        lines.append(profile_sentence(b["model"], device_label(b), OpProfile(ops, *(profile[f] for f in fields))))
+        lines.append(profile_sentence(b["model"], device_label(b), OpProfile(ops, *(profile.get(f) for f in fields))))
     return lines
 
 
