@@ -26,6 +26,8 @@ from edgekd.inputs import read_regular_file
 
 Model = TypeVar("Model", bound=BaseModel)
 
+# Keras's set_random_seed seeds numpy's global generator, which takes 32-bit unsigned seeds.
+MAX_SEED = 2**32 - 1
 # Configs, profiles and results documents nest about five levels deep; anything past this is
 # not one of them, and stays far below Python's recursion limit (1,000) for every reader.
 MAX_NESTING = 64
@@ -139,6 +141,19 @@ def parse_json(text: str | bytes, source: str, error: type[EdgekdError], what: s
         return json.loads(text)
     except (ValueError, RecursionError) as exc:
         raise error(f"{source} is not readable JSON ({' '.join(str(exc).split())[:200]}); it is not {what}") from None
+
+
+def check_seed(seed: object, error: type[EdgekdError], name: str = "seed") -> int:
+    """``seed`` if it is a whole number numpy and Keras accept (0 to MAX_SEED), else one ``error`` naming ``name``.
+
+    Checked by the library, so the Python API refuses what the command line refuses, before
+    any model or data loads.
+    """
+    if isinstance(seed, bool) or not isinstance(seed, int | np.integer):
+        raise error(f"`{name}` {seed!r} must be a whole number from 0 to {MAX_SEED}")
+    if not 0 <= seed <= MAX_SEED:
+        raise error(f"`{name}` {seed} must be from 0 to {MAX_SEED} (numpy and Keras take 32-bit seeds)")
+    return int(seed)
 
 
 def validate(model: type[Model], document: dict, source: str, error: type[EdgekdError]) -> Model:

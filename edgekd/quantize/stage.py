@@ -29,6 +29,7 @@ from edgekd.quantize.convert import convert
 from edgekd.quantize.inspect import inspect_tflite
 from edgekd.quantize.modes import DEFAULT_OPTIONS, QuantizeOptions, get_mode, mode_names
 from edgekd.results.records import ModelRecord, TfliteChecks
+from edgekd.validation import check_seed
 
 # Besides the post-training modes: quantization-aware training first, or every mode compared.
 QAT = "qat"
@@ -61,6 +62,7 @@ class QuantizeSettings:
     trust_model: bool = False
 
     def __post_init__(self) -> None:
+        check_seed(self.seed, ConfigError)
         mode = self.mode
         if mode not in quantize_mode_names():
             get_mode(mode)  # the registry's error lists every mode
