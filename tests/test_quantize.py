@@ -194,3 +194,19 @@ def test_an_op_without_an_integer_kernel_is_named_and_nothing_is_written(cumsum_
     assert "CUMSUM" in mixed.stderr
     report = inspect_tflite(out.read_bytes())
     assert [op.split(" ")[0] for op in float_ops(report)] == ["CUMSUM"]
+
+
+@pytest.mark.parametrize("seed", [-1, 2**32, 1.5, True, "3"])
+def test_the_python_api_refuses_a_seed_numpy_cannot_take_before_loading_anything(
+    seed, teacher_file, tmp_path, monkeypatch
+):
+    import edgekd
+    from edgekd.models import io
+
+    def never(*args, **kwargs):
+        raise AssertionError("the model was loaded before the seed was checked")
+
+    monkeypatch.setattr(io, "load_model", never)
+    with pytest.raises(ConfigError, match=r"`seed` .* 4294967295"):
+        edgekd.quantize(teacher_file, data="mnist1d:samples=300", out=tmp_path / "q.tflite", seed=seed, record=False)
+    assert list(tmp_path.iterdir()) == []

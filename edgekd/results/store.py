@@ -112,11 +112,12 @@ class ResultsStore:
             self.db = self._connect(timeout)
             self.db.row_factory = sqlite3.Row
             self.db.execute("PRAGMA foreign_keys = ON")
-            self._check_version()  # before anything writes to the file, WAL mode included
+            # Both before anything writes to the file, WAL mode included.
+            self._check_version()
+            self._check_tables()
             if self.read_only is None:
                 self.db.execute("PRAGMA journal_mode = WAL")
                 self._migrate()
-            self._check_tables()
         except sqlite3.OperationalError as exc:
             self._close_quietly()
             raise self._explain(exc) from None
