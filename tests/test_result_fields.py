@@ -215,3 +215,23 @@ def test_the_fields_named_in_issue_26_are_one_clear_error(tmp_path, path, value,
     bad.write_text(json.dumps(document))
     assert_clean_failure(invoke("compare", str(bad)), "bad.json", field)
     assert_clean_failure(invoke("report", str(bad), "--out", str(tmp_path / "report")), "bad.json", field)
+
+
+def test_a_run_of_thousands_of_benchmarks_reports_in_plots_of_a_page(tmp_path):
+    # Half an inch a row: 1,300 rows made a latency figure taller than matplotlib draws (2^16 pixels), after
+    # minutes of drawing. The plots draw the first rows and say so; the tables keep every benchmark.
+    import json
+
+    from tests.conftest import invoke
+
+    document = every_field_document()
+    first = document["benchmarks"][0]
+    document["benchmarks"] = [{**first, "model": f"m{i}"} for i in range(1300)]
+    document["models"] = {f"m{i}": dict(document["models"]["student_int8"]) for i in range(1300)}
+    many = tmp_path / "many.json"
+    many.write_text(json.dumps(document))
+    result = invoke("report", str(many), "--out", str(tmp_path / "report"))
+    assert result.exit_code == 0, result.stderr
+    page = (tmp_path / "report" / "report.html").read_text()
+    assert page.count("The first 40 of 1300 are drawn") == 3, "latency, energy and model sizes"
+    assert "m1299" in (tmp_path / "report" / "report.md").read_text()
