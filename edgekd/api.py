@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as _dt
+import os
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -282,7 +283,10 @@ def benchmark(
     from edgekd.bench.stage import bench_stage, check_benchmark_targets, check_devices, check_models, model_names
     from edgekd.results.document import new_document
 
-    models = [Path(m) for m in (model if isinstance(model, list | tuple) else [model])]
+    given = model if isinstance(model, list | tuple) else [model]
+    if not all(isinstance(m, str | os.PathLike) for m in given):
+        raise ConfigError(f"`model` {model!r}: give the path of a .tflite file, or a list of them")
+    models = [Path(m) for m in given]
     devices = [devices] if isinstance(devices, str) else list(devices)
     check_benchmark_targets(models, devices)
     settings = BenchSettings(

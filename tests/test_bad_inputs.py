@@ -126,10 +126,16 @@ def wav_folder(
 
 def wav_declaring(rate: int) -> bytes:
     """A real 16 kHz clip whose header declares ``rate`` Hz (a damaged header: nothing resamples it)."""
-    from tests.media import synthetic_word, write_wav
+    import wave
+
+    from tests.media import synthetic_word
 
     buffer = io.BytesIO()
-    write_wav(buffer, synthetic_word(0, np.random.default_rng(1)))
+    with wave.open(buffer, "wb") as clip:
+        clip.setnchannels(1)
+        clip.setsampwidth(2)
+        clip.setframerate(16000)
+        clip.writeframes((synthetic_word(0, np.random.default_rng(1)) * 32767).astype("<i2").tobytes())
     data = bytearray(buffer.getvalue())
     data[24:32] = struct.pack("<II", rate, 2 * rate)  # the fmt chunk's sample rate and byte rate
     return bytes(data)
@@ -142,6 +148,25 @@ def billion_laughs() -> str:
         lines.append(f"x{level}: &l{level} [{', '.join([f'*{previous}'] * 10)}]")
         previous = f"l{level}"
     return "\n".join(lines) + "\n"
+
+
+def png_with_text_bomb() -> bytes:
+    """A real small PNG with a zTXt chunk that inflates to 2 MiB, past PIL's 1 MB limit for text chunks."""
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.fromarray((np.random.default_rng(1).random((8, 6)) * 255).astype(np.uint8), mode="L").save(buffer, "PNG")
+    png = buffer.getvalue()
+    data = b"Comment\x00\x00" + zlib.compress(b"A" * (2 << 20), 9)
+    text = struct.pack(">I", len(data)) + b"zTXt" + data + struct.pack(">I", zlib.crc32(b"zTXt" + data))
+    return png[:33] + text + png[33:]  # after the 8-byte signature and the 25-byte IHDR chunk
+
+
+def wav_with_chunk_size(size: int) -> bytes:
+    """A real clip whose fmt chunk declares ``size`` bytes (the wave module raises a bare RuntimeError on it)."""
+    data = bytearray(wav_declaring(16000))
+    data[16:20] = struct.pack("<I", size)
+    return bytes(data)
 
 
 def large_image_folder(root: Path, side: int) -> Path:
@@ -314,6 +339,8 @@ def bad_inputs(tmp_path, teacher_file, npz_factory, int8_model_file, hostile_mod
         "rate_0_clips": wav_folder(tmp_path / "rate_0_clips", extra={"still.wav": wav_declaring(0)}),
         "clips_6k": wav_folder(tmp_path / "clips_6k", rate=6000),
         "large_images": large_image_folder(tmp_path / "large_images", 6000),
+        "text_bomb_images": image_folder(tmp_path / "text_bomb_images", {"comment.png": png_with_text_bomb()}),
+        "chunk_clips": wav_folder(tmp_path / "chunk_clips", extra={"chunk.wav": wav_with_chunk_size(0xFFFFFFF0)}),
         "config_deep": _write(tmp_path / "deep.yaml", "seed: " + "[" * 100_000 + "]" * 100_000 + "\n"),
         "config_deep_map": _write(tmp_path / "deep_map.yaml", "seed: " + "{a: " * 60_000 + "1" + "}" * 60_000 + "\n"),
         "config_laughs": _write(tmp_path / "laughs.yaml", billion_laughs()),
@@ -423,6 +450,8 @@ CATALOGUE = [
     ("distill: a stride of 0.01 ms, less than a sample", ["distill", "--train-teacher", "--data", "audio:{clips},stride_ms=0.01", "--out", "{out}"], ["`stride_ms` 0.01 is less than one sample at 16,000 Hz", "0.0625 ms"]),
     ("distill: upper_hz above the Nyquist frequency of 6 kHz clips", ["distill", "--train-teacher", "--data", "audio:{clips_6k},upper_hz=4000", "--out", "{out}"], ["`upper_hz` 4000", "Nyquist frequency", "3,000 Hz", "upper_hz=3000 or less"]),
     ("distill: a clip length past what a clip may hold", ["distill", "--train-teacher", "--data", "audio:{clips},clip_ms=100000000", "--out", "{out}"], ["`clip_ms` 1e+08", "1,600,000,000 samples", "shorter clip_ms"]),
+    ("distill: a PNG whose text chunk inflates past PIL's limit", ["distill", "--train-teacher", "--data", "images:{text_bomb_images}", "--out", "{out}"], ["cannot read image", "comment.png", "MAX_TEXT_CHUNK", "decompression bomb"]),
+    ("distill: a WAV whose fmt chunk declares 4 GiB", ["distill", "--train-teacher", "--data", "audio:{chunk_clips}", "--out", "{out}"], ["cannot read WAV file", "chunk.wav", "header is damaged"]),
     ("distill: a 6000x6000 PNG setting the size (no size=)", ["distill", "--train-teacher", "--data", "images:{large_images}", "--out", "{out}"], ["6000x6000 pixels", "no `size`", "from 1 to 4096", "size=224x224"]),
     # quantize
     ("quantize: truncated model", ["quantize", "{corrupt}", "--data", TINY_DATA, "--out", "{tmp}/q.tflite"], ["truncated"]),

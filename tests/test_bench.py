@@ -323,8 +323,9 @@ def test_the_python_api_takes_one_device_name_and_refuses_nothing_to_measure(int
         (int8_model_file, [], "no device to benchmark on"),
         ([int8_model_file, int8_model_file], "host", "student_int8.tflite is given twice"),
         (int8_model_file, ["host", "host"], "device 'host' is given twice"),
+        (123, "host", "`model` 123: give the path of a .tflite file"),
     ):
-        with pytest.raises(BenchmarkError, match=message):
+        with pytest.raises((BenchmarkError, ConfigError), match=message):
             edgekd.benchmark(models, devices=devices, runs=3, min_seconds=0, db=store, say=None)
     with ResultsStore(store) as opened:
         assert len(opened.runs()) == 1, "a refused benchmark stores no (empty) run"

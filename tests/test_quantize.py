@@ -210,3 +210,21 @@ def test_the_python_api_refuses_a_seed_numpy_cannot_take_before_loading_anything
     with pytest.raises(ConfigError, match=r"`seed` .* 4294967295"):
         edgekd.quantize(teacher_file, data="mnist1d:samples=300", out=tmp_path / "q.tflite", seed=seed, record=False)
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    "setting, value, kind",
+    [
+        ("representative_samples", "10", "a whole number"),
+        ("qat_epochs", 1.5, "a whole number"),
+        ("max_drop", "1", "a finite number"),
+        ("temperature", float("inf"), "a finite number"),
+        ("strict", "no", "true or false"),
+        ("mode", 8, "the name of a quantization mode"),
+    ],
+)
+def test_settings_of_another_type_are_one_error_naming_the_setting(setting, value, kind):
+    from edgekd.quantize.stage import QuantizeSettings
+
+    with pytest.raises(ConfigError, match=f"`{setting}` .* must be {kind}"):
+        QuantizeSettings(**{setting: value})

@@ -239,8 +239,10 @@ def _check_clip(path: Path, first: tuple[int, Path] | None) -> tuple[int, Path]:
             with wave.open(handle) as clip:
                 rate, width = clip.getframerate(), clip.getsampwidth()
                 frames, channels = clip.getnframes(), clip.getnchannels()
-        except (wave.Error, EOFError, OSError) as exc:
-            raise DataError(f"cannot read WAV file {path}: {exc}; remove or replace it") from None
+        except (wave.Error, EOFError, OSError, RuntimeError, ValueError) as exc:
+            # The wave module raises a bare RuntimeError or EOFError for some damaged chunk sizes.
+            reason = str(exc) or f"its header is damaged ({type(exc).__name__})"
+            raise DataError(f"cannot read WAV file {path}: {reason}; remove or replace it") from None
     if width != 2:
         raise DataError(f"WAV file {path} holds {8 * width}-bit samples; edgekd reads 16-bit PCM: convert it")
     if not MIN_SAMPLE_RATE <= rate <= MAX_SAMPLE_RATE:

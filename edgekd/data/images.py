@@ -201,6 +201,11 @@ def _opened_image(path: Path):
                 f"image {path} is too large to decode safely ({str(exc).rstrip('.')}); it may be a decompression bomb: remove it, "
                 "or shrink it if it is a real photo"
             ) from None
+        except ValueError as exc:
+            # PIL's limit on what a PNG's text or colour-profile chunk inflates to (MAX_TEXT_CHUNK, 1 MB).
+            raise DataError(
+                f"cannot read image {path}: {exc}; it may be a decompression bomb: remove or replace it"
+            ) from None
         except (UnidentifiedImageError, OSError) as exc:
             raise DataError(f"cannot read image {path}: {exc}; remove or replace it") from None
         with image:
