@@ -110,6 +110,11 @@ def test_agent_failures_become_clear_errors():
         parse_agent_output("", "Traceback\nboom", 1, "host")
     with pytest.raises(BenchmarkError, match="cannot load model"):
         parse_agent_output(json.dumps({"ok": False, "error": "cannot load model: bad"}), "", 4, "host")
+    # A device's answer is read like a file from outside: nested past the parser, or not an object, is one error.
+    with pytest.raises(BenchmarkError, match="answer on host is nested more than 64 levels deep"):
+        parse_agent_output('{"ok": true, "x": ' + "[" * 100_000 + "]" * 100_000 + "}", "", 0, "host")
+    with pytest.raises(BenchmarkError, match="answer on host is not readable JSON"):
+        parse_agent_output('{"ok": tru', "", 0, "host")
 
 
 def test_energy_is_labelled_estimated_from_a_power_model():
