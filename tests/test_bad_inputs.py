@@ -335,6 +335,7 @@ def bad_inputs(tmp_path, teacher_file, npz_factory, int8_model_file, hostile_mod
     }
     paths |= {
         "fifo_study": _fifo(tmp_path / "study.db"),
+        "fifo_store": _fifo(tmp_path / "store_pipe.db"),
         "rate_2g_clips": wav_folder(tmp_path / "rate_2g_clips", extra={"fast.wav": wav_declaring(2_000_000_000)}),
         "rate_0_clips": wav_folder(tmp_path / "rate_0_clips", extra={"still.wav": wav_declaring(0)}),
         "clips_6k": wav_folder(tmp_path / "clips_6k", rate=6000),
@@ -556,6 +557,7 @@ CATALOGUE = [
     ("compare: a results.json whose cool-down wait is a string", ["compare", "{waited_text}"], ["waited.json", "'benchmarks.0.cooldown.waited_s'"]),
     ("compare: a results.json whose op profile's ops are a string", ["compare", "{ops_text}"], ["ops.json", "'benchmarks.0.op_profile.ops'"]),
     ("compare: a results.json whose per-invoke floor lacks p50_ms", ["compare", "{overhead_missing}"], ["overhead.json", "'benchmarks.0.invoke_overhead.p50_ms'"]),
+    ("results: a named pipe as the store", ["results", "list", "--db", "{fifo_store}"], ["store_pipe.db is a named pipe (FIFO), not a regular file"]),
     ("results: a store whose schema version is -1", ["results", "list", "--db", "{store_negative}"], ["negative.db has schema version -1", "not an edgekd results store"]),
     ("results: a store of schema version 3 with no tables", ["results", "list", "--db", "{store_no_tables}"], ["no_tables.db lacks table runs", "schema version 3"]),
     ("results: a store whose artifacts table was dropped", ["results", "show", "1", "--db", "{store_no_artifacts}"], ["no_artifacts.db lacks table artifacts"]),
