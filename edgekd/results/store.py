@@ -274,7 +274,7 @@ class ResultsStore:
             except BaseException:
                 self.db.execute("ROLLBACK")
                 raise
-        except sqlite3.Error as exc:
+        except sqlite3.OperationalError as exc:
             raise self._explain(exc) from None
         return run_id
 
