@@ -29,8 +29,7 @@ from edgekd.results.store_schema import (  # noqa: F401 - SCHEMA_VERSION and _cr
     MIGRATIONS,
     SCHEMA_VERSION,
     _create_v1,
-    missing_tables,
-    table_columns,
+    unreadable_because,
 )
 from edgekd.validation import parse_json
 
@@ -112,9 +111,7 @@ class ResultsStore:
             self.db = self._connect(timeout)
             self.db.row_factory = sqlite3.Row
             self.db.execute("PRAGMA foreign_keys = ON")
-            # Both before anything writes to the file, WAL mode included.
-            self._check_version()
-            self._check_tables()
+            self._check_readable()  # before anything writes to the file, WAL mode included
             if self.read_only is None:
                 self.db.execute("PRAGMA journal_mode = WAL")
                 self._migrate()
@@ -184,36 +181,13 @@ class ResultsStore:
             "recorded there; give `db` (or EDGEKD_DB) a writable path"
         )
 
-    def _check_version(self) -> None:
-        version = self.db.execute("PRAGMA user_version").fetchone()[0]
-        if version > SCHEMA_VERSION:
-            self.db.close()
-            raise StoreError(
-                f"results store {self.path} has schema version {version}, newer than this edgekd reads "
-                f"({SCHEMA_VERSION}); upgrade edgekd or use another `db`"
-            )
-        if version < 0:
-            raise StoreError(
-                f"results store {self.path} has schema version {version}, which no edgekd writes: it is not an "
-                "edgekd results store; use another `db`"
-            )
-        if version == 0 and table_columns(self.db):
-            raise StoreError(
-                f"{self.path} is another program's SQLite database (it has tables but no edgekd schema version); "
-                "point `db` (or EDGEKD_DB) at an edgekd results store or a new file"
-            )
-        if version == 0 and self.read_only is not None:
+    def _check_readable(self) -> None:
+        """Refuse, before anything is written to it, a store this edgekd cannot read as it is."""
+        problem = unreadable_because(self.db)
+        if problem is not None:
+            raise StoreError(f"results store {self.path} {problem}")
+        if self.read_only is not None and self.schema_version() == 0:
             raise self._unwritable(self.read_only)
-
-    def _check_tables(self) -> None:
-        """Refuse a store that claims a schema version but lacks its tables (damaged, or another program's file)."""
-        version = self.schema_version()
-        missing = missing_tables(self.db, version)
-        if missing:
-            raise StoreError(
-                f"results store {self.path} lacks {missing} though it says schema version {version}: it is damaged "
-                "or not an edgekd results store; use another `db` (or restore it from a backup)"
-            )
 
     def _migrate(self) -> None:
         version = self.db.execute("PRAGMA user_version").fetchone()[0]

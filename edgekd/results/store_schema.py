@@ -113,3 +113,29 @@ def missing_tables(db: sqlite3.Connection, version: int) -> str | None:
         if columns - tables[table]:
             return f"column(s) {', '.join(sorted(columns - tables[table]))} of table {table}"
     return None
+
+
+def unreadable_because(db: sqlite3.Connection) -> str | None:
+    """Why this edgekd cannot read the store ``db`` as it is ("has schema version -1, ..."), or None."""
+    version = db.execute("PRAGMA user_version").fetchone()[0]
+    if version > SCHEMA_VERSION:
+        return (
+            f"has schema version {version}, newer than this edgekd reads ({SCHEMA_VERSION}); upgrade edgekd or use "
+            "another `db`"
+        )
+    if version < 0:
+        return (
+            f"has schema version {version}, which no edgekd writes: it is not an edgekd results store; use another `db`"
+        )
+    if version == 0 and table_columns(db):
+        return (
+            "is another program's SQLite database (it has tables but no edgekd schema version); point `db` (or "
+            "EDGEKD_DB) at an edgekd results store or a new file"
+        )
+    missing = missing_tables(db, version)
+    if missing:
+        return (
+            f"lacks {missing} though it says schema version {version}: it is damaged or not an edgekd results store; "
+            "use another `db` (or restore it from a backup)"
+        )
+    return None
