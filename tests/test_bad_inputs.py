@@ -8,6 +8,7 @@ finished run's folder byte for byte, and the results store's runs); and nothing 
 
 from __future__ import annotations
 
+import functools
 import io
 import json
 import os
@@ -169,14 +170,21 @@ def wav_with_chunk_size(size: int) -> bytes:
     return bytes(data)
 
 
-def large_image_folder(root: Path, side: int) -> Path:
-    """Two classes of two real side x side PNGs of one grey each (a few tens of kilobytes on disk)."""
+@functools.cache
+def _grey_png(side: int, grey: int) -> bytes:
     from PIL import Image
 
+    buffer = io.BytesIO()
+    Image.new("L", (side, side), color=grey).save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+def large_image_folder(root: Path, side: int) -> Path:
+    """Two classes of two real side x side PNGs of one grey each (a few tens of kilobytes on disk)."""
     for label in ("a", "b"):
         (root / label).mkdir(parents=True)
         for i in range(2):
-            Image.new("L", (side, side), color=60 * i + 30).save(root / label / f"{i}.png")
+            _write(root / label / f"{i}.png", _grey_png(side, 60 * i + 30))  # encoded once per session: 1 s each
     return root
 
 
@@ -197,20 +205,29 @@ def _results_changed(path: tuple, value) -> str:
     return json.dumps(document)
 
 
-def results_store(path: Path, damage: str) -> Path:
-    """A real results store, then damaged with one SQL statement."""
+@functools.cache
+def _damaged_store(damage: str) -> bytes:
+    import tempfile
+
     from edgekd.results.store import ResultsStore
 
-    ResultsStore(path).close()
-    connection = sqlite3.connect(path)
-    try:
-        connection.execute(damage)
-        connection.commit()
-        # Back to a single file (no -wal or -shm beside it), as a store copied from elsewhere would be.
-        connection.execute("PRAGMA journal_mode = DELETE")
-    finally:
-        connection.close()
-    return path
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "results.db"
+        ResultsStore(path).close()
+        connection = sqlite3.connect(path)
+        try:
+            connection.execute(damage)
+            connection.commit()
+            # Back to a single file (no -wal or -shm beside it), as a store copied from elsewhere would be.
+            connection.execute("PRAGMA journal_mode = DELETE")
+        finally:
+            connection.close()
+        return path.read_bytes()
+
+
+def results_store(path: Path, damage: str) -> Path:
+    """A real results store, then damaged with one SQL statement (made once per session: half a second each)."""
+    return _write(path, _damaged_store(damage))
 
 
 def _truncated_png() -> bytes:
