@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as _dt
+import os
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -251,7 +252,7 @@ def quantize_run(
 def benchmark(
     model: Path | str | list[Path | str] | tuple[Path | str, ...],
     *,
-    devices: list[str] | tuple[str, ...] = ("host",),
+    devices: str | list[str] | tuple[str, ...] = ("host",),
     runs: int = 100,
     min_seconds: float = 1.0,
     warmup: int = 10,
@@ -271,6 +272,7 @@ def benchmark(
     """``edgekd bench``: benchmark .tflite files on each device (concurrently); one ``BenchmarkResult`` per pair.
 
     Returns a list (``BenchmarkResults``) whose ``run_id`` is the stored run (None with ``record=False``).
+    ``devices`` is one profile name or a list of them.
 
     The files and every device are checked first (a missing file or a mode the device cannot
     run is an error before anything runs); a device that fails while measuring gives a
@@ -286,11 +288,15 @@ def benchmark(
     """
     from edgekd.bench.accuracy import DEFAULT_SAMPLES, AccuracyData
     from edgekd.bench.runners import BenchSettings
-    from edgekd.bench.stage import bench_stage, check_devices, check_models
+    from edgekd.bench.stage import bench_stage, check_benchmark_targets, check_devices, check_models, model_names
     from edgekd.results.document import new_document
 
-    models = [Path(m) for m in (model if isinstance(model, list | tuple) else [model])]
-    devices = list(devices)
+    given = model if isinstance(model, list | tuple) else [model]
+    if not all(isinstance(m, str | os.PathLike) for m in given):
+        raise ConfigError(f"`model` {model!r}: give the path of a .tflite file, or a list of them")
+    models = [Path(m) for m in given]
+    devices = [devices] if isinstance(devices, str) else list(devices)
+    check_benchmark_targets(models, devices)
     settings = BenchSettings(
         runs=runs,
         min_seconds=min_seconds,
@@ -314,7 +320,12 @@ def benchmark(
     check_devices(devices, outputs_only=data is not None)
     with _store(db, record, say) as store:
         measured = bench_stage(
-            [(path.stem, path) for path in models], devices, settings, reporter, data, measure_overhead=invoke_overhead
+            list(zip(model_names(models), models, strict=True)),
+            devices,
+            settings,
+            reporter,
+            data,
+            measure_overhead=invoke_overhead,
         )
         # Files outside a run folder are recorded by the path the caller gave.
         results = [replace(r, path=str(p)) for r, p in zip(measured, models * len(devices), strict=True)]

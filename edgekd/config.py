@@ -11,12 +11,9 @@ from pydantic_core import PydanticCustomError
 from edgekd.bench.runners import BenchSettingError, check_bench_setting
 from edgekd.bench.thermal import DEFAULT_COOLDOWN_SECONDS
 from edgekd.errors import ConfigError
-from edgekd.validation import parse_yaml_mapping, read_text_file, validate
+from edgekd.validation import MAX_SEED, parse_yaml_mapping, read_text_file, validate
 
 CONFIG_VERSION = 1
-
-# Keras's set_random_seed seeds numpy's global generator, which takes 32-bit unsigned seeds.
-MAX_SEED = 2**32 - 1
 
 
 class Section(BaseModel):

@@ -43,6 +43,18 @@ def _kind(mode: int) -> str:
     return "a special file"
 
 
+def special_file_kind(path: str | Path) -> str | None:
+    """What ``path`` is when it exists and is neither a regular file nor a folder ("a named pipe (FIFO)"), else None.
+
+    For files a library opens by name (SQLite databases), judged without opening them.
+    """
+    try:
+        mode = os.stat(path).st_mode
+    except (OSError, ValueError):
+        return None
+    return None if stat.S_ISREG(mode) or stat.S_ISDIR(mode) else _kind(mode)
+
+
 def open_regular_file(path: str | Path, what: str, error: type[EdgekdError]) -> BinaryIO:
     """Open ``path`` for binary reading if it is a regular file (symbolic links followed); else raise ``error``.
 
@@ -80,11 +92,17 @@ def check_regular_file(path: str | Path, what: str, error: type[EdgekdError]) ->
     return Path(path)
 
 
-def read_regular_file(path: str | Path, what: str, error: type[EdgekdError]) -> bytes:
-    """The bytes of ``path``, which must be a regular file."""
+def read_regular_file(path: str | Path, what: str, error: type[EdgekdError], limit: int | None = None) -> bytes:
+    """The bytes of ``path``, which must be a regular file (of at most ``limit`` bytes, when given)."""
     with open_regular_file(path, what, error) as handle:
+        size = os.fstat(handle.fileno()).st_size
+        if limit is not None and size > limit:
+            raise error(
+                f"{what} {path} is {describe_size(size)}, more than the {describe_size(limit)} a {what} can "
+                "plausibly be; give the right file"
+            )
         try:
-            return handle.read()
+            return handle.read() if limit is None else handle.read(limit + 1)
         except OSError as exc:
             raise error(f"cannot read {what} {path}: {exc.strerror or exc}") from None
 

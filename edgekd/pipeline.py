@@ -36,6 +36,7 @@ from edgekd.models.frameworks import seed_everything
 from edgekd.progress import SILENT, Reporter
 from edgekd.quantize.modes import QuantizeOptions
 from edgekd.quantize.stage import QuantizeSettings, convert_and_check
+from edgekd.redact import redacted
 from edgekd.results.records import ModelRecord, RunResult
 from edgekd.results.report import render_markdown
 
@@ -111,9 +112,13 @@ def run_distillation(
 
 def _result(kind: str, config: PipelineConfig, distilled: Distilled, reporter: Reporter, **more) -> RunResult:
     models = {"teacher": distilled.teacher_record, **distilled.stage.models, **more.pop("models", {})}
+    recorded = config.model_dump(mode="json")
+    if recorded["search"].get("storage"):
+        # The config is recorded in results.json and the store: a study database's password never is.
+        recorded["search"]["storage"] = redacted(recorded["search"]["storage"])
     return RunResult(
         kind,
-        config.model_dump(mode="json"),
+        recorded,
         {"training": config.seed},
         distilled.dataset.summary(),
         models,

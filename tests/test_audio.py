@@ -118,3 +118,33 @@ def test_keyword_spotting_end_to_end_with_a_ds_cnn_student(clips, tmp_path):
     metadata = json.loads(invoke("export", str(model), "--out", str(tmp_path / "c"), "--json").stdout)
     (normalization,) = metadata["input_normalization"]
     assert normalization["data"]["front_end"]["window_ms"] == 30.0 and metadata["labels"] == ["word0", "word1", "word2"]
+
+
+def test_clips_below_8_khz_get_the_upper_mel_edge_of_their_nyquist_frequency(tmp_path):
+    # MLPerf Tiny's 4 kHz upper edge is above the Nyquist frequency of 6 kHz clips (3 kHz), which tf.signal
+    # refuses only when the first batch is computed, mid-training: the edge is lowered to Nyquist instead.
+    write_audio_folder(tmp_path / "six", classes=2, per_class=3, rate=6000)
+    dataset = load_dataset(f"audio:{tmp_path / 'six'}")
+    front_end = dataset.summary()["normalization"]["front_end"]
+    assert front_end["sample_rate"] == 6000 and front_end["upper_hz"] == 3000.0
+    features = dataset.x_train[:]
+    assert features.shape[1:] == dataset.input_shape and np.isfinite(features).all()
+    # Given explicitly above Nyquist, it is refused while loading, naming the option and the limit.
+    with pytest.raises(DataError, match=r"`upper_hz` 3500 is above the Nyquist frequency .* upper_hz=3000 or less"):
+        load_dataset(f"audio:{tmp_path / 'six'},upper_hz=3500")
+
+
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        ("stride_ms=0.01", r"`stride_ms` 0.01 is less than one sample at 16,000 Hz"),
+        ("window_ms=0.05", r"`window_ms` 0.05 is less than one sample"),
+        ("mel_bins=258", r"`mel_bins` 258 is more than the 257 frequency bins of a 30 ms window"),
+        ("lower_hz=5000", r"`lower_hz` 5000 must be below the upper mel edge, 4000 Hz"),
+        ("clip_ms=2000000", r"`clip_ms` 2e\+06 is 32,000,000 samples"),
+        ("clip_ms=200000,stride_ms=1", r"spectrogram would be 199,971 frames x 257 bins"),
+    ],
+)
+def test_every_option_is_checked_against_the_clips_rate_while_loading(clips, options, message):
+    with pytest.raises(DataError, match=message):
+        load_dataset(f"audio:{clips},{options}")

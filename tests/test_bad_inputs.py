@@ -8,6 +8,7 @@ finished run's folder byte for byte, and the results store's runs); and nothing 
 
 from __future__ import annotations
 
+import functools
 import io
 import json
 import os
@@ -114,15 +115,17 @@ def split_image_folder(root: Path, val_classes: bool) -> Path:
     return root
 
 
-def wav_folder(root: Path, classes: tuple[str, ...] = ("yes", "no"), extra: dict | None = None) -> Path:
-    """Three real one-second 16 kHz clips per class, plus ``extra`` in the first class: bytes, a rate, or None (a pipe)."""
+def wav_folder(
+    root: Path, classes: tuple[str, ...] = ("yes", "no"), extra: dict | None = None, rate: int = 16000
+) -> Path:
+    """Three real one-second clips per class at ``rate``, plus ``extra`` in the first class: bytes, a rate, or None (a pipe)."""
     from tests.media import synthetic_word, write_wav
 
     rng = np.random.default_rng(0)
     for label in classes:
         (root / label).mkdir(parents=True)
         for i in range(3):
-            write_wav(root / label / f"{i}.wav", synthetic_word(i, rng))
+            write_wav(root / label / f"{i}.wav", synthetic_word(i, rng, rate), rate)
     for name, data in (extra or {}).items():
         target = root / classes[0] / name
         if data is None:
@@ -140,6 +143,111 @@ def _with_class(root: Path, name: str, files: dict[str, bytes]) -> Path:
     for file, data in files.items():
         (root / name / file).write_bytes(data)
     return root
+
+
+def wav_declaring(rate: int) -> bytes:
+    """A real 16 kHz clip whose header declares ``rate`` Hz (a damaged header: nothing resamples it)."""
+    import wave
+
+    from tests.media import synthetic_word
+
+    buffer = io.BytesIO()
+    with wave.open(buffer, "wb") as clip:
+        clip.setnchannels(1)
+        clip.setsampwidth(2)
+        clip.setframerate(16000)
+        clip.writeframes((synthetic_word(0, np.random.default_rng(1)) * 32767).astype("<i2").tobytes())
+    data = bytearray(buffer.getvalue())
+    data[24:32] = struct.pack("<II", rate, 2 * rate)  # the fmt chunk's sample rate and byte rate
+    return bytes(data)
+
+
+def billion_laughs() -> str:
+    """YAML of nine lines whose aliases stand for a billion values (each line: ten of the line before)."""
+    lines, previous = ["seed: &l0 [1, 1, 1, 1, 1, 1, 1, 1, 1, 1]"], "l0"
+    for level in range(1, 9):
+        lines.append(f"x{level}: &l{level} [{', '.join([f'*{previous}'] * 10)}]")
+        previous = f"l{level}"
+    return "\n".join(lines) + "\n"
+
+
+def png_with_text_bomb() -> bytes:
+    """A real small PNG with a zTXt chunk that inflates to 2 MiB, past PIL's 1 MB limit for text chunks."""
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.fromarray((np.random.default_rng(1).random((8, 6)) * 255).astype(np.uint8), mode="L").save(buffer, "PNG")
+    png = buffer.getvalue()
+    data = b"Comment\x00\x00" + zlib.compress(b"A" * (2 << 20), 9)
+    text = struct.pack(">I", len(data)) + b"zTXt" + data + struct.pack(">I", zlib.crc32(b"zTXt" + data))
+    return png[:33] + text + png[33:]  # after the 8-byte signature and the 25-byte IHDR chunk
+
+
+def wav_with_chunk_size(size: int) -> bytes:
+    """A real clip whose fmt chunk declares ``size`` bytes (the wave module raises a bare RuntimeError on it)."""
+    data = bytearray(wav_declaring(16000))
+    data[16:20] = struct.pack("<I", size)
+    return bytes(data)
+
+
+@functools.cache
+def _grey_png(side: int, grey: int) -> bytes:
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new("L", (side, side), color=grey).save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+def large_image_folder(root: Path, side: int) -> Path:
+    """Two classes of two real side x side PNGs of one grey each (a few tens of kilobytes on disk)."""
+    for label in ("a", "b"):
+        (root / label).mkdir(parents=True)
+        for i in range(2):
+            _write(root / label / f"{i}.png", _grey_png(side, 60 * i + 30))  # encoded once per session: 1 s each
+    return root
+
+
+def _results_changed(path: tuple, value) -> str:
+    """A well-formed results.json (a benchmark and auto's distillation) with the field at ``path`` set to ``value``."""
+    document = json.loads(_results())
+    document["distillation"] = {
+        "method": "kd",
+        "verdict": "distillation helped",
+        "budget": {"steps": 10, "batch_size": 8},
+        "selection": {"candidates": [], "chosen": "kd", "fraction_of_budget": 0.1, "seconds": 1.0},
+        "shipped": {"role": "student_kd", "reason": "better on validation"},
+    }
+    parent = document
+    for key in path[:-1]:
+        parent = parent[key]
+    parent[path[-1]] = value
+    return json.dumps(document)
+
+
+@functools.cache
+def _damaged_store(damage: str) -> bytes:
+    import tempfile
+
+    from edgekd.results.store import ResultsStore
+
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "results.db"
+        ResultsStore(path).close()
+        connection = sqlite3.connect(path)
+        try:
+            connection.execute(damage)
+            connection.commit()
+            # Back to a single file (no -wal or -shm beside it), as a store copied from elsewhere would be.
+            connection.execute("PRAGMA journal_mode = DELETE")
+        finally:
+            connection.close()
+        return path.read_bytes()
+
+
+def results_store(path: Path, damage: str) -> Path:
+    """A real results store, then damaged with one SQL statement (made once per session: half a second each)."""
+    return _write(path, _damaged_store(damage))
 
 
 def _truncated_png() -> bytes:
@@ -328,6 +436,54 @@ def bad_inputs(tmp_path, teacher_file, npz_factory, int8_model_file, hostile_mod
     paths.update(calibration_folders(tmp_path / "calibration_data"))
     paths["runs_of_host"] = _write(tmp_path / "host_run.json", _results())
     paths["one_rpi4_model"] = _write(tmp_path / "one_model.json", _one_measured_model("rpi4"))
+    paths |= {
+        "fifo_study": _fifo(tmp_path / "study.db"),
+        "fifo_store": _fifo(tmp_path / "store_pipe.db"),
+        "rate_2g_clips": wav_folder(tmp_path / "rate_2g_clips", extra={"fast.wav": wav_declaring(2_000_000_000)}),
+        "rate_0_clips": wav_folder(tmp_path / "rate_0_clips", extra={"still.wav": wav_declaring(0)}),
+        "clips_6k": wav_folder(tmp_path / "clips_6k", rate=6000),
+        "large_images": large_image_folder(tmp_path / "large_images", 6000),
+        "text_bomb_images": image_folder(tmp_path / "text_bomb_images", {"comment.png": png_with_text_bomb()}),
+        "chunk_clips": wav_folder(tmp_path / "chunk_clips", extra={"chunk.wav": wav_with_chunk_size(0xFFFFFFF0)}),
+        "config_deep": _write(tmp_path / "deep.yaml", "seed: " + "[" * 100_000 + "]" * 100_000 + "\n"),
+        "config_deep_map": _write(tmp_path / "deep_map.yaml", "seed: " + "{a: " * 60_000 + "1" + "}" * 60_000 + "\n"),
+        "config_laughs": _write(tmp_path / "laughs.yaml", billion_laughs()),
+        "selection_text": _write(tmp_path / "selection.json", _results_changed(("distillation", "selection"), "auto")),
+        "shipped_no_reason": _write(
+            tmp_path / "shipped.json", _results_changed(("distillation", "shipped"), {"role": "student_kd"})
+        ),
+        "accuracy_text": _write(
+            tmp_path / "accuracy.json", _results_changed(("benchmarks", 0, "accuracy"), {"accuracy": "50%"})
+        ),
+        "windows_text": _write(
+            tmp_path / "windows.json",
+            _results_changed(("benchmarks", 0, "sustained"), {"seconds": 10.0, "windows": "ten"}),
+        ),
+        "waited_text": _write(
+            tmp_path / "waited.json",
+            _results_changed(("benchmarks", 0, "cooldown"), {"target_c": 50.0, "waited_s": "30 s", "reached": True}),
+        ),
+        "ops_text": _write(tmp_path / "ops.json", _results_changed(("benchmarks", 0, "op_profile"), {"ops": "conv"})),
+        "overhead_missing": _write(
+            tmp_path / "overhead.json", _results_changed(("benchmarks", 0, "invoke_overhead"), {"runs": 100})
+        ),
+        "store_negative": results_store(tmp_path / "negative.db", "PRAGMA user_version = -1"),
+        "store_no_tables": _write(tmp_path / "no_tables.db", b""),
+        "store_no_artifacts": results_store(tmp_path / "no_artifacts.db", "DROP TABLE artifacts"),
+        "not_a_study": tmp_path / "not_a_study",
+        "home_file": tmp_path / "home_file",
+        "home_fifo": tmp_path / "home_fifo",
+    }
+    connection = sqlite3.connect(paths["store_no_tables"])
+    connection.execute("PRAGMA user_version = 3")  # a version, but none of its tables
+    connection.close()
+    (paths["not_a_study"]).mkdir()
+    _write(paths["not_a_study"] / "study.db", "not a database, but the user's file\n")
+    (paths["home_file"] / ".edgekd").mkdir(parents=True)
+    _write(paths["home_file"] / ".edgekd" / "emulated", "a file where edgekd keeps emulated devices\n")
+    (paths["home_fifo"] / ".edgekd" / "emulated" / "rpi5").mkdir(parents=True)
+    _fifo(paths["home_fifo"] / ".edgekd" / "emulated" / "rpi5" / "edgekd-emulated.json")
+    _write(profiles / "deep.yaml", PROFILE.format(name="deep") + "x: " + "[" * 100_000 + "]" * 100_000 + "\n")
     for name, host, user in (("hostile", "-oProxyCommand=touch pwned", "pi"), ("hostile_user", "pi.local", "-oX=y")):
         ssh = f"transport: {{type: ssh, host: '{host}', user: '{user}', known_hosts: kh}}"
         _write(profiles / f"{name}.yaml", PROFILE.format(name=name).replace("transport: {type: local}", ssh))
@@ -405,6 +561,15 @@ CATALOGUE = [
     ("distill: zero epochs", ["distill", "--train-teacher", "--epochs", "0", "--out", "{out}"], ["--epochs 0", "greater than or equal to 1"]),
     ("distill: a student width of NaN", ["distill", "--teacher", "{teacher}", "--student", "conv:width=nan", "--data", TINY_DATA, "--out", "{out}"], ["width=nan", "builder 'conv' must be from"]),
     ("distill: an infinite teacher weight", ["distill", "--teacher", "{teacher}", "--teacher", "{teacher}", "--teacher-weight", "1", "--teacher-weight", "inf", "--out", "{out}"], ["--teacher-weight inf", "finite"]),
+    ("distill: WAV headers declaring 2,000,000,000 Hz", ["distill", "--train-teacher", "--data", "audio:{rate_2g_clips}", "--out", "{out}"], ["fast.wav declares 2,000,000,000 Hz", "1,000 to 384,000 Hz"]),
+    ("distill: a WAV header declaring 0 Hz", ["distill", "--train-teacher", "--data", "audio:{rate_0_clips}", "--out", "{out}"], ["still.wav declares 0 Hz"]),
+    ("distill: mel_bins=2000000000", ["distill", "--train-teacher", "--data", "audio:{clips},mel_bins=2000000000", "--out", "{out}"], ["`mel_bins` 2,000,000,000", "257 frequency bins", "give at most 257"]),
+    ("distill: a stride of 0.01 ms, less than a sample", ["distill", "--train-teacher", "--data", "audio:{clips},stride_ms=0.01", "--out", "{out}"], ["`stride_ms` 0.01 is less than one sample at 16,000 Hz", "0.0625 ms"]),
+    ("distill: upper_hz above the Nyquist frequency of 6 kHz clips", ["distill", "--train-teacher", "--data", "audio:{clips_6k},upper_hz=4000", "--out", "{out}"], ["`upper_hz` 4000", "Nyquist frequency", "3,000 Hz", "upper_hz=3000 or less"]),
+    ("distill: a clip length past what a clip may hold", ["distill", "--train-teacher", "--data", "audio:{clips},clip_ms=100000000", "--out", "{out}"], ["`clip_ms` 1e+08", "1,600,000,000 samples", "shorter clip_ms"]),
+    ("distill: a PNG whose text chunk inflates past PIL's limit", ["distill", "--train-teacher", "--data", "images:{text_bomb_images}", "--out", "{out}"], ["cannot read image", "comment.png", "MAX_TEXT_CHUNK", "decompression bomb"]),
+    ("distill: a WAV whose fmt chunk declares 4 GiB", ["distill", "--train-teacher", "--data", "audio:{chunk_clips}", "--out", "{out}"], ["cannot read WAV file", "chunk.wav", "header is damaged"]),
+    ("distill: a 6000x6000 PNG setting the size (no size=)", ["distill", "--train-teacher", "--data", "images:{large_images}", "--out", "{out}"], ["6000x6000 pixels", "no `size`", "from 1 to 4096", "size=224x224"]),
     # quantize
     ("quantize: truncated model", ["quantize", "{corrupt}", "--data", TINY_DATA, "--out", "{tmp}/q.tflite"], ["truncated"]),
     ("quantize: a model naming a module beside it, claiming Keras 2", ["quantize", "{foreign_module}", "--data", TINY_DATA, "--out", "{tmp}/q.tflite"], ["module 'rt_pwnmod'", "outside Keras's own"]),
@@ -438,6 +603,9 @@ CATALOGUE = [
     ("search: a RAM budget no candidate's measured arena meets", ["search", "--teacher", "{teacher}", "--data", TINY_DATA, "--device", "nano33ble", "--budget", "ram_kb=0.5", "--out", "{out}"], ["no candidate can meet budget ram_kb=0.5", "measured"]),
     ("search: a --storage that is not a database URL", ["search", "--teacher", "{teacher}", "--data", TINY_DATA, "--storage", "nonsense", "--out", "{out}"], ["cannot open the study database --storage nonsense", "sqlite:///"]),
     ("search: --measure on a microcontroller", ["search", "--teacher", "{teacher}", "--data", TINY_DATA, "--device", "nano33ble", "--measure", "--out", "{out}"], ["--measure", "microcontroller"]),
+    ("search: a named pipe as the --storage database", ["search", "--teacher", "{teacher}", "--data", TINY_DATA, "--storage", "sqlite:///{fifo_study}", "--out", "{out}"], ["--storage", "study.db is a named pipe (FIFO)"]),
+    ("search: a study.db in --out that is not a database (no --storage given)", ["search", "--teacher", "{teacher}", "--data", TINY_DATA, "--out", "{not_a_study}"], ["study database", "not_a_study/study.db (in --out)", "file is not a database", "choose another --out"]),
+    ("search: a password as ?password= in --storage", ["search", "--teacher", "{teacher}", "--data", TINY_DATA, "--storage", "postgresql://me@127.0.0.1:1/db?sslmode=disable&password=hunter2", "--out", "{out}"], ["--storage postgresql://me@127.0.0.1:1/db?sslmode=disable&password=***"]),
     # bench
     ("bench: --accuracy labels past the model's outputs", ["bench", "{int8}", "--accuracy", "npz:{high_labels}"], ["labels up to 49", "has 10 outputs", "the test data the model was trained for"]),
     ("bench: unknown device", ["bench", "{int8}", "--device", "rpi9"], ["unknown device 'rpi9'"]),
@@ -457,6 +625,7 @@ CATALOGUE = [
     ("bench: --accuracy data shaped for another model", ["bench", "{int8}", "--accuracy", "npz:{other_shape}"], ["--accuracy data", "shaped (12, 1)", "expects (40, 1)"]),
     ("bench: --samples without --accuracy", ["bench", "{int8}", "--samples", "10"], ["--samples", "--accuracy DATA"]),
     ("bench: --samples -1", ["bench", "{int8}", "--accuracy", TINY_DATA, "--samples", "-1"], ["--samples -1", "at least 1"]),
+    ("bench: the same file twice", ["bench", "{int8}", "{int8}"], ["student_int8.tflite is given twice", "give each file once", "--runs"]),
     # export and deploy
     ("export: --force onto a folder edgekd did not write", ["export", "{int8}", "--out", "{profiles}", "--force"], ["files edgekd did not write", "--force replaces only"]),
     ("export: unknown format", ["export", "{int8}", "--format", "rust", "--out", "{out}"], ["unknown export format 'rust'"]),
@@ -492,6 +661,9 @@ CATALOGUE = [
     ("devices: calibration data fitting the floor of a library no device runs", ["devices", "calibration", "--data", "{cal_unknown_library}"], ["libraries xnnpak", "name no device's library", "known: y"]),
     ("devices: calibrate from runs of another device", ["devices", "calibrate", "rpi4", "--from", "{runs_of_host}"], ["measured host, not rpi4", "nothing to calibrate"], {"EDGEKD_CALIBRATION": "{tmp}/my_calibration"}),
     ("devices: calibrate from runs with one measured model", ["devices", "calibrate", "rpi4", "--from", "{one_rpi4_model}"], ["too few points to fit rpi4", "at least 2"], {"EDGEKD_CALIBRATION": "{tmp}/my_calibration"}),
+    ("devices: a profile nested 100,000 levels deep", ["devices", "show", "deep"], ["deep.yaml", "nested more than 64 levels deep"], "profiles"),
+    ("devices: emulate with a file where ~/.edgekd/emulated goes", ["devices", "emulate", "rpi5"], [".edgekd/emulated is not a folder", "move it away"], {"HOME": "{home_file}"}),
+    ("bench: a named pipe as the emulated device's build marker", ["bench", "{int8}", "--device", "rpi5-emulated"], ["emulated rpi5 is not built", "edgekd devices emulate rpi5"], {"HOME": "{home_fifo}"}),
     # results, compare, report
     ("results: show a run that does not exist", ["results", "show", "99999"], ["99999"]),
     ("compare: a file that is not results.json", ["compare", "{not_results}"], ["notes.json"]),
@@ -506,6 +678,20 @@ CATALOGUE = [
     ("report: a results.json whose benchmark lacks ok", ["report", "{no_ok}", "--out", "{out}"], ["no_ok.json", "benchmarks.0.ok"]),
     ("report: a results.json of another schema version", ["report", "{schema2}", "--out", "{out}"], ["schema2.json (schema 2)", "another schema version"]),
     ("report: --out a dangling symbolic link (no --force)", ["report", "{earlier}", "--out", "{dangling}"], ["already exists", "--force"]),
+    ("compare: a superscript two as the run id", ["compare", "²"], ["² is neither a run id in the store nor a results file"]),
+    ("report: a superscript two as the run id", ["report", "²", "--out", "{out}"], ["² is neither a run id in the store nor a results file"]),
+    ("results: a run id past SQLite's integers", ["results", "show", "99999999999999999999999"], ["no run 99999999999999999999999"]),
+    ("report: a results.json whose recipe selection is a string", ["report", "{selection_text}", "--out", "{out}"], ["selection.json", "'distillation.selection'"]),
+    ("report: a results.json whose shipped model has no reason", ["report", "{shipped_no_reason}", "--out", "{out}"], ["shipped.json", "'distillation.shipped.reason'"]),
+    ("report: a results.json whose device accuracy is a string", ["report", "{accuracy_text}", "--out", "{out}"], ["accuracy.json", "'benchmarks.0.accuracy"]),
+    ("compare: a results.json whose sustained windows are a string", ["compare", "{windows_text}"], ["windows.json", "'benchmarks.0.sustained.windows'"]),
+    ("compare: a results.json whose cool-down wait is a string", ["compare", "{waited_text}"], ["waited.json", "'benchmarks.0.cooldown.waited_s'"]),
+    ("compare: a results.json whose op profile's ops are a string", ["compare", "{ops_text}"], ["ops.json", "'benchmarks.0.op_profile.ops'"]),
+    ("compare: a results.json whose per-invoke floor lacks p50_ms", ["compare", "{overhead_missing}"], ["overhead.json", "'benchmarks.0.invoke_overhead.p50_ms'"]),
+    ("results: a named pipe as the store", ["results", "list", "--db", "{fifo_store}"], ["store_pipe.db is a named pipe (FIFO), not a regular file"]),
+    ("results: a store whose schema version is -1", ["results", "list", "--db", "{store_negative}"], ["negative.db has schema version -1", "not an edgekd results store"]),
+    ("results: a store of schema version 3 with no tables", ["results", "list", "--db", "{store_no_tables}"], ["no_tables.db lacks table runs", "schema version 3"]),
+    ("results: a store whose artifacts table was dropped", ["results", "show", "1", "--db", "{store_no_artifacts}"], ["no_artifacts.db lacks table artifacts"]),
     # run and demo
     ("run: missing config", ["run", "{tmp}/none.yaml", "--out", "{out}"], ["config", "does not exist"]),
     ("run: unknown config key", ["run", "{config_unknown}", "--out", "{out}"], ["teacher.epochz"]),
@@ -518,6 +704,9 @@ CATALOGUE = [
     ("run: a student budget too small for any student", ["run", "{config_tiny_budget}", "--out", "{out}"], ["too small", "max_mac_fraction"]),
     ("run: a config that is not UTF-8", ["run", "{latin_config}", "--out", "{out}"], ["latin.yaml is not UTF-8"]),
     ("run: a cache budget that is not a size", ["run", "{config_budget}", "--out", "{out}"], ["distill.cache_budget", "'plenty' is not a size"]),
+    ("run: a config nested 100,000 levels deep", ["run", "{config_deep}", "--out", "{out}"], ["deep.yaml", "nested more than 64 levels deep"]),
+    ("run: a config of mappings nested 60,000 levels deep", ["run", "{config_deep_map}", "--out", "{out}"], ["deep_map.yaml", "nested more than 64 levels deep"]),
+    ("run: a config whose aliases stand for a billion values", ["run", "{config_laughs}", "--out", "{out}"], ["laughs.yaml", "expands to more than 100,000 values"]),
     ("demo: output folder exists (no --force)", ["demo", "--out", "{earlier}"], ["--force"]),
     ("demo: output under a file", ["demo", "--out", "{a_file}/demo"], ["a_file is a file, not a folder"]),
 ]  # fmt: skip

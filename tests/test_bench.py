@@ -110,6 +110,11 @@ def test_agent_failures_become_clear_errors():
         parse_agent_output("", "Traceback\nboom", 1, "host")
     with pytest.raises(BenchmarkError, match="cannot load model"):
         parse_agent_output(json.dumps({"ok": False, "error": "cannot load model: bad"}), "", 4, "host")
+    # A device's answer is read like a file from outside: nested past the parser, or not an object, is one error.
+    with pytest.raises(BenchmarkError, match="answer on host is nested more than 64 levels deep"):
+        parse_agent_output('{"ok": true, "x": ' + "[" * 100_000 + "]" * 100_000 + "}", "", 0, "host")
+    with pytest.raises(BenchmarkError, match="answer on host is not readable JSON"):
+        parse_agent_output('{"ok": tru', "", 0, "host")
 
 
 def test_energy_is_labelled_estimated_from_a_power_model():
@@ -307,3 +312,46 @@ def test_bench_settings_at_the_edges_of_their_rules_are_accepted():
     BenchSettings(runs=1, min_seconds=0, warmup=0, threads=1)
     BenchSettings(min_seconds=300)
     assert parse_config("bench: {runs: 1, min_seconds: 300, warmup: 0, threads: 4}").bench.min_seconds == 300
+
+
+def test_the_python_api_takes_one_device_name_and_refuses_nothing_to_measure(int8_model_file, tmp_path):
+    import sqlite3
+
+    import edgekd
+    from edgekd.results.store import ResultsStore
+
+    store = tmp_path / "store.db"
+    (result,) = edgekd.benchmark(int8_model_file, devices="host", runs=3, min_seconds=0, db=store, say=None)
+    assert result.ok and result.device == "host" and result.model == "student_int8"
+    for models, devices, message in (
+        ([], "host", "no model to benchmark"),
+        (int8_model_file, [], "no device to benchmark on"),
+        ([int8_model_file, int8_model_file], "host", "student_int8.tflite is given twice"),
+        (int8_model_file, ["host", "host"], "device 'host' is given twice"),
+        (123, "host", "`model` 123: give the path of a .tflite file"),
+    ):
+        with pytest.raises((BenchmarkError, ConfigError), match=message):
+            edgekd.benchmark(models, devices=devices, runs=3, min_seconds=0, db=store, say=None)
+    with ResultsStore(store) as opened:
+        assert len(opened.runs()) == 1, "a refused benchmark stores no (empty) run"
+    with sqlite3.connect(store) as connection:
+        assert connection.execute("SELECT COUNT(*) FROM benchmarks").fetchone()[0] == 1
+
+
+def test_files_of_one_name_are_told_apart_by_their_folders(int8_model_file, tmp_path):
+    import shutil
+
+    import edgekd
+    from edgekd.bench.stage import model_names
+
+    for folder in ("a", "b"):
+        (tmp_path / folder).mkdir()
+        shutil.copy(int8_model_file, tmp_path / folder / "student_int8.tflite")
+    (tmp_path / "link.tflite").symlink_to(tmp_path / "a" / "student_int8.tflite")
+    paths = [tmp_path / "a" / "student_int8.tflite", tmp_path / "b" / "student_int8.tflite"]
+    results = edgekd.benchmark(paths, devices="host", runs=3, min_seconds=0, record=False, say=None)
+    assert [r.model for r in results] == ["a/student_int8", "b/student_int8"]
+    assert model_names([tmp_path / "x.tflite", tmp_path / "a" / "x.tflite"]) == [f"{tmp_path.name}/x", "a/x"]
+    # The same file through a link is the same file: measured once, or refused.
+    with pytest.raises(BenchmarkError, match=r"link.tflite is given twice \(it is the same file as"):
+        edgekd.benchmark([paths[0], tmp_path / "link.tflite"], devices="host", record=False, say=None)

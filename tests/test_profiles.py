@@ -145,3 +145,23 @@ def test_a_profile_that_is_not_utf8_is_one_error_and_hides_no_other(tmp_path, mo
     assert "mybox" in listing.stdout and "rpi4" in listing.stdout
     assert "skipped a profile" in listing.stderr and "latin.yaml is not UTF-8 text (byte" in listing.stderr
     assert_clean_failure(invoke("devices", "show", "latin"), "latin.yaml is not UTF-8 text", "save it as UTF-8")
+
+
+@pytest.mark.parametrize(
+    "nesting",
+    ["[" * 100_000 + "]" * 100_000, "{a: " * 60_000 + "1" + "}" * 60_000, "\n  " + "- " * 50_000 + "1"],
+    ids=["lists", "mappings", "block sequences"],
+)
+def test_a_profile_nested_past_the_parser_is_skipped_like_a_syntax_error(tmp_path, monkeypatch, nesting):
+    from tests.conftest import assert_clean_failure, invoke
+
+    (tmp_path / "deep.yaml").write_text(VALID.replace("name: rpi4", "name: deep") + "extra: " + nesting + "\n")
+    (tmp_path / "broken.yaml").write_text("name: [unclosed\n")
+    (tmp_path / "mybox.yaml").write_text(VALID.replace("name: rpi4", "name: mybox"))
+    monkeypatch.setenv("EDGEKD_DEVICES", str(tmp_path))
+    listing = invoke("devices", "list")
+    assert listing.exit_code == 0, listing.stderr
+    assert "mybox" in listing.stdout and "rpi4" in listing.stdout
+    warnings = [line for line in listing.stderr.splitlines() if "skipped a profile" in line]
+    assert len(warnings) == 2 and any("deep.yaml: nested more than 64 levels deep" in w for w in warnings), warnings
+    assert_clean_failure(invoke("devices", "show", "deep"), "deep.yaml", "nested more than 64 levels deep")

@@ -194,3 +194,37 @@ def test_an_op_without_an_integer_kernel_is_named_and_nothing_is_written(cumsum_
     assert "CUMSUM" in mixed.stderr
     report = inspect_tflite(out.read_bytes())
     assert [op.split(" ")[0] for op in float_ops(report)] == ["CUMSUM"]
+
+
+@pytest.mark.parametrize("seed", [-1, 2**32, 1.5, True, "3"])
+def test_the_python_api_refuses_a_seed_numpy_cannot_take_before_loading_anything(
+    seed, teacher_file, tmp_path, monkeypatch
+):
+    import edgekd
+    from edgekd.models import io
+
+    def never(*args, **kwargs):
+        raise AssertionError("the model was loaded before the seed was checked")
+
+    monkeypatch.setattr(io, "load_model", never)
+    with pytest.raises(ConfigError, match=r"`seed` .* 4294967295"):
+        edgekd.quantize(teacher_file, data="mnist1d:samples=300", out=tmp_path / "q.tflite", seed=seed, record=False)
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    "setting, value, kind",
+    [
+        ("representative_samples", "10", "a whole number"),
+        ("qat_epochs", 1.5, "a whole number"),
+        ("max_drop", "1", "a finite number"),
+        ("temperature", float("inf"), "a finite number"),
+        ("strict", "no", "true or false"),
+        ("mode", 8, "the name of a quantization mode"),
+    ],
+)
+def test_settings_of_another_type_are_one_error_naming_the_setting(setting, value, kind):
+    from edgekd.quantize.stage import QuantizeSettings
+
+    with pytest.raises(ConfigError, match=f"`{setting}` .* must be {kind}"):
+        QuantizeSettings(**{setting: value})

@@ -131,10 +131,33 @@ def test_budgets_parse_and_unknown_keys_list_the_known_ones():
 
 
 def test_a_password_in_the_storage_url_never_reaches_the_outputs():
-    from edgekd.search.engine import redacted
+    from edgekd.redact import redacted, scrubbed
 
     assert redacted("postgresql://me:secret@db.example/edgekd") == "postgresql://me:***@db.example/edgekd"
     assert redacted("sqlite:////tmp/study.db") == "sqlite:////tmp/study.db"
+    # libpq and SQLAlchemy also take the password as a query parameter (and drivers a token).
+    assert redacted("postgresql://me@db/edgekd?sslmode=require&password=hunter2") == (
+        "postgresql://me@db/edgekd?sslmode=require&password=***"
+    )
+    assert redacted("mysql://me:p%40ss@db/x?PASSWD=a;token=t0k#x") == "mysql://me:***@db/x?PASSWD=***;token=***#x"
+    assert redacted("sqlite:////tmp/a@b:c/study.db") == "sqlite:////tmp/a@b:c/study.db", "a path is no password"
+    # A driver's message may quote the URL, or the password alone (decoded).
+    url = "postgresql://me:p%40ssw0rd@[bad/db?password=hunter2"
+    message = scrubbed(f"Could not parse SQLAlchemy URL from string '{url}' (p@ssw0rd, hunter2)", url)
+    assert "hunter2" not in message and "ssw0rd" not in message and "postgresql://me:***@[bad" in message
+
+
+def test_a_search_whose_search_json_was_replaced_continues_without_it(teacher_file, tmp_path):
+    out = tmp_path / "search"
+    flags = ("--family", "mlp", "--trials", "1", "--finalists", "0", "--budget", "macs=1000")
+    first = _search(teacher_file, out, *flags)
+    assert first.exit_code == 0, first.stderr
+    for replaced in ("[]", '{"chosen": {"candidate": 7}}', "[" * 100_000):
+        (out / "search.json").write_text(replaced)
+        (out / "student.keras").write_bytes(b"an earlier student")
+        again = _search(teacher_file, out, *flags)
+        assert again.exit_code == 0, again.stderr
+        assert "1 of 1 trials done" in again.stderr and _document(out)["chosen"] is None
 
 
 # --- a search, end to end ---------------------------------------------------------------------------

@@ -7,7 +7,6 @@ The registry is ``edgekd.bench.registry``.
 
 from __future__ import annotations
 
-import json
 import math
 import sys
 from dataclasses import dataclass
@@ -21,6 +20,7 @@ from edgekd.errors import BenchmarkError, ConfigError
 from edgekd.profiles.schema import DeviceProfile
 from edgekd.transport.channel import Channel, NoAnswer, TransportError, remote_command
 from edgekd.transport.local import LocalChannel
+from edgekd.validation import parse_json
 
 AGENT = Path(__file__).with_name("agent.py")
 
@@ -226,10 +226,10 @@ def parse_agent_output(stdout: str, stderr: str, returncode: int, device: str) -
     if not lines:
         tail = " ".join(stderr.strip().splitlines()[-2:])[:300] or f"exit status {returncode}"
         raise BenchmarkError(f"the benchmark agent on {device} produced no result: {tail}")
-    try:
-        document = json.loads(lines[-1])
-    except json.JSONDecodeError:
-        raise BenchmarkError(f"the benchmark agent on {device} printed malformed JSON") from None
+    # A device's answer is read like any file from outside: nested too deep or not an object, it is malformed.
+    document = parse_json(lines[-1], f"the benchmark agent's answer on {device}", BenchmarkError, "a benchmark result")
+    if not isinstance(document, dict):
+        raise BenchmarkError(f"the benchmark agent on {device} printed malformed JSON (not an object)")
     if not document.get("ok"):
         raise BenchmarkError(f"{device}: {document.get('error', 'the agent failed without a reason')}")
     return document

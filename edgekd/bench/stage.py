@@ -47,6 +47,53 @@ def check_devices(names: list[str], outputs_only: bool = False) -> None:
             emulated_python(profile.emulation.of)
 
 
+def check_benchmark_targets(models: list[Path], devices: list[str]) -> None:
+    """At least one model and one device, none given twice; raises before anything is read or measured.
+
+    A file given twice (or through a second path or link) would be measured twice under one
+    name, two rows no reader could tell apart; the same for a device. It is refused rather
+    than measured twice: a second measurement in the same call says nothing a longer one
+    would not. Different files that share a name are told apart by ``model_names``.
+    """
+    from edgekd.errors import BenchmarkError
+
+    if not models:
+        raise BenchmarkError("no model to benchmark: give at least one .tflite file")
+    if not devices:
+        raise BenchmarkError("no device to benchmark on: give at least one device profile (see `edgekd devices list`)")
+    if len(set(devices)) < len(devices):
+        twice = next(name for name in devices if devices.count(name) > 1)
+        raise BenchmarkError(f"device {twice!r} is given twice; give each device once (raise `runs` to measure longer)")
+    seen: dict[tuple[int, int], Path] = {}
+    for path in models:
+        try:
+            info = path.stat()
+        except OSError:
+            continue  # a missing file is reported, by name, when the models are read
+        earlier = seen.setdefault((info.st_dev, info.st_ino), path)
+        if earlier is not path:
+            same = "" if str(earlier) == str(path) else f" (it is the same file as {earlier})"
+            raise BenchmarkError(
+                f"model {path} is given twice{same}; give each file once (raise `runs` or `min_seconds` to measure "
+                "it longer)"
+            )
+
+
+def model_names(models: list[Path]) -> list[str]:
+    """Each file's name in results: its stem, or as many of its last folders as tell files of one stem apart.
+
+    >>> model_names([Path("runs/a/student_int8.tflite"), Path("runs/b/student_int8.tflite"), Path("t.tflite")])
+    ['a/student_int8', 'b/student_int8', 't']
+    """
+    parts = [Path(path).absolute().with_suffix("").parts for path in models]
+    names = []
+    for path, mine in zip(models, parts, strict=True):
+        unique = (mine[-d:] for d in range(1, len(mine) + 1) if sum(o[-d:] == mine[-d:] for o in parts) == 1)
+        # Two paths that differ only in their suffix's case keep their whole path.
+        names.append("/".join(next(unique, (str(path),))))
+    return names
+
+
 def invoke_overhead(entry, settings: BenchSettings) -> InvokeOverhead | None:
     """The p50 of a one-op model on ``entry``'s device with ``settings``; None where it cannot be timed there."""
     if entry.profile.is_microcontroller:

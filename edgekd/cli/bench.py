@@ -108,6 +108,8 @@ def bench(
         "sustained_seconds": "--sustained",
         "cooldown_seconds": "--cooldown",
         "db": "--db",
+        "runs": "--runs",
+        "min_seconds": "--min-seconds",
     }
     try:
         with settings_as_flags(flags):

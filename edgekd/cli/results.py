@@ -23,7 +23,8 @@ def _load(ref: str, db: Path | None) -> tuple[str, dict]:
     from edgekd.results.document import read_results_file
     from edgekd.results.store import StoreError
 
-    if ref == "latest" or ref.isdigit():
+    # ASCII digits only: str.isdigit() is also true of "²" and other digits int() does not read.
+    if ref == "latest" or (ref.isascii() and ref.isdigit()):
         with _store(db) as store:
             run_id = store.latest_id() if ref == "latest" else int(ref)
             return f"run {run_id}", store.document(run_id)

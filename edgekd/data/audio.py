@@ -44,9 +44,22 @@ LOG_OFFSET = 1e-6
 CANONICAL_HEADER = 44
 
 
+# Sample rates a WAV header may declare: from below telephone audio (8 kHz) to the highest studio
+# rate (384 kHz); a header outside is damaged, and 0 Hz would divide by zero.
+MIN_SAMPLE_RATE = 1_000
+MAX_SAMPLE_RATE = 384_000
+# The reference's upper mel edge; above a clip's Nyquist frequency (half its rate) it is lowered to it.
+DEFAULT_UPPER_HZ = 4000.0
+# A clip is held whole while its features are computed: 2**24 samples is 64 MiB of float32
+# (17 minutes at 16 kHz); and one clip's spectrogram at most 2**22 values (16 MiB), four
+# times a 10 s clip at 48 kHz with 25 ms windows every 10 ms (1,000 frames x 1,025 bins).
+MAX_CLIP_SAMPLES = 1 << 24
+MAX_SPECTROGRAM_VALUES = 1 << 22
+
+
 @dataclass(frozen=True)
 class FrontEnd:
-    """How a clip becomes features; the sample rate is the files' own."""
+    """How a clip becomes features; the sample rate is the files' own (``at_rate`` checks the options against it)."""
 
     features: str = "mfcc"
     clip_ms: float = 1000.0
@@ -55,7 +68,8 @@ class FrontEnd:
     mel_bins: int = 40
     mfccs: int = 10
     lower_hz: float = 20.0
-    upper_hz: float = 4000.0
+    # None: DEFAULT_UPPER_HZ, or the clips' Nyquist frequency when that is lower.
+    upper_hz: float | None = None
     sample_rate: int = 16000
 
     def __post_init__(self) -> None:
@@ -63,14 +77,59 @@ class FrontEnd:
             raise DataError(f"`features` {self.features!r} is not one of {', '.join(FEATURES)}")
         for name in ("clip_ms", "window_ms", "stride_ms", "mel_bins", "mfccs", "upper_hz"):
             value = getattr(self, name)
-            if not (math.isfinite(value) and value > 0):
+            if value is not None and not (math.isfinite(value) and value > 0):
                 raise DataError(f"`{name}` {value} must be a positive number")
-        if not 0 <= self.lower_hz < self.upper_hz:
+        if not (math.isfinite(self.lower_hz) and 0 <= self.lower_hz < (self.upper_hz or math.inf)):
             raise DataError(f"`lower_hz` {self.lower_hz} must be from 0 to below `upper_hz` {self.upper_hz}")
         if self.features == "mfcc" and self.mfccs > self.mel_bins:
             raise DataError(f"`mfccs` {self.mfccs} cannot exceed `mel_bins` {self.mel_bins}")
         if self.window_ms > self.clip_ms:
             raise DataError(f"`window_ms` {self.window_ms} is longer than `clip_ms` {self.clip_ms}")
+
+    def at_rate(self, rate: int, source: str) -> FrontEnd:
+        """This front end for clips at ``rate`` Hz, every option checked against it (``source`` names the clips)."""
+        nyquist = rate / 2
+        upper = self.upper_hz if self.upper_hz is not None else min(DEFAULT_UPPER_HZ, nyquist)
+        if upper > nyquist:
+            raise DataError(
+                f"`upper_hz` {upper:g} is above the Nyquist frequency of {source} ({nyquist:,g} Hz, half their "
+                f"{rate:,} Hz): give upper_hz={nyquist:g} or less"
+            )
+        if self.lower_hz >= upper:
+            raise DataError(
+                f"`lower_hz` {self.lower_hz:g} must be below the upper mel edge, {upper:g} Hz for {source} at {rate:,} Hz"
+            )
+        resolved = replace(self, upper_hz=upper, sample_rate=rate)
+        for name in ("stride_ms", "window_ms"):
+            if resolved._samples(getattr(self, name)) < 1:
+                raise DataError(
+                    f"`{name}` {getattr(self, name):g} is less than one sample at {rate:,} Hz ({source}); give at "
+                    f"least {1000 / rate:.4g} ms"
+                )
+        clip = resolved._samples(self.clip_ms)
+        if clip > MAX_CLIP_SAMPLES:
+            raise DataError(
+                f"`clip_ms` {self.clip_ms:g} is {clip:,} samples at {rate:,} Hz, more than the {MAX_CLIP_SAMPLES:,} "
+                "edgekd holds per clip; give a shorter clip_ms"
+            )
+        bins = resolved.fft_length // 2 + 1
+        if self.mel_bins > bins:
+            raise DataError(
+                f"`mel_bins` {self.mel_bins:,} is more than the {bins:,} frequency bins of a {self.window_ms:g} ms "
+                f"window at {rate:,} Hz (FFT of {resolved.fft_length:,}); give at most {bins:,}, or a longer window_ms"
+            )
+        if resolved.frames >= 1 and resolved.frames * bins > MAX_SPECTROGRAM_VALUES:
+            raise DataError(
+                f"one clip's spectrogram would be {resolved.frames:,} frames x {bins:,} bins, more than the "
+                f"{MAX_SPECTROGRAM_VALUES:,} values edgekd computes per clip; raise stride_ms or window_ms, or "
+                "shorten clip_ms"
+            )
+        return resolved
+
+    @property
+    def fft_length(self) -> int:
+        """The FFT tf.signal.stft takes: the smallest power of two that holds a window."""
+        return 1 << (self._samples(self.window_ms) - 1).bit_length()
 
     def _samples(self, ms: float) -> int:
         return int(self.sample_rate * ms / 1000)
@@ -155,7 +214,7 @@ def load_audio(argument: str, options: dict[str, str], reporter: Reporter) -> Da
     root = Path(argument)
     front_end = check_options(options)
     files, (rate, _) = checked_files(root, SUFFIXES, "WAV files", reporter, _check_clip)
-    front_end = replace(front_end, sample_rate=rate)
+    front_end = front_end.at_rate(rate, f"the clips in {root}")
     if front_end.frames < 1:
         raise DataError(f"{root}: clips of {front_end.clip_ms:g} ms hold no {front_end.window_ms:g} ms window")
     x_train, y_train = files.paths_and_labels("train")
@@ -183,10 +242,17 @@ def _check_clip(path: Path, first: tuple[int, Path] | None) -> tuple[int, Path]:
             with wave.open(handle) as clip:
                 rate, width = clip.getframerate(), clip.getsampwidth()
                 frames, channels = clip.getnframes(), clip.getnchannels()
-        except (wave.Error, EOFError, OSError) as exc:
-            raise DataError(f"cannot read WAV file {path}: {exc}; remove or replace it") from None
+        except (wave.Error, EOFError, OSError, RuntimeError, ValueError) as exc:
+            # The wave module raises a bare RuntimeError or EOFError for some damaged chunk sizes.
+            reason = str(exc) or f"its header is damaged ({type(exc).__name__})"
+            raise DataError(f"cannot read WAV file {path}: {reason}; remove or replace it") from None
     if width != 2:
         raise DataError(f"WAV file {path} holds {8 * width}-bit samples; edgekd reads 16-bit PCM: convert it")
+    if not MIN_SAMPLE_RATE <= rate <= MAX_SAMPLE_RATE:
+        raise DataError(
+            f"WAV file {path} declares {rate:,} Hz; edgekd reads clips from {MIN_SAMPLE_RATE:,} to "
+            f"{MAX_SAMPLE_RATE:,} Hz: the header is damaged, or the clip needs resampling"
+        )
     if frames * width * channels > size - CANONICAL_HEADER:
         raise DataError(
             f"WAV file {path} is truncated: its header declares {frames:,} samples but the file holds "

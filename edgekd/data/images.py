@@ -116,9 +116,22 @@ class ViewOptions:
             )
         return ViewOptions(parse_size(size, f"{prefix}size") if size else None, channels, scaling)
 
-    def resolve(self, size: tuple[int, int], channels: int) -> ImageView:
+    def resolve(
+        self, size: tuple[int, int], channels: int, source: str = "the first image", prefix: str = ""
+    ) -> ImageView:
+        """The view, with what was left out taken from ``source``'s ``size`` and ``channels``.
+
+        A size taken from an image is held to the same cap as ``size=`` (a 6000x6000 PNG of a
+        few kilobytes would otherwise make every sample 108 MB).
+        """
         if self.scaling.needs_rgb and self.channels is None:
             channels = 3
+        if self.size is None and not (1 <= size[0] <= MAX_SIDE and 1 <= size[1] <= MAX_SIDE):
+            raise DataError(
+                f"{source} is {size[0]}x{size[1]} pixels and no `{prefix}size` is given, so every image would be "
+                f"resized to that: each side of a model's input must be from 1 to {MAX_SIDE}; give "
+                f"{prefix}size=WxH (e.g. {prefix}size=224x224)"
+            )
         return ImageView(self.size or size, self.channels or channels, self.scaling)
 
 
@@ -144,7 +157,7 @@ def load_images(argument: str, options: dict[str, str], reporter: Reporter) -> D
     root = Path(argument)
     student_options, teacher_options = check_options(options)
     files, first = checked_files(root, SUFFIXES, "images", reporter, _check_image)
-    student = student_options.resolve(first["size"], first["channels"])
+    student = student_options.resolve(first["size"], first["channels"], f"the first image, {first['path']},")
     x_train, y_train = files.paths_and_labels("train")
     x_test, y_test = files.paths_and_labels("test")
     x_val, y_val = files.paths_and_labels("val") if files.val is not None else (None, None)
@@ -193,6 +206,11 @@ def _opened_image(path: Path):
                 f"image {path} is too large to decode safely ({str(exc).rstrip('.')}); it may be a decompression bomb: remove it, "
                 "or shrink it if it is a real photo"
             ) from None
+        except ValueError as exc:
+            # PIL's limit on what a PNG's text or colour-profile chunk inflates to (MAX_TEXT_CHUNK, 1 MB).
+            raise DataError(
+                f"cannot read image {path}: {exc}; it may be a decompression bomb: remove or replace it"
+            ) from None
         except (UnidentifiedImageError, OSError) as exc:
             raise DataError(f"cannot read image {path}: {exc}; remove or replace it") from None
         with image:
@@ -207,7 +225,7 @@ def _check_image(path: Path, first: dict | None) -> dict:
     """
     with _opened_image(path) as image:
         gray = image.mode in ("1", "L", "I", "I;16", "F")
-        found = {"size": tuple(image.size), "channels": 1 if gray else 3}
+        found = {"size": tuple(image.size), "channels": 1 if gray else 3, "path": path}
         try:
             image.verify()
         except (OSError, SyntaxError, ValueError) as exc:

@@ -35,6 +35,8 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 from edgekd.errors import ProfileError, known_names
+from edgekd.inputs import read_regular_file
+from edgekd.validation import parse_json
 
 EMULATED_FOLDER = "~/.edgekd/emulated"
 MARKER = "edgekd-emulated.json"
@@ -104,16 +106,33 @@ def emulation_folder(name: str) -> Path:
 
 
 def built(name: str) -> dict | None:
-    """What the finished build of ``name`` recorded, or None when there is none (or one of an older recipe)."""
+    """What the finished build of ``name`` recorded, or None when there is none (or one of an older recipe).
+
+    The marker is read as any file from outside: a named pipe there (which a plain read would
+    wait on forever), a damaged or deeply nested document, counts as no finished build.
+    """
     try:
-        document = json.loads((emulation_folder(name) / MARKER).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        data = read_regular_file(emulation_folder(name) / MARKER, "emulated build marker", EmulationError, 1 << 20)
+        document = parse_json(data, str(emulation_folder(name) / MARKER), EmulationError, "an emulated build marker")
+    except EmulationError:
         return None
     return document if isinstance(document, dict) and document.get("recipe_version") == RECIPE_VERSION else None
 
 
+def _check_emulation_folder(name: str) -> None:
+    """Refuse, in one line, a file (or anything but a folder) where the emulated userlands live."""
+    folder = emulation_folder(name)
+    blocking = next((p for p in (folder, *folder.parents) if os.path.lexists(p) and not p.is_dir()), None)
+    if blocking is not None:
+        raise EmulationError(
+            f"{blocking} is not a folder, but edgekd keeps emulated devices in {folder}; move it away and run "
+            f"`edgekd devices emulate {name}` again"
+        )
+
+
 def emulated_python(name: str) -> Path:
     """The launcher that runs the emulated board's Python; an EmulationError says how to build it when absent."""
+    _check_emulation_folder(name)
     if built(name) is None:
         raise EmulationError(
             f"the emulated {name} is not built here (nothing complete in {emulation_folder(name)}): "
@@ -145,6 +164,7 @@ def build(name: str, force: bool = False, say: Callable[[str], None] = lambda li
     if existing is not None and not force:
         say(f"the emulated {name} is already built in {emulation_folder(name)}")
         return existing
+    _check_emulation_folder(name)
     check_host()
     started = time.monotonic()
     target = emulation_folder(name)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import math
 from dataclasses import dataclass, field
+from numbers import Real
 from pathlib import Path
 
 import numpy as np
@@ -32,6 +33,7 @@ from edgekd.quantize.inspect import inspect_tflite
 from edgekd.quantize.modes import DEFAULT_OPTIONS, QuantizeOptions, get_mode, mode_names
 from edgekd.quantize.workload import workload
 from edgekd.results.records import ModelRecord, TfliteChecks
+from edgekd.validation import check_seed
 
 # Besides the post-training modes: quantization-aware training first, or every mode compared.
 QAT = "qat"
@@ -42,6 +44,23 @@ QUANTIZE_FOLDER = "quantize"
 
 def quantize_mode_names() -> list[str]:
     return [*mode_names(), QAT, ALL]
+
+
+def _whole(value) -> bool:
+    return isinstance(value, int | np.integer) and not isinstance(value, bool)
+
+
+def _number(value) -> bool:
+    return isinstance(value, Real) and not isinstance(value, bool) and math.isfinite(value)
+
+
+_FIELD_TYPES = (
+    *((name, _whole, "a whole number") for name in ("representative_samples", "qat_epochs")),
+    *((name, _number, "a finite number") for name in ("max_drop", "temperature", "alpha")),
+    *((name, lambda v: isinstance(v, bool), "true or false") for name in ("strict", "debug", "edgetpu", "trust_model")),
+    ("mode", lambda v: isinstance(v, str), "the name of a quantization mode"),
+    ("teacher", lambda v: v is None or isinstance(v, str | Path), "the path of a teacher model"),
+)
 
 
 @dataclass(frozen=True)
@@ -66,6 +85,11 @@ class QuantizeSettings:
     trust_model: bool = False
 
     def __post_init__(self) -> None:
+        # The Python API passes these as given: a wrong type is refused here, before any model loads.
+        check_seed(self.seed, ConfigError)
+        for name, accepts, kind in _FIELD_TYPES:
+            if not accepts(getattr(self, name)):
+                raise ConfigError(f"`{name}` {getattr(self, name)!r} must be {kind}")
         mode = self.mode
         if mode not in quantize_mode_names():
             get_mode(mode)  # the registry's error lists every mode

@@ -9,18 +9,18 @@ read (:func:`parse_document`): a results.json may come from anywhere.
 from __future__ import annotations
 
 import datetime as _dt
-import json
 import platform
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, model_validator
 
 import edgekd
 from edgekd.errors import EdgekdError
+from edgekd.inputs import read_regular_file
 from edgekd.untrusted import for_terminal
-from edgekd.validation import validate
+from edgekd.validation import parse_json, validate
 
 RESULTS_SCHEMA_VERSION = 1
 _PACKAGES = ("tensorflow", "keras", "tf-keras", "ai-edge-litert", "numpy", "mnist1d")
@@ -110,6 +110,79 @@ class _Energy(_Open):
     reason: str | None = None
 
 
+class _DeviceAccuracy(_Open):
+    """``bench --accuracy``: the device's outputs against the host's (``edgekd.bench.accuracy.DeviceAccuracy``)."""
+
+    runtime: str
+    samples: int
+    accuracy: float
+    host_accuracy: float
+    agreement_with_host: float
+    largest_difference: float
+    largest_difference_steps: int | None = None
+
+
+class _Overhead(_Open):
+    """The per-invoke floor: a one-op model's p50 on the same device (``edgekd.bench.overhead``)."""
+
+    p50_ms: float
+    runs: int
+    share_of_p50: float | None = None
+
+
+class _Window(_Open):
+    p50_ms: float | None = None
+    mean_ms: float | None = None
+    max_temp_c: float | None = None
+
+
+class _Sustained(_Open):
+    """``bench --sustained``: the windows and the drift from the first to the last (``edgekd.bench.thermal``)."""
+
+    seconds: float
+    windows: list[_Window]
+    drift_pct: float | None = None
+    drift_of: Literal["p50_ms", "mean_ms"] = "mean_ms"
+    temperature_rise_c: float | None = None
+
+    @model_validator(mode="after")
+    def _ends_hold_what_the_drift_reads(self) -> _Sustained:
+        # Readers print the first and last window's figure the drift is of, and their temperatures with a rise.
+        for end, window in (("first", self.windows[:1]), ("last", self.windows[-1:])):
+            if window and getattr(window[0], self.drift_of) is None:
+                raise ValueError(f"the {end} window has no {self.drift_of}")
+            if window and self.temperature_rise_c is not None and window[0].max_temp_c is None:
+                raise ValueError(f"a temperature rise is given but the {end} window has no max_temp_c")
+        return self
+
+
+class _Cooldown(_Open):
+    target_c: float
+    waited_s: float
+    reached: bool
+    start_c: float | None = None
+    end_c: float | None = None
+
+
+class _OpTime(_Open):
+    op: str
+    count: int
+    ms: float
+    share: float
+    on_delegate: bool
+
+
+class _OpProfile(_Open):
+    """``bench --profile-ops``: op types by time, or the ``error`` that left the model without a profile."""
+
+    error: str | None = None
+    ops: list[_OpTime] = []
+    nodes_executed: int | None = None
+    delegated_nodes: int | None = None
+    model_nodes: int | None = None
+    delegate: str | None = None
+
+
 class _Benchmark(_Open):
     model: str
     device: str
@@ -122,6 +195,13 @@ class _Benchmark(_Open):
     environment: dict[str, Any] | None = None
     error: str | None = None
     warnings: list[str] = []
+    accuracy: _DeviceAccuracy | None = None
+    invoke_overhead: _Overhead | None = None
+    sustained: _Sustained | None = None
+    cooldown: _Cooldown | None = None
+    op_profile: _OpProfile | None = None
+    emulated_of: str | None = None
+    runner: str | None = None
 
 
 class _Budget(_Open):
@@ -159,10 +239,34 @@ class _Strategy(_Open):
     replicas: int
 
 
+class _RecipeScore(_Open):
+    recipe: str
+    val_accuracy: float
+    val_loss: float
+    steps: int
+    seconds: float
+
+
+class _Selection(_Open):
+    """The recipes ``auto`` tried on a short budget (``edgekd.distill.stage.distillation_summary``)."""
+
+    candidates: list[_RecipeScore]
+    chosen: str
+    fraction_of_budget: float
+    seconds: float
+
+
+class _Shipped(_Open):
+    role: str
+    reason: str
+
+
 class _Distillation(_Open):
     method: str
     verdict: str
     budget: _Budget
+    selection: _Selection | None = None
+    shipped: _Shipped | None = None
     transfer_samples: int | None = None
     student_mac_fraction: float | None = None
     accuracy_kept: float | None = None
@@ -212,6 +316,8 @@ class ResultsDocument(_Open):
 # Real documents nest about five levels deep; far deeper ones exhaust the recursion of
 # whatever walks them (repr, json.dumps) and are refused when read.
 MAX_NESTING = 64
+# A results.json of a thousand benchmarks with sustained windows is a few MiB.
+MAX_RESULTS_BYTES = 256 << 20
 
 
 def nesting_depth(value: Any) -> int:
@@ -247,10 +353,5 @@ def parse_document(document: Any, source: str) -> dict:
 
 def read_results_file(path: Path) -> dict:
     """A results.json file, parsed and checked (see :func:`parse_document`)."""
-    try:
-        document = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
-        raise DocumentError(f"{path} is not a readable results.json ({for_terminal(exc)})") from None
-    except RecursionError:
-        raise DocumentError(f"{path} is nested too deeply to be an edgekd results file") from None
-    return parse_document(document, str(path))
+    data = read_regular_file(path, "results file", DocumentError, limit=MAX_RESULTS_BYTES)
+    return parse_document(parse_json(data, str(path), DocumentError, "an edgekd results file"), str(path))

@@ -13,6 +13,18 @@ from edgekd.untrusted import for_terminal
 
 Plot = tuple[str, bytes, str]
 
+# Rows a bar or range plot draws (half an inch each). A run of hundreds of benchmarks made a figure
+# of hundreds of inches that took minutes to draw, and past about 1,200 rows matplotlib refuses
+# its height (2^16 pixels): the plots draw the first rows, the tables beside them list every one.
+MAX_ROWS = 40
+
+
+def _first_rows(items: list, caption: str) -> tuple[list, str]:
+    """At most MAX_ROWS of ``items``, and the caption saying so when some were left out."""
+    if len(items) <= MAX_ROWS:
+        return items, caption
+    return items[:MAX_ROWS], f"{caption} The first {MAX_ROWS} of {len(items)} are drawn; the tables list every one."
+
 
 def _pyplot():
     import matplotlib
@@ -71,7 +83,8 @@ def accuracy_vs_latency(document: dict) -> Plot | None:
     for device in sorted({b["device"] for b, _ in points}):
         mine = [(b["latency_ms"]["p50"], 100 * a, b["model"]) for b, a in points if b["device"] == device]
         axes.scatter([m[0] for m in mine], [m[1] for m in mine], label=_plain(device), s=40)
-        for latency, accuracy, name in mine:
+        # Past MAX_ROWS points their names would only cover one another.
+        for latency, accuracy, name in mine if len(points) <= MAX_ROWS else ():
             axes.annotate(_plain(name), (latency, accuracy), textcoords="offset points", xytext=(4, 4), fontsize=8)
         front = pareto_front([(m[0], m[1]) for m in mine])
         if len(front) > 1:
@@ -89,6 +102,8 @@ def energy_per_device(document: dict) -> Plot | None:
     bars = [b for b in _ok(document) if (b.get("energy") or {}).get("value_mj") is not None]
     if not bars:
         return None
+    caption = "Solid bars are measured (power sampled during the runs); hatched bars are estimated from the profile."
+    bars, caption = _first_rows(bars, caption)
     plt = _pyplot()
     figure, axes = plt.subplots(figsize=(7, 0.5 + 0.45 * len(bars)))
     labels = [_plain(f"{b['model']} on {b['device']}") for b in bars]
@@ -99,7 +114,6 @@ def energy_per_device(document: dict) -> Plot | None:
     axes.set_yticks(range(len(labels)), labels, fontsize=8)
     axes.set_xlabel("energy per inference (mJ)")
     axes.grid(axis="x", alpha=0.3)
-    caption = "Solid bars are measured (power sampled during the runs); hatched bars are estimated from the profile."
     return "Energy per inference", _png(figure), caption
 
 
@@ -107,6 +121,7 @@ def model_sizes(document: dict) -> Plot | None:
     records = [(role, r) for role, r in (document.get("models") or {}).items() if r.get("size_bytes")]
     if not records:
         return None
+    records, caption = _first_rows(records, "Sizes of the files as written (.keras files include the optimizer state).")
     plt = _pyplot()
     figure, axes = plt.subplots(figsize=(7, 0.5 + 0.4 * len(records)))
     axes.barh(range(len(records)), [r["size_bytes"] / 1024 for _, r in records], color="#55a868")
@@ -115,16 +130,19 @@ def model_sizes(document: dict) -> Plot | None:
     )
     axes.set_xlabel("size on disk (KiB)")
     axes.grid(axis="x", alpha=0.3)
-    return "Model size", _png(figure), "Sizes of the files as written (.keras files include the optimizer state)."
+    return "Model size", _png(figure), caption
 
 
 def training_curves(document: dict) -> Plot | None:
-    training = {k: v for k, v in (document.get("training") or {}).items() if v.get("val_accuracy")}
+    training = [(k, v) for k, v in (document.get("training") or {}).items() if v.get("val_accuracy")]
     if not training:
         return None
+    training, caption = _first_rows(
+        training, "Validation accuracy at each of the 10 checkpoints of every training run."
+    )
     plt = _pyplot()
     figure, axes = plt.subplots(figsize=(7, 3.8))
-    for run, history in training.items():
+    for run, history in training:
         per_checkpoint = history.get("steps_per_checkpoint") or 1
         steps = [per_checkpoint * (i + 1) for i in range(len(history["val_accuracy"]))]
         axes.plot(steps, [100 * v for v in history["val_accuracy"]], marker="o", markersize=3, label=_plain(run))
@@ -132,13 +150,17 @@ def training_curves(document: dict) -> Plot | None:
     axes.set_ylabel("validation accuracy (%)")
     axes.legend(fontsize=8)
     axes.grid(alpha=0.3)
-    return "Training curves", _png(figure), "Validation accuracy at each of the 10 checkpoints of every training run."
+    return "Training curves", _png(figure), caption
 
 
 def latency_distribution(document: dict) -> Plot | None:
     benches = _ok(document)
     if not benches:
         return None
+    benches, caption = _first_rows(
+        benches,
+        "From the recorded percentiles: the line runs from the fastest run to p99 (or p90 where only that exists).",
+    )
     plt = _pyplot()
     figure, axes = plt.subplots(figsize=(7, 0.6 + 0.5 * len(benches)))
     for index, bench in enumerate(benches):
@@ -155,9 +177,6 @@ def latency_distribution(document: dict) -> Plot | None:
     axes.set_xlabel("latency (ms, log scale, measured)")
     axes.legend(fontsize=8)
     axes.grid(axis="x", alpha=0.3)
-    caption = (
-        "From the recorded percentiles: the line runs from the fastest run to p99 (or p90 where only that exists)."
-    )
     return "Latency distribution", _png(figure), caption
 
 

@@ -5,25 +5,35 @@ and one per benchmark, and the run's artifacts with their SHA-256. Every write i
 transaction: a run interrupted mid-write leaves the store as it was. WAL journaling and a
 busy timeout let several edgekd processes (concurrent benchmarks) write to one store.
 
-The schema is versioned in ``PRAGMA user_version``; opening an older store migrates it
-step by step inside a transaction, and a store written by a newer edgekd is refused.
+The schema is versioned in ``PRAGMA user_version`` (``edgekd.results.store_schema``); opening
+an older store migrates it step by step inside a transaction, and a store written by a newer
+edgekd, or one that lacks the tables its version has, is refused. A store that cannot be
+written (read-only media) is opened read-only: it lists and shows, and refuses to record.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import sqlite3
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from edgekd.errors import EdgekdError
+from edgekd.inputs import special_file_kind
 from edgekd.outputs import OUTPUT_MARKER
 from edgekd.results.document import parse_document
+from edgekd.results.store_schema import (  # noqa: F401 - SCHEMA_VERSION and _create_v1 are read from here
+    EXPECTED_TABLES,
+    MIGRATIONS,
+    SCHEMA_VERSION,
+    _create_v1,
+    unreadable_because,
+)
+from edgekd.validation import parse_json
 
-SCHEMA_VERSION = 3
 BUSY_TIMEOUT_S = 10.0
 # SQLite's LIMIT is a signed 64-bit integer.
 MAX_LIMIT = 2**63 - 1
@@ -39,79 +49,21 @@ def default_store_path() -> Path:
     return Path(configured).expanduser() if configured else Path.home() / ".edgekd" / "results.db"
 
 
-def _run_statements(db: sqlite3.Connection, script: str) -> None:
-    # Not executescript(): it commits first, which would break the migration's transaction.
-    for statement in filter(None, (part.strip() for part in script.split(";"))):
-        db.execute(statement)
+def _why_unwritable(path: Path) -> str | None:
+    """Why SQLite could not write ``path`` (and its journal beside it), or None when it can.
 
-
-def _create_v1(db: sqlite3.Connection) -> None:
-    _run_statements(
-        db,
-        """
-        CREATE TABLE runs (
-            id INTEGER PRIMARY KEY AUTOINCREMENT,
-            kind TEXT NOT NULL,
-            created TEXT NOT NULL,
-            edgekd_version TEXT,
-            results_schema INTEGER NOT NULL,
-            out_path TEXT,
-            document TEXT NOT NULL
-        );
-        CREATE TABLE models (
-            run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
-            role TEXT NOT NULL,
-            format TEXT,
-            accuracy REAL,
-            size_bytes INTEGER,
-            macs INTEGER,
-            params INTEGER,
-            PRIMARY KEY (run_id, role)
-        );
-        CREATE TABLE benchmarks (
-            run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
-            model TEXT NOT NULL,
-            device TEXT NOT NULL,
-            ok INTEGER NOT NULL,
-            p50_ms REAL,
-            p90_ms REAL,
-            energy_mj REAL,
-            energy_source TEXT
-        );
-        CREATE INDEX runs_created ON runs(created);
-        CREATE INDEX benchmarks_device ON benchmarks(device);
-        """,
-    )
-
-
-def _add_artifacts_v2(db: sqlite3.Connection) -> None:
-    """Version 2: the run's files with their SHA-256, so a result can be tied to the exact model it measured."""
-    _run_statements(
-        db,
-        """
-        CREATE TABLE artifacts (
-            run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
-            path TEXT NOT NULL,
-            sha256 TEXT NOT NULL,
-            size_bytes INTEGER NOT NULL,
-            PRIMARY KEY (run_id, path)
-        );
-        """,
-    )
-
-
-def _index_benchmarks_by_run_v3(db: sqlite3.Connection) -> None:
-    """Version 3: benchmarks indexed by run. ``results list`` counts each run's benchmarks; without the
-    index every count scans the whole table, and listing a store of a few thousand runs took minutes."""
-    _run_statements(db, "CREATE INDEX benchmarks_run ON benchmarks(run_id);")
-
-
-# MIGRATIONS[v] turns a version v-1 store into version v.
-MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {
-    1: _create_v1,
-    2: _add_artifacts_v2,
-    3: _index_benchmarks_by_run_v3,
-}
+    ``os.access`` asks the kernel without opening the file (opening it here would release the
+    locks this process's other connections hold), and it answers EROFS for read-only media
+    even to root.
+    """
+    targets = [(path, "the file"), (path.parent, "its folder")] if path.exists() else [(path.parent, "its folder")]
+    for target, what in targets:
+        if not os.access(target, os.W_OK):
+            with contextlib.suppress(OSError):
+                if os.statvfs(target).f_flag & os.ST_RDONLY:
+                    return "on read-only media"
+            return f"{what} cannot be written"
+    return None
 
 
 @dataclass(frozen=True)
@@ -143,27 +95,58 @@ class ResultsStore:
 
     def __init__(self, path: Path | None = None, timeout: float = BUSY_TIMEOUT_S, create: bool = True):
         self.path = Path(path) if path is not None else default_store_path()
+        # Why runs cannot be recorded here (a store on read-only media), or None: it is then opened read-only.
+        self.read_only: str | None = None
         self._check_file(create)
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise StoreError(f"cannot create the folder of results store {self.path}: {exc.strerror}") from None
+        self.read_only = _why_unwritable(self.path)
+        if self.read_only is not None and not self.path.exists():
+            raise StoreError(
+                f"no results store at {self.path}, and none can be created there ({self.read_only}); give `db` "
+                "(or EDGEKD_DB) a writable path"
+            )
         try:
-            # isolation_level=None: transactions are explicit (BEGIN IMMEDIATE), never implicit.
-            self.db = sqlite3.connect(self.path, timeout=timeout, isolation_level=None)
+            self.db = self._connect(timeout)
             self.db.row_factory = sqlite3.Row
             self.db.execute("PRAGMA foreign_keys = ON")
-            self._check_version()  # before anything writes to the file, WAL mode included
-            self.db.execute("PRAGMA journal_mode = WAL")
-            self._migrate()
+            self._check_readable()  # before anything writes to the file, WAL mode included
+            if self.read_only is None:
+                self.db.execute("PRAGMA journal_mode = WAL")
+                self._migrate()
         except sqlite3.OperationalError as exc:
+            self._close_quietly()
             raise self._explain(exc) from None
         except sqlite3.DatabaseError as exc:
+            self._close_quietly()
             if "not a database" in str(exc):
                 raise StoreError(
                     f"{self.path} is not a SQLite database; point `db` (or EDGEKD_DB) at an edgekd results store"
                 ) from None
             raise StoreError(f"{self.path} is not a usable SQLite database ({exc}); use another `db`") from None
+        except BaseException:
+            self._close_quietly()
+            raise
+
+    def _connect(self, timeout: float) -> sqlite3.Connection:
+        # isolation_level=None: transactions are explicit (BEGIN IMMEDIATE), never implicit.
+        if self.read_only is None:
+            return sqlite3.connect(self.path, timeout=timeout, isolation_level=None)
+        # Read-only media: a WAL store cannot be opened even read-only without creating its -shm file
+        # (sqlite.org/wal.html, "Read-Only Databases"), unless SQLite is told that nothing can change it.
+        uri = f"{self.path.resolve().as_uri()}?mode=ro"
+        try:
+            db = sqlite3.connect(uri, uri=True, timeout=timeout, isolation_level=None)
+            db.execute("PRAGMA user_version").fetchone()
+            return db
+        except sqlite3.OperationalError:
+            return sqlite3.connect(uri + "&immutable=1", uri=True, timeout=timeout, isolation_level=None)
+
+    def _close_quietly(self) -> None:
+        with contextlib.suppress(AttributeError, sqlite3.Error):
+            self.db.close()
 
     def _check_file(self, create: bool) -> None:
         # The file's header is left to SQLite to judge: opening and closing the file here would
@@ -171,6 +154,11 @@ class ResultsStore:
         # way to corrupt a SQLite database).
         if self.path.is_dir():
             raise StoreError(f"results store {self.path} is a folder; give a file path with `db` or EDGEKD_DB")
+        special = special_file_kind(self.path)
+        if special is not None:
+            raise StoreError(
+                f"results store {self.path} is {special}, not a regular file; give `db` (or EDGEKD_DB) a file path"
+            )
         blocking = next((p for p in self.path.parents if p.exists() and not p.is_dir()), None)
         if blocking is not None:
             raise StoreError(
@@ -179,19 +167,28 @@ class ResultsStore:
         if not self.path.exists() and not create:
             raise StoreError(f"no results store at {self.path}; run a command first or give `db`")
 
-    def _explain(self, exc: sqlite3.OperationalError) -> StoreError:
+    def _explain(self, exc: sqlite3.Error) -> StoreError:
         if "locked" in str(exc) or "busy" in str(exc):
             return StoreError(f"results store {self.path} is locked by another process; retry when it has finished")
-        return StoreError(f"results store {self.path}: {exc}")
+        if "readonly" in str(exc) or "read-only" in str(exc):
+            return self._unwritable(self.read_only or "the file or its folder cannot be written")
+        if isinstance(exc, sqlite3.OperationalError):
+            return StoreError(f"results store {self.path}: {exc}")
+        return StoreError(f"results store {self.path} is damaged ({exc}); use another `db`")
 
-    def _check_version(self) -> None:
-        version = self.db.execute("PRAGMA user_version").fetchone()[0]
-        if version > SCHEMA_VERSION:
-            self.db.close()
-            raise StoreError(
-                f"results store {self.path} has schema version {version}, newer than this edgekd reads "
-                f"({SCHEMA_VERSION}); upgrade edgekd or use another `db`"
-            )
+    def _unwritable(self, reason: str) -> StoreError:
+        return StoreError(
+            f"results store {self.path} is read-only ({reason}): its runs can be listed and shown, but no run can be "
+            "recorded there; give `db` (or EDGEKD_DB) a writable path"
+        )
+
+    def _check_readable(self) -> None:
+        """Refuse, before anything is written to it, a store this edgekd cannot read as it is."""
+        problem = unreadable_because(self.db)
+        if problem is not None:
+            raise StoreError(f"results store {self.path} {problem}")
+        if self.read_only is not None and self.schema_version() == 0:
+            raise self._unwritable(self.read_only)
 
     def _migrate(self) -> None:
         version = self.db.execute("PRAGMA user_version").fetchone()[0]
@@ -214,6 +211,8 @@ class ResultsStore:
 
         Takes the write lock and lets it go, waiting up to the busy timeout as every write does.
         """
+        if self.read_only is not None:
+            raise self._unwritable(self.read_only)
         try:
             self.db.execute("BEGIN IMMEDIATE")
             self.db.execute("ROLLBACK")
@@ -238,6 +237,8 @@ class ResultsStore:
         ``artifacts`` maps the names to record (relative to ``out_path``) to the files to hash,
         which may still be in a staging folder.
         """
+        if self.read_only is not None:
+            raise self._unwritable(self.read_only)
         hashed = [(name, sha256_file(p), p.stat().st_size) for name, p in (artifacts or {}).items()]
         base = Path(out_path) if out_path is not None else None
         try:
@@ -251,6 +252,14 @@ class ResultsStore:
         except sqlite3.OperationalError as exc:
             raise self._explain(exc) from None
         return run_id
+
+    @contextlib.contextmanager
+    def _reading(self):
+        """A damaged store (a page unreadable, a table dropped) is one StoreError naming it, whichever query meets it."""
+        try:
+            yield
+        except sqlite3.Error as exc:
+            raise self._explain(exc) from None
 
     def _insert(self, document: dict, base: Path | None, hashed: list) -> int:
         cursor = self.db.execute(
@@ -335,38 +344,45 @@ class ResultsStore:
                 raise StoreError(f"limit {limit} is outside 1..{MAX_LIMIT}; give a positive count of runs")
             query += " LIMIT ?"
             values.append(limit)
-        return [RunSummary(**dict(row)) for row in self.db.execute(query, values)]
+        with self._reading():
+            return [RunSummary(**dict(row)) for row in self.db.execute(query, values)]
 
     def document(self, run_id: int) -> dict:
         """Run ``run_id``'s results document, checked like a results.json (a store file may come from anywhere)."""
-        row = self.db.execute("SELECT document, results_schema FROM runs WHERE id = ?", (run_id,)).fetchone()
+        if not 1 <= run_id <= MAX_LIMIT:
+            raise StoreError(self._missing(run_id))
+        with self._reading():
+            row = self.db.execute("SELECT document, results_schema FROM runs WHERE id = ?", (run_id,)).fetchone()
         if row is None:
             raise StoreError(self._missing(run_id))
-        try:
-            document = json.loads(row["document"])
-        except (ValueError, RecursionError):
-            raise StoreError(f"run {run_id} in {self.path} holds no readable results document") from None
+        where = f"run {run_id} in {self.path}"
+        document = parse_json(str(row["document"]), where, StoreError, "a results document edgekd stored")
         if isinstance(document, dict) and "schema_version" not in document:
             # Early runs kept their schema version only in the row.
-            parse_document({**document, "schema_version": row["results_schema"]}, f"run {run_id} in {self.path}")
+            parse_document({**document, "schema_version": row["results_schema"]}, where)
             return document
-        return parse_document(document, f"run {run_id} in {self.path}")
+        return parse_document(document, where)
 
     def artifacts(self, run_id: int) -> list[dict]:
-        rows = self.db.execute(
-            "SELECT path, sha256, size_bytes FROM artifacts WHERE run_id = ? ORDER BY path", (run_id,)
-        )
-        return [dict(row) for row in rows]
+        if self.schema_version() < EXPECTED_TABLES["artifacts"][0]:
+            return []  # a read-only store too old to have been migrated: it kept no hashes
+        with self._reading():
+            rows = self.db.execute(
+                "SELECT path, sha256, size_bytes FROM artifacts WHERE run_id = ? ORDER BY path", (run_id,)
+            )
+            return [dict(row) for row in rows]
 
     def _missing(self, run_id: int) -> str:
-        ids = [row[0] for row in self.db.execute("SELECT id FROM runs")]
+        with self._reading():
+            ids = [row[0] for row in self.db.execute("SELECT id FROM runs")]
         if not ids:
             return f"no run {run_id}: the results store {self.path} is empty"
         nearest = sorted(ids, key=lambda i: (abs(i - run_id), i))[:3]
         return f"no run {run_id} in {self.path}; nearest: {', '.join(str(i) for i in sorted(nearest))} (edgekd results list)"
 
     def latest_id(self) -> int:
-        row = self.db.execute("SELECT MAX(id) FROM runs").fetchone()
+        with self._reading():
+            row = self.db.execute("SELECT MAX(id) FROM runs").fetchone()
         if row[0] is None:
             raise StoreError(
                 f"the results store {self.path} is empty: run edgekd demo, distill, quantize or bench first"

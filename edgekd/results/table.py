@@ -205,7 +205,7 @@ def thermal_lines(benchmarks: list[dict]) -> list[str]:
             state = "reached" if cooldown["reached"] else "not reached"
             lines.append(
                 f"{where}: waited {cooldown['waited_s']:.0f} s for the device to cool to {cooldown['target_c']:.1f} °C "
-                f"({state}; {_celsius(cooldown['end_c'])} when the model started)"
+                f"({state}; {_celsius(cooldown.get('end_c'))} when the model started)"
             )
     return lines
 
@@ -222,9 +222,13 @@ def profile_lines(benchmarks: list[dict]) -> list[str]:
         if profile.get("error"):
             lines.append(f"{b['model']} on {device_label(b)}: no op profile ({profile['error']})")
             continue
-        ops = tuple(OpTime(**op) for op in profile["ops"])
+        # Only the fields OpTime has: later edgekd versions may record more of each op.
+        ops = tuple(
+            OpTime(**{f: op[f] for f in ("op", "count", "ms", "share", "on_delegate")})
+            for op in profile.get("ops") or ()
+        )
         fields = ("nodes_executed", "delegated_nodes", "model_nodes", "delegate")
-        lines.append(profile_sentence(b["model"], device_label(b), OpProfile(ops, *(profile[f] for f in fields))))
+        lines.append(profile_sentence(b["model"], device_label(b), OpProfile(ops, *(profile.get(f) for f in fields))))
     return lines
 
 

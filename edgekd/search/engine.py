@@ -23,7 +23,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from edgekd.errors import ConfigError, EdgekdError
+from edgekd.inputs import special_file_kind
 from edgekd.models.complexity import model_macs
+from edgekd.redact import redacted, scrubbed
 from edgekd.search.cost import Cost, CostModel
 from edgekd.search.space import Candidate, from_params, suggest
 
@@ -86,15 +88,6 @@ def storage_url(out: Path, storage: str | None) -> str:
     return POSTGRES_DRIVER_SCHEME + storage[len(scheme) :]
 
 
-def redacted(url: str) -> str:
-    """The URL without its password, as outputs may show it."""
-    scheme, sep, rest = url.partition("://")
-    credentials, at, host = rest.rpartition("@")
-    if not sep or not at or ":" not in credentials:
-        return url
-    return f"{scheme}://{credentials.split(':', 1)[0]}:***@{host}"
-
-
 def _optuna():
     import optuna
 
@@ -115,21 +108,18 @@ def _one_opener_at_a_time(url: str) -> Iterator[None]:
     which on Linux is independent of flock, so the lock never blocks SQLite's own readers and
     writers, and no extra file is left beside the study.
     """
-    from sqlalchemy.engine import make_url
-
     try:
         import fcntl
     except ImportError:  # not POSIX: rely on the retries alone
         fcntl = None
-    try:
-        database = make_url(url).database if url.startswith("sqlite") else None
-    except Exception:  # noqa: BLE001 - a malformed URL is reported by the storage itself
-        database = None
-    if fcntl is None or not database or database == ":memory:" or not Path(database).parent.is_dir():
+    database = _sqlite_file(url)
+    if fcntl is None or not database or not Path(database).parent.is_dir():
         yield
         return
-    # An empty file is a valid, empty SQLite database, so creating it here changes nothing.
-    with open(database, "ab") as handle:
+    # An empty file is a valid, empty SQLite database, so creating it here changes nothing. O_NONBLOCK:
+    # a named pipe put there since the check fails to open (ENXIO) instead of waiting for a reader.
+    descriptor = os.open(database, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NONBLOCK, 0o644)
+    with os.fdopen(descriptor, "ab") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:
             yield
@@ -143,9 +133,15 @@ def _created_by_another_worker(exc: Exception) -> bool:
     return isinstance(exc, sqlalchemy.exc.IntegrityError) or "already exists" in str(exc)
 
 
-def _unopenable(url: str, exc: Exception) -> ConfigError:
+def _unopenable(url: str, problem: str, given: bool) -> ConfigError:
+    problem = scrubbed(" ".join(problem.split()), url)[:200]
+    if not given:  # the search's own study.db in its folder: the user named no database
+        return ConfigError(
+            f"cannot open the search's study database {_sqlite_file(url) or redacted(url)} (in `out`): {problem}; "
+            "move that file away, or choose another `out`"
+        )
     return ConfigError(
-        f"cannot open the study database `storage` {redacted(url)}: {' '.join(str(exc).split())[:200]}; "
+        f"cannot open the study database `storage` {redacted(url)}: {problem}; "
         "give a database URL such as sqlite:///search.db or postgresql://user@host/db"
     )
 
@@ -154,11 +150,29 @@ def _unopenable(url: str, exc: Exception) -> ConfigError:
 FINGERPRINTS = "fingerprints"
 
 
-def open_study(url: str, name: str, settings: dict, seed: int):
-    """Create or load the study ``name`` at ``url``; refuse one made for other settings (budgets, device, data …)."""
+def _sqlite_file(url: str) -> str | None:
+    from sqlalchemy.engine import make_url
+
+    try:
+        database = make_url(url).database if url.startswith("sqlite") else None
+    except Exception:  # noqa: BLE001 - a malformed URL is reported by the storage itself
+        return None
+    return database if database and database != ":memory:" and not database.startswith("file:") else None
+
+
+def open_study(url: str, name: str, settings: dict, seed: int, given: bool = True):
+    """Create or load the study ``name`` at ``url``; refuse one made for other settings (budgets, device, data …).
+
+    ``given``: the user named ``url`` (``storage``); otherwise it is the search's own study.db.
+    """
     optuna = _optuna()
     import sqlalchemy.exc
 
+    database = _sqlite_file(url)
+    special = special_file_kind(database) if database else None
+    if special is not None:
+        # Opening a named pipe to lock it would wait for a writer forever.
+        raise _unopenable(url, f"{database} is {special}, not a regular file", given)
     engine_kwargs = {"connect_args": {"timeout": SQLITE_TIMEOUT_S}} if url.startswith("sqlite") else {}
     for attempt in range(OPEN_ATTEMPTS):
         try:
@@ -177,13 +191,11 @@ def open_study(url: str, name: str, settings: dict, seed: int):
             break
         except sqlalchemy.exc.SQLAlchemyError as exc:
             # Another worker created the same tables or study a moment before: open what it made.
-            if not _created_by_another_worker(exc):
-                raise _unopenable(url, exc) from None
-            if attempt == OPEN_ATTEMPTS - 1:
-                raise _unopenable(url, exc) from None
+            if not _created_by_another_worker(exc) or attempt == OPEN_ATTEMPTS - 1:
+                raise _unopenable(url, str(exc), given) from None
             time.sleep(0.5 * (attempt + 1))
         except (ImportError, ValueError, OSError) as exc:
-            raise _unopenable(url, exc) from None
+            raise _unopenable(url, str(exc), given) from None
     stored = study.user_attrs.get("settings")
     if (
         isinstance(stored, dict)

@@ -180,7 +180,7 @@ def run_search(config: PipelineConfig, out: Path, reporter: Reporter = SILENT, s
     setup_seconds = time.perf_counter() - started
     url = storage_url(out, search.storage)
     settings = search_settings(config, dataset.fingerprint(), model_fingerprint(Path(config.teacher.path)))
-    study = _open_in(out, url, search.study_name, settings, config.seed)
+    study = _open_in(out, url, search.study_name, settings, config.seed, given=search.storage is not None)
     _start_from_auto(
         study,
         dataset,
@@ -347,25 +347,49 @@ def recipe_chooser_first(finalists: list) -> list:
 
 
 def _earlier_choice(out: Path) -> dict | None:
-    """The student an earlier run of this search saved in ``out`` (still there when this run trains no finalist)."""
-    import json
+    """The student an earlier run of this search saved in ``out`` (still there when this run trains no finalist).
+
+    search.json is read as any file from outside (it may have been edited or replaced): one
+    that is not a regular file, not JSON, or not shaped as edgekd writes it holds no choice.
+    """
+    from edgekd.inputs import read_regular_file
+    from edgekd.validation import parse_json
 
     try:
-        chosen = json.loads((out / SEARCH_FILE).read_text()).get("chosen")
-    except (OSError, ValueError):
+        data = read_regular_file(out / SEARCH_FILE, "search file", SearchError, limit=64 << 20)
+        document = parse_json(data, str(out / SEARCH_FILE), SearchError, "a search's search.json")
+    except SearchError:
         return None
-    if not chosen or not (out / "student.keras").exists():
+    chosen = document.get("chosen") if isinstance(document, dict) else None
+    if not _shaped_as_written(chosen) or not (out / "student.keras").exists():
         return None
     note = "saved by an earlier run of this search; trials since then were not trained fully (`finalists` 0)"
     return {**chosen, "note": chosen.get("note", note)}
 
 
-def _open_in(out: Path, url: str, name: str, settings: dict, seed: int):
+def _shaped_as_written(chosen) -> bool:
+    """Whether ``chosen`` holds what the summary prints of a chosen student (``_finalists`` writes it)."""
+    if not isinstance(chosen, dict) or not isinstance(chosen.get("models"), dict):
+        return False
+    if not (isinstance(chosen.get("candidate"), str) and isinstance(chosen.get("why"), str)):
+        return False
+    if not isinstance(chosen.get("trial"), int) or not isinstance(chosen.get("tflite_micro", {}), dict):
+        return False
+    records = [chosen["models"].get(role) for role in ("student", "student_int8")]
+    return all(
+        isinstance(record, dict)
+        and isinstance(record.get("accuracy"), int | float)
+        and isinstance(record.get("accuracy_source"), str)
+        for record in records
+    )
+
+
+def _open_in(out: Path, url: str, name: str, settings: dict, seed: int, given: bool):
     """The study, with ``out`` created for it; a folder created here is removed again if the study cannot open."""
     created = not out.exists()
     out.mkdir(parents=True, exist_ok=True)
     try:
-        return open_study(url, name, settings, seed)
+        return open_study(url, name, settings, seed, given)
     except BaseException:
         if created:
             shutil.rmtree(out, ignore_errors=True)
