@@ -21,7 +21,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.conftest import TINY_DATA, assert_clean_failure, invoke, keras_file_naming, snapshot, with_custom_op
+from tests.conftest import (
+    TINY_DATA,
+    assert_clean_failure,
+    invoke,
+    keras2_file_with_layer,
+    keras_file_naming,
+    lambda_calling,
+    snapshot,
+    with_custom_op,
+)
 
 PROFILE = """\
 schema_version: 1
@@ -163,6 +172,36 @@ def hostile_models(tmp_path_factory, tiny_dataset):
     # Files that name a module outside Keras's own: tf_keras's safe mode would import it (issue 26).
     keras_file_naming(folder / "foreign_module.keras", "rt_pwnmod", "Pwn")
     keras_file_naming(folder / "installed_module.keras", "this", "Pwn", metadata="3.15.1")
+    # What tf_keras's safe mode let through: a dotted name followed to `os.system`, called on a constant.
+    system = {"module": "keras.src.utils.generic_utils", "class_name": "function", "config": "os.system"}
+    keras2_file_with_layer(folder / "dotted_name.keras", lambda_calling(system, "touch pwned"))
+    _savedmodel_writing_pwned(folder / "savedmodel_writes")
+    return folder
+
+
+def _savedmodel_writing_pwned(folder: Path) -> Path:
+    """A SavedModel whose resource initializer writes `pwned` into the working folder as it loads."""
+    import tensorflow as tf
+
+    class Writes(tf.saved_model.experimental.TrackableResource):
+        def _create_resource(self):
+            return tf.raw_ops.VarHandleOp(dtype=tf.float32, shape=[])
+
+        def _initialize(self):
+            tf.io.write_file("pwned", "ran")
+
+    class Model(tf.Module):
+        def __init__(self):
+            super().__init__()
+            self.kernel = tf.Variable(tf.zeros([40, 10]))
+            self.writes = Writes()
+
+        @tf.function(input_signature=[tf.TensorSpec([None, 40, 1], tf.float32)])
+        def __call__(self, x):
+            return tf.matmul(x[..., 0], self.kernel)
+
+    module = Model()
+    tf.saved_model.save(module, str(folder), signatures={"serving_default": module.__call__})
     return folder
 
 
@@ -190,6 +229,8 @@ def bad_inputs(tmp_path, teacher_file, npz_factory, int8_model_file, hostile_mod
         "legacy": hostile_models / "legacy.h5",
         "foreign_module": hostile_models / "foreign_module.keras",
         "installed_module": hostile_models / "installed_module.keras",
+        "dotted_name": hostile_models / "dotted_name.keras",
+        "savedmodel_writes": hostile_models / "savedmodel_writes",
         "html": _write(tmp_path / "page.tflite", "<!DOCTYPE html><html>404</html>"),
         "lfs": _write(
             tmp_path / "lfs.tflite",
@@ -285,6 +326,7 @@ CATALOGUE = [
     ("distill: Lambda layer without --trust-model", ["distill", "--teacher", "{lambda}", "--data", TINY_DATA, "--out", "{out}"], ["--trust-model"]),
     ("distill: a teacher naming a module beside it, claiming Keras 2", ["distill", "--teacher", "{foreign_module}", "--data", TINY_DATA, "--out", "{out}"], ["module 'rt_pwnmod'", "outside Keras's own"]),
     ("distill: a teacher naming an installed module, even with --trust-model", ["distill", "--teacher", "{installed_module}", "--trust-model", "--data", TINY_DATA, "--out", "{out}"], ["module 'this'", "outside Keras's own"]),
+    ("distill: a SavedModel teacher (a program that runs as it loads) without --trust-model", ["distill", "--teacher", "{savedmodel_writes}", "--data", TINY_DATA, "--out", "{out}"], ["SavedModel", "--trust-model"]),
     ("distill: legacy .h5 without --trust-model", ["distill", "--teacher", "{legacy}", "--data", TINY_DATA, "--out", "{out}"], [".h5"]),
     ("distill: no teacher given", ["distill", "--data", TINY_DATA, "--out", "{out}"], ["exactly one of --teacher"]),
     ("distill: unknown DATA scheme", ["distill", "--teacher", "{teacher}", "--data", "csv:x", "--out", "{out}"], ["unknown DATA scheme"]),
@@ -335,6 +377,7 @@ CATALOGUE = [
     ("quantize: truncated model", ["quantize", "{corrupt}", "--data", TINY_DATA, "--out", "{tmp}/q.tflite"], ["truncated"]),
     ("quantize: a model naming a module beside it, claiming Keras 2", ["quantize", "{foreign_module}", "--data", TINY_DATA, "--out", "{tmp}/q.tflite"], ["module 'rt_pwnmod'", "outside Keras's own"]),
     ("quantize: --mode all --force onto a folder edgekd did not write", ["quantize", "{teacher}", "--mode", "all", "--data", TINY_DATA, "--out", "{profiles}", "--force"], ["files edgekd did not write"]),
+    ("quantize: a Keras 2 model whose Lambda reaches os.system by a dotted name", ["quantize", "{dotted_name}", "--data", TINY_DATA, "--out", "{tmp}/q.tflite"], ["'os.system'", "--trust-model"]),
     ("quantize: NaN weights", ["quantize", "{nan_weights}", "--data", TINY_DATA, "--out", "{tmp}/q.tflite"], ["NaN"]),
     ("quantize: unknown mode", ["quantize", "{teacher}", "--mode", "int4", "--data", TINY_DATA, "--out", "{tmp}/q.tflite"], ["int4", "int8", "see `edgekd quantize --help`"]),
     ("quantize: output not .tflite", ["quantize", "{teacher}", "--data", TINY_DATA, "--out", "{tmp}/q.bin"], [".tflite"]),
