@@ -248,3 +248,18 @@ def test_a_savedmodel_runs_only_with_the_opt_in(tmp_path):
     assert not marker.exists()
     load_model(tmp_path / "model", trust=True)
     assert marker.exists(), "the opt-in runs the graph, as TensorFlow does"
+
+
+def test_a_trusted_keras2_lambda_loads_its_own_module_key_is_no_import(tmp_path):
+    # tf_keras writes `"module": "__main__"` inside a Lambda's config: globals it borrows if loaded,
+    # never an import; the module check refused the file even with trust_model.
+    import tf_keras
+
+    from edgekd.models.io import load_model
+
+    inputs = tf_keras.Input((4,))
+    tf_keras.Model(inputs, tf_keras.layers.Lambda(lambda t: t * 2.0)(inputs)).save(tmp_path / "lambda.keras")
+    assert [type(layer).__name__ for layer in load_model(tmp_path / "lambda.keras", trust=True).layers] == [
+        "InputLayer",
+        "Lambda",
+    ]
