@@ -23,6 +23,7 @@ from edgekd.bench.thermal import DEFAULT_COOLDOWN_SECONDS
 from edgekd.config import PipelineConfig, demo_config, load_config
 from edgekd.errors import ConfigError
 from edgekd.progress import SILENT, Reporter
+from edgekd.untrusted import for_terminal
 from edgekd.validation import validate
 
 
@@ -67,7 +68,8 @@ class BenchmarkResults(list):
 
 
 def _say_on_stderr(line: str) -> None:
-    print(f"edgekd: {line}", file=sys.stderr, flush=True)
+    # Lines name folders, devices and failures from files: a terminal shows them, never runs them.
+    print(f"edgekd: {for_terminal(line)}", file=sys.stderr, flush=True)
 
 
 def run_config(config: PipelineConfig, out: Path | str | None = None, *, kind: str = "run", **options):
