@@ -32,6 +32,7 @@ from edgekd.artifacts import (
     write_json_atomic,
 )
 from edgekd.errors import OutputError
+from edgekd.inputs import open_regular_file
 
 # Written into every output folder edgekd publishes: which command made it, so that `--force`
 # replaces an earlier output of the same kind and nothing else (a run folder is not a report's).
@@ -42,6 +43,8 @@ _FOLDER_FAMILIES = {"demo": "run", "run": "run", "distill": "run"}
 _REPORT_FILES = frozenset({"report.html", "report.md"})
 _EXPORT_SUFFIXES = frozenset({".c", ".h", ".tflite", ".json"})
 _LEGACY_RESULTS_LIMIT = 64 << 20
+# Where edgekd's signature sits in a report or an exported source: its first lines (a long comment first).
+_SIGNATURE_BYTES = 64 << 10
 
 
 def _family(kind: str) -> str:
@@ -58,15 +61,35 @@ def output_kind(folder: Path) -> str | None:
         names = {entry.name for entry in folder.iterdir()}
     except OSError:
         return None
+    # Older folders count by what edgekd writes in its files, not by their names alone: a user's own
+    # report.md, or model.c and model.h, are not edgekd's to replace.
     results = _small_json(folder / "results.json") if "results.json" in names else None
-    if isinstance(results, dict) and "schema_version" in results and isinstance(results.get("kind"), str):
+    if (
+        isinstance(results, dict)
+        and "schema_version" in results
+        and isinstance(results.get("edgekd_version"), str)
+        and isinstance(results.get("kind"), str)
+    ):
         return _family(results["kind"])
-    if names and names <= _REPORT_FILES:
+    if names and names <= _REPORT_FILES and _holds(folder / "report.md", b"# edgekd "):
         return "report"
     suffixes = {Path(n).suffix for n in names}
-    if {".c", ".h"} <= suffixes <= _EXPORT_SUFFIXES and len({Path(n).stem for n in names}) == 1:
-        return "export"  # NAME.c, NAME.h, NAME.tflite, NAME.json
+    stems = {Path(n).stem for n in names}
+    if {".c", ".h"} <= suffixes <= _EXPORT_SUFFIXES and len(stems) == 1:
+        if _holds(folder / f"{stems.pop()}.c", b"EDGEKD_ALIGNED"):
+            return "export"  # NAME.c, NAME.h, NAME.tflite, NAME.json
     return None
+
+
+def _holds(path: Path, signature: bytes) -> bool:
+    """Whether the first lines of a regular file ``path`` hold ``signature`` (what only edgekd writes there)."""
+    try:
+        if not stat.S_ISREG(os.lstat(path).st_mode):
+            return False
+        with open_regular_file(path, "file", OutputError) as handle:  # swapped for a pipe meanwhile: refused
+            return signature in handle.read(_SIGNATURE_BYTES)
+    except (OSError, OutputError):
+        return False
 
 
 def _small_json(path: Path):
@@ -75,8 +98,9 @@ def _small_json(path: Path):
         info = os.lstat(path)
         if not stat.S_ISREG(info.st_mode) or info.st_size > _LEGACY_RESULTS_LIMIT:
             return None
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError, RecursionError):
+        with open_regular_file(path, "file", OutputError) as handle:
+            return json.loads(handle.read(_LEGACY_RESULTS_LIMIT + 1).decode("utf-8"))
+    except (OSError, ValueError, RecursionError, OutputError):
         return None
 
 

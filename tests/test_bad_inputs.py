@@ -139,6 +139,14 @@ def _with_class(root: Path, name: str, files: dict[str, bytes]) -> Path:
     return root
 
 
+def _own_c_files(folder: Path) -> Path:
+    """A user's firmware folder holding their own model.c and model.h (the names `export` writes)."""
+    folder.mkdir()
+    _write(folder / "model.c", '#include "model.h"\nint model_run(void) { return 0; }\n')
+    _write(folder / "model.h", "int model_run(void);\n")
+    return folder
+
+
 def _truncated_png() -> bytes:
     from PIL import Image
 
@@ -253,6 +261,7 @@ def bad_inputs(tmp_path, teacher_file, npz_factory, int8_model_file, hostile_mod
         "text_data": npz_factory("text.npz", **{**good, "x_train": np.array([["a"] * 40] * 40)}),
         "out": tmp_path / "out",
         "a_file": _write(tmp_path / "a_file", "a file, not a folder"),
+        "own_c_files": _own_c_files(tmp_path / "firmware"),
         "config_unknown": _write(tmp_path / "unknown.yaml", "teacher: {epochz: 3}\n"),
         "config_tag": _write(tmp_path / "tag.yaml", "!!python/object/apply:os.system ['touch pwned']\n"),
         "config_type": _write(tmp_path / "type.yaml", "teacher: {epochs: many}\n"),
@@ -428,6 +437,7 @@ CATALOGUE = [
     ("bench: --samples -1", ["bench", "{int8}", "--accuracy", TINY_DATA, "--samples", "-1"], ["--samples -1", "at least 1"]),
     # export and deploy
     ("export: --force onto a folder edgekd did not write", ["export", "{int8}", "--out", "{profiles}", "--force"], ["files edgekd did not write", "--force replaces only"]),
+    ("export: --force onto the user's own model.c and model.h", ["export", "{int8}", "--out", "{own_c_files}", "--force"], ["files edgekd did not write"]),
     ("export: unknown format", ["export", "{int8}", "--format", "rust", "--out", "{out}"], ["unknown export format 'rust'"]),
     ("export: a float model for an int8-only board", ["export", "{teacher_tflite}", "--out", "{out}", "--device", "nano33ble"], ["float32 model", "runs only int8"]),
     ("export: a model TensorFlow Lite Micro cannot load, for a board", ["export", "{custom_op}", "--out", "{out}", "--device", "stm32h7"], ["custom op MyFancyOp", "TensorFlow Lite Micro"]),

@@ -48,15 +48,41 @@ def test_force_never_replaces_a_folder_edgekd_did_not_write_or_another_commands_
 def test_folders_from_before_the_marker_are_recognised_by_what_edgekd_writes(tmp_path):
     legacy = tmp_path / "legacy"
     legacy.mkdir()
-    (legacy / "results.json").write_text('{"schema_version": 1, "kind": "demo"}')
+    (legacy / "results.json").write_text('{"schema_version": 1, "kind": "demo", "edgekd_version": "0.1.0"}')
     report = tmp_path / "report"
     report.mkdir()
     (report / "report.html").write_text("<html>")
-    (report / "report.md").write_text("# r")
+    (report / "report.md").write_text("# edgekd distill report\n")
+    export = tmp_path / "export"
+    export.mkdir()
+    (export / "model.c").write_text('/* model.tflite */\n#include "model.h"\n#define EDGEKD_ALIGNED alignas(16)\n')
+    (export / "model.h").write_text("#define MODEL_SIZE 4\n")
     fifo = tmp_path / "piped"
     fifo.mkdir()
     os.mkfifo(fifo / "results.json")
-    assert [output_kind(f) for f in (legacy, report, fifo, tmp_path)] == ["run", "report", None, None]
+    assert [output_kind(f) for f in (legacy, report, export, fifo, tmp_path)] == ["run", "report", "export", None, None]
+
+
+def test_a_users_own_files_named_like_edgekds_are_never_its_to_replace(
+    tmp_path, int8_model_file, quick_demo, monkeypatch
+):
+    # Before: `export --out fw --force` deleted a hand-written model.c and model.h, and `report --out docs
+    # --force` a team's own report.md, since older outputs were recognised by their file names alone.
+    monkeypatch.chdir(tmp_path)
+    firmware, docs, other = tmp_path / "fw", tmp_path / "docs", tmp_path / "other"
+    for folder in (firmware, docs, other):
+        folder.mkdir()
+    (firmware / "model.c").write_text('#include "model.h"\nint model_run(void) { return 0; }\n')
+    (firmware / "model.h").write_text("int model_run(void);\n")
+    (docs / "report.md").write_text("# Our notes\n")
+    (other / "results.json").write_text('{"schema_version": 2, "kind": "experiment"}')  # another tool's
+    before = snapshot(tmp_path)
+    exported = invoke("export", str(int8_model_file), "--out", "fw", "--force")
+    assert_clean_failure(exported, "files edgekd did not write")
+    for folder in ("docs", "other"):
+        reported = invoke("report", str(quick_demo[0]), "--out", folder, "--force")
+        assert reported.exit_code != 0 and "files edgekd did not write" in reported.stderr, reported.stderr
+    assert snapshot(tmp_path) == before
 
 
 def test_force_never_replaces_the_working_folder_or_one_above_it(tmp_path, monkeypatch):
