@@ -127,18 +127,19 @@ def _trained_run(
     def record() -> None:  # once the folder is in place, so the store never names a folder that is not there
         _record(store, finished[0].to_document(), out, artifact_files(out), say)
 
-    with _store(db, record, say) as store, _checkpoints(out, config, fresh, force, say, kind) as checkpoints:
-        with staged_output_folder(out, force, kind=kind, commit=record) as staging:
+    reads = config.input_files()
+    with _store(db, record, say) as store, _checkpoints(out, config, fresh, force, say, kind, reads) as checkpoints:
+        with staged_output_folder(out, force, kind=kind, commit=record, reads=reads) as staging:
             finished.append(stages(staging, reporter, checkpoints))
     return replace(finished[0], out=out)
 
 
-def _checkpoints(out: Path, config: PipelineConfig, fresh: bool, force: bool, say, kind: str):
+def _checkpoints(out: Path, config: PipelineConfig, fresh: bool, force: bool, say, kind: str, reads: list[Path]):
     from edgekd.distill.checkpoints import checkpointed
     from edgekd.outputs import check_output_folder
 
     # The output's folder is checked first: the checkpoints live beside it.
-    check_output_folder(out, force, kind)
+    check_output_folder(out, force, kind, reads)
     return checkpointed(out, config.model_dump(mode="json"), fresh, say=say)
 
 

@@ -104,8 +104,9 @@ def _small_json(path: Path):
         return None
 
 
-def _refuse_replacing(target: Path, kind: str | None) -> None:
-    """``force`` replaces an earlier output of the same kind; never the working folder, home, or a folder edgekd did not write."""
+def _refuse_replacing(target: Path, kind: str | None, reads: Sequence[Path] = ()) -> None:
+    """``force`` replaces an earlier output of the same kind; never the working folder, home, a folder edgekd
+    did not write, or one holding a file the command reads (``reads``: it would go with the folder)."""
     absolute = Path(os.path.abspath(target))
     here = Path.cwd()
     if absolute in (here, *here.parents) or absolute in (Path.home(), Path(absolute.anchor)):
@@ -122,9 +123,16 @@ def _refuse_replacing(target: Path, kind: str | None) -> None:
             f"{target} holds {holds}, not an earlier {_family(kind)} output; `force` replaces only what the same "
             "command wrote; choose another `out`, or remove the folder yourself"
         )
+    inside = Path(os.path.realpath(target))
+    for read in reads:
+        if inside in Path(os.path.realpath(read)).parents:
+            raise OutputError(
+                f"{target} holds {read}, which this command reads: `force` would delete it with the earlier output; "
+                "choose another `out`, or move the file out of the folder first"
+            )
 
 
-def check_output_folder(target: Path, force: bool, kind: str | None = None) -> None:
+def check_output_folder(target: Path, force: bool, kind: str | None = None, reads: Sequence[Path] = ()) -> None:
     """Refuse to reuse an existing output folder unless ``force`` is set; fail before any work.
 
     With ``force``, an existing folder must be an earlier output of ``kind`` (see :func:`output_kind`;
@@ -138,7 +146,7 @@ def check_output_folder(target: Path, force: bool, kind: str | None = None) -> N
     if os.path.lexists(target) and not target.is_dir():
         raise OutputError(f"output path {target} exists and is not a folder; choose another `out`")
     if os.path.lexists(target):
-        _refuse_replacing(target, kind)
+        _refuse_replacing(target, kind, reads)
     parent = target.parent
     blocking = next((p for p in (parent, *parent.parents) if p.exists() and not p.is_dir()), None)
     if blocking is not None:
@@ -194,7 +202,12 @@ def _new_staging(target: Path) -> Path:
 
 @contextlib.contextmanager
 def staged_output_folder(
-    target: Path, force: bool = False, *, kind: str | None, commit: Callable[[], object] | None = None
+    target: Path,
+    force: bool = False,
+    *,
+    kind: str | None,
+    commit: Callable[[], object] | None = None,
+    reads: Sequence[Path] = (),
 ) -> Iterator[Path]:
     """Yield a staging folder that becomes ``target`` only if the block completes.
 
@@ -204,31 +217,37 @@ def staged_output_folder(
     block ran is left alone and the command fails. ``kind`` names the command's output in the
     folder's marker (``None``: edgekd's own folders, no marker). ``commit`` runs once the new
     folder is in place and before the old one is discarded (recording the run): if it fails,
-    the publish is undone and the earlier output is back.
+    the publish is undone and the earlier output is back. ``reads``: the command's input files,
+    which an earlier output being replaced must not hold.
     """
     target = Path(os.path.abspath(target)) if Path(target).name in ("", "..") else Path(target)
-    check_output_folder(target, force, kind)
+    check_output_folder(target, force, kind, reads)
     staging = _new_staging(target)
     try:
         yield staging
         interrupts.check()  # a Ctrl-C during the block never lets a half-made output in
         if kind is not None:
             write_json_atomic(staging / OUTPUT_MARKER, {"kind": kind})
-        _publish_folder(staging, target, force, kind, commit)
+        _publish_folder(staging, target, force, kind, commit, reads)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
 
 
 def _publish_folder(
-    staging: Path, target: Path, force: bool, kind: str | None, commit: Callable[[], object] | None
+    staging: Path,
+    target: Path,
+    force: bool,
+    kind: str | None,
+    commit: Callable[[], object] | None,
+    reads: Sequence[Path] = (),
 ) -> None:
     """Move ``staging`` to ``target``: in one rename if ``target`` is new, in one exchange if it is replaced."""
     swapped = backup = None
     try:
         if os.path.lexists(target) and force:
             refuse_special_file(target)
-            _refuse_replacing(target, kind)  # checked again: the folder may have changed while the command ran
+            _refuse_replacing(target, kind, reads)  # checked again: the folder may have changed meanwhile
             if exchange(staging, target):
                 swapped = staging  # the earlier output now sits at the staging path
             else:

@@ -147,6 +147,14 @@ def _own_c_files(folder: Path) -> Path:
     return folder
 
 
+def _run_holding(folder: Path, teacher: Path) -> Path:
+    """An earlier distill folder (edgekd's marker) with the teacher the next command reads inside it."""
+    folder.mkdir()
+    _write(folder / ".edgekd-output", '{"kind": "distill"}')
+    _write(folder / "teacher.keras", teacher.read_bytes())
+    return folder
+
+
 def _truncated_png() -> bytes:
     from PIL import Image
 
@@ -262,6 +270,7 @@ def bad_inputs(tmp_path, teacher_file, npz_factory, int8_model_file, hostile_mod
         "out": tmp_path / "out",
         "a_file": _write(tmp_path / "a_file", "a file, not a folder"),
         "own_c_files": _own_c_files(tmp_path / "firmware"),
+        "teacher_run": _run_holding(tmp_path / "kd", teacher_file),
         "config_unknown": _write(tmp_path / "unknown.yaml", "teacher: {epochz: 3}\n"),
         "config_tag": _write(tmp_path / "tag.yaml", "!!python/object/apply:os.system ['touch pwned']\n"),
         "config_type": _write(tmp_path / "type.yaml", "teacher: {epochs: many}\n"),
@@ -336,6 +345,7 @@ CATALOGUE = [
     ("distill: a teacher naming a module beside it, claiming Keras 2", ["distill", "--teacher", "{foreign_module}", "--data", TINY_DATA, "--out", "{out}"], ["module 'rt_pwnmod'", "outside Keras's own"]),
     ("distill: a teacher naming an installed module, even with --trust-model", ["distill", "--teacher", "{installed_module}", "--trust-model", "--data", TINY_DATA, "--out", "{out}"], ["module 'this'", "outside Keras's own"]),
     ("distill: a SavedModel teacher (a program that runs as it loads) without --trust-model", ["distill", "--teacher", "{savedmodel_writes}", "--data", TINY_DATA, "--out", "{out}"], ["SavedModel", "--trust-model"]),
+    ("distill: --force onto the earlier run holding the teacher it reads", ["distill", "--teacher", "{teacher_run}/teacher.keras", "--data", TINY_DATA, "--out", "{teacher_run}", "--force"], ["teacher.keras, which this command reads"]),
     ("distill: legacy .h5 without --trust-model", ["distill", "--teacher", "{legacy}", "--data", TINY_DATA, "--out", "{out}"], [".h5"]),
     ("distill: no teacher given", ["distill", "--data", TINY_DATA, "--out", "{out}"], ["exactly one of --teacher"]),
     ("distill: unknown DATA scheme", ["distill", "--teacher", "{teacher}", "--data", "csv:x", "--out", "{out}"], ["unknown DATA scheme"]),

@@ -166,3 +166,22 @@ def test_without_an_exchange_a_forced_publish_still_replaces_and_a_failed_commit
 
 def _fail():
     raise RuntimeError("store failed")
+
+
+def test_a_forced_run_never_deletes_the_teacher_it_reads_from_the_folder_it_replaces(teacher_file, tmp_path):
+    # `distill --teacher runs/kd/teacher.keras --out runs/kd --force` trained, then deleted the earlier
+    # folder with the teacher in it: a loaded teacher is not copied into the output.
+    import shutil
+
+    run = _run_folder(tmp_path / "kd", kind="distill")
+    shutil.copy(teacher_file, run / "teacher.keras")
+    before = snapshot(run)
+    args = ["--student", "conv:width=1", "--data", "mnist1d:samples=1500", "--epochs", "1", "--out", str(run)]
+    result = invoke("distill", "--teacher", str(run / "teacher.keras"), *args, "--force")
+    assert_clean_failure(result, "teacher.keras, which this command reads", "choose another --out")
+    assert snapshot(run) == before
+    elsewhere = tmp_path / "elsewhere"
+    shutil.copytree(run, elsewhere)  # the same folder, its teacher read from another: replaced
+    result = invoke("distill", "--teacher", str(elsewhere / "teacher.keras"), *args, "--force")
+    assert result.exit_code == 0, result.stderr
+    assert not (run / "teacher.keras").exists() and (elsewhere / "teacher.keras").exists()
