@@ -155,6 +155,15 @@ def _run_holding(folder: Path, teacher: Path) -> Path:
     return folder
 
 
+def _their_study(folder: Path) -> Path:
+    """A folder holding another program's SQLite database, named study.db like a search's."""
+    folder.mkdir()
+    with sqlite3.connect(folder / "study.db") as connection:
+        connection.execute("CREATE TABLE patients (id INTEGER, name TEXT)")
+    connection.close()
+    return folder
+
+
 def _truncated_png() -> bytes:
     from PIL import Image
 
@@ -271,6 +280,7 @@ def bad_inputs(tmp_path, teacher_file, npz_factory, int8_model_file, hostile_mod
         "a_file": _write(tmp_path / "a_file", "a file, not a folder"),
         "own_c_files": _own_c_files(tmp_path / "firmware"),
         "teacher_run": _run_holding(tmp_path / "kd", teacher_file),
+        "their_study": _their_study(tmp_path / "theirs"),
         "config_unknown": _write(tmp_path / "unknown.yaml", "teacher: {epochz: 3}\n"),
         "config_tag": _write(tmp_path / "tag.yaml", "!!python/object/apply:os.system ['touch pwned']\n"),
         "config_type": _write(tmp_path / "type.yaml", "teacher: {epochs: many}\n"),
@@ -425,6 +435,7 @@ CATALOGUE = [
     ("search: a budget no candidate can meet", ["search", "--teacher", "{teacher}", "--data", TINY_DATA, "--budget", "macs=10", "--out", "{out}"], ["no candidate can meet budget macs=10", "smallest macs of any candidate is 400"]),
     ("search: a RAM budget no candidate's measured arena meets", ["search", "--teacher", "{teacher}", "--data", TINY_DATA, "--device", "nano33ble", "--budget", "ram_kb=0.5", "--out", "{out}"], ["no candidate can meet budget ram_kb=0.5", "measured"]),
     ("search: a --storage that is not a database URL", ["search", "--teacher", "{teacher}", "--data", TINY_DATA, "--storage", "nonsense", "--out", "{out}"], ["cannot open the study database --storage nonsense", "sqlite:///"]),
+    ("search: --out a folder holding another program's study.db", ["search", "--teacher", "{teacher}", "--data", TINY_DATA, "--out", "{their_study}"], ["holds no edgekd search to continue"]),
     ("search: --measure on a microcontroller", ["search", "--teacher", "{teacher}", "--data", TINY_DATA, "--device", "nano33ble", "--measure", "--out", "{out}"], ["--measure", "microcontroller"]),
     # bench
     ("bench: --accuracy labels past the model's outputs", ["bench", "{int8}", "--accuracy", "npz:{high_labels}"], ["labels up to 49", "has 10 outputs", "the test data the model was trained for"]),
