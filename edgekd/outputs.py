@@ -13,6 +13,7 @@ moment at which the output is missing from its path.
 from __future__ import annotations
 
 import contextlib
+import glob
 import json
 import os
 import shutil
@@ -161,17 +162,18 @@ def check_output_folder(target: Path, force: bool, kind: str | None = None, read
 
 def _remove_abandoned_staging(target: Path) -> None:
     """Staging folders left by killed runs (SIGKILL skips every cleanup): their process no longer exists."""
-    for leftover in target.parent.glob(f".{target.name}.partial-*-*"):
+    for leftover in target.parent.glob(f".{glob.escape(target.name)}.partial-*-*"):
         pid = leftover.name.rsplit(".partial-", 1)[1].split("-", 1)[0]
         if pid.isdigit() and not _process_exists(int(pid)):
-            shutil.rmtree(leftover, ignore_errors=True)
+            _discard(leftover)
 
 
 def _restore_set_aside(target: Path) -> None:
     """An earlier output set aside by a publish that could not swap in one step (``.NAME.old-PID``), whose
     process died between its two renames, goes back to its path if nothing took its place; else it was
     replaced, and goes."""
-    for leftover in target.parent.glob(f".{target.name}.old-*"):
+    # Escaped: `--out 'run[1]'` (or `'*'`) would otherwise match, and delete, another output's set-aside folder.
+    for leftover in target.parent.glob(f".{glob.escape(target.name)}.old-*"):
         pid = leftover.name.rsplit(".old-", 1)[1]
         if not pid.isdigit() or _process_exists(int(pid)):
             continue
@@ -179,7 +181,7 @@ def _restore_set_aside(target: Path) -> None:
             with contextlib.suppress(OSError):
                 os.rename(leftover, target)
         else:
-            shutil.rmtree(leftover, ignore_errors=True)
+            _discard(leftover)
 
 
 def _process_exists(pid: int) -> bool:
@@ -244,6 +246,7 @@ def _publish_folder(
 ) -> None:
     """Move ``staging`` to ``target``: in one rename if ``target`` is new, in one exchange if it is replaced."""
     swapped = backup = None
+    published = os.lstat(staging)  # the folder keeps its inode as it moves: how an undo knows it is still ours
     try:
         if os.path.lexists(target) and force:
             refuse_special_file(target)
@@ -270,15 +273,34 @@ def _publish_folder(
         try:
             commit()
         except BaseException:
-            _unpublish(staging, target, earlier)
+            _unpublish(staging, target, earlier, published)
             raise
     if earlier is not None:
-        shutil.rmtree(earlier, ignore_errors=True)
+        _discard(earlier)
 
 
-def _unpublish(staging: Path, target: Path, earlier: Path | None) -> None:
-    """Undo a publish whose commit failed: the new output leaves ``target`` and the earlier one returns."""
+def _discard(path: Path) -> None:
+    """Remove a replaced output: a symbolic link that stood at the target goes, never what it points to
+    (rmtree refuses a link, which stayed behind as a hidden `.NAME.partial-...` entry)."""
+    if os.path.islink(path):
+        with contextlib.suppress(OSError):
+            os.unlink(path)
+    else:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def _unpublish(staging: Path, target: Path, earlier: Path | None, published: os.stat_result) -> None:
+    """Undo a publish whose commit failed: the new output leaves ``target`` and the earlier one returns.
+
+    Unless another command's forced publish has replaced it meanwhile: that output stays (undoing
+    ours would have swapped it out and deleted it), and ours, already gone, has nothing to undo.
+    """
     with contextlib.suppress(OSError):
+        current = os.lstat(target)
+        if (current.st_dev, current.st_ino) != (published.st_dev, published.st_ino):
+            if earlier is not None and earlier != staging:
+                _discard(earlier)  # the caller removes staging
+            return
         if earlier is not None and earlier == staging:
             exchange(staging, target)  # the new output back at staging, which the caller removes
         elif earlier is not None:

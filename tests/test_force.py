@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from edgekd.errors import OutputError
-from edgekd.outputs import OUTPUT_MARKER, output_kind, staged_output_folder
+from edgekd.outputs import OUTPUT_MARKER, check_output_folder, output_kind, staged_output_folder
 from tests.conftest import assert_clean_failure, invoke, snapshot
 
 
@@ -185,3 +185,46 @@ def test_a_forced_run_never_deletes_the_teacher_it_reads_from_the_folder_it_repl
     result = invoke("distill", "--teacher", str(elsewhere / "teacher.keras"), *args, "--force")
     assert result.exit_code == 0, result.stderr
     assert not (run / "teacher.keras").exists() and (elsewhere / "teacher.keras").exists()
+
+
+def test_an_out_name_with_glob_characters_touches_only_its_own_set_aside_folders(tmp_path):
+    # `--out 'run[1]' --force` matched `.run1.old-PID` as a pattern and deleted run1's set-aside output,
+    # which the next command writing run1 would have put back.
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    set_aside = _run_folder(tmp_path / f".run1.old-{dead.stdout.strip()}")
+    for name in ("run[1]", "*"):
+        other = _run_folder(tmp_path / name)
+        with staged_output_folder(other, force=True, kind="run") as staging:
+            (staging / "student.keras").write_bytes(b"new")
+        assert (other / "student.keras").read_bytes() == b"new"
+    assert (set_aside / "student.keras").read_bytes() == b"model"
+    with pytest.raises(OutputError, match="already exists"):
+        check_output_folder(tmp_path / "run1", force=False)
+    assert (tmp_path / "run1" / "student.keras").read_bytes() == b"model", "put back where it belongs"
+
+
+def test_a_forced_publish_onto_a_symbolic_link_replaces_the_link_and_leaves_nothing_behind(tmp_path):
+    real = _run_folder(tmp_path / "real")
+    (tmp_path / "latest").symlink_to("real")
+    with staged_output_folder(tmp_path / "latest", force=True, kind="run") as staging:
+        (staging / "student.keras").write_bytes(b"new")
+    assert not (tmp_path / "latest").is_symlink() and (tmp_path / "latest" / "student.keras").read_bytes() == b"new"
+    assert (real / "student.keras").read_bytes() == b"model", "never what the link pointed to"
+    assert sorted(os.listdir(tmp_path)) == ["latest", "real"], "no hidden link left (rmtree refuses links)"
+
+
+def test_a_failed_record_never_undoes_another_commands_publish_made_meanwhile(tmp_path):
+    # Two forced runs into one folder: B published while A was recording; A's record failed and its undo
+    # swapped B's output out and deleted it, leaving the store's run B naming a folder of older files.
+    run = _run_folder(tmp_path / "run")
+
+    def record_after_another_publish():
+        with staged_output_folder(run, force=True, kind="run") as other:
+            (other / "student.keras").write_bytes(b"B")
+        raise RuntimeError("the store is locked")
+
+    with pytest.raises(RuntimeError, match="locked"):
+        with staged_output_folder(run, force=True, kind="run", commit=record_after_another_publish) as staging:
+            (staging / "student.keras").write_bytes(b"A")
+    assert (run / "student.keras").read_bytes() == b"B"
+    assert sorted(os.listdir(tmp_path)) == ["run"]
