@@ -30,6 +30,7 @@ from edgekd.artifacts import (
     exchange,
     move_without_replacing,
     refuse_special_file,
+    refuse_unexpanded_home,
     write_json_atomic,
 )
 from edgekd.errors import OutputError
@@ -140,6 +141,7 @@ def check_output_folder(target: Path, force: bool, kind: str | None = None, read
     ``None`` for edgekd's own folders outside the user's outputs), and never the working folder.
     """
     target = Path(target)
+    refuse_unexpanded_home(target)
     _restore_set_aside(target)
     refuse_special_file(target)
     if os.path.lexists(target) and not force:

@@ -485,6 +485,7 @@ CATALOGUE = [
     # results, compare, report
     ("results: show a run that does not exist", ["results", "show", "99999"], ["99999"]),
     ("compare: a file that is not results.json", ["compare", "{not_results}"], ["notes.json"]),
+    ("report: --out '~/reports' that no shell expanded", ["report", "{earlier}", "--out", "~/reports"], ["starts with '~'", "no shell expanded", "a folder named '~'"]),
     ("report: --out the working folder with --force", ["report", "{earlier}", "--out", ".", "--force"], ["the folder you are working in", "never replaces it"]),
     ("report: a run that does not exist", ["report", "99999", "--out", "{out}"], ["99999"]),
     ("results: a store that is not SQLite", ["results", "list", "--db", "{not_sqlite}"], ["store.db"]),
