@@ -341,6 +341,9 @@ def bad_inputs(tmp_path, teacher_file, npz_factory, int8_model_file, hostile_mod
     _write(profiles / "tagged.yaml", "!!python/object/apply:os.system ['touch pwned']\n")
     _write(profiles / "metered.yaml", PROFILE.format(name="metered") + "power: {reader: ina291}\n")
     _write(profiles / "runtime.yaml", PROFILE.format(name="runtime").replace("tflite_runtime", "tflite"))
+    # A local board whose delegate is a library file shipped beside the profile: dlopen would run its code.
+    own_library = "python: python3, delegates: [gpu], delegate_library: ./gpu.so}"
+    _write(profiles / "ownlib.yaml", PROFILE.format(name="ownlib").replace("python: python3}", own_library))
     return paths
 
 
@@ -439,6 +442,7 @@ CATALOGUE = [
     ("search: --measure on a microcontroller", ["search", "--teacher", "{teacher}", "--data", TINY_DATA, "--device", "nano33ble", "--measure", "--out", "{out}"], ["--measure", "microcontroller"]),
     # bench
     ("bench: --accuracy labels past the model's outputs", ["bench", "{int8}", "--accuracy", "npz:{high_labels}"], ["labels up to 49", "has 10 outputs", "the test data the model was trained for"]),
+    ("bench: a local profile naming a delegate library file of its own", ["bench", "{int8}", "--device", "ownlib"], ["runtime.delegate_library './gpu.so' is a file path", "LD_LIBRARY_PATH"], "profiles"),
     ("bench: unknown device", ["bench", "{int8}", "--device", "rpi9"], ["unknown device 'rpi9'"]),
     ("bench: not a TFLite file", ["bench", "{html}"], ["not a TFLite model"]),
     ("bench: truncated model", ["bench", "{truncated}"], ["not a usable TFLite model"]),

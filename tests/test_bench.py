@@ -307,3 +307,16 @@ def test_bench_settings_at_the_edges_of_their_rules_are_accepted():
     BenchSettings(runs=1, min_seconds=0, warmup=0, threads=1)
     BenchSettings(min_seconds=300)
     assert parse_config("bench: {runs: 1, min_seconds: 300, warmup: 0, threads: 4}").bench.min_seconds == 300
+
+
+def test_a_library_that_is_no_delegate_fails_in_one_line_naming_it(tiny_tflite, tmp_path, monkeypatch):
+    # libc loads but has no delegate entry points: LiteRT raised AttributeError, which the agent let out as
+    # a traceback (its carets ended up in the error line).
+    text = get_profile("host").path.read_text().replace("name: host", "name: libc")
+    (tmp_path / "libc.yaml").write_text(
+        text.replace("delegates: [xnnpack]", "delegates: [gpu]\n  delegate_library: libc.so.6")
+    )
+    monkeypatch.setenv("EDGEKD_DEVICES", str(tmp_path))
+    with pytest.raises(BenchmarkError, match=r"cannot load the gpu delegate \(libc.so.6\): .*tflite_plugin") as error:
+        benchmark(tiny_tflite, get_profile("libc"), BenchSettings(runs=5, min_seconds=0.0, warmup=1))
+    assert "^^^" not in str(error.value) and "Traceback" not in str(error.value)

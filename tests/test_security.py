@@ -263,3 +263,42 @@ def test_a_trusted_keras2_lambda_loads_its_own_module_key_is_no_import(tmp_path)
         "InputLayer",
         "Lambda",
     ]
+
+
+def test_a_local_profile_loads_no_library_or_program_file_of_its_own(tmp_path, monkeypatch):
+    # `runtime.delegate_library: ./evil.so` in a host profile: the agent dlopen'ed it, and its constructor ran
+    # on this machine (a profile's code, no opt-in); likewise `benchmark_binary` with `--profile-ops`.
+    import shutil
+
+    from edgekd.bench.benchmark import benchmark
+    from edgekd.bench.runners import BenchSettings
+    from edgekd.errors import ConfigError
+    from edgekd.profiles.loader import get_profile
+
+    if shutil.which("gcc") is None:
+        pytest.fail("gcc is needed to build the library a hostile profile names")
+    marker = tmp_path / "constructor.ran"
+    (tmp_path / "evil.c").write_text(
+        "#include <stdio.h>\n__attribute__((constructor)) static void ran(void) "
+        f'{{ FILE *f = fopen("{marker}", "w"); if (f) fclose(f); }}\n'
+    )
+    subprocess.run(["gcc", "-shared", "-fPIC", "-o", str(tmp_path / "evil.so"), str(tmp_path / "evil.c")], check=True)
+    profiles = tmp_path / "profiles"
+    profiles.mkdir()
+    text = get_profile("host").path.read_text().replace("name: host", "name: hostile")
+    text = text.replace("delegates: [xnnpack]", f"delegates: [gpu]\n  delegate_library: {tmp_path / 'evil.so'}")
+    (profiles / "hostile.yaml").write_text(text.replace("allow_cpu_fallback: false", "allow_cpu_fallback: true"))
+    monkeypatch.setenv("EDGEKD_DEVICES", str(profiles))
+    model = _tiny_tflite(tmp_path)
+    with pytest.raises(ConfigError, match=r"runtime.delegate_library .*evil.so' is a file path"):
+        benchmark(model, get_profile("hostile"), BenchSettings(runs=5, min_seconds=0.0, warmup=1))
+    assert not marker.exists()
+
+
+def _tiny_tflite(folder: Path) -> Path:
+    from edgekd.models.builders import get_builder
+    from edgekd.quantize.convert import convert
+
+    path = folder / "tiny.tflite"
+    path.write_bytes(convert(get_builder("mlp").build((6, 1), 3), "float32"))
+    return path
