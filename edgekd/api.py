@@ -290,6 +290,8 @@ def benchmark(
 
     models = [Path(m) for m in (model if isinstance(model, list | tuple) else [model])]
     devices = list(devices)
+    if not models:  # an empty list benchmarked nothing and stored an empty run
+        raise ConfigError("`benchmark` was given no model; pass a .tflite path or a list of them")
     settings = BenchSettings(
         runs=runs,
         min_seconds=min_seconds,

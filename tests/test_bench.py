@@ -320,3 +320,17 @@ def test_a_library_that_is_no_delegate_fails_in_one_line_naming_it(tiny_tflite, 
     with pytest.raises(BenchmarkError, match=r"cannot load the gpu delegate \(libc.so.6\): .*tflite_plugin") as error:
         benchmark(tiny_tflite, get_profile("libc"), BenchSettings(runs=5, min_seconds=0.0, warmup=1))
     assert "^^^" not in str(error.value) and "Traceback" not in str(error.value)
+
+
+def test_the_python_api_refuses_an_empty_list_of_models_and_stores_nothing(tmp_path, monkeypatch):
+    # `edgekd.benchmark([])` returned [] and stored an empty run (issue 26, silent wrong answers).
+    import sqlite3
+
+    import edgekd
+
+    monkeypatch.setenv("EDGEKD_DB", str(tmp_path / "store.db"))
+    with pytest.raises(ConfigError, match="was given no model"):
+        edgekd.benchmark([])
+    if (tmp_path / "store.db").exists():
+        with sqlite3.connect(tmp_path / "store.db") as connection:
+            assert connection.execute("SELECT COUNT(*) FROM runs").fetchone()[0] == 0
