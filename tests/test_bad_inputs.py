@@ -147,10 +147,10 @@ def _own_c_files(folder: Path) -> Path:
     return folder
 
 
-def _run_holding(folder: Path, teacher: Path) -> Path:
-    """An earlier distill folder (edgekd's marker) with the teacher the next command reads inside it."""
+def _run_holding(folder: Path, teacher: Path, kind: str = "distill") -> Path:
+    """An earlier output of ``kind`` (edgekd's marker) with the model the next command reads inside it."""
     folder.mkdir()
-    _write(folder / ".edgekd-output", '{"kind": "distill"}')
+    _write(folder / ".edgekd-output", json.dumps({"kind": kind}))
     _write(folder / "teacher.keras", teacher.read_bytes())
     return folder
 
@@ -280,6 +280,7 @@ def bad_inputs(tmp_path, teacher_file, npz_factory, int8_model_file, hostile_mod
         "a_file": _write(tmp_path / "a_file", "a file, not a folder"),
         "own_c_files": _own_c_files(tmp_path / "firmware"),
         "teacher_run": _run_holding(tmp_path / "kd", teacher_file),
+        "quantized_holding": _run_holding(tmp_path / "all_modes", teacher_file, kind="quantize"),
         "their_study": _their_study(tmp_path / "theirs"),
         "config_unknown": _write(tmp_path / "unknown.yaml", "teacher: {epochz: 3}\n"),
         "config_tag": _write(tmp_path / "tag.yaml", "!!python/object/apply:os.system ['touch pwned']\n"),
@@ -410,6 +411,7 @@ CATALOGUE = [
     ("quantize: a model naming a module beside it, claiming Keras 2", ["quantize", "{foreign_module}", "--data", TINY_DATA, "--out", "{tmp}/q.tflite"], ["module 'rt_pwnmod'", "outside Keras's own"]),
     ("quantize: --mode all --force onto a folder edgekd did not write", ["quantize", "{teacher}", "--mode", "all", "--data", TINY_DATA, "--out", "{profiles}", "--force"], ["files edgekd did not write"]),
     ("quantize: a Keras 2 model whose Lambda reaches os.system by a dotted name", ["quantize", "{dotted_name}", "--data", TINY_DATA, "--out", "{tmp}/q.tflite"], ["'os.system'", "--trust-model"]),
+    ("quantize: --mode all --force onto the earlier folder holding the model", ["quantize", "{quantized_holding}/teacher.keras", "--mode", "all", "--data", TINY_DATA, "--out", "{quantized_holding}", "--force"], ["teacher.keras, which this command reads"]),
     ("quantize: NaN weights", ["quantize", "{nan_weights}", "--data", TINY_DATA, "--out", "{tmp}/q.tflite"], ["NaN"]),
     ("quantize: unknown mode", ["quantize", "{teacher}", "--mode", "int4", "--data", TINY_DATA, "--out", "{tmp}/q.tflite"], ["int4", "int8", "see `edgekd quantize --help`"]),
     ("quantize: output not .tflite", ["quantize", "{teacher}", "--data", TINY_DATA, "--out", "{tmp}/q.bin"], [".tflite"]),

@@ -253,8 +253,10 @@ def quantize_model(
     from edgekd.results.records import RunResult
 
     model_path, out_path = Path(model_path), Path(out_path)
+    # The model (and a QAT teacher) are not copied into a --mode all folder: one holding them is never replaced.
+    reads = [Path(p) for p in (model_path, settings.teacher) if p]
     if settings.mode == ALL:
-        check_output_folder(out_path, force, QUANTIZE_FOLDER)
+        check_output_folder(out_path, force, QUANTIZE_FOLDER, reads)
     else:
         check_output_file_pair(out_path, force)
     with reporter.stage("loading the model", "load"):
@@ -298,7 +300,7 @@ def quantize_model(
 
     stem = model_path.stem if model_path.suffix else model_path.name
     if settings.mode == ALL:
-        with staged_output_folder(out_path, force, kind=QUANTIZE_FOLDER) as staging:
+        with staged_output_folder(out_path, force, kind=QUANTIZE_FOLDER, reads=reads) as staging:
             with reporter.stage("converting in every mode, checking each through LiteRT and timing it", "quantize"):
                 models, benchmarks = compare_modes(model, stem, dataset, staging, settings, reporter)
             run = result(models, benchmarks)
