@@ -127,7 +127,8 @@ def _refuse_replacing(target: Path, kind: str | None, reads: Sequence[Path] = ()
         )
     inside = Path(os.path.realpath(target))
     for read in reads:
-        if inside in Path(os.path.realpath(read)).parents:
+        real = Path(os.path.realpath(read))
+        if real == inside or inside in real.parents:
             raise OutputError(
                 f"{target} holds {read}, which this command reads: `force` would delete it with the earlier output; "
                 "choose another `out`, or move the file out of the folder first"

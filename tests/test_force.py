@@ -228,3 +228,15 @@ def test_a_failed_record_never_undoes_another_commands_publish_made_meanwhile(tm
             (staging / "student.keras").write_bytes(b"A")
     assert (run / "student.keras").read_bytes() == b"B"
     assert sorted(os.listdir(tmp_path)) == ["run"]
+
+
+def test_a_forced_publish_never_replaces_a_folder_it_reads_or_one_holding_what_it_reads(tmp_path):
+    run = _run_folder(tmp_path / "run")
+    (run / "data").mkdir()
+    for reads in ([run], [run / "data"], [run / "student.keras"]):
+        with pytest.raises(OutputError, match="which this command reads"):
+            with staged_output_folder(run, force=True, kind="run", reads=reads):
+                pass
+    with staged_output_folder(run, force=True, kind="run", reads=[tmp_path / "elsewhere.npz"]) as staging:
+        (staging / "student.keras").write_bytes(b"new")
+    assert (run / "student.keras").read_bytes() == b"new"
