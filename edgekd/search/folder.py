@@ -8,6 +8,7 @@ search to continue (one took 13 Optuna tables into its database and had its repo
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sqlite3
@@ -17,7 +18,7 @@ from pathlib import Path
 from edgekd.errors import OutputError
 from edgekd.inputs import open_regular_file
 from edgekd.outputs import check_output_folder
-from edgekd.search.engine import STUDY_FILE
+from edgekd.search.engine import SQLITE_TIMEOUT_S, STUDY_FILE
 
 SEARCH_FILE = "search.json"
 # search.json lists every trial; a large study's is a few MiB.
@@ -60,7 +61,10 @@ def _holds_study(out: Path) -> bool:
     try:
         if not stat.S_ISREG(os.lstat(path).st_mode):
             return False  # a pipe would block SQLite's open
-        with sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True) as connection:
+        # mode=rw, never create; not ro: a study killed mid-write leaves a hot journal that only a writer rolls back.
+        with contextlib.closing(
+            sqlite3.connect(f"{path.resolve().as_uri()}?mode=rw", uri=True, timeout=SQLITE_TIMEOUT_S)
+        ) as connection:
             rows = connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchall()
     except (OSError, sqlite3.Error):
         return False
