@@ -187,11 +187,17 @@ def refuse_unexpanded_home(path: Path) -> None:
         )
 
 
-def check_output_file(path: Path, force: bool) -> None:
-    """Refuse an existing output file (a link or dangling link included) unless ``force``; fail before any work."""
+def check_output_file(path: Path, force: bool, reads: tuple[Path, ...] = ()) -> None:
+    """Refuse an existing output file (a link or dangling link included) unless ``force``; fail before any work.
+
+    ``reads``: files the command reads, which its output may never replace, even with ``force``.
+    """
     path = Path(path)
     refuse_unexpanded_home(path)
     refuse_special_file(path)
+    for read in reads:
+        if os.path.exists(path) and os.path.exists(read) and os.path.samefile(path, read):
+            raise OutputError(f"{path} is {read}, which this command reads; choose another path for the output")
     if path.is_dir() and not path.is_symlink():
         raise OutputError(f"{path} is a folder; give a file path")
     if os.path.lexists(path) and not force:

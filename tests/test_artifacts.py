@@ -231,3 +231,15 @@ def test_an_output_path_starting_with_an_unexpanded_tilde_is_refused(tmp_path, m
     assert list(tmp_path.iterdir()) == []
     (tmp_path / "~").mkdir()  # a folder really named so: the user's to write into
     check_output_folder(Path("~/runs"), force=False)
+
+
+def test_an_output_file_is_never_one_of_the_files_the_command_reads(tmp_path):
+    # `results export --csv --out <the store> --force` replaced every stored run with their CSV.
+    store = tmp_path / "results.db"
+    store.write_bytes(b"SQLite format 3\x00")
+    (tmp_path / "link.db").symlink_to(store)
+    for out in (store, tmp_path / "link.db"):
+        with pytest.raises(OutputError, match="which this command reads"):
+            check_output_file(out, True, reads=(store,))
+    check_output_file(tmp_path / "runs.csv", True, reads=(store,))
+    assert store.read_bytes() == b"SQLite format 3\x00"

@@ -282,6 +282,7 @@ def bad_inputs(tmp_path, teacher_file, npz_factory, int8_model_file, hostile_mod
         "teacher_run": _run_holding(tmp_path / "kd", teacher_file),
         "quantized_holding": _run_holding(tmp_path / "all_modes", teacher_file, kind="quantize"),
         "their_study": _their_study(tmp_path / "theirs"),
+        "store": Path(os.environ["EDGEKD_DB"]),  # the session's results store (its runs are checked after each case)
         "config_unknown": _write(tmp_path / "unknown.yaml", "teacher: {epochz: 3}\n"),
         "config_tag": _write(tmp_path / "tag.yaml", "!!python/object/apply:os.system ['touch pwned']\n"),
         "config_type": _write(tmp_path / "type.yaml", "teacher: {epochs: many}\n"),
@@ -498,6 +499,7 @@ CATALOGUE = [
     ("results: a store under a file", ["results", "list", "--db", "{a_file}/x.db"], ["a_file is a file, not a folder"]),
     ("results: a limit past SQLite's range", ["results", "list", "--limit", "100000000000000000000"], ["--limit"]),
     ("results: export onto a FIFO", ["results", "export", "--csv", "--out", "{fifo}"], ["export.csv is a FIFO"]),
+    ("results: export --csv --out the results store itself, with --force", ["results", "export", "--csv", "--out", "{store}", "--force"], ["which this command reads", "choose another path"]),
     ("results: export onto a symbolic link (no --force)", ["results", "export", "--csv", "--out", "{link}"], ["already exists", "--force"]),
     ("compare: a results.json with latency as a string", ["compare", "{bad_latency}"], ["latency.json", "'benchmarks.0.latency_ms'"]),
     ("report: a results.json whose benchmark lacks ok", ["report", "{no_ok}", "--out", "{out}"], ["no_ok.json", "benchmarks.0.ok"]),
