@@ -124,13 +124,16 @@ def _trained_run(
     out = Path(out) if out is not None else default_run_folder(kind)
     finished = []
 
-    def record() -> None:  # once the folder is in place, so the store never names a folder that is not there
+    def record_run() -> None:  # once the folder is in place, so the store never names a folder that is not there
         _record(store, finished[0].to_document(), out, artifact_files(out), say)
 
     reads = config.input_files()
-    with _store(db, record, say) as store, _checkpoints(out, config, fresh, force, say, kind, reads) as checkpoints:
-        with staged_output_folder(out, force, kind=kind, commit=record, reads=reads) as staging:
-            finished.append(stages(staging, reporter, checkpoints))
+    with _store(db, record, say) as store:
+        if store is not None:
+            reads.append(store.path)  # a store inside the folder would go with it, every run in it
+        with _checkpoints(out, config, fresh, force, say, kind, reads) as checkpoints:
+            with staged_output_folder(out, force, kind=kind, commit=record_run, reads=reads) as staging:
+                finished.append(stages(staging, reporter, checkpoints))
     return replace(finished[0], out=out)
 
 

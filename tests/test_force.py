@@ -240,3 +240,42 @@ def test_a_forced_publish_never_replaces_a_folder_it_reads_or_one_holding_what_i
     with staged_output_folder(run, force=True, kind="run", reads=[tmp_path / "elsewhere.npz"]) as staging:
         (staging / "student.keras").write_bytes(b"new")
     assert (run / "student.keras").read_bytes() == b"new"
+
+
+def test_record_false_stores_nothing_and_still_publishes(tmp_path, monkeypatch):
+    # The publish's commit function was named `record`, shadowing the `record=False` option: the store
+    # was opened and the run recorded anyway.
+    import dataclasses
+
+    from edgekd import api
+    from edgekd.config import PipelineConfig
+
+    @dataclasses.dataclass(frozen=True)
+    class Finished:
+        out: Path | None = None
+
+        def to_document(self) -> dict:
+            return {"schema_version": 1, "kind": "distill", "edgekd_version": "test"}
+
+    def stages(staging, reporter, checkpoints):
+        (staging / "student.keras").write_bytes(b"model")
+        return Finished()
+
+    store = tmp_path / "store.db"
+    result = api._trained_run(PipelineConfig(), tmp_path / "run", "distill", stages, db=store, record=False)
+    assert result.out == tmp_path / "run" and (tmp_path / "run" / "student.keras").read_bytes() == b"model"
+    assert not store.exists(), "record=False opens no store"
+
+
+def test_a_forced_run_never_replaces_the_folder_holding_the_results_store(tmp_path):
+    # `distill --out kd --force --db kd/results.db`: the store went with the earlier folder, every run in it.
+    from edgekd import api
+    from edgekd.config import PipelineConfig
+    from edgekd.results.store import ResultsStore
+
+    run = _run_folder(tmp_path / "kd", kind="distill")
+    ResultsStore(run / "results.db").close()
+    before = snapshot(run)
+    with pytest.raises(OutputError, match="results.db, which this command reads"):
+        api._trained_run(PipelineConfig(), run, "distill", lambda *args: None, db=run / "results.db", force=True)
+    assert snapshot(run) == before
