@@ -24,6 +24,7 @@ from edgekd.bench.thermal import DEFAULT_COOLDOWN_SECONDS
 from edgekd.config import PipelineConfig, demo_config, load_config
 from edgekd.errors import ConfigError
 from edgekd.progress import SILENT, Reporter
+from edgekd.untrusted import for_terminal
 from edgekd.validation import validate
 
 
@@ -68,7 +69,8 @@ class BenchmarkResults(list):
 
 
 def _say_on_stderr(line: str) -> None:
-    print(f"edgekd: {line}", file=sys.stderr, flush=True)
+    # Lines name folders, devices and failures from files: a terminal shows them, never runs them.
+    print(f"edgekd: {for_terminal(line)}", file=sys.stderr, flush=True)
 
 
 def run_config(config: PipelineConfig, out: Path | str | None = None, *, kind: str = "run", **options):
@@ -124,21 +126,25 @@ def _trained_run(
     out = Path(out) if out is not None else default_run_folder(kind)
     finished = []
 
-    def record() -> None:  # once the folder is in place, so the store never names a folder that is not there
+    def record_run() -> None:  # once the folder is in place, so the store never names a folder that is not there
         _record(store, finished[0].to_document(), out, artifact_files(out), say)
 
-    with _store(db, record, say) as store, _checkpoints(out, config, fresh, force, say, kind) as checkpoints:
-        with staged_output_folder(out, force, kind=kind, commit=record) as staging:
-            finished.append(stages(staging, reporter, checkpoints))
+    reads = config.input_files()
+    with _store(db, record, say) as store:
+        if store is not None:
+            reads.append(store.path)  # a store inside the folder would go with it, every run in it
+        with _checkpoints(out, config, fresh, force, say, kind, reads) as checkpoints:
+            with staged_output_folder(out, force, kind=kind, commit=record_run, reads=reads) as staging:
+                finished.append(stages(staging, reporter, checkpoints))
     return replace(finished[0], out=out)
 
 
-def _checkpoints(out: Path, config: PipelineConfig, fresh: bool, force: bool, say, kind: str):
+def _checkpoints(out: Path, config: PipelineConfig, fresh: bool, force: bool, say, kind: str, reads: list[Path]):
     from edgekd.distill.checkpoints import checkpointed
     from edgekd.outputs import check_output_folder
 
     # The output's folder is checked first: the checkpoints live beside it.
-    check_output_folder(out, force, kind)
+    check_output_folder(out, force, kind, reads)
     return checkpointed(out, config.model_dump(mode="json"), fresh, say=say)
 
 

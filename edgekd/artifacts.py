@@ -176,10 +176,28 @@ def refuse_special_file(path: Path) -> None:
         raise OutputError(f"{path} is {kind}, not a file edgekd may replace; choose another path")
 
 
-def check_output_file(path: Path, force: bool) -> None:
-    """Refuse an existing output file (a link or dangling link included) unless ``force``; fail before any work."""
+def refuse_unexpanded_home(path: Path) -> None:
+    """A path starting with ``~`` that no shell expanded (quoted, or from a file) would make a folder named ``~``
+    in the working folder, which a later ``rm -rf ~`` meant for it would take the home folder with."""
+    first = Path(path).parts[0] if Path(path).parts else ""
+    if first.startswith("~") and not os.path.lexists(first):
+        raise OutputError(
+            f"{path} starts with {first!r}, which no shell expanded (it was quoted or read from a file): edgekd "
+            f"would create a folder named {first!r} here; write the full path, e.g. {os.path.expanduser(path)}"
+        )
+
+
+def check_output_file(path: Path, force: bool, reads: tuple[Path, ...] = ()) -> None:
+    """Refuse an existing output file (a link or dangling link included) unless ``force``; fail before any work.
+
+    ``reads``: files the command reads, which its output may never replace, even with ``force``.
+    """
     path = Path(path)
+    refuse_unexpanded_home(path)
     refuse_special_file(path)
+    for read in reads:
+        if os.path.exists(path) and os.path.exists(read) and os.path.samefile(path, read):
+            raise OutputError(f"{path} is {read}, which this command reads; choose another path for the output")
     if path.is_dir() and not path.is_symlink():
         raise OutputError(f"{path} is a folder; give a file path")
     if os.path.lexists(path) and not force:

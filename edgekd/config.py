@@ -287,6 +287,22 @@ class PipelineConfig(Section):
             )
         return seed
 
+    def input_files(self) -> list[Path]:
+        """The existing files and folders this config reads: teachers, a student file, the data.
+
+        A teacher is not copied into a run's output, so a forced run into the folder holding it
+        would delete it with the earlier output (see ``edgekd.outputs``).
+        """
+        from edgekd.data.spec import parse_spec
+        from edgekd.errors import DataError
+
+        named = [self.teacher.path, *self.teacher.ensemble, self.student.spec]
+        try:
+            named.append(parse_spec(self.data.spec, self.data.options).argument)
+        except DataError:
+            pass  # refused, with its reason, when the data loads
+        return [Path(name) for name in named if name and Path(name).exists()]
+
 
 DEMO_CONFIG_YAML = """\
 # edgekd demo: the built-in pipeline on MNIST-1D (generated offline).

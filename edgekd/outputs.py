@@ -13,6 +13,7 @@ moment at which the output is missing from its path.
 from __future__ import annotations
 
 import contextlib
+import glob
 import json
 import os
 import shutil
@@ -29,9 +30,11 @@ from edgekd.artifacts import (
     exchange,
     move_without_replacing,
     refuse_special_file,
+    refuse_unexpanded_home,
     write_json_atomic,
 )
 from edgekd.errors import OutputError
+from edgekd.inputs import open_regular_file
 
 # Written into every output folder edgekd publishes: which command made it, so that `--force`
 # replaces an earlier output of the same kind and nothing else (a run folder is not a report's).
@@ -42,6 +45,8 @@ _FOLDER_FAMILIES = {"demo": "run", "run": "run", "distill": "run"}
 _REPORT_FILES = frozenset({"report.html", "report.md"})
 _EXPORT_SUFFIXES = frozenset({".c", ".h", ".tflite", ".json"})
 _LEGACY_RESULTS_LIMIT = 64 << 20
+# Where edgekd's signature sits in a report or an exported source: its first lines (a long comment first).
+_SIGNATURE_BYTES = 64 << 10
 
 
 def _family(kind: str) -> str:
@@ -58,15 +63,35 @@ def output_kind(folder: Path) -> str | None:
         names = {entry.name for entry in folder.iterdir()}
     except OSError:
         return None
+    # Older folders count by what edgekd writes in its files, not by their names alone: a user's own
+    # report.md, or model.c and model.h, are not edgekd's to replace.
     results = _small_json(folder / "results.json") if "results.json" in names else None
-    if isinstance(results, dict) and "schema_version" in results and isinstance(results.get("kind"), str):
+    if (
+        isinstance(results, dict)
+        and "schema_version" in results
+        and isinstance(results.get("edgekd_version"), str)
+        and isinstance(results.get("kind"), str)
+    ):
         return _family(results["kind"])
-    if names and names <= _REPORT_FILES:
+    if names and names <= _REPORT_FILES and _holds(folder / "report.md", b"# edgekd "):
         return "report"
     suffixes = {Path(n).suffix for n in names}
-    if {".c", ".h"} <= suffixes <= _EXPORT_SUFFIXES and len({Path(n).stem for n in names}) == 1:
-        return "export"  # NAME.c, NAME.h, NAME.tflite, NAME.json
+    stems = {Path(n).stem for n in names}
+    if {".c", ".h"} <= suffixes <= _EXPORT_SUFFIXES and len(stems) == 1:
+        if _holds(folder / f"{stems.pop()}.c", b"EDGEKD_ALIGNED"):
+            return "export"  # NAME.c, NAME.h, NAME.tflite, NAME.json
     return None
+
+
+def _holds(path: Path, signature: bytes) -> bool:
+    """Whether the first lines of a regular file ``path`` hold ``signature`` (what only edgekd writes there)."""
+    try:
+        if not stat.S_ISREG(os.lstat(path).st_mode):
+            return False
+        with open_regular_file(path, "file", OutputError) as handle:  # swapped for a pipe meanwhile: refused
+            return signature in handle.read(_SIGNATURE_BYTES)
+    except (OSError, OutputError):
+        return False
 
 
 def _small_json(path: Path):
@@ -75,13 +100,15 @@ def _small_json(path: Path):
         info = os.lstat(path)
         if not stat.S_ISREG(info.st_mode) or info.st_size > _LEGACY_RESULTS_LIMIT:
             return None
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError, RecursionError):
+        with open_regular_file(path, "file", OutputError) as handle:
+            return json.loads(handle.read(_LEGACY_RESULTS_LIMIT + 1).decode("utf-8"))
+    except (OSError, ValueError, RecursionError, OutputError):
         return None
 
 
-def _refuse_replacing(target: Path, kind: str | None) -> None:
-    """``force`` replaces an earlier output of the same kind; never the working folder, home, or a folder edgekd did not write."""
+def _refuse_replacing(target: Path, kind: str | None, reads: Sequence[Path] = ()) -> None:
+    """``force`` replaces an earlier output of the same kind; never the working folder, home, a folder edgekd
+    did not write, or one holding a file the command reads (``reads``: it would go with the folder)."""
     absolute = Path(os.path.abspath(target))
     here = Path.cwd()
     if absolute in (here, *here.parents) or absolute in (Path.home(), Path(absolute.anchor)):
@@ -98,15 +125,24 @@ def _refuse_replacing(target: Path, kind: str | None) -> None:
             f"{target} holds {holds}, not an earlier {_family(kind)} output; `force` replaces only what the same "
             "command wrote; choose another `out`, or remove the folder yourself"
         )
+    inside = Path(os.path.realpath(target))
+    for read in reads:
+        real = Path(os.path.realpath(read))
+        if real == inside or inside in real.parents:
+            raise OutputError(
+                f"{target} holds {read}, which this command reads: `force` would delete it with the earlier output; "
+                "choose another `out`, or move the file out of the folder first"
+            )
 
 
-def check_output_folder(target: Path, force: bool, kind: str | None = None) -> None:
+def check_output_folder(target: Path, force: bool, kind: str | None = None, reads: Sequence[Path] = ()) -> None:
     """Refuse to reuse an existing output folder unless ``force`` is set; fail before any work.
 
     With ``force``, an existing folder must be an earlier output of ``kind`` (see :func:`output_kind`;
     ``None`` for edgekd's own folders outside the user's outputs), and never the working folder.
     """
     target = Path(target)
+    refuse_unexpanded_home(target)
     _restore_set_aside(target)
     refuse_special_file(target)
     if os.path.lexists(target) and not force:
@@ -114,7 +150,7 @@ def check_output_folder(target: Path, force: bool, kind: str | None = None) -> N
     if os.path.lexists(target) and not target.is_dir():
         raise OutputError(f"output path {target} exists and is not a folder; choose another `out`")
     if os.path.lexists(target):
-        _refuse_replacing(target, kind)
+        _refuse_replacing(target, kind, reads)
     parent = target.parent
     blocking = next((p for p in (parent, *parent.parents) if p.exists() and not p.is_dir()), None)
     if blocking is not None:
@@ -129,17 +165,18 @@ def check_output_folder(target: Path, force: bool, kind: str | None = None) -> N
 
 def _remove_abandoned_staging(target: Path) -> None:
     """Staging folders left by killed runs (SIGKILL skips every cleanup): their process no longer exists."""
-    for leftover in target.parent.glob(f".{target.name}.partial-*-*"):
+    for leftover in target.parent.glob(f".{glob.escape(target.name)}.partial-*-*"):
         pid = leftover.name.rsplit(".partial-", 1)[1].split("-", 1)[0]
         if pid.isdigit() and not _process_exists(int(pid)):
-            shutil.rmtree(leftover, ignore_errors=True)
+            _discard(leftover)
 
 
 def _restore_set_aside(target: Path) -> None:
     """An earlier output set aside by a publish that could not swap in one step (``.NAME.old-PID``), whose
     process died between its two renames, goes back to its path if nothing took its place; else it was
     replaced, and goes."""
-    for leftover in target.parent.glob(f".{target.name}.old-*"):
+    # Escaped: `--out 'run[1]'` (or `'*'`) would otherwise match, and delete, another output's set-aside folder.
+    for leftover in target.parent.glob(f".{glob.escape(target.name)}.old-*"):
         pid = leftover.name.rsplit(".old-", 1)[1]
         if not pid.isdigit() or _process_exists(int(pid)):
             continue
@@ -147,7 +184,7 @@ def _restore_set_aside(target: Path) -> None:
             with contextlib.suppress(OSError):
                 os.rename(leftover, target)
         else:
-            shutil.rmtree(leftover, ignore_errors=True)
+            _discard(leftover)
 
 
 def _process_exists(pid: int) -> bool:
@@ -170,7 +207,12 @@ def _new_staging(target: Path) -> Path:
 
 @contextlib.contextmanager
 def staged_output_folder(
-    target: Path, force: bool = False, *, kind: str | None, commit: Callable[[], object] | None = None
+    target: Path,
+    force: bool = False,
+    *,
+    kind: str | None,
+    commit: Callable[[], object] | None = None,
+    reads: Sequence[Path] = (),
 ) -> Iterator[Path]:
     """Yield a staging folder that becomes ``target`` only if the block completes.
 
@@ -180,31 +222,38 @@ def staged_output_folder(
     block ran is left alone and the command fails. ``kind`` names the command's output in the
     folder's marker (``None``: edgekd's own folders, no marker). ``commit`` runs once the new
     folder is in place and before the old one is discarded (recording the run): if it fails,
-    the publish is undone and the earlier output is back.
+    the publish is undone and the earlier output is back. ``reads``: the command's input files,
+    which an earlier output being replaced must not hold.
     """
     target = Path(os.path.abspath(target)) if Path(target).name in ("", "..") else Path(target)
-    check_output_folder(target, force, kind)
+    check_output_folder(target, force, kind, reads)
     staging = _new_staging(target)
     try:
         yield staging
         interrupts.check()  # a Ctrl-C during the block never lets a half-made output in
         if kind is not None:
             write_json_atomic(staging / OUTPUT_MARKER, {"kind": kind})
-        _publish_folder(staging, target, force, kind, commit)
+        _publish_folder(staging, target, force, kind, commit, reads)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
 
 
 def _publish_folder(
-    staging: Path, target: Path, force: bool, kind: str | None, commit: Callable[[], object] | None
+    staging: Path,
+    target: Path,
+    force: bool,
+    kind: str | None,
+    commit: Callable[[], object] | None,
+    reads: Sequence[Path] = (),
 ) -> None:
     """Move ``staging`` to ``target``: in one rename if ``target`` is new, in one exchange if it is replaced."""
     swapped = backup = None
+    published = os.lstat(staging)  # the folder keeps its inode as it moves: how an undo knows it is still ours
     try:
         if os.path.lexists(target) and force:
             refuse_special_file(target)
-            _refuse_replacing(target, kind)  # checked again: the folder may have changed while the command ran
+            _refuse_replacing(target, kind, reads)  # checked again: the folder may have changed meanwhile
             if exchange(staging, target):
                 swapped = staging  # the earlier output now sits at the staging path
             else:
@@ -227,15 +276,34 @@ def _publish_folder(
         try:
             commit()
         except BaseException:
-            _unpublish(staging, target, earlier)
+            _unpublish(staging, target, earlier, published)
             raise
     if earlier is not None:
-        shutil.rmtree(earlier, ignore_errors=True)
+        _discard(earlier)
 
 
-def _unpublish(staging: Path, target: Path, earlier: Path | None) -> None:
-    """Undo a publish whose commit failed: the new output leaves ``target`` and the earlier one returns."""
+def _discard(path: Path) -> None:
+    """Remove a replaced output: a symbolic link that stood at the target goes, never what it points to
+    (rmtree refuses a link, which stayed behind as a hidden `.NAME.partial-...` entry)."""
+    if os.path.islink(path):
+        with contextlib.suppress(OSError):
+            os.unlink(path)
+    else:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def _unpublish(staging: Path, target: Path, earlier: Path | None, published: os.stat_result) -> None:
+    """Undo a publish whose commit failed: the new output leaves ``target`` and the earlier one returns.
+
+    Unless another command's forced publish has replaced it meanwhile: that output stays (undoing
+    ours would have swapped it out and deleted it), and ours, already gone, has nothing to undo.
+    """
     with contextlib.suppress(OSError):
+        current = os.lstat(target)
+        if (current.st_dev, current.st_ino) != (published.st_dev, published.st_ino):
+            if earlier is not None and earlier != staging:
+                _discard(earlier)  # the caller removes staging
+            return
         if earlier is not None and earlier == staging:
             exchange(staging, target)  # the new output back at staging, which the caller removes
         elif earlier is not None:

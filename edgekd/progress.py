@@ -54,10 +54,13 @@ class Reporter:
         self.say(f"{' ' * len(counter)}done in {elapsed:.1f} s")
 
     def bar(self, total: int, description: str, unit: str = "it", position: int | None = None) -> tqdm:
-        """A progress bar on stderr, shown only in a terminal; ``position`` stacks concurrent bars."""
+        """A progress bar on stderr, shown only in a terminal; ``position`` stacks concurrent bars.
+
+        The description names folders and devices from files: tqdm writes it as it is, to a terminal.
+        """
         return tqdm(
             total=total,
-            desc=description,
+            desc=for_terminal(description),
             unit=unit,
             position=position,
             file=self.stream,

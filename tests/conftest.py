@@ -261,3 +261,55 @@ def keras_file_naming(path: Path, module: str, class_name: str, metadata: str = 
         archive.writestr("config.json", json.dumps(config))
         archive.writestr("model.weights.h5", weights)
     return path
+
+
+def keras2_file_with_layer(path: Path, layer: dict) -> Path:
+    """A tf_keras functional model (Dense on 4 inputs) with ``layer``, a layer's config as tf_keras
+    writes it, added to its layers; ``layer["inbound_nodes"]`` decides what it is called on."""
+    import json
+    import zipfile
+
+    import tf_keras
+
+    inputs = tf_keras.Input((4,))
+    tf_keras.Model(inputs, tf_keras.layers.Dense(2)(inputs)).save(path.with_suffix(".plain.keras"))
+    with zipfile.ZipFile(path.with_suffix(".plain.keras")) as plain:
+        members = {name: plain.read(name) for name in plain.namelist()}
+    config = json.loads(members["config.json"])
+    config["config"]["layers"].insert(1, layer)
+    members["config.json"] = json.dumps(config).encode()
+    with zipfile.ZipFile(path, "w") as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+    return path
+
+
+def called_on_a_constant(class_name: str, config: dict, constant, module: str = "keras.layers", **kwargs) -> dict:
+    """A tf_keras layer config that the loader calls, while it rebuilds the model, on ``constant``
+    (a functional node's `_CONSTANT_VALUE` input) with ``kwargs``."""
+    name = f"hostile_{class_name.lower()}"
+    return {
+        "module": module,
+        "class_name": class_name,
+        "config": {"name": name, "trainable": True, "dtype": "float32", **config},
+        "registered_name": None,
+        "name": name,
+        "inbound_nodes": [["_CONSTANT_VALUE", -1, constant, kwargs]],
+    }
+
+
+def lambda_calling(function: dict, constant, arguments: dict | None = None) -> dict:
+    """A tf_keras ``Lambda`` layer whose function is the object ``function`` names, called on ``constant``."""
+    return called_on_a_constant(
+        "Lambda",
+        {
+            "function": function,
+            "function_type": "function",
+            "module": "keras.layers",
+            "output_shape": None,
+            "output_shape_type": "raw",
+            "output_shape_module": None,
+            "arguments": arguments or {},
+        },
+        constant,
+    )

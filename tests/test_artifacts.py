@@ -1,12 +1,13 @@
 """Atomic artifacts: complete at the final path, or absent; earlier results untouched."""
 
 import os
+from pathlib import Path
 
 import pytest
 
-from edgekd.artifacts import write_bytes_atomic
+from edgekd.artifacts import check_output_file, write_bytes_atomic
 from edgekd.errors import OutputError
-from edgekd.outputs import OUTPUT_MARKER, staged_output_folder
+from edgekd.outputs import OUTPUT_MARKER, check_output_folder, staged_output_folder
 
 
 def test_failed_run_leaves_no_folder(tmp_path):
@@ -216,3 +217,29 @@ def test_two_quantize_commands_with_one_out_never_both_report_success(teacher_fi
 
     with ResultsStore(store) as results:
         assert len(results.runs(kind="quantize")) == 1, "only the command whose file is there recorded a run"
+
+
+def test_an_output_path_starting_with_an_unexpanded_tilde_is_refused(tmp_path, monkeypatch):
+    # `--out '~/runs'` (quoted, or from a file) made a folder named `~` in the working folder.
+    monkeypatch.chdir(tmp_path)
+    for check in (
+        lambda: check_output_folder(Path("~/runs"), force=False),
+        lambda: check_output_file(Path("~/r.csv"), False),
+    ):
+        with pytest.raises(OutputError, match="starts with '~', which no shell expanded"):
+            check()
+    assert list(tmp_path.iterdir()) == []
+    (tmp_path / "~").mkdir()  # a folder really named so: the user's to write into
+    check_output_folder(Path("~/runs"), force=False)
+
+
+def test_an_output_file_is_never_one_of_the_files_the_command_reads(tmp_path):
+    # `results export --csv --out <the store> --force` replaced every stored run with their CSV.
+    store = tmp_path / "results.db"
+    store.write_bytes(b"SQLite format 3\x00")
+    (tmp_path / "link.db").symlink_to(store)
+    for out in (store, tmp_path / "link.db"):
+        with pytest.raises(OutputError, match="which this command reads"):
+            check_output_file(out, True, reads=(store,))
+    check_output_file(tmp_path / "runs.csv", True, reads=(store,))
+    assert store.read_bytes() == b"SQLite format 3\x00"

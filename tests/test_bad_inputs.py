@@ -22,7 +22,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.conftest import TINY_DATA, assert_clean_failure, invoke, keras_file_naming, snapshot, with_custom_op
+from tests.conftest import (
+    TINY_DATA,
+    assert_clean_failure,
+    invoke,
+    keras2_file_with_layer,
+    keras_file_naming,
+    lambda_calling,
+    snapshot,
+    with_custom_op,
+)
 
 PROFILE = """\
 schema_version: 1
@@ -250,6 +259,31 @@ def results_store(path: Path, damage: str) -> Path:
     return _write(path, _damaged_store(damage))
 
 
+def _own_c_files(folder: Path) -> Path:
+    """A user's firmware folder holding their own model.c and model.h (the names `export` writes)."""
+    folder.mkdir()
+    _write(folder / "model.c", '#include "model.h"\nint model_run(void) { return 0; }\n')
+    _write(folder / "model.h", "int model_run(void);\n")
+    return folder
+
+
+def _run_holding(folder: Path, teacher: Path, kind: str = "distill") -> Path:
+    """An earlier output of ``kind`` (edgekd's marker) with the model the next command reads inside it."""
+    folder.mkdir()
+    _write(folder / ".edgekd-output", json.dumps({"kind": kind}))
+    _write(folder / "teacher.keras", teacher.read_bytes())
+    return folder
+
+
+def _their_study(folder: Path) -> Path:
+    """A folder holding another program's SQLite database, named study.db like a search's."""
+    folder.mkdir()
+    with sqlite3.connect(folder / "study.db") as connection:
+        connection.execute("CREATE TABLE patients (id INTEGER, name TEXT)")
+    connection.close()
+    return folder
+
+
 def _truncated_png() -> bytes:
     from PIL import Image
 
@@ -283,6 +317,36 @@ def hostile_models(tmp_path_factory, tiny_dataset):
     # Files that name a module outside Keras's own: tf_keras's safe mode would import it (issue 26).
     keras_file_naming(folder / "foreign_module.keras", "rt_pwnmod", "Pwn")
     keras_file_naming(folder / "installed_module.keras", "this", "Pwn", metadata="3.15.1")
+    # What tf_keras's safe mode let through: a dotted name followed to `os.system`, called on a constant.
+    system = {"module": "keras.src.utils.generic_utils", "class_name": "function", "config": "os.system"}
+    keras2_file_with_layer(folder / "dotted_name.keras", lambda_calling(system, "touch pwned"))
+    _savedmodel_writing_pwned(folder / "savedmodel_writes")
+    return folder
+
+
+def _savedmodel_writing_pwned(folder: Path) -> Path:
+    """A SavedModel whose resource initializer writes `pwned` into the working folder as it loads."""
+    import tensorflow as tf
+
+    class Writes(tf.saved_model.experimental.TrackableResource):
+        def _create_resource(self):
+            return tf.raw_ops.VarHandleOp(dtype=tf.float32, shape=[])
+
+        def _initialize(self):
+            tf.io.write_file("pwned", "ran")
+
+    class Model(tf.Module):
+        def __init__(self):
+            super().__init__()
+            self.kernel = tf.Variable(tf.zeros([40, 10]))
+            self.writes = Writes()
+
+        @tf.function(input_signature=[tf.TensorSpec([None, 40, 1], tf.float32)])
+        def __call__(self, x):
+            return tf.matmul(x[..., 0], self.kernel)
+
+    module = Model()
+    tf.saved_model.save(module, str(folder), signatures={"serving_default": module.__call__})
     return folder
 
 
@@ -353,6 +417,8 @@ def bad_inputs(tmp_path, teacher_file, npz_factory, int8_model_file, hostile_mod
         "legacy": hostile_models / "legacy.h5",
         "foreign_module": hostile_models / "foreign_module.keras",
         "installed_module": hostile_models / "installed_module.keras",
+        "dotted_name": hostile_models / "dotted_name.keras",
+        "savedmodel_writes": hostile_models / "savedmodel_writes",
         "html": _write(tmp_path / "page.tflite", "<!DOCTYPE html><html>404</html>"),
         "lfs": _write(
             tmp_path / "lfs.tflite",
@@ -375,6 +441,11 @@ def bad_inputs(tmp_path, teacher_file, npz_factory, int8_model_file, hostile_mod
         "text_data": npz_factory("text.npz", **{**good, "x_train": np.array([["a"] * 40] * 40)}),
         "out": tmp_path / "out",
         "a_file": _write(tmp_path / "a_file", "a file, not a folder"),
+        "own_c_files": _own_c_files(tmp_path / "firmware"),
+        "teacher_run": _run_holding(tmp_path / "kd", teacher_file),
+        "quantized_holding": _run_holding(tmp_path / "all_modes", teacher_file, kind="quantize"),
+        "their_study": _their_study(tmp_path / "theirs"),
+        "store": Path(os.environ["EDGEKD_DB"]),  # the session's results store (its runs are checked after each case)
         "config_unknown": _write(tmp_path / "unknown.yaml", "teacher: {epochz: 3}\n"),
         "config_tag": _write(tmp_path / "tag.yaml", "!!python/object/apply:os.system ['touch pwned']\n"),
         "config_type": _write(tmp_path / "type.yaml", "teacher: {epochs: many}\n"),
@@ -494,6 +565,9 @@ def bad_inputs(tmp_path, teacher_file, npz_factory, int8_model_file, hostile_mod
     _write(profiles / "tagged.yaml", "!!python/object/apply:os.system ['touch pwned']\n")
     _write(profiles / "metered.yaml", PROFILE.format(name="metered") + "power: {reader: ina291}\n")
     _write(profiles / "runtime.yaml", PROFILE.format(name="runtime").replace("tflite_runtime", "tflite"))
+    # A local board whose delegate is a library file shipped beside the profile: dlopen would run its code.
+    own_library = "python: python3, delegates: [gpu], delegate_library: ./gpu.so}"
+    _write(profiles / "ownlib.yaml", PROFILE.format(name="ownlib").replace("python: python3}", own_library))
     return paths
 
 
@@ -507,6 +581,8 @@ CATALOGUE = [
     ("distill: Lambda layer without --trust-model", ["distill", "--teacher", "{lambda}", "--data", TINY_DATA, "--out", "{out}"], ["--trust-model"]),
     ("distill: a teacher naming a module beside it, claiming Keras 2", ["distill", "--teacher", "{foreign_module}", "--data", TINY_DATA, "--out", "{out}"], ["module 'rt_pwnmod'", "outside Keras's own"]),
     ("distill: a teacher naming an installed module, even with --trust-model", ["distill", "--teacher", "{installed_module}", "--trust-model", "--data", TINY_DATA, "--out", "{out}"], ["module 'this'", "outside Keras's own"]),
+    ("distill: a SavedModel teacher (a program that runs as it loads) without --trust-model", ["distill", "--teacher", "{savedmodel_writes}", "--data", TINY_DATA, "--out", "{out}"], ["SavedModel", "--trust-model"]),
+    ("distill: --force onto the earlier run holding the teacher it reads", ["distill", "--teacher", "{teacher_run}/teacher.keras", "--data", TINY_DATA, "--out", "{teacher_run}", "--force"], ["teacher.keras, which this command reads"]),
     ("distill: legacy .h5 without --trust-model", ["distill", "--teacher", "{legacy}", "--data", TINY_DATA, "--out", "{out}"], [".h5"]),
     ("distill: no teacher given", ["distill", "--data", TINY_DATA, "--out", "{out}"], ["exactly one of --teacher"]),
     ("distill: unknown DATA scheme", ["distill", "--teacher", "{teacher}", "--data", "csv:x", "--out", "{out}"], ["unknown DATA scheme"]),
@@ -574,6 +650,8 @@ CATALOGUE = [
     ("quantize: truncated model", ["quantize", "{corrupt}", "--data", TINY_DATA, "--out", "{tmp}/q.tflite"], ["truncated"]),
     ("quantize: a model naming a module beside it, claiming Keras 2", ["quantize", "{foreign_module}", "--data", TINY_DATA, "--out", "{tmp}/q.tflite"], ["module 'rt_pwnmod'", "outside Keras's own"]),
     ("quantize: --mode all --force onto a folder edgekd did not write", ["quantize", "{teacher}", "--mode", "all", "--data", TINY_DATA, "--out", "{profiles}", "--force"], ["files edgekd did not write"]),
+    ("quantize: a Keras 2 model whose Lambda reaches os.system by a dotted name", ["quantize", "{dotted_name}", "--data", TINY_DATA, "--out", "{tmp}/q.tflite"], ["'os.system'", "--trust-model"]),
+    ("quantize: --mode all --force onto the earlier folder holding the model", ["quantize", "{quantized_holding}/teacher.keras", "--mode", "all", "--data", TINY_DATA, "--out", "{quantized_holding}", "--force"], ["teacher.keras, which this command reads"]),
     ("quantize: NaN weights", ["quantize", "{nan_weights}", "--data", TINY_DATA, "--out", "{tmp}/q.tflite"], ["NaN"]),
     ("quantize: unknown mode", ["quantize", "{teacher}", "--mode", "int4", "--data", TINY_DATA, "--out", "{tmp}/q.tflite"], ["int4", "int8", "see `edgekd quantize --help`"]),
     ("quantize: output not .tflite", ["quantize", "{teacher}", "--data", TINY_DATA, "--out", "{tmp}/q.bin"], [".tflite"]),
@@ -602,12 +680,14 @@ CATALOGUE = [
     ("search: a budget no candidate can meet", ["search", "--teacher", "{teacher}", "--data", TINY_DATA, "--budget", "macs=10", "--out", "{out}"], ["no candidate can meet budget macs=10", "smallest macs of any candidate is 400"]),
     ("search: a RAM budget no candidate's measured arena meets", ["search", "--teacher", "{teacher}", "--data", TINY_DATA, "--device", "nano33ble", "--budget", "ram_kb=0.5", "--out", "{out}"], ["no candidate can meet budget ram_kb=0.5", "measured"]),
     ("search: a --storage that is not a database URL", ["search", "--teacher", "{teacher}", "--data", TINY_DATA, "--storage", "nonsense", "--out", "{out}"], ["cannot open the study database --storage nonsense", "sqlite:///"]),
+    ("search: --out a folder holding another program's study.db", ["search", "--teacher", "{teacher}", "--data", TINY_DATA, "--out", "{their_study}"], ["holds no edgekd search to continue"]),
     ("search: --measure on a microcontroller", ["search", "--teacher", "{teacher}", "--data", TINY_DATA, "--device", "nano33ble", "--measure", "--out", "{out}"], ["--measure", "microcontroller"]),
     ("search: a named pipe as the --storage database", ["search", "--teacher", "{teacher}", "--data", TINY_DATA, "--storage", "sqlite:///{fifo_study}", "--out", "{out}"], ["--storage", "study.db is a named pipe (FIFO)"]),
     ("search: a study.db in --out that is not a database (no --storage given)", ["search", "--teacher", "{teacher}", "--data", TINY_DATA, "--out", "{not_a_study}"], ["study database", "not_a_study/study.db (in --out)", "file is not a database", "choose another --out"]),
     ("search: a password as ?password= in --storage", ["search", "--teacher", "{teacher}", "--data", TINY_DATA, "--storage", "postgresql://me@127.0.0.1:1/db?sslmode=disable&password=hunter2", "--out", "{out}"], ["--storage postgresql://me@127.0.0.1:1/db?sslmode=disable&password=***"]),
     # bench
     ("bench: --accuracy labels past the model's outputs", ["bench", "{int8}", "--accuracy", "npz:{high_labels}"], ["labels up to 49", "has 10 outputs", "the test data the model was trained for"]),
+    ("bench: a local profile naming a delegate library file of its own", ["bench", "{int8}", "--device", "ownlib"], ["runtime.delegate_library './gpu.so' is a file path", "LD_LIBRARY_PATH"], "profiles"),
     ("bench: unknown device", ["bench", "{int8}", "--device", "rpi9"], ["unknown device 'rpi9'"]),
     ("bench: not a TFLite file", ["bench", "{html}"], ["not a TFLite model"]),
     ("bench: truncated model", ["bench", "{truncated}"], ["not a usable TFLite model"]),
@@ -628,6 +708,7 @@ CATALOGUE = [
     ("bench: the same file twice", ["bench", "{int8}", "{int8}"], ["student_int8.tflite is given twice", "give each file once", "--runs"]),
     # export and deploy
     ("export: --force onto a folder edgekd did not write", ["export", "{int8}", "--out", "{profiles}", "--force"], ["files edgekd did not write", "--force replaces only"]),
+    ("export: --force onto the user's own model.c and model.h", ["export", "{int8}", "--out", "{own_c_files}", "--force"], ["files edgekd did not write"]),
     ("export: unknown format", ["export", "{int8}", "--format", "rust", "--out", "{out}"], ["unknown export format 'rust'"]),
     ("export: a float model for an int8-only board", ["export", "{teacher_tflite}", "--out", "{out}", "--device", "nano33ble"], ["float32 model", "runs only int8"]),
     ("export: a model TensorFlow Lite Micro cannot load, for a board", ["export", "{custom_op}", "--out", "{out}", "--device", "stm32h7"], ["custom op MyFancyOp", "TensorFlow Lite Micro"]),
@@ -667,12 +748,14 @@ CATALOGUE = [
     # results, compare, report
     ("results: show a run that does not exist", ["results", "show", "99999"], ["99999"]),
     ("compare: a file that is not results.json", ["compare", "{not_results}"], ["notes.json"]),
+    ("report: --out '~/reports' that no shell expanded", ["report", "{earlier}", "--out", "~/reports"], ["starts with '~'", "no shell expanded", "a folder named '~'"]),
     ("report: --out the working folder with --force", ["report", "{earlier}", "--out", ".", "--force"], ["the folder you are working in", "never replaces it"]),
     ("report: a run that does not exist", ["report", "99999", "--out", "{out}"], ["99999"]),
     ("results: a store that is not SQLite", ["results", "list", "--db", "{not_sqlite}"], ["store.db"]),
     ("results: a store under a file", ["results", "list", "--db", "{a_file}/x.db"], ["a_file is a file, not a folder"]),
     ("results: a limit past SQLite's range", ["results", "list", "--limit", "100000000000000000000"], ["--limit"]),
     ("results: export onto a FIFO", ["results", "export", "--csv", "--out", "{fifo}"], ["export.csv is a FIFO"]),
+    ("results: export --csv --out the results store itself, with --force", ["results", "export", "--csv", "--out", "{store}", "--force"], ["which this command reads", "choose another path"]),
     ("results: export onto a symbolic link (no --force)", ["results", "export", "--csv", "--out", "{link}"], ["already exists", "--force"]),
     ("compare: a results.json with latency as a string", ["compare", "{bad_latency}"], ["latency.json", "'benchmarks.0.latency_ms'"]),
     ("report: a results.json whose benchmark lacks ok", ["report", "{no_ok}", "--out", "{out}"], ["no_ok.json", "benchmarks.0.ok"]),

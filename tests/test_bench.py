@@ -355,3 +355,30 @@ def test_files_of_one_name_are_told_apart_by_their_folders(int8_model_file, tmp_
     # The same file through a link is the same file: measured once, or refused.
     with pytest.raises(BenchmarkError, match=r"link.tflite is given twice \(it is the same file as"):
         edgekd.benchmark([paths[0], tmp_path / "link.tflite"], devices="host", record=False, say=None)
+
+
+def test_a_library_that_is_no_delegate_fails_in_one_line_naming_it(tiny_tflite, tmp_path, monkeypatch):
+    # libc loads but has no delegate entry points: LiteRT raised AttributeError, which the agent let out as
+    # a traceback (its carets ended up in the error line).
+    text = get_profile("host").path.read_text().replace("name: host", "name: libc")
+    (tmp_path / "libc.yaml").write_text(
+        text.replace("delegates: [xnnpack]", "delegates: [gpu]\n  delegate_library: libc.so.6")
+    )
+    monkeypatch.setenv("EDGEKD_DEVICES", str(tmp_path))
+    with pytest.raises(BenchmarkError, match=r"cannot load the gpu delegate \(libc.so.6\): .*tflite_plugin") as error:
+        benchmark(tiny_tflite, get_profile("libc"), BenchSettings(runs=5, min_seconds=0.0, warmup=1))
+    assert "^^^" not in str(error.value) and "Traceback" not in str(error.value)
+
+
+def test_the_python_api_refuses_an_empty_list_of_models_and_stores_nothing(tmp_path, monkeypatch):
+    # `edgekd.benchmark([])` returned [] and stored an empty run (issue 26, silent wrong answers).
+    import sqlite3
+
+    import edgekd
+
+    monkeypatch.setenv("EDGEKD_DB", str(tmp_path / "store.db"))
+    with pytest.raises(BenchmarkError, match="no model to benchmark"):
+        edgekd.benchmark([])
+    if (tmp_path / "store.db").exists():
+        with sqlite3.connect(tmp_path / "store.db") as connection:
+            assert connection.execute("SELECT COUNT(*) FROM runs").fetchone()[0] == 0

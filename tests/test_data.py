@@ -124,6 +124,25 @@ def test_image_folders_stream_from_disk_decoded_as_pil_reads_them(tmp_path):
     assert dataset.summary()["normalization"]["std"] == 255.0 and dataset.summary()["color"] == "gray"
 
 
+def test_hidden_files_are_not_samples_and_a_class_of_them_alone_is_refused(tmp_path):
+    # macOS writes `._0.png` (AppleDouble metadata, not a PNG) beside every file it copies to a FAT or
+    # network drive: such a copy of a dataset was refused as an undecodable image.
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for label in ("cat", "dog"):
+        (tmp_path / label).mkdir()
+        for i in range(4):
+            Image.fromarray((rng.random((8, 6)) * 255).astype(np.uint8), mode="L").save(tmp_path / label / f"{i}.png")
+            (tmp_path / label / f"._{i}.png").write_bytes(b"\x00\x05\x16\x07\x00\x02\x00\x00Mac OS X        ")
+    dataset = load_dataset(f"images:{tmp_path}")
+    assert dataset.class_names == ("cat", "dog") and len(dataset.x_train) + len(dataset.x_test) == 8
+    (tmp_path / "bird").mkdir()
+    (tmp_path / "bird" / "._0.png").write_bytes(b"\x00\x05\x16\x07")
+    with pytest.raises(DataError, match=r"class folder .*bird is empty"):
+        load_dataset(f"images:{tmp_path}")
+
+
 def test_image_options_set_size_colour_and_scaling(tmp_path):
     from tests.media import write_image_folder
 

@@ -536,7 +536,7 @@ def test_a_savedmodel_teacher_sizes_an_auto_student_from_its_tflite_macs(teacher
     with captured_native_output():
         load_model(teacher_file).export(str(folder))
     out = tmp_path / "kd"
-    args = distill_args(folder, out, "--json")
+    args = distill_args(folder, out, "--json", "--trust-model")  # a SavedModel is a program: opted in
     args[args.index("--student") + 1] = "auto"
     result = invoke(*args)
     assert result.exit_code == 0, result.stderr

@@ -51,3 +51,30 @@ def test_a_hostile_model_name_stays_text_in_bench_csv_and_the_report(int8_model_
     for name in ("report.html", "report.md"):
         page = (tmp_path / "report" / name).read_text()
         assert "evil" in page and not RAW.search(page), name
+
+
+def test_a_progress_bar_shows_a_hostile_folder_or_device_name_escaped():
+    # tqdm writes its description as it is; bars appear only in a terminal, where a profile file
+    # or a data folder named with ESC ] 0 ; ... BEL set the window title (`bench` on such a device).
+    from edgekd.progress import Reporter
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    terminal = Terminal()
+    with Reporter(stream=terminal).bar(2, f"benchmarking on {HOSTILE}", unit="model") as bar:
+        bar.update(2)
+    shown = terminal.getvalue()
+    assert "benchmarking on" in shown, "the bar was drawn"
+    assert "\x1b]" not in shown and "\u202e" not in shown and "\\x1b]0;pwned\\x07" in shown
+
+
+def test_what_the_python_api_says_on_stderr_is_escaped_too(capsys):
+    # `edgekd.distill(...)` and the others say where checkpoints and runs went, and why a search
+    # trial failed, on stderr; those lines name folders and files (the CLI's own echo escapes its).
+    from edgekd import api
+
+    api._say_on_stderr(f"resuming from the checkpoints in /runs/{HOSTILE}")
+    said = capsys.readouterr().err
+    assert not RAW.search(said.rstrip("\n")) and "\\x1b]0;pwned\\x07" in said

@@ -139,7 +139,9 @@ def test_savedmodel_teacher_loads_and_predicts_like_the_original(tmp_path, teach
     folder = tmp_path / "teacher_savedmodel"
     with captured_native_output():
         original.export(str(folder))
-    loaded = load_model(folder)
+    with pytest.raises(ModelError, match="SavedModel, whose graphs run TensorFlow ops"):
+        load_model(folder)  # a SavedModel is a program, with no safe mode: the user opts in
+    loaded = load_model(folder, trust=True)
     x = np.random.default_rng(0).standard_normal((5, 40, 1)).astype(np.float32)
     np.testing.assert_allclose(predict_logits(loaded, x), predict_logits(original, x), rtol=1e-4, atol=1e-5)
     assert tuple(loaded.input_shape[1:]) == (40, 1)

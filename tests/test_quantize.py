@@ -184,12 +184,21 @@ def test_an_op_without_an_integer_kernel_is_named_and_nothing_is_written(cumsum_
     from tests.conftest import TINY_DATA, assert_clean_failure, invoke
 
     out = tmp_path / "m.tflite"
-    failed = invoke("quantize", str(cumsum_saved_model), "--data", TINY_DATA, "--out", str(out))
+    failed = invoke("quantize", str(cumsum_saved_model), "--data", TINY_DATA, "--out", str(out), "--trust-model")
     line = assert_clean_failure(failed, "CUMSUM (op #", "no integer kernel", "--mode dynamic", "--allow-float-ops")
     assert "nothing was written" in line
     assert not out.exists() and not out.with_suffix(".results.json").exists()
     # Asked for, a mixed file is written, and the float op is named in its record.
-    mixed = invoke("quantize", str(cumsum_saved_model), "--data", TINY_DATA, "--out", str(out), "--allow-float-ops")
+    mixed = invoke(
+        "quantize",
+        str(cumsum_saved_model),
+        "--data",
+        TINY_DATA,
+        "--out",
+        str(out),
+        "--allow-float-ops",
+        "--trust-model",
+    )
     assert mixed.exit_code == 0, mixed.stderr
     assert "CUMSUM" in mixed.stderr
     report = inspect_tflite(out.read_bytes())

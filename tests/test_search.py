@@ -750,3 +750,33 @@ def test_bad_search_input_fails_in_one_line_before_training(args, fragments, tea
     line = assert_clean_failure(result, *fragments)
     assert "trial" not in result.stderr.replace(line, "")
     assert snapshot(tmp_path) == before and not (tmp_path / "out").exists()
+
+
+def test_a_search_continues_only_an_edgekd_search_not_files_named_like_one(tmp_path):
+    # Before: a folder holding another program's study.db was "continued": Optuna's 13 tables went into
+    # that database; a site's own search.json made the search write report.html over the site's.
+    from edgekd.errors import OutputError
+    from edgekd.search.engine import open_study
+    from edgekd.search.folder import check_search_folder
+
+    theirs = tmp_path / "theirs"
+    theirs.mkdir()
+    with sqlite3.connect(theirs / "study.db") as connection:
+        connection.execute("CREATE TABLE patients (id INTEGER, name TEXT)")
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "search.json").write_text('[{"title": "Home", "url": "/"}]')
+    (site / "report.html").write_text("<p>the site's own report</p>")
+    before = snapshot(tmp_path)
+    for folder in (theirs, site):
+        with pytest.raises(OutputError, match="holds no edgekd search to continue"):
+            check_search_folder(folder, None)
+    assert snapshot(tmp_path) == before
+    stopped = tmp_path / "stopped"  # a search killed before its first search.json: the study alone
+    stopped.mkdir()
+    open_study(f"sqlite:///{stopped / 'study.db'}", "edgekd-search", {"device": "host"}, seed=0)
+    finished = tmp_path / "finished"
+    finished.mkdir()
+    (finished / "search.json").write_text('{"schema_version": 1, "kind": "search", "trials": []}')
+    for folder in (stopped, finished):
+        check_search_folder(folder, None)

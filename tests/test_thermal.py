@@ -99,6 +99,14 @@ def test_drift_compares_the_first_and_last_window_and_warns_past_ten_percent():
     assert faster["drift_pct"] == -33.6
     assert "first windows were slower" in drift_warning(faster) and "not throttling" in drift_warning(faster)
     assert "does not hold its first-minute speed" not in drift_warning(faster)
+    # A slow warm-up window first, the fastest in the middle, then 60% slower: throttling, whatever first-to-last
+    # says (-20% here, which was called "not throttling").
+    throttled = sustained_summary(
+        [{**windows[0], "p50_ms": 10.0}, {**windows[1], "p50_ms": 5.0}, {**windows[2], "p50_ms": 8.0}], 18
+    )
+    assert throttled["drift_pct"] == -20.0
+    assert "does not hold its first-minute speed" in drift_warning(throttled)
+    assert "+60.0% on the fastest" in drift_warning(throttled) and "not throttling" not in drift_warning(throttled)
 
 
 def test_consecutive_summaries_pool_to_the_statistics_of_all_runs():

@@ -360,7 +360,7 @@ def _make_interpreter(Interpreter, runtime, args):
         delegate = _load_delegate_function(runtime)(library)
         interpreter = Interpreter(model_path=args.model, experimental_delegates=[delegate], num_threads=args.threads)
         return interpreter, f"{args.delegate} ({library})", None
-    except (ValueError, RuntimeError, OSError) as exc:
+    except (ValueError, RuntimeError, OSError, AttributeError) as exc:  # AttributeError: a library, not a delegate
         reason = f"cannot load the {args.delegate} delegate ({library}): " + " ".join(str(exc).split())[:200]
         if not args.allow_fallback:
             raise RuntimeError(reason) from None

@@ -175,6 +175,8 @@ class LocalRunner:
     """
 
     def run(self, model_path: Path, profile: DeviceProfile, settings: BenchSettings) -> dict:
+        binary = settings.benchmark_binary or profile.runtime.benchmark_binary
+        check_local_profile_files(profile, binary if settings.profile_ops and not settings.benchmark_binary else None)
         # Absolute: a file named "-x.tflite" is never read as one of the agent's options.
         arguments = [str(Path(model_path).absolute()), *agent_arguments(profile, settings)]
         if settings.inputs is not None:
@@ -184,7 +186,6 @@ class LocalRunner:
         if settings.profile_ops:
             from edgekd.bench.op_profile import profile_ops
 
-            binary = settings.benchmark_binary or profile.runtime.benchmark_binary
             result["op_profile"] = profile_ops(channel, binary, str(Path(model_path).absolute()), profile, settings)
         return result
 
@@ -193,6 +194,24 @@ class LocalRunner:
 
     def temperature(self, profile: DeviceProfile, settings: BenchSettings) -> float | None:
         return zone_temperature(LocalChannel.from_profile(profile), settings.power_root)
+
+
+def check_local_profile_files(profile: DeviceProfile, binary: str | None = None) -> None:
+    """On this machine a profile names only what is installed here (a library or program by its bare name,
+    found on the system's paths), never a file path: dlopen runs a library's constructors, so a profile
+    naming `./evil.so` beside it ran that code in the agent. A program of one's own is given on the command
+    line (`benchmark_binary`), a library through the library path (LD_LIBRARY_PATH)."""
+    for field, value in (
+        ("runtime.delegate_library", profile.runtime.delegate_library),
+        ("runtime.benchmark_binary", binary),
+    ):
+        if value and "/" in value:
+            raise ConfigError(
+                f"profile {profile.name}: {field} {value!r} is a file path, and on this machine edgekd runs only what "
+                "is installed (a bare name found on the library path or PATH): a profile's own file would be its "
+                "code; give the library's name (e.g. libedgetpu.so.1) with its folder on LD_LIBRARY_PATH, or the "
+                "program with `benchmark_binary`"
+            )
 
 
 def local_python(profile: DeviceProfile) -> str:

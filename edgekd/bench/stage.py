@@ -38,9 +38,12 @@ def check_devices(names: list[str], outputs_only: bool = False) -> None:
 
     ``outputs_only``: only the models' outputs are asked for (accuracy), which a microcontroller gives.
     """
+    from edgekd.bench.runners import LocalRunner, check_local_profile_files
+
     for name in names:
         profile = get_profile(name).profile
-        get_runner(profile, outputs_only)
+        if isinstance(get_runner(profile, outputs_only), LocalRunner):
+            check_local_profile_files(profile)
         if profile.emulation is not None:
             from edgekd.profiles.emulated import emulated_python
 

@@ -200,7 +200,9 @@ FLAGS = {
 @seed_option
 @deterministic_option
 @click.option(
-    "--trust-model", is_flag=True, help="Allow model files that contain code (Lambda layers, custom objects)."
+    "--trust-model",
+    is_flag=True,
+    help="Allow model files that contain code (Lambda layers, custom objects, SavedModel folders).",
 )
 @force_option
 @fresh_option

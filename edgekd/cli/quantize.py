@@ -115,7 +115,9 @@ FLAGS = {
 @click.option("--strict", is_flag=True, help="Fail (and write nothing) when a check fails, instead of warning.")
 @seed_option
 @click.option(
-    "--trust-model", is_flag=True, help="Allow model files that contain code (Lambda layers, custom objects)."
+    "--trust-model",
+    is_flag=True,
+    help="Allow model files that contain code (Lambda layers, custom objects, SavedModel folders).",
 )
 @force_option
 @db_option

@@ -159,8 +159,10 @@ def export(as_csv, as_json, out, force, db) -> None:
 
     if as_csv == as_json:
         raise OutputError("choose one of --csv or --json")
-    if out:
-        check_output_file(out, force)
+    from edgekd.results.store import default_store_path
+
+    if out:  # never the store itself: `--out results.db --force` replaced every run with their CSV
+        check_output_file(out, force, reads=(Path(db) if db else default_store_path(),))
     with _store(db, create=True) as store:
         documents = [(str(run.id), store.document(run.id)) for run in reversed(store.runs())]
     if as_json:

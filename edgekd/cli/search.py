@@ -102,7 +102,7 @@ FLAGS = {
 )
 @click.option("--out", type=click.Path(path_type=Path), help="Output folder (default: runs/search-<timestamp>).")
 @click.option("--seed", type=click.IntRange(0, MAX_SEED), default=None, help="Random seed [default: 0].")
-@click.option("--trust-model", is_flag=True, help="Allow a teacher file that contains code.")
+@click.option("--trust-model", is_flag=True, help="Allow a teacher file that contains code (or a SavedModel folder).")
 @json_option
 def search(
     teacher,

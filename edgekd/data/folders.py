@@ -115,14 +115,17 @@ def _class_files(folder: Path, suffixes: set[str], what: str) -> dict[str, list[
     """Each class sub-folder's files; a class folder with none edgekd reads is refused, never skipped.
 
     Skipping it would train a model with one class fewer than the user laid out. Hidden
-    folders (``.ipynb_checkpoints``, ``.git``) are not classes.
+    folders (``.ipynb_checkpoints``, ``.git``) are not classes, and hidden files are not samples
+    (macOS writes ``._photo.png`` beside each file it copies to a FAT or network drive: metadata,
+    not a PNG).
     """
     classes = {}
     formats = ", ".join(sorted(suffixes))
     for sub in sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")):
-        files = sorted(p for p in sub.iterdir() if p.suffix.lower() in suffixes)
+        visible = [p for p in sub.iterdir() if not p.name.startswith(".")]
+        files = sorted(p for p in visible if p.suffix.lower() in suffixes)
         if not files:
-            others = sorted({p.suffix.lower() or p.name for p in sub.iterdir()})
+            others = sorted({p.suffix.lower() or p.name for p in visible})
             held = f"holds only {', '.join(others[:5])} files" if others else "is empty"
             raise DataError(
                 f"class folder {sub} {held}: edgekd reads {what} as {formats}; convert them, or remove the folder"

@@ -2,8 +2,10 @@
 
 A ``.keras`` file records the Keras version that wrote it (``metadata.json``): 3.x files
 load with Keras 3, 2.x files (students edgekd built with tf_keras) with tf_keras. Safe
-mode refuses to deserialize Python code such as ``Lambda`` layers; ``trust=True``
-(``--trust-model``) lifts that, knowingly.
+mode refuses to deserialize Python code such as ``Lambda`` layers (for tf_keras, whose safe
+mode lets more through, edgekd refuses the rest: edgekd/models/tf_keras_safety.py); a SavedModel
+folder, a program with no safe mode, needs the opt-in. ``trust=True`` (``--trust-model``) lifts
+that, knowingly.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from edgekd.inputs import (
     open_regular_file,
 )
 from edgekd.models.frameworks import Framework, keras_module, tensorflow
+from edgekd.models.tf_keras_safety import check_tf_keras_config
 from edgekd.native_output import captured_native_output
 
 # Keras reads these members whole into memory; the sizes they may inflate to, and why that is generous.
@@ -85,7 +88,7 @@ def check_config_modules(config, path: Path) -> None:
             continue
         if not isinstance(node, dict):
             continue
-        module = node.get("module")
+        module = node.get("module") if "class_name" in node else None  # only objects are imported
         if module is not None:
             package = str(module).split(".", 1)[0]
             name = node.get("config") if node.get("class_name") == "function" else node.get("class_name")
@@ -98,7 +101,7 @@ def check_config_modules(config, path: Path) -> None:
                 raise ModelError(
                     f"{path} asks to import module {str(module)[:60]!r}, outside Keras's own "
                     f"({', '.join(sorted(KERAS_PACKAGES))}); edgekd does not import it, with or without "
-                    "`trust_model`: load the model in your own code, or save it as a SavedModel folder"
+                    "`trust_model`: load the model in your own code, or save it as a SavedModel folder (with `trust_model`)"
                 )
         pending.extend(node.values())
 
@@ -126,7 +129,7 @@ def load_model(path: str | Path, trust: bool = False):
     if not path.exists():
         raise ModelError(f"model {path} does not exist; check the path")
     if path.is_dir():
-        return _load_saved_model(path)
+        return _load_saved_model(path, trust)
     if path.suffix == ".h5":
         check_regular_file(path, "model", ModelError)
         if not trust:
@@ -137,7 +140,16 @@ def load_model(path: str | Path, trust: bool = False):
         return _load_keras_file(path, Framework.KERAS3, trust)
     if path.suffix != ".keras":
         raise ModelError(f"{path} is not a Keras model file; expected a .keras file or a SavedModel folder")
-    return _load_keras_file(path, keras_file_framework(path), trust)
+    framework = keras_file_framework(path)
+    if framework is Framework.TF_KERAS and not trust:
+        check_tf_keras_config(_keras_config(path), path)
+    return _load_keras_file(path, framework, trust)
+
+
+def _keras_config(path: Path):
+    # keras_file_framework has already checked the archive and that config.json parses.
+    with open_regular_file(path, "model", ModelError) as handle, zipfile.ZipFile(handle) as archive:
+        return json.loads(archive.read("config.json"))
 
 
 def _load_keras_file(path: Path, framework: Framework, trust: bool):
@@ -155,13 +167,20 @@ def _load_keras_file(path: Path, framework: Framework, trust: bool):
         raise ModelError(f"cannot load Keras model {path}: {reason}{hint}") from None
 
 
-def _load_saved_model(path: Path):
-    # A SavedModel holds graphs, not Python objects: safe mode (and --trust-model) does not apply.
+def _load_saved_model(path: Path, trust: bool):
     if not (path / "saved_model.pb").exists():
         raise ModelError(
             f"{path} is a folder but not a SavedModel (no saved_model.pb); give a .keras file or a SavedModel folder"
         )
     check_folder_files(path, "SavedModel", ModelError)
+    # A SavedModel's graphs are a program, and it runs as it loads (resource initializers) and when
+    # called: `tf.io.write_file` in either wrote a file. TensorFlow's SECURITY.md: running an
+    # untrusted model is running untrusted code. There is no safe mode to load it in.
+    if not trust:
+        raise ModelError(
+            f"{path} is a SavedModel, whose graphs run TensorFlow ops (files included) as it loads; "
+            "pass `trust_model` if you trust its source, or give a .keras file (loaded in safe mode)"
+        )
     keras = keras_module(Framework.KERAS3)
     try:
         with captured_native_output():

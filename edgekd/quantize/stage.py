@@ -277,8 +277,10 @@ def quantize_model(
     from edgekd.outputs import check_output_folder
 
     model_path, out_path = Path(model_path), Path(out_path)
+    # The model (and a QAT teacher) are not copied into a --mode all folder: one holding them is never replaced.
+    reads = [Path(p) for p in (model_path, settings.teacher) if p]
     if settings.mode == ALL:
-        check_output_folder(out_path, force, QUANTIZE_FOLDER)
+        check_output_folder(out_path, force, QUANTIZE_FOLDER, reads)
         return _quantize(model_path, data_spec, out_path, settings, force, reporter)
     with _created_folder(out_path.parent):
         check_output_file_pair(out_path, force)
@@ -354,7 +356,8 @@ def _quantize(model_path: Path, data_spec: str, out_path: Path, settings: Quanti
 
     stem = model_path.stem if model_path.suffix else model_path.name
     if settings.mode == ALL:
-        with staged_output_folder(out_path, force, kind=QUANTIZE_FOLDER) as staging:
+        reads = [Path(p) for p in (model_path, settings.teacher) if p]  # never replaced: not copied into the folder
+        with staged_output_folder(out_path, force, kind=QUANTIZE_FOLDER, reads=reads) as staging:
             with reporter.stage("converting in every mode, checking each through LiteRT and timing it", "quantize"):
                 models, benchmarks = compare_modes(model, stem, dataset, staging, settings, reporter)
             run = result(models, benchmarks)

@@ -19,8 +19,7 @@ import numpy as np
 
 from edgekd.artifacts import write_bytes_atomic, write_json_atomic, write_text_atomic
 from edgekd.config import PipelineConfig
-from edgekd.errors import ConfigError, EdgekdError, ModelError, OutputError
-from edgekd.outputs import check_output_folder
+from edgekd.errors import ConfigError, EdgekdError, ModelError
 from edgekd.profiles.estimate import macs_within
 from edgekd.progress import SILENT, Reporter
 from edgekd.search.budget import describe
@@ -29,7 +28,6 @@ from edgekd.search.engine import (
     FAILED,
     FINGERPRINTS,
     OFF_GRID,
-    STUDY_FILE,
     Score,
     TrialRunner,
     counted_trials,
@@ -40,10 +38,10 @@ from edgekd.search.engine import (
     storage_url,
     trial_candidate,
 )
+from edgekd.search.folder import SEARCH_FILE, check_search_folder
 from edgekd.search.report import front_plot, front_trials, search_document, search_html, trial_rows
 from edgekd.search.space import SPACE, Candidate, check_families, smallest
 
-SEARCH_FILE = "search.json"
 # Marks the trial a new study starts from: the auto student for its budgets.
 AUTO_START = "auto_start"
 PLOT_FILE = "front.png"
@@ -75,19 +73,6 @@ class SearchResult:
 
     def to_document(self) -> dict:
         return self.document
-
-
-def check_search_folder(out: Path, storage: str | None) -> None:
-    """``out`` is new, empty, or an earlier search's folder (which the search continues)."""
-    out = Path(out)
-    if out.is_dir() and any(out.iterdir()):
-        if not (out / SEARCH_FILE).exists() and (storage is not None or not (out / STUDY_FILE).exists()):
-            raise OutputError(f"output folder {out} exists and holds no search to continue; choose another `out`")
-        return
-    if out.exists() and not out.is_dir():
-        raise OutputError(f"output path {out} exists and is not a folder; choose another `out`")
-    if not out.exists():
-        check_output_folder(out, force=False)
 
 
 def search_settings(config: PipelineConfig, data_fingerprint: str, teacher_fingerprint: str) -> dict:
