@@ -493,7 +493,7 @@ def bad_inputs(tmp_path, teacher_file, npz_factory, int8_model_file, hostile_mod
         "config_nan": _write(tmp_path / "nan.yaml", "bench: {min_seconds: .nan}\n"),
         "config_int9": _write(tmp_path / "int9.yaml", "quantize: {mode: int9}\n"),
         "config_tiny_budget": _write(
-            tmp_path / "tiny.yaml", f"data: {{spec: '{TINY_DATA}'}}\nstudent: {{max_mac_fraction: 0.001}}\n"
+            tmp_path / "tiny.yaml", f"data: {{spec: '{TINY_DATA}'}}\nstudent: {{max_mac_fraction: 0.0001}}\n"
         ),
         "fifo": _fifo(tmp_path / "export.csv"),
         "fifo_model": _fifo(tmp_path / "fifo.tflite"),
