@@ -683,7 +683,7 @@ CATALOGUE = [
     ("search: --out a folder holding another program's study.db", ["search", "--teacher", "{teacher}", "--data", TINY_DATA, "--out", "{their_study}"], ["holds no edgekd search to continue"]),
     ("search: --measure on a microcontroller", ["search", "--teacher", "{teacher}", "--data", TINY_DATA, "--device", "nano33ble", "--measure", "--out", "{out}"], ["--measure", "microcontroller"]),
     ("search: a named pipe as the --storage database", ["search", "--teacher", "{teacher}", "--data", TINY_DATA, "--storage", "sqlite:///{fifo_study}", "--out", "{out}"], ["--storage", "study.db is a named pipe (FIFO)"]),
-    ("search: a study.db in --out that is not a database (no --storage given)", ["search", "--teacher", "{teacher}", "--data", TINY_DATA, "--out", "{not_a_study}"], ["study database", "not_a_study/study.db (in --out)", "file is not a database", "choose another --out"]),
+    ("search: a study.db in --out that is not a database (no --storage given)", ["search", "--teacher", "{teacher}", "--data", TINY_DATA, "--out", "{not_a_study}"], ["not_a_study exists and holds no edgekd search to continue", "choose another --out"]),
     ("search: a password as ?password= in --storage", ["search", "--teacher", "{teacher}", "--data", TINY_DATA, "--storage", "postgresql://me@127.0.0.1:1/db?sslmode=disable&password=hunter2", "--out", "{out}"], ["--storage postgresql://me@127.0.0.1:1/db?sslmode=disable&password=***"]),
     # bench
     ("bench: --accuracy labels past the model's outputs", ["bench", "{int8}", "--accuracy", "npz:{high_labels}"], ["labels up to 49", "has 10 outputs", "the test data the model was trained for"]),

@@ -88,6 +88,13 @@ def storage_url(out: Path, storage: str | None) -> str:
     return POSTGRES_DRIVER_SCHEME + storage[len(scheme) :]
 
 
+def shown_url(url: str) -> str:
+    """``url`` as the user wrote it (``postgresql://``, not the driver edgekd chose), its password hidden."""
+    if url.startswith(POSTGRES_DRIVER_SCHEME):
+        url = _POSTGRES_SCHEMES[0] + url[len(POSTGRES_DRIVER_SCHEME) :]
+    return redacted(url)
+
+
 def _optuna():
     import optuna
 
@@ -137,11 +144,11 @@ def _unopenable(url: str, problem: str, given: bool) -> ConfigError:
     problem = scrubbed(" ".join(problem.split()), url)[:200]
     if not given:  # the search's own study.db in its folder: the user named no database
         return ConfigError(
-            f"cannot open the search's study database {_sqlite_file(url) or redacted(url)} (in `out`): {problem}; "
+            f"cannot open the search's study database {_sqlite_file(url) or shown_url(url)} (in `out`): {problem}; "
             "move that file away, or choose another `out`"
         )
     return ConfigError(
-        f"cannot open the study database `storage` {redacted(url)}: {problem}; "
+        f"cannot open the study database `storage` {shown_url(url)}: {problem}; "
         "give a database URL such as sqlite:///search.db or postgresql://user@host/db"
     )
 
@@ -211,12 +218,12 @@ def open_study(url: str, name: str, settings: dict, seed: int, given: bool = Tru
         study.set_user_attr("settings", settings)
     elif not isinstance(stored, dict):
         raise ConfigError(
-            f"the study {name!r} in {redacted(url)} holds no readable settings; give another `out` (or `study_name`)"
+            f"the study {name!r} in {shown_url(url)} holds no readable settings; give another `out` (or `study_name`)"
         )
     elif stored != settings:
         changed = sorted(key for key in {*stored, *settings} if stored.get(key) != settings.get(key))
         raise ConfigError(
-            f"the study {name!r} in {redacted(url)} was made for other settings ({', '.join(changed)} differ); "
+            f"the study {name!r} in {shown_url(url)} was made for other settings ({', '.join(changed)} differ); "
             "resume it with the same settings, or give another `out` (or `study_name`)"
         )
     return study

@@ -33,8 +33,8 @@ from edgekd.search.engine import (
     counted_trials,
     finished_trials,
     open_study,
-    redacted,
     run_trials,
+    shown_url,
     storage_url,
     trial_candidate,
 )
@@ -178,7 +178,7 @@ def run_search(config: PipelineConfig, out: Path, reporter: Reporter = SILENT, s
     runner = TrialRunner(families, build, costs, search.budgets, trainer.short, say, teacher_macs(teacher))
     already = counted_trials(study)
     if already:
-        say(f"continuing the study in {redacted(url)}: {already} of {search.trials} trials done")
+        say(f"continuing the study in {shown_url(url)}: {already} of {search.trials} trials done")
     with reporter.stage(f"searching ({search.trials} trials, {describe(search.budgets)} on {search.device})", "trials"):
         complete = run_trials(study, runner, search.trials)
     if not complete:
@@ -204,7 +204,7 @@ def run_search(config: PipelineConfig, out: Path, reporter: Reporter = SILENT, s
     document = search_document(
         {**settings, "trials": search.trials, "finalists": search.finalists},
         objectives,
-        redacted(url),
+        shown_url(url),
         rows,
         finalists,
         chosen,
