@@ -209,7 +209,9 @@ def test_several_models_on_several_ssh_devices_with_concurrent_store_writes(
     assert len(documents) == 3, "one stored run per bench, none lost or duplicated"
     for document in documents:
         pairs = sorted((b["model"], b["device"]) for b in document["benchmarks"])
-        assert pairs == sorted((m.stem, d) for m in models for d in ("board0", "board1"))
+        # Both files are student_int8.tflite: results name each by its folder as well.
+        names = [f"{m.parent.name}/{m.stem}" for m in models]
+        assert pairs == sorted((n, d) for n in names for d in ("board0", "board1"))
         assert all(b["ok"] for b in document["benchmarks"])
     with sqlite3.connect(db) as connection:
         assert connection.execute("SELECT COUNT(*) FROM benchmarks").fetchone()[0] == 12
