@@ -11,7 +11,7 @@ from one config object, ``api`` is the Python interface and ``cli`` the command 
 use, so ``import edgekd`` stays fast (TensorFlow loads when a model does).
 """
 
-__version__ = "0.1.0"
+from edgekd.version import __version__ as __version__
 
 _API = ("distill", "quantize", "benchmark", "run", "demo", "search")
 

@@ -16,18 +16,18 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, model_validator
 
-import edgekd
 from edgekd.errors import EdgekdError
 from edgekd.inputs import read_regular_file
 from edgekd.untrusted import for_terminal
 from edgekd.validation import parse_json, validate
+from edgekd.version import __version__
 
 RESULTS_SCHEMA_VERSION = 1
 _PACKAGES = ("tensorflow", "keras", "tf-keras", "ai-edge-litert", "numpy", "mnist1d")
 
 
 def library_versions() -> dict[str, str]:
-    versions = {"python": platform.python_version(), "edgekd": edgekd.__version__}
+    versions = {"python": platform.python_version(), "edgekd": __version__}
     for package in _PACKAGES:
         try:
             versions[package] = metadata.version(package)
@@ -42,7 +42,7 @@ def new_document(kind: str, config: dict | None = None, seeds: dict | None = Non
         "schema_version": RESULTS_SCHEMA_VERSION,
         "kind": kind,
         "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
-        "edgekd_version": edgekd.__version__,
+        "edgekd_version": __version__,
         "versions": library_versions(),
         "machine": {"platform": platform.platform(), "processor": platform.processor() or platform.machine()},
         "seeds": seeds or {},
