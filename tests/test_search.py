@@ -36,9 +36,9 @@ def _document(out: Path) -> dict:
 
 
 def test_every_family_of_the_space_is_a_student_builder_with_those_options():
+    from edgekd.frameworks import Framework
     from edgekd.models.builders import get_builder
     from edgekd.models.complexity import model_macs
-    from edgekd.models.frameworks import Framework
     from edgekd.search.space import SPACE, Candidate, smallest
 
     for family, options in SPACE.items():

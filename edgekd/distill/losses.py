@@ -18,7 +18,7 @@ from dataclasses import dataclass, field, fields
 from typing import ClassVar
 
 from edgekd.errors import ConfigError, known_names
-from edgekd.models.frameworks import tensorflow
+from edgekd.frameworks import tensorflow
 
 
 @dataclass(frozen=True)

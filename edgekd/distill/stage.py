@@ -36,12 +36,12 @@ from edgekd.distill.recipes import AUTO, WEAK_TEACHER_RECIPE, Recipe, default_ca
 from edgekd.distill.teacher_recipe import member_file, teacher_recipe, train_teachers
 from edgekd.distill.trainer import DEFAULT_TRAINING, TrainingControl, TrainingHistory
 from edgekd.errors import ConfigError
+from edgekd.frameworks import framework_of
 from edgekd.inputs import parse_size
 from edgekd.models.builders import get_builder
 from edgekd.models.complexity import model_macs, model_params
 from edgekd.models.evaluate import CHANCE_MARGIN_POINTS, did_not_learn
 from edgekd.models.evaluate import accuracy as keras_accuracy
-from edgekd.models.frameworks import framework_of
 from edgekd.models.io import load_model, save_model
 from edgekd.models.students import resolve_student
 from edgekd.progress import Reporter

@@ -134,7 +134,7 @@ def run_search(config: PipelineConfig, out: Path, reporter: Reporter = SILENT, s
     from edgekd.distill.distiller import check_model_fits_data
     from edgekd.distill.recipes import parse_recipe
     from edgekd.distill.stage import teacher_macs
-    from edgekd.models.frameworks import seed_everything
+    from edgekd.frameworks import seed_everything
     from edgekd.models.io import load_model, model_fingerprint
 
     started = time.perf_counter()
