@@ -56,8 +56,8 @@ def measure(name: str, path: Path) -> dict:
     from edgekd.export.arena import estimate_arena
     from edgekd.export.fit import fit_report
     from edgekd.export.tflm import run_tflm
+    from edgekd.modelfile.inspect import inspect_tflite
     from edgekd.profiles.loader import get_profile
-    from edgekd.quantize.inspect import inspect_tflite
 
     data = path.read_bytes()
     report = inspect_tflite(data, str(path))

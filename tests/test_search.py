@@ -78,9 +78,9 @@ def test_the_memory_bounds_counted_before_conversion_never_exceed_the_converted_
 def test_a_microcontroller_search_gets_calibrated_latency_and_energy():
     import numpy as np
 
+    from edgekd.modelfile.inspect import inspect_tflite
     from edgekd.profiles.estimate import estimate_report
     from edgekd.profiles.loader import get_profile
-    from edgekd.quantize.inspect import inspect_tflite
     from edgekd.search.cost import CostModel
     from edgekd.search.space import Candidate
 

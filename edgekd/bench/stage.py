@@ -120,7 +120,7 @@ def check_models(paths: list[Path], devices: list[str], accuracy: AccuracyData |
     from edgekd.bench.benchmark import check_device_can_run
     from edgekd.errors import BenchmarkError
     from edgekd.inputs import read_regular_file
-    from edgekd.quantize.inspect import inspect_tflite
+    from edgekd.modelfile.inspect import inspect_tflite
 
     entries = [get_profile(name) for name in devices]
     for path in paths:

@@ -37,8 +37,8 @@ def export(model_path, fmt, out, name, device, force, as_json) -> None:
     from edgekd.export.c_array import c_identifier, render_header, render_source
     from edgekd.export.embedded import embed_metadata
     from edgekd.export.metadata import model_metadata, shipped_fields
+    from edgekd.modelfile.inspect import inspect_tflite, read_model_file
     from edgekd.outputs import staged_output_folder
-    from edgekd.quantize.inspect import inspect_tflite, read_model_file
     from edgekd.version import __version__
 
     if fmt not in FORMATS:

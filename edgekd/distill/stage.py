@@ -194,8 +194,8 @@ def teacher_macs(teacher) -> int:
     macs = model_macs(teacher)
     if macs:
         return macs
+    from edgekd.modelfile.inspect import inspect_tflite
     from edgekd.quantize.convert import convert
-    from edgekd.quantize.inspect import inspect_tflite
 
     return inspect_tflite(convert(teacher, "float32", None)).macs
 

@@ -19,7 +19,7 @@ import math
 from dataclasses import dataclass, replace
 
 from edgekd.export.tflm import TflmArena, TflmError, TflmNotInstalled, run_tflm
-from edgekd.quantize.inspect import ModelReport
+from edgekd.modelfile.inspect import ModelReport
 
 DTYPE_BYTES = {
     "float32": 4,

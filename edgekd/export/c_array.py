@@ -11,7 +11,7 @@ import re
 
 from edgekd.export.arena import ArenaEstimate
 from edgekd.export.tflm import TflmArena
-from edgekd.quantize.inspect import ModelReport, TensorInfo
+from edgekd.modelfile.inspect import ModelReport, TensorInfo
 from edgekd.untrusted import for_c_comment
 
 ALIGNMENT = 16

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-from edgekd.quantize.inspect import ModelReport
+from edgekd.modelfile.inspect import ModelReport
 
 
 def results_metadata(model_path: Path) -> dict:

@@ -21,12 +21,12 @@ import statistics
 from dataclasses import dataclass
 
 from edgekd.errors import EdgekdError
+from edgekd.modelfile.workload import CLASSES, SplitWorkload, Workload
 from edgekd.profiles.energy import calibration_power, energy_available, estimate_energy  # noqa: F401 (re-exported)
 from edgekd.profiles.fit import features, from_unit
 from edgekd.profiles.schema import DeviceProfile
 from edgekd.profiles.user_calibration import load_user
 from edgekd.profiles.validation import Validated, builtin_validated
-from edgekd.quantize.workload import CLASSES, SplitWorkload, Workload
 
 PRECISION_OF_MODE = {"int8": "int8", "qat": "int8", "float32": "float32"}
 # The op count a latency budget's MAC hint assumes for the floor (a small student's).
@@ -329,10 +329,10 @@ def describe(found: Estimate) -> str:
 
 
 def estimate_report(profile: DeviceProfile, report, validated: Validated | None = None) -> Estimate:
-    """The estimate for an inspected .tflite (``edgekd.quantize.inspect.ModelReport``) on ``profile``."""
-    from edgekd.quantize.checks import detected_mode
-    from edgekd.quantize.edgetpu import edgetpu_verdict
-    from edgekd.quantize.workload import workload
+    """The estimate for an inspected .tflite (``edgekd.modelfile.inspect.ModelReport``) on ``profile``."""
+    from edgekd.modelfile.checks import detected_mode
+    from edgekd.modelfile.edgetpu import edgetpu_verdict
+    from edgekd.modelfile.workload import workload
 
     validated = validated or builtin_validated()
     calibration = validated.fit.calibration

@@ -37,7 +37,7 @@ class TfliteChecks:
     # Set by ``edgekd quantize`` when the model was pruned/clustered or fine-tuned with QAT first.
     compression: dict | None = None
     qat: dict | None = None
-    # Work per operator class, whole and as an Edge TPU would split it (edgekd.quantize.workload): what the
+    # Work per operator class, whole and as an Edge TPU would split it (edgekd.modelfile.workload): what the
     # device estimates of compare, the compute answer and the report are computed from.
     workload: dict | None = None
 

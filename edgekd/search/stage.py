@@ -590,8 +590,8 @@ def _through_tflm(path: Path, dataset, profile) -> dict | None:
     from edgekd.bench.accuracy import AccuracyData, compare_outputs, host_outputs
     from edgekd.export.fit import fit_report
     from edgekd.export.tflm import TflmError, run_tflm, version
+    from edgekd.modelfile.inspect import inspect_tflite
     from edgekd.profiles.schema import Interpreter
-    from edgekd.quantize.inspect import inspect_tflite
 
     if profile.runtime.interpreter is not Interpreter.TFLITE_MICRO:
         return None
