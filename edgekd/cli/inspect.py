@@ -177,7 +177,7 @@ def _estimate(device: str, report) -> tuple[dict | None, str | None]:
 
 
 def _echo_estimate(device: str, found: dict | None, unavailable: str | None) -> None:
-    from edgekd.bench.overhead import readable_time
+    from edgekd.readable import readable_time
 
     if found is None:
         echo(f"  estimate: none ({for_terminal(unavailable)})")

@@ -232,7 +232,7 @@ def _smallest_published(calibration, name: str, precision: str, clock_mhz: float
 
 
 def _range_note(calibration, name: str, macs: int, bound_ms: float, floor, kind: str) -> str:
-    from edgekd.bench.overhead import readable_time
+    from edgekd.readable import readable_time
 
     smallest = min(calibration.models[p.model].total.macs for p in calibration.points_on(name))
     if macs * OUTSIDE_RANGE >= smallest:
@@ -317,7 +317,7 @@ def _basis(profile, device, fitted, source, errors, calibration, floor_known: bo
 
 def describe(found: Estimate) -> str:
     """``1.23 ms (0.9-1.6 ms), 6.6 mJ`` — the figures of an estimate in one phrase."""
-    from edgekd.bench.overhead import readable_time
+    from edgekd.readable import readable_time
 
     low, high = found.latency_interval_ms
     text = f"{readable_time(found.latency_ms)} ({readable_time(low)}-{readable_time(high)})"

@@ -17,9 +17,9 @@ from pathlib import Path
 
 import numpy as np
 
-from edgekd.bench.readers import NO_READER
 from edgekd.errors import BenchmarkError, ConfigError
 from edgekd.profiles.estimate import energy_available
+from edgekd.profiles.readers import NO_READER
 from edgekd.search.budget import BUDGET_KEYS
 
 # A candidate measured with ``measure`` runs long enough for a stable median on a board
