@@ -36,8 +36,8 @@ from edgekd.frameworks import seed_everything
 from edgekd.progress import SILENT, Reporter
 from edgekd.quantize.modes import QuantizeOptions
 from edgekd.quantize.stage import QuantizeSettings, convert_and_check
+from edgekd.records import ModelRecord, RunResult
 from edgekd.redact import redacted
-from edgekd.results.records import ModelRecord, RunResult
 from edgekd.results.report import render_markdown
 
 

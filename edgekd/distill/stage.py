@@ -1,7 +1,7 @@
 """The teacher and distillation stages: what ``edgekd distill`` runs, and ``edgekd run`` before quantization.
 
 Each stage takes the config and a folder to write into and returns typed records
-(``edgekd.results.records``); the caller orders the stages and makes the folder appear
+(``edgekd.records``); the caller orders the stages and makes the folder appear
 atomically.
 """
 
@@ -45,7 +45,7 @@ from edgekd.models.evaluate import accuracy as keras_accuracy
 from edgekd.models.io import load_model, save_model
 from edgekd.models.students import resolve_student
 from edgekd.progress import Reporter
-from edgekd.results.records import DistillationSummary, ModelRecord
+from edgekd.records import DistillationSummary, ModelRecord
 
 
 def keras_record(

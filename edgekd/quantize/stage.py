@@ -32,7 +32,7 @@ from edgekd.quantize import evaluate as tflite_eval
 from edgekd.quantize.compress import Compression, gzip_size
 from edgekd.quantize.convert import convert
 from edgekd.quantize.modes import DEFAULT_OPTIONS, QuantizeOptions, get_mode, mode_names
-from edgekd.results.records import ModelRecord, TfliteChecks
+from edgekd.records import ModelRecord, TfliteChecks
 from edgekd.validation import check_seed
 
 # Besides the post-training modes: quantization-aware training first, or every mode compared.
@@ -313,7 +313,7 @@ def _quantize(model_path: Path, data_spec: str, out_path: Path, settings: Quanti
     from edgekd.data.spec import load_dataset
     from edgekd.models.io import load_model
     from edgekd.outputs import staged_output_files, staged_output_folder
-    from edgekd.results.records import RunResult
+    from edgekd.records import RunResult
 
     with reporter.stage("loading the model", "load"):
         model = load_model(model_path, trust=settings.trust_model)
