@@ -586,7 +586,7 @@ def test_a_microcontroller_budget_reads_the_arena_tensorflow_lite_micro_measures
         assert flash["source"] == "counted"
         assert (trial["status"] == "over budget") == (ram["value"] > 2.5 or flash["value"] > 64)
     # The chosen student's int8 file is the one the figures describe: TFLM measures the same arena for it.
-    from edgekd.export.tflm import run_tflm
+    from edgekd.bench.tflm import run_tflm
 
     arena = run_tflm((out / "student_int8.tflite").read_bytes(), "student").arena
     assert arena.bytes / 1024 == pytest.approx(document["chosen"]["cost"]["ram_kb"]["value"], rel=0.05)

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from edgekd.bench.tflm import TflmArena, TflmError
 from edgekd.export.arena import ArenaEstimate, estimate_arena, tensor_arena
-from edgekd.export.tflm import TflmArena, TflmError
 from edgekd.modelfile.inspect import ModelReport
 from edgekd.profiles.schema import DeviceProfile, Interpreter
 

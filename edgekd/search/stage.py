@@ -588,8 +588,8 @@ def _through_tflm(path: Path, dataset, profile) -> dict | None:
     (``edgekd bench --device MCU --accuracy``), so the chosen student arrives with it.
     """
     from edgekd.bench.accuracy import AccuracyData, compare_outputs, host_outputs
+    from edgekd.bench.tflm import TflmError, run_tflm, version
     from edgekd.export.fit import fit_report
-    from edgekd.export.tflm import TflmError, run_tflm, version
     from edgekd.modelfile.inspect import inspect_tflite
     from edgekd.profiles.schema import Interpreter
 
