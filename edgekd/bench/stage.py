@@ -9,11 +9,11 @@ from pathlib import Path
 
 from edgekd.bench.accuracy import AccuracyData
 from edgekd.bench.benchmark import BenchmarkResult, benchmark
+from edgekd.bench.config import BenchConfig
 from edgekd.bench.overhead import InvokeOverhead, one_op_model
 from edgekd.bench.registry import get_runner
 from edgekd.bench.runners import BenchSettings
 from edgekd.bench.thermal import Cooldown, cool_down
-from edgekd.config import BenchConfig
 from edgekd.errors import EdgekdError
 from edgekd.profiles.loader import get_profile
 from edgekd.progress import Reporter

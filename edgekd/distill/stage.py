@@ -13,7 +13,6 @@ from pathlib import Path
 import numpy as np
 
 from edgekd.artifacts import write_text_atomic
-from edgekd.config import PipelineConfig, TeacherConfig
 from edgekd.data.dataset import Dataset
 from edgekd.distill.augment import check_modality, parse_augmentations
 from edgekd.distill.choice import (
@@ -23,6 +22,7 @@ from edgekd.distill.choice import (
     per_class_accuracy,
     predictions,
 )
+from edgekd.distill.config import DistillStageConfig, TeacherConfig
 from edgekd.distill.distiller import (
     DistillationOutcome,
     DistillationSettings,
@@ -147,7 +147,7 @@ def ensemble_teachers(config: TeacherConfig, dataset: Dataset) -> tuple[list, li
 
 
 def recipes_for(
-    config: PipelineConfig, num_classes: int | None, teacher_has_own_view: bool = False, modality: str | None = None
+    config: DistillStageConfig, num_classes: int | None, teacher_has_own_view: bool = False, modality: str | None = None
 ) -> tuple[Recipe, tuple[Recipe, ...]]:
     """The fixed recipe the config names, or (with ``method: auto``) the candidates auto chooses among.
 
@@ -184,7 +184,7 @@ def recipes_for(
     return Recipe(distill_config.method, objective, augmentations), ()
 
 
-def objective_for(config: PipelineConfig, num_classes: int | None) -> Objective:
+def objective_for(config: DistillStageConfig, num_classes: int | None) -> Objective:
     """The weighted sum of losses the config names (the first candidate's under auto)."""
     return recipes_for(config, num_classes)[0].objective
 
@@ -217,7 +217,7 @@ class DistillationPlan:
 
 
 def plan_distillation(
-    config: PipelineConfig, teacher, dataset: Dataset, training: TrainingControl = DEFAULT_TRAINING
+    config: DistillStageConfig, teacher, dataset: Dataset, training: TrainingControl = DEFAULT_TRAINING
 ) -> DistillationPlan:
     """Resolve the student, the recipes, the ensemble and the feature layers, and check they fit together.
 
@@ -272,7 +272,7 @@ class DistillationStage:
 
 
 def distill_stage(
-    config: PipelineConfig,
+    config: DistillStageConfig,
     teacher,
     teacher_model: ModelRecord,
     plan: DistillationPlan,
@@ -372,7 +372,7 @@ def write_training_curves(training: dict, out: Path) -> None:
 
 
 def distillation_summary(
-    config: PipelineConfig,
+    config: DistillStageConfig,
     teacher: ModelRecord,
     models: dict[str, ModelRecord],
     outcome: DistillationOutcome,

@@ -1,4 +1,4 @@
-"""The search stage, from one ``PipelineConfig``: check, cost, study, finalists, outputs.
+"""The search stage, from one pipeline config (read as its ``SearchStageConfig``): check, cost, study, finalists, outputs.
 
 Everything that can be refused is refused before the first candidate trains: the budget
 keys (when the config loads), a device with no figure for a budget, and a budget that no
@@ -18,11 +18,11 @@ from pathlib import Path
 import numpy as np
 
 from edgekd.artifacts import write_bytes_atomic, write_json_atomic, write_text_atomic
-from edgekd.config import PipelineConfig
 from edgekd.errors import ConfigError, EdgekdError, ModelError
 from edgekd.profiles.estimate import macs_within
 from edgekd.progress import SILENT, Reporter
 from edgekd.search.budget import describe
+from edgekd.search.config import SearchStageConfig
 from edgekd.search.cost import Cost, CostModel, smallest_costs
 from edgekd.search.engine import (
     FAILED,
@@ -75,7 +75,7 @@ class SearchResult:
         return self.document
 
 
-def search_settings(config: PipelineConfig, data_fingerprint: str, teacher_fingerprint: str) -> dict:
+def search_settings(config: SearchStageConfig, data_fingerprint: str, teacher_fingerprint: str) -> dict:
     """What a study's trials depend on: a study made with other settings is not continued.
 
     The data and the teacher count by what they hold, not by their paths: a file replaced by
@@ -105,7 +105,7 @@ def search_settings(config: PipelineConfig, data_fingerprint: str, teacher_finge
     }
 
 
-def preflight(config: PipelineConfig, out: Path) -> None:
+def preflight(config: SearchStageConfig, out: Path) -> None:
     """Cheap checks before the data loads: a teacher file, a known data spec, a usable output folder."""
     from edgekd.data.spec import parse_spec
 
@@ -123,7 +123,9 @@ def preflight(config: PipelineConfig, out: Path) -> None:
     check_search_folder(out, config.search.storage)
 
 
-def run_search(config: PipelineConfig, out: Path, reporter: Reporter = SILENT, say=lambda line: None) -> SearchResult:
+def run_search(
+    config: SearchStageConfig, out: Path, reporter: Reporter = SILENT, say=lambda line: None
+) -> SearchResult:
     """Search ``config.search``'s space for the most accurate students within its budgets on its device.
 
     Writes into ``out``: the study (study.db, unless ``storage`` names another database),
@@ -232,7 +234,7 @@ def run_search(config: PipelineConfig, out: Path, reporter: Reporter = SILENT, s
     return SearchResult(out, document)
 
 
-def _with_board_memory(config: PipelineConfig) -> tuple[PipelineConfig, str | None]:
+def _with_board_memory(config: SearchStageConfig) -> tuple[SearchStageConfig, str | None]:
     """The config with a microcontroller's flash and RAM as budgets where none were given, and the line that says so."""
     from edgekd.profiles.loader import get_profile
     from edgekd.search.budget import with_board_memory
@@ -401,7 +403,7 @@ def _check_reachable(families, build, costs: CostModel, budgets: dict[str, float
 class _Trainer:
     """Distils candidates from the teacher, whose outputs are computed once for every candidate of this worker."""
 
-    def __init__(self, config: PipelineConfig, teacher, dataset, recipe, reporter: Reporter):
+    def __init__(self, config: SearchStageConfig, teacher, dataset, recipe, reporter: Reporter):
         from edgekd.distill.distiller import DistillationSettings, TrainingRun
         from edgekd.distill.trainer import TrainingControl
         from edgekd.inputs import parse_size
@@ -503,7 +505,7 @@ def _finalist_candidates(finalist_recipe: str, named: list[str] | None, dataset)
     return tuple(r for r in candidates if not (r.augmentations and dataset.teacher is not None))
 
 
-def _finalists(front, build, trainer: _Trainer, dataset, config: PipelineConfig, out: Path, profile):
+def _finalists(front, build, trainer: _Trainer, dataset, config: SearchStageConfig, out: Path, profile):
     """Train the best of the front on the full budget; the best on validation is saved, converted and checked."""
     from edgekd.distill.recipes import AUTO, parse_recipe
     from edgekd.distill.stage import keras_record
