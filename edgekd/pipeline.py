@@ -32,12 +32,12 @@ from edgekd.distill.strategies import check_strategy, make_strategy
 from edgekd.distill.teacher_recipe import teacher_recipe
 from edgekd.distill.trainer import TrainingControl
 from edgekd.errors import ConfigError, ConversionError, ModelError
-from edgekd.models.frameworks import seed_everything
+from edgekd.frameworks import seed_everything
 from edgekd.progress import SILENT, Reporter
 from edgekd.quantize.modes import QuantizeOptions
 from edgekd.quantize.stage import QuantizeSettings, convert_and_check
+from edgekd.records import ModelRecord, RunResult
 from edgekd.redact import redacted
-from edgekd.results.records import ModelRecord, RunResult
 from edgekd.results.report import render_markdown
 
 

@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 import yaml
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 from edgekd.errors import EdgekdError
 from edgekd.inputs import read_regular_file
@@ -168,3 +168,10 @@ def validate(model: type[Model], document: dict, source: str, error: type[Edgekd
         problem = problem.removeprefix("Value error, ")
         more = f" (and {exc.error_count() - 1} more problem(s))" if exc.error_count() > 1 else ""
         raise error(f"{source}: field {field!r}: {problem}{more}") from None
+
+
+class Section(BaseModel):
+    """A section of a config: unknown keys refused, frozen once parsed (each stage's settings subclass it)."""
+
+    # NaN and infinity are never meaningful settings (a NaN minimum would benchmark forever).
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)

@@ -50,9 +50,9 @@ def main() -> int:
     from edgekd.distill.distiller import DistillationSettings, distill
     from edgekd.distill.losses import make_objective
     from edgekd.distill.stage import obtain_teacher
+    from edgekd.frameworks import seed_everything
     from edgekd.models.complexity import model_macs
     from edgekd.models.evaluate import accuracy
-    from edgekd.models.frameworks import seed_everything
     from edgekd.models.sizing import SizeBudget, auto_student
 
     spec = "mnist1d:samples=1500,transfer=3000" if args.quick else "mnist1d:samples=10000,transfer=40000"
@@ -122,8 +122,8 @@ def print_speed(dataset, teacher, student, steps: int, seed: int) -> None:
     from edgekd.distill.distiller import DistillationSettings, distill, fresh_copy
     from edgekd.distill.losses import make_objective
     from edgekd.distill.trainer import TrainingBudget, fit, hard_label_objective
+    from edgekd.frameworks import Framework, keras_module, tensorflow
     from edgekd.models.builders import get_builder
-    from edgekd.models.frameworks import Framework, keras_module, tensorflow
 
     tf = tensorflow()
 

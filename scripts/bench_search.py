@@ -134,7 +134,7 @@ def _baseline(config, run, folder: Path) -> Baseline:
 
 def microcontroller_budgets(baseline: Baseline) -> dict[str, float]:
     """The auto student's own int8 flash and TFLM-measured arena, in KiB: a search within what it already costs."""
-    from edgekd.export.tflm import run_tflm
+    from edgekd.bench.tflm import run_tflm
 
     data = baseline.int8_path.read_bytes()
     arena = run_tflm(data, baseline.int8_path.name).arena

@@ -233,10 +233,10 @@ def count(model_id: str) -> dict:
 
     import numpy as np
 
+    from edgekd.modelfile.edgetpu import edgetpu_verdict
+    from edgekd.modelfile.inspect import inspect_tflite
+    from edgekd.modelfile.workload import workload
     from edgekd.quantize.convert import convert
-    from edgekd.quantize.edgetpu import edgetpu_verdict
-    from edgekd.quantize.inspect import inspect_tflite
-    from edgekd.quantize.workload import workload
 
     architecture, shape, build = MODELS[model_id]
     model = build()

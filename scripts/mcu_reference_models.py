@@ -53,11 +53,11 @@ def built_models(folder: Path) -> list[tuple[str, Path]]:
 
 def measure(name: str, path: Path) -> dict:
     """Params, MACs, flash, the measured and estimated arenas, and the fit on every MCU profile."""
+    from edgekd.bench.tflm import run_tflm
     from edgekd.export.arena import estimate_arena
     from edgekd.export.fit import fit_report
-    from edgekd.export.tflm import run_tflm
+    from edgekd.modelfile.inspect import inspect_tflite
     from edgekd.profiles.loader import get_profile
-    from edgekd.quantize.inspect import inspect_tflite
 
     data = path.read_bytes()
     report = inspect_tflite(data, str(path))
@@ -77,7 +77,7 @@ def measure(name: str, path: Path) -> dict:
 
 
 def table(rows: list[dict]) -> str:
-    from edgekd.export.tflm import version
+    from edgekd.bench.tflm import version
     from edgekd.results.table import markdown_table
 
     headers = ["model", "params", "MACs", "flash (.tflite)", "arena (TFLM)", "activations only", *MCU_PROFILES]

@@ -131,7 +131,7 @@ MUTANTS = (
     Mutant(
         "kd-without-t-squared",
         "the KD loss's soft term without Hinton's T² factor",
-        "edgekd/distill/losses.py",
+        "edgekd/distill/losses/response.py",
         (Patch("        soft = soft * temperature**2\n", "        soft = soft\n"),),
         (
             "tests/test_losses.py::test_kd_matches_hand_computed_value_with_t_squared",

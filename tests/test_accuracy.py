@@ -9,7 +9,7 @@ import pytest
 
 from edgekd.bench.accuracy import AccuracyData, compare_outputs, decode_outputs, encode_outputs, quantize
 from edgekd.errors import BenchmarkError, ConfigError
-from edgekd.quantize.inspect import TensorInfo, inspect_tflite
+from edgekd.modelfile.inspect import TensorInfo, inspect_tflite
 from tests.conftest import assert_clean_failure, invoke
 
 INT8_OUTPUT = TensorInfo("logits", "int8", (1, 3), (1, 3), scale=(0.5,), zero_point=(-2,))

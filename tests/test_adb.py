@@ -161,7 +161,7 @@ def cumsum_model_report():
     import keras
     import tensorflow as tf
 
-    from edgekd.quantize.inspect import inspect_tflite
+    from edgekd.modelfile.inspect import inspect_tflite
 
     inputs = keras.Input((8,))
     outputs = keras.layers.Dense(4)(keras.ops.cumsum(inputs, axis=1))

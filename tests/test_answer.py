@@ -53,9 +53,9 @@ def test_the_host_ratio_and_the_floor_by_hand():
 
 
 def test_estimates_come_from_each_device_calibration_with_interval_and_basis():
+    from edgekd.modelfile.workload import split_from_dict
     from edgekd.profiles.estimate import estimate
     from edgekd.profiles.loader import get_profile
-    from edgekd.quantize.workload import split_from_dict
 
     found = {(e.role, e.device): e for e in estimates(document())}
     teacher = found[("teacher_float32", "rpi4")].estimate

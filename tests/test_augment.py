@@ -14,7 +14,7 @@ from edgekd.distill.augment import augment, augmentation_names, parse_augmentati
 
 @pytest.fixture
 def tf():
-    from edgekd.models.frameworks import tensorflow
+    from edgekd.frameworks import tensorflow
 
     module = tensorflow()
     module.random.set_seed(0)

@@ -12,12 +12,12 @@ import numpy as np
 import pytest
 import yaml
 
+from edgekd.modelfile.workload import CLASSES, SplitWorkload, Workload
 from edgekd.profiles.calibration import CalibrationError, builtin_calibration, load_calibration
 from edgekd.profiles.estimate import NoEstimate, estimate
 from edgekd.profiles.fit import fit
 from edgekd.profiles.loader import discover
 from edgekd.profiles.validation import device_table, leave_one_model_out, validate_calibration
-from edgekd.quantize.workload import CLASSES, SplitWorkload, Workload
 
 TRUE_WEIGHTS = {"conv": 1.0, "depthwise": 4.0, "fully_connected": 0.6, "pooling": 2.0, "elementwise": 1.5}
 # CPUs get no floor (see edgekd.profiles.fit); the Edge TPU test below recovers one.
@@ -320,7 +320,7 @@ def test_devices_calibrate_fits_the_users_runs_and_estimates_then_stand_on_them(
     # The built-in calibration is untouched, and the estimate on rpi4 now says whose it is.
     assert "rpi4" in builtin_calibration().devices
     work = _measured_run("rpi4", {"a": 1.0, "b": 1.0})["models"]["b"]["workload"]
-    from edgekd.quantize.workload import split_from_dict
+    from edgekd.modelfile.workload import split_from_dict
 
     found = estimate(discover()["rpi4"].profile, split_from_dict(work), "int8")
     assert found.basis.startswith("your calibration of rpi4") and found.latency_ms == pytest.approx(3.1, rel=0.3)

@@ -306,7 +306,7 @@ def test_real_entry_point_prints_one_line_and_no_traceback(tmp_path):
 
 
 def test_distill_with_a_student_file_the_user_brings(teacher_file, tmp_path):
-    from edgekd.models.frameworks import user_keras
+    from edgekd.frameworks import user_keras
 
     keras = user_keras()
     student = keras.Sequential([keras.Input((40, 1)), keras.layers.Flatten(), keras.layers.Dense(10)])

@@ -82,8 +82,8 @@ def test_clustering_limits_distinct_weights(pipeline_run, tmp_path):
 
 def weight_kernels(tflite: bytes) -> dict[str, np.ndarray]:
     """The float weight tensors of rank 2 or more (conv and dense kernels) in a .tflite, by name."""
+    from edgekd.modelfile.inspect import inspect_tflite
     from edgekd.quantize.evaluate import make_interpreter
-    from edgekd.quantize.inspect import inspect_tflite
 
     interpreter = make_interpreter(tflite)
     interpreter.allocate_tensors()

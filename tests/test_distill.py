@@ -158,7 +158,7 @@ def test_ensemble_with_augmentation_runs_the_teachers_online(teacher_file, tmp_p
 
 def test_ensemble_soft_targets_are_the_weighted_average_of_the_teachers():
     from edgekd.distill.step import ensemble_logits
-    from edgekd.models.frameworks import tensorflow
+    from edgekd.frameworks import tensorflow
 
     tf = tensorflow()
     a, b = np.array([[2.0, 0.0, -1.0]]), np.array([[0.0, 1.0, 0.5]])
@@ -331,7 +331,7 @@ def test_a_stopping_rule_asked_at_every_checkpoint_stops_training_with_its_reaso
 
 def test_a_diverging_run_stops_naming_the_checkpoint_and_keeps_the_last_good_one(tiny_dataset, tmp_path):
     from edgekd.distill.trainer import TrainingControl
-    from edgekd.models.frameworks import Framework, keras_module
+    from edgekd.frameworks import Framework, keras_module
 
     folder = CheckpointFolder(tmp_path / "checkpoints", {"a": 1})
     folder.open()
@@ -512,7 +512,7 @@ def test_the_scratch_control_trains_on_the_distilled_students_budget(tiny_datase
 
 def test_area_weights_average_spans_and_let_gradients_through():
     from edgekd.distill.features import FeatureShape, area_weights, flatten_feature
-    from edgekd.models.frameworks import tensorflow
+    from edgekd.frameworks import tensorflow
 
     np.testing.assert_allclose(area_weights(4, 2), [[0.5, 0.5, 0, 0], [0, 0, 0.5, 0.5]])
     # 3 cells into 2 spans of 1.5: the middle cell is shared half and half.

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from edgekd.errors import ModelError
-from edgekd.quantize.edgetpu import edgetpu_verdict, parse_compiler_log
-from edgekd.quantize.inspect import ModelReport, OperatorInfo, TensorInfo
+from edgekd.modelfile.edgetpu import edgetpu_verdict, parse_compiler_log
+from edgekd.modelfile.inspect import ModelReport, OperatorInfo, TensorInfo
 from tests.conftest import assert_clean_failure, invoke, quantize_student
 
 # The summary printed by edgetpu_compiler (as posted in github.com/google-coral/edgetpu issues).
@@ -43,9 +43,9 @@ DEPTHWISE_CONV_2D              8          Mapped to Edge TPU
 
 
 def converted(input_shape, mode, builder="conv"):
+    from edgekd.modelfile.inspect import inspect_tflite
     from edgekd.models.builders import get_builder
     from edgekd.quantize.convert import convert
-    from edgekd.quantize.inspect import inspect_tflite
 
     model = get_builder(builder).build(input_shape, 5)
     samples = np.random.default_rng(0).standard_normal((20, *input_shape)).astype(np.float32)
@@ -186,7 +186,7 @@ def test_edgetpu_needs_int8(pipeline_run, tmp_path):
 
 def test_inspect_edgetpu_json(pipeline_run):
     out, _ = pipeline_run
-    from edgekd.quantize.inspect import inspect_tflite
+    from edgekd.modelfile.inspect import inspect_tflite
 
     model = out / "student_int8.tflite"
     document = json.loads(invoke("inspect", str(model), "--edgetpu", "--json").stdout)

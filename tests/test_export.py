@@ -96,7 +96,7 @@ def test_metadata_and_the_measured_arena(exported):
 
 def test_the_activation_estimate_by_hand(int8_model_file):
     from edgekd.export.arena import estimate_arena
-    from edgekd.quantize.inspect import inspect_tflite
+    from edgekd.modelfile.inspect import inspect_tflite
 
     # The conv student's activations by hand (int8, one byte each): input 40, reshaped 40, conv1
     # 20 x 8 = 160, conv2 10 x 16 = 160, flattened 160, logits 10. The largest pair alive at

@@ -26,7 +26,7 @@ def hinton_by_hand(label, student, teacher, temperature, alpha):
 
 
 def kd_value(loss, labels, student, teacher):
-    from edgekd.models.frameworks import tensorflow
+    from edgekd.frameworks import tensorflow
 
     tf = tensorflow()
     value = loss.compute_loss(
@@ -79,7 +79,7 @@ def test_identical_logits_give_zero_soft_loss():
 
 
 def batch_for(loss, labels, student, teacher, student_features=None, teacher_features=None, progress=1.0):
-    from edgekd.models.frameworks import tensorflow
+    from edgekd.frameworks import tensorflow
 
     tf = tensorflow()
     as_tensor = lambda v: tf.constant(v, tf.float32)  # noqa: E731
@@ -254,7 +254,7 @@ def test_rkd_matches_distance_and_angle_relations_by_hand():
     same = loss.compute(batch_for(loss, [0, 1, 2], [STUDENT] * 3, [TEACHER] * 3, {"rkd": teacher}, {"rkd": teacher}))
     assert same.numpy() == pytest.approx([0.0] * 3, abs=1e-5)
     # Gradients stay finite although every sample's distance to itself is zero.
-    from edgekd.models.frameworks import tensorflow
+    from edgekd.frameworks import tensorflow
 
     tf = tensorflow()
     variable = tf.Variable(student)

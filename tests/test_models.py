@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 
 from edgekd.errors import ModelError
+from edgekd.frameworks import Framework, framework_of
 from edgekd.models.builders import builder_names, get_builder
 from edgekd.models.complexity import model_macs, model_params
-from edgekd.models.frameworks import Framework, framework_of
 from edgekd.models.io import load_model, save_model
 from edgekd.models.students import resolve_student
 
@@ -78,7 +78,7 @@ def test_tf_keras_student_round_trips(tmp_path):
 
 
 def test_lambda_layer_is_refused_without_trust(tmp_path):
-    from edgekd.models.frameworks import user_keras
+    from edgekd.frameworks import user_keras
 
     keras = user_keras()
     inputs = keras.Input((4,))

@@ -11,8 +11,8 @@ from tests.conftest import invoke
 
 
 def test_the_one_op_model_is_a_real_model_computing_x_plus_x():
+    from edgekd.modelfile.inspect import inspect_tflite
     from edgekd.quantize.evaluate import make_interpreter
-    from edgekd.quantize.inspect import inspect_tflite
 
     model = one_op_model()
     assert [op.op for op in inspect_tflite(model, "one-op").operators] == ["ADD"]

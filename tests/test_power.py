@@ -79,7 +79,7 @@ def test_every_reader_explains_a_missing_source(reader, tmp_path):
 
 
 def test_the_agent_samples_exactly_the_readers_the_runners_pass_it():
-    from edgekd.bench.readers import AGENT_READERS, POWER_READERS
+    from edgekd.profiles.readers import AGENT_READERS, POWER_READERS
 
     # The agent imports nothing from edgekd, so it keeps its own table: the two must name the same readers.
     assert set(agent.POWER_READERS) == AGENT_READERS

@@ -4,12 +4,12 @@ import numpy as np
 import pytest
 
 from edgekd.errors import ConfigError, ConversionError, DataError, ModelError
+from edgekd.modelfile.checks import detected_mode, float_ops
+from edgekd.modelfile.inspect import inspect_tflite
 from edgekd.models.builders import get_builder
 from edgekd.models.complexity import model_macs
-from edgekd.quantize.checks import detected_mode, float_ops
 from edgekd.quantize.convert import convert
 from edgekd.quantize.evaluate import accuracy, predict
-from edgekd.quantize.inspect import inspect_tflite
 from edgekd.quantize.modes import QuantizeOptions, get_mode, mode_names
 
 

@@ -17,7 +17,7 @@ def fragile_model(tmp_path_factory):
     The label is the sign of feature 0; logits are +-0.01*x0 + 500*x1. Keras is exact, but an
     int8 output's scale covers the 500*x1 range, so the 0.02*x0 difference vanishes.
     """
-    from edgekd.models.frameworks import user_keras
+    from edgekd.frameworks import user_keras
 
     rng = np.random.default_rng(0)
     folder = tmp_path_factory.mktemp("fragile")

@@ -59,9 +59,9 @@ def test_a_feature_method_alone_gets_the_logit_term_its_paper_pairs_it_with(meth
 def test_auto_tries_each_candidate_and_ships_the_control_when_the_teacher_is_useless(tiny_dataset):
     """An untrained teacher teaches nothing: the run must say so and ship the control, not a worse student."""
     from edgekd.distill.distiller import DistillationSettings, distill
+    from edgekd.frameworks import seed_everything
     from edgekd.models.builders import get_builder
     from edgekd.models.evaluate import accuracy
-    from edgekd.models.frameworks import seed_everything
 
     seed_everything(0)
     useless_teacher = get_builder("cnn").build(tiny_dataset.input_shape, tiny_dataset.num_classes)

@@ -36,9 +36,9 @@ def _document(out: Path) -> dict:
 
 
 def test_every_family_of_the_space_is_a_student_builder_with_those_options():
+    from edgekd.frameworks import Framework
     from edgekd.models.builders import get_builder
     from edgekd.models.complexity import model_macs
-    from edgekd.models.frameworks import Framework
     from edgekd.search.space import SPACE, Candidate, smallest
 
     for family, options in SPACE.items():
@@ -78,9 +78,9 @@ def test_the_memory_bounds_counted_before_conversion_never_exceed_the_converted_
 def test_a_microcontroller_search_gets_calibrated_latency_and_energy():
     import numpy as np
 
+    from edgekd.modelfile.inspect import inspect_tflite
     from edgekd.profiles.estimate import estimate_report
     from edgekd.profiles.loader import get_profile
-    from edgekd.quantize.inspect import inspect_tflite
     from edgekd.search.cost import CostModel
     from edgekd.search.space import Candidate
 
@@ -586,7 +586,7 @@ def test_a_microcontroller_budget_reads_the_arena_tensorflow_lite_micro_measures
         assert flash["source"] == "counted"
         assert (trial["status"] == "over budget") == (ram["value"] > 2.5 or flash["value"] > 64)
     # The chosen student's int8 file is the one the figures describe: TFLM measures the same arena for it.
-    from edgekd.export.tflm import run_tflm
+    from edgekd.bench.tflm import run_tflm
 
     arena = run_tflm((out / "student_int8.tflite").read_bytes(), "student").arena
     assert arena.bytes / 1024 == pytest.approx(document["chosen"]["cost"]["ram_kb"]["value"], rel=0.05)

@@ -16,8 +16,8 @@ FAMILIES = ["mobilenet", "resnet", "dscnn"]
 @pytest.mark.parametrize("family", FAMILIES)
 @pytest.mark.parametrize("input_shape", [(40, 1), (16, 16, 3)])
 def test_every_batchnorm_folds_into_its_convolution_in_the_int8_file(family, input_shape):
+    from edgekd.modelfile.inspect import inspect_tflite
     from edgekd.quantize.convert import convert
-    from edgekd.quantize.inspect import inspect_tflite
 
     model = get_builder(family).build(input_shape, 5)
     samples = np.random.default_rng(0).random((16, *input_shape)).astype(np.float32)

@@ -21,7 +21,7 @@ RECORDED = """\
 
 
 def test_the_recorded_allocation_lines_are_parsed():
-    from edgekd.export.tflm import parse_allocations
+    from edgekd.bench.tflm import parse_allocations
 
     arena = parse_allocations(RECORDED, 3001)
     assert (arena.recorded, arena.head, arena.tail) == (2768, 544, 2224)
@@ -42,7 +42,7 @@ interpreter.invoke()
 def test_the_measured_arena_is_what_tflm_needs(int8_model_file):
     """An arena of the measured size runs the model; one 64 bytes smaller does not, nor one of the recorded total
     (kernels take temporary memory while they are prepared, which the recorder does not keep)."""
-    from edgekd.export.tflm import run_tflm
+    from edgekd.bench.tflm import run_tflm
 
     arena = run_tflm(int8_model_file.read_bytes(), "m").arena
     assert arena.measured and arena.recorded == arena.head + arena.tail < arena.bytes
@@ -59,7 +59,7 @@ def test_an_arena_size_at_which_tflm_crashes_counts_as_too_small(int8_model_file
     """At some sizes just below what a model needs, TFLM crashes (SIGSEGV after "failed to prepare") instead of
     failing to allocate: an int8 MLP of the search's space hit one while its smallest arena was searched, so every
     trial on it failed. Here every size below the real one crashes; the search still finds the real one."""
-    from edgekd.export import tflm
+    from edgekd.bench import tflm
 
     data = int8_model_file.read_bytes()
     needed = tflm.run_tflm(data, "m").arena.bytes
@@ -74,7 +74,7 @@ def test_an_arena_size_at_which_tflm_crashes_counts_as_too_small(int8_model_file
 
 
 def test_tflm_outputs_match_litert_on_the_int8_model(int8_model_file):
-    from edgekd.export.tflm import run_tflm
+    from edgekd.bench.tflm import run_tflm
     from edgekd.quantize.evaluate import make_interpreter
 
     samples = np.random.default_rng(0).integers(-128, 128, size=(8, 40, 1)).astype(np.int8)
@@ -123,14 +123,14 @@ def test_export_for_a_board_refuses_a_custom_op_before_writing(int8_model_file, 
 
 
 def test_an_edge_tpu_model_is_refused_by_tflm(int8_model_file):
-    from edgekd.export.tflm import TflmError, run_tflm
+    from edgekd.bench.tflm import TflmError, run_tflm
 
     with pytest.raises(TflmError, match=r"compiled for the Edge TPU \(edgetpu-custom-op\).*before edgetpu_compiler"):
         run_tflm(with_custom_op(int8_model_file.read_bytes(), "edgetpu-custom-op"), "m_edgetpu.tflite")
 
 
 def test_without_tflm_the_estimate_is_used_and_labelled(int8_model_file, monkeypatch):
-    from edgekd.export import tflm
+    from edgekd.bench import tflm
 
     monkeypatch.setattr(tflm, "available", lambda: False)
     fit = json.loads(invoke("inspect", str(int8_model_file), "--device", "esp32-s3", "--json").stdout)["fit"]

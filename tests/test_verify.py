@@ -14,8 +14,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from edgekd.errors import EdgekdError, ModelError
-from edgekd.quantize import verify
-from edgekd.quantize.verify import verify_model
+from edgekd.modelfile import verify
+from edgekd.modelfile.verify import verify_model
 from tests.conftest import assert_clean_failure, invoke
 
 FUZZ_EXAMPLES = int(os.environ.get("EDGEKD_FUZZ_EXAMPLES", "300"))

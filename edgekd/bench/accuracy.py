@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from edgekd.errors import ConfigError
-from edgekd.quantize.inspect import ModelReport, TensorInfo
+from edgekd.modelfile.inspect import ModelReport, TensorInfo
 
 # Enough to see a difference of one in a few hundred in agreement, and quick on an emulated board.
 DEFAULT_SAMPLES = 500

@@ -21,10 +21,10 @@ from edgekd.bench.stats import LatencyStats, latency_stats, stability_warnings, 
 from edgekd.bench.thermal import drift_warning, sustained_summary
 from edgekd.errors import BenchmarkError, ProfileError
 from edgekd.inputs import read_regular_file
+from edgekd.modelfile.checks import detected_mode
+from edgekd.modelfile.inspect import ModelReport, check_tflite_bytes, inspect_tflite
 from edgekd.profiles.loader import ProfileEntry
 from edgekd.profiles.schema import Delegate, DeviceProfile
-from edgekd.quantize.checks import detected_mode
-from edgekd.quantize.inspect import ModelReport, check_tflite_bytes, inspect_tflite
 
 
 @dataclass
@@ -125,7 +125,7 @@ def emulation_warning(board: str) -> str:
 
 def check_device_can_run(entry: ProfileEntry, data: bytes, source: str) -> ModelReport:
     """Refuse a model whose quantization the device cannot run, with the profile's reason; returns its report."""
-    from edgekd.quantize.verify import verify_model
+    from edgekd.modelfile.verify import verify_model
 
     check_tflite_bytes(data, source)
     # Loaded and run once in a sandboxed child first: a damaged or hostile file fails here, cleanly.

@@ -8,9 +8,9 @@ delegates take more ops.
 
 from __future__ import annotations
 
+from edgekd.modelfile.checks import detected_mode
+from edgekd.modelfile.inspect import ModelReport
 from edgekd.profiles.schema import Delegate
-from edgekd.quantize.checks import detected_mode
-from edgekd.quantize.inspect import ModelReport
 
 # TFLite GPU delegate, ops supported at 16- and 32-bit float (tensorflow.org/lite/performance/gpu).
 GPU_OPS = frozenset(

@@ -1,7 +1,7 @@
 """The microcontroller runner: TensorFlow Lite Micro's own kernels, run on the host, for outputs (not latency).
 
 A microcontroller is flashed by its firmware toolchain, so edgekd never reaches it; but the
-interpreter a board runs is TFLM, and TFLM runs on the host (``edgekd.export.tflm``). Given
+interpreter a board runs is TFLM, and TFLM runs on the host (``edgekd.bench.tflm``). Given
 accuracy inputs, this runner returns TFLM's outputs for them and the arena TFLM measured,
 in the shape of an agent's answer. It measures no latency: the host's speed says nothing
 about a Cortex-M's, and the reference kernels are not the board's optimized ones.
@@ -34,7 +34,7 @@ class MicroRunner:
     """Runs the model's accuracy inputs through TFLM on the host; refuses a latency benchmark."""
 
     def run(self, model_path: Path, profile: DeviceProfile, settings: BenchSettings) -> dict:
-        from edgekd.export.tflm import run_tflm, version
+        from edgekd.bench.tflm import run_tflm, version
 
         if settings.inputs is None:
             raise no_latency_on(profile)

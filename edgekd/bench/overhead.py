@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from edgekd.readable import readable_time
+
 # Past this share of a model's p50, the floor rather than the model sets its latency.
 OVERHEAD_DOMINATES = 0.5
 
@@ -76,8 +78,3 @@ def overhead_sentence(model: str, device: str, p50_ms: float, overhead: InvokeOv
         f"{model} on {device}: p50 {readable_time(p50_ms)}, of which {readable_time(overhead.p50_ms)} "
         f"({100 * share:.0f}%) is the per-invoke floor of a one-op model measured in the same session; {verdict}"
     )
-
-
-def readable_time(milliseconds: float) -> str:
-    """``0.62 µs`` below a millisecond, ``1.4 ms`` above: small models run in microseconds."""
-    return f"{milliseconds * 1e3:.3g} µs" if milliseconds < 1 else f"{milliseconds:.3g} ms"

@@ -14,9 +14,9 @@ from numbers import Real
 from pathlib import Path
 from typing import Protocol
 
-from edgekd.bench.readers import AGENT_READERS
 from edgekd.bench.thermal import DEFAULT_COOLDOWN_SECONDS, SUSTAINED_WINDOWS, THERMAL_ZONES_SCRIPT, parse_thermal_zones
 from edgekd.errors import BenchmarkError, ConfigError
+from edgekd.profiles.readers import AGENT_READERS
 from edgekd.profiles.schema import DeviceProfile
 from edgekd.transport.channel import Channel, NoAnswer, TransportError, remote_command
 from edgekd.transport.local import LocalChannel

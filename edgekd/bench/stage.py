@@ -9,11 +9,11 @@ from pathlib import Path
 
 from edgekd.bench.accuracy import AccuracyData
 from edgekd.bench.benchmark import BenchmarkResult, benchmark
+from edgekd.bench.config import BenchConfig
 from edgekd.bench.overhead import InvokeOverhead, one_op_model
 from edgekd.bench.registry import get_runner
 from edgekd.bench.runners import BenchSettings
 from edgekd.bench.thermal import Cooldown, cool_down
-from edgekd.config import BenchConfig
 from edgekd.errors import EdgekdError
 from edgekd.profiles.loader import get_profile
 from edgekd.progress import Reporter
@@ -120,7 +120,7 @@ def check_models(paths: list[Path], devices: list[str], accuracy: AccuracyData |
     from edgekd.bench.benchmark import check_device_can_run
     from edgekd.errors import BenchmarkError
     from edgekd.inputs import read_regular_file
-    from edgekd.quantize.inspect import inspect_tflite
+    from edgekd.modelfile.inspect import inspect_tflite
 
     entries = [get_profile(name) for name in devices]
     for path in paths:

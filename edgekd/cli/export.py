@@ -32,14 +32,14 @@ def export(model_path, fmt, out, name, device, force, as_json) -> None:
     Example:
       edgekd export student_int8.tflite --format c --out firmware/model
     """
-    from edgekd import __version__
     from edgekd.artifacts import write_bytes_atomic, write_json_atomic, write_text_atomic
     from edgekd.export.arena import tensor_arena
     from edgekd.export.c_array import c_identifier, render_header, render_source
     from edgekd.export.embedded import embed_metadata
     from edgekd.export.metadata import model_metadata, shipped_fields
+    from edgekd.modelfile.inspect import inspect_tflite, read_model_file
     from edgekd.outputs import staged_output_folder
-    from edgekd.quantize.inspect import inspect_tflite, read_model_file
+    from edgekd.version import __version__
 
     if fmt not in FORMATS:
         raise OutputError(f"unknown export format {fmt!r}; known: {', '.join(FORMATS)}")

@@ -32,9 +32,9 @@ def inspect(model_path: Path, edgetpu: bool, device: str | None, as_json: bool) 
       edgekd inspect student_int8.tflite --edgetpu
       edgekd inspect student_int8.tflite --device nano33ble
     """
-    from edgekd.quantize.checks import detected_mode
-    from edgekd.quantize.edgetpu import edgetpu_verdict
-    from edgekd.quantize.inspect import read_model_file
+    from edgekd.modelfile.checks import detected_mode
+    from edgekd.modelfile.edgetpu import edgetpu_verdict
+    from edgekd.modelfile.inspect import read_model_file
 
     data, report = read_model_file(model_path)
     document = report.as_dict()
@@ -151,8 +151,8 @@ def _fit(device: str, data: bytes, model_path: Path, report) -> dict:
     """Quantization the device runs, the ops its runtime lacks, and flash and RAM against its limits (a report,
     not a refusal)."""
     from edgekd.export.fit import device_arena, fit_report
+    from edgekd.modelfile.checks import detected_mode
     from edgekd.profiles.loader import get_profile
-    from edgekd.quantize.checks import detected_mode
 
     profile = get_profile(device).profile
     arena, refusal = device_arena(data, report, str(model_path), profile)
@@ -177,7 +177,7 @@ def _estimate(device: str, report) -> tuple[dict | None, str | None]:
 
 
 def _echo_estimate(device: str, found: dict | None, unavailable: str | None) -> None:
-    from edgekd.bench.overhead import readable_time
+    from edgekd.readable import readable_time
 
     if found is None:
         echo(f"  estimate: none ({for_terminal(unavailable)})")

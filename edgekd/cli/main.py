@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import click
 
-from edgekd import __version__
 from edgekd.cli.bench import bench
 from edgekd.cli.common import EdgekdGroup
 from edgekd.cli.deploy import deploy
@@ -16,6 +15,7 @@ from edgekd.cli.quantize import quantize
 from edgekd.cli.results import compare, report, results
 from edgekd.cli.run import demo, run
 from edgekd.cli.search import search
+from edgekd.version import __version__
 
 
 @click.group(cls=EdgekdGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})

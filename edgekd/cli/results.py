@@ -40,10 +40,10 @@ def _load(ref: str, db: Path | None) -> tuple[str, dict]:
 
 def _tflite_document(path: Path) -> dict:
     """A bare .tflite as a one-model results document (no run, no benchmark), so compare can estimate it."""
-    from edgekd.quantize.checks import detected_mode
-    from edgekd.quantize.edgetpu import edgetpu_verdict
-    from edgekd.quantize.inspect import read_model_file
-    from edgekd.quantize.workload import workload
+    from edgekd.modelfile.checks import detected_mode
+    from edgekd.modelfile.edgetpu import edgetpu_verdict
+    from edgekd.modelfile.inspect import read_model_file
+    from edgekd.modelfile.workload import workload
     from edgekd.results.document import RESULTS_SCHEMA_VERSION
 
     _, report = read_model_file(path)

@@ -31,8 +31,8 @@ from edgekd.data.folders import checked_files
 from edgekd.data.samples import FileStream, Source
 from edgekd.data.spec import register
 from edgekd.errors import DataError
+from edgekd.frameworks import tensorflow
 from edgekd.inputs import open_regular_file
-from edgekd.models.frameworks import tensorflow
 from edgekd.progress import Reporter
 
 SUFFIXES = {".wav"}

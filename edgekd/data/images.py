@@ -27,8 +27,8 @@ from edgekd.data.samples import FileStream, Source
 from edgekd.data.scaling import Scaling, scaling_from
 from edgekd.data.spec import register
 from edgekd.errors import DataError
+from edgekd.frameworks import tensorflow
 from edgekd.inputs import open_regular_file
-from edgekd.models.frameworks import tensorflow
 from edgekd.progress import Reporter
 
 # What tf.io.decode_image reads.

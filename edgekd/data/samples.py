@@ -36,7 +36,7 @@ from typing import Protocol
 import numpy as np
 
 from edgekd.errors import DataError
-from edgekd.models.frameworks import tensorflow
+from edgekd.frameworks import tensorflow
 
 # Samples decoded per batch when a stream is read in order (prediction, eager reads).
 READ_BATCH = 256

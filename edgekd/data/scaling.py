@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from edgekd.errors import DataError, known_names
-from edgekd.models.frameworks import tensorflow
+from edgekd.frameworks import tensorflow
 
 
 @dataclass(frozen=True)

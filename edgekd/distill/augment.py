@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from edgekd.errors import ConfigError, known_names
-from edgekd.models.frameworks import tensorflow
+from edgekd.frameworks import tensorflow
 
 # The kinds of data (``Dataset.modality``) an augmentation is registered for.
 SIGNAL, IMAGE, AUDIO = "signal", "image", "audio"

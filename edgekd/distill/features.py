@@ -22,7 +22,7 @@ import numpy as np
 
 from edgekd.distill.losses import FeatureRequest
 from edgekd.errors import ModelError
-from edgekd.models.frameworks import framework_of, keras_module
+from edgekd.frameworks import framework_of, keras_module
 
 
 @dataclass(frozen=True)
@@ -164,7 +164,7 @@ def flatten_feature(array, shape: FeatureShape, grid: tuple[int, int] | None = N
 
     With ``grid``, a map is first resampled to that (height, width) by area averaging.
     """
-    from edgekd.models.frameworks import tensorflow
+    from edgekd.frameworks import tensorflow
 
     if grid is not None and shape.grid is not None and grid != shape.grid:
         rows, columns = area_weights(shape.grid[0], grid[0]), area_weights(shape.grid[1], grid[1])

@@ -1,7 +1,7 @@
 """The teacher and distillation stages: what ``edgekd distill`` runs, and ``edgekd run`` before quantization.
 
 Each stage takes the config and a folder to write into and returns typed records
-(``edgekd.results.records``); the caller orders the stages and makes the folder appear
+(``edgekd.records``); the caller orders the stages and makes the folder appear
 atomically.
 """
 
@@ -13,7 +13,6 @@ from pathlib import Path
 import numpy as np
 
 from edgekd.artifacts import write_text_atomic
-from edgekd.config import PipelineConfig, TeacherConfig
 from edgekd.data.dataset import Dataset
 from edgekd.distill.augment import check_modality, parse_augmentations
 from edgekd.distill.choice import (
@@ -23,6 +22,7 @@ from edgekd.distill.choice import (
     per_class_accuracy,
     predictions,
 )
+from edgekd.distill.config import DistillStageConfig, TeacherConfig
 from edgekd.distill.distiller import (
     DistillationOutcome,
     DistillationSettings,
@@ -36,16 +36,16 @@ from edgekd.distill.recipes import AUTO, WEAK_TEACHER_RECIPE, Recipe, default_ca
 from edgekd.distill.teacher_recipe import member_file, teacher_recipe, train_teachers
 from edgekd.distill.trainer import DEFAULT_TRAINING, TrainingControl, TrainingHistory
 from edgekd.errors import ConfigError
+from edgekd.frameworks import framework_of
 from edgekd.inputs import parse_size
 from edgekd.models.builders import get_builder
 from edgekd.models.complexity import model_macs, model_params
 from edgekd.models.evaluate import CHANCE_MARGIN_POINTS, did_not_learn
 from edgekd.models.evaluate import accuracy as keras_accuracy
-from edgekd.models.frameworks import framework_of
 from edgekd.models.io import load_model, save_model
 from edgekd.models.students import resolve_student
 from edgekd.progress import Reporter
-from edgekd.results.records import DistillationSummary, ModelRecord
+from edgekd.records import DistillationSummary, ModelRecord
 
 
 def keras_record(
@@ -147,7 +147,7 @@ def ensemble_teachers(config: TeacherConfig, dataset: Dataset) -> tuple[list, li
 
 
 def recipes_for(
-    config: PipelineConfig, num_classes: int | None, teacher_has_own_view: bool = False, modality: str | None = None
+    config: DistillStageConfig, num_classes: int | None, teacher_has_own_view: bool = False, modality: str | None = None
 ) -> tuple[Recipe, tuple[Recipe, ...]]:
     """The fixed recipe the config names, or (with ``method: auto``) the candidates auto chooses among.
 
@@ -184,7 +184,7 @@ def recipes_for(
     return Recipe(distill_config.method, objective, augmentations), ()
 
 
-def objective_for(config: PipelineConfig, num_classes: int | None) -> Objective:
+def objective_for(config: DistillStageConfig, num_classes: int | None) -> Objective:
     """The weighted sum of losses the config names (the first candidate's under auto)."""
     return recipes_for(config, num_classes)[0].objective
 
@@ -194,8 +194,8 @@ def teacher_macs(teacher) -> int:
     macs = model_macs(teacher)
     if macs:
         return macs
+    from edgekd.modelfile.inspect import inspect_tflite
     from edgekd.quantize.convert import convert
-    from edgekd.quantize.inspect import inspect_tflite
 
     return inspect_tflite(convert(teacher, "float32", None)).macs
 
@@ -217,7 +217,7 @@ class DistillationPlan:
 
 
 def plan_distillation(
-    config: PipelineConfig, teacher, dataset: Dataset, training: TrainingControl = DEFAULT_TRAINING
+    config: DistillStageConfig, teacher, dataset: Dataset, training: TrainingControl = DEFAULT_TRAINING
 ) -> DistillationPlan:
     """Resolve the student, the recipes, the ensemble and the feature layers, and check they fit together.
 
@@ -272,7 +272,7 @@ class DistillationStage:
 
 
 def distill_stage(
-    config: PipelineConfig,
+    config: DistillStageConfig,
     teacher,
     teacher_model: ModelRecord,
     plan: DistillationPlan,
@@ -372,7 +372,7 @@ def write_training_curves(training: dict, out: Path) -> None:
 
 
 def distillation_summary(
-    config: PipelineConfig,
+    config: DistillStageConfig,
     teacher: ModelRecord,
     models: dict[str, ModelRecord],
     outcome: DistillationOutcome,

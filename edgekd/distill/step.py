@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from edgekd.distill.augment import Augmentation, augment
 from edgekd.distill.features import ResolvedFeature, flatten_feature, tap_model
 from edgekd.distill.losses import DistillationBatch, Objective
-from edgekd.models.frameworks import framework_of, keras_module, tensorflow
+from edgekd.frameworks import framework_of, keras_module, tensorflow
 
 LABELS = "labels"
 TEACHER_LOGITS = "teacher_logits"

@@ -2,7 +2,7 @@
 
 ``mirrored`` replicates training over the machine's GPUs, or over its logical CPU devices
 when it has none (``EDGEKD_CPU_DEVICES=N`` splits the CPU into N of them, see
-``edgekd.models.frameworks``); ``multiworker`` reads the cluster from ``TF_CONFIG`` and
+``edgekd.frameworks``); ``multiworker`` reads the cluster from ``TF_CONFIG`` and
 runs as a single worker without it.
 """
 
@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from edgekd.errors import ConfigError, known_names
-from edgekd.models.frameworks import tensorflow
+from edgekd.frameworks import tensorflow
 
 
 def _mirrored():

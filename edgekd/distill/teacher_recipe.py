@@ -28,13 +28,13 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from edgekd.config import TeacherConfig
 from edgekd.data.dataset import Dataset
 from edgekd.distill.augment import TEACHER_AUGMENTATIONS, Augmentation, check_modality, parse_augmentations
+from edgekd.distill.config import TeacherConfig
 from edgekd.distill.trainer import DEFAULT_TRAINING, TrainingBudget, TrainingControl, TrainingHistory, fit_on_labels
 from edgekd.errors import ConfigError
+from edgekd.frameworks import seed_everything
 from edgekd.models.builders import get_builder
-from edgekd.models.frameworks import seed_everything
 from edgekd.progress import Reporter
 
 # Validation checkpoints of a teacher's training: finer than a student's 10, so early stopping

@@ -23,9 +23,9 @@ from edgekd.data.samples import Inputs, bounded, decode_parallelism, element_loa
 from edgekd.distill.augment import augment
 from edgekd.distill.checkpoints import CheckpointFolder, RoleCheckpoint, TrainingState
 from edgekd.errors import EdgekdError
+from edgekd.frameworks import framework_of, keras_module, tensorflow
 from edgekd.models.batchnorm import recalibrate
 from edgekd.models.evaluate import accuracy
-from edgekd.models.frameworks import framework_of, keras_module, tensorflow
 from edgekd.progress import SILENT, Reporter
 
 

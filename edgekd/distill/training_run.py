@@ -30,9 +30,9 @@ from edgekd.distill.trainer import (
     hard_label_objective,
 )
 from edgekd.errors import ConfigError
+from edgekd.frameworks import framework_of, keras_module
 from edgekd.inputs import describe_size
 from edgekd.models.evaluate import looks_like_probabilities
-from edgekd.models.frameworks import framework_of, keras_module
 from edgekd.progress import SILENT, Reporter
 
 # ``auto`` tries each candidate recipe on this fraction of the full budget: the default eight

@@ -1,6 +1,6 @@
 """The tensor arena a TFLite Micro interpreter needs: measured by TFLM itself, or estimated when it cannot be.
 
-:func:`tensor_arena` asks TFLM's recording allocator (:mod:`edgekd.export.tflm`); only when
+:func:`tensor_arena` asks TFLM's recording allocator (:mod:`edgekd.bench.tflm`); only when
 TFLM is not installed or cannot load the model does it fall back to :func:`estimate_arena`,
 labelled as an estimate with the reason. The estimate undercounts: for the int8 conv
 student the tests convert it gives 320 bytes where TFLM records 2,352, because it leaves out
@@ -18,8 +18,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, replace
 
-from edgekd.export.tflm import TflmArena, TflmError, TflmNotInstalled, run_tflm
-from edgekd.quantize.inspect import ModelReport
+from edgekd.bench.tflm import TflmArena, TflmError, TflmNotInstalled, run_tflm
+from edgekd.modelfile.inspect import ModelReport
 
 DTYPE_BYTES = {
     "float32": 4,

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import re
 
+from edgekd.bench.tflm import TflmArena
 from edgekd.export.arena import ArenaEstimate
-from edgekd.export.tflm import TflmArena
-from edgekd.quantize.inspect import ModelReport, TensorInfo
+from edgekd.modelfile.inspect import ModelReport, TensorInfo
 from edgekd.untrusted import for_c_comment
 
 ALIGNMENT = 16

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+from edgekd.bench.tflm import TflmArena, TflmError
 from edgekd.export.arena import ArenaEstimate, estimate_arena, tensor_arena
-from edgekd.export.tflm import TflmArena, TflmError
+from edgekd.modelfile.inspect import ModelReport
 from edgekd.profiles.schema import DeviceProfile, Interpreter
-from edgekd.quantize.inspect import ModelReport
 
 # What the fit carries from the arena figure to say where it came from.
 ARENA_LABEL = ("source", "method", "not_measured_because")

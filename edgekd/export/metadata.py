@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-from edgekd.quantize.inspect import ModelReport
+from edgekd.modelfile.inspect import ModelReport
 
 
 def results_metadata(model_path: Path) -> dict:
@@ -55,7 +55,7 @@ def input_normalization(report: ModelReport, data_normalization: dict | None) ->
 
 def model_metadata(model_path: Path, report: ModelReport) -> dict:
     """The document a deployed or exported model carries (inside it and beside it)."""
-    from edgekd import __version__
+    from edgekd.version import __version__
 
     recorded = results_metadata(model_path)
     return {

@@ -5,7 +5,7 @@ gets Conv2D, so the same builder serves signals and images. Every builder output
 **logits** (no softmax): distillation softens them with a temperature, and argmax is the
 same either way.
 
-Students are built in tf_keras (see ``edgekd.models.frameworks``), teachers in Keras 3.
+Students are built in tf_keras (see ``edgekd.frameworks``), teachers in Keras 3.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from edgekd.errors import ModelError, known_names
-from edgekd.models.frameworks import Framework, keras_module
+from edgekd.frameworks import Framework, keras_module
 
 # Size options may range this factor either side of their default: wide enough for auto-sizing
 # (1/16x to 8x) and any deliberate model, narrow enough that NaN, a negative size or a typo

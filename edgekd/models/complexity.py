@@ -3,7 +3,7 @@
 MACs count one multiply-accumulate per weight use for one sample (batch 1): dense,
 convolution (1-D/2-D, grouped), depthwise and separable convolution. Element-wise ops,
 pooling and activations are not counted: they are small next to these on the models edgekd
-builds, and the same convention is used for .tflite files in ``edgekd.quantize.inspect``,
+builds, and the same convention is used for .tflite files in ``edgekd.modelfile.inspect``,
 so Keras and TFLite figures agree.
 """
 

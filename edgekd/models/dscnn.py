@@ -9,9 +9,9 @@ clipped to the input's size, so the family also serves images and signals.
 
 from __future__ import annotations
 
+from edgekd.frameworks import Framework
 from edgekd.models.blocks import channels, classifier_head, conv_bn, depthwise_bn, inputs_as_image
 from edgekd.models.builders import Builder, register
-from edgekd.models.frameworks import Framework
 
 CHANNELS = 64
 FIRST_KERNEL = (10, 4)

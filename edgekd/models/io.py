@@ -18,6 +18,7 @@ from pathlib import Path
 
 from edgekd.artifacts import write_bytes_atomic
 from edgekd.errors import ModelError
+from edgekd.frameworks import Framework, keras_module, tensorflow
 from edgekd.inputs import (
     check_archive_sizes,
     check_folder_files,
@@ -25,7 +26,6 @@ from edgekd.inputs import (
     memory_limit_bytes,
     open_regular_file,
 )
-from edgekd.models.frameworks import Framework, keras_module, tensorflow
 from edgekd.models.tf_keras_safety import check_tf_keras_config
 from edgekd.native_output import captured_native_output
 

@@ -11,9 +11,9 @@ scales channels, ``resolution`` average-pools the input first.
 
 from __future__ import annotations
 
+from edgekd.frameworks import Framework
 from edgekd.models.blocks import channels, classifier_head, conv_bn, inputs_as_image
 from edgekd.models.builders import Builder, register
-from edgekd.models.frameworks import Framework
 
 STEM_CHANNELS = 16
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from edgekd.errors import ModelError, known_names
+from edgekd.frameworks import Framework
 from edgekd.models.builders import builder_names, get_builder
 from edgekd.models.complexity import model_macs
-from edgekd.models.frameworks import Framework
 from edgekd.models.io import load_model
 from edgekd.models.sizing import SizeBudget, auto_student
 

@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import math
 
+from edgekd.frameworks import Framework
 from edgekd.models.builders import Builder, register
-from edgekd.models.frameworks import Framework
 from edgekd.models.resnet import build_resnet
 
 # The spatial side a teacher's last stack works at: below it, a 3×3 convolution sees mostly padding.

@@ -24,7 +24,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from edgekd.errors import ProfileError, known_names
-from edgekd.quantize.workload import Workload
+from edgekd.modelfile.workload import Workload
 from edgekd.validation import parse_yaml_mapping, read_text_file, validate
 
 SCHEMA_VERSION = 1

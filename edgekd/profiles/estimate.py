@@ -21,12 +21,12 @@ import statistics
 from dataclasses import dataclass
 
 from edgekd.errors import EdgekdError
+from edgekd.modelfile.workload import CLASSES, SplitWorkload, Workload
 from edgekd.profiles.energy import calibration_power, energy_available, estimate_energy  # noqa: F401 (re-exported)
 from edgekd.profiles.fit import features, from_unit
 from edgekd.profiles.schema import DeviceProfile
 from edgekd.profiles.user_calibration import load_user
 from edgekd.profiles.validation import Validated, builtin_validated
-from edgekd.quantize.workload import CLASSES, SplitWorkload, Workload
 
 PRECISION_OF_MODE = {"int8": "int8", "qat": "int8", "float32": "float32"}
 # The op count a latency budget's MAC hint assumes for the floor (a small student's).
@@ -232,7 +232,7 @@ def _smallest_published(calibration, name: str, precision: str, clock_mhz: float
 
 
 def _range_note(calibration, name: str, macs: int, bound_ms: float, floor, kind: str) -> str:
-    from edgekd.bench.overhead import readable_time
+    from edgekd.readable import readable_time
 
     smallest = min(calibration.models[p.model].total.macs for p in calibration.points_on(name))
     if macs * OUTSIDE_RANGE >= smallest:
@@ -317,7 +317,7 @@ def _basis(profile, device, fitted, source, errors, calibration, floor_known: bo
 
 def describe(found: Estimate) -> str:
     """``1.23 ms (0.9-1.6 ms), 6.6 mJ`` — the figures of an estimate in one phrase."""
-    from edgekd.bench.overhead import readable_time
+    from edgekd.readable import readable_time
 
     low, high = found.latency_interval_ms
     text = f"{readable_time(found.latency_ms)} ({readable_time(low)}-{readable_time(high)})"
@@ -329,10 +329,10 @@ def describe(found: Estimate) -> str:
 
 
 def estimate_report(profile: DeviceProfile, report, validated: Validated | None = None) -> Estimate:
-    """The estimate for an inspected .tflite (``edgekd.quantize.inspect.ModelReport``) on ``profile``."""
-    from edgekd.quantize.checks import detected_mode
-    from edgekd.quantize.edgetpu import edgetpu_verdict
-    from edgekd.quantize.workload import workload
+    """The estimate for an inspected .tflite (``edgekd.modelfile.inspect.ModelReport``) on ``profile``."""
+    from edgekd.modelfile.checks import detected_mode
+    from edgekd.modelfile.edgetpu import edgetpu_verdict
+    from edgekd.modelfile.workload import workload
 
     validated = validated or builtin_validated()
     calibration = validated.fit.calibration

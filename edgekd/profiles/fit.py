@@ -1,7 +1,7 @@
 """Fit the device latency model to published points (leave-one-model-out validation: edgekd.profiles.validation).
 
 The model, per calibration device ``d``, precision ``p`` and published model with work
-``x`` (per operator class, see ``edgekd.quantize.workload``)::
+``x`` (per operator class, see ``edgekd.modelfile.workload``)::
 
     time = floor_d + scale_{d,p} * (sum_c weight_{g,c} * x_c + weight_{g,op} * ops + weight_{g,invoke})
 
@@ -35,8 +35,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from edgekd.modelfile.workload import CLASSES, Workload
 from edgekd.profiles.calibration import Calibration, CalibrationDevice, CalibrationError, PublishedModel
-from edgekd.quantize.workload import CLASSES, Workload
 
 FLOOR_FEATURES = ("ops", "invoke")
 CPU_FEATURES = (*CLASSES, *FLOOR_FEATURES)

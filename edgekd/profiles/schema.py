@@ -10,8 +10,8 @@ import re
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from edgekd.bench.readers import NO_READER, POWER_READERS, check_power_reader
 from edgekd.errors import known_names
+from edgekd.profiles.readers import NO_READER, POWER_READERS, check_power_reader
 from edgekd.untrusted import has_control_characters
 
 SCHEMA_VERSION = 1

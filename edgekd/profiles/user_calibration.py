@@ -20,10 +20,10 @@ import numpy as np
 import yaml
 
 from edgekd.artifacts import write_text_atomic
+from edgekd.modelfile.workload import split_from_dict
 from edgekd.profiles.calibration import PRECISIONS, CalibrationError
 from edgekd.profiles.fit import FLOOR_FEATURES, PRIOR, _fit_device, feature_names, features
 from edgekd.profiles.schema import DeviceProfile
-from edgekd.quantize.workload import split_from_dict
 from edgekd.validation import parse_yaml_mapping, read_text_file
 
 MIN_POINTS = 2
@@ -129,9 +129,9 @@ def _file_record(path: str | None) -> dict:
     """A benchmarked file's mode and workload, read from the file itself (``edgekd bench`` runs hold no records)."""
     from edgekd.errors import EdgekdError
     from edgekd.inputs import read_regular_file
-    from edgekd.quantize.checks import detected_mode
-    from edgekd.quantize.inspect import inspect_tflite
-    from edgekd.quantize.workload import workload
+    from edgekd.modelfile.checks import detected_mode
+    from edgekd.modelfile.inspect import inspect_tflite
+    from edgekd.modelfile.workload import workload
 
     if not path or not Path(path).is_file():
         return {}

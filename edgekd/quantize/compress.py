@@ -15,7 +15,7 @@ import numpy as np
 from edgekd.data.dataset import Dataset
 from edgekd.distill.trainer import TrainingBudget, fit_on_labels
 from edgekd.errors import ConfigError, ConversionError
-from edgekd.models.frameworks import Framework, framework_of
+from edgekd.frameworks import Framework, framework_of
 from edgekd.progress import SILENT, Reporter
 from edgekd.quantize.qat import tfmot
 

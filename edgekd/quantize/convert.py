@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from edgekd.errors import ConversionError, DataError
-from edgekd.models.frameworks import Framework, framework_of, tensorflow
+from edgekd.frameworks import Framework, framework_of, tensorflow
 from edgekd.native_output import captured_native_output
 from edgekd.quantize.modes import DEFAULT_OPTIONS, QuantizeOptions, get_mode
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from edgekd.errors import ConfigError, ConversionError
-from edgekd.models.frameworks import tensorflow
+from edgekd.frameworks import tensorflow
 from edgekd.native_output import captured_native_output
 from edgekd.quantize.convert import configured_converter, representative_generator
 from edgekd.quantize.modes import DEFAULT_OPTIONS, QuantizeOptions, get_mode

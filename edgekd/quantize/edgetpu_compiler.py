@@ -9,7 +9,7 @@ from pathlib import Path
 
 from edgekd.artifacts import write_bytes_atomic
 from edgekd.errors import ConversionError
-from edgekd.quantize.edgetpu import CompilerLog, parse_compiler_log
+from edgekd.modelfile.edgetpu import CompilerLog, parse_compiler_log
 
 HOW_TO_GET = (
     "edgetpu_compiler is not on PATH; it runs on x86-64 Debian/Ubuntu only and comes from Coral's apt "

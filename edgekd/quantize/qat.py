@@ -18,7 +18,7 @@ from edgekd.distill.losses import DistillationLoss
 from edgekd.distill.recipes import CONTROL, Recipe
 from edgekd.distill.trainer import TrainingBudget, TrainingHistory
 from edgekd.errors import ConversionError
-from edgekd.models.frameworks import Framework, framework_of
+from edgekd.frameworks import Framework, framework_of
 from edgekd.native_output import captured_native_output
 from edgekd.progress import SILENT, Reporter
 

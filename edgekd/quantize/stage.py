@@ -22,17 +22,17 @@ from edgekd.data.dataset import Dataset
 from edgekd.data.representative import representative_samples
 from edgekd.distill.losses import make_loss
 from edgekd.errors import ConfigError, ConversionError
+from edgekd.modelfile.checks import accuracy_drop_points, detected_mode, float_ops
+from edgekd.modelfile.edgetpu import edgetpu_verdict
+from edgekd.modelfile.inspect import inspect_tflite
+from edgekd.modelfile.workload import workload
 from edgekd.models.evaluate import did_not_learn, predict_logits
 from edgekd.progress import SILENT, Reporter
 from edgekd.quantize import evaluate as tflite_eval
-from edgekd.quantize.checks import accuracy_drop_points, detected_mode, float_ops
 from edgekd.quantize.compress import Compression, gzip_size
 from edgekd.quantize.convert import convert
-from edgekd.quantize.edgetpu import edgetpu_verdict
-from edgekd.quantize.inspect import inspect_tflite
 from edgekd.quantize.modes import DEFAULT_OPTIONS, QuantizeOptions, get_mode, mode_names
-from edgekd.quantize.workload import workload
-from edgekd.results.records import ModelRecord, TfliteChecks
+from edgekd.records import ModelRecord, TfliteChecks
 from edgekd.validation import check_seed
 
 # Besides the post-training modes: quantization-aware training first, or every mode compared.
@@ -250,7 +250,7 @@ def qat_stage(model, dataset: Dataset, settings: QuantizeSettings, reporter: Rep
 
 def edgetpu_stage(tflite_path: Path, reporter: Reporter) -> dict:
     """Edge TPU verdict from the rules, and the real compiler's result when it is installed."""
-    from edgekd.quantize.edgetpu import edgetpu_verdict
+    from edgekd.modelfile.edgetpu import edgetpu_verdict
     from edgekd.quantize.edgetpu_compiler import HOW_TO_GET, compile_for_edgetpu, compiler_available
 
     result = {"verdict": edgetpu_verdict(inspect_tflite(tflite_path.read_bytes())).as_dict()}
@@ -313,7 +313,7 @@ def _quantize(model_path: Path, data_spec: str, out_path: Path, settings: Quanti
     from edgekd.data.spec import load_dataset
     from edgekd.models.io import load_model
     from edgekd.outputs import staged_output_files, staged_output_folder
-    from edgekd.results.records import RunResult
+    from edgekd.records import RunResult
 
     with reporter.stage("loading the model", "load"):
         model = load_model(model_path, trust=settings.trust_model)

@@ -11,8 +11,9 @@ throughput. Pure arithmetic on the document and the profiles: nothing runs here.
 
 from __future__ import annotations
 
-from edgekd.bench.overhead import OVERHEAD_DOMINATES, readable_time
+from edgekd.bench.overhead import OVERHEAD_DOMINATES
 from edgekd.profiles.estimate import describe
+from edgekd.readable import readable_time
 from edgekd.results.estimates import RecordEstimate, estimate_record
 
 # Devices estimated at the end of every run: a single-board computer, a phone, an accelerator, a microcontroller.

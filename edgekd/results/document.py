@@ -8,50 +8,18 @@ read (:func:`parse_document`): a results.json may come from anywhere.
 
 from __future__ import annotations
 
-import datetime as _dt
-import platform
-from importlib import metadata
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, model_validator
 
-import edgekd
 from edgekd.errors import EdgekdError
 from edgekd.inputs import read_regular_file
+
+# The document's header is written with the records, a floor below (re-exported: its names stay here).
+from edgekd.records import RESULTS_SCHEMA_VERSION, library_versions, new_document  # noqa: F401
 from edgekd.untrusted import for_terminal
 from edgekd.validation import parse_json, validate
-
-RESULTS_SCHEMA_VERSION = 1
-_PACKAGES = ("tensorflow", "keras", "tf-keras", "ai-edge-litert", "numpy", "mnist1d")
-
-
-def library_versions() -> dict[str, str]:
-    versions = {"python": platform.python_version(), "edgekd": edgekd.__version__}
-    for package in _PACKAGES:
-        try:
-            versions[package] = metadata.version(package)
-        except metadata.PackageNotFoundError:
-            versions[package] = "not installed"
-    return versions
-
-
-def new_document(kind: str, config: dict | None = None, seeds: dict | None = None) -> dict:
-    """An empty results document stamped with time, versions and machine."""
-    return {
-        "schema_version": RESULTS_SCHEMA_VERSION,
-        "kind": kind,
-        "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
-        "edgekd_version": edgekd.__version__,
-        "versions": library_versions(),
-        "machine": {"platform": platform.platform(), "processor": platform.processor() or platform.machine()},
-        "seeds": seeds or {},
-        "config": config or {},
-        "data": {},
-        "models": {},
-        "benchmarks": [],
-        "timings_s": {},
-    }
 
 
 def model_record(

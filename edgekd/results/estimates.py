@@ -11,8 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from edgekd.errors import ProfileError
+from edgekd.modelfile.workload import split_from_dict
 from edgekd.profiles.estimate import Estimate, NoEstimate, estimate
-from edgekd.quantize.workload import split_from_dict
 
 
 @dataclass(frozen=True)

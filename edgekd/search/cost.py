@@ -17,9 +17,9 @@ from pathlib import Path
 
 import numpy as np
 
-from edgekd.bench.readers import NO_READER
 from edgekd.errors import BenchmarkError, ConfigError
 from edgekd.profiles.estimate import energy_available
+from edgekd.profiles.readers import NO_READER
 from edgekd.search.budget import BUDGET_KEYS
 
 # A candidate measured with ``measure`` runs long enough for a stable median on a board
@@ -209,7 +209,7 @@ class CostModel:
 
     def _memory(self, data: bytes, label: str) -> dict[str, Figure]:
         from edgekd.export.fit import device_arena
-        from edgekd.quantize.inspect import inspect_tflite
+        from edgekd.modelfile.inspect import inspect_tflite
 
         arena, refusal = device_arena(data, inspect_tflite(data, label), label, self.profile)
         if refusal is not None:
@@ -225,8 +225,8 @@ class CostModel:
 
     def _estimated(self, data: bytes, label: str) -> dict[str, Figure]:
         """Latency and energy from the device's calibration, on the candidate's int8 file."""
+        from edgekd.modelfile.inspect import inspect_tflite
         from edgekd.profiles.estimate import NoEstimate, estimate_report
-        from edgekd.quantize.inspect import inspect_tflite
 
         try:
             found = estimate_report(self.profile, inspect_tflite(data, label))

@@ -3,15 +3,51 @@
 Stages build these frozen records; ``RunResult.to_document`` is the one place they become
 the results.json document (its shape is documented in docs/results.md and checked when read
 by ``edgekd.results.document.ResultsDocument``). Benchmarks are
-``edgekd.bench.benchmark.BenchmarkResult``.
+``edgekd.bench.benchmark.BenchmarkResult``. Several stages (distill, quantize, the pipeline)
+produce these, so they live on a floor below all of them, with the document's header.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
+import platform
 from dataclasses import dataclass, field, fields, replace
+from importlib import metadata
 from pathlib import Path
 from typing import Any
+
+from edgekd.version import __version__
+
+RESULTS_SCHEMA_VERSION = 1
+_PACKAGES = ("tensorflow", "keras", "tf-keras", "ai-edge-litert", "numpy", "mnist1d")
+
+
+def library_versions() -> dict[str, str]:
+    versions = {"python": platform.python_version(), "edgekd": __version__}
+    for package in _PACKAGES:
+        try:
+            versions[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            versions[package] = "not installed"
+    return versions
+
+
+def new_document(kind: str, config: dict | None = None, seeds: dict | None = None) -> dict:
+    """An empty results document stamped with time, versions and machine."""
+    return {
+        "schema_version": RESULTS_SCHEMA_VERSION,
+        "kind": kind,
+        "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
+        "edgekd_version": __version__,
+        "versions": library_versions(),
+        "machine": {"platform": platform.platform(), "processor": platform.processor() or platform.machine()},
+        "seeds": seeds or {},
+        "config": config or {},
+        "data": {},
+        "models": {},
+        "benchmarks": [],
+        "timings_s": {},
+    }
 
 
 def _present(record, names) -> dict:
@@ -37,7 +73,7 @@ class TfliteChecks:
     # Set by ``edgekd quantize`` when the model was pruned/clustered or fine-tuned with QAT first.
     compression: dict | None = None
     qat: dict | None = None
-    # Work per operator class, whole and as an Edge TPU would split it (edgekd.quantize.workload): what the
+    # Work per operator class, whole and as an Edge TPU would split it (edgekd.modelfile.workload): what the
     # device estimates of compare, the compute answer and the report are computed from.
     workload: dict | None = None
 
@@ -171,8 +207,6 @@ class RunResult:
 
     def to_document(self) -> dict:
         """The results.json document: the one place records become JSON."""
-        from edgekd.results.document import new_document
-
         document = new_document(self.kind, self.config, self.seeds)
         document["created"] = self.created
         document["data"] = self.data

@@ -22,8 +22,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from edgekd.errors import ModelError
-from edgekd.quantize.checks import BOUNDARY_OPS
-from edgekd.quantize.inspect import ModelReport, OperatorInfo
+from edgekd.modelfile.checks import BOUNDARY_OPS
+from edgekd.modelfile.inspect import ModelReport, OperatorInfo
 
 TABLE_SOURCE = (
     "Coral's early published Edge TPU op table (coral.ai/docs/edgetpu/models-intro) + TRANSPOSE_CONV "

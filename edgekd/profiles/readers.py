@@ -1,7 +1,8 @@
 """Power readers by name: what each measures and which part of edgekd reads it.
 
-A profile's ``power.reader`` is checked against this registry when the profile loads. The
-on-device agent (``agent.py``) keeps its own table, since it imports nothing from edgekd;
+A profile's ``power.reader`` is checked against this registry when the profile loads (it lives with
+the profile schema, below bench, which reads the same names). The
+on-device agent (``edgekd/bench/agent.py``) keeps its own table, since it imports nothing from edgekd;
 ``tests/test_power.py`` ties that table to ``AGENT_READERS``.
 """
 

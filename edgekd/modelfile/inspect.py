@@ -115,8 +115,8 @@ def check_tflite_bytes(data: bytes, source: str = "model") -> None:
 
 def read_model_file(path: Path, run_once: bool = False) -> tuple[bytes, ModelReport]:
     """Read a user's .tflite, have the interpreter verify it in a sandboxed child (see
-    ``edgekd.quantize.verify``), then parse it; every failure is one ModelError."""
-    from edgekd.quantize.verify import verify_model
+    ``edgekd.modelfile.verify``), then parse it; every failure is one ModelError."""
+    from edgekd.modelfile.verify import verify_model
 
     data = read_regular_file(path, "model", ModelError)
     check_tflite_bytes(data, str(path))

@@ -246,7 +246,7 @@ def parse_allocations(text: str, smallest: int) -> TflmArena:
 
 
 def _custom_ops(data: bytes, source: str) -> list[str]:
-    from edgekd.quantize.inspect import inspect_tflite
+    from edgekd.modelfile.inspect import inspect_tflite
 
     return sorted(
         {op.op.split(":", 1)[1] for op in inspect_tflite(data, source).operators if op.op.startswith("CUSTOM:")}

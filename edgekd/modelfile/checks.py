@@ -6,7 +6,7 @@ that keeps them); integer-only hardware then runs them on the CPU or not at all.
 
 from __future__ import annotations
 
-from edgekd.quantize.inspect import ModelReport
+from edgekd.modelfile.inspect import ModelReport
 
 INTEGER_ACTIVATIONS = {"int8", "uint8", "int16"}
 # Conversions at the graph's edge (float in, integer inside, float out): not compute.

@@ -23,7 +23,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from edgekd.quantize.inspect import ModelReport, OperatorInfo
+from edgekd.modelfile.inspect import ModelReport, OperatorInfo
 
 CLASSES = ("conv", "depthwise", "fully_connected", "pooling", "elementwise")
 MAC_CLASSES = {"CONV_2D": "conv", "DEPTHWISE_CONV_2D": "depthwise", "FULLY_CONNECTED": "fully_connected"}

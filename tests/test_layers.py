@@ -1,0 +1,36 @@
+"""The floors hold: `lint-imports` passes over edgekd with the contracts in .importlinter.
+
+A new import from a lower floor to a higher one (a stage importing the pipeline config, a
+library module importing click or the API) fails here, the day it is written. The floors and
+the reason for each are in docs/architecture.md; ``python scripts/import_layers.py`` lists
+the upward imports and import circles.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).parents[1]
+
+# lint-imports, run by the interpreter running the tests (its console script may be another's).
+LINT_IMPORTS = "import sys; from importlinter.cli import lint_imports_command; sys.exit(lint_imports_command())"
+
+
+def test_lint_imports_keeps_every_contract():
+    # PYTHONPATH: the checkout under test, not an installed edgekd elsewhere.
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    completed = subprocess.run(
+        [sys.executable, "-c", LINT_IMPORTS, "--no-cache"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert completed.returncode == 0, completed.stdout[-6000:] + completed.stderr[-2000:]
+    assert "BROKEN" not in completed.stdout
+    # Every contract ran: the four in .importlinter.
+    assert completed.stdout.count(" KEPT") == 4, completed.stdout
