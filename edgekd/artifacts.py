@@ -187,6 +187,24 @@ def refuse_unexpanded_home(path: Path) -> None:
         )
 
 
+def refuse_unwritable(folder: Path, what: str = "choose another path") -> None:
+    """The nearest existing folder at or above ``folder`` must take new files; fail before any work.
+
+    A read-only mount (which stops root as well) or a folder without write permission is one
+    error naming it, not an OSError after the model and the data have loaded.
+    """
+    folder = Path(folder)
+    existing = next((p for p in (folder, *folder.parents) if p.is_dir()), None)
+    if existing is None or os.access(existing, os.W_OK | os.X_OK):
+        return
+    try:
+        read_only = bool(os.statvfs(existing).f_flag & os.ST_RDONLY)
+    except OSError:
+        read_only = False
+    reason = "it is on a read-only file system" if read_only else "permission denied"
+    raise OutputError(f"cannot write into {existing}: {reason}; {what}")
+
+
 def check_output_file(path: Path, force: bool, reads: tuple[Path, ...] = ()) -> None:
     """Refuse an existing output file (a link or dangling link included) unless ``force``; fail before any work.
 
@@ -209,3 +227,4 @@ def check_output_file(path: Path, force: bool, reads: tuple[Path, ...] = ()) -> 
         raise OutputError(f"{blocking} is a file, not a folder; choose another path")
     if not parent.is_dir():
         raise OutputError(f"folder {parent} does not exist; create it or choose another path")
+    refuse_unwritable(parent)

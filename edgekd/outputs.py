@@ -31,6 +31,7 @@ from edgekd.artifacts import (
     move_without_replacing,
     refuse_special_file,
     refuse_unexpanded_home,
+    refuse_unwritable,
     write_json_atomic,
 )
 from edgekd.errors import OutputError
@@ -155,12 +156,11 @@ def check_output_folder(target: Path, force: bool, kind: str | None = None, read
     blocking = next((p for p in (parent, *parent.parents) if p.exists() and not p.is_dir()), None)
     if blocking is not None:
         raise OutputError(f"{blocking} is a file, not a folder; choose another `out`")
+    refuse_unwritable(parent, "choose another `out`")
     try:
         parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise OutputError(f"cannot create {parent}: {exc.strerror}; choose another `out`") from exc
-    if not os.access(parent, os.W_OK):
-        raise OutputError(f"cannot write into {parent}: permission denied; choose another `out`")
 
 
 def _remove_abandoned_staging(target: Path) -> None:

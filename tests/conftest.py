@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -313,3 +314,14 @@ def lambda_calling(function: dict, constant, arguments: dict | None = None) -> d
         },
         constant,
     )
+
+
+def on_read_only_media(folder: Path, *command: str) -> subprocess.CompletedProcess:
+    """``command`` run with ``folder`` bind-mounted read-only in a private mount namespace (util-linux unshare).
+
+    As root (which CI is) a plain chmod would not stop a write; a read-only mount stops root too.
+    """
+    namespace = ["unshare", "--mount"] if os.geteuid() == 0 else ["unshare", "--user", "--map-root-user", "--mount"]
+    script = 'mount --bind -o ro "$0" "$0" && exec "$@"'
+    argv = [*namespace, "sh", "-c", script, str(folder), sys.executable, "-m", "edgekd", *command]
+    return subprocess.run(argv, capture_output=True, text=True, timeout=300, check=False)

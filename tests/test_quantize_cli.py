@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from edgekd.quantize.modes import mode_names
-from tests.conftest import assert_clean_failure, invoke, quantize_student
+from tests.conftest import assert_clean_failure, invoke, on_read_only_media, quantize_student
 from tests.test_quantize import MIN_AGREEMENT
 
 
@@ -117,3 +117,25 @@ def test_out_in_a_folder_that_does_not_exist_yet_is_made_like_every_commands_out
     # A run that fails leaves no folder it made behind.
     failed = invoke("quantize", str(tmp_path / "missing.keras"), "--out", str(tmp_path / "new" / "deep" / "m.tflite"))
     assert failed.exit_code != 0 and not (tmp_path / "new").exists()
+
+
+def test_an_output_on_read_only_media_is_refused_before_any_work(pipeline_run, tmp_path):
+    # quantize --out into a read-only folder loaded the model and the data, then failed with an
+    # internal OSError (EROFS); a read-only mount stops root as well, so CI sees it too.
+    out, _ = pipeline_run
+    folder = tmp_path / "readonly"
+    folder.mkdir()
+    student = str(out / "student.keras")
+    for command in (
+        ("quantize", student, "--data", "mnist1d:samples=600", "--out", str(folder / "s.tflite")),
+        ("quantize", student, "--data", "mnist1d:samples=600", "--out", str(folder / "new" / "s.tflite")),
+        ("quantize", student, "--data", "mnist1d:samples=600", "--mode", "all", "--out", str(folder / "all")),
+        ("distill", "--train-teacher", "--data", "mnist1d:samples=600", "--out", str(folder / "kd")),
+    ):
+        result = on_read_only_media(folder, *command, "--db", str(tmp_path / "store.db"))
+        assert result.returncode == 1, result.stderr
+        lines = result.stderr.strip().splitlines()
+        assert lines == [
+            f"edgekd: error: cannot write into {folder}: it is on a read-only file system; choose another --out"
+        ]
+    assert not list(folder.iterdir())

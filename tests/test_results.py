@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from edgekd.results.store import SCHEMA_VERSION, ResultsStore, StoreError, _create_v1
-from tests.conftest import assert_clean_failure, invoke
+from tests.conftest import assert_clean_failure, invoke, on_read_only_media
 
 
 def sample_document(kind: str = "bench", device: str = "host", p50: float = 0.01) -> dict:
@@ -453,20 +453,6 @@ def test_a_locked_store_stops_a_command_before_its_work(teacher_file, tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir() if not p.name.startswith("store.db")) == []
 
 
-def _on_read_only_media(folder: Path, *command: str) -> subprocess.CompletedProcess:
-    """``command`` run with ``folder`` bind-mounted read-only in a private mount namespace (util-linux unshare).
-
-    As root (which CI is) a plain chmod would not stop a write; a read-only mount stops root too.
-    """
-    import os
-    import sys
-
-    namespace = ["unshare", "--mount"] if os.geteuid() == 0 else ["unshare", "--user", "--map-root-user", "--mount"]
-    script = 'mount --bind -o ro "$0" "$0" && exec "$@"'
-    argv = [*namespace, "sh", "-c", script, str(folder), sys.executable, "-m", "edgekd", *command]
-    return subprocess.run(argv, capture_output=True, text=True, timeout=300, check=False)
-
-
 def test_a_store_on_read_only_media_lists_and_shows_and_refuses_to_record(int8_model_file, tmp_path):
     folder = tmp_path / "media"
     folder.mkdir()
@@ -474,16 +460,16 @@ def test_a_store_on_read_only_media_lists_and_shows_and_refuses_to_record(int8_m
     with ResultsStore(store) as opened:
         opened.record(sample_document(), None, {"student_int8.tflite": int8_model_file})
     before = {p.name: p.read_bytes() for p in folder.iterdir()}
-    probe = _on_read_only_media(folder, "--version")
+    probe = on_read_only_media(folder, "--version")
     assert probe.returncode == 0, f"no private read-only mount here: {probe.stderr}"
-    listing = _on_read_only_media(folder, "results", "list", "--db", str(store))
+    listing = on_read_only_media(folder, "results", "list", "--db", str(store))
     assert listing.returncode == 0, listing.stderr
     assert listing.stdout.splitlines()[2].split()[:2] == ["1", "bench"], listing.stdout
-    shown = _on_read_only_media(folder, "results", "show", "1", "--db", str(store))
+    shown = on_read_only_media(folder, "results", "show", "1", "--db", str(store))
     assert shown.returncode == 0 and "student_int8.tflite" in shown.stdout, shown.stderr
-    compared = _on_read_only_media(folder, "compare", "1", "--db", str(store))
+    compared = on_read_only_media(folder, "compare", "1", "--db", str(store))
     assert compared.returncode == 0 and "teacher_float32" in compared.stdout, compared.stderr
-    bench = _on_read_only_media(folder, "bench", str(int8_model_file), "--runs", "3", "--db", str(store))
+    bench = on_read_only_media(folder, "bench", str(int8_model_file), "--runs", "3", "--db", str(store))
     assert bench.returncode == 1 and not bench.stdout and "Traceback" not in bench.stderr, bench.stderr
     assert bench.stderr.strip().splitlines()[-1] == (
         f"edgekd: error: results store {store} is read-only (on read-only media): its runs can be listed and shown, "

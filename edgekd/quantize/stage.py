@@ -290,6 +290,7 @@ def quantize_model(
 @contextlib.contextmanager
 def _created_folder(folder: Path):
     """``folder`` made (with its parents) as every command makes its output's; removed again if the command fails."""
+    from edgekd.artifacts import refuse_unwritable
     from edgekd.errors import OutputError
 
     folder = Path(folder)
@@ -297,7 +298,11 @@ def _created_folder(folder: Path):
     blocking = next((p for p in (folder, *folder.parents) if p.exists() and not p.is_dir()), None)
     if blocking is not None:
         raise OutputError(f"{blocking} is a file, not a folder; choose another `out`")
-    folder.mkdir(parents=True, exist_ok=True)
+    refuse_unwritable(folder, "choose another `out`")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(f"cannot create {folder}: {exc.strerror}; choose another `out`") from exc
     try:
         yield
     except BaseException:
