@@ -227,7 +227,7 @@ def quantize_run(
 ):
     """All of ``edgekd quantize`` as a ``RunResult`` (with ``mode="all"``, one record per mode).
 
-    ``settings`` are those of ``edgekd.quantize.stage.QuantizeSettings`` (``mode``,
+    ``settings`` are those of ``edgekd.quantize.settings.QuantizeSettings`` (``mode``,
     ``max_drop``, ``strict``, ``representative_samples``, ``debug``, ``edgetpu`` …);
     ``io_dtype``, ``per_channel`` and ``allow_float_ops`` go to the conversion options, and
     ``prune``, ``clusters`` and ``compress_epochs`` to the compression before it.

@@ -694,7 +694,8 @@ def test_two_workers_share_one_study_on_a_real_postgresql_server(teacher_file, t
     assert [t["number"] for t in document["trials"]] == numbers
     assert {t["worker"] for t in document["trials"]} == {json.loads(w) for w in seen}
     assert document["chosen"]["trial"] in document["front"], "the chosen student comes from the shared front"
-    assert document["study"]["storage"].startswith("postgresql+psycopg://edgekd@127.0.0.1:")
+    # The study is named as the user wrote its URL, not with the driver edgekd chose for Optuna.
+    assert document["study"]["storage"] == url
 
 
 def test_the_python_api_runs_the_same_search(teacher_file, tmp_path):

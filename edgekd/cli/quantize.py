@@ -18,9 +18,9 @@ from edgekd.cli.common import (
     settings_as_flags,
     stderr_reporter,
 )
-from edgekd.quantize.stage import ALL, quantize_mode_names
+from edgekd.quantize.settings import ALL, quantize_mode_names
 
-# The settings of edgekd.quantize.stage.QuantizeSettings, as this command's flags name them.
+# The settings of edgekd.quantize.settings.QuantizeSettings, as this command's flags name them.
 FLAGS = {
     "out": "--out",
     "mode": "--mode",
