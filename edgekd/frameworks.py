@@ -93,6 +93,24 @@ def framework_of(model) -> Framework:
     return Framework.KERAS3
 
 
+def tflite_converter(model, static_batch: bool = True):
+    """A ``TFLiteConverter`` for ``model`` from whichever Keras built it, not yet configured or run.
+
+    ``static_batch`` fixes a tf_keras model's batch axis at 1 (what microcontrollers and the
+    Edge TPU compiler need); Keras 3 models convert from their own signature.
+    """
+    tf = tensorflow()
+    if static_batch and framework_of(model) is Framework.TF_KERAS:
+        spec = tf.TensorSpec([1, *model.input_shape[1:]], tf.float32)
+
+        def serve(inputs):
+            return model(inputs, training=False)
+
+        function = tf.function(serve, autograph=False).get_concrete_function(spec)
+        return tf.lite.TFLiteConverter.from_concrete_functions([function], model)
+    return tf.lite.TFLiteConverter.from_keras_model(model)
+
+
 def seed_everything(seed: int, deterministic: bool = False) -> None:
     """Seed Python, numpy, TensorFlow and both Keras packages, so model initialisation repeats.
 

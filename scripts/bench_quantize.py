@@ -27,6 +27,7 @@ def main() -> int:
     parser.add_argument("--qat-epochs", type=int, default=3)
     args = parser.parse_args()
 
+    from edgekd.bench.stage import time_on_host
     from edgekd.config import demo_config
     from edgekd.data.spec import load_dataset
     from edgekd.distill.losses import make_loss
@@ -55,7 +56,9 @@ def main() -> int:
         for role, model in (("student", student), ("teacher", teacher)):
             out = scratch / role
             out.mkdir()
-            typed, measured = compare_modes(model, role, dataset, out, QuantizeSettings(), reporter)
+            typed, measured = compare_modes(
+                model, role, dataset, out, QuantizeSettings(), reporter, lambda files: time_on_host(files, reporter)
+            )
             records = {name: record.as_dict() for name, record in typed.items()}
             benchmarks = [result.as_dict() for result in measured]
             print(f"\n{role}: every mode (accuracy through LiteRT on {len(dataset.x_test)} test samples)")

@@ -247,7 +247,7 @@ def test_record_false_stores_nothing_and_still_publishes(tmp_path, monkeypatch):
     # was opened and the run recorded anyway.
     import dataclasses
 
-    from edgekd import api
+    from edgekd.api import runs
     from edgekd.config import PipelineConfig
 
     @dataclasses.dataclass(frozen=True)
@@ -262,14 +262,14 @@ def test_record_false_stores_nothing_and_still_publishes(tmp_path, monkeypatch):
         return Finished()
 
     store = tmp_path / "store.db"
-    result = api._trained_run(PipelineConfig(), tmp_path / "run", "distill", stages, db=store, record=False)
+    result = runs._trained_run(PipelineConfig(), tmp_path / "run", "distill", stages, db=store, record=False)
     assert result.out == tmp_path / "run" and (tmp_path / "run" / "student.keras").read_bytes() == b"model"
     assert not store.exists(), "record=False opens no store"
 
 
 def test_a_forced_run_never_replaces_the_folder_holding_the_results_store(tmp_path):
     # `distill --out kd --force --db kd/results.db`: the store went with the earlier folder, every run in it.
-    from edgekd import api
+    from edgekd.api import runs
     from edgekd.config import PipelineConfig
     from edgekd.results.store import ResultsStore
 
@@ -277,5 +277,5 @@ def test_a_forced_run_never_replaces_the_folder_holding_the_results_store(tmp_pa
     ResultsStore(run / "results.db").close()
     before = snapshot(run)
     with pytest.raises(OutputError, match="results.db, which this command reads"):
-        api._trained_run(PipelineConfig(), run, "distill", lambda *args: None, db=run / "results.db", force=True)
+        runs._trained_run(PipelineConfig(), run, "distill", lambda *args: None, db=run / "results.db", force=True)
     assert snapshot(run) == before

@@ -73,8 +73,8 @@ def test_a_progress_bar_shows_a_hostile_folder_or_device_name_escaped():
 def test_what_the_python_api_says_on_stderr_is_escaped_too(capsys):
     # `edgekd.distill(...)` and the others say where checkpoints and runs went, and why a search
     # trial failed, on stderr; those lines name folders and files (the CLI's own echo escapes its).
-    from edgekd import api
+    from edgekd.api.store import say_on_stderr
 
-    api._say_on_stderr(f"resuming from the checkpoints in /runs/{HOSTILE}")
+    say_on_stderr(f"resuming from the checkpoints in /runs/{HOSTILE}")
     said = capsys.readouterr().err
     assert not RAW.search(said.rstrip("\n")) and "\\x1b]0;pwned\\x07" in said

@@ -23,6 +23,11 @@ from edgekd.progress import Reporter
 MODE_COMPARISON_BENCH = BenchSettings(runs=100, min_seconds=0.3, warmup=10, cooldown_seconds=0)
 
 
+def time_on_host(files: list[tuple[str, Path]], reporter: Reporter) -> list[BenchmarkResult]:
+    """Short host runs of each (role, .tflite) in ``files``: what ``quantize --mode all`` ranks the modes by."""
+    return bench_stage(files, ["host"], MODE_COMPARISON_BENCH, reporter)
+
+
 def bench_settings(config: BenchConfig) -> BenchSettings:
     return BenchSettings(
         runs=config.runs,

@@ -39,7 +39,7 @@ from edgekd.errors import ConfigError
 from edgekd.frameworks import framework_of
 from edgekd.inputs import parse_size
 from edgekd.models.builders import get_builder
-from edgekd.models.complexity import model_macs, model_params
+from edgekd.models.complexity import counted_macs, model_macs, model_params
 from edgekd.models.evaluate import CHANCE_MARGIN_POINTS, did_not_learn
 from edgekd.models.evaluate import accuracy as keras_accuracy
 from edgekd.models.io import load_model, save_model
@@ -117,7 +117,7 @@ def train_teacher(
 def teacher_record(config: TeacherConfig, teacher, dataset: Dataset) -> ModelRecord:
     """A loaded teacher's record; its path stays the user's (it is not copied into the output)."""
     record = keras_record("teacher", teacher, dataset.for_teacher(), Path(config.path), source="loaded")
-    return replace(record, path=config.path, macs=teacher_macs(teacher))
+    return replace(record, path=config.path, macs=counted_macs(teacher))
 
 
 def obtain_teacher(config: TeacherConfig, dataset: Dataset, seed: int, out: Path, reporter: Reporter):
@@ -189,17 +189,6 @@ def objective_for(config: DistillStageConfig, num_classes: int | None) -> Object
     return recipes_for(config, num_classes)[0].objective
 
 
-def teacher_macs(teacher) -> int:
-    """The teacher's MACs: counted from its layers, or from its float32 .tflite when it hides them (a SavedModel)."""
-    macs = model_macs(teacher)
-    if macs:
-        return macs
-    from edgekd.modelfile.inspect import inspect_tflite
-    from edgekd.quantize.convert import convert
-
-    return inspect_tflite(convert(teacher, "float32", None)).macs
-
-
 @dataclass
 class DistillationPlan:
     """Everything distillation needs, checked against each other before any training."""
@@ -228,7 +217,7 @@ def plan_distillation(
         config.student.spec,
         dataset.input_shape,
         dataset.num_classes,
-        teacher_macs(teacher),
+        counted_macs(teacher),
         config.student.max_mac_fraction,
         trust=config.teacher.trust_model,
         max_params=config.student.max_params,

@@ -57,6 +57,30 @@ def model_macs(model) -> int:
     return int(sum(layer_macs(layer) for layer in model.layers))
 
 
+def counted_macs(model) -> int:
+    """MACs for one sample: counted from the layers, or from a float32 .tflite when the model hides them.
+
+    A SavedModel (loaded as a TFSMLayer) has no layers to count; its plain float conversion does.
+    """
+    macs = model_macs(model)
+    if macs:
+        return macs
+    from edgekd.errors import ConversionError
+    from edgekd.frameworks import tflite_converter
+    from edgekd.modelfile.inspect import inspect_tflite
+    from edgekd.native_output import captured_native_output
+
+    with captured_native_output():
+        try:
+            flatbuffer = tflite_converter(model).convert()
+        except Exception as exc:
+            detail = " ".join(str(exc).split())[:400]
+            raise ConversionError(
+                f"cannot count the model's MACs: its float32 TFLite conversion failed: {detail}"
+            ) from None
+    return inspect_tflite(flatbuffer).macs
+
+
 def model_params(model) -> int:
     """Number of weights (trainable and not), as Keras counts them."""
     return int(sum(int(np.prod(w.shape)) for w in model.weights))

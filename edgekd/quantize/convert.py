@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from edgekd.errors import ConversionError, DataError
-from edgekd.frameworks import Framework, framework_of, tensorflow
+from edgekd.frameworks import tensorflow, tflite_converter
 from edgekd.native_output import captured_native_output
 from edgekd.quantize.modes import DEFAULT_OPTIONS, QuantizeOptions, get_mode
 
@@ -64,22 +64,9 @@ def representative_generator(model, mode: str, representative: np.ndarray | None
 
 def configured_converter(model, mode: str, generator, options: QuantizeOptions = DEFAULT_OPTIONS):
     """A ``TFLiteConverter`` for ``model`` set up for ``mode``, not yet run."""
-    tf = tensorflow()
-    converter = _converter(tf, model, options.static_batch)
-    get_mode(mode).configure(converter, tf, generator, options)
+    converter = tflite_converter(model, options.static_batch)
+    get_mode(mode).configure(converter, tensorflow(), generator, options)
     return converter
-
-
-def _converter(tf, model, static_batch: bool):
-    if static_batch and framework_of(model) is Framework.TF_KERAS:
-        spec = tf.TensorSpec([1, *model.input_shape[1:]], tf.float32)
-
-        def serve(inputs):
-            return model(inputs, training=False)
-
-        function = tf.function(serve, autograph=False).get_concrete_function(spec)
-        return tf.lite.TFLiteConverter.from_concrete_functions([function], model)
-    return tf.lite.TFLiteConverter.from_keras_model(model)
 
 
 def _check_weights_finite(model) -> None:

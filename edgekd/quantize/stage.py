@@ -10,6 +10,7 @@ Edge TPU) for the CLI and the Python API alike. Options are checked together whe
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -31,6 +32,9 @@ from edgekd.quantize.convert import convert
 from edgekd.quantize.modes import get_mode, mode_names
 from edgekd.quantize.settings import ALL, DEFAULT_SETTINGS, QAT, QUANTIZE_FOLDER, QuantizeSettings
 from edgekd.records import ModelRecord, TfliteChecks
+
+# Times the .tflite files of a mode comparison, given as (role, path): the benchmark results.
+TimeModes = Callable[[list[tuple[str, Path]]], list]
 
 
 def convert_and_check(
@@ -114,11 +118,19 @@ def _quantization(tensor) -> dict:
 
 
 def compare_modes(
-    model, stem: str, dataset: Dataset, out: Path, settings: QuantizeSettings, reporter: Reporter = SILENT
+    model,
+    stem: str,
+    dataset: Dataset,
+    out: Path,
+    settings: QuantizeSettings,
+    reporter: Reporter = SILENT,
+    time_modes: TimeModes | None = None,
 ) -> tuple[dict[str, ModelRecord], list]:
-    """Convert ``model`` in every mode into ``out/<stem>_<mode>.tflite``, check each, time each on the host."""
-    from edgekd.bench.stage import MODE_COMPARISON_BENCH, bench_stage
+    """Convert ``model`` in every mode into ``out/<stem>_<mode>.tflite`` and check each; ``time_modes`` times them.
 
+    The timing is the caller's (``edgekd.bench.stage.time_on_host`` from the API): the
+    quantize floor converts and checks, the bench floor above it measures.
+    """
     records, files = {}, []
     with reporter.bar(len(mode_names()), "converting", unit="mode") as bar:
         for mode in mode_names():
@@ -126,7 +138,7 @@ def compare_modes(
             records[role] = convert_and_check(model, role, mode, dataset, out / f"{role}.tflite", "keras", settings)
             files.append((role, out / f"{role}.tflite"))
             bar.update(1)
-    return records, bench_stage(files, ["host"], MODE_COMPARISON_BENCH, reporter)
+    return records, (time_modes(files) if time_modes else [])
 
 
 def layer_error_stage(model, dataset: Dataset, settings: QuantizeSettings, reporter: Reporter) -> list[dict]:
@@ -179,13 +191,19 @@ def edgetpu_stage(tflite_path: Path, reporter: Reporter) -> dict:
 
 
 def quantize_model(
-    model_path: Path, data_spec: str, out_path: Path, settings: QuantizeSettings, force: bool, reporter: Reporter
+    model_path: Path,
+    data_spec: str,
+    out_path: Path,
+    settings: QuantizeSettings,
+    force: bool,
+    reporter: Reporter,
+    time_modes: TimeModes | None = None,
 ):
     """All of ``edgekd quantize``: returns the run's results (``RunResult``) once its files are in place.
 
     One mode writes ``out_path`` (a .tflite), its ``.results.json`` and with ``edgetpu`` the
     compiled ``*_edgetpu.tflite``, all appearing together; ``all`` writes every mode into the
-    folder ``out_path``.
+    folder ``out_path``, each mode timed by ``time_modes`` (see ``compare_modes``).
     """
     from edgekd.outputs import check_output_folder
 
@@ -194,10 +212,10 @@ def quantize_model(
     reads = [Path(p) for p in (model_path, settings.teacher) if p]
     if settings.mode == ALL:
         check_output_folder(out_path, force, QUANTIZE_FOLDER, reads)
-        return _quantize(model_path, data_spec, out_path, settings, force, reporter)
+        return _quantize(model_path, data_spec, out_path, settings, force, reporter, time_modes)
     with _created_folder(out_path.parent):
         check_output_file_pair(out_path, force)
-        return _quantize(model_path, data_spec, out_path, settings, force, reporter)
+        return _quantize(model_path, data_spec, out_path, settings, force, reporter, time_modes)
 
 
 @contextlib.contextmanager
@@ -225,7 +243,7 @@ def _created_folder(folder: Path):
         raise
 
 
-def _quantize(model_path: Path, data_spec: str, out_path: Path, settings: QuantizeSettings, force: bool, reporter):
+def _quantize(model_path, data_spec, out_path, settings: QuantizeSettings, force: bool, reporter, time_modes):
     """``quantize_model`` once its output's place is checked."""
     from edgekd.artifacts import write_json_atomic
     from edgekd.data.spec import load_dataset
@@ -277,7 +295,7 @@ def _quantize(model_path: Path, data_spec: str, out_path: Path, settings: Quanti
         reads = [Path(p) for p in (model_path, settings.teacher) if p]  # never replaced: not copied into the folder
         with staged_output_folder(out_path, force, kind=QUANTIZE_FOLDER, reads=reads) as staging:
             with reporter.stage("converting in every mode, checking each through LiteRT and timing it", "quantize"):
-                models, benchmarks = compare_modes(model, stem, dataset, staging, settings, reporter)
+                models, benchmarks = compare_modes(model, stem, dataset, staging, settings, reporter, time_modes)
             run = result(models, benchmarks)
             write_json_atomic(staging / "results.json", run.to_document())
         return run

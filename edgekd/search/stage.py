@@ -131,8 +131,8 @@ def run_search(
     from edgekd.data.spec import load_dataset
     from edgekd.distill.distiller import check_model_fits_data
     from edgekd.distill.recipes import parse_recipe
-    from edgekd.distill.stage import teacher_macs
     from edgekd.frameworks import seed_everything
+    from edgekd.models.complexity import counted_macs
     from edgekd.models.io import load_model, model_fingerprint
 
     started = time.perf_counter()
@@ -170,10 +170,10 @@ def run_search(
         families,
         costs,
         search.budgets,
-        lambda: int(teacher_macs(teacher) * config.student.max_mac_fraction),
+        lambda: int(counted_macs(teacher) * config.student.max_mac_fraction),
     )
     trainer = _Trainer(config, teacher, dataset, recipe, reporter)
-    runner = TrialRunner(families, build, costs, search.budgets, trainer.short, say, teacher_macs(teacher))
+    runner = TrialRunner(families, build, costs, search.budgets, trainer.short, say, counted_macs(teacher))
     already = counted_trials(study)
     if already:
         say(f"continuing the study in {shown_url(url)}: {already} of {search.trials} trials done")
