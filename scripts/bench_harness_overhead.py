@@ -47,7 +47,7 @@ def main() -> int:
     args = parser.parse_args()
 
     from edgekd.bench.benchmark import benchmark
-    from edgekd.bench.runners import BenchSettings
+    from edgekd.bench.settings import BenchSettings
     from edgekd.profiles.loader import get_profile
 
     with tempfile.TemporaryDirectory() as scratch:

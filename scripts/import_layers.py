@@ -10,6 +10,7 @@ installs) and prints:
   with whether it is a registry importing the modules that register into it.
 
     python scripts/import_layers.py            # the report; exit status 1 if anything is upward
+                                               # or a circle is not a registry's
     python scripts/import_layers.py --json     # the same as JSON
 """
 
@@ -158,7 +159,7 @@ def main() -> int:
         for group in groups:
             kind = "a registry and its plugins" if group["registry"] else "NOT a registry"
             print(f"  [{kind}] {' <-> '.join(group['modules'])}")
-    return 1 if upward else 0
+    return 1 if upward or not all(group["registry"] for group in groups) else 0
 
 
 if __name__ == "__main__":

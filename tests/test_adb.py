@@ -10,10 +10,9 @@ import shlex
 
 import pytest
 
-from edgekd.bench.adb import benchmark_command
 from edgekd.bench.benchmark import benchmark
-from edgekd.bench.benchmark_model import parse_benchmark_model
-from edgekd.bench.runners import BenchSettings
+from edgekd.bench.benchmark_model import benchmark_command, parse_benchmark_model
+from edgekd.bench.settings import BenchSettings
 from edgekd.errors import BenchmarkError
 from edgekd.profiles.loader import get_profile
 from tests.conftest import assert_clean_failure, invoke

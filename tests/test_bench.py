@@ -12,7 +12,8 @@ import pytest
 from edgekd.bench.benchmark import benchmark
 from edgekd.bench.energy import energy_per_inference
 from edgekd.bench.registry import get_runner
-from edgekd.bench.runners import AGENT, BenchSettings, parse_agent_output
+from edgekd.bench.runners import AGENT, parse_agent_output
+from edgekd.bench.settings import BenchSettings
 from edgekd.bench.stats import latency_stats, stability_warnings
 from edgekd.errors import BenchmarkError, ConfigError
 from edgekd.profiles.loader import get_profile
@@ -294,7 +295,7 @@ def test_the_agent_stops_warming_up_at_its_time_limit(tiny_tflite):
     ],
 )
 def test_bench_settings_refuse_bad_numbers_for_every_caller(settings, message):
-    from edgekd.bench.runners import BenchSettingError
+    from edgekd.bench.settings import BenchSettingError
     from edgekd.config import parse_config
 
     with pytest.raises(BenchSettingError, match=re.escape(message)):

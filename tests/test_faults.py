@@ -94,7 +94,7 @@ def test_a_device_killed_mid_benchmark_fails_alone_and_the_run_is_stored(servers
 
 def test_a_device_that_accepts_and_never_answers_times_out(servers, int8_model_file, tmp_path, monkeypatch):
     from edgekd.bench.benchmark import benchmark
-    from edgekd.bench.runners import BenchSettings
+    from edgekd.bench.settings import BenchSettings
     from edgekd.errors import BenchmarkError
     from edgekd.profiles.loader import get_profile
     from edgekd.transport.ssh import CONNECT_TIMEOUT_S, RETRIES, RETRY_DELAY_S

@@ -8,6 +8,7 @@ the upward imports and import circles.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -34,3 +35,21 @@ def test_lint_imports_keeps_every_contract():
     assert "BROKEN" not in completed.stdout
     # Every contract ran: the four in .importlinter.
     assert completed.stdout.count(" KEPT") == 4, completed.stdout
+
+
+def test_no_import_runs_upward_and_every_circle_is_a_registry():
+    # Finer than the contracts (which see packages): module to module, and the circles inside a floor.
+    # A registry importing the built-ins that register into it is the one circle allowed.
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    completed = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "import_layers.py"), "--json"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    found = json.loads(completed.stdout)
+    assert found["upward_imports"] == []
+    assert [group["modules"] for group in found["circles"] if not group["registry"]] == []
+    assert completed.returncode == 0, completed.stderr[-2000:]

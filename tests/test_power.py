@@ -4,7 +4,7 @@ import pytest
 
 from edgekd.bench import agent
 from edgekd.bench.benchmark import benchmark
-from edgekd.bench.runners import BenchSettings
+from edgekd.bench.settings import BenchSettings
 from edgekd.profiles.loader import get_profile
 
 # Raspberry Pi 5 `vcgencmd pmic_read_adc` lines, in the format Pi 5 owners publish (e.g. github.com/jfikar/RPi5-power).

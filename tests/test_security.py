@@ -271,7 +271,7 @@ def test_a_local_profile_loads_no_library_or_program_file_of_its_own(tmp_path, m
     import shutil
 
     from edgekd.bench.benchmark import benchmark
-    from edgekd.bench.runners import BenchSettings
+    from edgekd.bench.settings import BenchSettings
     from edgekd.errors import ConfigError
     from edgekd.profiles.loader import get_profile
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from edgekd.bench.benchmark import benchmark
-from edgekd.bench.runners import BenchSettings
+from edgekd.bench.settings import BenchSettings
 from edgekd.errors import BenchmarkError
 from edgekd.profiles.loader import get_profile
 from edgekd.transport.channel import remote_command

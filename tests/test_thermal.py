@@ -15,7 +15,8 @@ import numpy as np
 import pytest
 
 from edgekd.bench.benchmark import benchmark
-from edgekd.bench.runners import BenchSettingError, BenchSettings, LocalRunner
+from edgekd.bench.runners import LocalRunner
+from edgekd.bench.settings import BenchSettingError, BenchSettings
 from edgekd.bench.stage import HeatWatch
 from edgekd.bench.thermal import (
     COOLDOWN_MARGIN_C,

@@ -58,7 +58,7 @@ def benchmark(
     per-invoke floor each result carries).
     """
     from edgekd.bench.accuracy import DEFAULT_SAMPLES, AccuracyData
-    from edgekd.bench.runners import BenchSettings
+    from edgekd.bench.settings import BenchSettings
     from edgekd.bench.stage import bench_stage, check_benchmark_targets, check_devices, check_models, model_names
     from edgekd.results.document import new_document
 

@@ -13,41 +13,13 @@ from dataclasses import replace
 from pathlib import Path
 
 from edgekd.bench.android import BATTERY, BatterySampler, parse_thermalservice
-from edgekd.bench.benchmark_model import parse_benchmark_model
-from edgekd.bench.runners import MAX_MEASURED_SECONDS, BenchSettings
+from edgekd.bench.benchmark_model import benchmark_command, parse_benchmark_model
+from edgekd.bench.settings import MAX_MEASURED_SECONDS, BenchSettings
 from edgekd.bench.thermal import SUSTAINED_WINDOWS, combine_summaries
 from edgekd.errors import BenchmarkError
-from edgekd.profiles.schema import Delegate, DeviceProfile
+from edgekd.profiles.schema import DeviceProfile
 from edgekd.transport.adb import AdbChannel
 from edgekd.transport.channel import remote_command, removed_afterwards
-
-DELEGATE_FLAGS = {
-    Delegate.XNNPACK: ["--use_xnnpack=true"],
-    Delegate.GPU: ["--use_gpu=true"],
-    Delegate.NNAPI: ["--use_nnapi=true"],
-    Delegate.NONE: ["--use_xnnpack=false"],
-}
-
-
-def benchmark_command(binary: str, model: str, profile: DeviceProfile, settings: BenchSettings) -> list[str]:
-    """The words of the benchmark_model command line on the device (before quoting)."""
-    words = ["taskset", profile.runtime.cpu_affinity] if profile.runtime.cpu_affinity else []
-    if binary.startswith("-"):
-        binary = f"./{binary}"  # the same file, and taskset never reads it as an option
-    delegate = profile.runtime.delegates[0] if profile.runtime.delegates else Delegate.XNNPACK
-    if delegate not in DELEGATE_FLAGS:
-        raise BenchmarkError(f"{profile.name}: benchmark_model has no flag for the {delegate.value} delegate")
-    return [
-        *words,
-        binary,
-        f"--graph={model}",
-        f"--num_threads={settings.threads_for(profile)}",
-        f"--num_runs={settings.runs}",
-        f"--min_secs={settings.min_seconds}",
-        f"--warmup_runs={settings.warmup}",
-        "--report_peak_memory_footprint=true",
-        *DELEGATE_FLAGS[delegate],
-    ]
 
 
 class AdbRunner:

@@ -16,7 +16,7 @@ from edgekd.bench.energy import energy_per_inference
 from edgekd.bench.meter import mean_power
 from edgekd.bench.overhead import InvokeOverhead
 from edgekd.bench.registry import get_runner
-from edgekd.bench.runners import BenchSettings
+from edgekd.bench.settings import BenchSettings
 from edgekd.bench.stats import LatencyStats, latency_stats, stability_warnings, stats_from_summary, thermal_warnings
 from edgekd.bench.thermal import drift_warning, sustained_summary
 from edgekd.errors import BenchmarkError, ProfileError

@@ -1,4 +1,4 @@
-"""Parse the output of LiteRT's `benchmark_model` tool (tensorflow/lite/tools/benchmark).
+"""LiteRT's `benchmark_model` tool (tensorflow/lite/tools/benchmark): its command line and its output.
 
 It prints summary statistics in microseconds, not per-run samples: the last ``count=``
 line is the measured runs (earlier ones are warm-up). Percentiles it does not print (p90,
@@ -9,10 +9,40 @@ from __future__ import annotations
 
 import re
 
+from edgekd.bench.settings import BenchSettings
 from edgekd.errors import BenchmarkError
+from edgekd.profiles.schema import Delegate, DeviceProfile
 
 _STATS = re.compile(r"count=(\d+)(.*)")
 _FIELD = re.compile(r"(\w+)=([\d.]+)")
+
+DELEGATE_FLAGS = {
+    Delegate.XNNPACK: ["--use_xnnpack=true"],
+    Delegate.GPU: ["--use_gpu=true"],
+    Delegate.NNAPI: ["--use_nnapi=true"],
+    Delegate.NONE: ["--use_xnnpack=false"],
+}
+
+
+def benchmark_command(binary: str, model: str, profile: DeviceProfile, settings: BenchSettings) -> list[str]:
+    """The words of the benchmark_model command line on the device (before quoting)."""
+    words = ["taskset", profile.runtime.cpu_affinity] if profile.runtime.cpu_affinity else []
+    if binary.startswith("-"):
+        binary = f"./{binary}"  # the same file, and taskset never reads it as an option
+    delegate = profile.runtime.delegates[0] if profile.runtime.delegates else Delegate.XNNPACK
+    if delegate not in DELEGATE_FLAGS:
+        raise BenchmarkError(f"{profile.name}: benchmark_model has no flag for the {delegate.value} delegate")
+    return [
+        *words,
+        binary,
+        f"--graph={model}",
+        f"--num_threads={settings.threads_for(profile)}",
+        f"--num_runs={settings.runs}",
+        f"--min_secs={settings.min_seconds}",
+        f"--warmup_runs={settings.warmup}",
+        "--report_peak_memory_footprint=true",
+        *DELEGATE_FLAGS[delegate],
+    ]
 
 
 def parse_benchmark_model(output: str, device: str) -> dict:

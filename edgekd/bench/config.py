@@ -5,13 +5,13 @@ from __future__ import annotations
 from pydantic import Field, ValidationInfo, field_validator
 from pydantic_core import PydanticCustomError
 
-from edgekd.bench.runners import BenchSettingError, check_bench_setting
+from edgekd.bench.settings import BenchSettingError, check_bench_setting
 from edgekd.bench.thermal import DEFAULT_COOLDOWN_SECONDS
 from edgekd.validation import Section
 
 
 class BenchConfig(Section):
-    """The benchmark's numbers follow the same rules as ``BenchSettings`` (``edgekd.bench.runners.BENCH_RULES``)."""
+    """The benchmark's numbers follow the same rules as ``BenchSettings`` (``edgekd.bench.settings.BENCH_RULES``)."""
 
     devices: list[str] = Field(default_factory=lambda: ["host"])
     runs: int = 200

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from edgekd.bench.accuracy import encode_outputs
-from edgekd.bench.runners import BenchSettings
+from edgekd.bench.settings import BenchSettings
 from edgekd.errors import BenchmarkError
 from edgekd.profiles.schema import DeviceProfile
 

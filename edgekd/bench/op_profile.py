@@ -19,8 +19,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, replace
 
-from edgekd.bench.adb import benchmark_command
-from edgekd.bench.runners import BenchSettings
+from edgekd.bench.benchmark_model import benchmark_command
+from edgekd.bench.settings import BenchSettings
 from edgekd.profiles.schema import DeviceProfile
 from edgekd.transport.channel import Channel, remote_command
 

@@ -11,7 +11,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from edgekd.bench.op_profile import profile_ops
-from edgekd.bench.runners import AGENT, BenchSettings, agent_arguments, run_agent, zone_temperature
+from edgekd.bench.runners import AGENT, agent_arguments, run_agent, zone_temperature
+from edgekd.bench.settings import BenchSettings
 from edgekd.errors import BenchmarkError
 from edgekd.profiles.schema import DeviceProfile
 from edgekd.transport.channel import remote_command, removed_afterwards

@@ -12,7 +12,7 @@ from edgekd.bench.benchmark import BenchmarkResult, benchmark
 from edgekd.bench.config import BenchConfig
 from edgekd.bench.overhead import InvokeOverhead, one_op_model
 from edgekd.bench.registry import get_runner
-from edgekd.bench.runners import BenchSettings
+from edgekd.bench.settings import BenchSettings
 from edgekd.bench.thermal import Cooldown, cool_down
 from edgekd.errors import EdgekdError
 from edgekd.profiles.loader import get_profile

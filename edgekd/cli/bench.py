@@ -90,7 +90,7 @@ def bench(
       edgekd bench student_int8.tflite --device pixel4 --sustained 600
     """
     from edgekd.api import benchmark
-    from edgekd.bench.runners import BenchSettingError
+    from edgekd.bench.settings import BenchSettingError
     from edgekd.cli.common import say_on_stderr, settings_as_flags
     from edgekd.results.table import (
         ACCURACY_HEADERS,

@@ -25,10 +25,17 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from edgekd.errors import ProfileError, known_names
 from edgekd.modelfile.workload import Workload
+from edgekd.profiles.builtin import builtin_folder
 from edgekd.validation import parse_yaml_mapping, read_text_file, validate
 
 SCHEMA_VERSION = 1
 PRECISIONS = ("int8", "float32")
+# The precision a .tflite's mode computes in (QAT converts to int8); other modes have no calibration.
+PRECISION_OF_MODE = {"int8": "int8", "qat": "int8", "float32": "float32"}
+
+
+def precision_of(mode: str | None) -> str | None:
+    return PRECISION_OF_MODE.get(mode or "")
 
 
 class CalibrationError(ProfileError):
@@ -174,8 +181,6 @@ class Calibration:
 
 
 def calibration_folder() -> Path:
-    from edgekd.profiles.loader import builtin_folder
-
     return builtin_folder() / "calibration"
 
 

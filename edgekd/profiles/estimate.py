@@ -22,13 +22,13 @@ from dataclasses import dataclass
 
 from edgekd.errors import EdgekdError
 from edgekd.modelfile.workload import CLASSES, SplitWorkload, Workload
+from edgekd.profiles.calibration import precision_of
 from edgekd.profiles.energy import calibration_power, energy_available, estimate_energy  # noqa: F401 (re-exported)
 from edgekd.profiles.fit import features, from_unit
 from edgekd.profiles.schema import DeviceProfile
 from edgekd.profiles.user_calibration import load_user
 from edgekd.profiles.validation import Validated, builtin_validated
 
-PRECISION_OF_MODE = {"int8": "int8", "qat": "int8", "float32": "float32"}
 # The op count a latency budget's MAC hint assumes for the floor (a small student's).
 SIZING_OPS = 10
 
@@ -74,10 +74,6 @@ class Estimate:
             "power_basis": self.power_basis,
             "outside_published_range": self.outside_range,
         }
-
-
-def precision_of(mode: str | None) -> str | None:
-    return PRECISION_OF_MODE.get(mode or "")
 
 
 def estimate(

@@ -7,12 +7,12 @@ Python objects.
 
 from __future__ import annotations
 
-import importlib.util
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
 from edgekd.errors import ProfileError, known_names
+from edgekd.profiles.builtin import builtin_folder
 from edgekd.profiles.schema import DeviceProfile
 from edgekd.validation import parse_yaml_mapping, read_text_file, validate
 
@@ -22,17 +22,6 @@ class ProfileEntry:
     profile: DeviceProfile
     path: Path
     origin: str  # "built-in", "project" or "user"
-
-
-def builtin_folder() -> Path:
-    """The built-in profiles, installed inside the package as ``edgekd.builtin_devices``."""
-    spec = importlib.util.find_spec("edgekd.builtin_devices")
-    if spec is not None and spec.submodule_search_locations:
-        for location in spec.submodule_search_locations:
-            if Path(location).is_dir():
-                return Path(location)
-    # Running from a source checkout that was not installed: the top-level devices/ folder.
-    return Path(__file__).resolve().parents[2] / "devices"
 
 
 def search_folders() -> list[tuple[str, Path]]:

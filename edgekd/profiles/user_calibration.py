@@ -21,7 +21,7 @@ import yaml
 
 from edgekd.artifacts import write_text_atomic
 from edgekd.modelfile.workload import split_from_dict
-from edgekd.profiles.calibration import PRECISIONS, CalibrationError
+from edgekd.profiles.calibration import PRECISIONS, CalibrationError, precision_of
 from edgekd.profiles.fit import FLOOR_FEATURES, PRIOR, _fit_device, feature_names, features
 from edgekd.profiles.schema import DeviceProfile
 from edgekd.validation import parse_yaml_mapping, read_text_file
@@ -99,8 +99,6 @@ def _library_weights(profile: DeviceProfile) -> tuple[str, dict[str, float]]:
 
 def measured_points(profile: DeviceProfile, documents: list[tuple[str, dict]]) -> list[MeasuredPoint]:
     """The runs' measured benchmarks on ``profile``, each with its model's recorded workload."""
-    from edgekd.profiles.estimate import precision_of
-
     points, elsewhere = [], set()
     for run, document in documents:
         models = document.get("models") or {}

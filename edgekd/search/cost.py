@@ -247,7 +247,7 @@ class CostModel:
         return figures
 
     def _measured(self, data: bytes, label: str) -> dict[str, Figure]:
-        from edgekd.bench.runners import BenchSettings
+        from edgekd.bench.settings import BenchSettings
         from edgekd.bench.stage import bench_stage
         from edgekd.progress import SILENT
 
