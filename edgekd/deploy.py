@@ -25,12 +25,12 @@ import posixpath
 import secrets
 from pathlib import Path
 
-from edgekd.bench.benchmark import check_device_can_run
 from edgekd.errors import ConfigError, ModelError, ProfileError
 from edgekd.export.arena import estimate_arena
 from edgekd.export.embedded import embed_metadata
 from edgekd.export.metadata import model_metadata, shipped_fields
 from edgekd.inputs import read_regular_file
+from edgekd.profiles.compatibility import check_device_can_run
 from edgekd.profiles.loader import ProfileEntry
 from edgekd.profiles.schema import DeviceProfile
 from edgekd.transport.channel import Channel, TransportError, remote_command

@@ -129,9 +129,9 @@ def test_energy_is_labelled_estimated_from_a_power_model():
 
 
 def test_coral_refuses_a_float_model_with_the_profiles_reason(tmp_path):
-    from edgekd.bench.benchmark import check_device_can_run
     from edgekd.errors import ProfileError
     from edgekd.models.builders import get_builder
+    from edgekd.profiles.compatibility import check_device_can_run
     from edgekd.quantize.convert import convert
 
     data = convert(get_builder("mlp").build((6, 1), 3), "float32")

@@ -90,7 +90,7 @@ def mutated(draw, valid: bytes) -> bytes:
 
 
 def test_fuzzed_models_end_in_a_result_or_a_clean_error(valid, tmp_path_factory):
-    from edgekd.bench.benchmark import check_device_can_run
+    from edgekd.profiles.compatibility import check_device_can_run
     from edgekd.profiles.loader import get_profile
 
     folder = tmp_path_factory.mktemp("fuzz")

@@ -19,10 +19,10 @@ from edgekd.bench.registry import get_runner
 from edgekd.bench.settings import BenchSettings
 from edgekd.bench.stats import LatencyStats, latency_stats, stability_warnings, stats_from_summary, thermal_warnings
 from edgekd.bench.thermal import drift_warning, sustained_summary
-from edgekd.errors import BenchmarkError, ProfileError
+from edgekd.errors import BenchmarkError
 from edgekd.inputs import read_regular_file
-from edgekd.modelfile.checks import detected_mode
-from edgekd.modelfile.inspect import ModelReport, check_tflite_bytes, inspect_tflite
+from edgekd.modelfile.inspect import ModelReport
+from edgekd.profiles.compatibility import check_device_can_run
 from edgekd.profiles.loader import ProfileEntry
 from edgekd.profiles.schema import Delegate, DeviceProfile
 
@@ -121,27 +121,6 @@ def emulation_warning(board: str) -> str:
         f"emulated: this latency is qemu's, emulating {board}'s CPU on this host, and says nothing about a real "
         f"{board}'s speed; the outputs, accuracy, memory and failures are the ARM runtime's own"
     )
-
-
-def check_device_can_run(entry: ProfileEntry, data: bytes, source: str) -> ModelReport:
-    """Refuse a model whose quantization the device cannot run, with the profile's reason; returns its report."""
-    from edgekd.modelfile.verify import verify_model
-
-    check_tflite_bytes(data, source)
-    # Loaded and run once in a sandboxed child first: a damaged or hostile file fails here, cleanly.
-    verification = verify_model(data, source, run_once=True)
-    profile = entry.profile
-    report = inspect_tflite(data, source)
-    if verification.note:
-        report.notes.append(verification.note)
-    mode = detected_mode(report)
-    if not profile.supports(mode):
-        reason = f": {profile.quantization.reason}" if profile.quantization.reason else ""
-        raise ProfileError(
-            f"{source} is a {mode} model and device {profile.name} runs only {', '.join(profile.quantization.supported)}"
-            f"{reason}"
-        )
-    return report
 
 
 def _edgetpu_compiled(report: ModelReport) -> bool:

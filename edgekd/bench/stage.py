@@ -122,10 +122,10 @@ def invoke_overhead(entry, settings: BenchSettings) -> InvokeOverhead | None:
 
 def check_models(paths: list[Path], devices: list[str], accuracy: AccuracyData | None = None) -> None:
     """Every model is one every device runs, and the accuracy data fits every model; raises before measuring."""
-    from edgekd.bench.benchmark import check_device_can_run
     from edgekd.errors import BenchmarkError
     from edgekd.inputs import read_regular_file
     from edgekd.modelfile.inspect import inspect_tflite
+    from edgekd.profiles.compatibility import check_device_can_run
 
     entries = [get_profile(name) for name in devices]
     for path in paths:

@@ -87,9 +87,9 @@ def export(model_path, fmt, out, name, device, force, as_json) -> None:
 def _check_fit(device: str, data: bytes, source: str, report) -> tuple:
     """The arena and the fit on ``device``; a model the device cannot run or hold is refused with the reason,
     before anything reaches the firmware."""
-    from edgekd.bench.benchmark import check_device_can_run
     from edgekd.errors import ProfileError
     from edgekd.export.fit import device_arena, fit_report
+    from edgekd.profiles.compatibility import check_device_can_run
     from edgekd.profiles.loader import get_profile
 
     entry = get_profile(device)
