@@ -26,9 +26,9 @@ from edgekd.distill.stage import (
     recipes_for,
     teacher_record,
     train_teacher,
-    write_training_curves,
 )
 from edgekd.distill.strategies import check_strategy, make_strategy
+from edgekd.distill.summary import write_training_curves
 from edgekd.distill.teacher_recipe import teacher_recipe
 from edgekd.distill.trainer import TrainingControl
 from edgekd.errors import ConfigError, ConversionError, ModelError

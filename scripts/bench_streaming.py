@@ -113,11 +113,12 @@ def section_rss(options, work: Path) -> dict:
 
 def section_throughput(options, work: Path) -> dict:
     from edgekd.data.spec import load_dataset
+    from edgekd.distill.batches import training_batches
     from edgekd.distill.distiller import DistillationSettings, TrainingRun, fresh_copy
     from edgekd.distill.losses import make_objective
     from edgekd.distill.recipes import Recipe
     from edgekd.distill.teacher_outputs import OutputStore
-    from edgekd.distill.trainer import TrainingBudget, hard_label_objective, training_batches
+    from edgekd.distill.trainer import TrainingBudget, hard_label_objective
     from edgekd.models.builders import get_builder
     from edgekd.models.io import load_model
     from edgekd.progress import SILENT

@@ -29,7 +29,7 @@ def _take(dataset, count: int) -> list:
 @pytest.mark.parametrize("skip", [0, 3])
 def test_streams_and_memory_mapped_targets_give_the_batches_arrays_give(tmp_path, skip):
     from edgekd.data.samples import ArrayStream
-    from edgekd.distill.trainer import training_batches
+    from edgekd.distill.batches import training_batches
 
     rng = np.random.default_rng(0)
     x = rng.standard_normal((50, 4, 1)).astype(np.float32)

@@ -19,8 +19,8 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from edgekd import interrupts
-from edgekd.data.samples import Inputs, bounded, decode_parallelism, element_loader, is_stream, reading
-from edgekd.distill.augment import augment
+from edgekd.data.samples import Inputs, is_stream, reading
+from edgekd.distill.batches import augmented, named_parts, training_batches
 from edgekd.distill.checkpoints import CheckpointFolder, RoleCheckpoint, TrainingState
 from edgekd.errors import EdgekdError
 from edgekd.frameworks import framework_of, keras_module, tensorflow
@@ -216,8 +216,8 @@ def fit(
     if start < checkpoints and not watch.history.stopped_early:
         batches = training_batches(x, targets, budget.batch_size, seed, skip=start * steps_per_checkpoint)
         if augmentations:
-            batches = _augmented(batches, augmentations, seed, start * steps_per_checkpoint)
-        streams = [value for value in _named_parts(x, targets).values() if is_stream(value)]
+            batches = augmented(batches, augmentations, seed, start * steps_per_checkpoint)
+        streams = [value for value in named_parts(x, targets).values() if is_stream(value)]
         with reporter.bar(watch.history.steps, description, unit="step") as bar, control.scope(), reading(*streams):
             watch.bar = bar
             bar.update(start * steps_per_checkpoint)
@@ -247,84 +247,6 @@ def _compile(model, objective, budget: TrainingBudget, total_steps: int, steps_p
             optimizer=optimizer, loss=objective, steps_per_execution=_steps_per_execution(steps_per_checkpoint)
         )
     return optimizer
-
-
-def training_batches(x: Inputs, targets, batch_size: int, seed: int, skip: int):
-    """The shuffled, repeated stream of batches ``fit`` trains on; a resumed run skips the ones already trained on.
-
-    Arrays are sliced in memory; streams and memory-mapped targets are read by position
-    (the same batches, see ``_streamed_batches``).
-    """
-    tf = tensorflow()
-    parts = _named_parts(x, targets)
-    if any(is_stream(value) or isinstance(value, np.memmap) for value in parts.values()):
-        return _streamed_batches(parts, isinstance(targets, dict), batch_size, seed, skip)
-    return (
-        tf.data.Dataset.from_tensor_slices((x, targets))
-        .shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
-        .repeat()
-        .batch(batch_size)
-        .skip(skip)
-        .prefetch(tf.data.AUTOTUNE)
-    )
-
-
-def _augmented(batches, augmentations: tuple, seed: int, first_step: int):
-    """Each batch augmented with the draws of its step (the run's seed and the step number alone)."""
-    tf = tensorflow()
-
-    def apply(step, batch):
-        x, labels = batch
-        return augment(x, labels, augmentations, tf.stack([tf.constant(seed, tf.int64), step]))
-
-    return batches.enumerate(start=first_step).map(apply)
-
-
-_INPUTS, _LABELS = "__inputs__", "__targets__"
-
-
-def _named_parts(x: Inputs, targets) -> dict:
-    return {_INPUTS: x, **(targets if isinstance(targets, dict) else {_LABELS: targets})}
-
-
-def _streamed_batches(parts: dict, targets_are_dict: bool, batch_size: int, seed: int, skip: int):
-    """The same batches as for arrays, built from positions: shuffled identically (same count, same seed).
-
-    Streams decode each sample in parallel (streams over the same files decode it once);
-    memory-mapped arrays are gathered a batch at a time, so neither is ever held whole.
-    Skipping happens on positions, before anything is decoded.
-    """
-    tf = tensorflow()
-    held = {k: v for k, v in parts.items() if not is_stream(v) and not isinstance(v, np.memmap)}
-    streamed = [k for k, v in parts.items() if is_stream(v)]
-    mapped = {k: v for k, v in parts.items() if isinstance(v, np.memmap)}
-    load = element_loader([parts[k] for k in streamed])
-    count = len(parts[_INPUTS])
-
-    def decode(position, values):
-        return position, {**values, **dict(zip(streamed, load(position), strict=True))}
-
-    def gather(positions, values):
-        for name, array in mapped.items():
-            value = tf.numpy_function(lambda p, a=array: np.asarray(a[p], np.float32), [positions], tf.float32)
-            value.set_shape((None, *array.shape[1:]))
-            values = {**values, name: value}
-        return values
-
-    def assemble(values):
-        values = dict(values)
-        inputs = values.pop(_INPUTS)
-        return inputs, values if targets_are_dict else values[_LABELS]
-
-    dataset = (
-        tf.data.Dataset.from_tensor_slices((np.arange(count, dtype=np.int64), held))
-        .shuffle(count, seed=seed, reshuffle_each_iteration=True)
-        .repeat()
-        .skip(skip * batch_size)
-        .map(decode, num_parallel_calls=decode_parallelism(), deterministic=True)
-        .batch(batch_size)
-    )
-    return bounded(dataset.map(gather).map(assemble))
 
 
 class _Watch:

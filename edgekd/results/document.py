@@ -216,7 +216,7 @@ class _RecipeScore(_Open):
 
 
 class _Selection(_Open):
-    """The recipes ``auto`` tried on a short budget (``edgekd.distill.stage.distillation_summary``)."""
+    """The recipes ``auto`` tried on a short budget (``edgekd.distill.summary.distillation_summary``)."""
 
     candidates: list[_RecipeScore]
     chosen: str
