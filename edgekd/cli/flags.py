@@ -1,0 +1,151 @@
+"""One declaration per command line parameter: its flag, the API setting it sets, and click's options for it.
+
+A command declares its parameters once, as a tuple of ``Flag``; from that tuple come the click
+options (``declared``), the keyword arguments of the API call (``api_arguments``) and the
+flag that an error message naming a setting shows instead (``flag_names``), so the three
+cannot drift apart. A flag that only shapes what the CLI prints (``--json``) has no setting
+(``CLI_ONLY``). ``tests/test_cli_flags.py`` walks every command and checks that each of its
+options is declared and reaches the API function the declaration names.
+
+    RUNS = option("--runs", type=int, default=100, show_default=True, help="Minimum number of measured runs.")
+    PER_TENSOR = option("--per-tensor", "per_channel", convert=negated, is_flag=True, help="...")
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import click
+
+from edgekd.config import MAX_SEED
+
+# The setting of a flag that only shapes the command's own output (the format it prints).
+CLI_ONLY = None
+# ``option``'s default setting: the one named like click's parameter (``--min-seconds`` sets ``min_seconds``).
+_SAME = "same as the parameter"
+
+
+@dataclass(frozen=True)
+class Flag:
+    """One option or argument of a command and the API setting it sets.
+
+    ``convert(value, params)`` turns click's value into the setting's (``params``: every value
+    click parsed, for a setting that reads another flag); ``setting`` is ``CLI_ONLY`` for a
+    flag the API never sees.
+    """
+
+    name: str
+    setting: str | None
+    param: str
+    convert: Callable[[Any, Mapping[str, Any]], Any] | None = None
+    click_options: Mapping[str, Any] = field(default_factory=dict)
+    is_argument: bool = False
+
+    def decorator(self):
+        """The click decorator that declares this parameter, with its help text and type."""
+        if self.is_argument:
+            return click.argument(self.param, **self.click_options)
+        declared = (self.name,) if self.param == _parameter_name(self.name) else (self.name, self.param)
+        return click.option(*declared, **self.click_options)
+
+    def value(self, params: Mapping[str, Any]) -> Any:
+        """The setting's value from click's parsed ``params``."""
+        value = params[self.param]
+        return self.convert(value, params) if self.convert is not None else value
+
+
+def option(name: str, setting: str | None = _SAME, *, param: str | None = None, convert=None, **click_options) -> Flag:
+    """An option (``--name``) that sets ``setting`` (default: the name in snake case); ``click_options`` as
+    ``click.option``'s."""
+    param = param or _parameter_name(name)
+    return Flag(name, param if setting == _SAME else setting, param, convert, click_options)
+
+
+def argument(param: str, setting: str, *, convert=None, **click_options) -> Flag:
+    """A positional argument that sets ``setting``; ``click_options`` as ``click.argument``'s."""
+    return Flag(param, setting, param, convert, click_options, is_argument=True)
+
+
+def declared(api: str, flags: tuple[Flag, ...]):
+    """Give a command the click parameters ``flags`` declares, in their order; ``api`` names the function of
+    ``edgekd.api`` that the command calls with them (the test that walks every command reads both)."""
+
+    def decorate(function):
+        for flag in reversed(flags):  # click lists parameters in the order their decorators are written
+            function = flag.decorator()(function)
+        function.declared_flags = flags
+        function.declared_api = api
+        return function
+
+    return decorate
+
+
+def api_arguments(flags: tuple[Flag, ...], params: Mapping[str, Any]) -> dict[str, Any]:
+    """The API's keyword arguments (setting → value) from click's parsed ``params``; CLI-only flags left out."""
+    return {flag.setting: flag.value(params) for flag in flags if flag.setting is not CLI_ONLY}
+
+
+def flag_names(flags: tuple[Flag, ...]) -> dict[str, str]:
+    """Setting → flag, for the error messages that name a setting (``as_flags``, ``settings_as_flags``)."""
+    return {flag.setting: flag.name for flag in flags if flag.setting is not CLI_ONLY and not flag.is_argument}
+
+
+def cli_only(flags: tuple[Flag, ...]) -> tuple[str, ...]:
+    """The flags the API never sees."""
+    return tuple(flag.name for flag in flags if flag.setting is CLI_ONLY)
+
+
+def _parameter_name(name: str) -> str:
+    return name.lstrip("-").replace("-", "_")
+
+
+# Converters: each takes click's value and every parsed value.
+
+
+def negated(value: bool, params: Mapping[str, Any]) -> bool:
+    """A flag that turns a setting off (``--per-tensor`` sets ``per_channel`` False)."""
+    return not value
+
+
+def as_list(value, params: Mapping[str, Any]) -> list:
+    """A repeatable option or a variadic argument as the list the API takes."""
+    return list(value)
+
+
+def path_text(value: Path | None, params: Mapping[str, Any]) -> str | None:
+    """A path the API takes as text (it is written into the results as given)."""
+    return str(value) if value is not None else None
+
+
+# Options that several commands take, declared once.
+JSON = option("--json", CLI_ONLY, param="as_json", is_flag=True, help="Print the result as JSON instead of a table.")
+FORCE = option("--force", is_flag=True, help="Replace an existing output (only once the new one is complete).")
+FRESH = option(
+    "--fresh", is_flag=True, help="Discard checkpoints an interrupted run left for this --out and start training over."
+)
+DB = option(
+    "--db",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Results store (SQLite; default $EDGEKD_DB or ~/.edgekd/results.db).",
+)
+SEED = option(
+    "--seed",
+    type=click.IntRange(0, MAX_SEED),
+    default=0,
+    show_default=True,
+    help="Random seed, 0 to 4294967295 (numpy and Keras take 32-bit seeds).",
+)
+DETERMINISTIC = option(
+    "--deterministic",
+    is_flag=True,
+    help="TensorFlow op determinism: bit-identical training on the same machine and library versions (slower).",
+)
+TRUST_MODEL = option(
+    "--trust-model",
+    is_flag=True,
+    help="Allow model files that contain code (Lambda layers, custom objects, SavedModel folders).",
+)
