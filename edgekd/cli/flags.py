@@ -24,7 +24,7 @@ from edgekd.config import MAX_SEED
 
 # The setting of a flag that only shapes the command's own output (the format it prints).
 CLI_ONLY = None
-# ``option``'s default setting: the one named like click's parameter (``--min-seconds`` sets ``min_seconds``).
+# ``option``'s default setting: the flag's name in snake case (``--min-seconds`` sets ``min_seconds``).
 _SAME = "same as the parameter"
 
 
@@ -58,10 +58,15 @@ class Flag:
 
 
 def option(name: str, setting: str | None = _SAME, *, param: str | None = None, convert=None, **click_options) -> Flag:
-    """An option (``--name``) that sets ``setting`` (default: the name in snake case); ``click_options`` as
-    ``click.option``'s."""
-    param = param or _parameter_name(name)
-    return Flag(name, param if setting == _SAME else setting, param, convert, click_options)
+    """An option (``--name``) that sets ``setting`` (default: the name in snake case) through click's parameter
+    ``param`` (default: the same); ``click_options`` as ``click.option``'s."""
+    return Flag(
+        name,
+        _parameter_name(name) if setting == _SAME else setting,
+        param or _parameter_name(name),
+        convert,
+        click_options,
+    )
 
 
 def argument(param: str, setting: str, *, convert=None, **click_options) -> Flag:

@@ -29,7 +29,6 @@ FLAGS = (
     argument("model_path", "model", metavar="MODEL", type=click.Path(path_type=Path)),
     option(
         "--data",
-        "data",
         param="data_spec",
         default="mnist1d",
         show_default=True,
