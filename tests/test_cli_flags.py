@@ -150,6 +150,12 @@ def _cases():
 
 @pytest.mark.parametrize(("name", "flag"), list(_cases()))
 def test_each_option_reaches_the_api(name, flag, tmp_path, monkeypatch):
+    if flag.setting == "config":  # a config file the flags are laid over: its settings reach the API
+        config = tmp_path / "search.yaml"
+        config.write_text("search:\n  trials: 7\n  study_name: from-the-file\n")
+        arguments = _arguments_reaching(name, [*_required(name, tmp_path), flag.name, str(config)], monkeypatch)
+        assert (arguments["config"].search.trials, arguments["config"].search.study_name) == (7, "from-the-file")
+        return
     option = next(option for option in _options(name) if option.name == flag.param)
     value = _value_given(name, option, tmp_path)
     given = [flag.name] if value is None else [flag.name, value]

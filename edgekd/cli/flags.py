@@ -34,7 +34,8 @@ class Flag:
 
     ``convert(value, params)`` turns click's value into the setting's (``params``: every value
     click parsed, for a setting that reads another flag); ``setting`` is ``CLI_ONLY`` for a
-    flag the API never sees.
+    flag the API never sees; ``aliases`` are other names the library's messages give the
+    same setting (a config key's field name, ``trials`` for ``search.trials``).
     """
 
     name: str
@@ -43,6 +44,7 @@ class Flag:
     convert: Callable[[Any, Mapping[str, Any]], Any] | None = None
     click_options: Mapping[str, Any] = field(default_factory=dict)
     is_argument: bool = False
+    aliases: tuple[str, ...] = ()
 
     def decorator(self):
         """The click decorator that declares this parameter, with its help text and type."""
@@ -57,7 +59,9 @@ class Flag:
         return self.convert(value, params) if self.convert is not None else value
 
 
-def option(name: str, setting: str | None = _SAME, *, param: str | None = None, convert=None, **click_options) -> Flag:
+def option(
+    name: str, setting: str | None = _SAME, *, param: str | None = None, convert=None, aliases=(), **click_options
+) -> Flag:
     """An option (``--name``) that sets ``setting`` (default: the name in snake case) through click's parameter
     ``param`` (default: the same); ``click_options`` as ``click.option``'s."""
     return Flag(
@@ -95,7 +99,8 @@ def api_arguments(flags: tuple[Flag, ...], params: Mapping[str, Any]) -> dict[st
 
 def flag_names(flags: tuple[Flag, ...]) -> dict[str, str]:
     """Setting → flag, for the error messages that name a setting (``as_flags``, ``settings_as_flags``)."""
-    return {flag.setting: flag.name for flag in flags if flag.setting is not CLI_ONLY and not flag.is_argument}
+    named = (flag for flag in flags if flag.setting is not CLI_ONLY and not flag.is_argument)
+    return {setting: flag.name for flag in named for setting in (flag.setting, *flag.aliases)}
 
 
 def cli_only(flags: tuple[Flag, ...]) -> tuple[str, ...]:
@@ -118,6 +123,16 @@ def negated(value: bool, params: Mapping[str, Any]) -> bool:
 def as_list(value, params: Mapping[str, Any]) -> list:
     """A repeatable option or a variadic argument as the list the API takes."""
     return list(value)
+
+
+def given_or_none(value, params: Mapping[str, Any]):
+    """A flag left out is None: the config (or its default) decides."""
+    return value or None
+
+
+def list_or_none(value, params: Mapping[str, Any]) -> list | None:
+    """A repeatable option left out is None: the config (or its default) decides."""
+    return list(value) or None
 
 
 def path_text(value: Path | None, params: Mapping[str, Any]) -> str | None:
