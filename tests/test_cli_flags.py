@@ -14,7 +14,7 @@ import click
 import pytest
 
 import edgekd.api
-from edgekd.cli.flags import CLI_ONLY, Flag, cli_only
+from edgekd.cli.flags import CLI_ONLY, IN_CONFIG, Flag, cli_only
 from edgekd.cli.main import cli
 
 # Commands whose work is not one edgekd.api function: they read a file, the results store or a
@@ -131,12 +131,14 @@ def _arguments_reaching(name: str, args: list[str], monkeypatch) -> dict:
     return kept
 
 
-def _setting(arguments: dict, setting: str):
-    """A keyword argument, or a key of the config object passed (``student.epochs``)."""
-    if setting in arguments:
+def _setting(arguments: dict, setting: str | tuple[str, ...]):
+    """A keyword argument, or a key of the config object passed (``config.student.epochs``); a tuple of them."""
+    if isinstance(setting, tuple):
+        return tuple(_setting(arguments, one) for one in setting)
+    if not setting.startswith(IN_CONFIG):
         return arguments[setting]
-    document = arguments["config"].model_dump(mode="json")
-    for key in setting.split("."):
+    document = arguments["config"].model_dump()
+    for key in setting.removeprefix(IN_CONFIG).split("."):
         document = document[key]
     return document
 

@@ -22,6 +22,9 @@ import click
 
 from edgekd.config import MAX_SEED
 
+# A setting inside the pipeline config the API function takes (``config.student.epochs``), not a keyword of
+# the call; library messages name it by its config key (``student.epochs``).
+IN_CONFIG = "config."
 # The setting of a flag that only shapes the command's own output (the format it prints).
 CLI_ONLY = None
 # ``option``'s default setting: the flag's name in snake case (``--min-seconds`` sets ``min_seconds``).
@@ -35,11 +38,12 @@ class Flag:
     ``convert(value, params)`` turns click's value into the setting's (``params``: every value
     click parsed, for a setting that reads another flag); ``setting`` is ``CLI_ONLY`` for a
     flag the API never sees; ``aliases`` are other names the library's messages give the
-    same setting (a config key's field name, ``trials`` for ``search.trials``).
+    same setting (a config key's field name, ``trials`` for ``search.trials``). A flag that sets
+    several settings names them in a tuple, and ``convert`` returns their values in that order.
     """
 
     name: str
-    setting: str | None
+    setting: str | tuple[str, ...] | None
     param: str
     convert: Callable[[Any, Mapping[str, Any]], Any] | None = None
     click_options: Mapping[str, Any] = field(default_factory=dict)
@@ -92,20 +96,63 @@ def declared(api: str, flags: tuple[Flag, ...]):
     return decorate
 
 
+def settings_of(flag: Flag) -> tuple[str, ...]:
+    """The settings ``flag`` sets (none for a CLI-only flag)."""
+    if flag.setting is CLI_ONLY:
+        return ()
+    return flag.setting if isinstance(flag.setting, tuple) else (flag.setting,)
+
+
 def api_arguments(flags: tuple[Flag, ...], params: Mapping[str, Any]) -> dict[str, Any]:
-    """The API's keyword arguments (setting → value) from click's parsed ``params``; CLI-only flags left out."""
-    return {flag.setting: flag.value(params) for flag in flags if flag.setting is not CLI_ONLY}
+    """The API's arguments (setting → value) from click's parsed ``params``; CLI-only flags left out.
+
+    Flags that share a setting (``--temperature``, ``--alpha`` and ``--param`` make one method's
+    parameters) compute the same value from ``params``.
+    """
+    arguments = {}
+    for flag in flags:
+        settings = settings_of(flag)
+        if settings:
+            values = flag.value(params)
+            arguments.update(zip(settings, values if isinstance(flag.setting, tuple) else (values,), strict=True))
+    return arguments
+
+
+def in_config(arguments: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """``api_arguments`` split into the pipeline config's keys (``student.epochs``) and the call's keywords."""
+    config = {key.removeprefix(IN_CONFIG): value for key, value in arguments.items() if key.startswith(IN_CONFIG)}
+    keywords = {key: value for key, value in arguments.items() if not key.startswith(IN_CONFIG)}
+    return config, keywords
+
+
+def set_keys(document: dict, values: Mapping[str, Any]) -> dict:
+    """Set each dotted config key of ``values`` (``student.epochs``) in the nested ``document``; returns it."""
+    for dotted, value in values.items():
+        *sections, key = dotted.split(".")
+        section = document
+        for name in sections:
+            section = section.setdefault(name, {})
+        section[key] = value
+    return document
 
 
 def flag_names(flags: tuple[Flag, ...]) -> dict[str, str]:
-    """Setting → flag, for the error messages that name a setting (``as_flags``, ``settings_as_flags``)."""
-    named = (flag for flag in flags if flag.setting is not CLI_ONLY and not flag.is_argument)
-    return {setting: flag.name for flag in named for setting in (flag.setting, *flag.aliases)}
+    """Setting → flag, for the error messages that name a setting (``as_flags``, ``settings_as_flags``).
+
+    A config key is named without ``IN_CONFIG``; a setting several flags share is named by all of them
+    (``--temperature/--alpha/--param``).
+    """
+    names: dict[str, list[str]] = {}
+    for flag in flags:
+        if not flag.is_argument:
+            for setting in (*settings_of(flag), *flag.aliases):
+                names.setdefault(setting.removeprefix(IN_CONFIG), []).append(flag.name)
+    return {setting: "/".join(shown) for setting, shown in names.items()}
 
 
 def cli_only(flags: tuple[Flag, ...]) -> tuple[str, ...]:
     """The flags the API never sees."""
-    return tuple(flag.name for flag in flags if flag.setting is CLI_ONLY)
+    return tuple(flag.name for flag in flags if not settings_of(flag))
 
 
 def _parameter_name(name: str) -> str:

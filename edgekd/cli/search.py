@@ -13,9 +13,11 @@ from edgekd.cli.flags import (
     declared,
     flag_names,
     given_or_none,
+    in_config,
     list_or_none,
     option,
     path_text,
+    set_keys,
 )
 from edgekd.config import MAX_SEED
 from edgekd.untrusted import for_terminal
@@ -32,7 +34,7 @@ def _budgets(budgets: tuple[str, ...], params) -> dict | None:
 FLAGS = (
     option(
         "--teacher",
-        "teacher.path",
+        "config.teacher.path",
         convert=path_text,
         aliases=("teacher_path",),
         type=click.Path(path_type=Path),
@@ -40,20 +42,20 @@ FLAGS = (
     ),
     option(
         "--data",
-        "data.spec",
+        "config.data.spec",
         param="data_spec",
         default=None,
         help="mnist1d[:options], npz:PATH, images:DIR or audio:DIR.",
     ),
     option(
         "--device",
-        "search.device",
+        "config.search.device",
         default=None,
         help="The device profile whose figures the budgets read [default: host].",
     ),
     option(
         "--budget",
-        "search.budgets",
+        "config.search.budgets",
         param="budgets",
         convert=_budgets,
         multiple=True,
@@ -62,7 +64,7 @@ FLAGS = (
     ),
     option(
         "--trials",
-        "search.trials",
+        "config.search.trials",
         aliases=("trials",),
         type=int,
         default=None,
@@ -70,7 +72,7 @@ FLAGS = (
     ),
     option(
         "--family",
-        "search.families",
+        "config.search.families",
         param="families",
         convert=list_or_none,
         multiple=True,
@@ -78,7 +80,7 @@ FLAGS = (
     ),
     option(
         "--measure",
-        "search.measure",
+        "config.search.measure",
         aliases=("measure",),
         is_flag=True,
         default=None,
@@ -86,42 +88,42 @@ FLAGS = (
     ),
     option(
         "--recipe",
-        "search.recipe",
+        "config.search.recipe",
         default=None,
         help="The recipe every candidate distils with [default: kd:temperature=4,alpha=0.5].",
     ),
     option(
         "--finalist-recipe",
-        "search.finalist_recipe",
+        "config.search.finalist_recipe",
         default=None,
         help="auto (the auto student the study started from, else the most accurate finalist, chooses among the "
         "candidate recipes, as `edgekd distill` does, and the others train with its choice) or a recipe [default: auto].",
     ),
     option(
         "--trial-fraction",
-        "search.trial_fraction",
+        "config.search.trial_fraction",
         type=float,
         default=None,
         help="Fraction of the full budget each trial trains [default: 0.1].",
     ),
     option(
         "--finalists",
-        "search.finalists",
+        "config.search.finalists",
         type=int,
         default=None,
         help="Best trials of the front trained fully (0: trials only) [default: 2].",
     ),
     option(
         "--epochs",
-        "student.epochs",
+        "config.student.epochs",
         type=int,
         default=None,
         help="Epochs of the full budget [default: 30, at least 1,500 steps].",
     ),
-    option("--batch-size", "student.batch_size", type=int, default=None, help="Batch size [default: 128]."),
+    option("--batch-size", "config.student.batch_size", type=int, default=None, help="Batch size [default: 128]."),
     option(
         "--storage",
-        "search.storage",
+        "config.search.storage",
         aliases=("storage",),
         default=None,
         metavar="URL",
@@ -129,7 +131,7 @@ FLAGS = (
     ),
     option(
         "--study-name",
-        "search.study_name",
+        "config.search.study_name",
         aliases=("study_name",),
         default=None,
         help="The study's name in --storage [default: edgekd-search].",
@@ -144,10 +146,10 @@ FLAGS = (
         help="A pipeline config whose data, teacher, student and search sections apply (flags override).",
     ),
     option("--out", type=click.Path(path_type=Path), help="Output folder (default: runs/search-<timestamp>)."),
-    option("--seed", type=click.IntRange(0, MAX_SEED), default=None, help="Random seed [default: 0]."),
+    option("--seed", "config.seed", type=click.IntRange(0, MAX_SEED), default=None, help="Random seed [default: 0]."),
     option(
         "--trust-model",
-        "teacher.trust_model",
+        "config.teacher.trust_model",
         convert=given_or_none,
         is_flag=True,
         help="Allow a teacher file that contains code (or a SavedModel folder).",
@@ -190,22 +192,14 @@ def search(**params) -> None:
         base = load_config(config_path) if config_path is not None else PipelineConfig()
         document = base.model_dump(mode="json")
         document["bench"] = {**document["bench"], "devices": []}
-        given = api_arguments(FLAGS, params)
-        out = given.pop("out")
-        del given["config"]
+        given, call = in_config(api_arguments(FLAGS, params))
         if given["search.budgets"] is not None:
             # --budget adds to the config's budgets (and sets the ones it names), never drops the others.
             given["search.budgets"] = {**document["search"]["budgets"], **given["search.budgets"]}
-        for setting, value in given.items():
-            if value is not None:
-                *sections, key = setting.split(".")
-                section = document
-                for name in sections:
-                    section = section[name]
-                section[key] = value
+        set_keys(document, {key: value for key, value in given.items() if value is not None})
     config = config_from_flags(document, names)
     with settings_as_flags(names):
-        result = search_config(config, out, reporter=stderr_reporter(4, flags=names), say=say_on_stderr)
+        result = search_config(config, call["out"], reporter=stderr_reporter(4, flags=names), say=say_on_stderr)
     document = result.to_document()
     if params["as_json"]:
         emit_json(document)
