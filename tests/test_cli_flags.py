@@ -21,8 +21,10 @@ from edgekd.cli.main import cli
 # device profile themselves (a Python caller uses those modules directly).
 WITHOUT_API = {"inspect", "devices", "results", "compare", "report", "export", "deploy"}
 
-# The flags that only shape what a command prints, by command.
+# The flags that only shape what a command prints.
 OUTPUT_ONLY = {"--json"}
+# Flags the CLI checks that reach the API as its default: --train-teacher says "no --teacher" out loud.
+CHECKED_IN_THE_CLI = {("distill", "--train-teacher")}
 
 # Values an option must be given where any other value would be refused before the API call
 # (a config key the config's schema checks), by command and flag.
@@ -41,6 +43,7 @@ VALUES = {
     ("distill", "--strategy"): "mirrored",
     ("distill", "--cache-budget"): "1GiB",
     ("distill", "--param"): "beta=8",
+    ("distill", "--teacher-weight"): ["0.25", "0.75"],  # one per teacher
 }
 
 
@@ -77,18 +80,29 @@ def test_every_parameter_is_declared_and_only_output_flags_are_cli_only(name):
     for param, flag in zip(params, flags, strict=True):
         if isinstance(param, click.Option):
             assert param.opts[0] == flag.name, (param.opts, flag.name)
-    assert set(cli_only(flags)) <= OUTPUT_ONLY, f"{name}: only output flags may stay in the CLI"
+    allowed = OUTPUT_ONLY | {flag for command, flag in CHECKED_IN_THE_CLI if command == name}
+    assert set(cli_only(flags)) <= allowed, f"{name}: only output flags may stay in the CLI"
     assert "--json" in cli_only(flags)
+
+
+def _given(name: str, option: click.Option, tmp_path) -> list[str]:
+    """``option`` with a value other than its default."""
+    flag = option.opts[0]
+    value = VALUES.get((name, flag)) or _value_given(name, option, tmp_path)
+    values = value if isinstance(value, list) else [value]
+    return [flag] if option.is_flag else [part for one in values for part in (flag, one)]
 
 
 def _value_given(name: str, option: click.Option, tmp_path) -> str | None:
     """A value for ``option`` other than its default (None for a flag, which is given alone)."""
     if option.is_flag:
         return None
-    if (name, option.opts[0]) in VALUES:
-        return VALUES[(name, option.opts[0])]
     kind = option.type
-    default = option.default[0] if option.multiple and option.default else option.default
+    default = option.default  # click's sentinel when the option has none
+    if isinstance(default, list | tuple):
+        default = default[0] if default else None
+    elif not isinstance(default, int | float | str):
+        default = None
     if isinstance(kind, click.Choice):
         return next(choice for choice in kind.choices if choice != default)
     if isinstance(kind, click.Path):
@@ -100,16 +114,18 @@ def _value_given(name: str, option: click.Option, tmp_path) -> str | None:
     return "given"
 
 
-def _required(name: str, tmp_path) -> list[str]:
-    """What the command needs besides the option under test."""
+def _required(name: str, tmp_path, flag: str = "") -> list[str]:
+    """What the command needs besides the option under test, ``flag`` (none of it when ``flag`` is what it needs)."""
+    teacher = ["--teacher", str(tmp_path / "teacher.keras")]
     needs = {
         "bench": ["model.tflite"],
         "quantize": ["model.keras", "--out", str(tmp_path / "q.tflite")],
         "run": ["pipeline.yaml"],
-        "search": ["--teacher", str(tmp_path / "teacher.keras")],
-        "distill": ["--teacher", str(tmp_path / "teacher.keras")],
+        "search": teacher,
+        # A teacher file takes no --teacher-ensemble or --teacher-augment: distill trains one instead.
+        "distill": teacher * 2 if flag == "--teacher-weight" else ["--train-teacher"],
     }
-    return needs.get(name, [])
+    return [] if flag == "--teacher" and name in ("search", "distill") else needs.get(name, [])
 
 
 def _arguments_reaching(name: str, args: list[str], monkeypatch) -> dict:
@@ -159,16 +175,13 @@ def test_each_option_reaches_the_api(name, flag, tmp_path, monkeypatch):
         assert (arguments["config"].search.trials, arguments["config"].search.study_name) == (7, "from-the-file")
         return
     option = next(option for option in _options(name) if option.name == flag.param)
-    value = _value_given(name, option, tmp_path)
-    given = [flag.name] if value is None else [flag.name, value]
+    given = _given(name, option, tmp_path)
     command = cli.commands[name]
-    required = _required(name, tmp_path)
+    required = _required(name, tmp_path, flag.name)
     expected = flag.value(command.make_context(name, [*required, *given]).params)
-    unchanged = flag.value(command.make_context(name, list(required)).params)
-    if flag.name in required:  # --teacher is the option under test: given once, with its own value
-        required = required[2:]
-        unchanged = None
-    assert expected != unchanged, f"{name} {flag.name}: the test's value is the default"
+    if required:  # without them the command refuses to run: no default to compare with
+        unchanged = flag.value(command.make_context(name, list(required)).params)
+        assert expected != unchanged, f"{name} {flag.name}: the test's value is the default"
     arguments = _arguments_reaching(name, [*required, *given], monkeypatch)
     assert _setting(arguments, flag.setting) == expected
 

@@ -14,7 +14,7 @@ options is declared and reaches the API function the declaration names.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -74,6 +74,7 @@ def option(
         param or _parameter_name(name),
         convert,
         click_options,
+        aliases=tuple(aliases),
     )
 
 
@@ -153,6 +154,12 @@ def flag_names(flags: tuple[Flag, ...]) -> dict[str, str]:
 def cli_only(flags: tuple[Flag, ...]) -> tuple[str, ...]:
     """The flags the API never sees."""
     return tuple(flag.name for flag in flags if not settings_of(flag))
+
+
+def in_the_config(flag: Flag, key: str | None = None, aliases=()) -> Flag:
+    """A shared flag (``SEED``) for a command whose API takes a config: it sets the config's ``key``
+    (default: its own setting's name)."""
+    return replace(flag, setting=IN_CONFIG + (key or flag.setting), aliases=tuple(aliases))
 
 
 def _parameter_name(name: str) -> str:
