@@ -12,7 +12,7 @@ from pathlib import Path
 
 import click
 
-from edgekd.cli.flags import DB, DETERMINISTIC, FORCE, FRESH, JSON, SEED
+from edgekd.cli.flags import DB, FORCE, FRESH, JSON, flag_names
 from edgekd.errors import ConfigError, EdgekdError
 from edgekd.untrusted import for_terminal
 
@@ -76,11 +76,9 @@ def stderr_reporter(total_stages: int = 0, quiet: bool = False, flags: dict[str,
     return Reporter(total_stages, quiet, sys.stderr, rename=lambda line: as_flags(line, names))
 
 
+# The shared options for commands that do not call the API (the others declare them in cli/flags.py).
 json_option = JSON.decorator()
 force_option = FORCE.decorator()
-fresh_option = FRESH.decorator()
-seed_option = SEED.decorator()
-deterministic_option = DETERMINISTIC.decorator()
 
 
 def config_from_flags(document: dict, flags: dict[str, str]):
@@ -131,7 +129,7 @@ def store_run(store, document: dict, out_path: Path | None, artifacts: dict[str,
 
 
 # Settings every command that writes outputs names by the same flags.
-COMMON_FLAGS = {"out": "--out", "force": "--force", "fresh": "--fresh", "db": "--db"}
+COMMON_FLAGS = {"out": "--out", **flag_names((FORCE, FRESH, DB))}
 
 
 def say_on_stderr(line: str) -> None:
