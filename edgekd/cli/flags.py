@@ -4,8 +4,11 @@ A command declares its parameters once, as a tuple of ``Flag``; from that tuple 
 options (``declared``), the keyword arguments of the API call (``api_arguments``) and the
 flag that an error message naming a setting shows instead (``flag_names``), so the three
 cannot drift apart. A flag that only shapes what the CLI prints (``--json``) has no setting
-(``CLI_ONLY``). ``tests/test_cli_flags.py`` walks every command and checks that each of its
-options is declared and reaches the API function the declaration names.
+(``CLI_ONLY``). A command whose API function takes a pipeline config (``distill_config``,
+``search_config``) declares config keys as ``config.KEY`` (``in_config`` splits them from the
+call's keywords, ``set_keys`` writes them into the config document). ``tests/test_cli_flags.py``
+walks every command and checks that each of its options is declared and reaches the API
+function the declaration names.
 
     RUNS = option("--runs", type=int, default=100, show_default=True, help="Minimum number of measured runs.")
     PER_TENSOR = option("--per-tensor", "per_channel", convert=negated, is_flag=True, help="...")
@@ -64,7 +67,13 @@ class Flag:
 
 
 def option(
-    name: str, setting: str | None = _SAME, *, param: str | None = None, convert=None, aliases=(), **click_options
+    name: str,
+    setting: str | tuple[str, ...] | None = _SAME,
+    *,
+    param: str | None = None,
+    convert=None,
+    aliases=(),
+    **click_options,
 ) -> Flag:
     """An option (``--name``) that sets ``setting`` (default: the name in snake case) through click's parameter
     ``param`` (default: the same); ``click_options`` as ``click.option``'s."""
