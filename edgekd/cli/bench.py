@@ -6,70 +6,91 @@ from pathlib import Path
 
 import click
 
-from edgekd.cli.common import db_option, echo, emit_json, json_option, stderr_reporter
+from edgekd.cli.common import echo, emit_json, stderr_reporter
+from edgekd.cli.flags import DB, JSON, api_arguments, argument, as_list, declared, flag_names, option
 from edgekd.errors import BenchmarkError, ConfigError
 
 
+def _samples_sent(samples: int | None, params) -> int | str | None:
+    """``--samples 0`` sends every test sample of --accuracy's data."""
+    return "all" if samples == 0 and params["accuracy_data"] is not None else samples
+
+
+FLAGS = (
+    argument(
+        "model_paths",
+        "model",
+        convert=as_list,
+        metavar="FILE.tflite...",
+        nargs=-1,
+        required=True,
+        type=click.Path(path_type=Path),
+    ),
+    option(
+        "--device",
+        "devices",
+        param="devices",
+        convert=as_list,
+        multiple=True,
+        default=("host",),
+        show_default=True,
+        help="Device profile name (repeatable).",
+    ),
+    option("--runs", type=int, default=100, show_default=True, help="Minimum number of measured runs."),
+    option(
+        "--min-seconds",
+        type=float,
+        default=1.0,
+        show_default=True,
+        help="Minimum measured duration in seconds (0 to 300).",
+    ),
+    option("--warmup", type=int, default=10, show_default=True, help="Warm-up runs before measuring."),
+    option("--threads", type=int, default=None, help="Interpreter threads (default: the profile's)."),
+    option("--benchmark-binary", help="LiteRT benchmark_model for adb devices (overrides the profile)."),
+    option(
+        "--accuracy",
+        param="accuracy_data",
+        metavar="DATA",
+        help="Send DATA's test samples with the model: top-1 accuracy on the device, agreement with the host's LiteRT.",
+    ),
+    option(
+        "--samples",
+        convert=_samples_sent,
+        type=int,
+        default=None,
+        help="How many test samples --accuracy sends (default 500; all: --samples 0).",
+    ),
+    option(
+        "--profile-ops",
+        is_flag=True,
+        help="Add a per-op profile from LiteRT's benchmark_model (adb, or a profile naming runtime.benchmark_binary).",
+    ),
+    option(
+        "--sustained",
+        "sustained_seconds",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="Measure for SECONDS (10 to 3600) in 10 windows instead, and report the latency drift and temperature rise.",
+    ),
+    option(
+        "--cooldown",
+        "cooldown_seconds",
+        type=float,
+        default=120.0,
+        show_default=True,
+        metavar="SECONDS",
+        help="Before each model after the first, wait at most SECONDS for the device to cool to within 2 °C of "
+        "where the first started (0: never wait).",
+    ),
+    DB,
+    JSON,
+)
+
+
 @click.command()
-@click.argument("model_paths", metavar="FILE.tflite...", nargs=-1, required=True, type=click.Path(path_type=Path))
-@click.option(
-    "--device", "devices", multiple=True, default=("host",), show_default=True, help="Device profile name (repeatable)."
-)
-@click.option("--runs", type=int, default=100, show_default=True, help="Minimum number of measured runs.")
-@click.option(
-    "--min-seconds", type=float, default=1.0, show_default=True, help="Minimum measured duration in seconds (0 to 300)."
-)
-@click.option("--warmup", type=int, default=10, show_default=True, help="Warm-up runs before measuring.")
-@click.option("--threads", type=int, default=None, help="Interpreter threads (default: the profile's).")
-@click.option("--benchmark-binary", help="LiteRT benchmark_model for adb devices (overrides the profile).")
-@click.option(
-    "--accuracy",
-    "accuracy_data",
-    metavar="DATA",
-    help="Send DATA's test samples with the model: top-1 accuracy on the device, agreement with the host's LiteRT.",
-)
-@click.option(
-    "--samples", type=int, default=None, help="How many test samples --accuracy sends (default 500; all: --samples 0)."
-)
-@click.option(
-    "--profile-ops",
-    is_flag=True,
-    help="Add a per-op profile from LiteRT's benchmark_model (adb, or a profile naming runtime.benchmark_binary).",
-)
-@click.option(
-    "--sustained",
-    type=float,
-    default=None,
-    metavar="SECONDS",
-    help="Measure for SECONDS (10 to 3600) in 10 windows instead, and report the latency drift and temperature rise.",
-)
-@click.option(
-    "--cooldown",
-    type=float,
-    default=120.0,
-    show_default=True,
-    metavar="SECONDS",
-    help="Before each model after the first, wait at most SECONDS for the device to cool to within 2 °C of "
-    "where the first started (0: never wait).",
-)
-@db_option
-@json_option
-def bench(
-    model_paths,
-    devices,
-    runs,
-    min_seconds,
-    warmup,
-    threads,
-    benchmark_binary,
-    accuracy_data,
-    samples,
-    profile_ops,
-    sustained,
-    cooldown,
-    db,
-    as_json,
-) -> None:
+@declared("benchmark", FLAGS)
+def bench(**params) -> None:
     """Benchmark .tflite files through LiteRT on the named devices.
 
     Runs warm-up, then at least --runs invocations and at least --min-seconds; reports
@@ -102,40 +123,16 @@ def bench(
         format_table,
     )
 
-    flags = {
-        "accuracy": "--accuracy",
-        "samples": "--samples",
-        "sustained_seconds": "--sustained",
-        "cooldown_seconds": "--cooldown",
-        "db": "--db",
-        "runs": "--runs",
-        "min_seconds": "--min-seconds",
-    }
+    names = flag_names(FLAGS)
     try:
-        with settings_as_flags(flags):
-            measured = benchmark(
-                list(model_paths),
-                devices=list(devices),
-                runs=runs,
-                min_seconds=min_seconds,
-                warmup=warmup,
-                threads=threads,
-                db=db,
-                accuracy=accuracy_data,
-                samples="all" if samples == 0 and accuracy_data is not None else samples,
-                benchmark_binary=benchmark_binary,
-                profile_ops=profile_ops,
-                sustained_seconds=sustained,
-                cooldown_seconds=cooldown,
-                reporter=stderr_reporter(),
-                say=say_on_stderr,
-            )
+        with settings_as_flags(names):
+            measured = benchmark(**api_arguments(FLAGS, params), reporter=stderr_reporter(), say=say_on_stderr)
     except BenchSettingError as exc:
-        flag = flags.get(exc.setting, "--" + exc.setting.replace("_", "-"))
+        flag = names.get(exc.setting, "--" + exc.setting.replace("_", "-"))
         raise ConfigError(f"{flag} {exc.value}: {exc.rule}") from None
     results = [result.as_dict() for result in measured]
     failures = [r for r in results if not r["ok"]]
-    if as_json:
+    if params["as_json"]:
         emit_json(results)
     else:
         timed = [r for r in results if not r["ok"] or r.get("latency_ms")]
@@ -145,7 +142,7 @@ def bench(
             echo(note)
         for line in device_lines(results):
             echo(line)
-        if accuracy_data is not None:
+        if params["accuracy_data"] is not None:
             echo()
             echo(format_table(ACCURACY_HEADERS, accuracy_rows(results)))
     if failures:

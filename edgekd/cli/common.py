@@ -12,7 +12,7 @@ from pathlib import Path
 
 import click
 
-from edgekd.config import MAX_SEED
+from edgekd.cli.flags import DB, FORCE, FRESH, JSON, flag_names
 from edgekd.errors import ConfigError, EdgekdError
 from edgekd.untrusted import for_terminal
 
@@ -76,31 +76,9 @@ def stderr_reporter(total_stages: int = 0, quiet: bool = False, flags: dict[str,
     return Reporter(total_stages, quiet, sys.stderr, rename=lambda line: as_flags(line, names))
 
 
-json_option = click.option("--json", "as_json", is_flag=True, help="Print the result as JSON instead of a table.")
-force_option = click.option(
-    "--force", is_flag=True, help="Replace an existing output (only once the new one is complete)."
-)
-fresh_option = click.option(
-    "--fresh",
-    is_flag=True,
-    help="Discard checkpoints an interrupted run left for this --out and start training over.",
-)
-
-
-seed_option = click.option(
-    "--seed",
-    type=click.IntRange(0, MAX_SEED),
-    default=0,
-    show_default=True,
-    help="Random seed, 0 to 4294967295 (numpy and Keras take 32-bit seeds).",
-)
-
-
-deterministic_option = click.option(
-    "--deterministic",
-    is_flag=True,
-    help="TensorFlow op determinism: bit-identical training on the same machine and library versions (slower).",
-)
+# The shared options for commands that do not call the API (the others declare them in cli/flags.py).
+json_option = JSON.decorator()
+force_option = FORCE.decorator()
 
 
 def config_from_flags(document: dict, flags: dict[str, str]):
@@ -123,12 +101,7 @@ def config_from_flags(document: dict, flags: dict[str, str]):
         raise ConfigError(f"{flags.get(field, field)} {first.get('input')}: {first['msg']}") from None
 
 
-db_option = click.option(
-    "--db",
-    type=click.Path(path_type=Path),
-    default=None,
-    help="Results store (SQLite; default $EDGEKD_DB or ~/.edgekd/results.db).",
-)
+db_option = DB.decorator()
 
 
 def open_store(db: Path | None):
@@ -156,7 +129,7 @@ def store_run(store, document: dict, out_path: Path | None, artifacts: dict[str,
 
 
 # Settings every command that writes outputs names by the same flags.
-COMMON_FLAGS = {"out": "--out", "force": "--force", "fresh": "--fresh", "db": "--db"}
+COMMON_FLAGS = {"out": "--out", **flag_names((FORCE, FRESH, DB))}
 
 
 def say_on_stderr(line: str) -> None:

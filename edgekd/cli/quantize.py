@@ -6,148 +6,126 @@ from pathlib import Path
 
 import click
 
-from edgekd.cli.common import (
-    as_flags,
-    db_option,
-    echo,
-    emit_json,
-    force_option,
-    json_option,
-    say_on_stderr,
-    seed_option,
-    settings_as_flags,
-    stderr_reporter,
+from edgekd.cli.common import as_flags, echo, emit_json, say_on_stderr, settings_as_flags, stderr_reporter
+from edgekd.cli.flags import (
+    DB,
+    FORCE,
+    JSON,
+    SEED,
+    TRUST_MODEL,
+    api_arguments,
+    argument,
+    declared,
+    flag_names,
+    negated,
+    option,
+    path_text,
 )
 from edgekd.quantize.settings import ALL, quantize_mode_names
 
-# The settings of edgekd.quantize.settings.QuantizeSettings, as this command's flags name them.
-FLAGS = {
-    "out": "--out",
-    "mode": "--mode",
-    "max_drop": "--max-drop",
-    "strict": "--strict",
-    "allow_float_ops": "--allow-float-ops",
-    "representative_samples": "--representative-samples",
-    "qat_epochs": "--qat-epochs",
-    "teacher": "--teacher",
-    "prune": "--prune",
-    "clusters": "--cluster",
-    "compress_epochs": "--compress-epochs",
-    "debug": "--debug",
-    "edgetpu": "--edgetpu",
-    "trust_model": "--trust-model",
-}
+# The settings of edgekd.quantize.settings.QuantizeSettings (and the conversion's and compression's options),
+# as this command's flags set and name them.
+FLAGS = (
+    argument("model_path", "model", metavar="MODEL", type=click.Path(path_type=Path)),
+    option(
+        "--data",
+        param="data_spec",
+        default="mnist1d",
+        show_default=True,
+        help="Calibration and test data (DATA spec).",
+    ),
+    option(
+        "--out",
+        param="out_path",
+        required=True,
+        type=click.Path(path_type=Path),
+        help="The .tflite file to write; a folder with --mode all.",
+    ),
+    option(
+        "--mode",
+        default="int8",
+        show_default=True,
+        type=click.Choice(quantize_mode_names()),
+        help="Conversion mode; 'qat' fine-tunes with quantization-aware training first (tf_keras models); "
+        "'all' writes every post-training mode into the --out folder and compares them.",
+    ),
+    option(
+        "--io-dtype",
+        type=click.Choice(["int8", "uint8"]),
+        default="int8",
+        show_default=True,
+        help="Input/output type of int8 models.",
+    ),
+    option(
+        "--per-tensor",
+        "per_channel",
+        convert=negated,
+        is_flag=True,
+        help="Per-tensor weight scales instead of per-channel (int8).",
+    ),
+    option(
+        "--representative-samples",
+        type=int,
+        default=500,
+        show_default=True,
+        help="Training samples used to calibrate int8 ranges.",
+    ),
+    option(
+        "--max-drop",
+        type=float,
+        default=1.0,
+        show_default=True,
+        help="Warn when the .tflite loses more than this many accuracy points against the Keras model.",
+    ),
+    option(
+        "--teacher",
+        param="teacher_path",
+        convert=path_text,
+        type=click.Path(path_type=Path),
+        help="With --mode qat: keep distilling from this teacher during quantization-aware training.",
+    ),
+    option("--qat-epochs", type=int, default=3, show_default=True, help="Epochs of quantization-aware training."),
+    option("--temperature", type=float, default=1.0, show_default=True, help="Distillation temperature for --teacher."),
+    option("--alpha", type=float, default=0.0, show_default=True, help="Hard-label weight for --teacher."),
+    option(
+        "--prune",
+        default=None,
+        help="Magnitude pruning before conversion: a sparsity such as 0.5, or 2:4 (structured).",
+    ),
+    option(
+        "--cluster",
+        "clusters",
+        param="clusters",
+        type=int,
+        default=0,
+        help="Weight clustering before conversion: number of centroids.",
+    ),
+    option(
+        "--compress-epochs", type=int, default=2, show_default=True, help="Fine-tuning epochs after pruning/clustering."
+    ),
+    option("--debug", is_flag=True, help="Per-layer quantization error (TFLite's debugger), worst layers first."),
+    option(
+        "--edgetpu",
+        is_flag=True,
+        help="Also check Edge TPU readiness and compile with edgetpu_compiler when it is installed (int8 only).",
+    ),
+    option(
+        "--allow-float-ops",
+        is_flag=True,
+        help="int8/int16x8: keep ops that have no integer kernel in float (a mixed file) instead of failing.",
+    ),
+    option("--strict", is_flag=True, help="Fail (and write nothing) when a check fails, instead of warning."),
+    SEED,
+    TRUST_MODEL,
+    FORCE,
+    DB,
+    JSON,
+)
 
 
 @click.command()
-@click.argument("model_path", metavar="MODEL", type=click.Path(path_type=Path))
-@click.option(
-    "--data", "data_spec", default="mnist1d", show_default=True, help="Calibration and test data (DATA spec)."
-)
-@click.option(
-    "--out",
-    "out_path",
-    required=True,
-    type=click.Path(path_type=Path),
-    help="The .tflite file to write; a folder with --mode all.",
-)
-@click.option(
-    "--mode",
-    default="int8",
-    show_default=True,
-    type=click.Choice(quantize_mode_names()),
-    help="Conversion mode; 'qat' fine-tunes with quantization-aware training first (tf_keras models); "
-    "'all' writes every post-training mode into the --out folder and compares them.",
-)
-@click.option(
-    "--io-dtype",
-    type=click.Choice(["int8", "uint8"]),
-    default="int8",
-    show_default=True,
-    help="Input/output type of int8 models.",
-)
-@click.option("--per-tensor", is_flag=True, help="Per-tensor weight scales instead of per-channel (int8).")
-@click.option(
-    "--representative-samples",
-    type=int,
-    default=500,
-    show_default=True,
-    help="Training samples used to calibrate int8 ranges.",
-)
-@click.option(
-    "--max-drop",
-    type=float,
-    default=1.0,
-    show_default=True,
-    help="Warn when the .tflite loses more than this many accuracy points against the Keras model.",
-)
-@click.option(
-    "--teacher",
-    "teacher_path",
-    type=click.Path(path_type=Path),
-    help="With --mode qat: keep distilling from this teacher during quantization-aware training.",
-)
-@click.option("--qat-epochs", type=int, default=3, show_default=True, help="Epochs of quantization-aware training.")
-@click.option(
-    "--temperature", type=float, default=1.0, show_default=True, help="Distillation temperature for --teacher."
-)
-@click.option("--alpha", type=float, default=0.0, show_default=True, help="Hard-label weight for --teacher.")
-@click.option(
-    "--prune", default=None, help="Magnitude pruning before conversion: a sparsity such as 0.5, or 2:4 (structured)."
-)
-@click.option(
-    "--cluster", "clusters", type=int, default=0, help="Weight clustering before conversion: number of centroids."
-)
-@click.option(
-    "--compress-epochs", type=int, default=2, show_default=True, help="Fine-tuning epochs after pruning/clustering."
-)
-@click.option("--debug", is_flag=True, help="Per-layer quantization error (TFLite's debugger), worst layers first.")
-@click.option(
-    "--edgetpu",
-    is_flag=True,
-    help="Also check Edge TPU readiness and compile with edgetpu_compiler when it is installed (int8 only).",
-)
-@click.option(
-    "--allow-float-ops",
-    is_flag=True,
-    help="int8/int16x8: keep ops that have no integer kernel in float (a mixed file) instead of failing.",
-)
-@click.option("--strict", is_flag=True, help="Fail (and write nothing) when a check fails, instead of warning.")
-@seed_option
-@click.option(
-    "--trust-model",
-    is_flag=True,
-    help="Allow model files that contain code (Lambda layers, custom objects, SavedModel folders).",
-)
-@force_option
-@db_option
-@json_option
-def quantize(
-    model_path,
-    data_spec,
-    out_path,
-    mode,
-    io_dtype,
-    per_tensor,
-    representative_samples,
-    max_drop,
-    debug,
-    teacher_path,
-    qat_epochs,
-    prune,
-    clusters,
-    compress_epochs,
-    temperature,
-    alpha,
-    edgetpu,
-    allow_float_ops,
-    strict,
-    seed,
-    trust_model,
-    force,
-    db,
-    as_json,
-) -> None:
+@declared("quantize_run", FLAGS)
+def quantize(**params) -> None:
     """Convert MODEL (.keras or SavedModel) to TFLite; int8 by default.
 
     Every .tflite is checked through the LiteRT interpreter on the test split: its accuracy,
@@ -165,42 +143,17 @@ def quantize(
     """
     from edgekd.api import quantize_run
 
-    with settings_as_flags(FLAGS):
-        run = quantize_run(
-            model_path,
-            data=data_spec,
-            out=out_path,
-            force=force,
-            db=db,
-            reporter=(reporter := stderr_reporter(3)),
-            say=say_on_stderr,
-            mode=mode,
-            io_dtype=io_dtype,
-            per_channel=not per_tensor,
-            allow_float_ops=allow_float_ops,
-            prune=prune,
-            clusters=clusters,
-            compress_epochs=compress_epochs,
-            representative_samples=representative_samples,
-            max_drop=max_drop,
-            strict=strict,
-            seed=seed,
-            qat_epochs=qat_epochs,
-            teacher=str(teacher_path) if teacher_path else None,
-            temperature=temperature,
-            alpha=alpha,
-            debug=debug,
-            edgetpu=edgetpu,
-            trust_model=trust_model,
-        )
+    names = flag_names(FLAGS)
+    with settings_as_flags(names):
+        run = quantize_run(**api_arguments(FLAGS, params), reporter=(reporter := stderr_reporter(3)), say=say_on_stderr)
     for record in run.models.values():
         for warning in record.warnings:
-            reporter.say(f"edgekd: warning: {as_flags(warning, FLAGS)}")
+            reporter.say(f"edgekd: warning: {as_flags(warning, names)}")
     document = run.to_document()
-    if as_json:
+    if params["as_json"]:
         emit_json(document)
         return
-    echo(_summary(run, document, out_path, mode))
+    echo(_summary(run, document, params["out_path"], params["mode"]))
 
 
 def _summary(run, document: dict, out_path: Path, mode: str) -> str:

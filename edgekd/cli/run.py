@@ -6,19 +6,20 @@ from pathlib import Path
 
 import click
 
-from edgekd.cli.common import (
-    db_option,
-    deterministic_option,
-    echo,
-    emit_json,
-    force_option,
-    fresh_option,
-    json_option,
-    say_on_stderr,
-    settings_as_flags,
-    stderr_reporter,
+from edgekd.cli.common import echo, emit_json, say_on_stderr, settings_as_flags, stderr_reporter
+from edgekd.cli.flags import (
+    DB,
+    DETERMINISTIC,
+    FORCE,
+    FRESH,
+    JSON,
+    Flag,
+    api_arguments,
+    argument,
+    declared,
+    flag_names,
+    option,
 )
-from edgekd.config import PipelineConfig, demo_config, load_config
 from edgekd.results.answer import answer_document, compute_answer
 from edgekd.results.table import BENCH_HEADERS, MODEL_HEADERS, bench_rows, energy_notes, format_table, model_rows
 from edgekd.untrusted import for_terminal
@@ -43,23 +44,16 @@ CONFIG_KEYS = {
 }
 
 
-def _execute(config: PipelineConfig, out: Path | None, force, as_json, kind, fresh, db, note: str | None = None):
-    from edgekd.api import run_config
+def _execute(api: str, flags: tuple[Flag, ...], params: dict, note: str | None = None):
+    import edgekd.api
 
     # A config names settings by their keys; the one a command line would name by a flag:
-    with settings_as_flags(CONFIG_KEYS):
-        run = run_config(
-            config,
-            out,
-            kind=kind,
-            force=force,
-            fresh=fresh,
-            db=db,
-            reporter=stderr_reporter(STAGES),
-            say=say_on_stderr,
+    with settings_as_flags({**CONFIG_KEYS, **flag_names(flags)}):
+        run = getattr(edgekd.api, api)(
+            **api_arguments(flags, params), reporter=stderr_reporter(STAGES), say=say_on_stderr
         )
     document = run.to_document()
-    if as_json:
+    if params["as_json"]:
         emit_json({**document, "compute_answer": answer_document(document)} if document["benchmarks"] else document)
         return
     if note:
@@ -83,17 +77,20 @@ def _execute(config: PipelineConfig, out: Path | None, force, as_json, kind, fre
     echo(f"Results: {run.out / 'results.json'}   Report: {run.out / 'report.html'} (and report.md)")
 
 
+DEMO_FLAGS = (
+    option("--out", type=click.Path(path_type=Path), help="Output folder (default: runs/demo-<timestamp>)."),
+    FORCE,
+    FRESH,
+    DB,
+    JSON,
+    option("--quick", is_flag=True, help="A reduced budget (about 90 s on two cores) to check the installation."),
+    DETERMINISTIC,
+)
+
+
 @click.command()
-@click.option("--out", type=click.Path(path_type=Path), help="Output folder (default: runs/demo-<timestamp>).")
-@force_option
-@fresh_option
-@db_option
-@json_option
-@click.option("--quick", is_flag=True, help="A reduced budget (about 90 s on two cores) to check the installation.")
-@deterministic_option
-def demo(
-    out: Path | None, force: bool, fresh: bool, db: Path | None, as_json: bool, quick: bool, deterministic: bool
-) -> None:
+@declared("demo", DEMO_FLAGS)
+def demo(**params) -> None:
     """Run the whole pipeline on MNIST-1D, generated offline.
 
     Trains a teacher, distils a student with 1/20 of its MACs (next to a scratch control),
@@ -106,31 +103,27 @@ def demo(
       edgekd demo --out runs/my-demo
       edgekd demo --quick
     """
-    config = demo_config(quick=quick)
-    if deterministic:
-        config = config.model_copy(update={"deterministic": True})
-    note = QUICK_NOTE if quick else None
-    _execute(config, out, force, as_json, "demo", fresh, db, note)
+    _execute("demo", DEMO_FLAGS, params, QUICK_NOTE if params["quick"] else None)
+
+
+RUN_FLAGS = (
+    argument("config_path", "config", metavar="CONFIG.yaml", type=click.Path(path_type=Path)),
+    option("--out", type=click.Path(path_type=Path), help="Output folder (default: runs/run-<timestamp>)."),
+    FORCE,
+    FRESH,
+    DB,
+    JSON,
+    DETERMINISTIC,
+)
 
 
 @click.command()
-@click.argument("config_path", metavar="CONFIG.yaml", type=click.Path(path_type=Path))
-@click.option("--out", type=click.Path(path_type=Path), help="Output folder (default: runs/run-<timestamp>).")
-@force_option
-@fresh_option
-@db_option
-@json_option
-@deterministic_option
-def run(
-    config_path: Path, out: Path | None, force: bool, fresh: bool, db: Path | None, as_json: bool, deterministic: bool
-) -> None:
+@declared("run", RUN_FLAGS)
+def run(**params) -> None:
     """Run the whole pipeline from one YAML config (the README shows the demo's).
 
     \b
     Example:
       edgekd run pipeline.yaml --out runs/pipeline
     """
-    config = load_config(config_path)
-    if deterministic:
-        config = config.model_copy(update={"deterministic": True})
-    _execute(config, out, force, as_json, "run", fresh, db)
+    _execute("run", RUN_FLAGS, params)

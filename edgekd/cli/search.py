@@ -6,126 +6,161 @@ from pathlib import Path
 
 import click
 
-from edgekd.cli.common import (
-    config_from_flags,
-    echo,
-    emit_json,
-    json_option,
-    say_on_stderr,
-    settings_as_flags,
-    stderr_reporter,
+from edgekd.cli.common import config_from_flags, echo, emit_json, say_on_stderr, settings_as_flags, stderr_reporter
+from edgekd.cli.flags import (
+    JSON,
+    api_arguments,
+    declared,
+    flag_names,
+    given_or_none,
+    in_config,
+    list_or_none,
+    option,
+    path_text,
+    set_keys,
 )
 from edgekd.config import MAX_SEED
 from edgekd.untrusted import for_terminal
 
-# The config key each flag sets, and the settings library messages name by key.
-FLAGS = {
-    "seed": "--seed",
-    "data.spec": "--data",
-    "teacher.path": "--teacher",
-    "teacher_path": "--teacher",
-    "student.epochs": "--epochs",
-    "student.batch_size": "--batch-size",
-    "search.device": "--device",
-    "search.budgets": "--budget",
-    "search.trials": "--trials",
-    "search.families": "--family",
-    "search.measure": "--measure",
-    "search.recipe": "--recipe",
-    "search.finalist_recipe": "--finalist-recipe",
-    "search.trial_fraction": "--trial-fraction",
-    "search.finalists": "--finalists",
-    "search.storage": "--storage",
-    "search.study_name": "--study-name",
-    "measure": "--measure",
-    "trials": "--trials",
-    "storage": "--storage",
-    "study_name": "--study-name",
-    "out": "--out",
-}
+
+def _budgets(budgets: tuple[str, ...], params) -> dict | None:
+    from edgekd.search.budget import parse_budgets
+
+    return parse_budgets(budgets) if budgets else None
+
+
+# The config key each flag sets (None: left to --config or the default), and the settings library messages
+# name by their field.
+FLAGS = (
+    option(
+        "--teacher",
+        "config.teacher.path",
+        convert=path_text,
+        aliases=("teacher_path",),
+        type=click.Path(path_type=Path),
+        help="The trained teacher (.keras file or SavedModel).",
+    ),
+    option(
+        "--data",
+        "config.data.spec",
+        param="data_spec",
+        default=None,
+        help="mnist1d[:options], npz:PATH, images:DIR or audio:DIR.",
+    ),
+    option(
+        "--device",
+        "config.search.device",
+        default=None,
+        help="The device profile whose figures the budgets read [default: host].",
+    ),
+    option(
+        "--budget",
+        "config.search.budgets",
+        param="budgets",
+        convert=_budgets,
+        multiple=True,
+        metavar="KEY=VALUE",
+        help="A limit per candidate (repeatable): macs, params, flash_kb, ram_kb, latency_ms, energy_mj.",
+    ),
+    option(
+        "--trials",
+        "config.search.trials",
+        aliases=("trials",),
+        type=int,
+        default=None,
+        help="Candidates scored (over-budget ones do not count) before the study stops [default: 20].",
+    ),
+    option(
+        "--family",
+        "config.search.families",
+        param="families",
+        convert=list_or_none,
+        multiple=True,
+        help="A student family to search (repeatable) [default: conv, dscnn, mlp, mobilenet, resnet].",
+    ),
+    option(
+        "--measure",
+        "config.search.measure",
+        aliases=("measure",),
+        is_flag=True,
+        default=None,
+        help="Benchmark each candidate's int8 file on the device.",
+    ),
+    option(
+        "--recipe",
+        "config.search.recipe",
+        default=None,
+        help="The recipe every candidate distils with [default: kd:temperature=4,alpha=0.5].",
+    ),
+    option(
+        "--finalist-recipe",
+        "config.search.finalist_recipe",
+        default=None,
+        help="auto (the auto student the study started from, else the most accurate finalist, chooses among the "
+        "candidate recipes, as `edgekd distill` does, and the others train with its choice) or a recipe [default: auto].",
+    ),
+    option(
+        "--trial-fraction",
+        "config.search.trial_fraction",
+        type=float,
+        default=None,
+        help="Fraction of the full budget each trial trains [default: 0.1].",
+    ),
+    option(
+        "--finalists",
+        "config.search.finalists",
+        type=int,
+        default=None,
+        help="Best trials of the front trained fully (0: trials only) [default: 2].",
+    ),
+    option(
+        "--epochs",
+        "config.student.epochs",
+        type=int,
+        default=None,
+        help="Epochs of the full budget [default: 30, at least 1,500 steps].",
+    ),
+    option("--batch-size", "config.student.batch_size", type=int, default=None, help="Batch size [default: 128]."),
+    option(
+        "--storage",
+        "config.search.storage",
+        aliases=("storage",),
+        default=None,
+        metavar="URL",
+        help="The study's database, shared by workers (postgresql://user@host/db) [default: sqlite in --out].",
+    ),
+    option(
+        "--study-name",
+        "config.search.study_name",
+        aliases=("study_name",),
+        default=None,
+        help="The study's name in --storage [default: edgekd-search].",
+    ),
+    # The config the flags are laid over: search_config's `config` starts from it.
+    option(
+        "--config",
+        "config",
+        param="config_path",
+        type=click.Path(path_type=Path),
+        default=None,
+        help="A pipeline config whose data, teacher, student and search sections apply (flags override).",
+    ),
+    option("--out", type=click.Path(path_type=Path), help="Output folder (default: runs/search-<timestamp>)."),
+    option("--seed", "config.seed", type=click.IntRange(0, MAX_SEED), default=None, help="Random seed [default: 0]."),
+    option(
+        "--trust-model",
+        "config.teacher.trust_model",
+        convert=given_or_none,
+        is_flag=True,
+        help="Allow a teacher file that contains code (or a SavedModel folder).",
+    ),
+    JSON,
+)
 
 
 @click.command()
-@click.option("--teacher", type=click.Path(path_type=Path), help="The trained teacher (.keras file or SavedModel).")
-@click.option("--data", "data_spec", default=None, help="mnist1d[:options], npz:PATH, images:DIR or audio:DIR.")
-@click.option("--device", default=None, help="The device profile whose figures the budgets read [default: host].")
-@click.option(
-    "--budget",
-    "budgets",
-    multiple=True,
-    metavar="KEY=VALUE",
-    help="A limit per candidate (repeatable): macs, params, flash_kb, ram_kb, latency_ms, energy_mj.",
-)
-@click.option(
-    "--trials",
-    type=int,
-    default=None,
-    help="Candidates scored (over-budget ones do not count) before the study stops [default: 20].",
-)
-@click.option(
-    "--family",
-    "families",
-    multiple=True,
-    help="A student family to search (repeatable) [default: conv, dscnn, mlp, mobilenet, resnet].",
-)
-@click.option("--measure", is_flag=True, default=None, help="Benchmark each candidate's int8 file on the device.")
-@click.option(
-    "--recipe", default=None, help="The recipe every candidate distils with [default: kd:temperature=4,alpha=0.5]."
-)
-@click.option(
-    "--finalist-recipe",
-    default=None,
-    help="auto (the auto student the study started from, else the most accurate finalist, chooses among the "
-    "candidate recipes, as `edgekd distill` does, and the others train with its choice) or a recipe [default: auto].",
-)
-@click.option(
-    "--trial-fraction", type=float, default=None, help="Fraction of the full budget each trial trains [default: 0.1]."
-)
-@click.option(
-    "--finalists", type=int, default=None, help="Best trials of the front trained fully (0: trials only) [default: 2]."
-)
-@click.option("--epochs", type=int, default=None, help="Epochs of the full budget [default: 30, at least 1,500 steps].")
-@click.option("--batch-size", type=int, default=None, help="Batch size [default: 128].")
-@click.option(
-    "--storage",
-    default=None,
-    metavar="URL",
-    help="The study's database, shared by workers (postgresql://user@host/db) [default: sqlite in --out].",
-)
-@click.option("--study-name", default=None, help="The study's name in --storage [default: edgekd-search].")
-@click.option(
-    "--config",
-    "config_path",
-    type=click.Path(path_type=Path),
-    default=None,
-    help="A pipeline config whose data, teacher, student and search sections apply (flags override).",
-)
-@click.option("--out", type=click.Path(path_type=Path), help="Output folder (default: runs/search-<timestamp>).")
-@click.option("--seed", type=click.IntRange(0, MAX_SEED), default=None, help="Random seed [default: 0].")
-@click.option("--trust-model", is_flag=True, help="Allow a teacher file that contains code (or a SavedModel folder).")
-@json_option
-def search(
-    teacher,
-    data_spec,
-    device,
-    budgets,
-    trials,
-    families,
-    measure,
-    recipe,
-    finalist_recipe,
-    trial_fraction,
-    finalists,
-    epochs,
-    batch_size,
-    storage,
-    study_name,
-    config_path,
-    out,
-    seed,
-    trust_model,
-    as_json,
-) -> None:
+@declared("search_config", FLAGS)
+def search(**params) -> None:
     """Find the most accurate student that fits a device's budgets, distilled from a teacher.
 
     Each trial picks a student family and size. Its cost comes first, before any training:
@@ -148,46 +183,25 @@ def search(
       edgekd search --teacher t.keras --device host --measure --budget latency_ms=0.05 --family conv --family mlp
       edgekd search --config search.yaml --out runs/search
     """
+    from edgekd.api import search_config
     from edgekd.config import PipelineConfig, load_config
-    from edgekd.search.budget import parse_budgets
 
-    with settings_as_flags(FLAGS):
+    names = flag_names(FLAGS)
+    with settings_as_flags(names):
+        config_path = params["config_path"]
         base = load_config(config_path) if config_path is not None else PipelineConfig()
         document = base.model_dump(mode="json")
         document["bench"] = {**document["bench"], "devices": []}
-        given = {
-            ("seed",): seed,
-            ("data", "spec"): data_spec,
-            ("teacher", "path"): str(teacher) if teacher is not None else None,
-            ("teacher", "trust_model"): True if trust_model else None,
-            ("student", "epochs"): epochs,
-            ("student", "batch_size"): batch_size,
-            ("search", "device"): device,
+        given, call = in_config(api_arguments(FLAGS, params))
+        if given["search.budgets"] is not None:
             # --budget adds to the config's budgets (and sets the ones it names), never drops the others.
-            ("search", "budgets"): {**document["search"]["budgets"], **parse_budgets(budgets)} if budgets else None,
-            ("search", "trials"): trials,
-            ("search", "families"): list(families) or None,
-            ("search", "measure"): measure,
-            ("search", "recipe"): recipe,
-            ("search", "finalist_recipe"): finalist_recipe,
-            ("search", "trial_fraction"): trial_fraction,
-            ("search", "finalists"): finalists,
-            ("search", "storage"): storage,
-            ("search", "study_name"): study_name,
-        }
-        for keys, value in given.items():
-            if value is not None:
-                section = document
-                for key in keys[:-1]:
-                    section = section[key]
-                section[keys[-1]] = value
-    config = config_from_flags(document, FLAGS)
-    from edgekd.api import search_config
-
-    with settings_as_flags(FLAGS):
-        result = search_config(config, out, reporter=stderr_reporter(4, flags=FLAGS), say=say_on_stderr)
+            given["search.budgets"] = {**document["search"]["budgets"], **given["search.budgets"]}
+        set_keys(document, {key: value for key, value in given.items() if value is not None})
+    config = config_from_flags(document, names)
+    with settings_as_flags(names):
+        result = search_config(config, call["out"], reporter=stderr_reporter(4, flags=names), say=say_on_stderr)
     document = result.to_document()
-    if as_json:
+    if params["as_json"]:
         emit_json(document)
         return
     from edgekd.results.table import format_table
