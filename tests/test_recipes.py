@@ -104,6 +104,42 @@ def test_auto_tries_each_candidate_and_ships_the_control_when_the_teacher_is_use
     assert skipped.shipped.role == "student_scratch"
 
 
+def test_a_candidate_behind_the_ones_before_it_beyond_noise_stops_at_half_its_short_budget(tiny_dataset):
+    """auto's candidates after the first stop at half their short budget once behind beyond the split's noise."""
+    from edgekd.distill.distiller import DistillationSettings, TrainingRun, select_recipe
+    from edgekd.distill.stopping import noise_margin
+    from edgekd.frameworks import seed_everything
+    from edgekd.models.builders import get_builder
+    from edgekd.progress import SILENT
+
+    seed_everything(0)
+    # An untrained teacher: learning from its outputs alone (alpha 0) learns nothing, from the labels
+    # alone (alpha 1) learns MNIST-1D as the control does.
+    useless_teacher = get_builder("cnn").build(tiny_dataset.input_shape, tiny_dataset.num_classes)
+    student = get_builder("conv").build(tiny_dataset.input_shape, tiny_dataset.num_classes)
+    settings = DistillationSettings(epochs=6, batch_size=64, learning_rate=3e-3, seed=0, train_control=False)
+    run = TrainingRun.prepare([useless_teacher], tiny_dataset, (1.0,), settings)
+    candidates = parse_candidates(
+        ["kd:temperature=1,alpha=1", "kd:temperature=1,alpha=0", "control"], tiny_dataset.num_classes
+    )
+    recipe, scores = select_recipe(run, student, candidates, 0.5, SILENT)
+    first, behind, control = scores
+    assert recipe.spec == "kd:temperature=1,alpha=1" and first.stopped is None
+    assert behind.stopped.startswith("stopped at checkpoint 1 of 2") and "the candidates before it" in behind.stopped
+    assert behind.steps == first.steps // 2 and behind.as_dict()["stopped"] == behind.stopped
+    assert first.val_accuracy - behind.val_accuracy > noise_margin(first.val_accuracy, len(run.y_val))
+    # The control learns as well as the first (within noise): it trains its whole short budget.
+    assert control.stopped is None and control.steps == first.steps and "stopped" not in control.as_dict()
+
+
+def test_the_noise_margin_is_two_standard_errors_of_a_difference_and_never_below_two_points():
+    from edgekd.distill.stopping import noise_margin
+
+    assert noise_margin(0.8, 800) == pytest.approx(2 * (2 * 0.8 * 0.2 / 800) ** 0.5)
+    assert noise_margin(0.99, 10_000) == 0.02
+    assert noise_margin(0.5, 0) == 1.0
+
+
 @pytest.mark.parametrize("method", ["kd", "dkd", "dist", "fitnet", "at", "rkd"])
 def test_make_loss_and_make_objective_build_the_same_loss(method):
     from edgekd.distill.losses import make_loss

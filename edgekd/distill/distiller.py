@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -35,6 +35,7 @@ from edgekd.distill.choice import (
 from edgekd.distill.features import ResolvedFeature, resolve
 from edgekd.distill.losses import DistillationLoss, Objective
 from edgekd.distill.recipes import CONTROL, Recipe
+from edgekd.distill.stopping import behind_reference, noise_margin
 from edgekd.distill.trainer import TrainingBudget, TrainingHistory
 from edgekd.distill.training_run import (  # noqa: F401 (the names callers import from here)
     DEFAULT_EPOCHS,
@@ -152,6 +153,8 @@ class CandidateScore:
     val_loss: float
     steps: int
     seconds: float
+    # Why it stopped before its short budget ran out (behind the candidates before it), or None.
+    stopped: str | None = None
 
     def as_dict(self) -> dict:
         return {
@@ -161,6 +164,7 @@ class CandidateScore:
             "val_loss": round(self.val_loss, 6),
             "steps": self.steps,
             "seconds": round(self.seconds, 3),
+            **({"stopped": self.stopped} if self.stopped else {}),
         }
 
 
@@ -176,21 +180,46 @@ def select_recipe(
     fraction: float,
     reporter: Reporter,
 ) -> tuple[Recipe, tuple[CandidateScore, ...]]:
-    """Train each candidate from the student's initial weights on a short budget; the best distillation recipe wins."""
+    """Train each candidate from the student's initial weights on a short budget; the best distillation recipe wins.
+
+    The first candidate trains its whole short budget; each later one stops, from half of it on,
+    once it is behind the best the candidates before it had reached by the same checkpoint by
+    more than the validation split's noise (``edgekd.distill.stopping``). A candidate stopped
+    that far behind could not have been chosen by then, and rarely overtakes after.
+    """
     initial = student.get_weights()
     budget = run.budget(fraction)
-    scores = []
+    scores, reference = [], []
     for index, recipe in enumerate(candidates, start=1):
         trial = twin(student)
         trial.set_weights(initial)
         started = time.perf_counter()
-        history, _, _ = run.train(trial, recipe, budget, _role_name(index, recipe), f"trying {recipe.spec}", reporter)
+        trial_run = run
+        if reference:
+            margin = noise_margin(max(reference), len(run.y_val))
+            rule = behind_reference("the candidates before it", reference, budget.checkpoints, margin)
+            training = replace(run.settings.training, stop_when=rule)
+            trial_run = replace(run, settings=replace(run.settings, training=training))
+        history, _, _ = trial_run.train(
+            trial, recipe, budget, _role_name(index, recipe), f"trying {recipe.spec}", reporter
+        )
         accuracy_value, loss = validation_score(trial, run.x_val, run.y_val)
+        steps = len(history.val_accuracy) * history.steps_per_checkpoint if history.stopped_early else history.steps
         scores.append(
             CandidateScore(
-                recipe.spec, recipe.describe(), accuracy_value, loss, history.steps, time.perf_counter() - started
+                recipe.spec,
+                recipe.describe(),
+                accuracy_value,
+                loss,
+                steps,
+                time.perf_counter() - started,
+                history.stop_reason,
             )
         )
+        if not recipe.is_control:
+            # The best any candidate so far had reached by each checkpoint.
+            curve = history.val_accuracy + [history.val_accuracy[-1]] * (budget.checkpoints - len(history.val_accuracy))
+            reference = [max(pair) for pair in zip(reference, curve, strict=True)] if reference else list(curve)
     ranked = sorted(
         (pair for pair in zip(candidates, scores, strict=True) if not pair[0].is_control),
         key=lambda pair: (-pair[1].val_accuracy, pair[1].val_loss),

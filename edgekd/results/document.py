@@ -213,6 +213,7 @@ class _RecipeScore(_Open):
     val_loss: float
     steps: int
     seconds: float
+    stopped: str | None = None
 
 
 class _Selection(_Open):

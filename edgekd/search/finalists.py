@@ -6,20 +6,18 @@ check of a finalist through TFLM is here too.
 
 from __future__ import annotations
 
-import math
 import time
 from pathlib import Path
 
 import numpy as np
 
+from edgekd.distill.stopping import behind_reference
 from edgekd.progress import Reporter
 from edgekd.search.config import SearchStageConfig
 from edgekd.search.engine import (
     Score,
     trial_candidate,
 )
-
-# Marks the trial a new study starts from: the auto student for its budgets.
 
 # Marks the trial a new study starts from: the auto student for its budgets.
 AUTO_START = "auto_start"
@@ -94,33 +92,6 @@ class _Trainer:
         return recipe, [score.as_dict() for score in scores]
 
 
-def behind_reference(first: str, curve: list[float], checkpoints: int, margin: float = FINALIST_MARGIN):
-    """A finalist's stopping rule: from half its budget on, stop once its best validation accuracy is more than
-    ``margin`` behind the best the first finalist had reached by the same checkpoint (``curve``).
-
-    The rule of median stopping (Golovin et al., "Google Vizier", KDD 2017), against one curve:
-    a student that far behind at half its budget rarely overtakes, and one that stops that far
-    behind cannot be chosen, since the first finalist ends at least where it was. On MNIST-1D
-    a second finalist (a ResNet) took 84 s to train fully, the search 3.0x the distillation
-    stage, and ended far below the auto student.
-    """
-    half = math.ceil(checkpoints / 2)
-
-    def stop_when(history) -> str | None:
-        reached = len(history.val_accuracy)
-        if reached < half or not curve:
-            return None
-        mine, theirs = max(history.val_accuracy), max(curve[:reached])
-        if mine + margin >= theirs:
-            return None
-        return (
-            f"stopped at checkpoint {reached} of {checkpoints}: its best {mine:.2%} on validation was more than "
-            f"{margin:.0%} behind the {theirs:.2%} {first} had reached by then"
-        )
-
-    return stop_when
-
-
 def _finalist_candidates(finalist_recipe: str, named: list[str] | None, dataset) -> tuple:
     """The recipes ``auto`` chooses among for the finalists, as ``edgekd distill`` would (the config's
     ``distill.candidates``, else the defaults), or () for a fixed recipe."""
@@ -164,7 +135,9 @@ def _finalists(front, build, trainer: _Trainer, dataset, config: SearchStageConf
         if reference is None:
             # The first finalist (the auto student, when it is one) trained its whole budget: the others
             # are measured against its curve.
-            reference = behind_reference(candidate.spec, history.val_accuracy, trainer.full_checkpoints)
+            reference = behind_reference(
+                candidate.spec, history.val_accuracy, trainer.full_checkpoints, FINALIST_MARGIN
+            )
         finalists.append(
             {
                 "trial": trial.number,
