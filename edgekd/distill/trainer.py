@@ -246,6 +246,11 @@ def _compile(model, objective, budget: TrainingBudget, total_steps: int, steps_p
         model.compile(
             optimizer=optimizer, loss=objective, steps_per_execution=_steps_per_execution(steps_per_checkpoint)
         )
+        if model.built:
+            # The slots built here, not inside the first compiled step: a tf.function that creates
+            # variables on its first call is traced a second time (about a second per training run
+            # here, the largest fixed cost of auto's short candidate runs).
+            optimizer.build(model.trainable_variables)
     return optimizer
 
 
