@@ -1,0 +1,159 @@
+#!/usr/bin/env python3
+"""What ``--method auto`` costs against one fixed recipe, and what it ships, on the demo and on real data.
+
+    python scripts/bench_auto_cost.py [--cases demo digits-npz-labelled photos] [--seeds 0] [--out FILE.json]
+
+Per case and seed, two runs of ``edgekd distill`` with the same data, teacher, student and seed:
+
+1. ``--method auto`` (the default): the candidates train briefly, the best trains fully next
+   to the scratch control; the teacher is trained by edgekd (the demo's own config for ``demo``,
+   the built-in teacher recipe for the real cases, as ``edgekd distill`` without ``--teacher``);
+2. the recipe auto chose, fixed (``--method RECIPE``), with the teacher file the first run wrote:
+   the same full training and the same control, without the candidates.
+
+It prints the distillation stage's seconds of each (the teacher's training is not counted, the
+data is loaded before the stage starts), auto ÷ fixed, the candidates' seconds and how many
+stopped early, and the shipped student's test accuracy of each. Wall times are this machine's,
+measured back to back; the ratio is what to compare across machines. Cases are built by
+``scripts/real_cases.py`` (nothing is downloaded); ``demo`` is ``edgekd demo``'s config.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench_distill_real import KNOWN_CASES, build_case  # noqa: E402
+
+TARGET = 1.5
+
+
+def _config(case: str, spec: str | None, seed: int, teacher: Path | None, method: str):
+    """The pipeline config of one run: the demo's own for ``demo``, else ``edgekd distill``'s defaults on ``spec``."""
+    from edgekd.config import PipelineConfig, demo_config
+    from edgekd.errors import ConfigError
+    from edgekd.validation import validate
+
+    if case == "demo":
+        document = demo_config().model_dump(mode="json")
+    else:
+        document = {"data": {"spec": spec}, "bench": {"devices": []}}
+    document["seed"] = seed
+    document["bench"] = {"devices": []}
+    document.setdefault("distill", {}).update(_fixed(method))
+    if teacher is not None:
+        document["teacher"] = {**document.get("teacher", {}), "path": str(teacher)}
+    return validate(PipelineConfig, document, "bench_auto_cost settings", ConfigError)
+
+
+def _fixed(recipe: str) -> dict:
+    """The distill section of a recipe spec (``kd:temperature=1,alpha=0,augment=mixup``): method, params, augment."""
+    if recipe == "auto":
+        return {"method": "auto"}
+    name, _, options = recipe.partition(":")
+    params, augment = {}, []
+    for pair in filter(None, options.split(",")):
+        key, _, value = pair.partition("=")
+        if key == "augment":
+            augment.append(value)
+        else:
+            params[key] = float(value)
+    return {"method": name, "params": params or None, "augment": augment}
+
+
+def _run(case: str, spec: str | None, seed: int, teacher: Path | None, method: str, out: Path) -> dict:
+    from edgekd.api import distill_config
+
+    started = time.perf_counter()
+    run = distill_config(
+        _config(case, spec, seed, teacher, method), out, quantize=False, record=False, say=lambda line: None
+    )
+    document = run.to_document()
+    distillation = document["distillation"]
+    selection = distillation.get("selection") or {}
+    return {
+        "method": method,
+        "recipe": distillation["recipe"],
+        "distill_seconds": document["timings_s"]["distill"],
+        "wall_seconds": round(time.perf_counter() - started, 1),
+        "candidates_seconds": selection.get("seconds"),
+        "candidates": len(selection.get("candidates", [])),
+        "stopped": sum(1 for c in selection.get("candidates", []) if c.get("stopped")),
+        "shipped": document["models"]["student"]["accuracy"],
+        "shipped_from": document["models"]["student"]["shipped_from"],
+        "teacher_macs": document["models"]["teacher"]["macs"],
+        "teacher_worth_distilling": (distillation.get("teacher_check") or {}).get("worth_distilling"),
+    }
+
+
+def run_case(case: str, spec: str | None, seed: int, scratch: Path) -> dict:
+    auto = _run(case, spec, seed, None, "auto", scratch / f"{case}-{seed}-auto")
+    teacher = scratch / f"{case}-{seed}-auto" / "teacher.keras"
+    fixed = _run(case, spec, seed, teacher, auto["recipe"], scratch / f"{case}-{seed}-fixed")
+    return {
+        "case": case,
+        "seed": seed,
+        "auto": auto,
+        "fixed": fixed,
+        "ratio": round(auto["distill_seconds"] / fixed["distill_seconds"], 3),
+    }
+
+
+def summarise(results: list[dict]) -> None:
+    print(
+        f"\n{'case':<20} {'seed':>4} {'teacher MACs':>13} {'auto s':>7} {'fixed s':>7} {'auto/fixed':>10} "
+        f"{'candidates s':>12} {'stopped':>8} {'auto shipped':>12} {'fixed shipped':>13}  recipe"
+    )
+    for r in results:
+        auto, fixed = r["auto"], r["fixed"]
+        stopped = f"{auto['stopped']}/{auto['candidates']}" if auto["candidates"] else "none run"
+        print(
+            f"{r['case']:<20} {r['seed']:>4} {auto['teacher_macs']:>13,} {auto['distill_seconds']:>7.1f} "
+            f"{fixed['distill_seconds']:>7.1f} {r['ratio']:>9.2f}x {auto['candidates_seconds'] or 0:>12.1f} "
+            f"{stopped:>8} {100 * auto['shipped']:>11.2f}% {100 * fixed['shipped']:>12.2f}%  {auto['recipe']}"
+            f"{'' if auto['teacher_worth_distilling'] is not False else ' (weak teacher: candidates skipped)'}"
+        )
+    within = sum(r["ratio"] <= TARGET for r in results)
+    print(f"\nauto within {TARGET}x of the fixed recipe in {within} of {len(results)} runs")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--cases", nargs="+", default=["demo", "digits-npz-labelled", "photos"])
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0])
+    parser.add_argument("--out", type=Path, help="write every result as JSON here (after each run)")
+    args = parser.parse_args()
+    unknown = [c for c in args.cases if c != "demo" and c not in KNOWN_CASES]
+    if unknown:
+        raise SystemExit(f"unknown case {unknown[0]!r}; known: demo, {', '.join(KNOWN_CASES)}")
+    from edgekd.results.document import library_versions
+
+    results = []
+    with tempfile.TemporaryDirectory() as scratch:
+        for case in args.cases:
+            folder = Path(scratch) / case
+            folder.mkdir()
+            spec = None if case == "demo" else build_case(case, folder)
+            for seed in args.seeds:
+                result = run_case(case, spec, seed, folder)
+                print(
+                    f"{case} seed {seed}: auto {result['auto']['distill_seconds']:.1f} s, fixed "
+                    f"{result['fixed']['distill_seconds']:.1f} s ({result['ratio']:.2f}x)",
+                    flush=True,
+                )
+                results.append(result)
+                if args.out:
+                    args.out.write_text(json.dumps({"versions": library_versions(), "results": results}, indent=1))
+    summarise(results)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
