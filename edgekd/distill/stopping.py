@@ -42,7 +42,7 @@ def behind_reference(first: str, curve: list[float], checkpoints: int, margin: f
             return None
         return (
             f"stopped at checkpoint {reached} of {checkpoints}: its best {mine:.2%} on validation was more than "
-            f"{margin:.0%} behind the {theirs:.2%} {first} had reached by then"
+            f"{100 * margin:.1f} points behind the {theirs:.2%} {first} had reached by then"
         )
 
     return stop_when
