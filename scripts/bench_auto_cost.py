@@ -44,7 +44,7 @@ def _config(case: str, spec: str | None, seed: int, teacher: Path | None, method
     if case == "demo":
         document = demo_config().model_dump(mode="json")
     else:
-        document = {"data": {"spec": spec}, "bench": {"devices": []}}
+        document = {"data": {"spec": spec}}
     document["seed"] = seed
     document["bench"] = {"devices": []}
     document.setdefault("distill", {}).update(_fixed(method))

@@ -204,14 +204,13 @@ def select_recipe(
             trial, recipe, budget, _role_name(index, recipe), f"trying {recipe.spec}", reporter
         )
         accuracy_value, loss = validation_score(trial, run.x_val, run.y_val)
-        steps = len(history.val_accuracy) * history.steps_per_checkpoint if history.stopped_early else history.steps
         scores.append(
             CandidateScore(
                 recipe.spec,
                 recipe.describe(),
                 accuracy_value,
                 loss,
-                steps,
+                history.trained_steps,
                 time.perf_counter() - started,
                 history.stop_reason,
             )

@@ -83,6 +83,11 @@ class TrainingHistory:
             "replicas": self.replicas,
         }
 
+    @property
+    def trained_steps(self) -> int:
+        """The steps actually trained: the planned ones, or up to the checkpoint where the run stopped early."""
+        return len(self.val_accuracy) * self.steps_per_checkpoint if self.stopped_early else self.steps
+
     def seconds_per_step(self) -> float | None:
         """Median training time per step, leaving out the first checkpoint (it includes tracing)."""
         timed = self.step_seconds[1:] or self.step_seconds

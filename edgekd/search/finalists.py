@@ -74,8 +74,7 @@ class _Trainer:
             )
         history, _, _ = run.train(model, recipe, budget, "search", description, self.reporter)
         accuracy, loss = validation_score(model, self.run.x_val, self.run.y_val)
-        steps = len(history.val_accuracy) * history.steps_per_checkpoint if history.stopped_early else history.steps
-        return Score(accuracy, loss, steps, time.perf_counter() - started), history
+        return Score(accuracy, loss, history.trained_steps, time.perf_counter() - started), history
 
     def short(self, model, description: str) -> Score:
         return self.train(model, self.fraction, description)[0]

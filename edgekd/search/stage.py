@@ -164,16 +164,13 @@ def run_search(
     url = storage_url(out, search.storage)
     settings = search_settings(config, dataset.fingerprint(), model_fingerprint(Path(config.teacher.path)))
     study = _open_in(out, url, search.study_name, settings, config.seed, given=search.storage is not None)
+    # Counted once: a SavedModel teacher's count is a float conversion.
+    teacher_macs = counted_macs(teacher)
     _start_from_auto(
-        study,
-        dataset,
-        families,
-        costs,
-        search.budgets,
-        lambda: int(counted_macs(teacher) * config.student.max_mac_fraction),
+        study, dataset, families, costs, search.budgets, lambda: int(teacher_macs * config.student.max_mac_fraction)
     )
     trainer = _Trainer(config, teacher, dataset, recipe, reporter)
-    runner = TrialRunner(families, build, costs, search.budgets, trainer.short, say, counted_macs(teacher))
+    runner = TrialRunner(families, build, costs, search.budgets, trainer.short, say, teacher_macs)
     already = counted_trials(study)
     if already:
         say(f"continuing the study in {shown_url(url)}: {already} of {search.trials} trials done")
