@@ -97,8 +97,12 @@ def test_a_device_that_accepts_and_never_answers_times_out(servers, int8_model_f
     from edgekd.bench.settings import BenchSettings
     from edgekd.errors import BenchmarkError
     from edgekd.profiles.loader import get_profile
-    from edgekd.transport.ssh import CONNECT_TIMEOUT_S, RETRIES, RETRY_DELAY_S
+    from edgekd.transport import ssh
+    from edgekd.transport.ssh import RETRIES, RETRY_DELAY_S
 
+    # The real attempts and retries, on a shorter connect timeout than a device gets (10 s).
+    monkeypatch.setattr(ssh, "CONNECT_TIMEOUT_S", 2)
+    CONNECT_TIMEOUT_S = ssh.CONNECT_TIMEOUT_S
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))
     listener.listen(8)

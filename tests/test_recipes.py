@@ -132,6 +132,28 @@ def test_a_candidate_behind_the_ones_before_it_beyond_noise_stops_at_half_its_sh
     assert control.stopped is None and control.steps == first.steps and "stopped" not in control.as_dict()
 
 
+def test_from_the_third_candidate_one_below_the_median_of_those_before_it_at_half_its_budget_stops():
+    """Successive halving one candidate at a time: below the earlier candidates' median at half, stop."""
+    from types import SimpleNamespace
+
+    from edgekd.distill.stopping import behind_reference, below_median, first_of
+
+    at_half = [0.90, 0.80]
+    rule = below_median(at_half, checkpoints=2)
+    assert "below the median 85.00% of the 2 candidates" in rule(SimpleNamespace(val_accuracy=[0.84]))
+    # At the median or above it goes on; after half the rule says nothing; it waits for two earlier candidates.
+    assert rule(SimpleNamespace(val_accuracy=[0.85])) is None
+    assert rule(SimpleNamespace(val_accuracy=[0.84, 0.95])) is None
+    assert below_median([0.9], checkpoints=2)(SimpleNamespace(val_accuracy=[0.1])) is None
+    # Combined with the noise rule, the first reason given is the one kept.
+    close = below_median([0.90, 0.88], checkpoints=2)
+    both = first_of(behind_reference("the candidates before it", [0.9, 0.95], 2, 0.02), close)
+    assert "points behind" in both(SimpleNamespace(val_accuracy=[0.5]))
+    # Within noise of the best (0.885 + 0.02 >= 0.90) but below the median (0.89).
+    assert "below the median" in both(SimpleNamespace(val_accuracy=[0.885]))
+    assert both(SimpleNamespace(val_accuracy=[0.895])) is None
+
+
 def test_the_noise_margin_is_two_standard_errors_of_a_difference_and_never_below_two_points():
     from edgekd.distill.stopping import noise_margin
 

@@ -35,7 +35,7 @@ from edgekd.distill.choice import (
 from edgekd.distill.features import ResolvedFeature, resolve
 from edgekd.distill.losses import DistillationLoss, Objective
 from edgekd.distill.recipes import CONTROL, Recipe
-from edgekd.distill.stopping import behind_reference, noise_margin
+from edgekd.distill.stopping import behind_reference, below_median, first_of, noise_margin
 from edgekd.distill.trainer import TrainingBudget, TrainingHistory
 from edgekd.distill.training_run import (  # noqa: F401 (the names callers import from here)
     DEFAULT_EPOCHS,
@@ -184,20 +184,27 @@ def select_recipe(
 
     The first candidate trains its whole short budget; each later one stops, from half of it on,
     once it is behind the best the candidates before it had reached by the same checkpoint by
-    more than the validation split's noise (``edgekd.distill.stopping``). A candidate stopped
-    that far behind could not have been chosen by then, and rarely overtakes after.
+    more than the validation split's noise, and from the third on, at half, when it is below the
+    median of the candidates before it there (``edgekd.distill.stopping``): successive halving,
+    one candidate at a time.
     """
     initial = student.get_weights()
     budget = run.budget(fraction)
-    scores, reference = [], []
+    scores, reference, at_half = [], [], []
+    half = math.ceil(budget.checkpoints / 2)
+    # One model for every candidate, its weights reset before each: its compiled prediction
+    # (validation) is traced once, not once per candidate.
+    trial = twin(student)
     for index, recipe in enumerate(candidates, start=1):
-        trial = twin(student)
         trial.set_weights(initial)
         started = time.perf_counter()
         trial_run = run
         if reference:
             margin = noise_margin(max(reference), len(run.y_val))
-            rule = behind_reference("the candidates before it", reference, budget.checkpoints, margin)
+            rule = first_of(
+                behind_reference("the candidates before it", reference, budget.checkpoints, margin),
+                below_median(at_half, budget.checkpoints),
+            )
             training = replace(run.settings.training, stop_when=rule)
             trial_run = replace(run, settings=replace(run.settings, training=training))
         history, _, _ = trial_run.train(
@@ -216,6 +223,7 @@ def select_recipe(
             )
         )
         if not recipe.is_control:
+            at_half.append(max(history.val_accuracy[:half]))
             # The best any candidate so far had reached by each checkpoint.
             curve = history.val_accuracy + [history.val_accuracy[-1]] * (budget.checkpoints - len(history.val_accuracy))
             reference = [max(pair) for pair in zip(reference, curve, strict=True)] if reference else list(curve)

@@ -87,6 +87,13 @@ def build_wrapper(
                 for f in features
                 if f.request.adapter
             }
+            for feature in features:
+                if feature.request.key in self.adapters:
+                    self.adapters[feature.request.key].build((None, feature.student_shape.channels))
+            # Every variable exists now (the student is built, its adapters just were), so the
+            # optimizer's slots are built before the first compiled step, which a step that
+            # creates them would trace twice (``edgekd.distill.trainer._compile``).
+            self.built = True
             self._online = _Untracked(online)
             self.loss_tracker = keras.metrics.Mean(name="loss")
             # Per-term losses only when there is more than one term (one term is the loss itself).

@@ -185,6 +185,7 @@ def fit(
     keep_best: bool = True,
     control: TrainingControl = TrainingControl(),
     augmentations: tuple = (),
+    validated=None,
 ) -> TrainingHistory:
     """Train ``model`` in place for ``budget.steps`` steps and (by default) restore its best validation weights.
 
@@ -195,6 +196,8 @@ def fit(
     an early checkpoint would undo it. With ``control.strategy`` the model must have been
     built in that strategy's scope. ``augmentations`` (labels kept: for training on labels)
     apply to each batch with stateless draws from the seed and the step, so a resume repeats them.
+    ``validated`` is the model validation runs on (default ``model``): the student a distillation
+    wrapper trains, so that its compiled prediction outlives the wrapper (auto's candidates reuse it).
     """
     keras = keras_module(framework_of(model))
     keras.utils.set_random_seed(seed)
@@ -213,6 +216,7 @@ def fit(
         x,
         validation,
         seed,
+        model if validated is None else validated,
     )
     if resume is not None:
         watch.resume_from(resume)
@@ -262,9 +266,12 @@ def _compile(model, objective, budget: TrainingBudget, total_steps: int, steps_p
 class _Watch:
     """What happens at every validation checkpoint: a finite loss, validation, the best weights, patience, a checkpoint."""
 
-    def __init__(self, history: TrainingHistory, optimizer, control, description: str, x, validation, seed: int):
+    def __init__(
+        self, history: TrainingHistory, optimizer, control, description: str, x, validation, seed: int, validated
+    ):
         self.history, self.optimizer, self.control, self.description = history, optimizer, control, description
         self.x, (self.x_val, self.y_val), self.seed = x, validation, seed
+        self.validated = validated
         self.best_weights = None
         self.bar = None
         self.started = time.perf_counter()
@@ -300,8 +307,8 @@ class _Watch:
         history.step_seconds.append(time.perf_counter() - self.epoch_started)
         loss_value = self._finite_loss(model, epoch, logs)
         # Validation runs in inference mode: BatchNorm statistics must belong to these weights.
-        recalibrate(model, self.x, seed=self.seed + epoch)
-        val = accuracy(model, self.x_val, self.y_val)
+        recalibrate(self.validated, self.x, seed=self.seed + epoch)
+        val = accuracy(self.validated, self.x_val, self.y_val)
         history.loss.append(loss_value)
         history.val_accuracy.append(val)
         for key, value in logs.items():

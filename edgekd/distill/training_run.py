@@ -272,6 +272,7 @@ class TrainingRun:
             reporter,
             description,
             control=settings.training.for_role(role),
+            validated=trained,
         )
         if trained is not student:
             student.set_weights(trained.get_weights())
