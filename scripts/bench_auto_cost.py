@@ -3,13 +3,16 @@
 
     python scripts/bench_auto_cost.py [--cases demo digits-npz-labelled photos] [--seeds 0] [--out FILE.json]
 
-Per case and seed, two runs of ``edgekd distill`` with the same data, teacher, student and seed:
+Per case and seed, in one process, ``edgekd distill`` with the same data, student and seed:
 
-1. ``--method auto`` (the default): the candidates train briefly, the best trains fully next
-   to the scratch control; the teacher is trained by edgekd (the demo's own config for ``demo``,
-   the built-in teacher recipe for the real cases, as ``edgekd distill`` without ``--teacher``);
-2. the recipe auto chose, fixed (``--method RECIPE``), with the teacher file the first run wrote:
-   the same full training and the same control, without the candidates.
+0. ``--method auto`` with the teacher trained by edgekd (the demo's own config for ``demo``, the
+   built-in teacher recipe for the real cases, as ``edgekd distill`` without ``--teacher``): it
+   writes the teacher file the next two runs read, and takes the process's first-use costs
+   (TensorFlow's, autograph's: several seconds) off the two measured runs;
+1. ``--method auto`` (the default) with that teacher: the candidates train briefly, the best
+   trains fully next to the scratch control;
+2. the recipe auto chose, fixed (``--method RECIPE``), with the same teacher: the same full
+   training and the same control, without the candidates.
 
 It prints the distillation stage's seconds of each (the teacher's training is not counted, the
 data is loaded before the stage starts), auto ÷ fixed, the candidates' seconds and how many
@@ -94,12 +97,16 @@ def _run(case: str, spec: str | None, seed: int, teacher: Path | None, method: s
 
 
 def run_case(case: str, spec: str | None, seed: int, scratch: Path) -> dict:
-    auto = _run(case, spec, seed, None, "auto", scratch / f"{case}-{seed}-auto")
-    teacher = scratch / f"{case}-{seed}-auto" / "teacher.keras"
+    # The first run trains the teacher (and warms the process: TensorFlow's and autograph's
+    # first-use costs, several seconds, would otherwise fall on whichever run came first).
+    first = _run(case, spec, seed, None, "auto", scratch / f"{case}-{seed}-first")
+    teacher = scratch / f"{case}-{seed}-first" / "teacher.keras"
+    auto = _run(case, spec, seed, teacher, "auto", scratch / f"{case}-{seed}-auto")
     fixed = _run(case, spec, seed, teacher, auto["recipe"], scratch / f"{case}-{seed}-fixed")
     return {
         "case": case,
         "seed": seed,
+        "first": first,
         "auto": auto,
         "fixed": fixed,
         "ratio": round(auto["distill_seconds"] / fixed["distill_seconds"], 3),
