@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """What ``--method auto`` costs against one fixed recipe, and what it ships, on the demo and on real data.
 
-    python scripts/bench_auto_cost.py [--cases demo digits-npz-labelled photos] [--seeds 0] [--out FILE.json]
+    python scripts/bench_auto_cost.py [--cases demo digits-npz-labelled photos] [--seeds 0] [--repeats N] [--out FILE.json]
 
 Per case and seed, in one process, ``edgekd distill`` with the same data, student and seed:
 
@@ -17,7 +17,9 @@ Per case and seed, in one process, ``edgekd distill`` with the same data, studen
 It prints the distillation stage's seconds of each (the teacher's training is not counted, the
 data is loaded before the stage starts), auto ÷ fixed, the candidates' seconds and how many
 stopped early, and the shipped student's test accuracy of each. Wall times are this machine's,
-measured back to back; the ratio is what to compare across machines. Cases are built by
+measured back to back; the ratio is what to compare across machines. With ``--repeats N`` runs 1
+and 2 alternate N times and the medians are compared (on a shared machine the same run's seconds
+move by 10% or more from one minute to the next). Cases are built by
 ``scripts/real_cases.py`` (nothing is downloaded); ``demo`` is ``edgekd demo``'s config.
 """
 
@@ -25,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import sys
 import tempfile
 import time
@@ -96,20 +99,26 @@ def _run(case: str, spec: str | None, seed: int, teacher: Path | None, method: s
     }
 
 
-def run_case(case: str, spec: str | None, seed: int, scratch: Path) -> dict:
+def run_case(case: str, spec: str | None, seed: int, scratch: Path, repeats: int = 1) -> dict:
     # The first run trains the teacher (and warms the process: TensorFlow's and autograph's
     # first-use costs, several seconds, would otherwise fall on whichever run came first).
     first = _run(case, spec, seed, None, "auto", scratch / f"{case}-{seed}-first")
     teacher = scratch / f"{case}-{seed}-first" / "teacher.keras"
-    auto = _run(case, spec, seed, teacher, "auto", scratch / f"{case}-{seed}-auto")
-    fixed = _run(case, spec, seed, teacher, auto["recipe"], scratch / f"{case}-{seed}-fixed")
+    autos, fixeds = [], []
+    for repeat in range(repeats):
+        # Alternated, so that a slow minute on a shared machine falls on both alike.
+        autos.append(_run(case, spec, seed, teacher, "auto", scratch / f"{case}-{seed}-auto{repeat}"))
+        fixeds.append(_run(case, spec, seed, teacher, autos[0]["recipe"], scratch / f"{case}-{seed}-fixed{repeat}"))
+    auto_seconds = statistics.median(a["distill_seconds"] for a in autos)
+    fixed_seconds = statistics.median(f["distill_seconds"] for f in fixeds)
     return {
         "case": case,
         "seed": seed,
         "first": first,
-        "auto": auto,
-        "fixed": fixed,
-        "ratio": round(auto["distill_seconds"] / fixed["distill_seconds"], 3),
+        "auto": autos[0] | {"distill_seconds": auto_seconds, "each_seconds": [a["distill_seconds"] for a in autos]},
+        "fixed": fixeds[0] | {"distill_seconds": fixed_seconds, "each_seconds": [f["distill_seconds"] for f in fixeds]},
+        "ratios": [round(a["distill_seconds"] / f["distill_seconds"], 3) for a, f in zip(autos, fixeds, strict=True)],
+        "ratio": round(auto_seconds / fixed_seconds, 3),
     }
 
 
@@ -136,6 +145,9 @@ def main() -> int:
     parser.add_argument("--cases", nargs="+", default=["demo", "digits-npz-labelled", "photos"])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
     parser.add_argument("--out", type=Path, help="write every result as JSON here (after each run)")
+    parser.add_argument(
+        "--repeats", type=int, default=1, help="auto and fixed runs per case, alternated; their medians are compared"
+    )
     args = parser.parse_args()
     unknown = [c for c in args.cases if c != "demo" and c not in KNOWN_CASES]
     if unknown:
@@ -149,10 +161,10 @@ def main() -> int:
             folder.mkdir()
             spec = None if case == "demo" else build_case(case, folder)
             for seed in args.seeds:
-                result = run_case(case, spec, seed, folder)
+                result = run_case(case, spec, seed, folder, args.repeats)
                 print(
                     f"{case} seed {seed}: auto {result['auto']['distill_seconds']:.1f} s, fixed "
-                    f"{result['fixed']['distill_seconds']:.1f} s ({result['ratio']:.2f}x)",
+                    f"{result['fixed']['distill_seconds']:.1f} s ({result['ratio']:.2f}x; each: {result['ratios']})",
                     flush=True,
                 )
                 results.append(result)

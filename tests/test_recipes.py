@@ -66,7 +66,8 @@ def test_auto_tries_each_candidate_and_ships_the_control_when_the_teacher_is_use
     seed_everything(0)
     useless_teacher = get_builder("cnn").build(tiny_dataset.input_shape, tiny_dataset.num_classes)
     student = get_builder("conv").build(tiny_dataset.input_shape, tiny_dataset.num_classes)
-    candidates = parse_candidates(["kd:temperature=1,alpha=0", "dist", "control"], tiny_dataset.num_classes)
+    specs = ["kd:temperature=1,alpha=0", "dist", "kd:temperature=1,alpha=0,augment=mixup", "control"]
+    candidates = parse_candidates(specs, tiny_dataset.num_classes)
     outcome = distill(
         useless_teacher,
         student,
@@ -75,8 +76,11 @@ def test_auto_tries_each_candidate_and_ships_the_control_when_the_teacher_is_use
         DistillationSettings(epochs=6, batch_size=64, learning_rate=3e-3, seed=0),
         candidates=candidates,
         selection_fraction=0.5,
+        # Any teacher costs more than nothing: the candidate that would run it online is left out, untrained.
+        online_cost_limit=1.0,
     )
     assert [score.recipe for score in outcome.candidates] == ["kd:temperature=1,alpha=0", "dist", "control"]
+    assert outcome.left_out.startswith("auto leaves out its candidates that augment: they run the teacher")
     control_score = outcome.candidates[-1]
     assert control_score.val_accuracy > max(score.val_accuracy for score in outcome.candidates[:-1])
     assert outcome.recipe.spec in ("kd:temperature=1,alpha=0", "dist"), "auto picks a recipe that distils"
@@ -130,6 +134,17 @@ def test_a_candidate_behind_the_ones_before_it_beyond_noise_stops_at_half_its_sh
     assert first.val_accuracy - behind.val_accuracy > noise_margin(first.val_accuracy, len(run.y_val))
     # The control learns as well as the first (within noise): it trains its whole short budget.
     assert control.stopped is None and control.steps == first.steps and "stopped" not in control.as_dict()
+
+
+def test_an_augmenting_candidate_is_left_out_when_its_online_teacher_would_cost_more_than_the_limit():
+    from edgekd.distill.online_cost import ONLINE_COST_LIMIT, online_too_costly
+
+    # A step of 2 ms for the student; the teacher's forward pass on a batch adds to it.
+    assert online_too_costly(0.002, 0.002) is None, "2x a cached candidate is within the limit"
+    assert online_too_costly(0.002, 0.002 * (ONLINE_COST_LIMIT - 1)) is None, "exactly the limit"
+    reason = online_too_costly(0.002, 0.050)
+    assert "50.0 ms a batch against 2.0 ms" in reason and "about 26x" in reason and "`distill.candidates`" in reason
+    assert online_too_costly(0.0, 1.0) is None, "no measured step: nothing to compare"
 
 
 def test_from_the_third_candidate_one_below_the_median_of_those_before_it_at_half_its_budget_stops():

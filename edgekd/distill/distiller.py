@@ -34,6 +34,7 @@ from edgekd.distill.choice import (
 )
 from edgekd.distill.features import ResolvedFeature, resolve
 from edgekd.distill.losses import DistillationLoss, Objective
+from edgekd.distill.online_cost import online_too_costly, teacher_batch_seconds
 from edgekd.distill.recipes import CONTROL, Recipe
 from edgekd.distill.stopping import behind_reference, below_median, first_of, noise_margin
 from edgekd.distill.trainer import TrainingBudget, TrainingHistory
@@ -77,6 +78,8 @@ class DistillationOutcome:
     teacher_reason: str | None = None
     # The teacher against the control on validation (None without a control).
     teacher_check: TeacherCheck | None = None
+    # Why auto left its augmenting candidates out (their online teacher too costly), or None.
+    left_out: str | None = None
 
 
 def check_model_fits_data(model, dataset: Dataset, role: str) -> None:
@@ -258,6 +261,7 @@ def distill(
     candidates: tuple[Recipe, ...] = (),
     selection_fraction: float = SELECTION_FRACTION,
     weak_teacher_recipe: Recipe | None = None,
+    online_cost_limit: float | None = None,
 ) -> DistillationOutcome:
     """Distil ``teachers`` (one model or a list) into ``student`` (trained in place) and train the scratch control.
 
@@ -266,7 +270,8 @@ def distill(
     trains for ``selection_fraction`` of the budget from the student's initial weights, and
     the one best on the validation split trains fully; when the teacher is not clearly better
     than the control and ``weak_teacher_recipe`` is given, the candidates are skipped and it
-    trains instead. The run ships the student better on validation, or the control when the
+    trains instead. With ``online_cost_limit``, candidates that augment are left out when their
+    steps would cost more than that many times the control's (``edgekd.distill.online_cost``). The run ships the student better on validation, or the control when the
     teacher is not clearly better than it (``edgekd.distill.choice``).
     """
     teachers = list(teachers) if isinstance(teachers, list | tuple) else [teachers]
@@ -296,12 +301,21 @@ def distill(
         teacher_val = teacher_predictions(teachers, run.weights, run.teacher_x_val, run.y_val)
         teacher_check = check_teacher(teacher_val, control_val)
         reporter.say(f"edgekd: {teacher_check.message}")
-    recipe, scores, selection_seconds = recipes[0], (), 0.0
+    recipe, scores, selection_seconds, left_out = recipes[0], (), 0.0, None
     if teacher_check is not None and not teacher_check.worth_distilling and weak_teacher_recipe is not None:
         recipe = weak_teacher_recipe
     elif candidates:
         started = time.perf_counter()
-        recipe, scores = select_recipe(run, student, recipes, selection_fraction, reporter)
+        tried = recipes
+        if online_cost_limit is not None and scratch_history is not None and any(r.augmentations for r in recipes):
+            step = scratch_history.seconds_per_step() or 0.0
+            left_out = online_too_costly(
+                step, teacher_batch_seconds(teachers, run.outputs.inputs, budget.batch_size), online_cost_limit
+            )
+            if left_out:
+                reporter.say(f"edgekd: {left_out}")
+                tried = tuple(r for r in recipes if not r.augmentations)
+        recipe, scores = select_recipe(run, student, tried, selection_fraction, reporter)
         selection_seconds = time.perf_counter() - started
     kd_history, mode, features = run.train(
         student, recipe, budget, "student_kd", f"distilling ({recipe.spec})", reporter
@@ -322,4 +336,5 @@ def distill(
         shipped,
         teacher_reason=run.online_reasons.get(recipe.spec),
         teacher_check=teacher_check,
+        left_out=left_out,
     )

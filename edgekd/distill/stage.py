@@ -25,6 +25,7 @@ from edgekd.distill.distiller import (
     teacher_predictions,
 )
 from edgekd.distill.losses import Objective, make_objective
+from edgekd.distill.online_cost import ONLINE_COST_LIMIT
 from edgekd.distill.recipes import AUTO, WEAK_TEACHER_RECIPE, Recipe, default_candidates, parse_candidates, parse_recipe
 from edgekd.distill.summary import distillation_summary, per_class_table
 from edgekd.distill.teacher_recipe import member_file, teacher_recipe, train_teachers
@@ -273,6 +274,8 @@ def distill_stage(
         reporter,
         plan.candidates,
         weak_teacher_recipe=plan.weak_teacher_recipe,
+        # auto's own candidates only: the ones a user names are tried whatever they cost.
+        online_cost_limit=ONLINE_COST_LIMIT if plan.weak_teacher_recipe is not None else None,
     )
     for warning in plan.description.get("warnings", ()):
         reporter.say(f"edgekd: warning: {warning}")

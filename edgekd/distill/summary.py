@@ -73,6 +73,7 @@ def distillation_summary(
             "chosen": outcome.recipe.spec,
             "fraction_of_budget": round(outcome.candidates[0].steps / steps, 4),
             "seconds": round(outcome.selection_seconds, 3),
+            **({"left_out": outcome.left_out} if outcome.left_out else {}),
         }
     gain, verdict = (
         None,

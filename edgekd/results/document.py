@@ -223,6 +223,7 @@ class _Selection(_Open):
     chosen: str
     fraction_of_budget: float
     seconds: float
+    left_out: str | None = None
 
 
 class _Shipped(_Open):

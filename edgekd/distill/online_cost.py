@@ -1,0 +1,57 @@
+"""What an augmenting candidate costs: auto leaves its defaults that run the teacher online out when it is too much.
+
+A candidate that augments its inputs runs the teacher in every training step, on the view
+the student sees; the others read the teacher's outputs, computed once. With a teacher far
+larger than its student the online ones dominate auto's cost: a keras.applications ResNet50
+teacher on 32×32 photo patches made its two augmenting candidates take 96 s and 157 s against
+a few seconds for each cached one. Before the candidates train, the scratch control has
+measured the student's training step and the teacher's forward pass is timed on one batch; a
+step of an augmenting candidate costs about their sum. Where that is more than
+``ONLINE_COST_LIMIT`` times the student's step, auto's default augmenting candidates are left
+out, and the run says so; candidates the user names are always tried.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+
+from edgekd.data.samples import Inputs
+from edgekd.frameworks import tensorflow
+
+# An augmenting candidate may cost up to this many times a cached one's steps.
+ONLINE_COST_LIMIT = 3.0
+# Timed calls of the teacher's compiled forward pass (after one that traces it); the median counts.
+TIMED_CALLS = 3
+
+
+def teacher_batch_seconds(teachers: list, x: Inputs, batch_size: int) -> float:
+    """Seconds for every teacher's forward pass on one training batch of ``x``, compiled as in a training step."""
+    tf = tensorflow()
+    batch = tf.constant(x[: min(batch_size, len(x))])
+    total = 0.0
+    for teacher in teachers:
+        forward = tf.function(lambda inputs, model=teacher: model(inputs, training=False))
+        forward(batch)
+        times = []
+        for _ in range(TIMED_CALLS):
+            started = time.perf_counter()
+            forward(batch)
+            times.append(time.perf_counter() - started)
+        total += statistics.median(times)
+    return total
+
+
+def online_too_costly(student_step_s: float, teacher_batch_s: float, limit: float = ONLINE_COST_LIMIT) -> str | None:
+    """Why an augmenting candidate would cost too much (its step against the student's), or None."""
+    if student_step_s <= 0:
+        return None
+    ratio = (student_step_s + teacher_batch_s) / student_step_s
+    if ratio <= limit:
+        return None
+    return (
+        f"auto leaves out its candidates that augment: they run the teacher in every step, {teacher_batch_s * 1e3:.1f} "
+        f"ms a batch against {student_step_s * 1e3:.1f} ms for the student's whole step, so each would cost about "
+        f"{ratio:.0f}x a candidate that reads the teacher's outputs once (more than {limit:g}x); name them in "
+        "`distill.candidates` to try them"
+    )
