@@ -40,7 +40,7 @@ def test_readme_starts_with_exactly_two_commands_and_ci_runs_the_second():
     text = README.read_text()
     assert text.index("```bash") < text.index("\n## ")
     commands = readme_commands()
-    assert commands == ["pip install . && edgekd demo", "bash scripts/setup-tests.sh && python3 -m pytest -q"]
+    assert commands == ["pip install . && edgekd demo", "bash scripts/setup-tests.sh && python3 -m pytest -q -n 2"]
     assert commands[1] in (ROOT / ".ci" / "run").read_text()
 
 
