@@ -42,7 +42,10 @@ def test_the_quick_demo_writes_models_results_and_report(pipeline_run):
     assert "gain_over_control_points" in distillation
     # The default is auto: every candidate recipe was tried and scored, the chosen one trained fully.
     selection = distillation["selection"]
-    assert [c["recipe"] for c in selection["candidates"]] == list(DEFAULT_CANDIDATES)
+    # Those that augment are left out, with the reason, only when their online teacher was timed too costly.
+    augmenting = [spec for spec in DEFAULT_CANDIDATES if "augment=" in spec]
+    tried = [spec for spec in DEFAULT_CANDIDATES if spec not in augmenting or not selection.get("left_out")]
+    assert [c["recipe"] for c in selection["candidates"]] == tried
     assert all(0 <= c["val_accuracy"] <= 1 and c["steps"] > 0 for c in selection["candidates"])
     assert selection["chosen"] == distillation["recipe"] != "control"
     assert distillation["method"] == selection["chosen"].split(":")[0]

@@ -35,9 +35,10 @@ from edgekd.inputs import describe_size
 from edgekd.models.evaluate import looks_like_probabilities
 from edgekd.progress import SILENT, Reporter
 
-# ``auto`` tries each candidate recipe on this fraction of the full budget: the default eight
-# candidates (two with the teacher online) cost about 1.4 full runs on the demo, so the whole
-# auto run stays within about twice a fixed-recipe run (a distilled student and its control).
+# ``auto`` tries each candidate recipe on this fraction of the full budget: the default seven
+# candidates (two with the teacher online) at most 1.05 full trainings, less the ones that stop
+# at half (``edgekd.distill.distiller.select_recipe``), next to a fixed recipe's two (a distilled
+# student and its control).
 SELECTION_FRACTION = 0.15
 # The default budget: 30 epochs over the distillation set, but never fewer than 1,500 steps.
 # On a small labelled set without a transfer set, 30 epochs are a few hundred steps: measured

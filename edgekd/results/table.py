@@ -264,9 +264,10 @@ def selection_rows(selection: dict) -> list[list[str]]:
 
 
 def selection_sentence(selection: dict) -> str:
+    left_out = f" ({selection['left_out']})" if selection.get("left_out") else ""
     return (
         f"Recipes tried for {100 * selection['fraction_of_budget']:.0f}% of the budget each, scored on the "
-        f"validation split ({selection['seconds']:.1f} s in all); {selection['chosen']} trained fully:"
+        f"validation split ({selection['seconds']:.1f} s in all){left_out}; {selection['chosen']} trained fully:"
     )
 
 
