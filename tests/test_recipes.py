@@ -143,7 +143,7 @@ def test_an_augmenting_candidate_is_left_out_when_its_online_teacher_would_cost_
     assert online_too_costly(0.002, 0.002) is None, "2x a cached candidate is within the limit"
     assert online_too_costly(0.002, 0.002 * (ONLINE_COST_LIMIT - 1)) is None, "exactly the limit"
     reason = online_too_costly(0.002, 0.050)
-    assert "50.0 ms a batch against 2.0 ms" in reason and "about 26x" in reason and "`distill.candidates`" in reason
+    assert "50.0 ms a batch against 2.0 ms" in reason and "26.0x" in reason and "`distill.candidates`" in reason
     assert online_too_costly(0.0, 1.0) is None, "no measured step: nothing to compare"
 
 
@@ -285,3 +285,38 @@ def test_classes_where_the_distilled_student_falls_far_below_the_control_are_fla
     assert per_class_accuracy(y, control, 4) == [0.75, 1.0, 1.0, None]
     # 75 points below on class 1; class 0 is the control's loss, not the distilled student's; class 3 has no samples.
     assert flagged_classes(per_class_accuracy(y, kd, 4), per_class_accuracy(y, control, 4)) == [1]
+
+
+def test_the_online_cost_rule_times_only_when_the_others_read_cached_outputs_and_a_resume_reads_its_answer(
+    tiny_dataset, tmp_path
+):
+    """Off where every candidate runs the teacher online anyway; a resumed run decides as its first attempt did."""
+    from dataclasses import replace
+
+    from edgekd.distill.checkpoints import CheckpointFolder
+    from edgekd.distill.distiller import DistillationSettings, TrainingRun, _costly_online
+    from edgekd.distill.trainer import TrainingControl, TrainingHistory
+    from edgekd.models.builders import get_builder
+
+    teacher = get_builder("cnn").build(tiny_dataset.input_shape, tiny_dataset.num_classes)
+    student = get_builder("conv").build(tiny_dataset.input_shape, tiny_dataset.num_classes)
+    recipes = parse_candidates(["kd:temperature=1,alpha=0", "kd:temperature=1,alpha=0,augment=mixup"], 10)
+    # A control whose step took a microsecond: any teacher costs more than 1x that.
+    control = TrainingHistory(steps=20, steps_per_checkpoint=10, step_seconds=[1e-5, 1e-5])
+    settings = DistillationSettings(epochs=1, batch_size=64, learning_rate=3e-3, seed=0, train_control=False)
+    run = TrainingRun.prepare([teacher], tiny_dataset, (1.0,), settings)
+    assert "leaves out its candidates that augment" in _costly_online(run, [teacher], student, recipes, control, 1.0)
+    online = TrainingRun.prepare([teacher], tiny_dataset, (1.0,), replace(settings, teacher_outputs="online"))
+    assert _costly_online(online, [teacher], student, recipes, control, 1.0) is None, "all online: nothing to save"
+    # With checkpoints, the first attempt's answer is kept: a resume on a faster machine leaves out the same.
+    folder = CheckpointFolder(tmp_path / "checkpoints", {"run": 1})
+    folder.open()
+    checkpointed = replace(settings, training=TrainingControl(folder))
+    first = _costly_online(
+        TrainingRun.prepare([teacher], tiny_dataset, (1.0,), checkpointed), [teacher], student, recipes, control, 1.0
+    )
+    assert first and folder.decision("auto-left-out", lambda: "another answer") == first
+    folder.close()
+    folder.open(fresh=True)
+    assert folder.decision("auto-left-out", lambda: None) is None, "fresh forgets it"
+    folder.close()

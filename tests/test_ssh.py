@@ -36,28 +36,40 @@ def model_file(int8_model_file):
     return int8_model_file
 
 
-def remote_folders() -> set[str]:
-    return set(glob.glob("/tmp/edgekd.*"))
+@pytest.fixture
+def device_scratch(tmp_path, monkeypatch) -> Path:
+    """Where this test's scratch folders go on the device (127.0.0.1): its own, so that the SSH benchmarks
+    of tests running beside it in another worker never show up in its count."""
+    from edgekd.bench import ssh as ssh_bench
+
+    root = tmp_path / "device-tmp"
+    root.mkdir()
+    monkeypatch.setattr(ssh_bench, "SCRATCH_TEMPLATE", f"{root}/edgekd.XXXXXXXX")
+    return root
 
 
-def test_benchmark_over_ssh_runs_the_agent_and_cleans_up(device, model_file):
-    before = remote_folders()
+def remote_folders(root: Path) -> set[str]:
+    return set(glob.glob(f"{root}/edgekd.*"))
+
+
+def test_benchmark_over_ssh_runs_the_agent_and_cleans_up(device, model_file, device_scratch):
+    untouched = device_scratch.stat().st_mtime_ns
     result = benchmark(model_file, device(), QUICK).as_dict()
+    assert device_scratch.stat().st_mtime_ns != untouched, "the scratch folder was made (and removed) there"
     assert result["ok"] and result["runner"] == "ssh" and result["runs"] >= 20
     assert result["environment"]["runtime"] == "ai_edge_litert"
-    assert remote_folders() == before, "the temporary folder on the device was left behind"
+    assert remote_folders(device_scratch) == set(), "the temporary folder on the device was left behind"
 
 
-def test_accuracy_inputs_travel_over_ssh_and_the_outputs_come_back(device, model_file):
+def test_accuracy_inputs_travel_over_ssh_and_the_outputs_come_back(device, model_file, device_scratch):
     from edgekd.bench.accuracy import AccuracyData
 
-    before = remote_folders()
     data = AccuracyData.load("mnist1d:samples=1500,transfer=300", 50)
     result = benchmark(model_file, device(), QUICK, accuracy=data).as_dict()
     checked = result["accuracy"]
     assert result["ok"] and checked["samples"] == 50 and checked["agreement_with_host"] == 1.0
     assert checked["largest_difference_steps"] == 0 and checked["runtime"].startswith("ai_edge_litert")
-    assert remote_folders() == before, "the inputs left with the temporary folder"
+    assert remote_folders(device_scratch) == set(), "the inputs left with the temporary folder"
 
 
 def test_hostile_file_name_benchmarks_and_runs_nothing(device, model_file, tmp_path):

@@ -28,6 +28,8 @@ from edgekd.inputs import read_npz_arrays
 
 FINGERPRINT_FILE = "fingerprint.json"
 LOCK_FILE = "lock"
+# Decisions a run made from a measurement, kept for its resume (``CheckpointFolder.decision``).
+DECISION_PREFIX = "decision-"
 TEACHER_OUTPUTS = "teacher-outputs"
 
 
@@ -65,7 +67,7 @@ class CheckpointFolder:
         self._lock()
         marker = self.folder / FINGERPRINT_FILE
         if fresh:
-            for stale in [marker, *self.folder.glob("*.npz")]:
+            for stale in [marker, *self.folder.glob("*.npz"), *self.folder.glob(f"{DECISION_PREFIX}*.json")]:
                 stale.unlink(missing_ok=True)
             shutil.rmtree(self.teacher_outputs, ignore_errors=True)
         if marker.exists() or any(self.folder.glob("*.npz")):
@@ -82,6 +84,20 @@ class CheckpointFolder:
             return any(self.folder.glob("*.npz"))
         write_text_atomic(marker, json.dumps({"fingerprint": self.config_fingerprint}))
         return False
+
+    def decision(self, name: str, decide):
+        """What ``decide()`` returned the first time this run asked (kept in the folder), so a resume decides alike.
+
+        For choices that rest on a measurement (a timing): a run resumed on a busier machine must
+        train what its first attempt trained. The value must be JSON (None included).
+        """
+        path = self.folder / f"{DECISION_PREFIX}{name}.json"
+        try:
+            return json.loads(path.read_text())["value"]
+        except (OSError, ValueError, KeyError, TypeError):
+            value = decide()
+            write_text_atomic(path, json.dumps({"value": value}))
+            return value
 
     def _lock(self) -> None:
         """One run per folder: a second run would interleave checkpoints with the first's."""

@@ -237,6 +237,28 @@ def select_recipe(
     return ranked[0][0], tuple(scores)
 
 
+def _costly_online(
+    run: TrainingRun, teachers: list, student, recipes, control: TrainingHistory, limit: float
+) -> str | None:
+    """Why the augmenting candidates cost too much to try (``edgekd.distill.online_cost``), or None.
+
+    Only when the others read cached outputs (else all run the teacher alike); a resumed run
+    reads its first attempt's answer.
+    """
+    others = [r for r in recipes if not r.augmentations and not r.is_control]
+    if not any(r.augmentations for r in recipes) or not others:
+        return None
+    if run.teacher_route(others[0], resolve(others[0].objective.feature_requests(), teachers[0], student)) != "cached":
+        return None
+
+    def decide() -> str | None:
+        teacher_s = teacher_batch_seconds(teachers, run.outputs.inputs, run.budget().batch_size)
+        return online_too_costly(control.seconds_per_step() or 0.0, teacher_s, limit)
+
+    checkpoints = run.settings.training.checkpoints
+    return checkpoints.decision("auto-left-out", decide) if checkpoints is not None else decide()
+
+
 def teacher_predictions(teachers: list, weights: tuple[float, ...], x, y: np.ndarray) -> Predictions:
     """The teachers' weighted average of probabilities (what the students learn from) on ``(x, y)``."""
     weights = weights or tuple(1.0 for _ in teachers)
@@ -307,11 +329,8 @@ def distill(
     elif candidates:
         started = time.perf_counter()
         tried = recipes
-        if online_cost_limit is not None and scratch_history is not None and any(r.augmentations for r in recipes):
-            step = scratch_history.seconds_per_step() or 0.0
-            left_out = online_too_costly(
-                step, teacher_batch_seconds(teachers, run.outputs.inputs, budget.batch_size), online_cost_limit
-            )
+        if online_cost_limit is not None and scratch_history is not None:
+            left_out = _costly_online(run, teachers, student, recipes, scratch_history, online_cost_limit)
             if left_out:
                 reporter.say(f"edgekd: {left_out}")
                 tried = tuple(r for r in recipes if not r.augmentations)

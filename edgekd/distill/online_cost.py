@@ -8,7 +8,10 @@ a few seconds for each cached one. Before the candidates train, the scratch cont
 measured the student's training step and the teacher's forward pass is timed on one batch; a
 step of an augmenting candidate costs about their sum. Where that is more than
 ``ONLINE_COST_LIMIT`` times the student's step, auto's default augmenting candidates are left
-out, and the run says so; candidates the user names are always tried.
+out, and the run says so; candidates the user names are always tried. The rule is off where
+a timing must not decide what trains (``--deterministic``), and where every candidate runs the
+teacher online anyway (its outputs past the cache budget); a resumed run reads the decision
+its first attempt made (``edgekd.distill.checkpoints.CheckpointFolder.decision``).
 """
 
 from __future__ import annotations
@@ -31,12 +34,17 @@ def teacher_batch_seconds(teachers: list, x: Inputs, batch_size: int) -> float:
     batch = tf.constant(x[: min(batch_size, len(x))])
     total = 0.0
     for teacher in teachers:
-        forward = tf.function(lambda inputs, model=teacher: model(inputs, training=False))
-        forward(batch)
+        # One number out, read back: on an accelerator the call returns before the work is done.
+        forward = tf.function(
+            lambda inputs, model=teacher: tf.add_n(
+                [tf.reduce_sum(tf.cast(o, tf.float32)) for o in tf.nest.flatten(model(inputs, training=False))]
+            )
+        )
+        forward(batch).numpy()
         times = []
         for _ in range(TIMED_CALLS):
             started = time.perf_counter()
-            forward(batch)
+            forward(batch).numpy()
             times.append(time.perf_counter() - started)
         total += statistics.median(times)
     return total
@@ -51,7 +59,7 @@ def online_too_costly(student_step_s: float, teacher_batch_s: float, limit: floa
         return None
     return (
         f"auto leaves out its candidates that augment: they run the teacher in every step, {teacher_batch_s * 1e3:.1f} "
-        f"ms a batch against {student_step_s * 1e3:.1f} ms for the student's whole step, so each would cost about "
-        f"{ratio:.0f}x a candidate that reads the teacher's outputs once (more than {limit:g}x); name them in "
+        f"ms a batch against {student_step_s * 1e3:.1f} ms for the student's whole step, so each would cost "
+        f"{ratio:.1f}x a candidate that reads the teacher's outputs once (more than {limit:g}x); name them in "
         "`distill.candidates` to try them"
     )

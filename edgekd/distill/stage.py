@@ -274,8 +274,11 @@ def distill_stage(
         reporter,
         plan.candidates,
         weak_teacher_recipe=plan.weak_teacher_recipe,
-        # auto's own candidates only: the ones a user names are tried whatever they cost.
-        online_cost_limit=ONLINE_COST_LIMIT if plan.weak_teacher_recipe is not None else None,
+        # auto's own candidates only (the ones a user names are tried whatever they cost), and not
+        # where a timing must not decide what trains.
+        online_cost_limit=ONLINE_COST_LIMIT
+        if plan.weak_teacher_recipe is not None and not getattr(config, "deterministic", False)
+        else None,
     )
     for warning in plan.description.get("warnings", ()):
         reporter.say(f"edgekd: warning: {warning}")

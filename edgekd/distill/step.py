@@ -82,9 +82,14 @@ def build_wrapper(
             super().__init__(name=f"{student.name}_distillation")
             self.student = student
             self.taps = tap_model(student, features, "student") if features else None
+            # Seeded from the run's seed: built here, before ``fit`` seeds the global generators.
             self.adapters = {
-                f.request.key: keras.layers.Dense(f.teacher_shape.channels, name=f"adapter_{f.request.key}")
-                for f in features
+                f.request.key: keras.layers.Dense(
+                    f.teacher_shape.channels,
+                    name=f"adapter_{f.request.key}",
+                    kernel_initializer=keras.initializers.GlorotUniform(seed=seed + index),
+                )
+                for index, f in enumerate(features)
                 if f.request.adapter
             }
             for feature in features:
