@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from edgekd.distill.recipes import DEFAULT_CANDIDATES
 from tests.conftest import assert_clean_failure, invoke, snapshot
 
 DATA = "mnist1d:samples=600,transfer=0"
@@ -214,7 +215,7 @@ def test_a_search_prunes_over_budget_trials_untrained_and_continues_its_study(te
     # validation; any other finalist trained with that recipe rather than choosing again.
     finalist, *others = document["finalists"]
     assert chosen["recipe"] == finalist["recipe"] != "control"
-    assert len(finalist["recipe_selection"]) == 8 and finalist["recipe"] in {
+    assert len(finalist["recipe_selection"]) == len(DEFAULT_CANDIDATES) and finalist["recipe"] in {
         score["recipe"] for score in finalist["recipe_selection"]
     }
     assert finalist["recipe_chosen_on"] == finalist["candidate"]
@@ -264,7 +265,7 @@ def test_a_new_search_starts_from_the_exact_auto_student_which_chooses_the_final
     # it, as `edgekd distill --method auto` chooses for it, and the other finalist reuses the choice.
     finalist, other = document["finalists"]
     assert finalist["candidate"] == "conv:width=1.5422" and finalist["recipe_chosen_on"] == "conv:width=1.5422"
-    assert len(finalist["recipe_selection"]) == 8 and finalist["recipe_selection_seconds"] > 0
+    assert len(finalist["recipe_selection"]) == len(DEFAULT_CANDIDATES) and finalist["recipe_selection_seconds"] > 0
     assert other["recipe"] == finalist["recipe"] and other["recipe_selection"] is None
     # The first finalist trains its whole budget; a later one may stop behind its curve, and says so.
     assert finalist["stopped"] is None and (other["stopped"] is None or "behind" in other["stopped"])
