@@ -293,8 +293,9 @@ def distill(
     the one best on the validation split trains fully; when the teacher is not clearly better
     than the control and ``weak_teacher_recipe`` is given, the candidates are skipped and it
     trains instead. With ``online_cost_limit``, candidates that augment are left out when their
-    steps would cost more than that many times the control's (``edgekd.distill.online_cost``). The run ships the student better on validation, or the control when the
-    teacher is not clearly better than it (``edgekd.distill.choice``).
+    steps would cost more than that many times the control's (``edgekd.distill.online_cost``).
+    The run ships the student better on validation, or the control when the teacher is not
+    clearly better than it (``edgekd.distill.choice``).
     """
     teachers = list(teachers) if isinstance(teachers, list | tuple) else [teachers]
     if candidates:

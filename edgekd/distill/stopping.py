@@ -50,7 +50,7 @@ def behind_reference(first: str, curve: list[float], checkpoints: int, margin: f
 
 
 # The median rule waits for this many earlier runs (Optuna's MedianPruner waits for 5 by default;
-# auto has eight candidates, so two).
+# auto has seven candidates, so two).
 MEDIAN_STARTUP = 2
 
 
