@@ -252,7 +252,7 @@ def _costly_online(
         return None
 
     def decide() -> str | None:
-        teacher_s = teacher_batch_seconds(teachers, run.outputs.inputs, run.budget().batch_size)
+        teacher_s = teacher_batch_seconds(teachers, run.outputs.inputs, run.settings.batch_size)
         return online_too_costly(control.seconds_per_step() or 0.0, teacher_s, limit)
 
     checkpoints = run.settings.training.checkpoints

@@ -82,19 +82,18 @@ def build_wrapper(
             super().__init__(name=f"{student.name}_distillation")
             self.student = student
             self.taps = tap_model(student, features, "student") if features else None
-            # Seeded from the run's seed: built here, before ``fit`` seeds the global generators.
-            self.adapters = {
-                f.request.key: keras.layers.Dense(
-                    f.teacher_shape.channels,
-                    name=f"adapter_{f.request.key}",
-                    kernel_initializer=keras.initializers.GlorotUniform(seed=seed + index),
-                )
-                for index, f in enumerate(features)
-                if f.request.adapter
-            }
-            for feature in features:
-                if feature.request.key in self.adapters:
-                    self.adapters[feature.request.key].build((None, feature.student_shape.channels))
+            # Built here (seeded from the run's seed: ``fit`` seeds the global generators later).
+            adapters = {}
+            for index, f in enumerate(features):
+                if f.request.adapter:
+                    adapter = keras.layers.Dense(
+                        f.teacher_shape.channels,
+                        name=f"adapter_{f.request.key}",
+                        kernel_initializer=keras.initializers.GlorotUniform(seed=seed + index),
+                    )
+                    adapter.build((None, f.student_shape.channels))
+                    adapters[f.request.key] = adapter
+            self.adapters = adapters
             # Every variable exists now (the student is built, its adapters just were), so the
             # optimizer's slots are built before the first compiled step, which a step that
             # creates them would trace twice (``edgekd.distill.trainer._compile``).
