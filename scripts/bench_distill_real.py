@@ -21,6 +21,9 @@ seed draws the validation split, the teacher's and the students' initial weights
   split like deployment (``DIR/val``): 15 more speakers with the test's held-out voices; for
   the photographs, training patches from the left 50% and validation patches from the band
   between 50% and 70% of each photograph;
+- ``typefaces`` (not by default): printed digits in every typeface installed fonts draw,
+  each split's typeface families held out from the others (``apt-get install`` the font
+  packages ``real_cases.FONTS`` names); ``DIR/val`` holds its own families too;
 - ``mnist1d`` (not by default; slow): the embedded default.
 
 Per case and seed it prints the teacher, the distilled student, the control and the shipped
@@ -50,7 +53,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 DEFAULT_CASES = ["digits-npz-labelled", "speech", "photos", "digits-images"]
 # The shifted cases again, with a validation split like deployment (DIR/val): held-out voices, a held-out band.
-VALIDATION_CASES = ["speech-val", "photos-val"]
+VALIDATION_CASES = ["speech-val", "photos-val", "typefaces"]
 KNOWN_CASES = [*DEFAULT_CASES, *VALIDATION_CASES, "mnist1d"]
 # Targets (the issue's): the teacher's lead on validation, and the largest loss to the control allowed.
 TEACHER_LEAD_POINTS = 2.0
@@ -74,6 +77,8 @@ def build_case(name: str, scratch: Path) -> str:
         return f"images:{real_cases.write_photo_patches(scratch / 'photos')}"
     if name == "photos-val":
         return f"images:{real_cases.write_photo_patches(scratch / 'photos', val=True)}"
+    if name == "typefaces":
+        return f"images:{real_cases.write_typeface_digits(scratch / 'typefaces')}"
     if name == "mnist1d":
         return "mnist1d:samples=10000,transfer=40000"
     raise SystemExit(f"unknown case {name!r}; known: {', '.join(KNOWN_CASES)}")

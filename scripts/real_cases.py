@@ -8,7 +8,8 @@
   rocket, china, flower, and the brick, grass and gravel textures), one class per photograph,
   as 32×32 patches: training patches from the left 60% of each photograph, test patches from
   its right 30% (held-out regions);
-
+- printed digits in every typeface the installed fonts draw (Debian's font packages, ``FONTS``),
+  each split's typeface families held out from the others' (held-out writers, for print);
 - scikit-learn's bundled handwritten digits (1,797 scans, 8×8, 10 classes; Alpaydin &
   Kaynak, UCI "Optical Recognition of Handwritten Digits"), split 1,437 train / 360 test,
   as an npz with an unlabelled transfer set (shifted, noisy copies of the training scans),
@@ -33,6 +34,18 @@ SPEECH_RATE = 22050  # espeak-ng's own rate
 PHOTOS = ("astronaut", "coffee", "chelsea", "rocket", "china", "flower", "brick", "grass", "gravel")
 # Copies of each training scan in the transfer set, each shifted by up to a pixel with noise.
 TRANSFER_COPIES = 8
+# Debian's font packages the typefaces case draws digits with (with fonts-dejavu-core, often installed).
+FONTS = (
+    "fonts-urw-base35",
+    "fonts-liberation",
+    "fonts-freefont-ttf",
+    "fonts-texgyre",
+    "fonts-crosextra-carlito",
+    "fonts-crosextra-caladea",
+    "fonts-lato",
+    "fonts-open-sans",
+    "fonts-noto-core",
+)
 
 
 def digits_arrays(seed: int = 0):
@@ -255,4 +268,95 @@ def write_photo_patches(
             for index in range(count):
                 x, y = int(rng.integers(low, high + 1)), int(rng.integers(0, height - size + 1))
                 Image.fromarray(image[y : y + size, x : x + size]).save(target / f"{index:04d}.png")
+    return folder
+
+
+def _digit_fonts() -> list[tuple[str, Path]]:
+    """(family, file) of every installed font that draws the ten digits, one file per distinct set of digit shapes."""
+    import hashlib
+    import shutil
+    import subprocess
+
+    from PIL import Image, ImageDraw, ImageFont
+
+    fc_list = shutil.which("fc-list")
+    if fc_list is None:
+        raise SystemExit("the typefaces case needs fontconfig and fonts: apt-get install fontconfig " + " ".join(FONTS))
+    listing = subprocess.run(
+        [fc_list, ":charset=30-39", "family", "file"], capture_output=True, text=True, check=True
+    ).stdout
+    seen, fonts = set(), []
+    for line in sorted(listing.splitlines()):
+        file, _, family = line.partition(": ")
+        if not file.endswith((".ttf", ".otf", ".t1", ".pfb")):
+            continue
+        try:
+            font = ImageFont.truetype(file, 24)
+        except OSError:
+            continue
+        canvas = Image.new("L", (320, 40))
+        ImageDraw.Draw(canvas).text((4, 4), "0123456789", fill=255, font=font)
+        shapes = hashlib.sha256(canvas.tobytes()).hexdigest()
+        if shapes not in seen and canvas.getbbox() is not None:
+            seen.add(shapes)
+            fonts.append((family.split(",")[0].strip(), Path(file)))
+    return fonts
+
+
+def _render_digit(digit: int, font_file: Path, rng: np.random.Generator, size: int) -> np.ndarray:
+    """One printed digit, RGB uint8: a random size, place, slant, stroke, colours, blur and noise."""
+    from PIL import Image, ImageDraw, ImageFilter, ImageFont
+
+    scale = 4  # draw large, then shrink: smooth edges at any size
+    canvas_size = size * scale
+    background = rng.integers(0, 256, 3)
+    foreground = rng.integers(0, 256, 3)
+    while abs(int(foreground.mean()) - int(background.mean())) < 80:
+        foreground = rng.integers(0, 256, 3)
+    font = ImageFont.truetype(str(font_file), int(canvas_size * rng.uniform(0.55, 0.85)))
+    image = Image.new("RGB", (canvas_size, canvas_size), tuple(int(v) for v in background))
+    centre = canvas_size / 2 + rng.uniform(-0.12, 0.12, 2) * canvas_size
+    ImageDraw.Draw(image).text(
+        tuple(centre),
+        str(digit),
+        fill=tuple(int(v) for v in foreground),
+        font=font,
+        anchor="mm",
+        stroke_width=int(rng.integers(0, 2)) * scale,
+        stroke_fill=tuple(int(v) for v in foreground),
+    )
+    image = image.rotate(rng.uniform(-12, 12), resample=Image.BILINEAR, fillcolor=tuple(int(v) for v in background))
+    image = image.resize((size, size), Image.BILINEAR).filter(ImageFilter.GaussianBlur(rng.uniform(0, 0.8)))
+    pixels = np.asarray(image, np.float32) + rng.normal(0, rng.uniform(0, 12), (size, size, 3))
+    return np.clip(pixels, 0, 255).astype(np.uint8)
+
+
+def write_typeface_digits(
+    folder: Path, train: int = 3000, val: int = 600, test: int = 600, size: int = 32, seed: int = 0
+) -> Path:
+    """Printed digits as ``folder/train``, ``folder/val`` and ``folder/test`` PNGs; each split's typefaces held out.
+
+    Every installed font that draws the ten digits (fontconfig; duplicates of the same digit
+    shapes dropped) belongs to one split by its family: 60% of the families train, 20%
+    validate and 20% test, so the validation and test digits come from typefaces no training
+    image uses (held-out writers, for print). Each image draws one digit at a random size,
+    place and slant, with or without a bolder stroke, in random colours with blur and noise.
+    """
+    from PIL import Image
+
+    rng = np.random.default_rng(seed)
+    fonts = _digit_fonts()
+    families = list(rng.permutation(sorted({family for family, _ in fonts})))
+    cut = [int(0.6 * len(families)), int(0.8 * len(families))]
+    split_of = {
+        family: ("train" if i < cut[0] else "val" if i < cut[1] else "test") for i, family in enumerate(families)
+    }
+    for split, count in (("train", train), ("val", val), ("test", test)):
+        files = [file for family, file in fonts if split_of[family] == split]
+        for index in range(count):
+            digit = index % 10
+            pixels = _render_digit(digit, files[int(rng.integers(len(files)))], rng, size)
+            target = folder / split / str(digit)
+            target.mkdir(parents=True, exist_ok=True)
+            Image.fromarray(pixels).save(target / f"{index:05d}.png")
     return folder
