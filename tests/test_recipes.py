@@ -136,6 +136,39 @@ def test_a_candidate_behind_the_ones_before_it_beyond_noise_stops_at_half_its_sh
     assert control.stopped is None and control.steps == first.steps and "stopped" not in control.as_dict()
 
 
+def test_the_kd_candidates_share_one_compiled_step_and_score_as_if_each_had_its_own(
+    tiny_dataset, teacher_file, monkeypatch
+):
+    """Recipes differing only in kd's temperature and alpha train through one wrapper, retuned and reset between."""
+    from edgekd.distill import training_run
+    from edgekd.distill.distiller import DistillationSettings, TrainingRun, select_recipe
+    from edgekd.models.builders import get_builder
+    from edgekd.models.io import load_model
+    from edgekd.progress import SILENT
+
+    teacher = load_model(teacher_file)
+    student = get_builder("conv").build(tiny_dataset.input_shape, tiny_dataset.num_classes)
+    settings = DistillationSettings(epochs=2, batch_size=64, learning_rate=3e-3, seed=0, train_control=False)
+    run = TrainingRun.prepare([teacher], tiny_dataset, (1.0,), settings)
+    specs = ["kd:temperature=1,alpha=0", "kd:temperature=4,alpha=0.5", "dist", "kd:temperature=2,alpha=1"]
+    candidates = parse_candidates(specs, tiny_dataset.num_classes)
+    built = []
+    build = training_run.build_wrapper
+    monkeypatch.setattr(training_run, "build_wrapper", lambda *a, **k: built.append(a[1].name) or build(*a, **k))
+    _, shared = select_recipe(run, student, candidates, 0.5, SILENT)
+    assert built == ["kd", "dist"]  # the second and fourth kd candidates reused the first's step
+
+    # Each candidate with a wrapper (and an optimizer) of its own scores the same.
+    train = TrainingRun.train
+    monkeypatch.setattr(TrainingRun, "train", lambda self, *a: train(self, *a[:6]))
+    _, separate = select_recipe(run, student, candidates, 0.5, SILENT)
+    assert len(built) == 6
+    assert [(s.val_accuracy, round(s.val_loss, 5), s.steps) for s in shared] == [
+        (s.val_accuracy, round(s.val_loss, 5), s.steps) for s in separate
+    ]
+    assert len({s.val_loss for s in shared}) == len(specs)  # the retuned parameters did change the training
+
+
 def test_an_augmenting_candidate_is_left_out_when_its_online_teacher_would_cost_more_than_the_limit():
     from edgekd.distill.online_cost import ONLINE_COST_LIMIT, online_too_costly
 

@@ -196,8 +196,10 @@ def select_recipe(
     scores, reference, at_half = [], [], []
     half = math.ceil(budget.checkpoints / 2)
     # One model for every candidate, its weights reset before each: its compiled prediction
-    # (validation) is traced once, not once per candidate.
+    # (validation) is traced once, not once per candidate, and so is the training step the kd
+    # candidates share (``TrainingRun.train``'s ``shared``).
     trial = twin(student)
+    shared: dict = {}
     for index, recipe in enumerate(candidates, start=1):
         trial.set_weights(initial)
         started = time.perf_counter()
@@ -211,7 +213,7 @@ def select_recipe(
             training = replace(run.settings.training, stop_when=rule)
             trial_run = replace(run, settings=replace(run.settings, training=training))
         history, _, _ = trial_run.train(
-            trial, recipe, budget, _role_name(index, recipe), f"trying {recipe.spec}", reporter
+            trial, recipe, budget, _role_name(index, recipe), f"trying {recipe.spec}", reporter, shared
         )
         accuracy_value, loss = validation_score(trial, run.x_val, run.y_val)
         scores.append(

@@ -11,11 +11,12 @@ augmented, from the teacher run online on the same augmented batch.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, replace
 
 from edgekd.distill.augment import Augmentation, augment
 from edgekd.distill.features import ResolvedFeature, flatten_feature, tap_model
 from edgekd.distill.losses import DistillationBatch, Objective
+from edgekd.errors import EdgekdError
 from edgekd.frameworks import framework_of, keras_module, tensorflow
 
 LABELS = "labels"
@@ -53,6 +54,27 @@ def ensemble_logits(logits: list, weights, temperature: float):
     return temperature * tf.reduce_logsumexp(tf.nn.log_softmax(stacked) + log_weights, axis=0)
 
 
+def step_key(objective: Objective) -> tuple:
+    """What two objectives must share for one compiled step to train both: all but their ``tunable`` parameters."""
+    return tuple(
+        (weight, type(loss), tuple((f.name, getattr(loss, f.name)) for f in fields(loss) if f.name not in loss.tunable))
+        for weight, loss in objective.terms
+    )
+
+
+def _tuned(objective: Objective) -> tuple[Objective, tuple[dict, ...]]:
+    """``objective`` with its tunable parameters read from variables, and those variables (one dict per term)."""
+    tf = tensorflow()
+    variables = tuple(
+        {name: tf.Variable(float(getattr(loss, name)), trainable=False, dtype=tf.float32) for name in loss.tunable}
+        for _, loss in objective.terms
+    )
+    terms = tuple(
+        (weight, replace(loss, **held)) for (weight, loss), held in zip(objective.terms, variables, strict=True)
+    )
+    return Objective(terms, objective.notes), variables
+
+
 class _Untracked:
     """Keeps the teachers out of the wrapper's variable tracking (and so out of its weights and gradients)."""
 
@@ -72,10 +94,14 @@ def build_wrapper(
     """A model of the student's own Keras whose ``fit`` distils into ``student`` (built in the current strategy scope).
 
     Students edgekd builds are tf_keras; a student the user brings may be Keras 3. The
-    training step below is written against the API both share.
+    training step below is written against the API both share. The objective's tunable
+    parameters are read from variables: ``wrapper.retune(other)`` makes the same compiled step
+    train an objective that differs only in them (``step_key``).
     """
     keras = keras_module(framework_of(student))
     tf = tensorflow()
+    key = step_key(objective)
+    objective, tunables = _tuned(objective)
 
     class DistillationWrapper(keras.Model):
         def __init__(self):
@@ -99,10 +125,19 @@ def build_wrapper(
             # creates them would trace twice (``edgekd.distill.trainer._compile``).
             self.built = True
             self._online = _Untracked(online)
+            self._tunables = _Untracked(tunables)
             self.loss_tracker = keras.metrics.Mean(name="loss")
             # Per-term losses only when there is more than one term (one term is the loss itself).
             terms = objective.terms if len(objective.terms) > 1 else ()
             self.term_trackers = [keras.metrics.Mean(name=loss.name) for _, loss in terms]
+
+        def retune(self, other: Objective) -> None:
+            """Train ``other`` from now on: it differs from the objective built with only in tunable parameters."""
+            if step_key(other) != key:
+                raise EdgekdError(f"internal: {other.name} cannot share the compiled step of {objective.name}")
+            for held, (_, loss) in zip(self._tunables.value, other.terms, strict=True):
+                for name, variable in held.items():
+                    variable.assign(float(getattr(loss, name)))
 
         @property
         def metrics(self):

@@ -186,6 +186,7 @@ def fit(
     control: TrainingControl = TrainingControl(),
     augmentations: tuple = (),
     validated=None,
+    recompile: bool = True,
 ) -> TrainingHistory:
     """Train ``model`` in place for ``budget.steps`` steps and (by default) restore its best validation weights.
 
@@ -198,13 +199,24 @@ def fit(
     apply to each batch with stateless draws from the seed and the step, so a resume repeats them.
     ``validated`` is the model validation runs on (default ``model``): the student a distillation
     wrapper trains, so that its compiled prediction outlives the wrapper (auto's candidates reuse it).
+    ``recompile=False`` trains a model compiled by an earlier ``fit`` on the same budget again
+    through its compiled step, with its optimizer's state zeroed (as a new optimizer's is).
     """
     keras = keras_module(framework_of(model))
     keras.utils.set_random_seed(seed)
     checkpoints = max(1, min(budget.checkpoints, budget.steps))
     steps_per_checkpoint = math.ceil(budget.steps / checkpoints)
     resume = control.checkpoint.load() if control.checkpoint is not None else None
-    optimizer = _compile(model, objective, budget, steps_per_checkpoint * checkpoints, steps_per_checkpoint, control)
+    if recompile:
+        optimizer = _compile(
+            model, objective, budget, steps_per_checkpoint * checkpoints, steps_per_checkpoint, control
+        )
+    else:
+        optimizer = model.optimizer
+        for variable in optimizer.variables:
+            # tf_keras gives a tf.DType, Keras 3 a name.
+            dtype = getattr(variable.dtype, "as_numpy_dtype", variable.dtype)
+            variable.assign(np.zeros(tuple(variable.shape), np.dtype(dtype)))
     if resume is not None:
         with control.scope():
             _restore(model, optimizer, resume, description)

@@ -20,7 +20,7 @@ from edgekd.distill.augment import Augmentation
 from edgekd.distill.features import ResolvedFeature, resolve, tap_model
 from edgekd.distill.losses import Objective
 from edgekd.distill.recipes import Recipe
-from edgekd.distill.step import LABELS, TEACHER_INPUTS, OnlineTeachers, build_wrapper
+from edgekd.distill.step import LABELS, TEACHER_INPUTS, OnlineTeachers, build_wrapper, step_key
 from edgekd.distill.teacher_outputs import CacheBudget, OutputStore, TeacherOutputs
 from edgekd.distill.trainer import (
     TrainingBudget,
@@ -236,11 +236,24 @@ class TrainingRun:
         return "online"
 
     def train(
-        self, student, recipe: Recipe, budget: TrainingBudget, role: str, description: str, reporter: Reporter
+        self,
+        student,
+        recipe: Recipe,
+        budget: TrainingBudget,
+        role: str,
+        description: str,
+        reporter: Reporter,
+        shared: dict | None = None,
     ) -> tuple[TrainingHistory, str, tuple[ResolvedFeature, ...]]:
-        """Train ``student`` in place with ``recipe``; returns its history, how the teacher ran and the features used."""
+        """Train ``student`` in place with ``recipe``; returns its history, how the teacher ran and the features used.
+
+        With ``shared`` (a dict the caller keeps across calls on the same model and budget),
+        recipes whose objectives differ only in tunable parameters (auto's kd candidates) train
+        through one compiled step: each trace of it costs about half a second.
+        """
         settings = self.settings
         trained = _in_scope(student, settings)
+        recompile = True
         if recipe.is_control:
             features, mode = (), "none"
             model, x, targets, objective = trained, self.x_fit, self.y_fit, hard_label_objective()
@@ -257,10 +270,18 @@ class TrainingRun:
             else:
                 online = None
                 targets = self.outputs.targets(features, temperature, reporter)
-            with settings.training.scope():
-                model = build_wrapper(
-                    trained, recipe.objective, features, budget.steps, online, recipe.augmentations, settings.seed
-                )
+            key = (step_key(recipe.objective), budget) if online is None and not features else None
+            held = shared.get(key) if shared is not None and key is not None else None
+            if held is not None and held[0] is trained:
+                model, recompile = held[1], False
+                model.retune(recipe.objective)
+            else:
+                with settings.training.scope():
+                    model = build_wrapper(
+                        trained, recipe.objective, features, budget.steps, online, recipe.augmentations, settings.seed
+                    )
+                if shared is not None and key is not None:
+                    shared[key] = (trained, model)
             x, objective = self.x_kd, None  # the wrapper computes its own objective
         history = fit(
             model,
@@ -274,6 +295,7 @@ class TrainingRun:
             description,
             control=settings.training.for_role(role),
             validated=trained,
+            recompile=recompile,
         )
         if trained is not student:
             student.set_weights(trained.get_weights())

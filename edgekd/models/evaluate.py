@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import weakref
+
 import numpy as np
 
 from edgekd.data.samples import READ_BATCH, Inputs, batches, is_stream, reading
 from edgekd.errors import ModelError
+from edgekd.frameworks import tensorflow
 
 
 def predict_logits(model, x: Inputs, batch_size: int = 1024) -> np.ndarray:
@@ -17,11 +20,47 @@ def predict_logits(model, x: Inputs, batch_size: int = 1024) -> np.ndarray:
 
 
 def predict(model, x: Inputs, batch_size: int = 1024):
-    """``model.predict`` on arrays or on a stream (decoded batch by batch, in order)."""
+    """The model's outputs on arrays (its compiled forward pass, a batch at a time) or on a stream (decoded in order).
+
+    Arrays skip ``model.predict``, which builds a tf.data pipeline for every call (three
+    traced functions): on a validation split of a few hundred samples that cost five times the
+    prediction itself, and training validates at every checkpoint. The forward pass is traced
+    once per model (twice at most: the last batch may be smaller, and the second trace relaxes
+    the batch size) and reads the model's current weights.
+    """
+    if isinstance(x, np.ndarray) and len(x):
+        forward = _forward(model)
+        size = min(batch_size, len(x))
+        return _joined([forward(x[start : start + size]) for start in range(0, len(x), size)])
     if not is_stream(x):
         return model.predict(x, batch_size=batch_size, verbose=0)
     with reading(x):
         return model.predict(batches(x, min(batch_size, READ_BATCH)), verbose=0)
+
+
+# Each model's compiled forward pass in inference mode, while the model lives.
+_FORWARD: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _forward(model):
+    """``model(x, training=False)`` as a tf.function, made once per model (it holds the model weakly)."""
+    forward = _FORWARD.get(model)
+    if forward is None:
+        tf = tensorflow()
+        held = weakref.ref(model)
+        forward = tf.function(lambda x: held()(x, training=False), reduce_retracing=True)
+        _FORWARD[model] = forward
+    return forward
+
+
+def _joined(batches: list):
+    """Per-batch outputs joined along the samples, in the structure the model returns (an array, a list, a dict)."""
+    first = batches[0]
+    if isinstance(first, dict):
+        return {key: np.concatenate([np.asarray(b[key]) for b in batches]) for key in first}
+    if isinstance(first, list | tuple):
+        return [np.concatenate([np.asarray(b[i]) for b in batches]) for i in range(len(first))]
+    return np.concatenate([np.asarray(b) for b in batches])
 
 
 def looks_like_probabilities(outputs: np.ndarray) -> bool:

@@ -53,6 +53,10 @@ class DistillationLoss:
     # Does this loss train the student's logits? Feature and relation losses alone do not:
     # their papers pair them with a task or KD loss, and alone they leave the classifier untrained.
     trains_logits: ClassVar[bool] = True
+    # Float parameters the training step may read from variables, so that recipes differing only
+    # in them share one compiled step (``edgekd.distill.step``): ``compute`` must not turn them
+    # into Python numbers.
+    tunable: ClassVar[tuple[str, ...]] = ()
 
     def check(self, num_classes: int | None) -> None:
         """Raise ``ConfigError`` if this loss cannot work for ``num_classes`` classes (None: not known yet)."""

@@ -28,6 +28,8 @@ class KnowledgeDistillation(DistillationLoss):
     # of the candidates ``auto`` tries.
     temperature: float = 1.0
     alpha: float = 0.0
+    # auto's four kd candidates differ only in these: they share one compiled training step.
+    tunable: ClassVar[tuple[str, ...]] = ("temperature", "alpha")
 
     def check(self, num_classes: int | None) -> None:
         if not self.temperature > 0:
@@ -37,14 +39,15 @@ class KnowledgeDistillation(DistillationLoss):
 
     def compute_loss(self, labels, student_logits, teacher_logits):
         tf = tensorflow()
-        temperature = float(self.temperature)
+        # A number or a variable (``tunable``).
+        temperature = tf.cast(self.temperature, student_logits.dtype)
         has_label = tf.cast(labels >= 0, student_logits.dtype)
         hard = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=tf.maximum(labels, 0), logits=student_logits)
         teacher_log_probs = tf.nn.log_softmax(teacher_logits / temperature)
         student_log_probs = tf.nn.log_softmax(student_logits / temperature)
         soft = tf.reduce_sum(tf.exp(teacher_log_probs) * (teacher_log_probs - student_log_probs), axis=-1)
         soft = soft * temperature**2
-        hard_weight = self.alpha * has_label
+        hard_weight = tf.cast(self.alpha, student_logits.dtype) * has_label
         return hard_weight * hard + (1.0 - hard_weight) * soft
 
 
