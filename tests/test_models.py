@@ -202,3 +202,27 @@ def test_a_keras_file_whose_metadata_is_not_a_mapping_is_refused(tmp_path, metad
 def test_absurd_builder_sizes_are_refused_before_keras_allocates_them(spec):
     with pytest.raises(ModelError, match=r"option \w+=\S+ of builder '\w+' must be from .* either side of its default"):
         resolve_student(spec, (40, 1), 10, 10**9, 0.05)
+
+
+def test_predictions_on_arrays_match_keras_predict_for_both_kerases_and_several_outputs():
+    """``predict`` calls the model's compiled forward pass a batch at a time; Keras' own predict gives the same."""
+    import keras
+    import tf_keras
+
+    from edgekd.models.evaluate import predict
+
+    x = np.random.default_rng(0).normal(size=(37, 6)).astype(np.float32)
+    for framework in (keras, tf_keras):
+        inputs = framework.Input((6,))
+        hidden = framework.layers.Dense(4, activation="relu")(inputs)
+        single = framework.Model(inputs, framework.layers.Dense(3)(hidden))
+        both = framework.Model(inputs, [single.output, hidden])
+        # 37 samples in batches of 16: two full batches and a smaller last one.
+        np.testing.assert_allclose(predict(single, x, batch_size=16), single.predict(x, verbose=0), rtol=1e-6)
+        logits, features = predict(both, x, batch_size=16)
+        expected = both.predict(x, verbose=0)
+        np.testing.assert_allclose(logits, expected[0], rtol=1e-6)
+        np.testing.assert_allclose(features, expected[1], rtol=1e-6)
+        # The forward pass reads the weights the model has now.
+        single.set_weights([np.zeros_like(w) for w in single.get_weights()])
+        assert not predict(single, x).any()

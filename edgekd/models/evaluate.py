@@ -53,14 +53,14 @@ def _forward(model):
     return forward
 
 
-def _joined(batches: list):
+def _joined(parts: list):
     """Per-batch outputs joined along the samples, in the structure the model returns (an array, a list, a dict)."""
-    first = batches[0]
+    first = parts[0]
     if isinstance(first, dict):
-        return {key: np.concatenate([np.asarray(b[key]) for b in batches]) for key in first}
+        return {key: np.concatenate([np.asarray(p[key]) for p in parts]) for key in first}
     if isinstance(first, list | tuple):
-        return [np.concatenate([np.asarray(b[i]) for b in batches]) for i in range(len(first))]
-    return np.concatenate([np.asarray(b) for b in batches])
+        return [np.concatenate([np.asarray(p[i]) for p in parts]) for i in range(len(first))]
+    return np.concatenate([np.asarray(p) for p in parts])
 
 
 def looks_like_probabilities(outputs: np.ndarray) -> bool:
