@@ -125,12 +125,14 @@ class DistillConfig(Section):
 
 
 class DistillStageConfig(Protocol):
-    """What the teacher and distillation stages read: the seed and the teacher, student and distill sections.
+    """What the teacher and distillation stages read: the seed, ``--deterministic`` and the teacher, student and
+    distill sections.
 
     ``edgekd.config.PipelineConfig`` is one; the stage never imports the pipeline config above it.
     """
 
     seed: int
+    deterministic: bool
     teacher: TeacherConfig
     student: StudentConfig
     distill: DistillConfig

@@ -277,7 +277,7 @@ def distill_stage(
         # auto's own candidates only (the ones a user names are tried whatever they cost), and not
         # where a timing must not decide what trains.
         online_cost_limit=ONLINE_COST_LIMIT
-        if plan.weak_teacher_recipe is not None and not getattr(config, "deterministic", False)
+        if plan.weak_teacher_recipe is not None and not config.deterministic
         else None,
     )
     for warning in plan.description.get("warnings", ()):
