@@ -75,7 +75,6 @@ def test_auto_tries_each_candidate_and_ships_the_control_when_the_teacher_is_use
         None,
         DistillationSettings(epochs=6, batch_size=64, learning_rate=3e-3, seed=0),
         candidates=candidates,
-        selection_fraction=0.5,
         # Any teacher costs more than nothing: the candidate that would run it online is left out, untrained.
         online_cost_limit=1.0,
     )
@@ -84,7 +83,8 @@ def test_auto_tries_each_candidate_and_ships_the_control_when_the_teacher_is_use
     control_score = outcome.candidates[-1]
     assert control_score.val_accuracy > max(score.val_accuracy for score in outcome.candidates[:-1])
     assert outcome.recipe.spec in ("kd:temperature=1,alpha=0", "dist"), "auto picks a recipe that distils"
-    assert outcome.candidates[0].steps == pytest.approx(outcome.kd_history.steps / 2, abs=10), "half the budget"
+    winner = next(score for score in outcome.candidates if score.recipe == outcome.recipe.spec)
+    assert 0 < winner.steps <= outcome.kd_history.trained_steps == outcome.kd_history.steps
     assert outcome.shipped.role == "student_scratch"
     assert not outcome.teacher_check.worth_distilling
     assert "distillation cannot transfer what the teacher does not know" in outcome.shipped.reason
@@ -108,10 +108,11 @@ def test_auto_tries_each_candidate_and_ships_the_control_when_the_teacher_is_use
     assert skipped.shipped.role == "student_scratch"
 
 
-def test_a_candidate_behind_the_ones_before_it_beyond_noise_stops_at_half_its_short_budget(tiny_dataset):
-    """auto's candidates after the first stop at half their short budget once behind beyond the split's noise."""
-    from edgekd.distill.distiller import DistillationSettings, TrainingRun, select_recipe
-    from edgekd.distill.stopping import noise_margin
+def test_auto_halves_its_candidates_at_each_rung_keeping_the_best_of_each_kind(tiny_dataset, monkeypatch):
+    """Successive halving: all train to the first rung, a third (at least the best of each kind) to the next."""
+    from edgekd.distill import selection
+    from edgekd.distill.distiller import DistillationSettings, TrainingRun
+    from edgekd.distill.selection import rungs, select_recipe
     from edgekd.frameworks import seed_everything
     from edgekd.models.builders import get_builder
     from edgekd.progress import SILENT
@@ -123,17 +124,92 @@ def test_a_candidate_behind_the_ones_before_it_beyond_noise_stops_at_half_its_sh
     student = get_builder("conv").build(tiny_dataset.input_shape, tiny_dataset.num_classes)
     settings = DistillationSettings(epochs=6, batch_size=64, learning_rate=3e-3, seed=0, train_control=False)
     run = TrainingRun.prepare([useless_teacher], tiny_dataset, (1.0,), settings)
-    candidates = parse_candidates(
-        ["kd:temperature=1,alpha=1", "kd:temperature=1,alpha=0", "control"], tiny_dataset.num_classes
+    monkeypatch.setattr(selection, "MIN_TRIAL_STEPS", 1)
+    assert rungs(run.budget()) == (1, 3)
+    specs = [
+        "kd:temperature=1,alpha=1",
+        "kd:temperature=1,alpha=0",
+        "kd:temperature=4,alpha=0",
+        "kd:temperature=1,alpha=0,augment=mixup",
+        "control",
+    ]
+    candidates = parse_candidates(specs, tiny_dataset.num_classes)
+    chosen = select_recipe(run, student, candidates, SILENT)
+    labels, outputs_only, hot, mixup, control = chosen.scores
+    per_checkpoint = -(-run.budget().steps // run.budget().checkpoints)  # rounded up, as fit does
+    # Four candidates distil: a third of them is two, the best without augmentation and the one with.
+    assert labels.stopped is None and mixup.stopped is None
+    assert labels.steps == mixup.steps == 3 * per_checkpoint
+    for left in (outputs_only, hot):
+        assert left.stopped.startswith("left at checkpoint 1 of 20") and left.steps == per_checkpoint
+        assert "kd:temperature=1,alpha=1" in left.stopped and left.val_accuracy < labels.val_accuracy
+    # The control trains to the first rung for the table and is never chosen, however good.
+    assert control.steps == per_checkpoint and control.stopped is None
+    assert chosen.recipe.spec == "kd:temperature=1,alpha=1"
+    assert chosen.state.completed == 3 and len(chosen.state.history["val_accuracy"]) == 3
+
+
+def test_auto_ships_what_the_chosen_recipe_trained_straight_would(tiny_dataset, teacher_file, monkeypatch):
+    """The winner goes on from its rungs (weights, Adam's moments, the schedule, the batches): the same student."""
+    import numpy as np
+
+    from edgekd.distill import selection
+    from edgekd.distill.distiller import DistillationSettings, distill
+    from edgekd.models.builders import get_builder
+    from edgekd.models.io import load_model
+
+    monkeypatch.setattr(selection, "MIN_TRIAL_STEPS", 1)
+    teacher = load_model(teacher_file)
+    settings = DistillationSettings(epochs=3, batch_size=64, learning_rate=3e-3, seed=0, train_control=False)
+    student = get_builder("conv").build(tiny_dataset.input_shape, tiny_dataset.num_classes)
+    initial = student.get_weights()
+    candidates = parse_candidates(["kd:temperature=4,alpha=0.5", "dist", "kd:temperature=1,alpha=0"], 10)
+    auto = distill(teacher, student, tiny_dataset, None, settings, candidates=candidates)
+    assert all(score.steps < auto.kd_history.steps for score in auto.candidates)
+    straight = get_builder("conv").build(tiny_dataset.input_shape, tiny_dataset.num_classes)
+    straight.set_weights(initial)
+    fixed = distill(teacher, straight, tiny_dataset, parse_recipe(auto.recipe.spec, 10), settings)
+    assert auto.kd_history.val_accuracy == pytest.approx(fixed.kd_history.val_accuracy, abs=1e-6)
+    for ours, theirs in zip(student.get_weights(), straight.get_weights(), strict=True):
+        np.testing.assert_allclose(ours, theirs, rtol=1e-5, atol=1e-6)
+
+
+def test_a_run_is_compared_at_a_rung_by_its_best_checkpoint_by_then_ties_to_the_lower_loss():
+    import math
+
+    from edgekd.distill.watch import UNKNOWN_LOSS, TrainingHistory
+
+    history = TrainingHistory(
+        steps=40, steps_per_checkpoint=10, val_accuracy=[0.5, 0.7, 0.7, 0.9], val_loss=[1.0, 0.8, 0.6, 0.3]
     )
-    recipe, scores = select_recipe(run, student, candidates, 0.5, SILENT)
-    first, behind, control = scores
-    assert recipe.spec == "kd:temperature=1,alpha=1" and first.stopped is None
-    assert behind.stopped.startswith("stopped at checkpoint 1 of 2") and "the candidates before it" in behind.stopped
-    assert behind.steps == first.steps // 2 and behind.as_dict()["stopped"] == behind.stopped
-    assert first.val_accuracy - behind.val_accuracy > noise_margin(first.val_accuracy, len(run.y_val))
-    # The control learns as well as the first (within noise): it trains its whole short budget.
-    assert control.stopped is None and control.steps == first.steps and "stopped" not in control.as_dict()
+    assert history.best_by(3) == (0.7, 0.6) and history.best_by(4) == (0.9, 0.3)
+    assert history.best_by(0) == (0.0, math.inf)
+    # A checkpoint written before losses were kept: the known ones stay with their checkpoints.
+    old = TrainingHistory.from_dict({"steps": 40, "val_accuracy": [0.5, 0.7, 0.7], "val_loss": [0.6]})
+    assert old.val_loss == [UNKNOWN_LOSS, UNKNOWN_LOSS, 0.6] and old.best_by(3) == (0.7, 0.6)
+
+
+def test_the_kinds_are_compared_only_at_a_later_rung():
+    from edgekd.distill.selection import survivors
+
+    recipes = parse_candidates(
+        [
+            "kd:temperature=1,alpha=0",
+            "dist",
+            "kd:temperature=4,alpha=0.5",
+            "kd:temperature=1,alpha=0,augment=mixup",
+            "kd:temperature=4,alpha=0.5,augment=shift",
+            "kd:temperature=4,alpha=0",
+        ],
+        10,
+    )
+    scores = [(0.60, 1.0), (0.58, 1.0), (0.58, 0.9), (0.40, 1.5), (0.45, 1.4), (0.30, 2.0)]
+    going_on = survivors(list(zip(recipes, scores, strict=True)))
+    assert [r.spec for r in going_on] == ["kd:temperature=1,alpha=0", "kd:temperature=4,alpha=0.5,augment=shift"]
+    # One kind only: a third of them, best first, ties broken by the lower loss.
+    plain = list(zip(recipes[:3], scores[:3], strict=True))
+    assert [r.spec for r in survivors(plain)] == ["kd:temperature=1,alpha=0"]
+    assert [r.spec for r in survivors(plain[1:])] == ["kd:temperature=4,alpha=0.5"]
 
 
 def test_the_kd_candidates_share_one_compiled_step_and_score_as_if_each_had_its_own(
@@ -155,14 +231,14 @@ def test_the_kd_candidates_share_one_compiled_step_and_score_as_if_each_had_its_
     built = []
     build = training_run.build_wrapper
     monkeypatch.setattr(training_run, "build_wrapper", lambda *a, **k: built.append(a[1].name) or build(*a, **k))
-    _, shared = select_recipe(run, student, candidates, 0.5, SILENT)
+    shared = select_recipe(run, student, candidates, SILENT).scores
     assert built == ["kd", "dist"]  # the second and fourth kd candidates reused the first's step
 
     # Each candidate with a wrapper (and an optimizer) of its own scores the same.
     train = TrainingRun.train
-    monkeypatch.setattr(TrainingRun, "train", lambda self, *a: train(self, *a[:6]))
-    _, separate = select_recipe(run, student, candidates, 0.5, SILENT)
-    assert len(built) == 6
+    monkeypatch.setattr(TrainingRun, "train", lambda self, *a, **k: train(self, *a[:6], **k))
+    separate = select_recipe(run, student, candidates, SILENT).scores
+    assert len(built) == 2 + sum(1 + (s.steps > min(t.steps for t in shared)) for s in shared)
     assert [(s.val_accuracy, round(s.val_loss, 5), s.steps) for s in shared] == [
         (s.val_accuracy, round(s.val_loss, 5), s.steps) for s in separate
     ]
@@ -178,36 +254,6 @@ def test_an_augmenting_candidate_is_left_out_when_its_online_teacher_would_cost_
     reason = online_too_costly(0.002, 0.050)
     assert "50.0 ms a batch against 2.0 ms" in reason and "26.0x" in reason and "`distill.candidates`" in reason
     assert online_too_costly(0.0, 1.0) is None, "no measured step: nothing to compare"
-
-
-def test_from_the_third_candidate_one_below_the_median_of_those_before_it_at_half_its_budget_stops():
-    """Successive halving one candidate at a time: below the earlier candidates' median at half, stop."""
-    from types import SimpleNamespace
-
-    from edgekd.distill.stopping import behind_reference, below_median, first_of
-
-    at_half = [0.90, 0.80]
-    rule = below_median(at_half, checkpoints=2)
-    assert "below the median 85.00% of the 2 candidates" in rule(SimpleNamespace(val_accuracy=[0.84]))
-    # At the median or above it goes on; after half the rule says nothing; it waits for two earlier candidates.
-    assert rule(SimpleNamespace(val_accuracy=[0.85])) is None
-    assert rule(SimpleNamespace(val_accuracy=[0.84, 0.95])) is None
-    assert below_median([0.9], checkpoints=2)(SimpleNamespace(val_accuracy=[0.1])) is None
-    # Combined with the noise rule, the first reason given is the one kept.
-    close = below_median([0.90, 0.88], checkpoints=2)
-    both = first_of(behind_reference("the candidates before it", [0.9, 0.95], 2, 0.02), close)
-    assert "points behind" in both(SimpleNamespace(val_accuracy=[0.5]))
-    # Within noise of the best (0.885 + 0.02 >= 0.90) but below the median (0.89).
-    assert "below the median" in both(SimpleNamespace(val_accuracy=[0.885]))
-    assert both(SimpleNamespace(val_accuracy=[0.895])) is None
-
-
-def test_the_noise_margin_is_two_standard_errors_of_a_difference_and_never_below_two_points():
-    from edgekd.distill.stopping import noise_margin
-
-    assert noise_margin(0.8, 800) == pytest.approx(2 * (2 * 0.8 * 0.2 / 800) ** 0.5)
-    assert noise_margin(0.99, 10_000) == 0.02
-    assert noise_margin(0.5, 0) == 1.0
 
 
 @pytest.mark.parametrize("method", ["kd", "dkd", "dist", "fitnet", "at", "rkd"])

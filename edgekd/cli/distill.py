@@ -205,7 +205,7 @@ FLAGS = (
         "config.student.patience",
         type=int,
         default=None,
-        help="Early stopping: validation checkpoints (of 10) without improvement.",
+        help="Early stopping: validation checkpoints (of 20) without improvement.",
     ),
     option(
         "--epochs",

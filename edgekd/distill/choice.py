@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from edgekd.models.evaluate import predict_logits
+from edgekd.models.evaluate import cross_entropy, predict_logits
 
 # A lead counts as beyond noise when it is at least this many samples and at least one
 # standard deviation of the paired difference (sqrt of the samples where the two disagree,
@@ -50,11 +50,8 @@ class Predictions:
 def predictions(model, x, y: np.ndarray) -> Predictions:
     """``model``'s predictions on ``(x, y)``: per-sample correctness and mean cross-entropy against the labels."""
     logits = predict_logits(model, x)
-    shifted = logits - logits.max(axis=1, keepdims=True)
-    log_probabilities = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
-    loss = float(-np.mean(log_probabilities[np.arange(len(y)), y]))
     predicted = np.argmax(logits, axis=1)
-    return Predictions(predicted == y, predicted, loss)
+    return Predictions(predicted == y, predicted, cross_entropy(logits, y))
 
 
 def validation_score(model, x_val, y_val: np.ndarray) -> tuple[float, float]:

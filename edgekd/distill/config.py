@@ -79,7 +79,7 @@ class StudentConfig(Section):
     batch_size: int = Field(default=128, ge=1)
     learning_rate: float = Field(default=3e-3, gt=0)
     patience: int | None = Field(
-        default=None, ge=1, description="stop after this many validation checkpoints (of 10) without improvement"
+        default=None, ge=1, description="stop after this many validation checkpoints (of 20) without improvement"
     )
 
 

@@ -5,8 +5,9 @@ the labelled set alone for the same number of optimizer steps and batch size. So
 the distilled student shows comes from the teacher's knowledge (and the transfer set it
 labels), not from extra compute or a luckier initialisation.
 
-With ``auto``, candidate recipes each train briefly from those same initial weights and
-are scored on the validation split; the best trains fully. Either way the run ships the
+With ``auto``, candidate recipes train the first checkpoints of the budget from those same
+initial weights, the better ones further, scored on the validation split (successive
+halving); the best trains on to the end. Either way the run ships the
 distilled student or the control, whichever is better on validation.
 
 The training itself (settings, splits, the teachers' outputs) lives in
@@ -17,7 +18,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -30,19 +31,17 @@ from edgekd.distill.choice import (
     check_teacher,
     choose_shipped,
     predictions,
-    validation_score,
 )
 from edgekd.distill.features import ResolvedFeature, resolve
 from edgekd.distill.losses import DistillationLoss, Objective
 from edgekd.distill.online_cost import online_too_costly, teacher_batch_seconds
 from edgekd.distill.recipes import CONTROL, Recipe
-from edgekd.distill.stopping import behind_reference, below_median, first_of, noise_margin
+from edgekd.distill.selection import CandidateScore, Selection, rungs, select_recipe, survivors  # noqa: F401
 from edgekd.distill.trainer import TrainingBudget, TrainingHistory
 from edgekd.distill.training_run import (  # noqa: F401 (the names callers import from here)
     DEFAULT_EPOCHS,
     MIN_DEFAULT_STEPS,
     MIN_TRIAL_STEPS,
-    SELECTION_FRACTION,
     TEACHER_OUTPUTS,
     TRIAL_CHECKPOINTS,
     DistillationSettings,
@@ -146,99 +145,6 @@ def check_setup(
     )
 
 
-@dataclass(frozen=True)
-class CandidateScore:
-    """One recipe tried by ``auto`` on the short budget, scored on the validation split."""
-
-    recipe: str
-    description: dict
-    val_accuracy: float
-    val_loss: float
-    steps: int
-    seconds: float
-    # Why it stopped before its short budget ran out (behind the candidates before it), or None.
-    stopped: str | None = None
-
-    def as_dict(self) -> dict:
-        return {
-            "recipe": self.recipe,
-            **self.description,
-            "val_accuracy": round(self.val_accuracy, 6),
-            "val_loss": round(self.val_loss, 6),
-            "steps": self.steps,
-            "seconds": round(self.seconds, 3),
-            **({"stopped": self.stopped} if self.stopped else {}),
-        }
-
-
-def _role_name(index: int, recipe: Recipe) -> str:
-    readable = "".join(c if c.isalnum() else "-" for c in recipe.spec)
-    return f"candidate{index}-{readable}"[:80]
-
-
-def select_recipe(
-    run: TrainingRun,
-    student,
-    candidates: tuple[Recipe, ...],
-    fraction: float,
-    reporter: Reporter,
-) -> tuple[Recipe, tuple[CandidateScore, ...]]:
-    """Train each candidate from the student's initial weights on a short budget; the best distillation recipe wins.
-
-    The first candidate trains its whole short budget; each later one stops, from half of it on,
-    once it is behind the best the candidates before it had reached by the same checkpoint by
-    more than the validation split's noise, and from the third on, at half, when it is below the
-    median of the candidates before it there (``edgekd.distill.stopping``): successive halving,
-    one candidate at a time.
-    """
-    initial = student.get_weights()
-    budget = run.budget(fraction)
-    scores, reference, at_half = [], [], []
-    half = math.ceil(budget.checkpoints / 2)
-    # One model for every candidate, its weights reset before each: its compiled prediction
-    # (validation) is traced once, not once per candidate, and so is the training step the kd
-    # candidates share (``TrainingRun.train``'s ``shared``).
-    trial = twin(student)
-    shared: dict = {}
-    for index, recipe in enumerate(candidates, start=1):
-        trial.set_weights(initial)
-        started = time.perf_counter()
-        trial_run = run
-        if reference:
-            margin = noise_margin(max(reference), len(run.y_val))
-            rule = first_of(
-                behind_reference("the candidates before it", reference, budget.checkpoints, margin),
-                below_median(at_half, budget.checkpoints),
-            )
-            training = replace(run.settings.training, stop_when=rule)
-            trial_run = replace(run, settings=replace(run.settings, training=training))
-        history, _, _ = trial_run.train(
-            trial, recipe, budget, _role_name(index, recipe), f"trying {recipe.spec}", reporter, shared
-        )
-        accuracy_value, loss = validation_score(trial, run.x_val, run.y_val)
-        scores.append(
-            CandidateScore(
-                recipe.spec,
-                recipe.describe(),
-                accuracy_value,
-                loss,
-                history.trained_steps,
-                time.perf_counter() - started,
-                history.stop_reason,
-            )
-        )
-        if not recipe.is_control:
-            at_half.append(max(history.val_accuracy[:half]))
-            # The best any candidate so far had reached by each checkpoint.
-            curve = history.val_accuracy + [history.val_accuracy[-1]] * (budget.checkpoints - len(history.val_accuracy))
-            reference = [max(pair) for pair in zip(reference, curve, strict=True)] if reference else list(curve)
-    ranked = sorted(
-        (pair for pair in zip(candidates, scores, strict=True) if not pair[0].is_control),
-        key=lambda pair: (-pair[1].val_accuracy, pair[1].val_loss),
-    )
-    return ranked[0][0], tuple(scores)
-
-
 def _costly_online(
     run: TrainingRun, teachers: list, student, recipes, control: TrainingHistory, limit: float
 ) -> str | None:
@@ -283,16 +189,15 @@ def distill(
     settings: DistillationSettings,
     reporter: Reporter = SILENT,
     candidates: tuple[Recipe, ...] = (),
-    selection_fraction: float = SELECTION_FRACTION,
     weak_teacher_recipe: Recipe | None = None,
     online_cost_limit: float | None = None,
 ) -> DistillationOutcome:
     """Distil ``teachers`` (one model or a list) into ``student`` (trained in place) and train the scratch control.
 
     The control trains first, and the teacher is checked against it on validation (said on
-    ``reporter``). With ``candidates`` (``loss`` may then be None), each candidate recipe first
-    trains for ``selection_fraction`` of the budget from the student's initial weights, and
-    the one best on the validation split trains fully; when the teacher is not clearly better
+    ``reporter``). With ``candidates`` (``loss`` may then be None), the candidate recipes train
+    the first checkpoints of the budget from the student's initial weights, the better ones
+    further (``select_recipe``), and the one best on the validation split trains on to the end; when the teacher is not clearly better
     than the control and ``weak_teacher_recipe`` is given, the candidates are skipped and it
     trains instead. With ``online_cost_limit``, candidates that augment are left out when their
     steps would cost more than that many times the control's (``edgekd.distill.online_cost``).
@@ -326,7 +231,7 @@ def distill(
         teacher_val = teacher_predictions(teachers, run.weights, run.teacher_x_val, run.y_val)
         teacher_check = check_teacher(teacher_val, control_val)
         reporter.say(f"edgekd: {teacher_check.message}")
-    recipe, scores, selection_seconds, left_out = recipes[0], (), 0.0, None
+    recipe, scores, selection_seconds, left_out, start = recipes[0], (), 0.0, None, None
     if teacher_check is not None and not teacher_check.worth_distilling and weak_teacher_recipe is not None:
         recipe = weak_teacher_recipe
     elif candidates:
@@ -337,10 +242,11 @@ def distill(
             if left_out:
                 reporter.say(f"edgekd: {left_out}")
                 tried = tuple(r for r in recipes if not r.augmentations)
-        recipe, scores = select_recipe(run, student, tried, selection_fraction, reporter)
+        selection = select_recipe(run, student, tried, reporter)
+        recipe, scores, start = selection.recipe, selection.scores, selection.state
         selection_seconds = time.perf_counter() - started
     kd_history, mode, features = run.train(
-        student, recipe, budget, "student_kd", f"distilling ({recipe.spec})", reporter
+        student, recipe, budget, "student_kd", f"distilling ({recipe.spec})", reporter, start_from=start
     )
     shipped = choose_shipped(predictions(student, run.x_val, run.y_val), control_val, teacher_check)
     return DistillationOutcome(

@@ -71,7 +71,9 @@ def distillation_summary(
         selection = {
             "candidates": [score.as_dict() for score in outcome.candidates],
             "chosen": outcome.recipe.spec,
-            "fraction_of_budget": round(outcome.candidates[0].steps / steps, 4),
+            "fraction_of_budget": round(min(score.steps for score in outcome.candidates) / steps, 4),
+            # How far the candidates went at each rung of the successive halving, as fractions of the budget.
+            "rungs": sorted({round(score.steps / steps, 4) for score in outcome.candidates}),
             "seconds": round(outcome.selection_seconds, 3),
             **({"left_out": outcome.left_out} if outcome.left_out else {}),
         }

@@ -17,6 +17,7 @@ from edgekd.data import samples
 from edgekd.data.dataset import Dataset
 from edgekd.data.samples import Inputs
 from edgekd.distill.augment import Augmentation
+from edgekd.distill.checkpoints import TrainingState
 from edgekd.distill.features import ResolvedFeature, resolve, tap_model
 from edgekd.distill.losses import Objective
 from edgekd.distill.recipes import Recipe
@@ -35,19 +36,18 @@ from edgekd.inputs import describe_size
 from edgekd.models.evaluate import looks_like_probabilities
 from edgekd.progress import SILENT, Reporter
 
-# ``auto`` tries each candidate recipe on this fraction of the full budget: the default seven
-# candidates (two with the teacher online) at most 1.05 full trainings, less the ones that stop
-# at half (``edgekd.distill.distiller.select_recipe``), next to a fixed recipe's two (a distilled
-# student and its control).
-SELECTION_FRACTION = 0.15
 # The default budget: 30 epochs over the distillation set, but never fewer than 1,500 steps.
 # On a small labelled set without a transfer set, 30 epochs are a few hundred steps: measured
 # on 1,294 digit images, 330 steps left every recipe (and the control) short of where 1,650
 # steps took them, and the teacher's advantage only shows once students are trained out.
 DEFAULT_EPOCHS = 30
+# Validation checkpoints of a full distillation (and its control): ``auto``'s rungs are checkpoints
+# (``edgekd.distill.selection.rungs``), so its first can be a twentieth of the budget; a
+# validation pass costs about 15 ms on the demo's 800 validation samples.
+DISTILLATION_CHECKPOINTS = 20
 TRIAL_CHECKPOINTS = 2
-# Below this many steps a trial's score is mostly its initialisation: a trial gets at least
-# this many (never more than the full budget), however small the budget.
+# Below this many steps a trial's score is mostly its initialisation: a trial (and auto's first
+# rung) gets at least this many (never more than the full budget), however small the budget.
 MIN_TRIAL_STEPS = 100
 MIN_DEFAULT_STEPS = 1500
 
@@ -196,6 +196,7 @@ class TrainingRun:
         full = TrainingBudget.for_epochs(
             settings.epochs or DEFAULT_EPOCHS, count, settings.batch_size, settings.learning_rate
         )
+        full = replace(full, checkpoints=DISTILLATION_CHECKPOINTS)
         if settings.epochs is None and full.steps < MIN_DEFAULT_STEPS:
             full = replace(full, steps=MIN_DEFAULT_STEPS)
         if fraction >= 1:
@@ -244,12 +245,16 @@ class TrainingRun:
         description: str,
         reporter: Reporter,
         shared: dict | None = None,
+        start_from: TrainingState | None = None,
+        pause_at: int | None = None,
     ) -> tuple[TrainingHistory, str, tuple[ResolvedFeature, ...]]:
         """Train ``student`` in place with ``recipe``; returns its history, how the teacher ran and the features used.
 
         With ``shared`` (a dict the caller keeps across calls on the same model and budget),
         recipes whose objectives differ only in tunable parameters (auto's kd candidates) train
-        through one compiled step: each trace of it costs about half a second.
+        through one compiled step: each trace of it costs about half a second; a recipe continued
+        (``start_from``) reuses its own. ``pause_at`` and ``start_from`` are ``fit``'s: train the
+        first checkpoints of the budget now and go on later from ``history.paused``.
         """
         settings = self.settings
         trained = _in_scope(student, settings)
@@ -270,9 +275,12 @@ class TrainingRun:
             else:
                 online = None
                 targets = self.outputs.targets(features, temperature, reporter)
-            key = (step_key(recipe.objective), budget) if online is None and not features else None
-            held = shared.get(key) if shared is not None and key is not None else None
-            if held is not None and held[0] is trained:
+            tunable = online is None and not features
+            key = (step_key(recipe.objective), budget) if tunable else (recipe.spec, budget)
+            held = shared.get(key) if shared is not None else None
+            # A recipe's own step (its teacher online, or adapters) serves it again only to continue:
+            # the state puts back every weight, adapters included.
+            if held is not None and held[0] is trained and (tunable or start_from is not None):
                 model, recompile = held[1], False
                 model.retune(recipe.objective)
             else:
@@ -280,7 +288,7 @@ class TrainingRun:
                     model = build_wrapper(
                         trained, recipe.objective, features, budget.steps, online, recipe.augmentations, settings.seed
                     )
-                if shared is not None and key is not None:
+                if shared is not None:
                     shared[key] = (trained, model)
             x, objective = self.x_kd, None  # the wrapper computes its own objective
         history = fit(
@@ -296,6 +304,8 @@ class TrainingRun:
             control=settings.training.for_role(role),
             validated=trained,
             recompile=recompile,
+            start_from=start_from,
+            pause_at=pause_at,
         )
         if trained is not student:
             student.set_weights(trained.get_weights())

@@ -85,6 +85,19 @@ def accuracy(model, x: Inputs, y: np.ndarray) -> float:
     return float(np.mean(np.argmax(predict_logits(model, x), axis=1) == y))
 
 
+def cross_entropy(logits: np.ndarray, y: np.ndarray) -> float:
+    """Mean cross-entropy of softmax(``logits``) against the labels ``y``."""
+    shifted = logits - logits.max(axis=1, keepdims=True)
+    log_probabilities = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+    return float(-np.mean(log_probabilities[np.arange(len(y)), y]))
+
+
+def accuracy_and_loss(model, x: Inputs, y: np.ndarray) -> tuple[float, float]:
+    """Top-1 accuracy and mean cross-entropy against the labels, from one prediction."""
+    logits = predict_logits(model, x)
+    return float(np.mean(np.argmax(logits, axis=1) == y)), cross_entropy(logits, y)
+
+
 # A model within this many points of chance (1/classes) has learned nothing usable, whatever
 # its role: it is called out in the verdict, the tables and the report.
 CHANCE_MARGIN_POINTS = 2.0

@@ -222,6 +222,7 @@ class _Selection(_Open):
     candidates: list[_RecipeScore]
     chosen: str
     fraction_of_budget: float
+    rungs: list[float] = []
     seconds: float
     left_out: str | None = None
 

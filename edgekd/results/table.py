@@ -265,9 +265,12 @@ def selection_rows(selection: dict) -> list[list[str]]:
 
 def selection_sentence(selection: dict) -> str:
     left_out = f" ({selection['left_out']})" if selection.get("left_out") else ""
+    further = [f"{100 * rung:.0f}%" for rung in selection.get("rungs", [])[1:]]
+    on = f", the better ones (the best of each kind, with and without augmentation) on to {', '.join(further)}"
     return (
-        f"Recipes tried for {100 * selection['fraction_of_budget']:.0f}% of the budget each, scored on the "
-        f"validation split ({selection['seconds']:.1f} s in all){left_out}; {selection['chosen']} trained fully:"
+        f"Recipes tried for {100 * selection['fraction_of_budget']:.0f}% of the budget each"
+        f"{on if further else ''}, scored on the validation split ({selection['seconds']:.1f} s in all){left_out}; "
+        f"{selection['chosen']} trained on to the full budget:"
     )
 
 

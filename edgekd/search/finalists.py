@@ -52,15 +52,19 @@ class _Trainer:
         self.fraction = config.search.trial_fraction
         self.run = TrainingRun.prepare([teacher], dataset, (1.0,), self.settings)
 
-    def train(self, model, fraction: float, description: str, recipe=None, stop_when=None) -> tuple[Score, object]:
+    def train(
+        self, model, fraction: float, description: str, recipe=None, stop_when=None, start_from=None
+    ) -> tuple[Score, object]:
         """Distil ``model`` in place with ``recipe`` (the trials' by default) on ``fraction`` of the full budget.
 
         Returns its score and its training history; ``stop_when(history)``, asked at every
-        checkpoint, may stop it early with a reason.
+        checkpoint, may stop it early with a reason; ``start_from`` (``auto``'s winner) goes on
+        from where that training stands.
         """
         from dataclasses import replace
 
-        from edgekd.distill.distiller import check_setup, validation_score
+        from edgekd.distill.choice import validation_score
+        from edgekd.distill.distiller import check_setup
 
         recipe = recipe or self.recipe
         if not recipe.is_control:
@@ -72,7 +76,7 @@ class _Trainer:
             run = replace(
                 run, settings=replace(self.settings, training=replace(self.settings.training, stop_when=stop_when))
             )
-        history, _, _ = run.train(model, recipe, budget, "search", description, self.reporter)
+        history, _, _ = run.train(model, recipe, budget, "search", description, self.reporter, start_from=start_from)
         accuracy, loss = validation_score(model, self.run.x_val, self.run.y_val)
         return Score(accuracy, loss, history.trained_steps, time.perf_counter() - started), history
 
@@ -83,12 +87,11 @@ class _Trainer:
     def full_checkpoints(self) -> int:
         return self.run.budget(1.0).checkpoints
 
-    def select_recipe(self, model, candidates) -> tuple:
-        """``auto``'s choice for ``model`` (left at its initial weights): each candidate recipe trains briefly."""
-        from edgekd.distill.distiller import SELECTION_FRACTION, select_recipe
+    def select_recipe(self, model, candidates):
+        """``auto``'s choice for ``model`` (left at its initial weights; ``edgekd.distill.distiller.Selection``)."""
+        from edgekd.distill.selection import select_recipe
 
-        recipe, scores = select_recipe(self.run, model, candidates, SELECTION_FRACTION, self.reporter)
-        return recipe, [score.as_dict() for score in scores]
+        return select_recipe(self.run, model, candidates, self.reporter)
 
 
 def _finalist_candidates(finalist_recipe: str, named: list[str] | None, dataset) -> tuple:
@@ -120,16 +123,19 @@ def _finalists(front, build, trainer: _Trainer, dataset, config: SearchStageConf
     for trial in recipe_chooser_first(front):
         candidate = trial_candidate(trial)
         model = build(candidate)
-        selection = None
+        selection, start = None, None
         if candidates and recipe is None:
             # The recipe is chosen once and the other finalists train with it: choosing per finalist
             # cost 1.2 full trainings each (8 recipes at 15%), most of a search's time. The trade: a
-            # later finalist might have done better with its own choice.
+            # later finalist might have done better with its own choice. The finalist it was chosen
+            # on goes on from where the winning recipe's training stands.
             choosing = time.perf_counter()
-            recipe, selection = trainer.select_recipe(model, candidates)
+            chosen = trainer.select_recipe(model, candidates)
+            recipe, start = chosen.recipe, chosen.state
+            selection = [score.as_dict() for score in chosen.scores]
             chosen_on, selection_seconds = candidate.spec, round(time.perf_counter() - choosing, 3)
         score, history = trainer.train(
-            model, 1.0, f"finalist {candidate.spec} ({recipe.spec})", recipe, stop_when=reference
+            model, 1.0, f"finalist {candidate.spec} ({recipe.spec})", recipe, stop_when=reference, start_from=start
         )
         if reference is None:
             # The first finalist (the auto student, when it is one) trained its whole budget: the others
