@@ -136,7 +136,7 @@ def test_auto_halves_its_candidates_at_each_rung_keeping_the_best_of_each_kind(t
     candidates = parse_candidates(specs, tiny_dataset.num_classes)
     chosen = select_recipe(run, student, candidates, SILENT)
     labels, outputs_only, hot, mixup, control = chosen.scores
-    per_checkpoint = -(-run.budget().steps // run.budget().checkpoints)  # rounded up, as fit does
+    per_checkpoint = run.budget().steps_per_checkpoint
     # Four candidates distil: a third of them is two, the best without augmentation and the one with.
     assert labels.stopped is None and mixup.stopped is None
     assert labels.steps == mixup.steps == 3 * per_checkpoint
@@ -187,6 +187,11 @@ def test_a_run_is_compared_at_a_rung_by_its_best_checkpoint_by_then_ties_to_the_
     # A checkpoint written before losses were kept: the known ones stay with their checkpoints.
     old = TrainingHistory.from_dict({"steps": 40, "val_accuracy": [0.5, 0.7, 0.7], "val_loss": [0.6]})
     assert old.val_loss == [UNKNOWN_LOSS, UNKNOWN_LOSS, 0.6] and old.best_by(3) == (0.7, 0.6)
+    # A run goes on from an exact history: a rounded best (0.986111) would lose to an equal accuracy
+    # later (142/144 = 0.98611...) and the run would keep that checkpoint's weights, not the first's.
+    history.best_val_accuracy = history.val_accuracy[-1] = 142 / 144
+    assert TrainingHistory.from_dict(history.as_dict(exact=True)).best_val_accuracy == 142 / 144
+    assert history.as_dict()["best_val_accuracy"] == 0.986111
 
 
 def test_the_kinds_are_compared_only_at_a_later_rung():

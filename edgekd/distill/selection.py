@@ -60,9 +60,8 @@ RUNG_GROWTH = 3
 def rungs(budget: TrainingBudget) -> tuple[int, ...]:
     """The checkpoints of ``budget`` where candidates are compared: the first with at least ``MIN_TRIAL_STEPS``
     steps behind it, and three times as far (fewer when the budget has fewer checkpoints)."""
-    checkpoints = max(1, min(budget.checkpoints, budget.steps))
-    per_checkpoint = math.ceil(budget.steps / checkpoints)
-    first = min(checkpoints, max(1, math.ceil(MIN_TRIAL_STEPS / per_checkpoint)))
+    checkpoints = budget.checkpoint_count
+    first = min(checkpoints, max(1, math.ceil(MIN_TRIAL_STEPS / budget.steps_per_checkpoint)))
     return tuple(sorted({first, min(checkpoints, first * RUNG_GROWTH)}))
 
 

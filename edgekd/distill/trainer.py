@@ -35,6 +35,22 @@ class TrainingBudget:
     # How many times validation accuracy is measured (and best weights considered).
     checkpoints: int = 10
 
+    @property
+    def checkpoint_count(self) -> int:
+        return max(1, min(self.checkpoints, self.steps))
+
+    @property
+    def steps_per_checkpoint(self) -> int:
+        """The budget's share per checkpoint, rounded up to a count that whole calls of 8 to 16 steps fill.
+
+        A checkpoint ends on a call boundary (``_steps_per_execution``): 554 steps would run two at
+        a time, 555 run fifteen (on small models the per-call dispatch costs as much as a step).
+        """
+        share = math.ceil(self.steps / self.checkpoint_count)
+        if share < 2 * STEPS_PER_EXECUTION:
+            return share
+        return min(math.ceil(share / size) * size for size in range(STEPS_PER_EXECUTION // 2, STEPS_PER_EXECUTION + 1))
+
     @staticmethod
     def for_epochs(epochs: int, samples: int, batch_size: int, learning_rate: float) -> TrainingBudget:
         return TrainingBudget(max(1, epochs * math.ceil(samples / batch_size)), batch_size, learning_rate)
@@ -150,8 +166,8 @@ def fit(
     """
     keras = keras_module(framework_of(model))
     keras.utils.set_random_seed(seed)
-    checkpoints = max(1, min(budget.checkpoints, budget.steps))
-    steps_per_checkpoint = math.ceil(budget.steps / checkpoints)
+    checkpoints = budget.checkpoint_count
+    steps_per_checkpoint = budget.steps_per_checkpoint
     resume = control.checkpoint.load() if control.checkpoint is not None else None
     interrupted = resume is not None
     resume = resume if interrupted else start_from

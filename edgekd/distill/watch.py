@@ -50,20 +50,30 @@ class TrainingHistory:
     # Where a run paused before its budget (``fit``'s ``pause_at``) stands, to continue from; never saved.
     paused: TrainingState | None = field(default=None, repr=False, compare=False)
 
-    def as_dict(self) -> dict:
+    def as_dict(self, exact: bool = False) -> dict:
+        """The history for results (rounded), or ``exact`` for a checkpoint to go on from.
+
+        A run that goes on from a rounded history would see its own best accuracy (0.986111)
+        beaten by an equal one (0.98611...) and keep a later checkpoint's weights than an
+        uninterrupted run.
+        """
+
+        def rounded(value: float, digits: int = 6) -> float:
+            return float(value) if exact else round(value, digits)
+
         return {
             "steps": self.steps,
             "steps_per_checkpoint": self.steps_per_checkpoint,
-            "seconds": round(self.seconds, 3),
-            "loss": [round(v, 6) for v in self.loss],
-            "val_accuracy": [round(v, 6) for v in self.val_accuracy],
-            "val_loss": [round(v, 6) for v in self.val_loss],
-            "best_val_accuracy": round(self.best_val_accuracy, 6),
+            "seconds": rounded(self.seconds, 3),
+            "loss": [rounded(v) for v in self.loss],
+            "val_accuracy": [rounded(v) for v in self.val_accuracy],
+            "val_loss": [rounded(v) for v in self.val_loss],
+            "best_val_accuracy": rounded(self.best_val_accuracy),
             "best_checkpoint": self.best_checkpoint,
-            "terms": {k: [round(v, 6) for v in values] for k, values in self.terms.items()},
+            "terms": {k: [rounded(v) for v in values] for k, values in self.terms.items()},
             "stopped_early": self.stopped_early,
             "stop_reason": self.stop_reason,
-            "step_seconds": [round(v, 4) for v in self.step_seconds],
+            "step_seconds": [rounded(v, 4) for v in self.step_seconds],
             "resumed_from": list(self.resumed_from),
             "replicas": self.replicas,
         }
@@ -132,7 +142,7 @@ class Watch:
             model.get_weights(),
             [np.array(v.numpy()) for v in self.optimizer.variables],
             self.best_weights,
-            self.history.as_dict() | {"seconds": self.history.seconds},
+            self.history.as_dict(exact=True),
         )
 
     def as_callback(self, keras):
