@@ -9,8 +9,9 @@ Per case and seed, in one process, ``edgekd distill`` with the same data, studen
    built-in teacher recipe for the real cases, as ``edgekd distill`` without ``--teacher``): it
    writes the teacher file the next two runs read, and takes the process's first-use costs
    (TensorFlow's, autograph's: several seconds) off the two measured runs;
-1. ``--method auto`` (the default) with that teacher: the candidates train briefly, the best
-   trains fully next to the scratch control;
+1. ``--method auto`` (the default) with that teacher: the candidates race by successive
+   halving over the first checkpoints of the full run, the best goes on to the full budget next
+   to the scratch control;
 2. the recipe auto chose, fixed (``--method RECIPE``), with the same teacher: the same full
    training and the same control, without the candidates.
 
