@@ -88,7 +88,7 @@ class _Trainer:
         return self.run.budget(1.0).checkpoints
 
     def select_recipe(self, model, candidates):
-        """``auto``'s choice for ``model`` (left at its initial weights; ``edgekd.distill.distiller.Selection``)."""
+        """``auto``'s choice for ``model`` (left at its initial weights; ``edgekd.distill.selection.Selection``)."""
         from edgekd.distill.selection import select_recipe
 
         return select_recipe(self.run, model, candidates, self.reporter)
