@@ -81,11 +81,11 @@ def survivors(scored: list[tuple[Recipe, tuple[float, float]]]) -> list[Recipe]:
     one compares them.
     """
     ranked = _ranked(scored)
-    chosen = [
-        next(r for r in ranked if bool(r.augmentations) == kind)
-        for kind in (False, True)
-        if any(bool(r.augmentations) == kind for r in ranked)
-    ]
+    chosen = []
+    for augments in (False, True):
+        best = next((r for r in ranked if bool(r.augmentations) == augments), None)
+        if best is not None:
+            chosen.append(best)
     for recipe in ranked:
         if len(chosen) >= max(1, math.ceil(len(ranked) / RUNG_GROWTH)):
             break
@@ -100,8 +100,8 @@ class Selection:
 
     recipe: Recipe
     scores: tuple[CandidateScore, ...]
-    # The winner's training so far (its rungs), to go on from; None when nothing was trained.
-    state: TrainingState | None
+    # The winner's training so far (its rungs), to go on from.
+    state: TrainingState
 
 
 def select_recipe(run: TrainingRun, student, candidates: tuple[Recipe, ...], reporter: Reporter) -> Selection:
@@ -150,7 +150,7 @@ def select_recipe(run: TrainingRun, student, candidates: tuple[Recipe, ...], rep
         for recipe, (accuracy_value, _) in scored:
             if recipe not in alive:
                 stopped[id(recipe)] = (
-                    f"left at checkpoint {until} of {budget.checkpoints}: {accuracy_value:.2%} on validation, "
+                    f"left at checkpoint {until} of {budget.checkpoint_count}: {accuracy_value:.2%} on validation, "
                     f"not among the {len(alive)} going on ({', '.join(r.spec for r in alive)})"
                 )
     winner = alive[0]
