@@ -404,3 +404,31 @@ def test_the_online_cost_rule_times_only_when_the_others_read_cached_outputs_and
     folder.open(fresh=True)
     assert folder.decision("auto-left-out", lambda: None) is None, "fresh forgets it"
     folder.close()
+
+
+def test_the_teachers_pass_is_timed_as_many_to_a_call_as_the_training_steps_run(tiny_dataset, monkeypatch):
+    """A lone call of a small teacher is mostly dispatch; the decision times the passes as the control's steps ran."""
+    import numpy as np
+
+    from edgekd.distill import distiller
+    from edgekd.distill.distiller import DistillationSettings, TrainingRun, _costly_online
+    from edgekd.distill.online_cost import teacher_batch_seconds
+    from edgekd.distill.trainer import TrainingHistory, steps_per_execution
+    from edgekd.models.builders import get_builder
+
+    teacher = get_builder("cnn").build(tiny_dataset.input_shape, tiny_dataset.num_classes)
+    student = get_builder("conv").build(tiny_dataset.input_shape, tiny_dataset.num_classes)
+    recipes = parse_candidates(["kd:temperature=1,alpha=0", "kd:temperature=1,alpha=0,augment=mixup"], 10)
+    settings = DistillationSettings(epochs=1, batch_size=64, learning_rate=3e-3, seed=0, train_control=False)
+    run = TrainingRun.prepare([teacher], tiny_dataset, (1.0,), settings)
+    timed = []
+    monkeypatch.setattr(
+        distiller, "teacher_batch_seconds", lambda *args: timed.append(args[-1]) or teacher_batch_seconds(*args)
+    )
+    control = TrainingHistory(steps=1110, steps_per_checkpoint=555, step_seconds=[1.0, 1.0])
+    assert _costly_online(run, [teacher], student, recipes, control, 3.0) is None, "a second a step: the teacher fits"
+    assert timed == [steps_per_execution(555)] == [15]
+    # Inputs of any dtype run (integer ones are passed on unvaried).
+    assert teacher_batch_seconds([teacher], np.asarray(tiny_dataset.x_train), 8, 3) > 0
+    integer = get_builder("cnn").build(tiny_dataset.input_shape, tiny_dataset.num_classes)
+    assert teacher_batch_seconds([integer], np.asarray(tiny_dataset.x_train).astype("int32"), 8, 2) > 0

@@ -37,7 +37,7 @@ from edgekd.distill.losses import DistillationLoss, Objective
 from edgekd.distill.online_cost import online_too_costly, teacher_batch_seconds
 from edgekd.distill.recipes import CONTROL, Recipe
 from edgekd.distill.selection import CandidateScore, Selection, rungs, select_recipe, survivors  # noqa: F401
-from edgekd.distill.trainer import TrainingBudget, TrainingHistory
+from edgekd.distill.trainer import TrainingBudget, TrainingHistory, steps_per_execution
 from edgekd.distill.training_run import (  # noqa: F401 (the names callers import from here)
     DEFAULT_EPOCHS,
     MIN_DEFAULT_STEPS,
@@ -160,7 +160,8 @@ def _costly_online(
         return None
 
     def decide() -> str | None:
-        teacher_s = teacher_batch_seconds(teachers, run.outputs.inputs, run.settings.batch_size)
+        passes = steps_per_execution(control.steps_per_checkpoint) if control.steps_per_checkpoint else 1
+        teacher_s = teacher_batch_seconds(teachers, run.outputs.inputs, run.settings.batch_size, passes)
         return online_too_costly(control.seconds_per_step() or 0.0, teacher_s, limit)
 
     checkpoints = run.settings.training.checkpoints

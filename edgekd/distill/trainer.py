@@ -43,7 +43,7 @@ class TrainingBudget:
     def steps_per_checkpoint(self) -> int:
         """The budget's share per checkpoint, rounded up to a count that whole calls of 8 to 16 steps fill.
 
-        A checkpoint ends on a call boundary (``_steps_per_execution``): 554 steps would run two at
+        A checkpoint ends on a call boundary (``steps_per_execution``): 554 steps would run two at
         a time, 555 run fifteen (on small models the per-call dispatch costs as much as a step).
         """
         share = math.ceil(self.steps / self.checkpoint_count)
@@ -239,7 +239,7 @@ def _compile(model, objective, budget: TrainingBudget, total_steps: int, steps_p
         # Several steps per call into the compiled function: on small models the per-step
         # dispatch from Python costs as much as the arithmetic.
         model.compile(
-            optimizer=optimizer, loss=objective, steps_per_execution=_steps_per_execution(steps_per_checkpoint)
+            optimizer=optimizer, loss=objective, steps_per_execution=steps_per_execution(steps_per_checkpoint)
         )
         if model.built:
             # The slots built here, not inside the first compiled step: a tf.function that creates
@@ -252,7 +252,7 @@ def _compile(model, objective, budget: TrainingBudget, total_steps: int, steps_p
 STEPS_PER_EXECUTION = 16
 
 
-def _steps_per_execution(steps_per_checkpoint: int) -> int:
+def steps_per_execution(steps_per_checkpoint: int) -> int:
     """The largest divisor of a checkpoint's steps up to ``STEPS_PER_EXECUTION`` (a checkpoint ends on a call boundary)."""
     return max(d for d in range(1, STEPS_PER_EXECUTION + 1) if steps_per_checkpoint % d == 0)
 
