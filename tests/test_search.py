@@ -198,7 +198,11 @@ def test_a_search_prunes_over_budget_trials_untrained_and_continues_its_study(te
     assert trials[2]["val_accuracy"] == trials[1]["val_accuracy"] and "trial 1" in trials[2]["reason"]
     # --trials counts the candidates scored; those over budget come on top, costed but never trained.
     scored = [t for t in trials if t["status"] != "over budget"]
-    assert len(scored) == 5 and {t["status"] for t in scored} <= {"trained", "repeat"}
+    assert len(scored) == 5 and {t["status"] for t in scored} <= {"trained", "repeat", "stopped early"}
+    # A trial behind a cheaper one at half its budget stopped there, scored, and says why.
+    for trial in (t for t in scored if t["status"] == "stopped early"):
+        assert trial["val_accuracy"] is not None and trial["reason"].startswith("stopped at half its budget")
+        assert not trial["on_front"]
     for trial in trials:
         macs = trial["cost"]["macs"]
         assert macs["source"] == "counted"
@@ -405,6 +409,46 @@ def test_a_later_finalist_stops_once_it_falls_behind_the_first_finalists_curve_f
     assert "conv:width=1.6818" in reason
     assert at(0.5, 0.6, 0.7, 0.8, 0.87, 0.9) is None, "compared with the first finalist at the same point"
     assert behind_reference("x", [], 10)(SimpleNamespace(val_accuracy=[0.1] * 6)) is None
+
+
+def test_a_trial_behind_one_that_costs_no_more_stops_at_half_its_budget():
+    """Dominated beyond the margin at the same checkpoint: it could not reach the front, and stops there."""
+    from types import SimpleNamespace
+
+    import optuna
+
+    from edgekd.search.cost import Cost, Figure
+    from edgekd.search.engine import dominated_stop
+
+    def cost(macs, ram):
+        return Cost({"macs": Figure(macs, "counted", "x"), "ram_kb": Figure(ram, "measured", "y")})
+
+    study = optuna.create_study(directions=["maximize", "minimize", "minimize"])
+    for macs, ram, first, final in ((1000, 10, 0.80, 0.85), (5000, 40, 0.90, 0.92), (2000, 5, 0.95, 0.96)):
+        attrs = {"cost": cost(macs, ram).as_dict(), "first_val_accuracy": first}
+        study.add_trial(optuna.trial.create_trial(values=[final, macs, ram], user_attrs=attrs))
+    # A trial from before this rule (no first checkpoint recorded) is no reference.
+    study.add_trial(optuna.trial.create_trial(values=[0.99, 10, 1], user_attrs={"cost": cost(10, 1).as_dict()}))
+
+    def at(rule, *curve):
+        return rule(SimpleNamespace(val_accuracy=list(curve)))
+
+    keys = ("macs", "ram_kb")
+    # 6,000 MACs and 40 KiB: trials 0, 1 and 2 all cost no more; trial 2 was the best of them at half (95%).
+    rule = dominated_stop(study, cost(6000, 40), keys, number=9)
+    reason = at(rule, 0.92)
+    assert reason.startswith("stopped at half its budget") and "trial 2" in reason and "95.00%" in reason
+    assert at(rule, 0.93) is None, "within 2 points of the best that costs no more"
+    assert at(rule, 0.5, 0.5) is None, "asked at the first checkpoint only"
+    # Cheaper on RAM than every trial with a first checkpoint: nothing costs no more, nothing stops it.
+    assert dominated_stop(study, cost(6000, 4), keys, number=9) is None
+    # Only trial 0 costs no more (1,000 MACs, 10 KiB): 0.80 at half.
+    rule = dominated_stop(study, cost(1500, 30), keys, number=9)
+    assert at(rule, 0.79) is None and "trial 0" in at(rule, 0.77)
+    assert (
+        dominated_stop(optuna.create_study(directions=["maximize", "minimize", "minimize"]), cost(1, 1), keys, 0)
+        is None
+    )
 
 
 def test_a_cost_missing_a_budgets_figure_is_not_passed_silently():

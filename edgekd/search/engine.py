@@ -47,9 +47,12 @@ OVER_BUDGET_FACTOR = 10
 GC_AFTER_TRIAL = False
 # Random candidates before the sampler models the front: a third of a 20-trial search.
 STARTUP_TRIALS = 7
+# How far behind, at half its short budget, an earlier trial that costs no more a trial stops (``dominated_stop``).
+DOMINATED_MARGIN = 0.02
 
 # A trial's status, as the trial table shows it.
 TRAINED = "trained"
+STOPPED = "stopped early"
 OVER_BUDGET = "over budget"
 LARGER_THAN_TEACHER = "larger than the teacher"
 FAILED = "failed"
@@ -258,6 +261,11 @@ class Score:
     val_loss: float
     steps: int
     seconds: float
+    # The validation accuracy at the training's first checkpoint (half a trial's short budget): what a later
+    # trial is compared with at the same point (``dominated_stop``).
+    first_val_accuracy: float | None = None
+    # Why the training stopped before its budget ended, or None.
+    stopped: str | None = None
 
 
 class TrialRunner:
@@ -269,7 +277,7 @@ class TrialRunner:
         build: Callable[[Candidate], object],
         costs: CostModel,
         budgets: dict[str, float],
-        score: Callable[[object, str], Score],
+        score: Callable[[object, str, Callable | None], Score],
         say: Callable[[str], None],
         teacher_macs: int | None = None,
     ):
@@ -311,7 +319,8 @@ class TrialRunner:
                 trial.set_user_attr("reason", "; ".join(over))
                 self.say(f"trial {trial.number} {candidate.spec}: over budget, not trained ({'; '.join(over)})")
                 raise optuna.TrialPruned()
-            score = self.score(model, f"trial {trial.number} {candidate.spec}")
+            rule = dominated_stop(trial.study, cost, (self.costs.speed_key, self.costs.memory_key), trial.number)
+            score = self.score(model, f"trial {trial.number} {candidate.spec}", rule)
         except EdgekdError as exc:
             trial.set_user_attr("status", FAILED)
             trial.set_user_attr("reason", " ".join(str(exc).split())[:500])
@@ -319,11 +328,49 @@ class TrialRunner:
             raise
         for key, value in vars(score).items():
             trial.set_user_attr(key, value)
-        trial.set_user_attr("status", TRAINED)
+        trial.set_user_attr("status", STOPPED if score.stopped else TRAINED)
+        if score.stopped:
+            trial.set_user_attr("reason", score.stopped)
         self.say(
             f"trial {trial.number} {candidate.spec}: {score.val_accuracy:.2%} on validation after {score.steps} steps"
+            + (f" ({score.stopped})" if score.stopped else "")
         )
         return score.val_accuracy, cost.value(self.costs.speed_key), cost.value(self.costs.memory_key)
+
+
+def dominated_stop(study, cost: Cost, keys: tuple[str, str], number: int, margin: float = DOMINATED_MARGIN):
+    """A stopping rule for a trial (``TrainingControl.stop_when``), or None: at its first checkpoint, half its
+    short budget, stop when an earlier trial that costs no more on both figures ``keys`` had been more than
+    ``margin`` ahead on validation at the same point.
+
+    Every trial trains the same steps on the same checkpoints, so the two are compared like for
+    like (median stopping, Golovin et al., "Google Vizier", KDD 2017, against the best curve
+    that dominates on cost). A stopped trial keeps its score at the stop; the earlier one keeps
+    its best weights and ends at least where it was, so the stopped one cannot be on the front.
+    """
+    from optuna.trial import TrialState
+
+    rivals = []
+    for other in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
+        theirs, first = other.user_attrs.get("cost"), other.user_attrs.get("first_val_accuracy")
+        if other.number == number or first is None or not theirs:
+            continue
+        figures = Cost.from_dict(theirs)
+        if all(key in figures.figures and figures.value(key) <= cost.value(key) for key in keys):
+            rivals.append((first, other.number))
+    if not rivals:
+        return None
+    best, rival = max(rivals)
+
+    def stop_when(history) -> str | None:
+        if len(history.val_accuracy) != 1 or history.val_accuracy[0] + margin >= best:
+            return None
+        return (
+            f"stopped at half its budget: {history.val_accuracy[0]:.2%} on validation, more than "
+            f"{100 * margin:.0f} points behind the {best:.2%} trial {rival} had at the same point, at no more cost"
+        )
+
+    return stop_when
 
 
 def trial_candidate(trial) -> Candidate:

@@ -78,10 +78,12 @@ class _Trainer:
             )
         history, _, _ = run.train(model, recipe, budget, "search", description, self.reporter, start_from=start_from)
         accuracy, loss = validation_score(model, self.run.x_val, self.run.y_val)
-        return Score(accuracy, loss, history.trained_steps, time.perf_counter() - started), history
+        seconds = time.perf_counter() - started
+        first = history.val_accuracy[0] if history.val_accuracy else None
+        return Score(accuracy, loss, history.trained_steps, seconds, first, history.stop_reason), history
 
-    def short(self, model, description: str) -> Score:
-        return self.train(model, self.fraction, description)[0]
+    def short(self, model, description: str, stop_when=None) -> Score:
+        return self.train(model, self.fraction, description, stop_when=stop_when)[0]
 
     @property
     def full_checkpoints(self) -> int:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from edgekd.search.engine import FAILED, REPEAT, TRAINED
+from edgekd.search.engine import FAILED, REPEAT, STOPPED, TRAINED
 from edgekd.untrusted import for_html
 
 SEARCH_SCHEMA_VERSION = 1
@@ -62,7 +62,7 @@ def trial_rows(study) -> list[TrialRow]:
     rows = []
     for trial in sorted(study.get_trials(deepcopy=False), key=lambda t: t.number):
         attrs = trial.user_attrs
-        trained = _status(trial) in (TRAINED, REPEAT)
+        trained = _status(trial) in (TRAINED, STOPPED, REPEAT)
         reason = attrs.get("reason")
         if reason is None and trial.state.name == "FAIL" and _status(trial) == "interrupted":
             reason = "stopped before it finished (interrupted, or its worker died); another trial took its place"
@@ -161,7 +161,7 @@ def front_plot(document: dict) -> bytes | None:
     """Validation accuracy against the speed and the memory figure: every trained trial, the front, the chosen one."""
     from edgekd.results.plots import _plain, _png, _pyplot
 
-    trained = [t for t in document["trials"] if t["val_accuracy"] is not None and t["status"] == TRAINED]
+    trained = [t for t in document["trials"] if t["val_accuracy"] is not None and t["status"] in (TRAINED, STOPPED)]
     if not trained:
         return None
     plt = _pyplot()
