@@ -97,6 +97,9 @@ def _run(case: str, spec: str | None, seed: int, teacher: Path | None, method: s
         "shipped_from": document["models"]["student"]["shipped_from"],
         "teacher_macs": document["models"]["teacher"]["macs"],
         "teacher_worth_distilling": (distillation.get("teacher_check") or {}).get("worth_distilling"),
+        # Where the stage's seconds went: each training's own clock (the control, the shipped recipe's run:
+        # for auto, its continuation after the race); the rest is the teacher's outputs, tracing, saving.
+        "training_seconds": {role: round(h.get("seconds", 0.0), 1) for role, h in run.training.items()},
     }
 
 
