@@ -120,7 +120,8 @@ def _result(kind: str, config: PipelineConfig, distilled: Distilled, reporter: R
         kind,
         recorded,
         {"training": config.seed},
-        distilled.dataset.summary(),
+        # The fingerprint lets a later search from this run's teacher reuse its distilled student.
+        {**distilled.dataset.summary(), "fingerprint": distilled.dataset.fingerprint()},
         models,
         distilled.stage.summary,
         distilled.training,

@@ -106,6 +106,9 @@ class ModelRecord:
     recipe: dict | None = None
     # .tflite files only.
     tflite: TfliteChecks | None = None
+    # Keras models: a hash of the file's bytes (``edgekd.models.io.model_fingerprint``), so a later
+    # command can tell the file it reads is the one this run wrote or read.
+    fingerprint: str | None = None
 
     def __post_init__(self) -> None:
         if self.accuracy is not None:
@@ -135,7 +138,7 @@ class ModelRecord:
             "format": self.format,
             "did_not_learn": self.did_not_learn,
         }
-        document |= _present(self, ("source", "student", "shipped_from", "reason", "recipe"))
+        document |= _present(self, ("source", "student", "shipped_from", "reason", "recipe", "fingerprint"))
         return document | (self.tflite.as_dict() if self.tflite is not None else {})
 
 

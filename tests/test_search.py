@@ -277,6 +277,33 @@ def test_a_new_search_starts_from_the_exact_auto_student_which_chooses_the_final
     assert document["seconds"]["total"] >= document["seconds"]["search"] + document["seconds"]["finalists"] - 0.01
 
 
+def test_a_search_from_a_distill_runs_teacher_takes_its_auto_student_instead_of_training_it_again(tmp_path):
+    """The teacher's run raced auto's candidates on the auto student and trained the winner fully: the search's
+    auto-start finalist is that student, unless a setting differs, which the search says."""
+    run = tmp_path / "run"
+    result = invoke("distill", "--train-teacher", "--teacher-epochs", "1", *SMALL, "--out", str(run))
+    assert result.exit_code == 0, result.stderr
+    results = json.loads((run / "results.json").read_text())
+    assert results["data"]["fingerprint"] and results["models"]["teacher"]["fingerprint"]
+    budget = ("--budget", f"macs={results['models']['student_kd']['macs']}", "--family", "conv", "--family", "mlp")
+    flags = (*budget, "--trials", "2", "--finalists", "2")
+    result = _search(run / "teacher.keras", tmp_path / "search", *flags)
+    assert result.exit_code == 0, result.stderr
+    first = _document(tmp_path / "search")["finalists"][0]
+    assert first["reused"].startswith(str(run / "student_kd.keras")) and "taken from" in result.stderr + result.output
+    distilled = results["training"]["student_kd"]
+    assert first["recipe"] == results["distillation"]["recipe"] and first["steps"] == distilled["steps"]
+    assert first["recipe_selection"] == results["distillation"]["selection"]["candidates"]
+    assert first["recipe_selection_seconds"] is None and first["stopped"] is None
+    assert first["val_accuracy"] == pytest.approx(distilled["best_val_accuracy"], abs=1e-6)
+    # Another budget than the run's: the student is trained anew, and the search says why.
+    result = _search(run / "teacher.keras", tmp_path / "again", *flags, "--epochs", "3")
+    assert result.exit_code == 0, result.stderr
+    assert "student.epochs was 2, this search's is 3" in result.stderr + result.output
+    first = _document(tmp_path / "again")["finalists"][0]
+    assert "reused" not in first and first["recipe_selection_seconds"] > 0
+
+
 def test_with_memory_budgets_alone_a_new_search_starts_from_the_auto_student_distill_would_size(teacher_file, tmp_path):
     out = tmp_path / "search"
     # No MAC or latency budget: the auto student `edgekd distill` sizes, 5% of the teacher's 340,480
@@ -418,7 +445,7 @@ def test_a_trial_behind_one_that_costs_no_more_stops_at_half_its_budget():
     import optuna
 
     from edgekd.search.cost import Cost, Figure
-    from edgekd.search.engine import dominated_stop
+    from edgekd.search.stopping import dominated_stop
 
     def cost(macs, ram):
         return Cost({"macs": Figure(macs, "counted", "x"), "ram_kb": Figure(ram, "measured", "y")})

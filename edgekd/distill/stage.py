@@ -37,7 +37,7 @@ from edgekd.models.builders import get_builder
 from edgekd.models.complexity import counted_macs, model_macs, model_params
 from edgekd.models.evaluate import accuracy as keras_accuracy
 from edgekd.models.evaluate import did_not_learn
-from edgekd.models.io import load_model, save_model
+from edgekd.models.io import load_model, model_fingerprint, save_model
 from edgekd.models.students import resolve_student
 from edgekd.progress import Reporter
 from edgekd.records import DistillationSummary, ModelRecord
@@ -58,6 +58,7 @@ def keras_record(
         path=path.name,
         format=f"keras ({framework_of(model).value})",
         did_not_learn=did_not_learn(accuracy, dataset.num_classes),
+        fingerprint=model_fingerprint(path),
         **details,
     )
 

@@ -82,6 +82,14 @@ class _Trainer:
         first = history.val_accuracy[0] if history.val_accuracy else None
         return Score(accuracy, loss, history.trained_steps, seconds, first, history.stop_reason), history
 
+    def validate(self, model, steps: int) -> Score:
+        """The score of a model trained elsewhere (``steps`` long), on this search's validation split."""
+        from edgekd.distill.choice import validation_score
+
+        started = time.perf_counter()
+        accuracy, loss = validation_score(model, self.run.x_val, self.run.y_val)
+        return Score(accuracy, loss, steps, time.perf_counter() - started)
+
     def short(self, model, description: str, stop_when=None) -> Score:
         return self.train(model, self.fraction, description, stop_when=stop_when)[0]
 
@@ -110,8 +118,12 @@ def _finalist_candidates(finalist_recipe: str, named: list[str] | None, dataset)
     return tuple(r for r in candidates if not (r.augmentations and dataset.teacher is not None))
 
 
-def _finalists(front, build, trainer: _Trainer, dataset, config: SearchStageConfig, out: Path, profile):
-    """Train the best of the front on the full budget; the best on validation is saved, converted and checked."""
+def _finalists(front, build, trainer: _Trainer, dataset, config: SearchStageConfig, out: Path, profile, distilled=None):
+    """Train the best of the front on the full budget; the best on validation is saved, converted and checked.
+
+    ``distilled`` (``edgekd.search.reuse.Distilled``): the auto start as the teacher's run already
+    distilled it, taken with its recipe instead of choosing and training again.
+    """
     from edgekd.distill.recipes import AUTO, parse_recipe
     from edgekd.distill.stage import keras_record
     from edgekd.models.io import save_model
@@ -124,8 +136,16 @@ def _finalists(front, build, trainer: _Trainer, dataset, config: SearchStageConf
     chosen_on, selection_seconds, reference = None, None, None
     for trial in recipe_chooser_first(front):
         candidate = trial_candidate(trial)
-        model = build(candidate)
-        selection, start = None, None
+        selection, start, reused = None, None, None
+        if distilled is not None and trial.user_attrs.get(AUTO_START):
+            model, reused = distilled.model, distilled.source
+            recipe, selection, chosen_on = (
+                parse_recipe(distilled.recipe, dataset.num_classes),
+                distilled.selection,
+                candidate.spec,
+            )
+        else:
+            model = build(candidate)
         if candidates and recipe is None:
             # The recipe is chosen once and the other finalists train with it: choosing per finalist
             # cost 1.2 full trainings each (8 recipes at 15%), most of a search's time. The trade: a
@@ -136,15 +156,17 @@ def _finalists(front, build, trainer: _Trainer, dataset, config: SearchStageConf
             recipe, start = chosen.recipe, chosen.state
             selection = [score.as_dict() for score in chosen.scores]
             chosen_on, selection_seconds = candidate.spec, round(time.perf_counter() - choosing, 3)
-        score, history = trainer.train(
-            model, 1.0, f"finalist {candidate.spec} ({recipe.spec})", recipe, stop_when=reference, start_from=start
-        )
+        if reused:
+            score, curve = trainer.validate(model, distilled.steps), distilled.curve
+        else:
+            score, history = trainer.train(
+                model, 1.0, f"finalist {candidate.spec} ({recipe.spec})", recipe, stop_when=reference, start_from=start
+            )
+            curve = history.val_accuracy
         if reference is None:
             # The first finalist (the auto student, when it is one) trained its whole budget: the others
             # are measured against its curve.
-            reference = behind_reference(
-                candidate.spec, history.val_accuracy, trainer.full_checkpoints, FINALIST_MARGIN
-            )
+            reference = behind_reference(candidate.spec, curve, trainer.full_checkpoints, FINALIST_MARGIN)
         finalists.append(
             {
                 "trial": trial.number,
@@ -152,7 +174,8 @@ def _finalists(front, build, trainer: _Trainer, dataset, config: SearchStageConf
                 "recipe": recipe.spec,
                 "recipe_selection": selection,
                 "recipe_chosen_on": chosen_on,
-                "recipe_selection_seconds": selection_seconds if selection else None,
+                "recipe_selection_seconds": selection_seconds if selection and not reused else None,
+                **({"reused": reused} if reused else {}),
                 "why": "the auto student the study started from"
                 if trial.user_attrs.get(AUTO_START)
                 else "on the front",
@@ -161,7 +184,7 @@ def _finalists(front, build, trainer: _Trainer, dataset, config: SearchStageConf
                 "short_val_accuracy": round(trial.values[0], 6),
                 "steps": score.steps,
                 "seconds": round(score.seconds, 3),
-                "stopped": history.stop_reason,
+                "stopped": score.stopped,
                 "cost": trial.user_attrs.get("cost"),
             }
         )

@@ -43,6 +43,7 @@ from edgekd.search.finalists import (  # noqa: F401 (AUTO_START, behind_referenc
 )
 from edgekd.search.folder import SEARCH_FILE, check_search_folder
 from edgekd.search.report import front_plot, front_trials, search_document, search_html, trial_rows
+from edgekd.search.reuse import distilled_start
 from edgekd.search.space import SPACE, Candidate, check_families, smallest
 
 PLOT_FILE = "front.png"
@@ -162,7 +163,8 @@ def run_search(
         say(board_memory)
     setup_seconds = time.perf_counter() - started
     url = storage_url(out, search.storage)
-    settings = search_settings(config, dataset.fingerprint(), model_fingerprint(Path(config.teacher.path)))
+    teacher_fingerprint = model_fingerprint(Path(config.teacher.path))
+    settings = search_settings(config, dataset.fingerprint(), teacher_fingerprint)
     study = _open_in(out, url, search.study_name, settings, config.seed, given=search.storage is not None)
     # Counted once: a SavedModel teacher's count is a float conversion.
     teacher_macs = counted_macs(teacher)
@@ -193,8 +195,11 @@ def run_search(
     front = front_trials(study)
     if front and search.finalists:
         finalist_trials = with_auto_start(front[: search.finalists], study, search.finalists)
+        distilled = distilled_start(finalist_trials, config, dataset, teacher_fingerprint, build, say)
         with reporter.stage(f"training {len(finalist_trials)} finalists fully", "finalists"):
-            finalists, chosen = _finalists(finalist_trials, build, trainer, dataset, config, out, costs.profile)
+            finalists, chosen = _finalists(
+                finalist_trials, build, trainer, dataset, config, out, costs.profile, distilled
+            )
     finalist_seconds = time.perf_counter() - started - search_seconds
     document = search_document(
         {**settings, "trials": search.trials, "finalists": search.finalists},
