@@ -372,3 +372,23 @@ def test_a_validation_split_the_user_gives_is_the_one_every_stage_uses(npz_facto
     assert images.class_names == ("a", "b", "c") and list(images.y_val) == [1, 1, 1, 2, 2, 2]
     assert len(images.validation_split(0)[0]) == 9
     assert all("/val/" in path for path in images.x_val.paths)
+
+
+def test_a_given_validation_split_is_part_of_the_datas_fingerprint():
+    """A search's study and a reused student depend on the validation split: another one is other data."""
+    import numpy as np
+
+    from edgekd.data.dataset import Dataset
+
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(40, 4)).astype("float32"), np.arange(40) % 2
+
+    def dataset(**val):
+        return Dataset("d", x[:20], y[:20], x[20:30], y[20:30], 2, **val)
+
+    plain = dataset()
+    assert plain.fingerprint() == dataset().fingerprint()
+    with_val = dataset(x_val=x[30:], y_val=y[30:])
+    assert with_val.fingerprint() != plain.fingerprint()
+    assert dataset(x_val=x[30:], y_val=1 - y[30:]).fingerprint() != with_val.fingerprint(), "its labels count"
+    assert dataset(x_val=x[30:] + 1, y_val=y[30:]).fingerprint() != with_val.fingerprint(), "its inputs count"

@@ -184,14 +184,17 @@ class Dataset:
         views = [self] if self.teacher is None else [self, self.teacher]
         for view in views:
             digest.update(repr((view.num_classes, view.class_names, view.input_shape)).encode())
-            for x in (view.x_train, view.x_test, view.x_unlabeled):
+            # A given validation split counts too (added only where there is one: fingerprints of data without
+            # one are what they were).
+            given = (view.x_val,) if view.x_val is not None else ()
+            for x in (view.x_train, view.x_test, view.x_unlabeled, *given):
                 if x is None:
                     digest.update(b"none")
                     continue
                 positions = np.unique(np.linspace(0, len(x) - 1, min(len(x), _FINGERPRINT_SAMPLES)).astype(int))
                 digest.update(repr((len(x), tuple(x.shape[1:]))).encode())
                 digest.update(np.ascontiguousarray(x[positions], dtype=np.float32).tobytes())
-        for y in (self.y_train, self.y_test):
+        for y in (self.y_train, self.y_test, *((self.y_val,) if self.y_val is not None else ())):
             digest.update(np.ascontiguousarray(y, dtype=np.int64).tobytes())
         return digest.hexdigest()[:16]
 

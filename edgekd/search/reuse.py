@@ -75,7 +75,9 @@ def distilled_auto_student(
 
 def _differs(document: dict, config: SearchStageConfig, dataset, teacher_fingerprint: str) -> str | None:
     """Why the run's student is not the one this search would train, or None."""
-    distillation = document.get("distillation") or {}
+    distillation = document.get("distillation")
+    if not distillation:
+        return "that run distilled no student"
     if not distillation.get("selection"):
         return "its student trained with a recipe auto did not choose (a fixed method, or a weak teacher)"
     if config.search.finalist_recipe != "auto":
