@@ -176,9 +176,10 @@ def _finalists(front, build, trainer: _Trainer, dataset, config: SearchStageConf
                 "recipe_chosen_on": chosen_on,
                 "recipe_selection_seconds": selection_seconds if selection and not reused else None,
                 **({"reused": reused} if reused else {}),
-                "why": "the auto student the study started from"
-                if trial.user_attrs.get(AUTO_START)
-                else "on the front",
+                "why": (
+                    "the auto student the study started from" if trial.user_attrs.get(AUTO_START) else "on the front"
+                )
+                + (", as the teacher's run distilled it" if reused else ""),
                 "val_accuracy": round(score.val_accuracy, 6),
                 "val_accuracy_source": "the Keras model on the validation split, after the full training budget",
                 "short_val_accuracy": round(trial.values[0], 6),

@@ -290,7 +290,14 @@ def _finalist_row(finalist: dict) -> list:
         finalist["trial"],
         finalist["candidate"],
         finalist["why"],
-        finalist["recipe"] + ("" if chose else f" (chosen on {finalist.get('recipe_chosen_on') or 'the config'})"),
+        finalist["recipe"]
+        + (
+            ""
+            if chose
+            else " (chosen by the teacher's run)"
+            if finalist.get("reused")
+            else f" (chosen on {finalist.get('recipe_chosen_on') or 'the config'})"
+        ),
         f"{finalist['short_val_accuracy']:.2%}",
         f"{finalist['val_accuracy']:.2%}",
         f"{finalist['seconds']:.1f}",

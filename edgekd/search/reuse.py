@@ -112,6 +112,8 @@ def _load(path: Path, record: dict, built, distillation: dict, history: dict, re
         student = f"{record['student']['builder']} {record['student'].get('options')}"
         return None, f"its student ({student}) is not this search's auto start"
     curve = [float(value) for value in history["val_accuracy"]]
+    if not curve or not all(0 <= value <= 1 for value in curve):
+        return None, f"{results}: the distilled student's validation curve is not a list of accuracies"
     source = f"{path} (the edgekd run of {results})"
     selection = distillation["selection"]["candidates"]
     return Distilled(model, distillation["recipe"], selection, curve, int(history.get("steps") or 0), source), None
