@@ -279,29 +279,41 @@ def test_a_new_search_starts_from_the_exact_auto_student_which_chooses_the_final
 
 def test_a_search_from_a_distill_runs_teacher_takes_its_auto_student_instead_of_training_it_again(tmp_path):
     """The teacher's run raced auto's candidates on the auto student and trained the winner fully: the search's
-    auto-start finalist is that student, unless a setting differs, which the search says."""
+    auto-start finalist is that student, unless something differs, which the search says."""
+    # Candidates named (the tiny data's steps are so cheap that auto's own would leave the augmenting ones out).
+    candidates = ("kd:temperature=1,alpha=0", "dist")
+    config = tmp_path / "search.yaml"
+    config.write_text("distill:\n  candidates: [" + ", ".join(f"'{recipe}'" for recipe in candidates) + "]\n")
     run = tmp_path / "run"
-    result = invoke("distill", "--train-teacher", "--teacher-epochs", "1", *SMALL, "--out", str(run))
+    named = [flag for recipe in candidates for flag in ("--candidate", recipe)]
+    result = invoke("distill", "--train-teacher", "--teacher-epochs", "1", *SMALL, *named, "--out", str(run))
     assert result.exit_code == 0, result.stderr
     results = json.loads((run / "results.json").read_text())
     assert results["data"]["fingerprint"] and results["models"]["teacher"]["fingerprint"]
     budget = ("--budget", f"macs={results['models']['student_kd']['macs']}", "--family", "conv", "--family", "mlp")
-    flags = (*budget, "--trials", "2", "--finalists", "2")
+    flags = (*budget, "--config", str(config), "--trials", "2", "--finalists", "2")
     result = _search(run / "teacher.keras", tmp_path / "search", *flags)
     assert result.exit_code == 0, result.stderr
     first = _document(tmp_path / "search")["finalists"][0]
-    assert first["reused"].startswith(str(run / "student_kd.keras")) and "taken from" in result.stderr + result.output
+    assert first["reused"]["from"].startswith(str(run / "student_kd.keras"))
+    assert "taken from" in result.stderr and first["reused"]["training_seconds"] > 0
     distilled = results["training"]["student_kd"]
     assert first["recipe"] == results["distillation"]["recipe"] and first["steps"] == distilled["steps"]
     assert first["recipe_selection"] == results["distillation"]["selection"]["candidates"]
     assert first["recipe_selection_seconds"] is None and first["stopped"] is None
     assert first["val_accuracy"] == pytest.approx(distilled["best_val_accuracy"], abs=1e-6)
     # Another budget than the run's: the student is trained anew, and the search says why.
-    result = _search(run / "teacher.keras", tmp_path / "again", *flags, "--epochs", "3")
+    one = ("--trials", "1", "--finalists", "1")
+    result = _search(run / "teacher.keras", tmp_path / "again", *budget, "--config", str(config), *one, "--epochs", "3")
     assert result.exit_code == 0, result.stderr
-    assert "student.epochs was 2, this search's is 3" in result.stderr + result.output
+    assert "student.epochs was 2, this search's is 3" in result.stderr
     first = _document(tmp_path / "again")["finalists"][0]
     assert "reused" not in first and first["recipe_selection_seconds"] > 0
+    # A run whose choice left candidates out chose among fewer than the search would: not taken either.
+    results["distillation"]["selection"]["left_out"] = "too costly"
+    (run / "results.json").write_text(json.dumps(results))
+    result = _search(run / "teacher.keras", tmp_path / "fewer", *budget, "--config", str(config), *one)
+    assert result.exit_code == 0 and "auto left candidates out there" in result.stderr
 
 
 def test_with_memory_budgets_alone_a_new_search_starts_from_the_auto_student_distill_would_size(teacher_file, tmp_path):
@@ -457,8 +469,8 @@ def test_a_trial_behind_one_that_costs_no_more_stops_at_half_its_budget():
     # A trial from before this rule (no first checkpoint recorded) is no reference.
     study.add_trial(optuna.trial.create_trial(values=[0.99, 10, 1], user_attrs={"cost": cost(10, 1).as_dict()}))
 
-    def at(rule, *curve):
-        return rule(SimpleNamespace(val_accuracy=list(curve)))
+    def at(rule, *curve, checkpoints=2):
+        return rule(SimpleNamespace(val_accuracy=list(curve), steps=10 * checkpoints, steps_per_checkpoint=10))
 
     keys = ("macs", "ram_kb")
     # 6,000 MACs and 40 KiB: trials 0, 1 and 2 all cost no more; trial 2 was the best of them at half (95%).
@@ -467,6 +479,7 @@ def test_a_trial_behind_one_that_costs_no_more_stops_at_half_its_budget():
     assert reason.startswith("stopped at half its budget") and "trial 2" in reason and "95.00%" in reason
     assert at(rule, 0.93) is None, "within 2 points of the best that costs no more"
     assert at(rule, 0.5, 0.5) is None, "asked at the first checkpoint only"
+    assert at(rule, 0.5, checkpoints=1) is None, "a one-checkpoint budget has ended: nothing to stop"
     # Cheaper on RAM than every trial with a first checkpoint: nothing costs no more, nothing stops it.
     assert dominated_stop(study, cost(6000, 4), keys, number=9) is None
     # Only trial 0 costs no more (1,000 MACs, 10 KiB): 0.80 at half.

@@ -139,11 +139,7 @@ def _finalists(front, build, trainer: _Trainer, dataset, config: SearchStageConf
         selection, start, reused = None, None, None
         if distilled is not None and trial.user_attrs.get(AUTO_START):
             model, reused = distilled.model, distilled.source
-            recipe, selection, chosen_on = (
-                parse_recipe(distilled.recipe, dataset.num_classes),
-                distilled.selection,
-                candidate.spec,
-            )
+            recipe, selection, chosen_on = distilled.recipe, distilled.selection, candidate.spec
         else:
             model = build(candidate)
         if candidates and recipe is None:
@@ -157,7 +153,7 @@ def _finalists(front, build, trainer: _Trainer, dataset, config: SearchStageConf
             selection = [score.as_dict() for score in chosen.scores]
             chosen_on, selection_seconds = candidate.spec, round(time.perf_counter() - choosing, 3)
         if reused:
-            score, curve = trainer.validate(model, distilled.steps), distilled.curve
+            score, curve = distilled.score, distilled.curve
         else:
             score, history = trainer.train(
                 model, 1.0, f"finalist {candidate.spec} ({recipe.spec})", recipe, stop_when=reference, start_from=start
@@ -175,7 +171,12 @@ def _finalists(front, build, trainer: _Trainer, dataset, config: SearchStageConf
                 "recipe_selection": selection,
                 "recipe_chosen_on": chosen_on,
                 "recipe_selection_seconds": selection_seconds if selection and not reused else None,
-                **({"reused": reused} if reused else {}),
+                # Taken from the teacher's run: its training took `training_seconds` there; `seconds` are this search's.
+                **(
+                    {"reused": {"from": reused, "training_seconds": round(distilled.training_seconds, 3)}}
+                    if reused
+                    else {}
+                ),
                 "why": (
                     "the auto student the study started from" if trial.user_attrs.get(AUTO_START) else "on the front"
                 )
@@ -185,7 +186,7 @@ def _finalists(front, build, trainer: _Trainer, dataset, config: SearchStageConf
                 "short_val_accuracy": round(trial.values[0], 6),
                 "steps": score.steps,
                 "seconds": round(score.seconds, 3),
-                "stopped": score.stopped,
+                "stopped": distilled.stopped if reused else score.stopped,
                 "cost": trial.user_attrs.get("cost"),
             }
         )

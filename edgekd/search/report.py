@@ -300,6 +300,11 @@ def _finalist_row(finalist: dict) -> list:
         ),
         f"{finalist['short_val_accuracy']:.2%}",
         f"{finalist['val_accuracy']:.2%}",
-        f"{finalist['seconds']:.1f}",
+        f"{finalist['seconds']:.1f}"
+        + (
+            f" (trained {finalist['reused']['training_seconds']:.1f} s in the teacher's run)"
+            if finalist.get("reused")
+            else ""
+        ),
         "" if not chose else f"{chose:.1f}",
     ]

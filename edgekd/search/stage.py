@@ -195,7 +195,7 @@ def run_search(
     front = front_trials(study)
     if front and search.finalists:
         finalist_trials = with_auto_start(front[: search.finalists], study, search.finalists)
-        distilled = distilled_start(finalist_trials, config, dataset, teacher_fingerprint, build, say)
+        distilled = distilled_start(finalist_trials, config, dataset, teacher_fingerprint, build, trainer, say)
         with reporter.stage(f"training {len(finalist_trials)} finalists fully", "finalists"):
             finalists, chosen = _finalists(
                 finalist_trials, build, trainer, dataset, config, out, costs.profile, distilled

@@ -23,20 +23,23 @@ def dominated_stop(study, cost: Cost, keys: tuple[str, str], number: int, margin
     """
     from optuna.trial import TrialState
 
+    mine = [cost.value(key) for key in keys]
     rivals = []
     for other in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
-        theirs, first = other.user_attrs.get("cost"), other.user_attrs.get("first_val_accuracy")
-        if other.number == number or first is None or not theirs:
+        first = other.user_attrs.get("first_val_accuracy")
+        if other.number == number or first is None:
             continue
-        figures = Cost.from_dict(theirs)
-        if all(key in figures.figures and figures.value(key) <= cost.value(key) for key in keys):
+        # The study's own values (accuracy, then the two figures), unrounded: what the front is made of.
+        if all(theirs <= ours for theirs, ours in zip(other.values[1:], mine, strict=True)):
             rivals.append((first, other.number))
     if not rivals:
         return None
     best, rival = max(rivals)
 
     def stop_when(history) -> str | None:
-        if len(history.val_accuracy) != 1 or history.val_accuracy[0] + margin >= best:
+        # Only at the first of two or more checkpoints (a one-checkpoint budget has ended there).
+        checkpoints = history.steps // max(1, history.steps_per_checkpoint)
+        if checkpoints < 2 or len(history.val_accuracy) != 1 or history.val_accuracy[0] + margin >= best:
             return None
         return (
             f"stopped at half its budget: {history.val_accuracy[0]:.2%} on validation, more than "
