@@ -163,7 +163,9 @@ def _differs(document: dict, config: SearchStageConfig, dataset, teacher_fingerp
         if theirs != ours:
             name = key if section is None else f"{section}.{key}"
             return f"its {name} was {theirs!r}, this search's is {ours!r}"
-    steps = trainer.run.budget(1.0).steps
+    # The steps a full training runs: the budget's, rounded up to whole checkpoints (as the run records them).
+    budget = trainer.run.budget(1.0)
+    steps = budget.steps_per_checkpoint * budget.checkpoint_count
     if distillation.get("budget", {}).get("steps") != steps:
         return f"its budget was {distillation.get('budget', {}).get('steps')} steps, this search's is {steps}"
     student = (document["models"].get("student_kd") or {}).get("student") or {}
