@@ -9,9 +9,10 @@ budget, only from other initial weights. When the run's results.json shows the s
 and its ``student_kd.keras`` is the auto start (builder, options, layers) and the file the run
 wrote, scoring on validation what the run recorded, the search takes that student and its
 recipe instead of training them again: on MNIST-1D that was 41 s of a 186 s search, and the
-search then ships at least what the run shipped on validation (trained again from other
-initial weights, the same student had scored 0.75 points lower in int8). Anything that
-differs or cannot be read, and the finalist trains as before; the search says why once.
+search then ships a student at least as good on validation as the run's distilled one
+(trained again from other initial weights, the same student had scored 0.75 points lower in
+int8). Anything that differs or cannot be read, and the finalist trains as before; the
+search says why once.
 
 results.json and the student are read as files from outside: a file that is not a regular
 one, not JSON or not shaped as edgekd writes it is not reused, and the model loads in safe mode.
