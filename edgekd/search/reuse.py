@@ -61,7 +61,6 @@ class Distilled:
     selection: list[dict]
     # Its validation accuracy at each checkpoint: the curve later finalists are stopped against.
     curve: list[float]
-    steps: int
     stopped: str | None
     training_seconds: float
     score: Score
@@ -69,7 +68,7 @@ class Distilled:
 
 
 def distilled_start(
-    finalist_trials: list, config: SearchStageConfig, dataset, teacher_fingerprint: str, build, trainer, say
+    finalist_trials: list, config: SearchStageConfig, dataset, fingerprints: tuple[str, str], build, trainer, say
 ):
     """The auto start as the teacher's own run distilled it, or None; says why not when there is such a run."""
     start = next((trial for trial in finalist_trials if trial.user_attrs.get(AUTO_START)), None)
@@ -77,7 +76,7 @@ def distilled_start(
         return None
     candidate = trial_candidate(start)
     try:
-        distilled, why_not = _distilled(config, dataset, teacher_fingerprint, candidate, build(candidate), trainer)
+        distilled, why_not = _distilled(config, dataset, fingerprints, candidate, build(candidate), trainer)
     except (
         EdgekdError,
         OSError,
@@ -96,7 +95,7 @@ def distilled_start(
     return distilled
 
 
-def _distilled(config: SearchStageConfig, dataset, teacher_fingerprint: str, candidate, built, trainer):
+def _distilled(config: SearchStageConfig, dataset, fingerprints: tuple[str, str], candidate, built, trainer):
     """(the run's student, None) when it is ``candidate`` trained as this search would, else (None, why not)."""
     from edgekd.distill.recipes import parse_recipe
     from edgekd.distill.watch import TrainingHistory
@@ -109,7 +108,7 @@ def _distilled(config: SearchStageConfig, dataset, teacher_fingerprint: str, can
         return None, None
     data = read_regular_file(results, "results file", Unreadable, limit=RESULTS_LIMIT)
     document = parse_json(data, str(results), Unreadable, "an edgekd run's results.json")
-    why_not = _differs(document, config, dataset, teacher_fingerprint, candidate, trainer)
+    why_not = _differs(document, config, dataset, fingerprints, candidate, trainer)
     if why_not:
         return None, f"{results}: {why_not}"
     distillation, record = document["distillation"], document["models"]["student_kd"]
@@ -129,13 +128,13 @@ def _distilled(config: SearchStageConfig, dataset, teacher_fingerprint: str, can
     recipe = parse_recipe(distillation["recipe"], dataset.num_classes)
     source = f"{path} (the edgekd run of {results})"
     selection = distillation["selection"]["candidates"]
-    return Distilled(
-        model, recipe, selection, curve, history.trained_steps, history.stop_reason, history.seconds, score, source
-    ), None
+    return Distilled(model, recipe, selection, curve, history.stop_reason, history.seconds, score, source), None
 
 
-def _differs(document: dict, config: SearchStageConfig, dataset, teacher_fingerprint: str, candidate, trainer):
-    """Why the run's student is not the one this search would train, or None."""
+def _differs(document: dict, config: SearchStageConfig, dataset, fingerprints: tuple[str, str], candidate, trainer):
+    """Why the run's student is not the one this search would train, or None (``fingerprints``: the data's and
+    the teacher file's, as this search computed them)."""
+    data_fingerprint, teacher_fingerprint = fingerprints
     distillation = document.get("distillation")
     if not distillation:
         return "that run distilled no student"
@@ -150,7 +149,7 @@ def _differs(document: dict, config: SearchStageConfig, dataset, teacher_fingerp
     theirs = [candidate_score.get("recipe") for candidate_score in selection["candidates"]]
     if theirs != ours or distillation.get("recipe") != selection.get("chosen") or distillation["recipe"] not in ours:
         return f"its candidates ({', '.join(map(str, theirs))}) are not this search's ({', '.join(ours)})"
-    if document.get("data", {}).get("fingerprint") != dataset.fingerprint():
+    if document.get("data", {}).get("fingerprint") != data_fingerprint:
         return "its data differs from this search's (or it predates data fingerprints)"
     recorded = document["config"]
     teacher = recorded["teacher"]

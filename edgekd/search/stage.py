@@ -163,8 +163,8 @@ def run_search(
         say(board_memory)
     setup_seconds = time.perf_counter() - started
     url = storage_url(out, search.storage)
-    teacher_fingerprint = model_fingerprint(Path(config.teacher.path))
-    settings = search_settings(config, dataset.fingerprint(), teacher_fingerprint)
+    fingerprints = (dataset.fingerprint(), model_fingerprint(Path(config.teacher.path)))
+    settings = search_settings(config, *fingerprints)
     study = _open_in(out, url, search.study_name, settings, config.seed, given=search.storage is not None)
     # Counted once: a SavedModel teacher's count is a float conversion.
     teacher_macs = counted_macs(teacher)
@@ -195,7 +195,7 @@ def run_search(
     front = front_trials(study)
     if front and search.finalists:
         finalist_trials = with_auto_start(front[: search.finalists], study, search.finalists)
-        distilled = distilled_start(finalist_trials, config, dataset, teacher_fingerprint, build, trainer, say)
+        distilled = distilled_start(finalist_trials, config, dataset, fingerprints, build, trainer, say)
         with reporter.stage(f"training {len(finalist_trials)} finalists fully", "finalists"):
             finalists, chosen = _finalists(
                 finalist_trials, build, trainer, dataset, config, out, costs.profile, distilled
