@@ -90,8 +90,8 @@ def test_auto_tries_each_candidate_and_ships_the_control_when_the_teacher_is_use
     assert "distillation cannot transfer what the teacher does not know" in outcome.shipped.reason
     shipped = accuracy(outcome.student_scratch, tiny_dataset.x_test, tiny_dataset.y_test)
     distilled = accuracy(outcome.student_kd, tiny_dataset.x_test, tiny_dataset.y_test)
-    # The control learned (MNIST-1D: 10 classes) and the distilled student did not come close.
-    assert shipped > 0.3 and shipped > distilled + 0.05
+    # The control learned (MNIST-1D: 10 classes, chance 10%) and the distilled student did not come close.
+    assert shipped > 0.2 and shipped > distilled + 0.05
     # As `edgekd distill` runs auto's own candidates: a weak teacher skips them (one recipe trains instead).
     weak = parse_recipe(WEAK_TEACHER_RECIPE, tiny_dataset.num_classes)
     fresh = get_builder("conv").build(tiny_dataset.input_shape, tiny_dataset.num_classes)

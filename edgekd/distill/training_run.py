@@ -43,7 +43,8 @@ from edgekd.progress import SILENT, Reporter
 DEFAULT_EPOCHS = 30
 # Validation checkpoints of a full distillation (and its control): ``auto``'s rungs are checkpoints
 # (``edgekd.distill.selection.rungs``), so its first can be a twentieth of the budget; a
-# validation pass costs about 15 ms on the demo's 800 validation samples.
+# validation pass costs about 15 ms on the demo's 800 validation samples. A budget too short for
+# twenty checkpoints of ``MIN_TRIAL_STEPS`` has fewer, each that long (``distillation_checkpoints``).
 DISTILLATION_CHECKPOINTS = 20
 TRIAL_CHECKPOINTS = 2
 # Below this many steps a trial's score is mostly its initialisation: a trial (and auto's first
@@ -83,6 +84,20 @@ class DistillationSettings:
 # auto: cached once when they fit the cache budget, else the teacher runs in every step;
 # cached: refuse a run whose outputs exceed the budget; online: always in every step (for timing).
 TEACHER_OUTPUTS = ("auto", "cached", "online")
+
+
+def distillation_checkpoints(steps: int) -> int:
+    """How many validation checkpoints a full training of ``steps`` has: twenty, none shorter than ``MIN_TRIAL_STEPS``.
+
+    ``auto``'s first rung is the first checkpoint with ``MIN_TRIAL_STEPS`` behind it. On the
+    default budget's floor (1,500 steps) twenty checkpoints are 75 steps each, so the rung fell
+    on the second, 150 steps, and the six candidates trained as many steps as the full run
+    (typefaces: 1,500 steps, 125 s). Checkpoints of 100 steps put the rungs at 100 and 300. A
+    budget under two such checkpoints (a test's) keeps twenty.
+    """
+    if steps < 2 * MIN_TRIAL_STEPS:
+        return DISTILLATION_CHECKPOINTS
+    return min(DISTILLATION_CHECKPOINTS, steps // MIN_TRIAL_STEPS)
 
 
 def fresh_copy(model):
@@ -196,9 +211,9 @@ class TrainingRun:
         full = TrainingBudget.for_epochs(
             settings.epochs or DEFAULT_EPOCHS, count, settings.batch_size, settings.learning_rate
         )
-        full = replace(full, checkpoints=DISTILLATION_CHECKPOINTS)
         if settings.epochs is None and full.steps < MIN_DEFAULT_STEPS:
             full = replace(full, steps=MIN_DEFAULT_STEPS)
+        full = replace(full, checkpoints=distillation_checkpoints(full.steps))
         if fraction >= 1:
             return full
         # A trial is scored once at its end: two validation checkpoints instead of ten, since on
