@@ -23,13 +23,12 @@ def training_batches(x: Inputs, targets, batch_size: int, seed: int, skip: int):
     parts = named_parts(x, targets)
     if any(is_stream(value) or isinstance(value, np.memmap) for value in parts.values()):
         return _streamed_batches(parts, isinstance(targets, dict), batch_size, seed, skip)
-    return (
+    return bounded(
         tf.data.Dataset.from_tensor_slices((x, targets))
         .shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
         .repeat()
         .batch(batch_size)
         .skip(skip)
-        .prefetch(tf.data.AUTOTUNE)
     )
 
 
