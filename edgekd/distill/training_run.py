@@ -91,9 +91,9 @@ def distillation_checkpoints(steps: int) -> int:
 
     ``auto``'s first rung is the first checkpoint with ``MIN_TRIAL_STEPS`` behind it. On the
     default budget's floor (1,500 steps) twenty checkpoints are 75 steps each, so the rung fell
-    on the second, 150 steps, and the six candidates trained as many steps as the full run
-    (typefaces: 1,500 steps, 125 s). Checkpoints of 100 steps put the rungs at 100 and 300. A
-    budget under two such checkpoints (a test's) keeps twenty.
+    on the second, 150 steps, the next at 450, and the six candidates trained 1,500 steps: as
+    many as the full run. Checkpoints of 100 steps put the rungs at 100 and 300 (1,000 steps).
+    A budget under two such checkpoints (a test's) keeps twenty.
     """
     if steps < 2 * MIN_TRIAL_STEPS:
         return DISTILLATION_CHECKPOINTS
