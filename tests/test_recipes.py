@@ -110,7 +110,7 @@ def test_auto_tries_each_candidate_and_ships_the_control_when_the_teacher_is_use
 
 def test_auto_halves_its_candidates_at_each_rung_keeping_the_best_of_each_kind(tiny_dataset, monkeypatch):
     """Successive halving: all train to the first rung, a third (at least the best of each kind) to the next."""
-    from edgekd.distill import selection
+    from edgekd.distill import selection, training_run
     from edgekd.distill.distiller import DistillationSettings, TrainingRun
     from edgekd.distill.selection import rungs, select_recipe
     from edgekd.frameworks import seed_everything
@@ -124,8 +124,10 @@ def test_auto_halves_its_candidates_at_each_rung_keeping_the_best_of_each_kind(t
     student = get_builder("conv").build(tiny_dataset.input_shape, tiny_dataset.num_classes)
     settings = DistillationSettings(epochs=6, batch_size=64, learning_rate=3e-3, seed=0, train_control=False)
     run = TrainingRun.prepare([useless_teacher], tiny_dataset, (1.0,), settings)
+    # Rungs (and checkpoints) as short as a step: twenty checkpoints of the tiny budget, the first a rung.
     monkeypatch.setattr(selection, "MIN_TRIAL_STEPS", 1)
-    assert rungs(run.budget()) == (1, 3)
+    monkeypatch.setattr(training_run, "MIN_TRIAL_STEPS", 1)
+    assert rungs(run.budget()) == (1, 3) and run.budget().checkpoint_count == 20
     specs = [
         "kd:temperature=1,alpha=1",
         "kd:temperature=1,alpha=0",
@@ -192,6 +194,24 @@ def test_a_run_is_compared_at_a_rung_by_its_best_checkpoint_by_then_ties_to_the_
     history.best_val_accuracy = history.val_accuracy[-1] = 142 / 144
     assert TrainingHistory.from_dict(history.as_dict(exact=True)).best_val_accuracy == 142 / 144
     assert history.as_dict()["best_val_accuracy"] == 0.986111
+
+
+def test_no_checkpoint_is_shorter_than_a_trial_so_the_first_rung_is_the_first_checkpoint():
+    """On the default budget's floor (1,500 steps) twenty checkpoints of 75 put the first rung at 150 steps."""
+    from edgekd.distill.selection import rungs
+    from edgekd.distill.trainer import TrainingBudget
+    from edgekd.distill.training_run import DISTILLATION_CHECKPOINTS, MIN_TRIAL_STEPS, distillation_checkpoints
+
+    def budget(steps: int) -> TrainingBudget:
+        return TrainingBudget(steps, checkpoints=distillation_checkpoints(steps))
+
+    floor = budget(1500)
+    assert floor.checkpoint_count == 15 and floor.steps_per_checkpoint == MIN_TRIAL_STEPS
+    assert [level * floor.steps_per_checkpoint for level in rungs(floor)] == [100, 300]
+    # Long budgets keep twenty checkpoints; a test's tiny one too (its rungs span it anyway).
+    assert budget(11_070).checkpoint_count == DISTILLATION_CHECKPOINTS and rungs(budget(11_070)) == (1, 3)
+    assert budget(150).checkpoint_count == DISTILLATION_CHECKPOINTS
+    assert all(budget(steps).steps_per_checkpoint >= MIN_TRIAL_STEPS for steps in (200, 999, 1999, 2000, 5000))
 
 
 def test_the_kinds_are_compared_only_at_a_later_rung():

@@ -48,6 +48,24 @@ def test_streams_and_memory_mapped_targets_give_the_batches_arrays_give(tmp_path
     np.testing.assert_array_equal(labels_only[0][1], expected[0][1]["labels"])
 
 
+def test_training_and_prediction_pipelines_run_without_the_autotuner():
+    """Deleting an iterator waited for the autotuner's thread: up to 45 s at the end of a training, no CPU used."""
+    from edgekd.data.samples import ArrayStream, batches
+    from edgekd.distill.augment import parse_augmentations
+    from edgekd.distill.batches import augmented, training_batches
+
+    x, y = np.zeros((20, 4, 1), np.float32), np.zeros(20, np.int64)
+    pipelines = (
+        training_batches(x, y, 4, seed=0, skip=0),
+        training_batches(ArrayStream.of(x), y, 4, seed=0, skip=2),
+        augmented(training_batches(x, y, 4, seed=0, skip=0), tuple(parse_augmentations(["mixup"])), 0, 0),
+        batches(ArrayStream.of(x), batch_size=4),
+    )
+    for pipeline in pipelines:
+        assert pipeline.options().autotune.enabled is False
+        assert len(list(pipeline.take(2))) == 2
+
+
 def test_a_students_and_a_teachers_view_of_the_same_files_decode_each_file_once(tmp_path):
     from edgekd.data.samples import element_loader
     from edgekd.data.spec import load_dataset
