@@ -83,6 +83,24 @@ def test_precise_batchnorm_replaces_lagging_moving_statistics():
     assert not recalibrate(conv, np.zeros((4, 40, 1), np.float32)), "no BatchNorm: nothing to do"
 
 
+def test_precise_batchnorm_traces_one_pass_per_model_and_lets_the_model_go():
+    """Validation recalibrates at every checkpoint: one compiled pass per model, gone with the model."""
+    import gc
+    import weakref
+
+    from edgekd.models.batchnorm import _PASSES, recalibrate
+
+    model = get_builder("mobilenet").build((8, 8, 1), 3, width=0.5, blocks=1)
+    x = np.random.default_rng(0).normal(0.0, 1.0, (300, 8, 8, 1)).astype(np.float32)
+    for seed in range(3):
+        assert recalibrate(model, x, seed=seed)
+    assert _PASSES[model].experimental_get_tracing_count() == 1
+    gone = weakref.ref(model)
+    del model
+    gc.collect()
+    assert gone() is None
+
+
 def test_auto_sizing_respects_a_parameter_budget_too():
     unbounded = auto_student((32, 32, 3), 10, SizeBudget(600_000))
     bounded = auto_student((32, 32, 3), 10, SizeBudget(600_000, max_params=unbounded.params // 2))
